@@ -1,0 +1,1 @@
+"""georisk command line: wires the scoring library (and later the gRPC server)."""

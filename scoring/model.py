@@ -1,0 +1,412 @@
+"""The georisk domain model: sources, entities, typed links and arrangements (pydantic v2).
+
+Every record kind is a frozen pydantic model. Field names are the on-disk names of the dataset
+format documented in ``data/README.md``; the same model validates YAML, CSV and JSONL input.
+
+Conventions
+-----------
+* Shares are **fractions in [0, 1]** (BODS 0.4 uses 0–100; we divide by 100). A share is either an
+  exact number or a range ``{minimum, maximum, exclusive_minimum, exclusive_maximum}`` as in
+  BODS 0.4 ``share`` objects.
+* A link points from the party that *holds or provides* to the party that *is held or receives*:
+  owner → owned (equity, votes), lender → borrower (debt), appointer → entity (appointment),
+  licensor → licensee, supplier → buyer (equipment, services, material supply), operator →
+  facility (operation), producer → buyer (offtake), member → consortium (membership).
+* Dates are ISO dates; ``valid_from``/``valid_to`` are inclusive. A missing bound is open.
+* ``unconfirmed: true`` marks a fact that no authority confirmed (the brief's UNCONFIRMED);
+  ``unconfirmed_note`` says what exactly is unconfirmed.
+
+Example
+-------
+>>> link = Link(id="ford-owns-blueoval", kind=LinkKind.EQUITY, source="ford",
+...             target="blueoval-battery-park-mi", share=1.0, sources=["A1"])
+>>> link.share_interval().lo
+1.0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from scoring.countries import ISO_3166_ALPHA2
+from scoring.interval import Interval
+
+__all__ = [
+    "ID_PATTERN",
+    "Arrangement",
+    "ArrangementStatus",
+    "Capacity",
+    "EntityKind",
+    "Entity",
+    "KnowHowTransfer",
+    "LicenceTerms",
+    "LinkKind",
+    "LinkStatus",
+    "Link",
+    "ListMembership",
+    "Party",
+    "Product",
+    "Share",
+    "ShareRange",
+    "Source",
+    "StatusEvent",
+]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._:-]{0,127}$"
+_ID_RE = re.compile(ID_PATTERN)
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case slug: a-z 0-9 . _ : -")]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Source(_Record):
+    """Where a fact comes from: a URL, a seed file, or a secondary synthesis."""
+
+    id: Id
+    title: str
+    url: str | None = None
+    seed: str | None = Field(default=None, description="file name under shared/seeds/")
+    published: dt.date | None = None
+    secondary: bool = Field(
+        default=False, description="only a secondary synthesis supports it: treat as a lead"
+    )
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _located(self) -> Self:
+        if not (self.url or self.seed or self.note):
+            raise ValueError("a source needs a url, a seed file name or a note saying what it is")
+        return self
+
+
+class EntityKind(StrEnum):
+    COMPANY = "company"
+    GOVERNMENT = "government"
+    STATE_BODY = "state_body"  # ministries, SASAC, state-owned asset agencies, state academies
+    PERSON = "person"
+    FACILITY = "facility"
+    CONSORTIUM = "consortium"
+    ACADEMIC = "academic"  # universities and non-state research institutes
+    FUND = "fund"
+
+
+class ListMembership(_Record):
+    """Membership of a restricted-party list, e.g. ``dod-1260h`` since 2025-01-07."""
+
+    list: Id = Field(description="list id as defined in the policy pack, e.g. dod-1260h")
+    since: dt.date | None = None
+    until: dt.date | None = None
+    sources: list[Id] = Field(min_length=1)
+    unconfirmed: bool = False
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        if self.since and self.until and self.until < self.since:
+            raise ValueError(f"until {self.until} is before since {self.since}")
+        return self
+
+    def active(self, on: dt.date) -> bool:
+        return (self.since is None or self.since <= on) and (self.until is None or on <= self.until)
+
+
+class Entity(_Record):
+    """A company, government, state body, person, facility, consortium, …"""
+
+    id: Id
+    name: str = Field(min_length=1)
+    kind: EntityKind
+    country: str | None = Field(
+        default=None, description="ISO 3166-1 alpha-2: where it is organized (or nationality)"
+    )
+    principal_place: str | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 of the principal place of business"
+    )
+    us_person: bool | None = Field(
+        default=None, description="persons: US citizen or lawful permanent resident (if known)"
+    )
+    aliases: list[str] = Field(default_factory=list)
+    lists: list[ListMembership] = Field(default_factory=list)
+    sources: list[Id] = Field(default_factory=list)
+    unconfirmed: bool = False
+    unconfirmed_note: str | None = None
+    note: str | None = None
+
+    @field_validator("country", "principal_place")
+    @classmethod
+    def _iso(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.upper()
+        if v not in ISO_3166_ALPHA2:
+            raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
+        return v
+
+    def listed_on(self, list_id: str, on: dt.date) -> ListMembership | None:
+        for m in self.lists:
+            if m.list == list_id and m.active(on):
+                return m
+        return None
+
+
+class ShareRange(_Record):
+    """A share known only within bounds (BODS 0.4 ``share`` object, as fractions)."""
+
+    minimum: float = Field(default=0.0, ge=0.0, le=1.0)
+    maximum: float = Field(default=1.0, ge=0.0, le=1.0)
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.maximum < self.minimum:
+            raise ValueError(f"maximum {self.maximum} is below minimum {self.minimum}")
+        return self
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)] | ShareRange
+
+
+class LinkKind(StrEnum):
+    EQUITY = "equity"
+    VOTING = "voting"
+    APPOINTMENT = "appointment"  # board seat or officer appointment rights
+    DEBT = "debt"
+    LICENCE = "licence"  # technology licence
+    EQUIPMENT = "equipment"
+    SERVICES = "services"
+    OPERATION = "operation"
+    OFFTAKE = "offtake"
+    SUPPLY = "supply"  # material supply
+    MEMBERSHIP = "membership"  # consortium membership
+
+
+OWNERSHIP_KINDS = frozenset({LinkKind.EQUITY, LinkKind.VOTING})
+SHARE_MEANING: dict[LinkKind, str] = {
+    LinkKind.EQUITY: "fraction of the target's equity held",
+    LinkKind.VOTING: "fraction of the target's votes held",
+    LinkKind.APPOINTMENT: "fraction of the target's board seats appointed",
+    LinkKind.DEBT: "fraction of the target's outstanding debt held",
+    LinkKind.SUPPLY: "fraction of the buyer's direct material cost",
+    LinkKind.OFFTAKE: "fraction of the producer's output bought",
+    LinkKind.EQUIPMENT: "fraction of the buyer's production equipment (by cost)",
+}
+
+
+class LinkStatus(StrEnum):
+    CONFIRMED = "confirmed"  # the parties or an authority said so
+    REPORTED = "reported"  # press reports, not confirmed by the parties
+    PROPOSED = "proposed"  # talks, plans, announced but not concluded
+
+
+class KnowHowTransfer(StrEnum):
+    FULL = "full"
+    PARTIAL = "partial"
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+
+class LicenceTerms(_Record):
+    """Terms of a technology licence (and its attached service agreement)."""
+
+    technology: str | None = None
+    chemistry: str | None = None
+    signed: dt.date | None = None
+    modified: dt.date | None = Field(default=None, description="last material modification")
+    core_ip: bool = Field(default=True, description="core cell/process IP (vs. peripheral)")
+    royalty_years: float | None = Field(default=None, ge=0)
+    service_years: float | None = Field(default=None, ge=0)
+    know_how_transfer: KnowHowTransfer = KnowHowTransfer.UNKNOWN
+    licensor_controls: list[str] = Field(
+        default_factory=list,
+        description="what the licensor can direct: component_sourcing, operations, ip_use",
+    )
+    ip_purchase: bool = Field(default=False, description="outright IP purchase, not a licence")
+
+
+APPOINTMENT_ROLES = frozenset({"board", "officer"})
+
+
+class Link(_Record):
+    """A typed, dated, sourced relation between two entities."""
+
+    id: Id
+    kind: LinkKind
+    source: Id = Field(description="holder / provider (see module docstring)")
+    target: Id = Field(description="held / receiver")
+    share: Share | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    status: LinkStatus = LinkStatus.CONFIRMED
+    unconfirmed: bool = False
+    unconfirmed_note: str | None = None
+    role: str | None = Field(default=None, description="appointment links: board or officer")
+    licence: LicenceTerms | None = None
+    sources: list[Id] = Field(min_length=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        if self.source == self.target:
+            raise ValueError("a link cannot point from an entity to itself")
+        if self.licence is not None and self.kind is not LinkKind.LICENCE:
+            raise ValueError("licence terms belong on a link of kind 'licence'")
+        if self.role is not None:
+            if self.kind is not LinkKind.APPOINTMENT:
+                raise ValueError("role belongs on a link of kind 'appointment'")
+            if self.role not in APPOINTMENT_ROLES:
+                raise ValueError(f"role must be one of {sorted(APPOINTMENT_ROLES)}")
+        if self.kind in OWNERSHIP_KINDS and self.share is None:
+            raise ValueError(f"a {self.kind.value} link needs a share (exact or range)")
+        return self
+
+    def active(self, on: dt.date) -> bool:
+        return (self.valid_from is None or self.valid_from <= on) and (
+            self.valid_to is None or on <= self.valid_to
+        )
+
+    def share_interval(self) -> Interval:
+        """The share as an interval; an unknown share is [0, 1] (fully open)."""
+        if self.share is None:
+            return Interval.unknown()
+        if isinstance(self.share, ShareRange):
+            return Interval(
+                self.share.minimum,
+                self.share.maximum,
+                self.share.exclusive_minimum,
+                self.share.exclusive_maximum,
+            )
+        return Interval.exact(float(self.share))
+
+    @property
+    def uncertain(self) -> bool:
+        """True when the link is unconfirmed, only reported/proposed, or its share is ranged."""
+        return (
+            self.unconfirmed
+            or self.status is not LinkStatus.CONFIRMED
+            or isinstance(self.share, ShareRange)
+        )
+
+
+class Product(StrEnum):
+    CELLS = "cells"
+    MODULES = "modules"
+    PACKS = "packs"
+    STORAGE = "storage"  # energy-storage systems
+    VEHICLES = "vehicles"
+    ELECTRODE_MATERIALS = "electrode_materials"
+    CRITICAL_MINERALS = "critical_minerals"
+    RESEARCH = "research"
+    OTHER = "other"
+
+
+class ArrangementStatus(StrEnum):
+    TALKS = "talks"
+    ANNOUNCED = "announced"
+    CONSTRUCTION = "construction"
+    PRODUCING = "producing"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class StatusEvent(_Record):
+    status: ArrangementStatus
+    date: dt.date
+    sources: list[Id] = Field(min_length=1)
+    note: str | None = None
+
+
+class Party(_Record):
+    entity: Id
+    role: str = Field(
+        min_length=1,
+        description="owner, operator, licensor, licensee, offtaker, supplier, financier, "
+        "jv_partner, member, taxpayer, …",
+    )
+
+
+class Capacity(_Record):
+    """Capacity in GWh per year, exact or a range, with its source."""
+
+    gwh: float | None = Field(default=None, ge=0)
+    minimum_gwh: float | None = Field(default=None, ge=0)
+    maximum_gwh: float | None = Field(default=None, ge=0)
+    sources: list[Id] = Field(min_length=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _given(self) -> Self:
+        if self.gwh is None and self.minimum_gwh is None and self.maximum_gwh is None:
+            raise ValueError("capacity needs gwh, or minimum_gwh/maximum_gwh")
+        if (
+            self.minimum_gwh is not None
+            and self.maximum_gwh is not None
+            and self.maximum_gwh < self.minimum_gwh
+        ):
+            raise ValueError("maximum_gwh is below minimum_gwh")
+        return self
+
+    def bounds(self) -> tuple[float, float]:
+        if self.gwh is not None:
+            return self.gwh, self.gwh
+        lo = self.minimum_gwh if self.minimum_gwh is not None else 0.0
+        hi = self.maximum_gwh if self.maximum_gwh is not None else lo
+        return lo, hi
+
+
+class Arrangement(_Record):
+    """A named deal around a focal facility or entity."""
+
+    id: Id
+    name: str = Field(min_length=1)
+    focal: Id = Field(description="the facility or entity the deal is about")
+    parties: list[Party] = Field(min_length=1)
+    taxpayer: Id | None = Field(default=None, description="who would claim the credits")
+    country: str = Field(description="ISO 3166-1 alpha-2 of the location")
+    region: str | None = None
+    products: list[Product] = Field(min_length=1)
+    chemistry: str | None = None
+    capacity: Capacity | None = None
+    status: list[StatusEvent] = Field(min_length=1, description="status history, any order")
+    template: bool = Field(
+        default=False, description="a model deal (e.g. CATL LRS) scored through what-if overlays"
+    )
+    sources: list[Id] = Field(min_length=1)
+    unconfirmed: bool = False
+    unconfirmed_note: str | None = None
+    note: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, v: str) -> str:
+        v = v.upper()
+        if v not in ISO_3166_ALPHA2:
+            raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
+        return v
+
+    def status_on(self, on: dt.date) -> StatusEvent | None:
+        """The latest status event dated on or before ``on`` (None if the deal is not yet known)."""
+        past = [e for e in self.status if e.date <= on]
+        return max(past, key=lambda e: e.date) if past else None
+
+    def party_ids(self) -> list[str]:
+        return [p.entity for p in self.parties]
+
+
+def is_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_ID_RE.match(value))

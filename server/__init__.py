@@ -1,0 +1,1 @@
+"""The gRPC front end: translates between protobuf and the scoring library."""
