@@ -106,7 +106,9 @@ class EntityKind(StrEnum):
 class ListMembership(_Record):
     """Membership of a restricted-party list, e.g. ``dod-1260h`` since 2025-01-07."""
 
-    list: Id = Field(description="list id as defined in the policy pack, e.g. dod-1260h")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    list_id: Id = Field(alias="list", description="list id from the policy pack, e.g. dod-1260h")
     since: dt.date | None = None
     until: dt.date | None = None
     sources: list[Id] = Field(min_length=1)
@@ -157,7 +159,7 @@ class Entity(_Record):
 
     def listed_on(self, list_id: str, on: dt.date) -> ListMembership | None:
         for m in self.lists:
-            if m.list == list_id and m.active(on):
+            if m.list_id == list_id and m.active(on):
                 return m
         return None
 
