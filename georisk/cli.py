@@ -1,0 +1,156 @@
+"""``georisk`` command line.
+
+Exit codes: 0 success; 2 usage error; 3 the dataset (or another input file) was refused;
+4 an id named on the command line is not in the dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scoring.control import OwnershipReport, ownership_report
+from scoring.dataset import DatasetError, load_dataset
+from scoring.graph import ArrangementGraph, ShareValue
+
+__all__ = ["default_data_dir", "main"]
+
+EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_NOT_FOUND = 0, 2, 3, 4
+
+
+def default_data_dir() -> Path:
+    """``$GEORISK_DATA`` if set, else the dataset shipped beside the package (``data/``)."""
+    env = os.environ.get("GEORISK_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="georisk",
+        description="Geopolitical risk scoring for industrial deals (battery/EV arrangements).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate", help="validate a dataset directory; print its version")
+    v.add_argument("data_dir", type=Path)
+
+    o = sub.add_parser("ownership", help="ownership, control and PFE tests of one entity")
+    o.add_argument("data_dir", type=Path)
+    o.add_argument("entity_id")
+    o.add_argument("--as-of", type=_date, default=dt.date.today(), help="date (default today)")
+    o.add_argument("--format", choices=["json", "table"], default="table")
+    return p
+
+
+def _load(data_dir: Path) -> Any:
+    try:
+        return load_dataset(data_dir)
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        print(f"error: dataset {data_dir} refused ({len(exc.issues)} problems)", file=sys.stderr)
+        return None
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    ds = _load(args.data_dir)
+    if ds is None:
+        return EXIT_DATA
+    print(
+        f"ok: {args.data_dir}: {len(ds.entities)} entities, {len(ds.links)} links, "
+        f"{len(ds.arrangements)} arrangements, {len(ds.sources)} sources; version {ds.version}"
+    )
+    return EXIT_OK
+
+
+def _cmd_ownership(args: argparse.Namespace) -> int:
+    ds = _load(args.data_dir)
+    if ds is None:
+        return EXIT_DATA
+    if args.entity_id not in ds.entities:
+        print(f"error: entity {args.entity_id!r} is not in {args.data_dir}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    g = ArrangementGraph.build(ds, args.as_of)
+    report = ownership_report(g, args.entity_id)
+    if args.format == "json":
+        print(json.dumps(report.model_dump(mode="json", by_alias=True), indent=2))
+    else:
+        print(render_ownership_table(report))
+    return EXIT_OK
+
+
+def _share(s: ShareValue) -> str:
+    return str(s.interval())
+
+
+def render_ownership_table(r: OwnershipReport) -> str:
+    """A plain-text report an analyst can read and check against the JSON."""
+    e = r.entity
+    out = [
+        f"{e.name} ({e.id}) — {e.kind.value}, {e.country or '??'}"
+        + ("  [UNCONFIRMED]" if e.unconfirmed else ""),
+        f"as of {r.as_of}; dataset {r.dataset_version}",
+    ]
+    for m in e.lists:
+        out.append(f"  listed: {m.list} since {m.since or 'enactment'} [{', '.join(m.sources)}]")
+    out.append("")
+    out.append("Direct holders:")
+    if not r.direct_holders:
+        out.append("  (none recorded)")
+    for h in r.direct_holders:
+        flag = " UNCONFIRMED" if h.unconfirmed else ""
+        out.append(
+            f"  {_share(h.share):>18}  {h.kind.value:<7} {h.name} ({h.holder}, {h.country or '??'})"
+            f"  {h.status}{flag}  [{', '.join(h.sources)}]"
+        )
+    c = r.control
+    out.append("")
+    out.append(
+        "Control (majority chain): "
+        + (", ".join(c.ultimate) + " (ultimate)" if c.ultimate else "no controller — widely held")
+        + (f"; undetermined: {', '.join(c.undetermined)}" if c.undetermined else "")
+    )
+    x = r.covered_nation_exposure
+    out.append(
+        f"Covered-nation exposure: {_share(x.share)} (direct {_share(x.direct)})"
+        + ("" if x.converged else "  [series did not converge]")
+    )
+    for p in x.paths.paths:
+        out.append(f"  {_share(p.product):>18}  " + " → ".join(p.entities))
+    if x.paths.truncated:
+        out.append("  … (listing truncated)")
+    out.append("")
+    for title, res in (
+        ("Specified foreign entity", r.specified_foreign_entity),
+        ("Foreign-influenced entity", r.foreign_influenced_entity),
+    ):
+        out.append(f"{title}: {res.verdict.value.upper()}")
+        for t in res.tests:
+            out.append(f"  [{t.verdict.value:^12}] {t.test}: {t.reason}")
+            out.append(f"  {'':14} {t.clause}")
+            if t.depends_on_unconfirmed:
+                out.append(f"  {'':14} rests on unconfirmed: {', '.join(t.depends_on_unconfirmed)}")
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"validate": _cmd_validate, "ownership": _cmd_ownership}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

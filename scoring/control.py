@@ -1,0 +1,590 @@
+"""Control, covered-nation exposure and the US 2025 prohibited-foreign-entity (PFE) tests.
+
+Each function answers one question about one entity on the graph's date and returns its
+explanation with it: the paths (links, shares, products, sources) that decide it, the
+unconfirmed facts it rests on, and whether a listing was truncated.
+
+Semantics, stated and configurable (:class:`PfeParams`):
+
+* **Owned, multiplicative** ("integrated"): multiply shares along a path, add across paths
+  (Vitali, Glattfelder & Battiston 2011, Appendix S1 §3). Used for covered-nation exposure and
+  the FIE single-SFE (≥ 25%) and aggregate (≥ 40%) ownership tests, which the statute words as
+  ownership "directly or indirectly" (26 U.S.C. §7701(a)(51)(D), as reported in brief.md §3).
+* **Controlled, by chain** ("chain"): a threshold fixed point — an entity is controlled by a
+  set when the set's members and what they already control together hold more than 50% of it
+  (Eurostat 2010 majority-chain control; the OFAC 50% rule uses the same fixed point with ≥ 50%).
+  Used by default for the foreign-controlled-entity test ("more than 50% owned or controlled
+  by", §7701(a)(51)(C)): with ``fce_semantics="integrated"`` it uses multiplied ownership instead.
+
+Covered-nation parties (the seeds of the foreign-controlled test) are: governments and state
+bodies of a covered nation; persons whose nationality is a covered nation and who are not known
+to be US citizens or permanent residents; and entities organized in, or with their principal
+place of business in, a covered nation. Facilities are assets, never seeds.
+
+Worked example (brief.md §3, examples.md 8–9): Envision Group (organized in CN) holds 75% of AESC
+(JP) → AESC is foreign-controlled (> 50%) → a specified foreign entity, and so is AESC's wholly
+owned US subsidiary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from scoring.graph import ArrangementGraph, PathListing, ShareValue
+from scoring.interval import EPS, Interval, Tri
+from scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, Link, LinkKind
+from scoring.ownership import (
+    Closure,
+    ShareMatrix,
+    absorbed_exposure,
+    controllers_of,
+    integrated_from,
+    threshold_closure,
+)
+
+__all__ = [
+    "ControlResult",
+    "ExposureResult",
+    "FieResult",
+    "PfeParams",
+    "RuleTest",
+    "SfeResult",
+    "OwnershipReport",
+    "covered_exposure",
+    "entity_summary",
+    "ownership_report",
+    "covered_parties",
+    "foreign_influenced",
+    "specified_foreign_entity",
+    "ultimate_controllers",
+]
+
+Semantics = Literal["chain", "integrated"]
+
+
+@dataclass(frozen=True)
+class PfeParams:
+    """Parameters of the 2025 PFE tests (defaults: brief.md §3 and its rule-parameter table).
+
+    The policy pack (``data/policies/``) supplies these per jurisdiction and date.
+    """
+
+    covered_nations: frozenset[str] = frozenset({"CN", "RU", "IR", "KP"})
+    #: lists whose members are SFEs per se (§7701(a)(51)(B)): 1260H, UFLPA, NDAA FY2024 §154
+    sfe_lists: frozenset[str] = frozenset({"dod-1260h", "uflpa-entity-list", "ndaa-fy2024-154"})
+    fce_threshold: float = 0.5
+    fce_inclusive: bool = False  # "more than 50 percent"
+    fce_semantics: Semantics = "chain"
+    fie_single: float = 0.25
+    fie_aggregate: float = 0.40
+    fie_debt: float = 0.15
+    fie_single_semantics: Semantics = "integrated"
+    fie_appointment: bool = True
+    max_depth: int = 8
+    max_paths: int = 25
+
+
+class RuleTest(BaseModel):
+    """One clause of a test, its verdict, the value it compared and why."""
+
+    test: str
+    clause: str
+    verdict: Tri
+    value: ShareValue | None = None
+    threshold: float | None = None
+    inclusive: bool | None = None
+    reason: str
+    paths: PathListing | None = None
+    links: list[str] = Field(default_factory=list, description="direct links that decide it")
+    depends_on_unconfirmed: list[str] = Field(
+        default_factory=list, description="unconfirmed or unreported link/entity ids it rests on"
+    )
+
+
+class SfeResult(BaseModel):
+    entity: str
+    verdict: Tri
+    tests: list[RuleTest]
+
+
+class FieResult(BaseModel):
+    entity: str
+    verdict: Tri
+    sfe_holders: list[str] = Field(description="SFEs (certain or possible) upstream of the entity")
+    tests: list[RuleTest]
+
+
+class ExposureResult(BaseModel):
+    entity: str
+    share: ShareValue = Field(description="share owned, directly or through non-covered "
+                              "intermediates, by covered-nation parties")
+    direct: ShareValue
+    paths: PathListing
+    converged: bool
+
+
+class ControlResult(BaseModel):
+    entity: str
+    controllers: list[str] = Field(description="entities that control it by majority chain")
+    ultimate: list[str] = Field(description="controllers that no other entity controls")
+    undetermined: list[str] = Field(description="could control it within the ranged shares")
+    widely_held: bool
+    paths: PathListing
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def covered_parties(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
+    """Mask of covered-nation governments, nationals and entities (the FCE seeds)."""
+    covered = params.covered_nations
+    mask = np.zeros(len(g.ids), dtype=bool)
+    for i, eid in enumerate(g.ids):
+        mask[i] = _is_covered_party(g.dataset.entities[eid], covered)
+    return mask
+
+
+def _is_covered_party(e: Entity, covered: frozenset[str]) -> bool:
+    if e.kind is EntityKind.FACILITY:
+        return False
+    if e.kind is EntityKind.PERSON:
+        return e.country in covered and e.us_person is not True
+    return e.country in covered or e.principal_place in covered
+
+
+def _cached(g: ArrangementGraph, key: str, make: object) -> object:
+    if key not in g._cache:
+        assert callable(make)
+        g._cache[key] = make()
+    return g._cache[key]
+
+
+@dataclass(frozen=True)
+class _SfeSets:
+    seeds: np.ndarray
+    listed: np.ndarray
+    fce: Closure
+    certain: np.ndarray = field(init=False)
+    possible: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "certain", self.listed | self.fce.certain)
+        object.__setattr__(self, "possible", self.listed | self.fce.possible)
+
+
+def _fce_closure(g: ArrangementGraph, params: PfeParams, seeds: np.ndarray) -> Closure:
+    if params.fce_semantics == "chain":
+        return threshold_closure(
+            g.control, seeds, params.fce_threshold, inclusive=params.fce_inclusive
+        )
+    exp = absorbed_exposure(g.equity, seeds)
+    cert = seeds | _meets_arr(exp.lo, params.fce_threshold, params.fce_inclusive)
+    poss = seeds | _meets_arr(exp.hi, params.fce_threshold, params.fce_inclusive)
+    return Closure(certain=cert, possible=poss, rounds=exp.iterations)
+
+
+def _meets_arr(values: np.ndarray, t: float, inclusive: bool) -> np.ndarray:
+    return values >= t - EPS if inclusive else values > t + EPS
+
+
+def _sfe_sets(g: ArrangementGraph, params: PfeParams) -> _SfeSets:
+    def make() -> _SfeSets:
+        seeds = covered_parties(g, params)
+        listed = np.zeros(len(g.ids), dtype=bool)
+        for i, eid in enumerate(g.ids):
+            e = g.dataset.entities[eid]
+            listed[i] = any(e.listed_on(lst, g.as_of) for lst in params.sfe_lists)
+        return _SfeSets(seeds, listed, _fce_closure(g, params, seeds))
+
+    out = _cached(g, f"sfe:{params!r}", make)
+    assert isinstance(out, _SfeSets)
+    return out
+
+
+def _uncertain_in(g: ArrangementGraph, listing: PathListing | None, links: Iterable[Link] = ()) -> list[str]:
+    out: set[str] = set()
+    if listing is not None:
+        for p in listing.paths:
+            for s in p.steps:
+                if s.unconfirmed or s.status != "confirmed" or s.share is None or s.share.min != s.share.max:
+                    out.add(s.link)
+            for eid in p.entities:
+                if g.dataset.entities[eid].unconfirmed:
+                    out.add(eid)
+    for l in links:
+        if l.uncertain:
+            out.add(l.id)
+    return sorted(out)
+
+
+def _sub(W: ShareMatrix, idx: np.ndarray) -> ShareMatrix:
+    lo = W.lo[idx][:, idx]
+    hi = W.hi[idx][:, idx]
+    return ShareMatrix(lo=lo.tocsr(), hi=hi.tocsr())
+
+
+def _names(g: ArrangementGraph, mask: np.ndarray) -> list[str]:
+    return [g.ids[i] for i in np.flatnonzero(mask)]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams | None = None) -> ExposureResult:
+    """Share of ``entity_id`` owned directly and indirectly by covered-nation parties.
+
+    Each chain counts once, attributed to the covered party nearest the entity (so a Chinese
+    parent's 100% of a Chinese subsidiary holding 30% of X adds 30%, not 60%).
+
+    >>> # Envision Group (CN) 75% of AESC → exposure of AESC is 75%
+    """
+    params = params or PfeParams()
+    seeds = covered_parties(g, params)
+    i = g.index[entity_id]
+    exp = _cached(g, f"exposure:{params.covered_nations}", lambda: absorbed_exposure(g.equity, seeds))
+    assert hasattr(exp, "lo") and hasattr(exp, "hi") and hasattr(exp, "converged")
+    direct = Interval.zero()
+    for l in g.links_into(entity_id, [LinkKind.EQUITY]):
+        if seeds[g.index[l.source]]:
+            direct = direct + l.share_interval()
+    covered_ids = set(_names(g, seeds))
+    paths = g.share_paths(
+        entity_id, holders=covered_ids, max_depth=params.max_depth, max_paths=params.max_paths
+    )
+    return ExposureResult(
+        entity=entity_id,
+        share=ShareValue.of(Interval(float(exp.lo[i]), float(exp.hi[i])).clamp()),
+        direct=ShareValue.of(direct.clamp()),
+        paths=paths,
+        converged=bool(exp.converged),
+    )
+
+
+def specified_foreign_entity(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> SfeResult:
+    """Is ``entity_id`` a specified foreign entity on the graph's date (§7701(a)(51)(B))?
+
+    TRUE if it is on an SFE list on that date, or is foreign-controlled: a covered-nation
+    government/national/entity itself, or more than 50% owned or controlled by such parties
+    (semantics per ``params.fce_semantics``). UNDETERMINED when ranged shares straddle 50%.
+    """
+    params = params or PfeParams()
+    sets = _sfe_sets(g, params)
+    i = g.index[entity_id]
+    e = g.dataset.entities[entity_id]
+    tests: list[RuleTest] = []
+    listed = [m for lst in sorted(params.sfe_lists) if (m := e.listed_on(lst, g.as_of))]
+    tests.append(
+        RuleTest(
+            test="listed",
+            clause="§7701(a)(51)(B): 1260H, UFLPA entity list, FY2024 NDAA §154(b) entities",
+            verdict=Tri.TRUE if listed else Tri.FALSE,
+            reason=(
+                "on " + ", ".join(
+                    f"{m.list_id} since {m.since or 'enactment'} [{', '.join(m.sources)}]" for m in listed
+                )
+                if listed
+                else f"on none of {sorted(params.sfe_lists)} on {g.as_of}"
+            ),
+            depends_on_unconfirmed=[entity_id] if any(m.unconfirmed for m in listed) else [],
+        )
+    )
+    if sets.seeds[i]:
+        tests.append(
+            RuleTest(
+                test="foreign_controlled",
+                clause="§7701(a)(51)(C): government, national, or entity organized or with its "
+                "principal place of business in a covered nation",
+                verdict=Tri.TRUE,
+                reason=f"{e.kind.value} of {e.country}"
+                + (f", principal place {e.principal_place}" if e.principal_place else ""),
+            )
+        )
+    else:
+        verdict = (
+            Tri.TRUE if sets.fce.certain[i] else Tri.UNDETERMINED if sets.fce.possible[i] else Tri.FALSE
+        )
+        covered_ids = set(_names(g, sets.seeds | sets.fce.possible))
+        paths = g.share_paths(
+            entity_id, holders=covered_ids, kinds=OWNERSHIP_KINDS,
+            max_depth=params.max_depth, max_paths=params.max_paths,
+        )
+        op = ">=" if params.fce_inclusive else ">"
+        tests.append(
+            RuleTest(
+                test="foreign_controlled",
+                clause=f"§7701(a)(51)(C): {op} {params.fce_threshold:.0%} owned or controlled by "
+                f"covered-nation parties ({params.fce_semantics} semantics)",
+                verdict=verdict,
+                threshold=params.fce_threshold,
+                inclusive=params.fce_inclusive,
+                reason={
+                    Tri.TRUE: "covered-nation parties and the entities they control hold more "
+                    f"than {params.fce_threshold:.0%}",
+                    Tri.UNDETERMINED: "ranged or unknown shares straddle the threshold",
+                    Tri.FALSE: "covered-nation parties do not reach the threshold",
+                }[verdict],
+                paths=paths,
+                depends_on_unconfirmed=_uncertain_in(g, paths),
+            )
+        )
+    return SfeResult(entity=entity_id, verdict=Tri.any_of([t.verdict for t in tests]), tests=tests)
+
+
+def foreign_influenced(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> FieResult:
+    """Is ``entity_id`` a foreign-influenced entity (§7701(a)(51)(D), brief.md §3)?
+
+    TRUE if one SFE owns ≥ 25% of it, SFEs together own ≥ 40%, SFEs hold ≥ 15% of its debt,
+    or an SFE can appoint a covered officer (board member or officer). Ownership is
+    multiplicative, directly or indirectly (examples.md 8: 24% + 15% passes, 24% + 16% fails).
+    """
+    params = params or PfeParams()
+    sets = _sfe_sets(g, params)
+    i_t = g.index[entity_id]
+    anc = sorted(g.ancestors(entity_id, OWNERSHIP_KINDS))
+    idx = np.array([g.index[a] for a in anc] + [i_t], dtype=np.int64)
+    t = len(idx) - 1
+    sub = _sub(g.equity, idx)
+    cert_sub, poss_sub = sets.certain[idx], sets.possible[idx]
+    sfe_holders = [anc[k] for k in range(len(anc)) if poss_sub[k]]
+    tests: list[RuleTest] = []
+
+    # one SFE ≥ 25%
+    best: tuple[Interval, str] | None = None
+    verdicts: list[Tri] = []
+    for k in range(len(anc)):
+        if not poss_sub[k]:
+            continue
+        seed = np.zeros(len(idx))
+        seed[k] = 1.0
+        if params.fie_single_semantics == "integrated":
+            b = integrated_from(sub, seed)
+            iv = Interval(float(b.lo[t]), float(b.hi[t])).clamp()
+        else:
+            iv = Interval(float(sub.lo[k, t]), float(sub.hi[k, t]))
+        v = iv.meets(params.fie_single, inclusive=True)
+        if not cert_sub[k] and v is Tri.TRUE:
+            v = Tri.UNDETERMINED  # the holder is only possibly an SFE
+        verdicts.append(v)
+        if best is None or iv.hi > best[0].hi:
+            best = (iv, anc[k])
+    single_paths = (
+        g.share_paths(entity_id, holders={best[1]}, stop_at_holders=False,
+                      max_depth=params.max_depth, max_paths=params.max_paths)
+        if best else None
+    )
+    tests.append(
+        RuleTest(
+            test="single_sfe_ownership",
+            clause=f"§7701(a)(51)(D)(ii): one SFE owns ≥ {params.fie_single:.0%} "
+            f"(directly or indirectly; {params.fie_single_semantics})",
+            verdict=Tri.any_of(verdicts) if verdicts else Tri.FALSE,
+            value=ShareValue.of(best[0]) if best else ShareValue.of(Interval.zero()),
+            threshold=params.fie_single,
+            inclusive=True,
+            reason=f"largest SFE holder: {best[1]} with {best[0]}" if best else "no SFE holds equity in it",
+            paths=single_paths,
+            depends_on_unconfirmed=_uncertain_in(g, single_paths),
+        )
+    )
+
+    # SFEs together ≥ 40% (each chain counted once, at the SFE nearest the entity)
+    lo_b = absorbed_exposure(sub, cert_sub)
+    hi_b = absorbed_exposure(sub, poss_sub)
+    agg = Interval(float(lo_b.lo[t]), float(hi_b.hi[t])).clamp()
+    agg_paths = g.share_paths(
+        entity_id, holders=set(sfe_holders), max_depth=params.max_depth, max_paths=params.max_paths
+    )
+    tests.append(
+        RuleTest(
+            test="aggregate_sfe_ownership",
+            clause=f"§7701(a)(51)(D)(iii): SFEs together own ≥ {params.fie_aggregate:.0%}",
+            verdict=agg.meets(params.fie_aggregate, inclusive=True),
+            value=ShareValue.of(agg),
+            threshold=params.fie_aggregate,
+            inclusive=True,
+            reason=f"SFE holders {sfe_holders or 'none'} together own {agg}",
+            paths=agg_paths,
+            depends_on_unconfirmed=_uncertain_in(g, agg_paths),
+        )
+    )
+
+    # SFE debt ≥ 15%
+    debt_links = [l for l in g.links_into(entity_id, [LinkKind.DEBT]) if sets.possible[g.index[l.source]]]
+    debt = sum((l.share_interval() for l in debt_links), Interval.zero()).clamp()
+    tests.append(
+        RuleTest(
+            test="sfe_debt",
+            clause=f"§7701(a)(51)(D)(iv): SFEs hold ≥ {params.fie_debt:.0%} of its debt",
+            verdict=debt.meets(params.fie_debt, inclusive=True) if debt_links else Tri.FALSE,
+            value=ShareValue.of(debt),
+            threshold=params.fie_debt,
+            inclusive=True,
+            reason=f"SFE debt links: {[l.id for l in debt_links] or 'none'}",
+            links=[l.id for l in debt_links],
+            depends_on_unconfirmed=_uncertain_in(g, None, debt_links),
+        )
+    )
+
+    # SFE appointment authority
+    if params.fie_appointment:
+        appts = [
+            l for l in g.links_into(entity_id, [LinkKind.APPOINTMENT])
+            if sets.possible[g.index[l.source]]
+        ]
+        certain = [l for l in appts if sets.certain[g.index[l.source]] and not l.uncertain]
+        tests.append(
+            RuleTest(
+                test="sfe_appointment",
+                clause="§7701(a)(51)(D)(i): an SFE has authority to appoint a covered officer",
+                verdict=Tri.TRUE if certain else Tri.UNDETERMINED if appts else Tri.FALSE,
+                reason=f"appointment links from SFEs: {[l.id for l in appts] or 'none'}",
+                links=[l.id for l in appts],
+                depends_on_unconfirmed=_uncertain_in(g, None, appts),
+            )
+        )
+    return FieResult(
+        entity=entity_id,
+        verdict=Tri.any_of([t.verdict for t in tests]),
+        sfe_holders=sfe_holders,
+        tests=tests,
+    )
+
+
+def ultimate_controllers(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> ControlResult:
+    """Who controls ``entity_id`` by majority chain (> 50% of votes, equity where no votes).
+
+    Aggregation through controlled intermediates counts (Eurostat example 5: A controls C via
+    B1 and B2 together). The ultimate controllers are the controllers no other entity controls.
+    """
+    params = params or PfeParams()
+    anc = sorted(g.ancestors(entity_id, OWNERSHIP_KINDS))
+    idx = np.array([g.index[a] for a in anc] + [g.index[entity_id]], dtype=np.int64)
+    sub = _sub(g.control, idx)
+    t = len(idx) - 1
+    cert, und = controllers_of(sub, t, np.arange(t, dtype=np.int64))
+    controllers = [anc[k] for k in cert]
+    ctrl_set = set(controllers)
+    ultimate = []
+    for c in controllers:
+        above = {a for a in controllers if a != c and c in _controlled_by(g, a, sub, anc, idx)}
+        if not above:
+            ultimate.append(c)
+    undetermined = [anc[k] for k in und]
+    paths = g.share_paths(
+        entity_id,
+        holders=set(ultimate) | set(undetermined) if (ultimate or undetermined) else None,
+        kinds=OWNERSHIP_KINDS,
+        stop_at_holders=False,
+        max_depth=params.max_depth,
+        max_paths=params.max_paths,
+    )
+    return ControlResult(
+        entity=entity_id,
+        controllers=sorted(ctrl_set),
+        ultimate=sorted(ultimate),
+        undetermined=sorted(undetermined),
+        widely_held=not controllers and not undetermined,
+        paths=paths,
+    )
+
+
+def _controlled_by(
+    g: ArrangementGraph, a: str, sub: ShareMatrix, anc: list[str], idx: np.ndarray
+) -> set[str]:
+    seeds = np.zeros(len(idx), dtype=bool)
+    seeds[anc.index(a)] = True
+    c = threshold_closure(sub, seeds, 0.5, inclusive=False)
+    return {anc[k] for k in np.flatnonzero(c.certain) if k < len(anc)}
+
+
+class DirectHolder(BaseModel):
+    holder: str
+    name: str
+    country: str | None
+    kind: LinkKind
+    share: ShareValue
+    link: str
+    status: str
+    unconfirmed: bool
+    sources: list[str]
+
+
+class ListEntry(BaseModel):
+    list: str
+    since: str | None
+    sources: list[str]
+    unconfirmed: bool
+
+
+class EntitySummary(BaseModel):
+    id: str
+    name: str
+    kind: EntityKind
+    country: str | None
+    lists: list[ListEntry]
+    unconfirmed: bool
+
+
+class OwnershipReport(BaseModel):
+    """The ``georisk ownership`` result (JSON schema ``georisk.ownership/v1``)."""
+
+    schema_: str = Field(default="georisk.ownership/v1", alias="schema")
+    dataset_version: str
+    as_of: str
+    entity: EntitySummary
+    direct_holders: list[DirectHolder]
+    control: ControlResult
+    covered_nation_exposure: ExposureResult
+    specified_foreign_entity: SfeResult
+    foreign_influenced_entity: FieResult
+
+    model_config = {"populate_by_name": True}
+
+
+def entity_summary(g: ArrangementGraph, entity_id: str) -> EntitySummary:
+    e = g.dataset.entities[entity_id]
+    return EntitySummary(
+        id=e.id, name=e.name, kind=e.kind, country=e.country, unconfirmed=e.unconfirmed,
+        lists=[
+            ListEntry(list=m.list_id, since=m.since.isoformat() if m.since else None,
+                      sources=list(m.sources), unconfirmed=m.unconfirmed)
+            for m in e.lists if m.active(g.as_of)
+        ],
+    )
+
+
+def ownership_report(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> OwnershipReport:
+    """Everything georisk knows about who owns and controls ``entity_id`` on the graph's date."""
+    params = params or PfeParams()
+    holders = [
+        DirectHolder(
+            holder=l.source, name=g.dataset.entities[l.source].name,
+            country=g.dataset.entities[l.source].country, kind=l.kind,
+            share=ShareValue.of(l.share_interval()), link=l.id, status=l.status.value,
+            unconfirmed=l.unconfirmed, sources=list(l.sources),
+        )
+        for l in sorted(g.links_into(entity_id, OWNERSHIP_KINDS), key=lambda l: -l.share_interval().hi)
+    ]
+    return OwnershipReport(
+        dataset_version=g.dataset.version,
+        as_of=g.as_of.isoformat(),
+        entity=entity_summary(g, entity_id),
+        direct_holders=holders,
+        control=ultimate_controllers(g, entity_id, params),
+        covered_nation_exposure=covered_exposure(g, entity_id, params),
+        specified_foreign_entity=specified_foreign_entity(g, entity_id, params),
+        foreign_influenced_entity=foreign_influenced(g, entity_id, params),
+    )
