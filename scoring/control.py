@@ -310,7 +310,7 @@ def specified_foreign_entity(
         verdict = (
             Tri.TRUE if sets.fce.certain[i] else Tri.UNDETERMINED if sets.fce.possible[i] else Tri.FALSE
         )
-        covered_ids = set(_names(g, sets.seeds | sets.fce.possible))
+        covered_ids = set(_names(g, sets.seeds))
         paths = g.share_paths(
             entity_id, holders=covered_ids, kinds=OWNERSHIP_KINDS,
             max_depth=params.max_depth, max_paths=params.max_paths,
