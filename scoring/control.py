@@ -28,6 +28,7 @@ owned US subsidiary.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -51,15 +52,15 @@ __all__ = [
     "ControlResult",
     "ExposureResult",
     "FieResult",
+    "OwnershipReport",
     "PfeParams",
     "RuleTest",
     "SfeResult",
-    "OwnershipReport",
     "covered_exposure",
-    "entity_summary",
-    "ownership_report",
     "covered_parties",
+    "entity_summary",
     "foreign_influenced",
+    "ownership_report",
     "specified_foreign_entity",
     "ultimate_controllers",
 ]
@@ -121,8 +122,10 @@ class FieResult(BaseModel):
 
 class ExposureResult(BaseModel):
     entity: str
-    share: ShareValue = Field(description="share owned, directly or through non-covered "
-                              "intermediates, by covered-nation parties")
+    share: ShareValue = Field(
+        description="share owned, directly or through non-covered "
+        "intermediates, by covered-nation parties"
+    )
     direct: ShareValue
     paths: PathListing
     converged: bool
@@ -206,12 +209,19 @@ def _sfe_sets(g: ArrangementGraph, params: PfeParams) -> _SfeSets:
     return out
 
 
-def _uncertain_in(g: ArrangementGraph, listing: PathListing | None, links: Iterable[Link] = ()) -> list[str]:
+def _uncertain_in(
+    g: ArrangementGraph, listing: PathListing | None, links: Iterable[Link] = ()
+) -> list[str]:
     out: set[str] = set()
     if listing is not None:
         for p in listing.paths:
             for s in p.steps:
-                if s.unconfirmed or s.status != "confirmed" or s.share is None or s.share.min != s.share.max:
+                if (
+                    s.unconfirmed
+                    or s.status != "confirmed"
+                    or s.share is None
+                    or s.share.min != s.share.max
+                ):
                     out.add(s.link)
             for eid in p.entities:
                 if g.dataset.entities[eid].unconfirmed:
@@ -235,7 +245,9 @@ def _names(g: ArrangementGraph, mask: np.ndarray) -> list[str]:
 # --------------------------------------------------------------------------- tests
 
 
-def covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams | None = None) -> ExposureResult:
+def covered_exposure(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> ExposureResult:
     """Share of ``entity_id`` owned directly and indirectly by covered-nation parties.
 
     Each chain counts once, attributed to the covered party nearest the entity (so a Chinese
@@ -246,7 +258,9 @@ def covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams | No
     params = params or PfeParams()
     seeds = covered_parties(g, params)
     i = g.index[entity_id]
-    exp = _cached(g, f"exposure:{params.covered_nations}", lambda: absorbed_exposure(g.equity, seeds))
+    exp = _cached(
+        g, f"exposure:{params.covered_nations}", lambda: absorbed_exposure(g.equity, seeds)
+    )
     assert hasattr(exp, "lo") and hasattr(exp, "hi") and hasattr(exp, "converged")
     direct = Interval.zero()
     for l in g.links_into(entity_id, [LinkKind.EQUITY]):
@@ -286,8 +300,10 @@ def specified_foreign_entity(
             clause="§7701(a)(51)(B): 1260H, UFLPA entity list, FY2024 NDAA §154(b) entities",
             verdict=Tri.TRUE if listed else Tri.FALSE,
             reason=(
-                "on " + ", ".join(
-                    f"{m.list_id} since {m.since or 'enactment'} [{', '.join(m.sources)}]" for m in listed
+                "on "
+                + ", ".join(
+                    f"{m.list_id} since {m.since or 'enactment'} [{', '.join(m.sources)}]"
+                    for m in listed
                 )
                 if listed
                 else f"on none of {sorted(params.sfe_lists)} on {g.as_of}"
@@ -308,12 +324,19 @@ def specified_foreign_entity(
         )
     else:
         verdict = (
-            Tri.TRUE if sets.fce.certain[i] else Tri.UNDETERMINED if sets.fce.possible[i] else Tri.FALSE
+            Tri.TRUE
+            if sets.fce.certain[i]
+            else Tri.UNDETERMINED
+            if sets.fce.possible[i]
+            else Tri.FALSE
         )
         covered_ids = set(_names(g, sets.seeds))
         paths = g.share_paths(
-            entity_id, holders=covered_ids, kinds=OWNERSHIP_KINDS,
-            max_depth=params.max_depth, max_paths=params.max_paths,
+            entity_id,
+            holders=covered_ids,
+            kinds=OWNERSHIP_KINDS,
+            max_depth=params.max_depth,
+            max_paths=params.max_paths,
         )
         op = ">=" if params.fce_inclusive else ">"
         tests.append(
@@ -377,9 +400,15 @@ def foreign_influenced(
         if best is None or iv.hi > best[0].hi:
             best = (iv, anc[k])
     single_paths = (
-        g.share_paths(entity_id, holders={best[1]}, stop_at_holders=False,
-                      max_depth=params.max_depth, max_paths=params.max_paths)
-        if best else None
+        g.share_paths(
+            entity_id,
+            holders={best[1]},
+            stop_at_holders=False,
+            max_depth=params.max_depth,
+            max_paths=params.max_paths,
+        )
+        if best
+        else None
     )
     tests.append(
         RuleTest(
@@ -390,7 +419,9 @@ def foreign_influenced(
             value=ShareValue.of(best[0]) if best else ShareValue.of(Interval.zero()),
             threshold=params.fie_single,
             inclusive=True,
-            reason=f"largest SFE holder: {best[1]} with {best[0]}" if best else "no SFE holds equity in it",
+            reason=f"largest SFE holder: {best[1]} with {best[0]}"
+            if best
+            else "no SFE holds equity in it",
             paths=single_paths,
             depends_on_unconfirmed=_uncertain_in(g, single_paths),
         )
@@ -418,7 +449,9 @@ def foreign_influenced(
     )
 
     # SFE debt ≥ 15%
-    debt_links = [l for l in g.links_into(entity_id, [LinkKind.DEBT]) if sets.possible[g.index[l.source]]]
+    debt_links = [
+        l for l in g.links_into(entity_id, [LinkKind.DEBT]) if sets.possible[g.index[l.source]]
+    ]
     debt = sum((l.share_interval() for l in debt_links), Interval.zero()).clamp()
     tests.append(
         RuleTest(
@@ -437,7 +470,8 @@ def foreign_influenced(
     # SFE appointment authority
     if params.fie_appointment:
         appts = [
-            l for l in g.links_into(entity_id, [LinkKind.APPOINTMENT])
+            l
+            for l in g.links_into(entity_id, [LinkKind.APPOINTMENT])
             if sets.possible[g.index[l.source]]
         ]
         certain = [l for l in appts if sets.certain[g.index[l.source]] and not l.uncertain]
@@ -523,7 +557,7 @@ class DirectHolder(BaseModel):
 class ListEntry(BaseModel):
     list: str
     since: str | None
-    sources: list[str]
+    sources: builtins.list[str]
     unconfirmed: bool
 
 
@@ -555,11 +589,20 @@ class OwnershipReport(BaseModel):
 def entity_summary(g: ArrangementGraph, entity_id: str) -> EntitySummary:
     e = g.dataset.entities[entity_id]
     return EntitySummary(
-        id=e.id, name=e.name, kind=e.kind, country=e.country, unconfirmed=e.unconfirmed,
+        id=e.id,
+        name=e.name,
+        kind=e.kind,
+        country=e.country,
+        unconfirmed=e.unconfirmed,
         lists=[
-            ListEntry(list=m.list_id, since=m.since.isoformat() if m.since else None,
-                      sources=list(m.sources), unconfirmed=m.unconfirmed)
-            for m in e.lists if m.active(g.as_of)
+            ListEntry(
+                list=m.list_id,
+                since=m.since.isoformat() if m.since else None,
+                sources=list(m.sources),
+                unconfirmed=m.unconfirmed,
+            )
+            for m in e.lists
+            if m.active(g.as_of)
         ],
     )
 
@@ -571,12 +614,19 @@ def ownership_report(
     params = params or PfeParams()
     holders = [
         DirectHolder(
-            holder=l.source, name=g.dataset.entities[l.source].name,
-            country=g.dataset.entities[l.source].country, kind=l.kind,
-            share=ShareValue.of(l.share_interval()), link=l.id, status=l.status.value,
-            unconfirmed=l.unconfirmed, sources=list(l.sources),
+            holder=l.source,
+            name=g.dataset.entities[l.source].name,
+            country=g.dataset.entities[l.source].country,
+            kind=l.kind,
+            share=ShareValue.of(l.share_interval()),
+            link=l.id,
+            status=l.status.value,
+            unconfirmed=l.unconfirmed,
+            sources=list(l.sources),
         )
-        for l in sorted(g.links_into(entity_id, OWNERSHIP_KINDS), key=lambda l: -l.share_interval().hi)
+        for l in sorted(
+            g.links_into(entity_id, OWNERSHIP_KINDS), key=lambda l: -l.share_interval().hi
+        )
     ]
     return OwnershipReport(
         dataset_version=g.dataset.version,

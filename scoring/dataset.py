@@ -124,18 +124,22 @@ class Dataset:
 # --------------------------------------------------------------------------- file readers
 
 
-def _yaml_records(path: Path, text: str, issues: list[DatasetIssue]) -> Iterator[tuple[str, str, Any]]:
+def _yaml_records(
+    path: Path, text: str, issues: list[DatasetIssue]
+) -> Iterator[tuple[str, str, Any]]:
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         node = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - SafeLoader/CSafeLoader only
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         issues.append(DatasetIssue(path.name, "", "", f"unparsable YAML: {exc}"))
         return
     if data is None:
         return
     if not isinstance(data, dict):
-        issues.append(DatasetIssue(path.name, "", "", "top level must be a mapping of record lists"))
+        issues.append(
+            DatasetIssue(path.name, "", "", "top level must be a mapping of record lists")
+        )
         return
     lines: dict[str, list[int]] = {}
     if isinstance(node, yaml.MappingNode):
@@ -210,14 +214,18 @@ def _list_item(item: str) -> dict[str, Any]:
     return out
 
 
-def _csv_records(path: Path, text: str, issues: list[DatasetIssue]) -> Iterator[tuple[str, str, Any]]:
+def _csv_records(
+    path: Path, text: str, issues: list[DatasetIssue]
+) -> Iterator[tuple[str, str, Any]]:
     stem_kind = path.name.rsplit(".", 2)
     plural = stem_kind[-2] if len(stem_kind) == 3 else ""
     if plural not in ("sources", "entities", "links"):
         issues.append(
             DatasetIssue(
-                path.name, "", "", "CSV files must be named NAME.sources.csv, NAME.entities.csv "
-                "or NAME.links.csv"
+                path.name,
+                "",
+                "",
+                "CSV files must be named NAME.sources.csv, NAME.entities.csv or NAME.links.csv",
             )
         )
         return
@@ -233,10 +241,14 @@ def _csv_records(path: Path, text: str, issues: list[DatasetIssue]) -> Iterator[
                 continue
             yield kind, where + (f" (id={rec['id']})" if "id" in rec else ""), rec
     except csv.Error as exc:
-        issues.append(DatasetIssue(path.name, f"row {reader.line_num}", "", f"unparsable CSV: {exc}"))
+        issues.append(
+            DatasetIssue(path.name, f"row {reader.line_num}", "", f"unparsable CSV: {exc}")
+        )
 
 
-def _jsonl_records(path: Path, text: str, issues: list[DatasetIssue]) -> Iterator[tuple[str, str, Any]]:
+def _jsonl_records(
+    path: Path, text: str, issues: list[DatasetIssue]
+) -> Iterator[tuple[str, str, Any]]:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -252,7 +264,9 @@ def _jsonl_records(path: Path, text: str, issues: list[DatasetIssue]) -> Iterato
         if kind not in RECORD_KINDS:
             issues.append(
                 DatasetIssue(
-                    path.name, f"line {n}", "record",
+                    path.name,
+                    f"line {n}",
+                    "record",
                     f"unknown record kind {kind!r}; expected one of {sorted(RECORD_KINDS)}",
                 )
             )
@@ -260,12 +274,19 @@ def _jsonl_records(path: Path, text: str, issues: list[DatasetIssue]) -> Iterato
         yield str(kind), f"line {n}" + (f" (id={obj['id']})" if "id" in obj else ""), obj
 
 
-_READERS = {".yaml": _yaml_records, ".yml": _yaml_records, ".csv": _csv_records, ".jsonl": _jsonl_records}
+_READERS = {
+    ".yaml": _yaml_records,
+    ".yml": _yaml_records,
+    ".csv": _csv_records,
+    ".jsonl": _jsonl_records,
+}
 
 
 def _dataset_files(root: Path) -> list[Path]:
     return sorted(
-        p for p in root.iterdir() if p.is_file() and p.suffix in _READERS and not p.name.startswith(".")
+        p
+        for p in root.iterdir()
+        if p.is_file() and p.suffix in _READERS and not p.name.startswith(".")
     )
 
 
@@ -278,7 +299,8 @@ _UNION_TAGS = ("constrained-float", "function-after", "float", "int", "ShareRang
 def _loc(err: Any) -> str:
     """Dotted field path of a pydantic error, without the union-branch tags pydantic adds."""
     parts = [
-        str(p) for p in err["loc"]
+        str(p)
+        for p in err["loc"]
         if not (isinstance(p, str) and (p.startswith(_UNION_TAGS) or "[" in p))
     ]
     return ".".join(parts)
@@ -316,7 +338,9 @@ def merge_records(
             first = table[rid]
             issues.append(
                 DatasetIssue(
-                    file, where, "id",
+                    file,
+                    where,
+                    "id",
                     f"duplicate {kind} id {rid!r} (first defined in {first.file}: {first.where})",
                 )
             )
@@ -366,7 +390,9 @@ def _check_references(by_kind: dict[str, dict[str, _Located]], issues: list[Data
                 need(sources, "source", s, loc, "capacity.sources")
 
 
-def _check_share_totals(by_kind: dict[str, dict[str, _Located]], issues: list[DatasetIssue]) -> None:
+def _check_share_totals(
+    by_kind: dict[str, dict[str, _Located]], issues: list[DatasetIssue]
+) -> None:
     """Equity (and votes) held in one entity may not exceed 100% on any date.
 
     Ranged shares count with their minimum: a range that could fit is accepted.
@@ -381,15 +407,20 @@ def _check_share_totals(by_kind: dict[str, dict[str, _Located]], issues: list[Da
         links = [loc.record for loc in locs]
         starts = {l.valid_from or dt.date.min for l in links if isinstance(l, Link)}
         for day in sorted(starts):
-            active = [(loc, l) for loc, l in zip(locs, links, strict=True)
-                      if isinstance(l, Link) and l.active(day)]
+            active = [
+                (loc, l)
+                for loc, l in zip(locs, links, strict=True)
+                if isinstance(l, Link) and l.active(day)
+            ]
             total = sum(l.share_interval().lo for _, l in active)
             if total > 1.0 + EPS:
                 loc = active[-1][0]
                 ids = ", ".join(l.id for _, l in active)
                 issues.append(
                     DatasetIssue(
-                        loc.file, loc.where, "share",
+                        loc.file,
+                        loc.where,
+                        "share",
                         f"{kind} held in {target!r} adds up to {total:.2%} (> 100%) on "
                         f"{'any date' if day == dt.date.min else day.isoformat()}: {ids}",
                     )

@@ -59,7 +59,10 @@ class ShareValue(BaseModel):
     @staticmethod
     def of(i: Interval) -> ShareValue:
         return ShareValue(
-            min=round(i.lo, 12), max=round(i.hi, 12), exclusive_min=i.lo_open, exclusive_max=i.hi_open
+            min=round(i.lo, 12),
+            max=round(i.hi, 12),
+            exclusive_min=i.lo_open,
+            exclusive_max=i.hi_open,
         )
 
     def interval(self) -> Interval:
@@ -150,8 +153,7 @@ class ArrangementGraph:
         if prefer_votes:
             voted = {(l.source, l.target) for l in links if l.kind is LinkKind.VOTING}
             links = [
-                l for l in links
-                if l.kind is LinkKind.VOTING or (l.source, l.target) not in voted
+                l for l in links if l.kind is LinkKind.VOTING or (l.source, l.target) not in voted
             ]
         n = len(self.ids)
         src = np.fromiter((self.index[l.source] for l in links), dtype=np.int64, count=len(links))
@@ -221,8 +223,12 @@ class ArrangementGraph:
             if expansions > MAX_EXPANSIONS:
                 truncated = True
                 break
-            ins = [d["link"] for _, _, d in self.graph.in_edges(node, data=True) if d["kind"] in kinds]
-            is_holder = chain and (holders is None and not ins or holders is not None and node in holders)
+            ins = [
+                d["link"] for _, _, d in self.graph.in_edges(node, data=True) if d["kind"] in kinds
+            ]
+            is_holder = chain and (
+                (holders is None and not ins) or (holders is not None and node in holders)
+            )
             if is_holder:
                 found.append(self._path(node, chain))
                 if len(found) >= max_paths * 4:  # keep the best max_paths after sorting
@@ -242,7 +248,9 @@ class ArrangementGraph:
         if len(found) > max_paths:
             truncated = True
             found = found[:max_paths]
-        return PathListing(paths=found, truncated=truncated, max_depth=max_depth, max_paths=max_paths)
+        return PathListing(
+            paths=found, truncated=truncated, max_depth=max_depth, max_paths=max_paths
+        )
 
     def _path(self, holder: str, chain: list[Link]) -> SharePath:
         product = Interval.exact(1.0)
@@ -252,9 +260,14 @@ class ArrangementGraph:
             product = product * iv
             steps.append(
                 PathStep(
-                    link=l.id, kind=l.kind, source=l.source, target=l.target,
+                    link=l.id,
+                    kind=l.kind,
+                    source=l.source,
+                    target=l.target,
                     share=ShareValue.of(iv) if l.share is not None else None,
-                    sources=list(l.sources), unconfirmed=l.unconfirmed, status=l.status.value,
+                    sources=list(l.sources),
+                    unconfirmed=l.unconfirmed,
+                    status=l.status.value,
                 )
             )
         return SharePath(

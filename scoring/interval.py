@@ -101,11 +101,14 @@ class Interval:
     def meets(self, threshold: float, *, inclusive: bool) -> Tri:
         """Is the share ``>= threshold`` (inclusive) or ``> threshold`` (strict)?
 
-        >>> Interval(0.5, 0.5).meets(0.5, inclusive=True), Interval(0.5, 0.5).meets(0.5, inclusive=False)
+        >>> half = Interval.exact(0.5)
+        >>> half.meets(0.5, inclusive=True), half.meets(0.5, inclusive=False)
         (<Tri.TRUE: 'true'>, <Tri.FALSE: 'false'>)
         """
-        return Tri.TRUE if self._all_meet(threshold, inclusive) else (
-            Tri.FALSE if not self._some_meet(threshold, inclusive) else Tri.UNDETERMINED
+        return (
+            Tri.TRUE
+            if self._all_meet(threshold, inclusive)
+            else (Tri.FALSE if not self._some_meet(threshold, inclusive) else Tri.UNDETERMINED)
         )
 
     def _all_meet(self, t: float, inclusive: bool) -> bool:

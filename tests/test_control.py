@@ -27,14 +27,18 @@ def ent(eid: str, country: str, kind: str = "company", extra: str = "") -> str:
     return f"  - {{id: {eid}, name: {eid}, kind: {kind}, country: {country}{extra}}}\n"
 
 
-def link(lid: str, src: str, dst: str, share: float | str, kind: str = "equity", extra: str = "") -> str:
+def link(
+    lid: str, src: str, dst: str, share: float | str, kind: str = "equity", extra: str = ""
+) -> str:
     return (
         f"  - {{id: {lid}, kind: {kind}, source: {src}, target: {dst}, share: {share}, "
         f"sources: [s1]{extra}}}\n"
     )
 
 
-def graph(write_dataset: WriteDataset, entities: str, links: str, on: dt.date = DAY) -> ArrangementGraph:
+def graph(
+    write_dataset: WriteDataset, entities: str, links: str, on: dt.date = DAY
+) -> ArrangementGraph:
     text = HEAD + "entities:\n" + entities + ("links:\n" + links if links else "")
     return ArrangementGraph.build(load_dataset(write_dataset({"d.yaml": text})), on)
 
@@ -45,7 +49,8 @@ def test_envision_aesc_chain_makes_us_subsidiary_an_sfe(write_dataset: WriteData
     g = graph(
         write_dataset,
         ent("envision", "CN") + ent("nissan", "JP") + ent("aesc", "JP") + ent("aesc-us", "US"),
-        link("e-a", "envision", "aesc", 0.75) + link("n-a", "nissan", "aesc", 0.25)
+        link("e-a", "envision", "aesc", 0.75)
+        + link("n-a", "nissan", "aesc", 0.25)
         + link("a-u", "aesc", "aesc-us", 1.0),
     )
     res = specified_foreign_entity(g, "aesc-us")
@@ -115,7 +120,8 @@ def test_fie_indirect_single_sfe_and_debt_and_appointment(write_dataset: WriteDa
     small_debt = graph(write_dataset, ents, link("d", "lender", "t", 0.14, kind="debt"))
     assert foreign_influenced(small_debt, "t").verdict is Tri.FALSE
     appt = graph(
-        write_dataset, ents,
+        write_dataset,
+        ents,
         "  - {id: ap, kind: appointment, source: cn, target: t, role: officer, sources: [s1]}\n",
     )
     test = next(x for x in foreign_influenced(appt, "t").tests if x.test == "sfe_appointment")
@@ -125,7 +131,8 @@ def test_fie_indirect_single_sfe_and_debt_and_appointment(write_dataset: WriteDa
 def test_chain_versus_integrated_semantics_are_configurable(write_dataset: WriteDataset) -> None:
     # CN → 60% of H → 60% of T: chain control (H controlled, H holds 60%) vs integrated 36%
     g = graph(
-        write_dataset, ent("cn", "CN") + ent("h", "SG") + ent("t", "US"),
+        write_dataset,
+        ent("cn", "CN") + ent("h", "SG") + ent("t", "US"),
         link("c-h", "cn", "h", 0.6) + link("h-t", "h", "t", 0.6),
     )
     assert specified_foreign_entity(g, "t").verdict is Tri.TRUE
@@ -136,7 +143,8 @@ def test_chain_versus_integrated_semantics_are_configurable(write_dataset: Write
 def test_votes_decide_control_over_equity(write_dataset: WriteDataset) -> None:
     # VW-style: 55% of equity but only 30% of votes → no control
     g = graph(
-        write_dataset, ent("holder", "DE") + ent("t", "CN"),
+        write_dataset,
+        ent("holder", "DE") + ent("t", "CN"),
         link("e", "holder", "t", 0.55) + link("v", "holder", "t", 0.30, kind="voting"),
     )
     res = ultimate_controllers(g, "t")
@@ -148,8 +156,10 @@ def test_ultimate_controller_through_aggregated_subsidiaries(write_dataset: Writ
     g = graph(
         write_dataset,
         ent("a", "FR") + ent("b1", "FR") + ent("b2", "FR") + ent("c", "FR"),
-        link("a-b1", "a", "b1", 1.0) + link("a-b2", "a", "b2", 0.8)
-        + link("b1-c", "b1", "c", 0.2) + link("b2-c", "b2", "c", 0.4),
+        link("a-b1", "a", "b1", 1.0)
+        + link("a-b2", "a", "b2", 0.8)
+        + link("b1-c", "b1", "c", 0.2)
+        + link("b2-c", "b2", "c", 0.4),
     )
     res = ultimate_controllers(g, "c")
     assert res.ultimate == ["a"]
@@ -161,8 +171,18 @@ def test_ultimate_controller_through_aggregated_subsidiaries(write_dataset: Writ
 def test_links_outside_their_dates_are_not_in_the_graph(write_dataset: WriteDataset) -> None:
     ents = ent("cn", "CN") + ent("t", "US")
     links = link("p", "cn", "t", 0.8, extra=", valid_from: 2025-07-01")
-    assert specified_foreign_entity(graph(write_dataset, ents, links, dt.date(2025, 6, 30)), "t").verdict is Tri.FALSE
-    assert specified_foreign_entity(graph(write_dataset, ents, links, dt.date(2025, 7, 1)), "t").verdict is Tri.TRUE
+    assert (
+        specified_foreign_entity(
+            graph(write_dataset, ents, links, dt.date(2025, 6, 30)), "t"
+        ).verdict
+        is Tri.FALSE
+    )
+    assert (
+        specified_foreign_entity(
+            graph(write_dataset, ents, links, dt.date(2025, 7, 1)), "t"
+        ).verdict
+        is Tri.TRUE
+    )
 
 
 def test_path_listing_is_capped_and_flags_truncation(write_dataset: WriteDataset) -> None:
@@ -185,9 +205,16 @@ def test_ownership_report_json_is_complete(write_dataset: WriteDataset) -> None:
     g = graph(write_dataset, ent("cn", "CN") + ent("t", "US"), link("p", "cn", "t", 0.3))
     doc = ownership_report(g, "t").model_dump(mode="json", by_alias=True)
     assert doc["schema"] == "georisk.ownership/v1"
-    assert {"dataset_version", "as_of", "entity", "direct_holders", "control",
-            "covered_nation_exposure", "specified_foreign_entity",
-            "foreign_influenced_entity"} <= set(doc)
+    assert {
+        "dataset_version",
+        "as_of",
+        "entity",
+        "direct_holders",
+        "control",
+        "covered_nation_exposure",
+        "specified_foreign_entity",
+        "foreign_influenced_entity",
+    } <= set(doc)
     assert doc["direct_holders"][0]["holder"] == "cn"
     assert doc["direct_holders"][0]["sources"] == ["s1"]
     assert doc["foreign_influenced_entity"]["verdict"] == "true"

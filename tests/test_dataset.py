@@ -49,10 +49,17 @@ def test_bulk_csv_and_jsonl_merge_with_yaml(write_dataset: WriteDataset) -> None
                 "p-h,equity,person,holder,0.9,,,s1;s1,confirmed\n"
             ),
             "more.jsonl": json.dumps(
-                {"record": "link", "id": "lic", "kind": "licence", "source": "parent",
-                 "target": "us-sub", "sources": ["s1"],
-                 "licence": {"chemistry": "LFP", "signed": "2023-02-13"}}
-            ) + "\n",
+                {
+                    "record": "link",
+                    "id": "lic",
+                    "kind": "licence",
+                    "source": "parent",
+                    "target": "us-sub",
+                    "sources": ["s1"],
+                    "licence": {"chemistry": "LFP", "signed": "2023-02-13"},
+                }
+            )
+            + "\n",
         }
     )
     ds = load_dataset(d)
@@ -67,7 +74,11 @@ def test_bulk_csv_and_jsonl_merge_with_yaml(write_dataset: WriteDataset) -> None
     ("files", "expected"),
     [
         (  # unknown reference
-            {"a.yaml": BASE_YAML.replace("target: us-sub, share: 0.6", "target: nobody, share: 0.6")},
+            {
+                "a.yaml": BASE_YAML.replace(
+                    "target: us-sub, share: 0.6", "target: nobody, share: 0.6"
+                )
+            },
             "a.yaml: links[0] line 10 (id=parent-sub): target: unknown entity 'nobody'",
         ),
         (  # share outside [0, 1]
@@ -75,19 +86,35 @@ def test_bulk_csv_and_jsonl_merge_with_yaml(write_dataset: WriteDataset) -> None
             "(id=parent-sub): share: Input should be less than or equal to 1",
         ),
         (  # equity above 100% into one entity
-            {"a.yaml": BASE_YAML, "b.links.csv": "id,kind,source,target,share,sources\n"
-             "gov-sub,equity,gov-cn,us-sub,0.5,s1\n"},
+            {
+                "a.yaml": BASE_YAML,
+                "b.links.csv": "id,kind,source,target,share,sources\n"
+                "gov-sub,equity,gov-cn,us-sub,0.5,s1\n",
+            },
             "equity held in 'us-sub' adds up to 110.00% (> 100%)",
         ),
         (  # end before start
-            {"a.yaml": BASE_YAML.replace(
-                "share: 0.6,", "share: 0.6, valid_from: 2025-01-01, valid_to: 2024-01-01,")},
+            {
+                "a.yaml": BASE_YAML.replace(
+                    "share: 0.6,", "share: 0.6, valid_from: 2025-01-01, valid_to: 2024-01-01,"
+                )
+            },
             "valid_to 2024-01-01 is before valid_from 2025-01-01",
         ),
         (  # duplicate ids across files
-            {"a.yaml": BASE_YAML, "b.jsonl": json.dumps(
-                {"record": "entity", "id": "parent", "name": "Again", "kind": "company",
-                 "country": "US"}) + "\n"},
+            {
+                "a.yaml": BASE_YAML,
+                "b.jsonl": json.dumps(
+                    {
+                        "record": "entity",
+                        "id": "parent",
+                        "name": "Again",
+                        "kind": "company",
+                        "country": "US",
+                    }
+                )
+                + "\n",
+            },
             "b.jsonl: line 1 (id=parent): id: duplicate entity id 'parent' (first defined in "
             "a.yaml: entities[1] line 6 (id=parent))",
         ),
@@ -112,8 +139,11 @@ def test_bulk_csv_and_jsonl_merge_with_yaml(write_dataset: WriteDataset) -> None
             "stuff.csv: CSV files must be named NAME.sources.csv",
         ),
         (  # CSV row naming the field
-            {"a.yaml": BASE_YAML, "b.links.csv": "id,kind,source,target,share,sources\n"
-             "x1,equity,gov-cn,plant,abc,s1\n"},
+            {
+                "a.yaml": BASE_YAML,
+                "b.links.csv": "id,kind,source,target,share,sources\n"
+                "x1,equity,gov-cn,plant,abc,s1\n",
+            },
             "b.links.csv: row 2 (id=x1): share",
         ),
         (  # unknown top-level key
@@ -121,7 +151,11 @@ def test_bulk_csv_and_jsonl_merge_with_yaml(write_dataset: WriteDataset) -> None
             "a.yaml: widgets: unknown key",
         ),
         (  # missing source on a link
-            {"a.yaml": BASE_YAML.replace("share: 0.6, sources: [s1]", "share: 0.6, sources: [nope]")},
+            {
+                "a.yaml": BASE_YAML.replace(
+                    "share: 0.6, sources: [s1]", "share: 0.6, sources: [nope]"
+                )
+            },
             "sources: unknown source 'nope'",
         ),
     ],
