@@ -1,0 +1,430 @@
+"""Whole-graph ownership and control arithmetic on sparse share matrices.
+
+NetworkX stays the model of record; this module works on integer-indexed edge arrays so that the
+same questions can be answered for a million entities. Two different computations are offered and
+must not be mixed (see ``shared/domain/examples.md``):
+
+* **Integrated ownership** (multiplicative): multiply shares along each chain, add across chains,
+  ``x = s W + s W^2 + ...`` (:func:`integrated_from`), and its "last holder" variant that counts
+  each chain once (:func:`absorbed_exposure`).
+* **Threshold aggregation** (a fixed point on a set): the OFAC 50 Percent Rule, the BIS Affiliates
+  Rule and majority-chain control (:func:`threshold_closure`, :func:`controllers_of`). It is *not*
+  multiplicative: in OFAC FAQ 401 example 3 the blocked person's integrated stake in B is only 30%,
+  yet B is blocked.
+
+Conventions
+-----------
+``W[i, j]`` is the share of entity ``j`` held by entity ``i`` (rows hold, columns are held), as a
+pair of CSR matrices of lower and upper bounds (BODS 0.4 ranged shares). Exact shares have
+``lo == hi``. Open range ends (``exclusiveMinimum``/``exclusiveMaximum``) are treated as closed.
+Everything is computed once with the ``lo`` shares and once with the ``hi`` shares; since all
+quantities are monotone in the shares, the two results bound every value inside the ranges.
+
+Example (OFAC FAQ 401, example 3: X owns 50% of A and 10% of B; A owns 40% of B):
+
+>>> import numpy as np
+>>> X, A, B = 0, 1, 2
+>>> W = ShareMatrix.from_edges(3, np.array([X, X, A]), np.array([A, B, B]),
+...                            np.array([0.5, 0.1, 0.4]))
+>>> threshold_closure(W, np.array([X]), 0.5, inclusive=True).certain.tolist()
+[True, True, True]
+>>> round(float(integrated_from(W, np.array([1.0, 0.0, 0.0])).lo[B]), 12)
+0.3
+
+Performance
+-----------
+Measured on 2 cores (numpy 2.4, scipy 1.17) with a random graph of 1,000,000 entities and
+3,000,000 links (uniform endpoints, shares into each entity scaled to sum to a random total in
+[0.3, 1], 20% of entities are unheld persons): ``ShareMatrix.from_edges`` 0.45 s;
+``integrated_from`` with 1,000 random seeds aggregated 0.55 s (14 mat-vecs per bound to 1e-12);
+``absorbed_exposure`` for 1,000 holders 0.57 s; ``threshold_closure`` (0.5 inclusive, 1,000 seeds)
+0.02 s, because the frontier only touches rows of newly added entities. One sparse mat-vec costs
+about 13 ms, so work is proportional to links times iterations; ``spsolve`` is never used.
+
+References
+----------
+* S. Vitali, J. B. Glattfelder, S. Battiston, "The network of global corporate control",
+  PLoS ONE 6(10): e25995 (2011), Appendix S1 §3 (integrated ownership, cycles).
+* Eurostat, *Business Registers Recommendations Manual* (2010), ch. 19-20 (global decision
+  centre, chains of majority control).
+* OFAC FAQ 401 (50 Percent Rule), FAQ 398 (ownership, not control), FAQ 399 (aggregation across
+  programs).
+* BIS, "Expansion of End-User Controls to Cover Affiliates of Certain Listed Entities"
+  (Affiliates Rule), 90 FR (2025): 50% ownership rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from scoring.interval import EPS, Interval
+
+__all__ = [
+    "Bounds",
+    "Closure",
+    "ShareMatrix",
+    "absorbed_exposure",
+    "as_intervals",
+    "controllers_of",
+    "integrated_from",
+    "threshold_closure",
+]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IndexArray = npt.NDArray[np.intp]
+CSR = sp.csr_array[Any, tuple[int, int]]
+
+
+def _csr(
+    n: int, src: IndexArray, dst: IndexArray, data: FloatArray
+) -> sp.csr_array[Any, tuple[int, int]]:
+    m = sp.coo_array((data, (src, dst)), shape=(n, n)).tocsr()
+    m.sum_duplicates()
+    np.clip(m.data, 0.0, 1.0, out=m.data)
+    return sp.csr_array(m)
+
+
+@dataclass(frozen=True)
+class ShareMatrix:
+    """``W[i, j]`` = share of entity ``j`` held by entity ``i``, as lower and upper bound CSR
+    matrices (``n x n``).
+
+    >>> W = ShareMatrix.from_edges(3, np.array([0, 0]), np.array([1, 1]), np.array([0.3, 0.2]))
+    >>> W.n, float(W.lo[0, 1])
+    (3, 0.5)
+    """
+
+    lo: CSR
+    hi: CSR
+
+    @property
+    def n(self) -> int:
+        """Number of entities."""
+        return int(self.lo.shape[0])
+
+    @classmethod
+    def from_edges(
+        cls,
+        n: int,
+        src: np.ndarray[Any, Any],
+        dst: np.ndarray[Any, Any],
+        lo: np.ndarray[Any, Any],
+        hi: np.ndarray[Any, Any] | None = None,
+    ) -> ShareMatrix:
+        """Build from edge arrays: ``src`` holds ``lo``..``hi`` of ``dst`` (fractions in [0, 1]).
+
+        Parallel edges between the same pair are summed (a holder with two share classes); sums
+        clipped to 1. Self-loops rejected with ValueError, as are out-of-range indices, shares
+        outside [0, 1] and ``hi < lo``.
+
+        >>> W = ShareMatrix.from_edges(2, np.array([0, 0]), np.array([1, 1]),
+        ...                            np.array([0.7, 0.6]))
+        >>> float(W.hi[0, 1])
+        1.0
+        >>> ShareMatrix.from_edges(2, np.array([1]), np.array([1]), np.array([0.5]))
+        Traceback (most recent call last):
+        ...
+        ValueError: self-loop on entity 1
+        """
+        s = np.asarray(src, dtype=np.intp)
+        d = np.asarray(dst, dtype=np.intp)
+        w_lo = np.asarray(lo, dtype=np.float64)
+        w_hi = w_lo if hi is None else np.asarray(hi, dtype=np.float64)
+        if not (s.shape == d.shape == w_lo.shape == w_hi.shape) or s.ndim != 1:
+            raise ValueError("src, dst, lo and hi must be 1-D arrays of the same length")
+        if n < 0:
+            raise ValueError("n must be non-negative")
+        if s.size and (min(s.min(), d.min()) < 0 or max(s.max(), d.max()) >= n):
+            raise ValueError(f"entity index out of range [0, {n})")
+        loops = np.flatnonzero(s == d)
+        if loops.size:
+            raise ValueError(f"self-loop on entity {int(s[loops[0]])}")
+        for name, w in (("lo", w_lo), ("hi", w_hi)):
+            if not np.all(np.isfinite(w)) or np.any(w < 0.0) or np.any(w > 1.0 + EPS):
+                raise ValueError(f"{name} shares must be finite fractions in [0, 1]")
+        if np.any(w_hi < w_lo - EPS):
+            raise ValueError("hi share below lo share")
+        return cls(_csr(n, s, d, w_lo), _csr(n, s, d, np.maximum(w_hi, w_lo)))
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Lower and upper bounds of a per-entity quantity (float64 arrays of length ``n``)."""
+
+    lo: FloatArray
+    hi: FloatArray
+    converged: bool
+    iterations: int
+
+
+def _as_mask(n: int, x: np.ndarray[Any, Any], what: str) -> BoolArray:
+    """Boolean mask of length ``n`` from a mask or an array of indices."""
+    a = np.asarray(x)
+    if a.dtype == np.bool_:
+        if a.shape != (n,):
+            raise ValueError(f"{what} mask must have length {n}")
+        return a.copy()
+    mask = np.zeros(n, dtype=np.bool_)
+    mask[np.asarray(a, dtype=np.intp)] = True
+    return mask
+
+
+def _neumann(
+    M: CSR,
+    first: FloatArray,
+    keep: BoolArray | None,
+    tol: float,
+    max_iter: int,
+) -> tuple[FloatArray, bool, int]:
+    """Sum ``d_0 + d_1 + ...`` with ``d_0 = first`` and ``d_{k+1} = (d_k * keep) M``.
+
+    Returns (sum, converged, number of mat-vecs including the one giving ``first``). Stops when
+    ``max(d_k) <= tol`` (all terms are non-negative), after ``max_iter`` further mat-vecs, or if
+    values blow up (shares into an entity summing to more than 1).
+    """
+    x = first.copy()
+    d = first
+    MT = M.T  # CSC view: M.T @ v computes v M without a copy
+    for k in range(1, max_iter + 1):
+        if keep is not None:
+            d = d * keep
+        d = np.asarray(MT @ d, dtype=np.float64)
+        x += d
+        peak = float(d.max(initial=0.0))
+        if peak <= tol:
+            return x, True, k + 1
+        if not np.isfinite(peak) or peak > 1e12:
+            break
+    else:
+        k = max_iter
+    np.clip(np.nan_to_num(x, nan=1.0, posinf=1.0), 0.0, 1.0, out=x)
+    return x, False, k + 1
+
+
+def integrated_from(
+    W: ShareMatrix, seed: np.ndarray[Any, Any], *, tol: float = 1e-12, max_iter: int = 10_000
+) -> Bounds:
+    """Integrated (multiplicative) ownership held by a weighted seed vector ``s`` in every entity.
+
+    ``x = s W + s W^2 + ...`` (Neumann series of Vitali et al. 2011, Appendix S1 §3, row ``s`` of
+    ``(I - W)^-1 W``), iterated with sparse mat-vecs: ``x_{k+1} = s W + x_k W``. For a single owner
+    use a unit vector; for a group, a 0/1 vector (the group's stakes are added). Computed for
+    ``lo`` and ``hi`` separately. If the series does not converge within ``max_iter`` (a cycle with
+    no leak, spectral radius 1) the result has ``converged=False`` and values clipped to [0, 1].
+
+    The value is a share (at most 1 when the shares into each entity sum to at most 1) when the
+    seed entities are not themselves held by the seed: e.g. for ultimate owners (persons). If a
+    seed sits on a cycle of cross-holdings through itself, chains returning to the seed are
+    counted again (Vitali et al. S1 §3.2) and the result can exceed 1; use
+    :func:`absorbed_exposure` for a share in that case.
+
+    Eurostat (2010) example 4: A owns 70% of B, B owns 60% of C; A's integrated share of C is 42%.
+
+    >>> A, B, C = 0, 1, 2
+    >>> W = ShareMatrix.from_edges(3, np.array([A, B]), np.array([B, C]), np.array([0.7, 0.6]))
+    >>> x = integrated_from(W, np.array([1.0, 0.0, 0.0]))
+    >>> [round(float(v), 12) for v in x.lo], x.converged, x.iterations
+    ([0.0, 0.7, 0.42], True, 3)
+    """
+    n = W.n
+    s = np.asarray(seed, dtype=np.float64)
+    if s.shape != (n,):
+        raise ValueError(f"seed must be a vector of length {n}")
+    lo, ok_lo, it_lo = _neumann(W.lo, np.asarray(W.lo.T @ s, np.float64), None, tol, max_iter)
+    hi, ok_hi, it_hi = _neumann(W.hi, np.asarray(W.hi.T @ s, np.float64), None, tol, max_iter)
+    return Bounds(lo, hi, ok_lo and ok_hi, max(it_lo, it_hi))
+
+
+def absorbed_exposure(
+    W: ShareMatrix, holders: np.ndarray[Any, Any], *, tol: float = 1e-12, max_iter: int = 10_000
+) -> Bounds:
+    """Share of every entity owned directly or indirectly by the set of ``holders``.
+
+    ``holders`` is a boolean mask (or an array of indices). Each chain is counted once and
+    attributed to the LAST holder on it::
+
+        e[c] = sum_{k in holders} W[k, c] + sum_{j not in holders} W[j, c] e[j]
+
+    Bounded by [0, 1] when the shares into each entity sum to at most 1 (``e[c]`` is then the
+    probability that a walk up the holders of ``c`` meets the set). Uses: covered-nation
+    exposure; aggregate SFE ownership (FIE 40% test) without double counting an SFE owned by
+    another SFE. For a single holder this is the integrated ownership of Vitali et al. (2011),
+    S1 §3, with chains through the holder itself removed.
+
+    SFEs 0 and 1 hold 24% and 16% of T; SFE 0 also holds 50% of SFE 1 (40%, not 24 + 8 + 16):
+
+    >>> W = ShareMatrix.from_edges(3, np.array([0, 1, 0]), np.array([2, 2, 1]),
+    ...                            np.array([0.24, 0.16, 0.5]))
+    >>> e = absorbed_exposure(W, np.array([True, True, False]))
+    >>> round(float(e.lo[2]), 12), as_intervals(e, 2).meets(0.4, inclusive=True).value
+    (0.4, 'true')
+    """
+    n = W.n
+    h = _as_mask(n, holders, "holders")
+    keep = ~h
+    hf = h.astype(np.float64)
+    lo, ok_lo, it_lo = _neumann(W.lo, np.asarray(W.lo.T @ hf, np.float64), keep, tol, max_iter)
+    hi, ok_hi, it_hi = _neumann(W.hi, np.asarray(W.hi.T @ hf, np.float64), keep, tol, max_iter)
+    return Bounds(lo, hi, ok_lo and ok_hi, max(it_lo, it_hi))
+
+
+def as_intervals(bounds: Bounds, idx: int) -> Interval:
+    """The bounds for entity ``idx`` as a closed :class:`~scoring.interval.Interval`.
+
+    >>> as_intervals(Bounds(np.array([0.2]), np.array([0.3]), True, 1), 0)
+    Interval(lo=0.2, hi=0.3, lo_open=False, hi_open=False)
+    """
+    return Interval(float(bounds.lo[idx]), float(bounds.hi[idx]))
+
+
+@dataclass(frozen=True)
+class Closure:
+    """Result of :func:`threshold_closure`."""
+
+    certain: BoolArray  # in the closure whatever the ranged shares are (uses lo shares)
+    possible: BoolArray  # in the closure for some values in the ranges (uses hi shares)
+    rounds: int
+
+    @property
+    def undetermined(self) -> BoolArray:
+        """In the closure for some but not all values in the ranges."""
+        return self.possible & ~self.certain
+
+
+def _gather_rows(indptr: npt.NDArray[Any], rows: IndexArray) -> IndexArray:
+    """Positions in ``indices``/``data`` of all entries of the given CSR rows."""
+    starts = indptr[rows].astype(np.intp)
+    lens = indptr[rows + 1].astype(np.intp) - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.intp)
+    offsets = starts - (np.cumsum(lens) - lens)
+    return np.repeat(offsets, lens) + np.arange(total, dtype=np.intp)
+
+
+def _closure_one(
+    M: CSR, seeds: BoolArray, threshold: float, inclusive: bool
+) -> tuple[BoolArray, int]:
+    inside = seeds.copy()
+    held = np.zeros(M.shape[0], dtype=np.float64)
+    frontier = np.flatnonzero(inside)
+    rounds = 0
+    while frontier.size:
+        pos = _gather_rows(M.indptr, frontier)
+        cols = M.indices[pos].astype(np.intp)
+        np.add.at(held, cols, M.data[pos])
+        cand = np.unique(cols)
+        cand = cand[~inside[cand]]
+        hv = held[cand]
+        meets = hv >= threshold - EPS if inclusive else hv > threshold + EPS
+        frontier = cand[meets]
+        if frontier.size:
+            inside[frontier] = True
+            rounds += 1
+    return inside, rounds
+
+
+def threshold_closure(
+    W: ShareMatrix, seeds: np.ndarray[Any, Any], threshold: float, *, inclusive: bool
+) -> Closure:
+    """Smallest superset of ``seeds`` closed under "the members together hold the threshold".
+
+    Start from the seed set S (boolean mask or indices); repeatedly add every entity in which
+    members of S together hold ``>= threshold`` (``inclusive``) or ``> threshold`` (strict); stop
+    when nothing changes. Holdings are aggregated across members, *not* multiplied along chains.
+
+    * OFAC 50 Percent Rule (FAQ 401, 398, 399): seeds = blocked persons (any program), equity
+      links only, ``threshold=0.5, inclusive=True``.
+    * BIS Affiliates Rule (90 FR, 2025): seeds = listed entities, ``0.5``, inclusive.
+    * Majority-chain control (Eurostat 2010): seeds = {controller}, ``0.5``, strict.
+
+    Incremental: each round only the rows of newly added entities are scattered into the running
+    sums, so total work is O(links touched), not rounds x links. Comparisons use
+    ``scoring.interval.EPS`` (24% + 16% counts as 40%). ``certain`` uses the ``lo`` shares and
+    ``possible`` the ``hi`` shares; ``rounds`` is the larger number of rounds that added entities.
+
+    OFAC FAQ 401 example 2: X owns 50% of A and of B; A and B each own 25% of C.
+
+    >>> X, A, B, C = 0, 1, 2, 3
+    >>> W = ShareMatrix.from_edges(4, np.array([X, X, A, B]), np.array([A, B, C, C]),
+    ...                            np.array([0.5, 0.5, 0.25, 0.25]))
+    >>> cl = threshold_closure(W, np.array([X]), 0.5, inclusive=True)
+    >>> np.flatnonzero(cl.certain).tolist(), cl.rounds
+    ([0, 1, 2, 3], 2)
+    """
+    if not (EPS < threshold <= 1.0):
+        raise ValueError("threshold must be in (0, 1]")
+    mask = _as_mask(W.n, seeds, "seeds")
+    certain, r_lo = _closure_one(W.lo, mask, threshold, inclusive)
+    possible, r_hi = _closure_one(W.hi, mask, threshold, inclusive)
+    return Closure(certain, possible | certain, max(r_lo, r_hi))
+
+
+def _ancestors(M: CSR, target: int) -> BoolArray:
+    """Entities with a chain of holdings (any positive share) to ``target``, and ``target``."""
+    MT = sp.csr_array(M.T)  # rows: held entity, columns: its holders
+    seen = np.zeros(M.shape[0], dtype=np.bool_)
+    seen[target] = True
+    frontier = np.array([target], dtype=np.intp)
+    while frontier.size:
+        pos = _gather_rows(MT.indptr, frontier)
+        up = np.unique(MT.indices[pos].astype(np.intp))
+        frontier = up[~seen[up]]
+        seen[frontier] = True
+    return seen
+
+
+def controllers_of(
+    W: ShareMatrix,
+    target: int,
+    candidates: np.ndarray[Any, Any],
+    *,
+    threshold: float = 0.5,
+    inclusive: bool = False,
+) -> tuple[IndexArray, IndexArray]:
+    """Which candidates control ``target`` by majority chain.
+
+    A candidate controls the target when the target is in :func:`threshold_closure` seeded with
+    that single candidate. Returns ``(certain_indices, undetermined_indices)`` in the order of
+    ``candidates``. The target itself is never reported. The work is restricted to the target's
+    upstream (ancestors), which is exact: only holders of the target, and their holders, can
+    contribute to a closure reaching it.
+
+    Eurostat (2010) example 5: A owns 100% of B1 and 80% of B2; B1 owns 20% and B2 40% of C.
+
+    >>> A, B1, B2, C = 0, 1, 2, 3
+    >>> W = ShareMatrix.from_edges(4, np.array([A, A, B1, B2]), np.array([B1, B2, C, C]),
+    ...                            np.array([1.0, 0.8, 0.2, 0.4]))
+    >>> certain, undetermined = controllers_of(W, C, np.array([A, B1, B2]))
+    >>> certain.tolist(), undetermined.tolist()
+    ([0], [])
+    """
+    n = W.n
+    if not 0 <= target < n:
+        raise ValueError(f"target {target} out of range [0, {n})")
+    cand = np.asarray(candidates, dtype=np.intp)
+    up = _ancestors(W.hi, target) | _ancestors(W.lo, target)
+    keep = np.flatnonzero(up)
+    local = np.full(n, -1, dtype=np.intp)
+    local[keep] = np.arange(keep.size, dtype=np.intp)
+    sub = ShareMatrix(sp.csr_array(W.lo[keep][:, keep]), sp.csr_array(W.hi[keep][:, keep]))
+    t = int(local[target])
+    certain: list[int] = []
+    undetermined: list[int] = []
+    for c in cand.tolist():
+        if c == target or not up[c]:
+            continue
+        seed = np.zeros(keep.size, dtype=np.bool_)
+        seed[local[c]] = True
+        cl = threshold_closure(sub, seed, threshold, inclusive=inclusive)
+        if cl.certain[t]:
+            certain.append(c)
+        elif cl.possible[t]:
+            undetermined.append(c)
+    return np.array(certain, dtype=np.intp), np.array(undetermined, dtype=np.intp)
