@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from scoring.interval import EPS, Interval
 
@@ -175,6 +176,31 @@ def _as_mask(n: int, x: np.ndarray[Any, Any], what: str) -> BoolArray:
     return mask
 
 
+#: Mat-vecs after which a series that has not converged is checked for a closed cycle.
+_CHECK_AFTER = 64
+
+
+def _closed_cycles(M: CSR, keep: BoolArray | None) -> BoolArray:
+    """Entities on a closed cycle of ``diag(keep) M``: a strongly connected component of two or
+    more entities whose shares are held entirely inside the component (spectral radius 1 when
+    shares into each entity sum to at most 1; Perron-Frobenius). The Neumann series diverges
+    exactly when positive mass reaches such a component."""
+    n = M.shape[0]
+    coo = M.tocoo()
+    live = coo.data > 0.0
+    if keep is not None:
+        live &= keep[coo.row]
+    row, col, val = coo.row[live], coo.col[live], coo.data[live]
+    graph = sp.csr_array((val, (row, col)), shape=(n, n))
+    ncomp, label = connected_components(graph, directed=True, connection="strong")
+    inside = label[row] == label[col]
+    held_inside = np.bincount(col[inside], weights=val[inside], minlength=n)
+    short = np.bincount(label, weights=(held_inside < 1.0 - EPS), minlength=ncomp)
+    size = np.bincount(label, minlength=ncomp)
+    closed = (size >= 2) & (short == 0)
+    return np.asarray(closed[label], dtype=np.bool_)
+
+
 def _neumann(
     M: CSR,
     first: FloatArray,
@@ -185,12 +211,15 @@ def _neumann(
     """Sum ``d_0 + d_1 + ...`` with ``d_0 = first`` and ``d_{k+1} = (d_k * keep) M``.
 
     Returns (sum, converged, number of mat-vecs including the one giving ``first``). Stops when
-    ``max(d_k) <= tol`` (all terms are non-negative), after ``max_iter`` further mat-vecs, or if
-    values blow up (shares into an entity summing to more than 1).
+    ``max(d_k) <= tol`` (all terms are non-negative), after ``max_iter`` further mat-vecs, when
+    the mass has reached a closed cycle (checked once, after ``_CHECK_AFTER`` mat-vecs), or if
+    values blow up (shares into an entity summing to more than 1). Unconverged sums are
+    returned as they are; the caller clips.
     """
     x = first.copy()
     d = first
     MT = M.T  # CSC view: M.T @ v computes v M without a copy
+    k = 0
     for k in range(1, max_iter + 1):
         if keep is not None:
             d = d * keep
@@ -201,10 +230,17 @@ def _neumann(
             return x, True, k + 1
         if not np.isfinite(peak) or peak > 1e12:
             break
-    else:
-        k = max_iter
-    np.clip(np.nan_to_num(x, nan=1.0, posinf=1.0), 0.0, 1.0, out=x)
+        if k == _CHECK_AFTER and np.any(_closed_cycles(M, keep) & (d > 0.0)):
+            break
     return x, False, k + 1
+
+
+def _bounds(lo: tuple[FloatArray, bool, int], hi: tuple[FloatArray, bool, int]) -> Bounds:
+    converged = lo[1] and hi[1]
+    xs = [lo[0], hi[0]]
+    if not converged:
+        xs = [np.clip(np.nan_to_num(x, nan=1.0, posinf=1.0), 0.0, 1.0) for x in xs]
+    return Bounds(xs[0], xs[1], converged, max(lo[2], hi[2]))
 
 
 def integrated_from(
@@ -216,7 +252,9 @@ def integrated_from(
     ``(I - W)^-1 W``), iterated with sparse mat-vecs: ``x_{k+1} = s W + x_k W``. For a single owner
     use a unit vector; for a group, a 0/1 vector (the group's stakes are added). Computed for
     ``lo`` and ``hi`` separately. If the series does not converge within ``max_iter`` (a cycle with
-    no leak, spectral radius 1) the result has ``converged=False`` and values clipped to [0, 1].
+    no leak, spectral radius 1) the result has ``converged=False`` and values (of both bounds)
+    clipped to [0, 1]. A closed cycle reached by the seed is detected after 64 mat-vecs (strongly
+    connected components), so such inputs do not cost ``max_iter`` mat-vecs.
 
     The value is a share (at most 1 when the shares into each entity sum to at most 1) when the
     seed entities are not themselves held by the seed: e.g. for ultimate owners (persons). If a
@@ -236,9 +274,10 @@ def integrated_from(
     s = np.asarray(seed, dtype=np.float64)
     if s.shape != (n,):
         raise ValueError(f"seed must be a vector of length {n}")
-    lo, ok_lo, it_lo = _neumann(W.lo, np.asarray(W.lo.T @ s, np.float64), None, tol, max_iter)
-    hi, ok_hi, it_hi = _neumann(W.hi, np.asarray(W.hi.T @ s, np.float64), None, tol, max_iter)
-    return Bounds(lo, hi, ok_lo and ok_hi, max(it_lo, it_hi))
+    return _bounds(
+        _neumann(W.lo, np.asarray(W.lo.T @ s, np.float64), None, tol, max_iter),
+        _neumann(W.hi, np.asarray(W.hi.T @ s, np.float64), None, tol, max_iter),
+    )
 
 
 def absorbed_exposure(
@@ -269,9 +308,10 @@ def absorbed_exposure(
     h = _as_mask(n, holders, "holders")
     keep = ~h
     hf = h.astype(np.float64)
-    lo, ok_lo, it_lo = _neumann(W.lo, np.asarray(W.lo.T @ hf, np.float64), keep, tol, max_iter)
-    hi, ok_hi, it_hi = _neumann(W.hi, np.asarray(W.hi.T @ hf, np.float64), keep, tol, max_iter)
-    return Bounds(lo, hi, ok_lo and ok_hi, max(it_lo, it_hi))
+    return _bounds(
+        _neumann(W.lo, np.asarray(W.lo.T @ hf, np.float64), keep, tol, max_iter),
+        _neumann(W.hi, np.asarray(W.hi.T @ hf, np.float64), keep, tol, max_iter),
+    )
 
 
 def as_intervals(bounds: Bounds, idx: int) -> Interval:
