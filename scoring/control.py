@@ -44,7 +44,6 @@ from scoring.ownership import (
     ShareMatrix,
     absorbed_exposure,
     controllers_of,
-    integrated_from,
     threshold_closure,
 )
 
@@ -386,10 +385,11 @@ def foreign_influenced(
     for k in range(len(anc)):
         if not poss_sub[k]:
             continue
-        seed = np.zeros(len(idx))
-        seed[k] = 1.0
         if params.fie_single_semantics == "integrated":
-            b = integrated_from(sub, seed)
+            # absorbed at this single holder: bounded even when it sits on a cycle
+            holder = np.zeros(len(idx), dtype=bool)
+            holder[k] = True
+            b = absorbed_exposure(sub, holder)
             iv = Interval(float(b.lo[t]), float(b.hi[t])).clamp()
         else:
             iv = Interval(float(sub.lo[k, t]), float(sub.hi[k, t]))
