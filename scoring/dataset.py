@@ -53,6 +53,7 @@ __all__ = [
     "RECORD_KINDS",
     "Dataset",
     "DatasetError",
+    "assemble",
     "DatasetIssue",
     "load_dataset",
     "merge_records",
@@ -370,6 +371,8 @@ def _check_references(by_kind: dict[str, dict[str, _Located]], issues: list[Data
         assert isinstance(link, Link)
         need(entities, "entity", link.source, loc, "source")
         need(entities, "entity", link.target, loc, "target")
+        if link.arrangement is not None:
+            need(by_kind["arrangement"], "arrangement", link.arrangement, loc, "arrangement")
         for s in link.sources:
             need(sources, "source", s, loc, "sources")
     for loc in by_kind["arrangement"].values():
@@ -454,6 +457,20 @@ def load_dataset(path: str | Path) -> Dataset:
             rec = _validate_record(kind, raw, f.name, where, issues)
             if rec is not None:
                 located.append((kind, rec, f.name, where))
+    return assemble(located, issues, "sha256:" + digest.hexdigest()[:16], str(root))
+
+
+def assemble(
+    located: list[tuple[str, BaseModel, str, str]],
+    issues: list[DatasetIssue],
+    version: str,
+    path: str | None,
+) -> Dataset:
+    """Index validated records, check references and share totals, and build the Dataset.
+
+    ``located`` holds (kind, record, file, where). Raises :class:`DatasetError` with every issue
+    (those passed in and those found here); nothing is returned half-built.
+    """
     by_kind, origin = merge_records(located, issues)
     _check_references(by_kind, issues)
     _check_share_totals(by_kind, issues)
@@ -468,7 +485,7 @@ def load_dataset(path: str | Path) -> Dataset:
         entities=table("entity"),
         links=table("link"),
         arrangements=table("arrangement"),
-        version="sha256:" + digest.hexdigest()[:16],
+        version=version,
         origin=origin,
-        path=str(root),
+        path=path,
     )

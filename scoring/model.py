@@ -257,6 +257,11 @@ class Link(_Record):
     unconfirmed_note: str | None = None
     role: str | None = Field(default=None, description="appointment links: board or officer")
     licence: LicenceTerms | None = None
+    arrangement: Id | None = Field(
+        default=None,
+        description="the arrangement this link belongs to, when its parties have several deals "
+        "(e.g. two CATL licences to Ford); links without it count for every arrangement",
+    )
     sources: list[Id] = Field(min_length=1)
     note: str | None = None
 

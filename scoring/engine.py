@@ -1,0 +1,255 @@
+"""The scoring engine: dataset + policy pack + scenarios → explained arrangement scores.
+
+>>> engine = Engine.from_dir(DEFAULT_DATA)
+>>> s = engine.score("gotion-manteno-il")
+>>> s.verdict("us-45x").verdict.value, s.equity.band
+('not_eligible', 'high')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from scoring.dataset import Dataset, load_dataset
+from scoring.graph import ArrangementGraph
+from scoring.model import ArrangementStatus
+from scoring.overlay import Overlay, apply_overlay
+from scoring.policy import PolicyPack, ScenarioSet, load_pack, load_scenarios
+from scoring.rules import EvalContext, RuleOutcome, Verdict, evaluate_pack
+from scoring.score import (
+    AxisScore,
+    ScenarioOutcome,
+    confidence_of,
+    equity_axis,
+    overall,
+    policy_axis,
+    technology_axis,
+)
+
+__all__ = [
+    "DEFAULT_DATA",
+    "ArrangementScore",
+    "Engine",
+    "NotFoundError",
+    "Remedy",
+    "SourceRef",
+    "View",
+]
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+class NotFoundError(KeyError):
+    """An arrangement, entity or scenario named by the caller is not known."""
+
+    def __init__(self, what: str, key: str, known: list[str] | None = None) -> None:
+        self.what, self.key = what, key
+        hint = f"; known: {', '.join(known[:20])}" if known else ""
+        super().__init__(f"unknown {what} {key!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class View(StrEnum):
+    BASIC = "basic"  # scores, bands, verdicts and reasons
+    FULL = "full"  # plus contributions, clause evidence with paths, every scenario, remedies
+
+
+class SourceRef(BaseModel):
+    id: str
+    title: str
+    url: str | None = None
+    seed: str | None = None
+    secondary: bool = False
+
+
+class Remedy(BaseModel):
+    """A smallest structural change found that makes a failing rule pass."""
+
+    rule: str
+    change: str
+    overlay: Overlay
+    size: float = Field(description="share points moved, or number of terms changed")
+    verdict_after: Verdict
+
+
+class ArrangementInfo(BaseModel):
+    id: str
+    name: str
+    country: str
+    products: list[str]
+    status: str | None
+    status_date: dt.date | None
+    template: bool
+    capacity_gwh: list[float] | None
+
+
+class ArrangementScore(BaseModel):
+    """The result contract of scoring one arrangement (JSON schema ``georisk.score/v1``)."""
+
+    schema_: str = Field(default="georisk.score/v1", alias="schema")
+    arrangement: ArrangementInfo
+    as_of: dt.date
+    scenario: str = Field(description="the scenario whose verdicts are in `verdicts`")
+    dataset_version: str
+    pack_version: str
+    scenario_set_version: str
+    technology: AxisScore
+    equity: AxisScore
+    policy: AxisScore
+    overall: AxisScore
+    verdicts: list[RuleOutcome]
+    confidence: float = Field(ge=0, le=1)
+    confidence_reasons: list[str]
+    missing_facts: list[str]
+    scenarios: list[ScenarioOutcome] = Field(default_factory=list)
+    remedies: list[Remedy] = Field(default_factory=list)
+    sources: list[SourceRef] = Field(default_factory=list)
+    overlay: str | None = None
+
+    model_config = {"populate_by_name": True}
+
+    def verdict(self, rule: str) -> RuleOutcome:
+        return next(v for v in self.verdicts if v.rule == rule)
+
+
+@dataclass
+class Engine:
+    """Holds a validated dataset, a policy pack and its scenarios; scores arrangements."""
+
+    dataset: Dataset
+    pack: PolicyPack
+    scenarios: ScenarioSet
+    _graphs: dict[tuple[str, dt.date], ArrangementGraph] = field(default_factory=dict, repr=False)
+    _packs: dict[str, PolicyPack] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def from_dir(data_dir: str | Path, pack: str = "us", policies: str | Path | None = None) -> Engine:
+        """Load ``data_dir`` and its ``policies/<pack>.yaml`` and ``<pack>.scenarios.yaml``."""
+        pdir = Path(policies) if policies else Path(data_dir) / "policies"
+        if not (pdir / f"{pack}.yaml").exists():
+            pdir = DEFAULT_DATA / "policies"  # a user dataset without its own packs: the shipped ones
+        p = load_pack(pdir / f"{pack}.yaml")
+        return Engine(load_dataset(data_dir), p, load_scenarios(pdir / f"{pack}.scenarios.yaml", p))
+
+    # ------------------------------------------------------------------ caches
+
+    def graph(self, on: dt.date, ds: Dataset | None = None) -> ArrangementGraph:
+        d = ds or self.dataset
+        key = (d.version, on)
+        g = self._graphs.get(key)
+        if g is None:
+            if len(self._graphs) > 64:
+                self._graphs.clear()
+            g = self._graphs[key] = ArrangementGraph.build(d, on)
+        return g
+
+    def scenario_pack(self, sid: str) -> PolicyPack:
+        if sid not in self._packs:
+            sc = self.scenarios.get(sid)
+            self._packs[sid] = self.pack.with_overrides(list(sc.overrides), sid)
+        return self._packs[sid]
+
+    # ------------------------------------------------------------------ scoring
+
+    def evaluate(self, arrangement: str, on: dt.date, scenario: str, ds: Dataset | None = None) -> ScenarioOutcome:
+        d = ds or self.dataset
+        sc = self._scenario(scenario)
+        when = max([on, *(o.effective_from for o in sc.overrides if o.effective_from)])
+        ctx = EvalContext(self.graph(when, d), self.scenario_pack(sc.id), d.arrangements[arrangement], when)
+        rules = evaluate_pack(ctx)
+        return ScenarioOutcome(scenario=sc.id, title=sc.title, probability=sc.probability,
+                               evaluated_on=when, impact=max((r.impact for r in rules), default=0.0),
+                               rules=rules)
+
+    def _scenario(self, sid: str) -> object:
+        try:
+            return self.scenarios.get(sid)
+        except KeyError:
+            raise NotFoundError("scenario", sid, [s.id for s in self.scenarios.scenarios]) from None
+
+    def score(
+        self,
+        arrangement: str,
+        as_of: dt.date | None = None,
+        scenario: str = "current-law",
+        view: View = View.FULL,
+        overlay: Overlay | None = None,
+        remedies: bool | None = None,
+    ) -> ArrangementScore:
+        """Score one arrangement as of a date (default today) under every scenario.
+
+        ``scenario`` picks whose verdicts are reported; the policy axis always uses them all.
+        """
+        on = as_of or dt.date.today()
+        ds = apply_overlay(self.dataset, overlay) if overlay else self.dataset
+        if overlay is not None:
+            arrangement = overlay.arrangement
+        if arrangement not in ds.arrangements:
+            raise NotFoundError("arrangement", arrangement, sorted(ds.arrangements))
+        self._scenario(scenario)
+        arr = ds.arrangements[arrangement]
+        g = self.graph(on, ds)
+        ctx = EvalContext(g, self.pack, arr, on)
+        outcomes = [self.evaluate(arrangement, on, s.id, ds) for s in self.scenarios.scenarios]
+        chosen = next(o for o in outcomes if o.scenario == scenario)
+        tech, eq, pol = technology_axis(ctx), equity_axis(ctx), policy_axis(outcomes)
+        status = arr.status_on(on)
+        facts = sorted({u for r in chosen.rules for u in r.unconfirmed}
+                       | {l for a in (tech, eq) for c in a.contributions if c.unconfirmed for l in c.links})
+        params = sorted({p for r in chosen.rules for p in r.unconfirmed_params})
+        proposed = status is None or status.status in (ArrangementStatus.TALKS, ArrangementStatus.ANNOUNCED) \
+            and any(l.status.value == "proposed" for e in arr.party_ids() for l in g.links_from(e))
+        conf, why = confidence_of(facts, params, bool(proposed) or arr.template)
+        cited = sorted({s for r in chosen.rules for s in r.sources}
+                       | {s for a in (tech, eq) for c in a.contributions for s in c.sources}
+                       | set(arr.sources))
+        result = ArrangementScore(
+            arrangement=ArrangementInfo(
+                id=arr.id, name=arr.name, country=arr.country, products=[p.value for p in arr.products],
+                status=status.status.value if status else None, status_date=status.date if status else None,
+                template=arr.template,
+                capacity_gwh=list(arr.capacity.bounds()) if arr.capacity else None,
+            ),
+            as_of=on, scenario=scenario, dataset_version=ds.version,
+            pack_version=self.pack.version_label, scenario_set_version=self.scenarios.content_hash,
+            technology=tech, equity=eq, policy=pol, overall=overall(tech, eq, pol),
+            verdicts=chosen.rules, confidence=conf, confidence_reasons=why,
+            missing_facts=sorted({m for r in chosen.rules for m in r.missing}),
+            scenarios=outcomes,
+            sources=[self._ref(ds, s) for s in cited],
+            overlay=overlay.id or overlay.digest() if overlay else None,
+        )
+        if remedies if remedies is not None else view is View.FULL:
+            from scoring.remedies import find_remedies  # noqa: PLC0415 - optional, heavier
+
+            result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
+        return result if view is View.FULL else basic(result)
+
+    @staticmethod
+    def _ref(ds: Dataset, sid: str) -> SourceRef:
+        s = ds.sources.get(sid)
+        if s is None:
+            return SourceRef(id=sid, title=sid)
+        return SourceRef(id=s.id, title=s.title, url=s.url, seed=s.seed, secondary=s.secondary)
+
+
+def basic(r: ArrangementScore) -> ArrangementScore:
+    """The BASIC view: scores, bands, verdicts with reasons; no evidence, paths or scenarios."""
+    slim = [
+        v.model_copy(update={"clauses": [c.model_copy(update={"evidence": [], "params": []})
+                                         for c in v.clauses]})
+        for v in r.verdicts
+    ]
+    return r.model_copy(update={
+        "verdicts": slim, "scenarios": [], "remedies": [], "sources": [],
+        **{a: getattr(r, a).model_copy(update={"contributions": []})
+           for a in ("technology", "equity", "policy", "overall")},
+    })
+

@@ -1,0 +1,296 @@
+"""Policy packs and scenarios: a jurisdiction's rules as versioned, dated, sourced data.
+
+A pack (``data/policies/<id>.yaml``) holds
+
+* ``pack``: id, jurisdiction, version, title, sources;
+* ``parameters``: every number, date and switch the rules read, each a list of dated
+  *variants* ``{value, effective_from, effective_to, sources, unconfirmed, conflict, note}``;
+  the variant in force on the scoring date is used;
+* ``lists``: restricted-party lists and their dated effects (e.g. 1260H → SFE status from
+  2025-07-04, DoD contracting ban from 2026-06-30);
+* ``rules``: rule instances: a ``kind`` implemented once in :mod:`scoring.rules`
+  (production_credit, vehicle_credit, list_effects, tariff), the countries and products that give
+  an arrangement a nexus, dates, the statutory clause and sources, and ``params``: a mapping from
+  the kind's parameter names to pack parameter ids (defaults: the kind's standard ids).
+
+A scenario file (``data/policies/<id>.scenarios.yaml``) holds named sets of overrides of pack
+parameters, each with a probability labelled as an assumption.
+
+Adding a jurisdiction (EU, UK) is a new pack file with its own parameters and lists, using the
+same rule kinds; no code changes unless it needs a new kind of rule.
+
+>>> import pathlib
+>>> pack = load_pack(pathlib.Path(__file__).parents[1] / "data" / "policies" / "us.yaml")
+>>> pack.param("covered_nations", dt.date(2026, 11, 22)).value
+['CN', 'RU', 'IR', 'KP']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scoring.dataset import DatasetError, DatasetIssue
+from scoring.model import Id
+
+__all__ = [
+    "ListDefinition",
+    "ListEffect",
+    "Override",
+    "PackInfo",
+    "ParamVariant",
+    "PolicyPack",
+    "RuleInstance",
+    "Scenario",
+    "ScenarioSet",
+    "load_pack",
+    "load_scenarios",
+]
+
+
+class _Rec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamVariant(_Rec):
+    """One dated value of a parameter."""
+
+    value: Any
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+    sources: list[str] = Field(min_length=1)
+    unconfirmed: bool = False
+    conflict: str | None = Field(default=None, description="how the sources disagree")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        if self.effective_from and self.effective_to and self.effective_to < self.effective_from:
+            raise ValueError("effective_to is before effective_from")
+        return self
+
+    def active(self, on: dt.date) -> bool:
+        return (self.effective_from is None or self.effective_from <= on) and (
+            self.effective_to is None or on <= self.effective_to
+        )
+
+
+class ListEffect(_Rec):
+    effect: str = Field(description="e.g. sfe, dod_contracting_ban_direct, dod_battery_ban, "
+                        "import_ban, export_licence_affiliates")
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+    scope: str = Field(
+        default="party",
+        description="party: the listed entity itself; affiliates_50: also entities ≥ 50% owned "
+        "(aggregated) by listed entities (OFAC/BIS-style)",
+    )
+    clause: str
+    sources: list[str] = Field(min_length=1)
+    unconfirmed: bool = False
+    note: str | None = None
+    switch: str | None = Field(
+        default=None, description="parameter id of a boolean that turns the effect on/off"
+    )
+
+    def active(self, on: dt.date) -> bool:
+        return (self.effective_from is None or self.effective_from <= on) and (
+            self.effective_to is None or on <= self.effective_to
+        )
+
+
+class ListDefinition(_Rec):
+    id: Id
+    title: str
+    authority: str
+    sources: list[str] = Field(min_length=1)
+    effects: list[ListEffect] = Field(default_factory=list)
+    note: str | None = None
+
+
+class RuleInstance(_Rec):
+    id: Id
+    kind: str
+    title: str
+    clause: str
+    countries: list[str] = Field(default_factory=list, description="nexus: arrangement location")
+    products: list[str] = Field(default_factory=list, description="nexus: arrangement products")
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    sources: list[str] = Field(min_length=1)
+    note: str | None = None
+
+
+class PackInfo(_Rec):
+    id: Id
+    jurisdiction: str
+    version: str
+    title: str
+    description: str | None = None
+    sources: list[str] = Field(default_factory=list)
+
+
+class PolicyPack(_Rec):
+    pack: PackInfo
+    parameters: dict[str, list[ParamVariant]]
+    lists: list[ListDefinition] = Field(default_factory=list)
+    rules: list[RuleInstance]
+    content_hash: str = ""
+
+    def param(self, pid: str, on: dt.date) -> ParamVariant:
+        """The variant of parameter ``pid`` in force on ``on``.
+
+        Raises KeyError naming the parameter when none is defined or none is in force.
+        """
+        variants = self.parameters.get(pid)
+        if not variants:
+            raise KeyError(f"policy pack {self.pack.id!r} has no parameter {pid!r}")
+        active = [v for v in variants if v.active(on)]
+        if not active:
+            raise KeyError(f"parameter {pid!r} of pack {self.pack.id!r} has no value on {on}")
+        return max(active, key=lambda v: v.effective_from or dt.date.min)
+
+    def maybe(self, pid: str, on: dt.date) -> ParamVariant | None:
+        try:
+            return self.param(pid, on)
+        except KeyError:
+            return None
+
+    def list_def(self, list_id: str) -> ListDefinition | None:
+        return next((d for d in self.lists if d.id == list_id), None)
+
+    @property
+    def version_label(self) -> str:
+        return f"{self.pack.id}@{self.pack.version} ({self.content_hash})"
+
+    def with_overrides(self, overrides: list[Override], scenario: str) -> PolicyPack:
+        """A copy of the pack with scenario overrides in force from their dates."""
+        params = dict(self.parameters)
+        for o in overrides:
+            if o.param not in params:
+                raise KeyError(f"scenario {scenario!r} overrides unknown parameter {o.param!r}")
+            variant = ParamVariant(
+                value=o.value,
+                effective_from=o.effective_from,
+                sources=o.sources or [f"scenario:{scenario}"],
+                unconfirmed=True,
+                note=f"scenario {scenario}: {o.note or 'assumed change'}",
+            )
+            # the override replaces every variant from its date on
+            keep = [
+                v for v in params[o.param]
+                if o.effective_from is not None
+                and (v.effective_from or dt.date.min) < o.effective_from
+            ]
+            keep = [
+                v.model_copy(update={"effective_to": o.effective_from - dt.timedelta(days=1)})
+                if o.effective_from and (v.effective_to is None or v.effective_to >= o.effective_from)
+                else v
+                for v in keep
+            ]
+            params[o.param] = [*keep, variant]
+        return self.model_copy(update={"parameters": params})
+
+
+class Override(_Rec):
+    param: str
+    value: Any
+    effective_from: dt.date | None = None
+    sources: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Scenario(_Rec):
+    id: Id
+    title: str
+    probability: float = Field(ge=0.0, le=1.0)
+    assumption: str = Field(description="why this probability: always an assumption to replace")
+    overrides: list[Override] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+
+class ScenarioSet(_Rec):
+    pack: str
+    version: str
+    scenarios: list[Scenario] = Field(min_length=1)
+    content_hash: str = ""
+
+    @model_validator(mode="after")
+    def _probabilities(self) -> Self:
+        total = sum(s.probability for s in self.scenarios)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"scenario probabilities add up to {total:.4f}, not 1")
+        ids = [s.id for s in self.scenarios]
+        if len(ids) != len(set(ids)):
+            raise ValueError("duplicate scenario ids")
+        return self
+
+    def get(self, sid: str) -> Scenario:
+        for s in self.scenarios:
+            if s.id == sid:
+                return s
+        raise KeyError(f"no scenario {sid!r}; known: {[s.id for s in self.scenarios]}")
+
+
+def _read(path: Path) -> tuple[Any, str]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError([DatasetIssue(str(path), "", "", f"cannot read: {exc}")]) from None
+    try:
+        return yaml.safe_load(data), "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+    except yaml.YAMLError as exc:
+        raise DatasetError([DatasetIssue(path.name, "", "", f"unparsable YAML: {exc}")]) from None
+
+
+def _refuse(path: Path, exc: ValidationError) -> DatasetError:
+    return DatasetError(
+        [
+            DatasetIssue(
+                path.name, "", ".".join(str(p) for p in e["loc"]),
+                str(e["msg"]).removeprefix("Value error, "),
+            )
+            for e in exc.errors(include_url=False)
+        ]
+    )
+
+
+def load_pack(path: str | Path) -> PolicyPack:
+    """Load and validate a policy pack; errors name the file and the field."""
+    p = Path(path)
+    raw, digest = _read(p)
+    if not isinstance(raw, dict):
+        raise DatasetError([DatasetIssue(p.name, "", "", "a policy pack is a mapping")])
+    try:
+        return PolicyPack.model_validate({**raw, "content_hash": digest})
+    except ValidationError as exc:
+        raise _refuse(p, exc) from None
+
+
+def load_scenarios(path: str | Path, pack: PolicyPack) -> ScenarioSet:
+    """Load a scenario set and check every override names a parameter of ``pack``."""
+    p = Path(path)
+    raw, digest = _read(p)
+    if not isinstance(raw, dict):
+        raise DatasetError([DatasetIssue(p.name, "", "", "a scenario file is a mapping")])
+    try:
+        ss = ScenarioSet.model_validate({**raw, "content_hash": digest})
+    except ValidationError as exc:
+        raise _refuse(p, exc) from None
+    issues = [
+        DatasetIssue(p.name, f"scenario {s.id}", f"overrides.{i}.param",
+                     f"unknown parameter {o.param!r} of pack {pack.pack.id!r}")
+        for s in ss.scenarios
+        for i, o in enumerate(s.overrides)
+        if o.param not in pack.parameters
+    ]
+    if issues:
+        raise DatasetError(issues)
+    return ss

@@ -1,0 +1,399 @@
+"""Scores: technology exposure, equity structure and policy sensitivity, with explanations.
+
+Each axis is a 0–100 score that is the sum of listed contributions (scaled down together when
+the raw sum exceeds 100, so that contributions always add up to the score). Bands: low < 34,
+medium 34–66, high ≥ 67. The design, weights and their reasons are in ``scoring/README.md``.
+
+>>> from scoring.engine import Engine          # doctest: +SKIP
+>>> Engine.from_dir("data").score("ford-marshall").technology.band   # doctest: +SKIP
+'high'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from scoring.control import PfeParams, covered_exposure, covered_parties, foreign_influenced
+from scoring.graph import ArrangementGraph, ShareValue
+from scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
+from scoring.ownership import threshold_closure
+from scoring.rules import EvalContext, RuleOutcome, Verdict
+
+__all__ = [
+    "AXIS_WEIGHTS",
+    "BANDS",
+    "AxisScore",
+    "Contribution",
+    "ScenarioOutcome",
+    "band",
+    "equity_axis",
+    "policy_axis",
+    "technology_axis",
+]
+
+BANDS = ((67.0, "high"), (34.0, "medium"), (0.0, "low"))
+AXIS_WEIGHTS = {"technology": 0.35, "equity": 0.35, "policy": 0.30}
+
+#: technology points per link kind from a fully covered-nation-controlled provider
+TECH_POINTS = {
+    "licence_core": 70.0,  # core cell/process IP: the plant cannot run without it
+    "licence": 35.0,  # peripheral IP
+    "in_house": 70.0,  # the producer itself is covered-controlled and owns the technology
+    "operation": 30.0,  # the provider runs the plant
+    "services": 15.0,
+    "equipment": 15.0,
+    "supply": 15.0,  # material/component supply of unknown cost share
+    "supplied_product": 70.0,  # the arrangement's product itself, from its designated supplier
+    "supply_per_cost": 60.0,  # × the buyer's direct-material cost share when known
+    "membership": 20.0,  # joint R&D consortium membership of a covered party
+}
+BINDING_BONUS = 0.15  # × per binding licence term (royalties > 10 y, services > 2 y, controls…)
+DOUBTFUL_EXISTENCE = 0.5  # a link only reported and marked unconfirmed counts half
+
+EQUITY_POINTS = {
+    "ownership": 100.0,  # × integrated covered-nation ownership (lower bound), capped at 70
+    "ownership_cap": 70.0,
+    "majority_control": 25.0,  # > 50% controlled by covered-nation parties (chain)
+    "joint_control": 20.0,  # one covered holder with ≥ 50% (a 50/50 JV)
+    "blocking_minority": 10.0,  # one covered holder with ≥ 25%
+    "debt": 10.0,  # × SFE debt share / 15%, capped
+    "appointment": 10.0,  # a covered party can appoint board members or officers
+    "opacity_width": 30.0,  # × width of the ownership range
+    "opacity_unconfirmed": 5.0,  # per unconfirmed holding on the paths, capped at 15
+}
+
+
+def band(score: float) -> str:
+    return next(name for floor, name in BANDS if score >= floor)
+
+
+class Contribution(BaseModel):
+    """One additive part of an axis score and what it rests on."""
+
+    label: str
+    points: float
+    detail: str
+    links: list[str] = Field(default_factory=list)
+    entities: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    unconfirmed: bool = False
+
+
+class AxisScore(BaseModel):
+    axis: str
+    score: float = Field(ge=0, le=100)
+    band: str
+    contributions: list[Contribution] = Field(description="points add up to the score")
+    scale: float = Field(description="factor applied to raw points (< 1 when capped at 100)")
+    notes: list[str] = Field(default_factory=list)
+
+
+def _axis(name: str, parts: list[Contribution], notes: list[str] | None = None) -> AxisScore:
+    raw = sum(c.points for c in parts)
+    scale = 100.0 / raw if raw > 100.0 else 1.0
+    scaled = [c.model_copy(update={"points": round(c.points * scale, 6)}) for c in parts]
+    score = round(sum(c.points for c in scaled), 6)
+    return AxisScore(axis=name, score=min(100.0, score), band=band(score), contributions=scaled,
+                     scale=round(scale, 6), notes=notes or [])
+
+
+# --------------------------------------------------------------------------- subjects
+
+
+def subjects(g: ArrangementGraph, arr: Arrangement) -> list[str]:
+    """Whose ownership the equity axis examines: the taxpayer, and the focal facility and its
+    owners (or the focal entity itself when it is not a facility). Operators are not subjects:
+    an LRS licensor running a carmaker's plant owns none of it (it counts on the technology axis)."""
+    out = set()
+    focal = g.entity(arr.focal)
+    if focal.kind is EntityKind.FACILITY:
+        out.add(arr.focal)
+        out |= {l.source for l in g.links_into(arr.focal, [LinkKind.EQUITY])}
+    else:
+        out.add(arr.focal)
+    if arr.taxpayer:
+        out.add(arr.taxpayer)
+    return sorted(out)
+
+
+def receivers(ctx: EvalContext) -> set[str]:
+    """Where technology flows to: the producer side and the focal entity."""
+    out = set(ctx.producers()) | {ctx.arr.focal}
+    if ctx.arr.taxpayer:
+        out.add(ctx.arr.taxpayer)
+    return out
+
+
+@dataclass(frozen=True)
+class _Control:
+    """How far an entity is controlled from a covered nation (0..1) and why."""
+
+    degree: float
+    why: str
+
+
+def covered_control(g: ArrangementGraph, params: PfeParams, eid: str) -> _Control:
+    e = g.entity(eid)
+    seeds = _seeds(g, params)
+    i = g.index[eid]
+    if seeds[i]:
+        return _Control(1.0, f"{eid} is a covered-nation party ({e.kind.value}, {e.country})")
+    certain, possible = _fce(g, params)
+    if certain[i]:
+        return _Control(1.0, f"{eid} is > 50% controlled from a covered nation")
+    exp = covered_exposure(g, eid, params)
+    deg = exp.share.min
+    if possible[i]:
+        deg = max(deg, 0.5)
+    return _Control(deg, f"{eid}: covered-nation ownership {exp.share.min:.0%}–{exp.share.max:.0%}")
+
+
+def _seeds(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
+    key = f"seeds:{sorted(params.covered_nations)}"
+    if key not in g._cache:
+        g._cache[key] = covered_parties(g, params)
+    out = g._cache[key]
+    assert isinstance(out, np.ndarray)
+    return out
+
+
+def _fce(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, np.ndarray]:
+    key = f"fce-chain:{sorted(params.covered_nations)}"
+    if key not in g._cache:
+        c = threshold_closure(g.control, _seeds(g, params), 0.5, inclusive=False)
+        g._cache[key] = (c.certain, c.possible)
+    out = g._cache[key]
+    assert isinstance(out, tuple)
+    return out
+
+
+# --------------------------------------------------------------------------- technology
+
+
+def _binding_terms(l: Link, operators: set[str]) -> list[str]:
+    t = l.licence
+    terms = []
+    if t is not None:
+        if t.royalty_years is not None and t.royalty_years > 10:
+            terms.append(f"royalties {t.royalty_years:g} y")
+        if t.service_years is not None and t.service_years > 2:
+            terms.append(f"services {t.service_years:g} y")
+        terms += [f"licensor controls {c}" for c in t.licensor_controls]
+        if t.know_how_transfer.value in ("partial", "none"):
+            terms.append(f"know-how transfer {t.know_how_transfer.value}")
+    if l.source in operators:
+        terms.append("licensor operates the plant")
+    return terms
+
+
+def technology_axis(ctx: EvalContext) -> AxisScore:
+    """Technology flowing into the arrangement from covered-nation-controlled providers.
+
+    points = base(kind, criticality) × (1 + 0.15 × binding terms) × control(provider)
+    × 0.5 if the link's existence is doubtful (reported and UNCONFIRMED).
+    """
+    g, params = ctx.g, ctx.pfe
+    recv = receivers(ctx)
+    operators = {l.source for l in ctx.links_into(ctx.arr.focal, [LinkKind.OPERATION])}
+    parts: list[Contribution] = []
+    seen: set[str] = set()
+    kinds = [LinkKind.LICENCE, LinkKind.OPERATION, LinkKind.SERVICES, LinkKind.EQUIPMENT,
+             LinkKind.SUPPLY, LinkKind.MEMBERSHIP]
+    licensed = set()
+    suppliers = {p.entity for p in ctx.arr.parties if p.role == "supplier"}
+    for r in sorted(recv):
+        for l in ctx.links_into(r, kinds):
+            if l.id in seen:
+                continue
+            seen.add(l.id)
+            ctrl = covered_control(g, params, l.source)
+            if ctrl.degree <= 0:
+                continue
+            if l.kind is LinkKind.LICENCE:
+                licensed.add(l.target)
+                core = l.licence is None or l.licence.core_ip
+                base = TECH_POINTS["licence_core" if core else "licence"]
+                terms = _binding_terms(l, operators)
+                mult = 1.0 + BINDING_BONUS * len(terms)
+                label = f"{'core ' if core else ''}technology licence"
+            elif l.kind is LinkKind.SUPPLY and l.source in suppliers:
+                base = TECH_POINTS["supplied_product"]
+                terms, mult, label = [], 1.0, "the arrangement's product, made by the supplier"
+            elif l.kind is LinkKind.SUPPLY and l.share is not None:
+                base = TECH_POINTS["supply_per_cost"] * l.share_interval().lo
+                terms, mult, label = [], 1.0, "material supply (cost share)"
+            else:
+                base = TECH_POINTS[l.kind.value]
+                terms, mult, label = [], 1.0, l.kind.value
+            doubt = l.unconfirmed and l.status is LinkStatus.REPORTED
+            pts = base * mult * ctrl.degree * (DOUBTFUL_EXISTENCE if doubt else 1.0)
+            parts.append(Contribution(
+                label=label, points=pts, links=[l.id], entities=[l.source, l.target],
+                sources=list(l.sources), unconfirmed=l.uncertain,
+                detail=f"{l.source} → {l.target}: base {base:g} × binding {mult:.2f}"
+                + (f" ({', '.join(terms)})" if terms else "")
+                + f" × control {ctrl.degree:.2f} [{ctrl.why}]"
+                + (f" × {DOUBTFUL_EXISTENCE} (existence unconfirmed)" if doubt else ""),
+            ))
+    for p in ctx.producers():
+        if p in licensed:
+            continue
+        ctrl = covered_control(g, params, p)
+        if ctrl.degree > 0:
+            parts.append(Contribution(
+                label="in-house technology of a covered-controlled producer",
+                points=TECH_POINTS["in_house"] * ctrl.degree, entities=[p],
+                sources=list(g.entity(p).sources), unconfirmed=g.entity(p).unconfirmed,
+                detail=f"{p} makes the product with its own technology: base "
+                f"{TECH_POINTS['in_house']:g} × control {ctrl.degree:.2f} [{ctrl.why}]",
+            ))
+    notes = [] if parts else ["no technology from covered-nation-controlled providers recorded"]
+    return _axis("technology", parts, notes)
+
+
+# --------------------------------------------------------------------------- equity
+
+
+def equity_axis(ctx: EvalContext) -> AxisScore:
+    """Covered-nation ownership and control of the taxpayer and the facility (the worst subject)."""
+    g, params = ctx.g, ctx.pfe
+    best: AxisScore | None = None
+    for s in subjects(g, ctx.arr):
+        parts: list[Contribution] = []
+        e = g.entity(s)
+        seeds = _seeds(g, params)
+        if seeds[g.index[s]] and e.kind is not EntityKind.FACILITY:
+            parts.append(Contribution(
+                label="organized in a covered nation", points=EQUITY_POINTS["ownership_cap"]
+                + EQUITY_POINTS["majority_control"], entities=[s], sources=list(e.sources),
+                detail=f"{s} is a {e.kind.value} of {e.country}: wholly within covered-nation jurisdiction",
+            ))
+        else:
+            exp = covered_exposure(g, s, params)
+            own = min(EQUITY_POINTS["ownership_cap"], EQUITY_POINTS["ownership"] * exp.share.min)
+            path_links = sorted({st.link for p in exp.paths.paths for st in p.steps})
+            unconf = sorted({st.link for p in exp.paths.paths for st in p.steps
+                             if st.unconfirmed or st.status != "confirmed"})
+            if own > 0:
+                parts.append(Contribution(
+                    label="integrated covered-nation ownership", points=own, entities=[s],
+                    links=path_links,
+                    sources=sorted({src for p in exp.paths.paths for st in p.steps for src in st.sources}),
+                    detail=f"{s}: {exp.share.min:.2%} owned directly or indirectly by covered-nation "
+                    f"parties × {EQUITY_POINTS['ownership']:g} (cap {EQUITY_POINTS['ownership_cap']:g})",
+                ))
+            certain, possible = _fce(g, params)
+            i = g.index[s]
+            direct = [(l, l.share_interval()) for l in g.links_into(s, [LinkKind.EQUITY, LinkKind.VOTING])
+                      if covered_control(g, params, l.source).degree >= 1.0]
+            top = max((iv.lo for _, iv in direct), default=0.0)
+            if certain[i]:
+                parts.append(Contribution(label="majority control from a covered nation",
+                                          points=EQUITY_POINTS["majority_control"], entities=[s],
+                                          links=path_links, detail="> 50% by majority chain"))
+            elif possible[i] or top >= 0.5 - 1e-9:
+                parts.append(Contribution(label="joint control by a covered holder",
+                                          points=EQUITY_POINTS["joint_control"], entities=[s],
+                                          links=[l.id for l, _ in direct],
+                                          detail="a covered-nation holder has 50% (joint control), "
+                                          "or ranged shares may give it control"))
+            elif top >= 0.25 - 1e-9:
+                parts.append(Contribution(label="blocking minority of a covered holder",
+                                          points=EQUITY_POINTS["blocking_minority"], entities=[s],
+                                          links=[l.id for l, _ in direct], detail="≥ 25% held"))
+            fie = foreign_influenced(g, s, params)
+            debt = next(t for t in fie.tests if t.test == "sfe_debt")
+            if debt.value is not None and debt.value.max > 0:
+                parts.append(Contribution(
+                    label="debt held by SFEs", links=debt.links, entities=[s],
+                    points=EQUITY_POINTS["debt"] * min(1.0, debt.value.max / max(params.fie_debt, 1e-9)),
+                    detail=f"SFEs hold {debt.value.max:.0%} of {s}'s debt"))
+            appts = [l for l in g.links_into(s, [LinkKind.APPOINTMENT])
+                     if covered_control(g, params, l.source).degree > 0]
+            if appts:
+                parts.append(Contribution(label="appointment rights of covered parties",
+                                          points=EQUITY_POINTS["appointment"], entities=[s],
+                                          links=[l.id for l in appts],
+                                          detail="covered-nation parties appoint board members or officers"))
+            width = exp.share.max - exp.share.min
+            opacity = EQUITY_POINTS["opacity_width"] * width + min(
+                15.0, EQUITY_POINTS["opacity_unconfirmed"] * len(unconf))
+            if opacity > 0 and (own > 0 or width > 0):
+                parts.append(Contribution(
+                    label="opacity", points=opacity, entities=[s], links=unconf, unconfirmed=True,
+                    detail=f"ownership range width {width:.0%} × {EQUITY_POINTS['opacity_width']:g}"
+                    f" + {len(unconf)} unconfirmed/reported holdings × "
+                    f"{EQUITY_POINTS['opacity_unconfirmed']:g} (cap 15)"))
+        axis = _axis("equity", parts, [f"subject: {s} (the highest-scoring of {subjects(g, ctx.arr)})"])
+        if best is None or axis.score > best.score:
+            best = axis
+    assert best is not None
+    return best
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class ScenarioOutcome(BaseModel):
+    scenario: str
+    title: str
+    probability: float
+    evaluated_on: dt.date = Field(description="scoring date, or the date the scenario's "
+                                  "changes take effect if later")
+    impact: float = Field(description="adverse impact 0..1: the worst rule impact")
+    rules: list[RuleOutcome]
+
+
+def policy_axis(outcomes: list[ScenarioOutcome]) -> AxisScore:
+    """100 × min(1, E[I] + SD[I]) over scenarios, I = worst rule impact in a scenario.
+
+    Contributions: p·I per scenario (the expected impact) plus one for the dispersion.
+    """
+    total_p = sum(o.probability for o in outcomes) or 1.0
+    mean = sum(o.probability * o.impact for o in outcomes) / total_p
+    var = sum(o.probability * (o.impact - mean) ** 2 for o in outcomes) / total_p
+    sd = math.sqrt(max(var, 0.0))
+    parts = [
+        Contribution(
+            label=f"scenario {o.scenario}", points=100.0 * o.probability * o.impact / total_p,
+            detail=f"p={o.probability:g} × impact {o.impact:.2f} "
+            f"({'; '.join(f'{r.rule}: {r.verdict.value}' for r in o.rules)})",
+        )
+        for o in outcomes if o.impact > 0
+    ]
+    if sd > 0:
+        parts.append(Contribution(label="dispersion across scenarios", points=100.0 * sd,
+                                  detail=f"standard deviation of impact {sd:.3f}"))
+    notes = []
+    if all(r.verdict is Verdict.NOT_APPLICABLE for o in outcomes for r in o.rules):
+        notes.append("no rule of the pack reaches this arrangement (no nexus): "
+                     "not applicable, which is not the same as no risk")
+    return _axis("policy", parts, notes)
+
+
+def overall(tech: AxisScore, eq: AxisScore, pol: AxisScore) -> AxisScore:
+    parts = [
+        Contribution(label=f"{a.axis} × {AXIS_WEIGHTS[a.axis]:g}", points=a.score * AXIS_WEIGHTS[a.axis],
+                     detail=f"{a.axis} {a.score:.1f}")
+        for a in (tech, eq, pol)
+    ]
+    return _axis("overall", parts)
+
+
+def confidence_of(values: list[str], params: list[str], proposed: bool) -> tuple[float, list[str]]:
+    """1.0 less 10% per unconfirmed fact and 5% per unconfirmed/conflicting parameter relied on
+    (multiplicative, floor 0.2); × 0.8 for a deal only in talks or proposed."""
+    c = 0.9 ** len(values) * 0.95 ** len(params) * (0.8 if proposed else 1.0)
+    why = [f"unconfirmed fact: {v}" for v in values] + [f"unconfirmed or conflicting parameter: {p}" for p in params]
+    if proposed:
+        why.append("the arrangement is in talks or proposed")
+    return max(0.2, round(c, 4)), why
+
+
+def shares_json(v: ShareValue) -> str:
+    return f"{v.min:.2%}" if v.min == v.max else f"{v.min:.2%}–{v.max:.2%}"
