@@ -17,7 +17,10 @@ from typing import Any
 
 from scoring.control import OwnershipReport, ownership_report
 from scoring.dataset import DatasetError, load_dataset
+from scoring.engine import Engine, NotFoundError, View
 from scoring.graph import ArrangementGraph, ShareValue
+from scoring.overlay import load_overlay
+from scoring.report import render_score_table, write_scores_csv
 
 __all__ = ["default_data_dir", "main"]
 
@@ -52,6 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("entity_id")
     o.add_argument("--as-of", type=_date, default=dt.date.today(), help="date (default today)")
     o.add_argument("--format", choices=["json", "table"], default="table")
+
+    sc = sub.add_parser("score", help="score arrangements on the three axes, with rule verdicts")
+    sc.add_argument("data_dir", type=Path)
+    sc.add_argument("--arrangement", action="append", default=[], metavar="ID",
+                    help="arrangement id (repeatable; default: all)")
+    sc.add_argument("--as-of", type=_date, default=dt.date.today(), help="date (default today)")
+    sc.add_argument("--scenario", default="current-law",
+                    help="scenario whose verdicts are reported (default current-law)")
+    sc.add_argument("--overlay", type=Path, help="what-if overlay file (YAML/JSON)")
+    sc.add_argument("--format", choices=["json", "table", "csv"], default="table")
+    sc.add_argument("--view", choices=["basic", "full"], default="full",
+                    help="json detail: basic (scores, verdicts) or full (contributions, paths, "
+                    "scenarios, remedies)")
+    sc.add_argument("--pack", default="us", help="policy pack id under DATA_DIR/policies (default us)")
     return p
 
 
@@ -146,10 +163,47 @@ def render_ownership_table(r: OwnershipReport) -> str:
     return "\n".join(out)
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    try:
+        engine = Engine.from_dir(args.data_dir, pack=args.pack)
+        overlay = load_overlay(args.overlay) if args.overlay else None
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return EXIT_DATA
+    ids = [overlay.arrangement] if overlay else (args.arrangement or sorted(engine.dataset.arrangements))
+    view = View(args.view)
+    results = []
+    try:
+        for aid in ids:
+            results.append(engine.score(aid, args.as_of, args.scenario, view=view, overlay=overlay,
+                                        remedies=view is View.FULL and args.format == "json"))
+    except NotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {args.overlay}: {issue}", file=sys.stderr)
+        return EXIT_DATA
+    if args.format == "json":
+        doc = {"schema": "georisk.scores/v1",
+               "results": [r.model_dump(mode="json", by_alias=True) for r in results]}
+        print(json.dumps(doc, indent=2))
+    elif args.format == "csv":
+        write_scores_csv(results, sys.stdout)
+    else:
+        print(render_score_table(results))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"validate": _cmd_validate, "ownership": _cmd_ownership}
-    return handlers[args.command](args)
+    handlers = {"validate": _cmd_validate, "ownership": _cmd_ownership, "score": _cmd_score}
+    try:
+        return handlers[args.command](args)
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":
