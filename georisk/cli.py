@@ -58,17 +58,31 @@ def _parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("score", help="score arrangements on the three axes, with rule verdicts")
     sc.add_argument("data_dir", type=Path)
-    sc.add_argument("--arrangement", action="append", default=[], metavar="ID",
-                    help="arrangement id (repeatable; default: all)")
+    sc.add_argument(
+        "--arrangement",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="arrangement id (repeatable; default: all)",
+    )
     sc.add_argument("--as-of", type=_date, default=dt.date.today(), help="date (default today)")
-    sc.add_argument("--scenario", default="current-law",
-                    help="scenario whose verdicts are reported (default current-law)")
+    sc.add_argument(
+        "--scenario",
+        default="current-law",
+        help="scenario whose verdicts are reported (default current-law)",
+    )
     sc.add_argument("--overlay", type=Path, help="what-if overlay file (YAML/JSON)")
     sc.add_argument("--format", choices=["json", "table", "csv"], default="table")
-    sc.add_argument("--view", choices=["basic", "full"], default="full",
-                    help="json detail: basic (scores, verdicts) or full (contributions, paths, "
-                    "scenarios, remedies)")
-    sc.add_argument("--pack", default="us", help="policy pack id under DATA_DIR/policies (default us)")
+    sc.add_argument(
+        "--view",
+        choices=["basic", "full"],
+        default="full",
+        help="json detail: basic (scores, verdicts) or full (contributions, paths, "
+        "scenarios, remedies)",
+    )
+    sc.add_argument(
+        "--pack", default="us", help="policy pack id under DATA_DIR/policies (default us)"
+    )
     return p
 
 
@@ -171,13 +185,25 @@ def _cmd_score(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return EXIT_DATA
-    ids = [overlay.arrangement] if overlay else (args.arrangement or sorted(engine.dataset.arrangements))
+    ids = (
+        [overlay.arrangement]
+        if overlay
+        else (args.arrangement or sorted(engine.dataset.arrangements))
+    )
     view = View(args.view)
     results = []
     try:
         for aid in ids:
-            results.append(engine.score(aid, args.as_of, args.scenario, view=view, overlay=overlay,
-                                        remedies=view is View.FULL and args.format == "json"))
+            results.append(
+                engine.score(
+                    aid,
+                    args.as_of,
+                    args.scenario,
+                    view=view,
+                    overlay=overlay,
+                    remedies=view is View.FULL and args.format == "json",
+                )
+            )
     except NotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
@@ -186,8 +212,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
             print(f"error: {args.overlay}: {issue}", file=sys.stderr)
         return EXIT_DATA
     if args.format == "json":
-        doc = {"schema": "georisk.scores/v1",
-               "results": [r.model_dump(mode="json", by_alias=True) for r in results]}
+        doc = {
+            "schema": "georisk.scores/v1",
+            "results": [r.model_dump(mode="json", by_alias=True) for r in results],
+        }
         print(json.dumps(doc, indent=2))
     elif args.format == "csv":
         write_scores_csv(results, sys.stdout)

@@ -53,8 +53,8 @@ __all__ = [
     "RECORD_KINDS",
     "Dataset",
     "DatasetError",
-    "assemble",
     "DatasetIssue",
+    "assemble",
     "load_dataset",
     "merge_records",
 ]

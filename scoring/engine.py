@@ -19,7 +19,7 @@ from scoring.dataset import Dataset, load_dataset
 from scoring.graph import ArrangementGraph
 from scoring.model import ArrangementStatus
 from scoring.overlay import Overlay, apply_overlay
-from scoring.policy import PolicyPack, ScenarioSet, load_pack, load_scenarios
+from scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
 from scoring.rules import EvalContext, RuleOutcome, Verdict, evaluate_pack
 from scoring.score import (
     AxisScore,
@@ -130,11 +130,15 @@ class Engine:
     _packs: dict[str, PolicyPack] = field(default_factory=dict, repr=False)
 
     @staticmethod
-    def from_dir(data_dir: str | Path, pack: str = "us", policies: str | Path | None = None) -> Engine:
+    def from_dir(
+        data_dir: str | Path, pack: str = "us", policies: str | Path | None = None
+    ) -> Engine:
         """Load ``data_dir`` and its ``policies/<pack>.yaml`` and ``<pack>.scenarios.yaml``."""
         pdir = Path(policies) if policies else Path(data_dir) / "policies"
         if not (pdir / f"{pack}.yaml").exists():
-            pdir = DEFAULT_DATA / "policies"  # a user dataset without its own packs: the shipped ones
+            pdir = (
+                DEFAULT_DATA / "policies"
+            )  # a user dataset without its own packs: the shipped ones
         p = load_pack(pdir / f"{pack}.yaml")
         return Engine(load_dataset(data_dir), p, load_scenarios(pdir / f"{pack}.scenarios.yaml", p))
 
@@ -158,17 +162,26 @@ class Engine:
 
     # ------------------------------------------------------------------ scoring
 
-    def evaluate(self, arrangement: str, on: dt.date, scenario: str, ds: Dataset | None = None) -> ScenarioOutcome:
+    def evaluate(
+        self, arrangement: str, on: dt.date, scenario: str, ds: Dataset | None = None
+    ) -> ScenarioOutcome:
         d = ds or self.dataset
         sc = self._scenario(scenario)
         when = max([on, *(o.effective_from for o in sc.overrides if o.effective_from)])
-        ctx = EvalContext(self.graph(when, d), self.scenario_pack(sc.id), d.arrangements[arrangement], when)
+        ctx = EvalContext(
+            self.graph(when, d), self.scenario_pack(sc.id), d.arrangements[arrangement], when
+        )
         rules = evaluate_pack(ctx)
-        return ScenarioOutcome(scenario=sc.id, title=sc.title, probability=sc.probability,
-                               evaluated_on=when, impact=max((r.impact for r in rules), default=0.0),
-                               rules=rules)
+        return ScenarioOutcome(
+            scenario=sc.id,
+            title=sc.title,
+            probability=sc.probability,
+            evaluated_on=when,
+            impact=max((r.impact for r in rules), default=0.0),
+            rules=rules,
+        )
 
-    def _scenario(self, sid: str) -> object:
+    def _scenario(self, sid: str) -> Scenario:
         try:
             return self.scenarios.get(sid)
         except KeyError:
@@ -201,33 +214,51 @@ class Engine:
         chosen = next(o for o in outcomes if o.scenario == scenario)
         tech, eq, pol = technology_axis(ctx), equity_axis(ctx), policy_axis(outcomes)
         status = arr.status_on(on)
-        facts = sorted({u for r in chosen.rules for u in r.unconfirmed}
-                       | {l for a in (tech, eq) for c in a.contributions if c.unconfirmed for l in c.links})
+        facts = sorted(
+            {u for r in chosen.rules for u in r.unconfirmed}
+            | {l for a in (tech, eq) for c in a.contributions if c.unconfirmed for l in c.links}
+        )
         params = sorted({p for r in chosen.rules for p in r.unconfirmed_params})
-        proposed = status is None or status.status in (ArrangementStatus.TALKS, ArrangementStatus.ANNOUNCED) \
+        proposed = status is None or (
+            status.status in (ArrangementStatus.TALKS, ArrangementStatus.ANNOUNCED)
             and any(l.status.value == "proposed" for e in arr.party_ids() for l in g.links_from(e))
+        )
         conf, why = confidence_of(facts, params, bool(proposed) or arr.template)
-        cited = sorted({s for r in chosen.rules for s in r.sources}
-                       | {s for a in (tech, eq) for c in a.contributions for s in c.sources}
-                       | set(arr.sources))
+        cited = sorted(
+            {s for r in chosen.rules for s in r.sources}
+            | {s for a in (tech, eq) for c in a.contributions for s in c.sources}
+            | set(arr.sources)
+        )
         result = ArrangementScore(
             arrangement=ArrangementInfo(
-                id=arr.id, name=arr.name, country=arr.country, products=[p.value for p in arr.products],
-                status=status.status.value if status else None, status_date=status.date if status else None,
+                id=arr.id,
+                name=arr.name,
+                country=arr.country,
+                products=[p.value for p in arr.products],
+                status=status.status.value if status else None,
+                status_date=status.date if status else None,
                 template=arr.template,
                 capacity_gwh=list(arr.capacity.bounds()) if arr.capacity else None,
             ),
-            as_of=on, scenario=scenario, dataset_version=ds.version,
-            pack_version=self.pack.version_label, scenario_set_version=self.scenarios.content_hash,
-            technology=tech, equity=eq, policy=pol, overall=overall(tech, eq, pol),
-            verdicts=chosen.rules, confidence=conf, confidence_reasons=why,
+            as_of=on,
+            scenario=scenario,
+            dataset_version=ds.version,
+            pack_version=self.pack.version_label,
+            scenario_set_version=self.scenarios.content_hash,
+            technology=tech,
+            equity=eq,
+            policy=pol,
+            overall=overall(tech, eq, pol),
+            verdicts=chosen.rules,
+            confidence=conf,
+            confidence_reasons=why,
             missing_facts=sorted({m for r in chosen.rules for m in r.missing}),
             scenarios=outcomes,
             sources=[self._ref(ds, s) for s in cited],
             overlay=overlay.id or overlay.digest() if overlay else None,
         )
         if remedies if remedies is not None else view is View.FULL:
-            from scoring.remedies import find_remedies  # noqa: PLC0415 - optional, heavier
+            from scoring.remedies import find_remedies
 
             result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
         return result if view is View.FULL else basic(result)
@@ -243,13 +274,22 @@ class Engine:
 def basic(r: ArrangementScore) -> ArrangementScore:
     """The BASIC view: scores, bands, verdicts with reasons; no evidence, paths or scenarios."""
     slim = [
-        v.model_copy(update={"clauses": [c.model_copy(update={"evidence": [], "params": []})
-                                         for c in v.clauses]})
+        v.model_copy(
+            update={
+                "clauses": [c.model_copy(update={"evidence": [], "params": []}) for c in v.clauses]
+            }
+        )
         for v in r.verdicts
     ]
-    return r.model_copy(update={
-        "verdicts": slim, "scenarios": [], "remedies": [], "sources": [],
-        **{a: getattr(r, a).model_copy(update={"contributions": []})
-           for a in ("technology", "equity", "policy", "overall")},
-    })
-
+    return r.model_copy(
+        update={
+            "verdicts": slim,
+            "scenarios": [],
+            "remedies": [],
+            "sources": [],
+            **{
+                a: getattr(r, a).model_copy(update={"contributions": []})
+                for a in ("technology", "equity", "policy", "overall")
+            },
+        }
+    )

@@ -12,8 +12,10 @@ Only links valid on ``as_of`` are in the graph; every entity is.
 >>> import pathlib
 >>> g = ArrangementGraph.build(load_dataset(pathlib.Path(__file__).parents[1] / "data"),
 ...                            dt.date(2026, 11, 22))
->>> g.graph.has_edge("ford", "blueoval-battery-park-mi") or True
-True
+>>> sorted(g.graph.successors("catl"))[:2]
+['chery', 'ford']
+>>> [l.share for l in g.links_into("aesc", [LinkKind.EQUITY])]
+[0.75, 0.25]
 """
 
 from __future__ import annotations

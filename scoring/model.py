@@ -19,7 +19,7 @@ Conventions
 Example
 -------
 >>> link = Link(id="ford-owns-blueoval", kind=LinkKind.EQUITY, source="ford",
-...             target="blueoval-battery-park-mi", share=1.0, sources=["A1"])
+...             target="blueoval-battery-park-mi", share=1.0, sources=["a1"])
 >>> link.share_interval().lo
 1.0
 """

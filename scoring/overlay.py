@@ -89,35 +89,54 @@ def load_overlay(path: str | Path) -> Overlay:
     try:
         return Overlay.model_validate(raw)
     except ValidationError as exc:
-        raise DatasetError([
-            DatasetIssue(p.name, "", ".".join(str(x) for x in e["loc"]), str(e["msg"]))
-            for e in exc.errors(include_url=False)
-        ]) from None
+        raise DatasetError(
+            [
+                DatasetIssue(p.name, "", ".".join(str(x) for x in e["loc"]), str(e["msg"]))
+                for e in exc.errors(include_url=False)
+            ]
+        ) from None
 
 
 def apply_overlay(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
     """The dataset with the overlay applied, validated whole (DatasetError if it breaks it)."""
     issues: list[DatasetIssue] = []
     tables: dict[str, dict[str, dict[str, Any]]] = {
-        "source": {k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.sources.items()},
-        "entity": {k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.entities.items()},
-        "link": {k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.links.items()},
-        "arrangement": {k: v.model_dump(by_alias=True, exclude_defaults=True)
-                        for k, v in ds.arrangements.items()},
+        "source": {
+            k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.sources.items()
+        },
+        "entity": {
+            k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.entities.items()
+        },
+        "link": {
+            k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.links.items()
+        },
+        "arrangement": {
+            k: v.model_dump(by_alias=True, exclude_defaults=True)
+            for k, v in ds.arrangements.items()
+        },
     }
     for plural in ("sources", "entities", "links", "arrangements"):
         kind = _PLURALS[plural]
         for rid in getattr(ov.remove, plural):
             if tables[kind].pop(rid, None) is None:
-                issues.append(DatasetIssue(name, f"remove.{plural}", rid, f"no {kind} {rid!r} to remove"))
+                issues.append(
+                    DatasetIssue(name, f"remove.{plural}", rid, f"no {kind} {rid!r} to remove")
+                )
         if kind == "entity":
             gone = set(ov.remove.entities)
-            tables["link"] = {k: v for k, v in tables["link"].items()
-                              if v["source"] not in gone and v["target"] not in gone}
+            tables["link"] = {
+                k: v
+                for k, v in tables["link"].items()
+                if v["source"] not in gone and v["target"] not in gone
+            }
         for i, rec in enumerate(getattr(ov.change, plural)):
             rid = rec.get("id")
             if rid not in tables[kind]:
-                issues.append(DatasetIssue(name, f"change.{plural}[{i}]", "id", f"no {kind} {rid!r} to change"))
+                issues.append(
+                    DatasetIssue(
+                        name, f"change.{plural}[{i}]", "id", f"no {kind} {rid!r} to change"
+                    )
+                )
                 continue
             tables[kind][rid] = {**tables[kind][rid], **rec}
     located: list[tuple[str, BaseModel, str, str]] = []
@@ -125,10 +144,19 @@ def apply_overlay(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
         model = RECORD_KINDS[kind][1]
         for rid, raw in recs.items():
             try:
-                located.append((kind, model.model_validate(raw), ds.origin.get((kind, rid), "dataset"), rid))
+                located.append(
+                    (kind, model.model_validate(raw), ds.origin.get((kind, rid), "dataset"), rid)
+                )
             except ValidationError as exc:  # only a changed record can fail here
-                issues += [DatasetIssue(name, f"change {kind} {rid}", ".".join(str(x) for x in e["loc"]),
-                                        str(e["msg"])) for e in exc.errors(include_url=False)]
+                issues += [
+                    DatasetIssue(
+                        name,
+                        f"change {kind} {rid}",
+                        ".".join(str(x) for x in e["loc"]),
+                        str(e["msg"]),
+                    )
+                    for e in exc.errors(include_url=False)
+                ]
     for plural in ("sources", "entities", "links", "arrangements"):
         kind = _PLURALS[plural]
         model = RECORD_KINDS[kind][1]
@@ -137,6 +165,8 @@ def apply_overlay(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
             try:
                 located.append((kind, model.model_validate(raw), name, where))
             except ValidationError as exc:
-                issues += [DatasetIssue(name, where, ".".join(str(x) for x in e["loc"]), str(e["msg"]))
-                           for e in exc.errors(include_url=False)]
+                issues += [
+                    DatasetIssue(name, where, ".".join(str(x) for x in e["loc"]), str(e["msg"]))
+                    for e in exc.errors(include_url=False)
+                ]
     return assemble(located, issues, f"{ds.version}+{ov.id or 'overlay'}:{ov.digest()}", ds.path)

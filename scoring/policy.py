@@ -81,8 +81,10 @@ class ParamVariant(_Rec):
 
 
 class ListEffect(_Rec):
-    effect: str = Field(description="e.g. sfe, dod_contracting_ban_direct, dod_battery_ban, "
-                        "import_ban, export_licence_affiliates")
+    effect: str = Field(
+        description="e.g. sfe, dod_contracting_ban_direct, dod_battery_ban, "
+        "import_ban, export_licence_affiliates"
+    )
     effective_from: dt.date | None = None
     effective_to: dt.date | None = None
     scope: str = Field(
@@ -184,13 +186,15 @@ class PolicyPack(_Rec):
             )
             # the override replaces every variant from its date on
             keep = [
-                v for v in params[o.param]
+                v
+                for v in params[o.param]
                 if o.effective_from is not None
                 and (v.effective_from or dt.date.min) < o.effective_from
             ]
             keep = [
                 v.model_copy(update={"effective_to": o.effective_from - dt.timedelta(days=1)})
-                if o.effective_from and (v.effective_to is None or v.effective_to >= o.effective_from)
+                if o.effective_from
+                and (v.effective_to is None or v.effective_to >= o.effective_from)
                 else v
                 for v in keep
             ]
@@ -254,7 +258,9 @@ def _refuse(path: Path, exc: ValidationError) -> DatasetError:
     return DatasetError(
         [
             DatasetIssue(
-                path.name, "", ".".join(str(p) for p in e["loc"]),
+                path.name,
+                "",
+                ".".join(str(p) for p in e["loc"]),
                 str(e["msg"]).removeprefix("Value error, "),
             )
             for e in exc.errors(include_url=False)
@@ -285,8 +291,12 @@ def load_scenarios(path: str | Path, pack: PolicyPack) -> ScenarioSet:
     except ValidationError as exc:
         raise _refuse(p, exc) from None
     issues = [
-        DatasetIssue(p.name, f"scenario {s.id}", f"overrides.{i}.param",
-                     f"unknown parameter {o.param!r} of pack {pack.pack.id!r}")
+        DatasetIssue(
+            p.name,
+            f"scenario {s.id}",
+            f"overrides.{i}.param",
+            f"unknown parameter {o.param!r} of pack {pack.pack.id!r}",
+        )
         for s in ss.scenarios
         for i, o in enumerate(s.overrides)
         if o.param not in pack.parameters

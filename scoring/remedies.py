@@ -32,7 +32,9 @@ MAX_REMEDIES = 6
 BISECT_STEPS = 12
 
 
-def _verdict(engine: Engine, ds: Dataset, ov: Overlay, on: dt.date, scenario: str, rule: str) -> Verdict | None:
+def _verdict(
+    engine: Engine, ds: Dataset, ov: Overlay, on: dt.date, scenario: str, rule: str
+) -> Verdict | None:
     from scoring.overlay import apply_overlay
 
     try:
@@ -47,13 +49,17 @@ def _passes(v: Verdict | None) -> bool:
     return v in (Verdict.ELIGIBLE, Verdict.NOT_APPLICABLE)
 
 
-def _stake_remedy(engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: str,
-                  link: Link) -> Remedy | None:
+def _stake_remedy(
+    engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: str, link: Link
+) -> Remedy | None:
     from scoring.engine import Remedy
 
     def ov(x: float) -> Overlay:
-        return Overlay(id=f"cut-{link.id}", arrangement=arr,
-                       change={"links": [{"id": link.id, "share": round(x, 6)}]})  # type: ignore[arg-type]
+        return Overlay(
+            id=f"cut-{link.id}",
+            arrangement=arr,
+            change={"links": [{"id": link.id, "share": round(x, 6)}]},
+        )
 
     current = link.share_interval().hi
     if not _passes(_verdict(engine, ds, ov(0.0), on, scenario, rule)):
@@ -66,20 +72,35 @@ def _stake_remedy(engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: 
         else:
             hi = mid
     best = int(lo * 10_000) / 10_000  # round down to 0.01 percentage point
-    change = (f"reduce {link.source}'s {link.kind.value} in {link.target} "
-              f"({link.id}) from {current:.2%} to at most {best:.2%}")
-    return Remedy(rule=rule, change=change, overlay=ov(best), size=round((current - best) * 100, 2),
-                  verdict_after=_verdict(engine, ds, ov(best), on, scenario, rule) or Verdict.AT_RISK)
+    change = (
+        f"reduce {link.source}'s {link.kind.value} in {link.target} "
+        f"({link.id}) from {current:.2%} to at most {best:.2%}"
+    )
+    return Remedy(
+        rule=rule,
+        change=change,
+        overlay=ov(best),
+        size=round((current - best) * 100, 2),
+        verdict_after=_verdict(engine, ds, ov(best), on, scenario, rule) or Verdict.AT_RISK,
+    )
 
 
 def _compliant_licence(link: Link, ind: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     t = link.licence.model_dump(mode="json", exclude_defaults=True) if link.licence else {}
     changes = []
     roy, svc = ind.get("royalty_years_max", 10), ind.get("service_years_max", 2)
-    if link.licence is None or link.licence.royalty_years is None or link.licence.royalty_years > roy:
+    if (
+        link.licence is None
+        or link.licence.royalty_years is None
+        or link.licence.royalty_years > roy
+    ):
         t["royalty_years"] = roy
         changes.append(f"royalties for at most {roy} years")
-    if link.licence is None or link.licence.service_years is None or link.licence.service_years > svc:
+    if (
+        link.licence is None
+        or link.licence.service_years is None
+        or link.licence.service_years > svc
+    ):
         t["service_years"] = svc
         changes.append(f"services for at most {svc} years")
     if link.licence is not None and link.licence.licensor_controls:
@@ -91,8 +112,9 @@ def _compliant_licence(link: Link, ind: dict[str, Any]) -> tuple[dict[str, Any],
     return t, changes
 
 
-def _licence_remedies(engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str,
-                      rule: RuleOutcome, link: Link) -> list[Remedy]:
+def _licence_remedies(
+    engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: RuleOutcome, link: Link
+) -> list[Remedy]:
     from scoring.engine import Remedy
 
     out = []
@@ -100,50 +122,89 @@ def _licence_remedies(engine: Engine, ds: Dataset, arr: str, on: dt.date, scenar
     ind_v = pack.maybe("licensing.indicators", on)
     ind = ind_v.value if ind_v is not None and isinstance(ind_v.value, dict) else {}
     terms, changes = _compliant_licence(link, ind)
-    remove = [l.id for l in ds.links.values()
-              if l.kind is LinkKind.OPERATION and l.source == link.source
-              and l.target == ds.arrangements[arr].focal]
+    remove = [
+        l.id
+        for l in ds.links.values()
+        if l.kind is LinkKind.OPERATION
+        and l.source == link.source
+        and l.target == ds.arrangements[arr].focal
+    ]
     if remove:
         changes.append(f"{link.source} no longer operates the plant")
     candidates = [
-        (Overlay(id=f"terms-{link.id}", arrangement=arr,
-                 change={"links": [{"id": link.id, "licence": terms}]},  # type: ignore[arg-type]
-                 remove={"links": remove}),  # type: ignore[arg-type]
-         "; ".join(changes), float(len(changes))),
-        (Overlay(id=f"buy-{link.id}", arrangement=arr,
-                 change={"links": [{"id": link.id, "licence": {**terms, "ip_purchase": True}}]}),  # type: ignore[arg-type]
-         f"buy the technology outright instead of licensing it from {link.source} ({link.id})", 3.0),
+        (
+            Overlay(
+                id=f"terms-{link.id}",
+                arrangement=arr,
+                change={"links": [{"id": link.id, "licence": terms}]},
+                remove={"links": remove},
+            ),
+            "; ".join(changes),
+            float(len(changes)),
+        ),
+        (
+            Overlay(
+                id=f"buy-{link.id}",
+                arrangement=arr,
+                change={"links": [{"id": link.id, "licence": {**terms, "ip_purchase": True}}]},
+            ),
+            f"buy the technology outright instead of licensing it from {link.source} ({link.id})",
+            3.0,
+        ),
     ]
     for ov, text, size in candidates:
         v = _verdict(engine, ds, ov, on, scenario, rule.rule)
         if _passes(v) and changes:
-            out.append(Remedy(rule=rule.rule, change=text, overlay=ov, size=size,
-                              verdict_after=v or Verdict.AT_RISK))
+            out.append(
+                Remedy(
+                    rule=rule.rule,
+                    change=text,
+                    overlay=ov,
+                    size=size,
+                    verdict_after=v or Verdict.AT_RISK,
+                )
+            )
             break  # the terms fix is smaller than a purchase: report the purchase only if it fails
         if _passes(v):
-            out.append(Remedy(rule=rule.rule, change=text, overlay=ov, size=size,
-                              verdict_after=v or Verdict.AT_RISK))
+            out.append(
+                Remedy(
+                    rule=rule.rule,
+                    change=text,
+                    overlay=ov,
+                    size=size,
+                    verdict_after=v or Verdict.AT_RISK,
+                )
+            )
     return out
 
 
-def find_remedies(engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str,
-                  outcome: ScenarioOutcome) -> list[Remedy]:
+def find_remedies(
+    engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, outcome: ScenarioOutcome
+) -> list[Remedy]:
     remedies: list[Remedy] = []
     for rule in outcome.rules:
-        if rule.kind not in CREDIT_KINDS or rule.verdict not in (Verdict.NOT_ELIGIBLE, Verdict.AT_RISK):
+        if rule.kind not in CREDIT_KINDS or rule.verdict not in (
+            Verdict.NOT_ELIGIBLE,
+            Verdict.AT_RISK,
+        ):
             continue
         seen: set[str] = set()
         for c in rule.clauses:
             if not c.decisive or c.verdict in (Verdict.ELIGIBLE, Verdict.NOT_APPLICABLE):
                 continue
-            link_ids = [st.link for t in c.evidence if t.paths for p in t.paths.paths for st in p.steps]
+            link_ids = [
+                st.link for t in c.evidence if t.paths for p in t.paths.paths for st in p.steps
+            ]
             link_ids += [*(t_l for t in c.evidence for t_l in t.links), *c.links]
             for lid in link_ids:
                 if lid in seen or lid not in ds.links:
                     continue
                 seen.add(lid)
                 link = ds.links[lid]
-                if link.kind in (LinkKind.EQUITY, LinkKind.VOTING, LinkKind.DEBT) and link.share is not None:
+                if (
+                    link.kind in (LinkKind.EQUITY, LinkKind.VOTING, LinkKind.DEBT)
+                    and link.share is not None
+                ):
                     r = _stake_remedy(engine, ds, arr, on, scenario, rule.rule, link)
                     if r is not None:
                         remedies.append(r)
@@ -152,11 +213,17 @@ def find_remedies(engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: 
                 elif link.kind is LinkKind.APPOINTMENT:
                     from scoring.engine import Remedy
 
-                    ov = Overlay(id=f"drop-{lid}", arrangement=arr, remove={"links": [lid]})  # type: ignore[arg-type]
+                    ov = Overlay(id=f"drop-{lid}", arrangement=arr, remove={"links": [lid]})
                     v = _verdict(engine, ds, ov, on, scenario, rule.rule)
                     if _passes(v):
-                        remedies.append(Remedy(rule=rule.rule, overlay=ov, size=1.0,
-                                               verdict_after=v or Verdict.AT_RISK,
-                                               change=f"remove {link.source}'s appointment right ({lid})"))
+                        remedies.append(
+                            Remedy(
+                                rule=rule.rule,
+                                overlay=ov,
+                                size=1.0,
+                                verdict_after=v or Verdict.AT_RISK,
+                                change=f"remove {link.source}'s appointment right ({lid})",
+                            )
+                        )
     remedies.sort(key=lambda r: (r.rule, r.size))
     return remedies[:MAX_REMEDIES]

@@ -11,10 +11,26 @@ from scoring.engine import ArrangementScore
 __all__ = ["CSV_COLUMNS", "csv_row", "render_score_table", "write_scores_csv"]
 
 CSV_COLUMNS = [
-    "arrangement", "as_of", "scenario", "status",
-    "technology", "technology_band", "equity", "equity_band", "policy", "policy_band",
-    "overall", "overall_band", "confidence", "verdicts", "credit_usd_min", "credit_usd_max",
-    "missing_facts", "dataset_version", "pack_version", "overlay",
+    "arrangement",
+    "as_of",
+    "scenario",
+    "status",
+    "technology",
+    "technology_band",
+    "equity",
+    "equity_band",
+    "policy",
+    "policy_band",
+    "overall",
+    "overall_band",
+    "confidence",
+    "verdicts",
+    "credit_usd_min",
+    "credit_usd_max",
+    "missing_facts",
+    "dataset_version",
+    "pack_version",
+    "overlay",
 ]
 
 
@@ -66,13 +82,17 @@ def render_score_table(results: Sequence[ArrangementScore]) -> str:
             f"overall {r.overall.score:5.1f} {r.overall.band:<6}  confidence {r.confidence:.2f}"
         )
         for v in r.verdicts:
-            credit = f" (≈ ${v.credit.min / 1e6:,.0f}–{v.credit.max / 1e6:,.0f}M/yr)" if v.credit else ""
+            credit = (
+                f" (≈ ${v.credit.min / 1e6:,.0f}–{v.credit.max / 1e6:,.0f}M/yr)" if v.credit else ""
+            )
             lines.append(f"  {v.rule:<8} {v.verdict.value:<15}{credit} {v.reason}")
             for oc in v.open_conditions:
                 lines.append(f"  {'':<8} open: {oc}")
         if r.missing_facts:
             lines.append(f"  missing: {'; '.join(r.missing_facts)}")
-        lines.append(f"  as of {r.as_of}, scenario {r.scenario}; dataset {r.dataset_version}; "
-                     f"pack {r.pack_version}")
+        lines.append(
+            f"  as of {r.as_of}, scenario {r.scenario}; dataset {r.dataset_version}; "
+            f"pack {r.pack_version}"
+        )
         lines.append("")
     return "\n".join(lines)

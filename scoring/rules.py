@@ -46,7 +46,14 @@ from scoring.control import (
 )
 from scoring.graph import ArrangementGraph
 from scoring.interval import Interval, Tri
-from scoring.model import Arrangement, ArrangementStatus, EntityKind, KnowHowTransfer, Link, LinkKind
+from scoring.model import (
+    Arrangement,
+    ArrangementStatus,
+    EntityKind,
+    KnowHowTransfer,
+    Link,
+    LinkKind,
+)
 from scoring.ownership import threshold_closure
 from scoring.policy import PolicyPack, RuleInstance
 
@@ -77,7 +84,12 @@ RETAINED: dict[Verdict, float] = {
     Verdict.NOT_ELIGIBLE: 0.0,
     Verdict.NOT_APPLICABLE: 1.0,
 }
-_SEVERITY = {Verdict.NOT_APPLICABLE: 0, Verdict.ELIGIBLE: 1, Verdict.AT_RISK: 2, Verdict.NOT_ELIGIBLE: 3}
+_SEVERITY = {
+    Verdict.NOT_APPLICABLE: 0,
+    Verdict.ELIGIBLE: 1,
+    Verdict.AT_RISK: 2,
+    Verdict.NOT_ELIGIBLE: 3,
+}
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:
@@ -153,8 +165,12 @@ class EvalContext:
         if uses is not None:
             uses.append(
                 ParamUse(
-                    id=pid, value=v.value, effective_from=v.effective_from,
-                    sources=list(v.sources), unconfirmed=v.unconfirmed, conflict=v.conflict,
+                    id=pid,
+                    value=v.value,
+                    effective_from=v.effective_from,
+                    sources=list(v.sources),
+                    unconfirmed=v.unconfirmed,
+                    conflict=v.conflict,
                 )
             )
         return v.value
@@ -223,7 +239,9 @@ def _year_table(table: dict[Any, Any], year: int) -> tuple[int, float] | None:
 def _nexus(ctx: EvalContext, rule: RuleInstance) -> str | None:
     """None if the rule reaches the arrangement, else why not."""
     if rule.countries and ctx.arr.country not in rule.countries:
-        return f"no nexus: located in {ctx.arr.country}, the rule covers {', '.join(rule.countries)}"
+        return (
+            f"no nexus: located in {ctx.arr.country}, the rule covers {', '.join(rule.countries)}"
+        )
     if rule.products and not set(p.value for p in ctx.arr.products) & set(rule.products):
         return f"no nexus: products {[p.value for p in ctx.arr.products]} are outside the rule"
     if rule.effective_from and ctx.on < rule.effective_from:
@@ -235,31 +253,54 @@ def _nexus(ctx: EvalContext, rule: RuleInstance) -> str | None:
 
 def _na(rule: RuleInstance, reason: str) -> RuleOutcome:
     return RuleOutcome(
-        rule=rule.id, kind=rule.kind, title=rule.title, clause=rule.clause,
-        verdict=Verdict.NOT_APPLICABLE, reason=reason, clauses=[], impact=0.0,
+        rule=rule.id,
+        kind=rule.kind,
+        title=rule.title,
+        clause=rule.clause,
+        verdict=Verdict.NOT_APPLICABLE,
+        reason=reason,
+        clauses=[],
+        impact=0.0,
         sources=list(rule.sources),
     )
 
 
-def _finish(rule: RuleInstance, clauses: list[Clause], impact: float, credit: Amount | None = None,
-            reason: str | None = None) -> RuleOutcome:
+def _finish(
+    rule: RuleInstance,
+    clauses: list[Clause],
+    impact: float,
+    credit: Amount | None = None,
+    reason: str | None = None,
+) -> RuleOutcome:
     decisive = [c for c in clauses if c.decisive]
     verdict = worst(c.verdict for c in decisive) if decisive else Verdict.ELIGIBLE
-    open_conditions = [f"{c.title}: {c.reason}" for c in clauses if not c.decisive
-                       and c.verdict is Verdict.AT_RISK]
+    open_conditions = [
+        f"{c.title}: {c.reason}" for c in clauses if not c.decisive and c.verdict is Verdict.AT_RISK
+    ]
     missing = sorted({m for c in clauses for m in c.missing})
     unconfirmed = sorted({u for c in clauses if c.decisive for u in c.unconfirmed})
-    uparams = sorted({p.id for c in clauses if c.decisive for p in c.params
-                      if p.unconfirmed or p.conflict})
+    uparams = sorted(
+        {p.id for c in clauses if c.decisive for p in c.params if p.unconfirmed or p.conflict}
+    )
     if reason is None:
         bad = [c for c in decisive if c.verdict is verdict]
         reason = "; ".join(f"{c.title}: {c.reason}" for c in bad) or "all clauses pass"
     srcs = sorted({*rule.sources, *(s for c in clauses for p in c.params for s in p.sources)})
     return RuleOutcome(
-        rule=rule.id, kind=rule.kind, title=rule.title, clause=rule.clause, verdict=verdict,
-        reason=reason, clauses=clauses, impact=impact, credit=credit,
-        open_conditions=open_conditions, missing=missing, unconfirmed=unconfirmed,
-        unconfirmed_params=uparams, sources=srcs,
+        rule=rule.id,
+        kind=rule.kind,
+        title=rule.title,
+        clause=rule.clause,
+        verdict=verdict,
+        reason=reason,
+        clauses=clauses,
+        impact=impact,
+        credit=credit,
+        open_conditions=open_conditions,
+        missing=missing,
+        unconfirmed=unconfirmed,
+        unconfirmed_params=uparams,
+        sources=srcs,
     )
 
 
@@ -268,19 +309,37 @@ def _finish(rule: RuleInstance, clauses: list[Clause], impact: float, credit: Am
 
 def _taxpayer_clause(ctx: EvalContext) -> Clause:
     uses: list[ParamUse] = []
-    title, clause = "taxpayer is not a prohibited foreign entity", "§45X as amended by P.L. 119-21; §7701(a)(51)"
+    title, clause = (
+        "taxpayer is not a prohibited foreign entity",
+        "§45X as amended by P.L. 119-21; §7701(a)(51)",
+    )
     tp = ctx.arr.taxpayer
     if tp is None:
-        return Clause(id="taxpayer_pfe", title=title, clause=clause, verdict=Verdict.AT_RISK,
-                      reason="the taxpayer is not identified", missing=["taxpayer"])
+        return Clause(
+            id="taxpayer_pfe",
+            title=title,
+            clause=clause,
+            verdict=Verdict.AT_RISK,
+            reason="the taxpayer is not identified",
+            missing=["taxpayer"],
+        )
     if not ctx.param("pfe.in_force", uses):
-        return Clause(id="taxpayer_pfe", title=title, clause=clause, verdict=Verdict.ELIGIBLE,
-                      params=uses, reason=f"the PFE rules are not in force on {ctx.on}")
+        return Clause(
+            id="taxpayer_pfe",
+            title=title,
+            clause=clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason=f"the PFE rules are not in force on {ctx.on}",
+        )
     sfe = specified_foreign_entity(ctx.g, tp, ctx.pfe)
     tests = [t for t in sfe.tests if t.verdict is not Tri.FALSE]
-    verdict = {Tri.TRUE: Verdict.NOT_ELIGIBLE, Tri.UNDETERMINED: Verdict.AT_RISK,
-               Tri.FALSE: Verdict.ELIGIBLE}[sfe.verdict]
-    reasons = [f"{tp} is {'an' if sfe.verdict is Tri.TRUE else 'possibly an' if sfe.verdict is Tri.UNDETERMINED else 'not an'} SFE"]
+    verdict = {
+        Tri.TRUE: Verdict.NOT_ELIGIBLE,
+        Tri.UNDETERMINED: Verdict.AT_RISK,
+        Tri.FALSE: Verdict.ELIGIBLE,
+    }[sfe.verdict]
+    reasons = [f"{tp} is {_article(sfe.verdict)} SFE"]
     for pid in ("pfe.fce_threshold", "pfe.fce_semantics"):
         ctx.param(pid, uses)
     if ctx.param("pfe.fie_bar_in_force", uses):
@@ -288,17 +347,28 @@ def _taxpayer_clause(ctx: EvalContext) -> Clause:
             ctx.param(pid, uses)
         fie = foreign_influenced(ctx.g, tp, ctx.pfe)
         tests += [t for t in fie.tests if t.verdict is not Tri.FALSE]
-        fv = {Tri.TRUE: Verdict.NOT_ELIGIBLE, Tri.UNDETERMINED: Verdict.AT_RISK,
-              Tri.FALSE: Verdict.ELIGIBLE}[fie.verdict]
+        fv = {
+            Tri.TRUE: Verdict.NOT_ELIGIBLE,
+            Tri.UNDETERMINED: Verdict.AT_RISK,
+            Tri.FALSE: Verdict.ELIGIBLE,
+        }[fie.verdict]
         verdict = worst([verdict, fv])
-        reasons.append(
-            f"{'an' if fie.verdict is Tri.TRUE else 'possibly an' if fie.verdict is Tri.UNDETERMINED else 'not an'} FIE"
-        )
+        reasons.append(f"{_article(fie.verdict)} FIE")
     unconfirmed = sorted({u for t in tests for u in t.depends_on_unconfirmed})
     return Clause(
-        id="taxpayer_pfe", title=title, clause=clause, verdict=verdict,
-        reason=", ".join(reasons), params=uses, evidence=tests, unconfirmed=unconfirmed,
+        id="taxpayer_pfe",
+        title=title,
+        clause=clause,
+        verdict=verdict,
+        reason=", ".join(reasons),
+        params=uses,
+        evidence=tests,
+        unconfirmed=unconfirmed,
     )
+
+
+def _article(v: Tri) -> str:
+    return {Tri.TRUE: "an", Tri.UNDETERMINED: "possibly an", Tri.FALSE: "not an"}[v]
 
 
 def _licence_receivers(ctx: EvalContext) -> set[str]:
@@ -314,16 +384,22 @@ def _licensing_clause(ctx: EvalContext) -> Clause:
     clause = "§7701(a)(51)-(52) effective control via licensing (as reported; see params)"
     mode = ctx.param("licensing.mode", uses)
     if mode == "off":
-        return Clause(id="licensing", title=title, clause=clause, verdict=Verdict.ELIGIBLE,
-                      params=uses, reason=f"no licensing test in force on {ctx.on}")
+        return Clause(
+            id="licensing",
+            title=title,
+            clause=clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason=f"no licensing test in force on {ctx.on}",
+        )
     scope = ctx.param("licensing.scope", uses)
     cutoff = ctx.param("licensing.cutoff", uses)
     cutoff_d = cutoff if isinstance(cutoff, dt.date) else dt.date.fromisoformat(str(cutoff))
-    indicators: dict[str, Any] = ctx.param("licensing.indicators", uses) if mode == "indicators" else {}
+    indicators: dict[str, Any] = (
+        ctx.param("licensing.indicators", uses) if mode == "indicators" else {}
+    )
     receivers = _licence_receivers(ctx)
-    licences = [
-        l for r in sorted(receivers) for l in ctx.links_into(r, [LinkKind.LICENCE])
-    ]
+    licences = [l for r in sorted(receivers) for l in ctx.links_into(r, [LinkKind.LICENCE])]
     verdicts: list[Verdict] = []
     reasons: list[str] = []
     missing: list[str] = []
@@ -344,24 +420,43 @@ def _licensing_clause(ctx: EvalContext) -> Clause:
             first = min((d for d in (l.valid_from, ctx.first_reported()) if d), default=None)
             if entered is not None and entered < cutoff_d:
                 verdicts.append(Verdict.ELIGIBLE)
-                reasons.append(f"{l.id}: entered {entered}, before the cut-off {cutoff_d}: existing licences are shielded")
+                reasons.append(
+                    f"{l.id}: entered {entered}, before the cut-off {cutoff_d}: "
+                    "existing licences are shielded"
+                )
                 continue
-            if entered is None and l.status.value != "proposed" and first is not None and first < cutoff_d:
+            if (
+                entered is None
+                and l.status.value != "proposed"
+                and first is not None
+                and first < cutoff_d
+            ):
                 verdicts.append(Verdict.ELIGIBLE)
-                reasons.append(f"{l.id}: signing date unknown, first reported {first}, before the cut-off {cutoff_d}")
+                reasons.append(
+                    f"{l.id}: signing date unknown, first reported {first}, "
+                    f"before the cut-off {cutoff_d}"
+                )
                 missing.append(f"signing date of {l.id}")
                 unconfirmed.append(l.id)
                 continue
             if entered is None and l.status.value != "proposed":
                 verdicts.append(Verdict.AT_RISK)
-                reasons.append(f"{l.id}: whether it was entered or modified on or after {cutoff_d} is unknown")
+                reasons.append(
+                    f"{l.id}: whether it was entered or modified on or after {cutoff_d} is unknown"
+                )
                 missing.append(f"signing or modification date of {l.id}")
                 continue
         if mode == "any_covered_licence":
-            v = Verdict.AT_RISK if (doubt_exists or sfe.verdict is Tri.UNDETERMINED) else Verdict.NOT_ELIGIBLE
+            v = (
+                Verdict.AT_RISK
+                if (doubt_exists or sfe.verdict is Tri.UNDETERMINED)
+                else Verdict.NOT_ELIGIBLE
+            )
             verdicts.append(v)
-            reasons.append(f"{l.id}: technology licensed from {l.source}, an SFE"
-                           + (" (licence existence unconfirmed)" if doubt_exists else ""))
+            reasons.append(
+                f"{l.id}: technology licensed from {l.source}, an SFE"
+                + (" (licence existence unconfirmed)" if doubt_exists else "")
+            )
             continue
         # reported effective-control indicators
         if terms is not None and terms.ip_purchase and indicators.get("ip_purchase_exempt", True):
@@ -372,8 +467,10 @@ def _licensing_clause(ctx: EvalContext) -> Clause:
         ind_unconfirmed = any(u.unconfirmed for u in uses if u.id == "licensing.indicators")
         if triggered:
             v = Verdict.AT_RISK if (ind_unconfirmed or doubt_exists) else Verdict.NOT_ELIGIBLE
-            reasons.append(f"{l.id}: indicators of effective control: {', '.join(triggered)}"
-                           + (" (indicators UNCONFIRMED against the statute)" if ind_unconfirmed else ""))
+            reasons.append(
+                f"{l.id}: indicators of effective control: {', '.join(triggered)}"
+                + (" (indicators UNCONFIRMED against the statute)" if ind_unconfirmed else "")
+            )
         elif unknown:
             v = Verdict.AT_RISK
             reasons.append(f"{l.id}: licence from an SFE entered after the cut-off; terms unknown")
@@ -383,16 +480,31 @@ def _licensing_clause(ctx: EvalContext) -> Clause:
             reasons.append(f"{l.id}: no effective-control indicator")
         verdicts.append(v)
     if not verdicts:
-        return Clause(id="licensing", title=title, clause=clause, verdict=Verdict.ELIGIBLE,
-                      params=uses, reason="no licence from an SFE into the producer or taxpayer")
+        return Clause(
+            id="licensing",
+            title=title,
+            clause=clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason="no licence from an SFE into the producer or taxpayer",
+        )
     return Clause(
-        id="licensing", title=title, clause=clause, verdict=worst(verdicts), reason="; ".join(reasons),
-        params=uses, evidence=evidence, links=[l.id for l in licences], missing=sorted(set(missing)),
+        id="licensing",
+        title=title,
+        clause=clause,
+        verdict=worst(verdicts),
+        reason="; ".join(reasons),
+        params=uses,
+        evidence=evidence,
+        links=[l.id for l in licences],
+        missing=sorted(set(missing)),
         unconfirmed=sorted(set(unconfirmed)),
     )
 
 
-def _indicators(l: Link, ind: dict[str, Any], focal: str, operators: set[str]) -> tuple[list[str], list[str]]:
+def _indicators(
+    l: Link, ind: dict[str, Any], focal: str, operators: set[str]
+) -> tuple[list[str], list[str]]:
     """(triggered indicators, unknown terms) of a licence under the reported 2025 indicators."""
     t = l.licence
     triggered: list[str] = []
@@ -426,23 +538,45 @@ def _macr_clause(ctx: EvalContext) -> Clause:
     title = "material-assistance cost ratio"
     clause = "§7701(a)(52) material assistance from a PFE; Notice 2026-15"
     if not ctx.param("pfe.in_force", uses):
-        return Clause(id="material_assistance", title=title, clause=clause, decisive=False,
-                      verdict=Verdict.NOT_APPLICABLE, params=uses, reason=f"not in force on {ctx.on}")
+        return Clause(
+            id="material_assistance",
+            title=title,
+            clause=clause,
+            decisive=False,
+            verdict=Verdict.NOT_APPLICABLE,
+            params=uses,
+            reason=f"not in force on {ctx.on}",
+        )
     table = ctx.param("macr.45x_battery", uses)
     hit = _year_table(table, ctx.on.year)
     if hit is None:
-        return Clause(id="material_assistance", title=title, clause=clause, decisive=False,
-                      verdict=Verdict.NOT_APPLICABLE, params=uses,
-                      reason=f"no threshold for sales in {ctx.on.year}")
+        return Clause(
+            id="material_assistance",
+            title=title,
+            clause=clause,
+            decisive=False,
+            verdict=Verdict.NOT_APPLICABLE,
+            params=uses,
+            reason=f"no threshold for sales in {ctx.on.year}",
+        )
     year, threshold = hit
     buyers = _licence_receivers(ctx)
-    supplies = [l for b in sorted(buyers) for l in ctx.links_into(b, [LinkKind.SUPPLY])
-                if l.share is not None]
+    supplies = [
+        l
+        for b in sorted(buyers)
+        for l in ctx.links_into(b, [LinkKind.SUPPLY])
+        if l.share is not None
+    ]
     if not supplies:
         return Clause(
-            id="material_assistance", title=title, clause=clause, decisive=False,
-            verdict=Verdict.AT_RISK, params=uses,
-            reason=f"non-PFE share of direct material cost must be ≥ {threshold:.0%} ({year} table); "
+            id="material_assistance",
+            title=title,
+            clause=clause,
+            decisive=False,
+            verdict=Verdict.AT_RISK,
+            params=uses,
+            reason=f"non-PFE share of direct material cost must be ≥ {threshold:.0%} "
+            f"({year} table); "
             "supplier cost shares are not in the dataset",
             missing=["direct material cost shares by supplier (MACR)"],
         )
@@ -459,17 +593,29 @@ def _macr_clause(ctx: EvalContext) -> Clause:
     unknown = max(0.0, 1.0 - known)
     ratio = Interval(max(0.0, 1.0 - pfe_hi - unknown), max(0.0, 1.0 - pfe_lo))
     tri = ratio.meets(threshold, inclusive=True)
-    v = {Tri.TRUE: Verdict.ELIGIBLE, Tri.FALSE: Verdict.NOT_ELIGIBLE, Tri.UNDETERMINED: Verdict.AT_RISK}[tri]
+    v = {
+        Tri.TRUE: Verdict.ELIGIBLE,
+        Tri.FALSE: Verdict.NOT_ELIGIBLE,
+        Tri.UNDETERMINED: Verdict.AT_RISK,
+    }[tri]
     return Clause(
-        id="material_assistance", title=title, clause=clause, verdict=v, params=uses,
+        id="material_assistance",
+        title=title,
+        clause=clause,
+        verdict=v,
+        params=uses,
         decisive=tri is not Tri.UNDETERMINED,
-        reason=f"non-PFE cost ratio {ratio} vs ≥ {threshold:.0%} ({year}); {unknown:.0%} of cost not recorded",
-        links=[l.id for l in supplies], unconfirmed=[l.id for l in supplies if l.uncertain],
+        reason=f"non-PFE cost ratio {ratio} vs ≥ {threshold:.0%} ({year}); "
+        f"{unknown:.0%} of cost not recorded",
+        links=[l.id for l in supplies],
+        unconfirmed=[l.id for l in supplies if l.uncertain],
         missing=["remaining supplier cost shares"] if tri is Tri.UNDETERMINED else [],
     )
 
 
-def _credit_amount(ctx: EvalContext, creditable: set[str], uses: list[ParamUse]) -> tuple[Amount | None, list[str]]:
+def _credit_amount(
+    ctx: EvalContext, creditable: set[str], uses: list[ParamUse]
+) -> tuple[Amount | None, list[str]]:
     cap = ctx.arr.capacity
     if cap is None:
         return None, ["capacity (GWh)"]
@@ -496,21 +642,41 @@ def _production_credit(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         return _na(rule, why)
     uses: list[ParamUse] = []
     products = {p.value for p in ctx.arr.products}
-    creditable = products & set(ctx.param("45x.products", uses)) if ctx.param("45x.in_force", uses) else set()
+    creditable = (
+        products & set(ctx.param("45x.products", uses))
+        if ctx.param("45x.in_force", uses)
+        else set()
+    )
     if not creditable:
-        c = Clause(id="in_force", title="credit available for the products", clause=rule.clause,
-                   verdict=Verdict.NOT_ELIGIBLE, params=uses,
-                   reason=f"no §45X credit for {sorted(products)} on {ctx.on}")
+        c = Clause(
+            id="in_force",
+            title="credit available for the products",
+            clause=rule.clause,
+            verdict=Verdict.NOT_ELIGIBLE,
+            params=uses,
+            reason=f"no §45X credit for {sorted(products)} on {ctx.on}",
+        )
         return _finish(rule, [c], impact=1.0)
     clauses = [_taxpayer_clause(ctx), _licensing_clause(ctx), _macr_clause(ctx)]
     status = ctx.arr.status_on(ctx.on)
     if status is not None and status.status is ArrangementStatus.CANCELLED:
-        clauses.append(Clause(id="status", title="project status", clause="—", decisive=False,
-                              verdict=Verdict.NOT_APPLICABLE,
-                              reason=f"cancelled on {status.date}: no production to credit"))
+        clauses.append(
+            Clause(
+                id="status",
+                title="project status",
+                clause="—",
+                decisive=False,
+                verdict=Verdict.NOT_APPLICABLE,
+                reason=f"cancelled on {status.date}: no production to credit",
+            )
+        )
     credit, missing = _credit_amount(ctx, creditable, uses)
-    out = _finish(rule, clauses, impact=1.0 - RETAINED[worst(c.verdict for c in clauses if c.decisive)],
-                  credit=credit)
+    out = _finish(
+        rule,
+        clauses,
+        impact=1.0 - RETAINED[worst(c.verdict for c in clauses if c.decisive)],
+        credit=credit,
+    )
     out.missing = sorted({*out.missing, *missing})
     out.clauses[0].params = [*uses, *out.clauses[0].params]
     return out
@@ -536,15 +702,22 @@ def _vehicle_credit(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         return _na(rule, why)
     uses: list[ParamUse] = []
     if not ctx.param("30d.available", uses):
-        out = _na(rule, f"the credit is terminated on {ctx.on} (vehicles acquired after 2025-09-30)")
+        out = _na(
+            rule, f"the credit is terminated on {ctx.on} (vehicles acquired after 2025-09-30)"
+        )
         out.sources = sorted({*out.sources, *(s for u in uses for s in u.sources)})
         return out
     start = ctx.param("30d.feoc_components_from", uses)
     start_d = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
     if ctx.on < start_d:
-        c = Clause(id="feoc_components", title="battery components not made by a FEOC",
-                   clause=rule.clause, verdict=Verdict.ELIGIBLE, params=uses,
-                   reason=f"the FEOC component exclusion starts {start_d}")
+        c = Clause(
+            id="feoc_components",
+            title="battery components not made by a FEOC",
+            clause=rule.clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason=f"the FEOC component exclusion starts {start_d}",
+        )
         return _finish(rule, [c], impact=0.0)
     t = float(ctx.param("feoc.gov_threshold", uses))
     ctx.param("covered_nations", uses)
@@ -556,21 +729,34 @@ def _vehicle_credit(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         i = ctx.g.index[m]
         if certain[i]:
             verdicts.append(Verdict.NOT_ELIGIBLE)
-            reasons.append(f"{m} makes the components and is a FEOC (covered-nation party or ≥ {t:.0%} held by them)")
+            reasons.append(
+                f"{m} makes the components and is a FEOC "
+                f"(covered-nation party or ≥ {t:.0%} held by them)"
+            )
         elif possible[i]:
             verdicts.append(Verdict.AT_RISK)
             reasons.append(f"{m} may be a FEOC (ranged holdings)")
-    feoc_lic = [l for r in sorted(_licence_receivers(ctx)) for l in ctx.links_into(r, [LinkKind.LICENCE])
-                if possible[ctx.g.index[l.source]]]
+    feoc_lic = [
+        l
+        for r in sorted(_licence_receivers(ctx))
+        for l in ctx.links_into(r, [LinkKind.LICENCE])
+        if possible[ctx.g.index[l.source]]
+    ]
     if feoc_lic:
         verdicts.append(Verdict.AT_RISK)
-        reasons.append("licence from a FEOC: DOE 2024 says licences can give effective control; "
-                       f"terms decide ({', '.join(l.id for l in feoc_lic)})")
+        reasons.append(
+            "licence from a FEOC: DOE 2024 says licences can give effective control; "
+            f"terms decide ({', '.join(l.id for l in feoc_lic)})"
+        )
     c = Clause(
-        id="feoc_components", title="battery components not made by a FEOC", clause=rule.clause,
-        verdict=worst(verdicts) if verdicts else Verdict.ELIGIBLE, params=uses,
+        id="feoc_components",
+        title="battery components not made by a FEOC",
+        clause=rule.clause,
+        verdict=worst(verdicts) if verdicts else Verdict.ELIGIBLE,
+        params=uses,
         reason="; ".join(reasons) or f"no FEOC among the makers {makers}",
-        links=[l.id for l in feoc_lic], unconfirmed=[l.id for l in feoc_lic if l.uncertain],
+        links=[l.id for l in feoc_lic],
+        unconfirmed=[l.id for l in feoc_lic if l.uncertain],
         missing=[f"licence terms of {l.id}" for l in feoc_lic],
     )
     # vehicle credits accrue to buyers of vehicles, not to the plant: half weight
@@ -604,23 +790,42 @@ def _list_effects(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             future = eff.effective_from is not None and eff.effective_from > ctx.on
             when = f"from {eff.effective_from}" if future else "in force"
             for x in sorted(affected & side):
-                clauses.append(Clause(
-                    id=f"{lst.id}:{eff.effect}:{x}", title=f"{lst.id} {eff.effect}", clause=eff.clause,
-                    verdict=Verdict.AT_RISK if future else Verdict.NOT_ELIGIBLE, params=uses,
-                    reason=f"{x} (producer side) is on {lst.id}; {eff.effect} {when}",
-                    impact=0.5 if future else 1.0,
-                    unconfirmed=[x] if eff.unconfirmed else [],
-                ))
+                clauses.append(
+                    Clause(
+                        id=f"{lst.id}:{eff.effect}:{x}",
+                        title=f"{lst.id} {eff.effect}",
+                        clause=eff.clause,
+                        verdict=Verdict.AT_RISK if future else Verdict.NOT_ELIGIBLE,
+                        params=uses,
+                        reason=f"{x} (producer side) is on {lst.id}; {eff.effect} {when}",
+                        impact=0.5 if future else 1.0,
+                        unconfirmed=[x] if eff.unconfirmed else [],
+                    )
+                )
             for x in sorted(affected & others):
-                clauses.append(Clause(
-                    id=f"{lst.id}:{eff.effect}:{x}", title=f"{lst.id} {eff.effect}", clause=eff.clause,
-                    verdict=Verdict.AT_RISK, params=uses, impact=0.25,
-                    reason=f"{x} ({_roles(ctx, x)}) is on {lst.id}; {eff.effect} {when} reaches the "
-                    "arrangement only indirectly",
-                ))
+                clauses.append(
+                    Clause(
+                        id=f"{lst.id}:{eff.effect}:{x}",
+                        title=f"{lst.id} {eff.effect}",
+                        clause=eff.clause,
+                        verdict=Verdict.AT_RISK,
+                        params=uses,
+                        impact=0.25,
+                        reason=f"{x} ({_roles(ctx, x)}) is on {lst.id}; {eff.effect} {when} "
+                        "reaches the "
+                        "arrangement only indirectly",
+                    )
+                )
     if not clauses:
-        clauses.append(Clause(id="lists", title="no party on a list with effects", clause=rule.clause,
-                              verdict=Verdict.ELIGIBLE, reason="no party or controller is listed"))
+        clauses.append(
+            Clause(
+                id="lists",
+                title="no party on a list with effects",
+                clause=rule.clause,
+                verdict=Verdict.ELIGIBLE,
+                reason="no party or controller is listed",
+            )
+        )
     return _finish(rule, clauses, impact=max(c.impact for c in clauses))
 
 
@@ -638,18 +843,32 @@ def _tariff(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     covered = ctx.pfe.covered_nations
     side = set(ctx.producer_side())
     imports = [
-        l for x in sorted(side)
+        l
+        for x in sorted(side)
         for l in ctx.links_into(x, [LinkKind.SUPPLY, LinkKind.OFFTAKE])
         if ctx.g.entity(l.source).country in covered
     ]
     if not imports:
-        return _na(rule, "no import of batteries from a covered nation recorded for the producer side")
+        return _na(
+            rule, "no import of batteries from a covered nation recorded for the producer side"
+        )
     uses: list[ParamUse] = []
     storage_only = {p.value for p in ctx.arr.products} <= {"storage"}
-    rate = float(ctx.param("tariff.301.non_ev_batteries" if storage_only else "tariff.301.ev_batteries", uses))
-    c = Clause(id="section_301", title="§301 tariff on imports", clause=rule.clause,
-               verdict=Verdict.AT_RISK, params=uses, links=[l.id for l in imports],
-               reason=f"imports from a covered nation pay {rate:.1%} (§301)", impact=min(1.0, rate / 0.25) * 0.5)
+    rate = float(
+        ctx.param(
+            "tariff.301.non_ev_batteries" if storage_only else "tariff.301.ev_batteries", uses
+        )
+    )
+    c = Clause(
+        id="section_301",
+        title="§301 tariff on imports",
+        clause=rule.clause,
+        verdict=Verdict.AT_RISK,
+        params=uses,
+        links=[l.id for l in imports],
+        reason=f"imports from a covered nation pay {rate:.1%} (§301)",
+        impact=min(1.0, rate / 0.25) * 0.5,
+    )
     return _finish(rule, [c], impact=c.impact)
 
 
@@ -667,7 +886,9 @@ def evaluate_pack(ctx: EvalContext) -> list[RuleOutcome]:
     for rule in ctx.pack.rules:
         fn = EVALUATORS.get(rule.kind)
         if fn is None:
-            raise KeyError(f"policy pack {ctx.pack.pack.id!r}: rule {rule.id!r} has unknown kind "
-                           f"{rule.kind!r}; known kinds: {sorted(EVALUATORS)}")
+            raise KeyError(
+                f"policy pack {ctx.pack.pack.id!r}: rule {rule.id!r} has unknown kind "
+                f"{rule.kind!r}; known kinds: {sorted(EVALUATORS)}"
+            )
         out.append(fn(ctx, rule))
     return out

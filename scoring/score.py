@@ -4,9 +4,8 @@ Each axis is a 0–100 score that is the sum of listed contributions (scaled dow
 the raw sum exceeds 100, so that contributions always add up to the score). Bands: low < 34,
 medium 34–66, high ≥ 67. The design, weights and their reasons are in ``scoring/README.md``.
 
->>> from scoring.engine import Engine          # doctest: +SKIP
->>> Engine.from_dir("data").score("ford-marshall").technology.band   # doctest: +SKIP
-'high'
+>>> band(85.0), band(57.9), band(0.0)
+('high', 'medium', 'low')
 """
 
 from __future__ import annotations
@@ -98,8 +97,14 @@ def _axis(name: str, parts: list[Contribution], notes: list[str] | None = None) 
     scale = 100.0 / raw if raw > 100.0 else 1.0
     scaled = [c.model_copy(update={"points": round(c.points * scale, 6)}) for c in parts]
     score = round(sum(c.points for c in scaled), 6)
-    return AxisScore(axis=name, score=min(100.0, score), band=band(score), contributions=scaled,
-                     scale=round(scale, 6), notes=notes or [])
+    return AxisScore(
+        axis=name,
+        score=min(100.0, score),
+        band=band(score),
+        contributions=scaled,
+        scale=round(scale, 6),
+        notes=notes or [],
+    )
 
 
 # --------------------------------------------------------------------------- subjects
@@ -108,7 +113,8 @@ def _axis(name: str, parts: list[Contribution], notes: list[str] | None = None) 
 def subjects(g: ArrangementGraph, arr: Arrangement) -> list[str]:
     """Whose ownership the equity axis examines: the taxpayer, and the focal facility and its
     owners (or the focal entity itself when it is not a facility). Operators are not subjects:
-    an LRS licensor running a carmaker's plant owns none of it (it counts on the technology axis)."""
+    an LRS licensor running a carmaker's plant owns none of it (it counts on the technology
+    axis)."""
     out = set()
     focal = g.entity(arr.focal)
     if focal.kind is EntityKind.FACILITY:
@@ -202,8 +208,14 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
     operators = {l.source for l in ctx.links_into(ctx.arr.focal, [LinkKind.OPERATION])}
     parts: list[Contribution] = []
     seen: set[str] = set()
-    kinds = [LinkKind.LICENCE, LinkKind.OPERATION, LinkKind.SERVICES, LinkKind.EQUIPMENT,
-             LinkKind.SUPPLY, LinkKind.MEMBERSHIP]
+    kinds = [
+        LinkKind.LICENCE,
+        LinkKind.OPERATION,
+        LinkKind.SERVICES,
+        LinkKind.EQUIPMENT,
+        LinkKind.SUPPLY,
+        LinkKind.MEMBERSHIP,
+    ]
     licensed = set()
     suppliers = {p.entity for p in ctx.arr.parties if p.role == "supplier"}
     for r in sorted(recv):
@@ -232,26 +244,36 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
                 terms, mult, label = [], 1.0, l.kind.value
             doubt = l.unconfirmed and l.status is LinkStatus.REPORTED
             pts = base * mult * ctrl.degree * (DOUBTFUL_EXISTENCE if doubt else 1.0)
-            parts.append(Contribution(
-                label=label, points=pts, links=[l.id], entities=[l.source, l.target],
-                sources=list(l.sources), unconfirmed=l.uncertain,
-                detail=f"{l.source} → {l.target}: base {base:g} × binding {mult:.2f}"
-                + (f" ({', '.join(terms)})" if terms else "")
-                + f" × control {ctrl.degree:.2f} [{ctrl.why}]"
-                + (f" × {DOUBTFUL_EXISTENCE} (existence unconfirmed)" if doubt else ""),
-            ))
+            parts.append(
+                Contribution(
+                    label=label,
+                    points=pts,
+                    links=[l.id],
+                    entities=[l.source, l.target],
+                    sources=list(l.sources),
+                    unconfirmed=l.uncertain,
+                    detail=f"{l.source} → {l.target}: base {base:g} × binding {mult:.2f}"
+                    + (f" ({', '.join(terms)})" if terms else "")
+                    + f" × control {ctrl.degree:.2f} [{ctrl.why}]"
+                    + (f" × {DOUBTFUL_EXISTENCE} (existence unconfirmed)" if doubt else ""),
+                )
+            )
     for p in ctx.producers():
         if p in licensed:
             continue
         ctrl = covered_control(g, params, p)
         if ctrl.degree > 0:
-            parts.append(Contribution(
-                label="in-house technology of a covered-controlled producer",
-                points=TECH_POINTS["in_house"] * ctrl.degree, entities=[p],
-                sources=list(g.entity(p).sources), unconfirmed=g.entity(p).unconfirmed,
-                detail=f"{p} makes the product with its own technology: base "
-                f"{TECH_POINTS['in_house']:g} × control {ctrl.degree:.2f} [{ctrl.why}]",
-            ))
+            parts.append(
+                Contribution(
+                    label="in-house technology of a covered-controlled producer",
+                    points=TECH_POINTS["in_house"] * ctrl.degree,
+                    entities=[p],
+                    sources=list(g.entity(p).sources),
+                    unconfirmed=g.entity(p).unconfirmed,
+                    detail=f"{p} makes the product with its own technology: base "
+                    f"{TECH_POINTS['in_house']:g} × control {ctrl.degree:.2f} [{ctrl.why}]",
+                )
+            )
     notes = [] if parts else ["no technology from covered-nation-controlled providers recorded"]
     return _axis("technology", parts, notes)
 
@@ -268,68 +290,131 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
         e = g.entity(s)
         seeds = _seeds(g, params)
         if seeds[g.index[s]] and e.kind is not EntityKind.FACILITY:
-            parts.append(Contribution(
-                label="organized in a covered nation", points=EQUITY_POINTS["ownership_cap"]
-                + EQUITY_POINTS["majority_control"], entities=[s], sources=list(e.sources),
-                detail=f"{s} is a {e.kind.value} of {e.country}: wholly within covered-nation jurisdiction",
-            ))
+            parts.append(
+                Contribution(
+                    label="organized in a covered nation",
+                    points=EQUITY_POINTS["ownership_cap"] + EQUITY_POINTS["majority_control"],
+                    entities=[s],
+                    sources=list(e.sources),
+                    detail=f"{s} is a {e.kind.value} of {e.country}: "
+                    "wholly within covered-nation jurisdiction",
+                )
+            )
         else:
             exp = covered_exposure(g, s, params)
             own = min(EQUITY_POINTS["ownership_cap"], EQUITY_POINTS["ownership"] * exp.share.min)
             path_links = sorted({st.link for p in exp.paths.paths for st in p.steps})
-            unconf = sorted({st.link for p in exp.paths.paths for st in p.steps
-                             if st.unconfirmed or st.status != "confirmed"})
+            unconf = sorted(
+                {
+                    st.link
+                    for p in exp.paths.paths
+                    for st in p.steps
+                    if st.unconfirmed or st.status != "confirmed"
+                }
+            )
             if own > 0:
-                parts.append(Contribution(
-                    label="integrated covered-nation ownership", points=own, entities=[s],
-                    links=path_links,
-                    sources=sorted({src for p in exp.paths.paths for st in p.steps for src in st.sources}),
-                    detail=f"{s}: {exp.share.min:.2%} owned directly or indirectly by covered-nation "
-                    f"parties × {EQUITY_POINTS['ownership']:g} (cap {EQUITY_POINTS['ownership_cap']:g})",
-                ))
+                parts.append(
+                    Contribution(
+                        label="integrated covered-nation ownership",
+                        points=own,
+                        entities=[s],
+                        links=path_links,
+                        sources=sorted(
+                            {src for p in exp.paths.paths for st in p.steps for src in st.sources}
+                        ),
+                        detail=f"{s}: {exp.share.min:.2%} owned directly or indirectly by "
+                        f"covered-nation parties × {EQUITY_POINTS['ownership']:g} "
+                        f"(cap {EQUITY_POINTS['ownership_cap']:g})",
+                    )
+                )
             certain, possible = _fce(g, params)
             i = g.index[s]
-            direct = [(l, l.share_interval()) for l in g.links_into(s, [LinkKind.EQUITY, LinkKind.VOTING])
-                      if covered_control(g, params, l.source).degree >= 1.0]
+            direct = [
+                (l, l.share_interval())
+                for l in g.links_into(s, [LinkKind.EQUITY, LinkKind.VOTING])
+                if covered_control(g, params, l.source).degree >= 1.0
+            ]
             top = max((iv.lo for _, iv in direct), default=0.0)
             if certain[i]:
-                parts.append(Contribution(label="majority control from a covered nation",
-                                          points=EQUITY_POINTS["majority_control"], entities=[s],
-                                          links=path_links, detail="> 50% by majority chain"))
+                parts.append(
+                    Contribution(
+                        label="majority control from a covered nation",
+                        points=EQUITY_POINTS["majority_control"],
+                        entities=[s],
+                        links=path_links,
+                        detail="> 50% by majority chain",
+                    )
+                )
             elif possible[i] or top >= 0.5 - 1e-9:
-                parts.append(Contribution(label="joint control by a covered holder",
-                                          points=EQUITY_POINTS["joint_control"], entities=[s],
-                                          links=[l.id for l, _ in direct],
-                                          detail="a covered-nation holder has 50% (joint control), "
-                                          "or ranged shares may give it control"))
+                parts.append(
+                    Contribution(
+                        label="joint control by a covered holder",
+                        points=EQUITY_POINTS["joint_control"],
+                        entities=[s],
+                        links=[l.id for l, _ in direct],
+                        detail="a covered-nation holder has 50% (joint control), "
+                        "or ranged shares may give it control",
+                    )
+                )
             elif top >= 0.25 - 1e-9:
-                parts.append(Contribution(label="blocking minority of a covered holder",
-                                          points=EQUITY_POINTS["blocking_minority"], entities=[s],
-                                          links=[l.id for l, _ in direct], detail="≥ 25% held"))
+                parts.append(
+                    Contribution(
+                        label="blocking minority of a covered holder",
+                        points=EQUITY_POINTS["blocking_minority"],
+                        entities=[s],
+                        links=[l.id for l, _ in direct],
+                        detail="≥ 25% held",
+                    )
+                )
             fie = foreign_influenced(g, s, params)
             debt = next(t for t in fie.tests if t.test == "sfe_debt")
             if debt.value is not None and debt.value.max > 0:
-                parts.append(Contribution(
-                    label="debt held by SFEs", links=debt.links, entities=[s],
-                    points=EQUITY_POINTS["debt"] * min(1.0, debt.value.max / max(params.fie_debt, 1e-9)),
-                    detail=f"SFEs hold {debt.value.max:.0%} of {s}'s debt"))
-            appts = [l for l in g.links_into(s, [LinkKind.APPOINTMENT])
-                     if covered_control(g, params, l.source).degree > 0]
+                parts.append(
+                    Contribution(
+                        label="debt held by SFEs",
+                        links=debt.links,
+                        entities=[s],
+                        points=EQUITY_POINTS["debt"]
+                        * min(1.0, debt.value.max / max(params.fie_debt, 1e-9)),
+                        detail=f"SFEs hold {debt.value.max:.0%} of {s}'s debt",
+                    )
+                )
+            appts = [
+                l
+                for l in g.links_into(s, [LinkKind.APPOINTMENT])
+                if covered_control(g, params, l.source).degree > 0
+            ]
             if appts:
-                parts.append(Contribution(label="appointment rights of covered parties",
-                                          points=EQUITY_POINTS["appointment"], entities=[s],
-                                          links=[l.id for l in appts],
-                                          detail="covered-nation parties appoint board members or officers"))
+                parts.append(
+                    Contribution(
+                        label="appointment rights of covered parties",
+                        points=EQUITY_POINTS["appointment"],
+                        entities=[s],
+                        links=[l.id for l in appts],
+                        detail="covered-nation parties appoint board members or officers",
+                    )
+                )
             width = exp.share.max - exp.share.min
             opacity = EQUITY_POINTS["opacity_width"] * width + min(
-                15.0, EQUITY_POINTS["opacity_unconfirmed"] * len(unconf))
+                15.0, EQUITY_POINTS["opacity_unconfirmed"] * len(unconf)
+            )
             if opacity > 0 and (own > 0 or width > 0):
-                parts.append(Contribution(
-                    label="opacity", points=opacity, entities=[s], links=unconf, unconfirmed=True,
-                    detail=f"ownership range width {width:.0%} × {EQUITY_POINTS['opacity_width']:g}"
-                    f" + {len(unconf)} unconfirmed/reported holdings × "
-                    f"{EQUITY_POINTS['opacity_unconfirmed']:g} (cap 15)"))
-        axis = _axis("equity", parts, [f"subject: {s} (the highest-scoring of {subjects(g, ctx.arr)})"])
+                parts.append(
+                    Contribution(
+                        label="opacity",
+                        points=opacity,
+                        entities=[s],
+                        links=unconf,
+                        unconfirmed=True,
+                        detail=f"ownership range width {width:.0%} × "
+                        f"{EQUITY_POINTS['opacity_width']:g}"
+                        f" + {len(unconf)} unconfirmed/reported holdings × "
+                        f"{EQUITY_POINTS['opacity_unconfirmed']:g} (cap 15)",
+                    )
+                )
+        axis = _axis(
+            "equity", parts, [f"subject: {s} (the highest-scoring of {subjects(g, ctx.arr)})"]
+        )
         if best is None or axis.score > best.score:
             best = axis
     assert best is not None
@@ -343,8 +428,9 @@ class ScenarioOutcome(BaseModel):
     scenario: str
     title: str
     probability: float
-    evaluated_on: dt.date = Field(description="scoring date, or the date the scenario's "
-                                  "changes take effect if later")
+    evaluated_on: dt.date = Field(
+        description="scoring date, or the date the scenario's changes take effect if later"
+    )
     impact: float = Field(description="adverse impact 0..1: the worst rule impact")
     rules: list[RuleOutcome]
 
@@ -360,26 +446,38 @@ def policy_axis(outcomes: list[ScenarioOutcome]) -> AxisScore:
     sd = math.sqrt(max(var, 0.0))
     parts = [
         Contribution(
-            label=f"scenario {o.scenario}", points=100.0 * o.probability * o.impact / total_p,
+            label=f"scenario {o.scenario}",
+            points=100.0 * o.probability * o.impact / total_p,
             detail=f"p={o.probability:g} × impact {o.impact:.2f} "
             f"({'; '.join(f'{r.rule}: {r.verdict.value}' for r in o.rules)})",
         )
-        for o in outcomes if o.impact > 0
+        for o in outcomes
+        if o.impact > 0
     ]
     if sd > 0:
-        parts.append(Contribution(label="dispersion across scenarios", points=100.0 * sd,
-                                  detail=f"standard deviation of impact {sd:.3f}"))
+        parts.append(
+            Contribution(
+                label="dispersion across scenarios",
+                points=100.0 * sd,
+                detail=f"standard deviation of impact {sd:.3f}",
+            )
+        )
     notes = []
     if all(r.verdict is Verdict.NOT_APPLICABLE for o in outcomes for r in o.rules):
-        notes.append("no rule of the pack reaches this arrangement (no nexus): "
-                     "not applicable, which is not the same as no risk")
+        notes.append(
+            "no rule of the pack reaches this arrangement (no nexus): "
+            "not applicable, which is not the same as no risk"
+        )
     return _axis("policy", parts, notes)
 
 
 def overall(tech: AxisScore, eq: AxisScore, pol: AxisScore) -> AxisScore:
     parts = [
-        Contribution(label=f"{a.axis} × {AXIS_WEIGHTS[a.axis]:g}", points=a.score * AXIS_WEIGHTS[a.axis],
-                     detail=f"{a.axis} {a.score:.1f}")
+        Contribution(
+            label=f"{a.axis} × {AXIS_WEIGHTS[a.axis]:g}",
+            points=a.score * AXIS_WEIGHTS[a.axis],
+            detail=f"{a.axis} {a.score:.1f}",
+        )
         for a in (tech, eq, pol)
     ]
     return _axis("overall", parts)
@@ -389,7 +487,9 @@ def confidence_of(values: list[str], params: list[str], proposed: bool) -> tuple
     """1.0 less 10% per unconfirmed fact and 5% per unconfirmed/conflicting parameter relied on
     (multiplicative, floor 0.2); × 0.8 for a deal only in talks or proposed."""
     c = 0.9 ** len(values) * 0.95 ** len(params) * (0.8 if proposed else 1.0)
-    why = [f"unconfirmed fact: {v}" for v in values] + [f"unconfirmed or conflicting parameter: {p}" for p in params]
+    why = [f"unconfirmed fact: {v}" for v in values] + [
+        f"unconfirmed or conflicting parameter: {p}" for p in params
+    ]
     if proposed:
         why.append("the arrangement is in talks or proposed")
     return max(0.2, round(c, 4)), why

@@ -34,8 +34,9 @@ def test_validate_broken_dataset_names_file_and_exits_3(
 
 
 def test_ownership_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "ownership", str(DATA), "aesc-us", "--format", "json",
-                       "--as-of", "2026-11-22")
+    code, out, _ = run(
+        capsys, "ownership", str(DATA), "aesc-us", "--format", "json", "--as-of", "2026-11-22"
+    )
     doc = json.loads(out)
     assert code == 0 and doc["schema"] == "georisk.ownership/v1"
     assert doc["specified_foreign_entity"]["verdict"] == "true"
@@ -51,8 +52,19 @@ def test_ownership_table_and_unknown_entity(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_score_json_csv_and_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "score", str(DATA), "--arrangement", "ford-marshall",
-                       "--as-of", "2026-11-22", "--format", "json", "--view", "basic")
+    code, out, _ = run(
+        capsys,
+        "score",
+        str(DATA),
+        "--arrangement",
+        "ford-marshall",
+        "--as-of",
+        "2026-11-22",
+        "--format",
+        "json",
+        "--view",
+        "basic",
+    )
     doc = json.loads(out)
     r = doc["results"][0]
     assert code == 0 and doc["schema"] == "georisk.scores/v1" and r["schema"] == "georisk.score/v1"
@@ -80,7 +92,13 @@ def test_score_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
 
 
 def test_score_overlay_example(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "score", str(DATA), "--overlay",
-                       str(REPO / "examples" / "overlays" / "catl-lrs-us-carmaker.yaml"),
-                       "--as-of", "2026-11-22")
+    code, out, _ = run(
+        capsys,
+        "score",
+        str(DATA),
+        "--overlay",
+        str(REPO / "examples" / "overlays" / "catl-lrs-us-carmaker.yaml"),
+        "--as-of",
+        "2026-11-22",
+    )
     assert code == 0 and "at_risk" in out and "lrs-us-carmaker-2026" in out

@@ -73,7 +73,9 @@ def test_no_us_nexus_is_said_explicitly(today: dict[str, ArrangementScore]) -> N
         assert any("not the same as no risk" in n for n in s.policy.notes)
 
 
-def test_ford_marshall_licence_predates_cutoff_and_macr_open(today: dict[str, ArrangementScore]) -> None:
+def test_ford_marshall_licence_predates_cutoff_and_macr_open(
+    today: dict[str, ArrangementScore],
+) -> None:
     v = today["ford-marshall"].verdict("us-45x")
     lic = next(c for c in v.clauses if c.id == "licensing")
     assert lic.verdict is OK and "before the cut-off 2025-07-04" in lic.reason
@@ -90,13 +92,17 @@ def test_ford_marshall_house_scenario_removes_the_credit(engine: Engine) -> None
     assert "technology licensed from catl" in s.verdict("us-45x").reason
 
 
-def test_ford_kentucky_names_the_licence_date_dependency(today: dict[str, ArrangementScore]) -> None:
+def test_ford_kentucky_names_the_licence_date_dependency(
+    today: dict[str, ArrangementScore],
+) -> None:
     v = today["ford-kentucky-storage"].verdict("us-45x")
     assert any("catl-licence-ford-kentucky-storage" in m for m in v.missing)
     assert "on or after 2025-07-04 is unknown" in v.reason
 
 
-def test_aesc_us_is_sfe_through_envision_with_lowered_confidence(today: dict[str, ArrangementScore]) -> None:
+def test_aesc_us_is_sfe_through_envision_with_lowered_confidence(
+    today: dict[str, ArrangementScore],
+) -> None:
     s = today["aesc-florence-sc"]
     v = s.verdict("us-45x")
     tp = next(c for c in v.clauses if c.id == "taxpayer_pfe")
@@ -109,8 +115,10 @@ def test_aesc_us_is_sfe_through_envision_with_lowered_confidence(today: dict[str
 
 def test_gotion_dod_battery_ban_from_october_2027(today: dict[str, ArrangementScore]) -> None:
     lists = today["gotion-manteno-il"].verdict("us-lists")
-    assert any("dod_battery_ban from 2027-10-01" in c.reason and "gotion-high-tech" in c.reason
-               for c in lists.clauses)
+    assert any(
+        "dod_battery_ban from 2027-10-01" in c.reason and "gotion-high-tech" in c.reason
+        for c in lists.clauses
+    )
 
 
 def test_gotion_big_rapids_shows_cancelled(today: dict[str, ArrangementScore]) -> None:
@@ -122,7 +130,9 @@ def test_gotion_big_rapids_shows_cancelled(today: dict[str, ArrangementScore]) -
 def test_as_of_before_1260h_and_pfe_rules_gives_other_verdicts(engine: Engine) -> None:
     then = dt.date(2024, 6, 1)
     gotion_then = engine.score("gotion-manteno-il", then, remedies=False)
-    assert gotion_then.verdict("us-45x").verdict is OK  # no PFE rules before tax years after 2025-07-04
+    assert (
+        gotion_then.verdict("us-45x").verdict is OK
+    )  # no PFE rules before tax years after 2025-07-04
     ford_then = engine.score("ford-marshall", then, remedies=False)
     ford_now = engine.score("ford-marshall", TODAY, remedies=False)
     reasons_then = " ".join(c.reason for c in ford_then.verdict("us-lists").clauses)

@@ -46,10 +46,17 @@ def test_scenarios_sum_to_one_and_override_from_their_date() -> None:
     pack = load_pack(US)
     ss = load_scenarios(DATA / "policies" / "us.scenarios.yaml", pack)
     assert sum(s.probability for s in ss.scenarios) == pytest.approx(1.0)
-    assert {"current-law", "house-2025-licensing", "repeal-45x-batteries",
-            "vehicle-credits-restored", "bis-affiliates-back"} <= {s.id for s in ss.scenarios}
-    assert all("assum" in s.assumption.lower() or "placeholder" in s.assumption.lower()
-               for s in ss.scenarios)
+    assert {
+        "current-law",
+        "house-2025-licensing",
+        "repeal-45x-batteries",
+        "vehicle-credits-restored",
+        "bis-affiliates-back",
+    } <= {s.id for s in ss.scenarios}
+    assert all(
+        "assum" in s.assumption.lower() or "placeholder" in s.assumption.lower()
+        for s in ss.scenarios
+    )
     restored = pack.with_overrides(list(ss.get("vehicle-credits-restored").overrides), "restored")
     assert restored.param("30d.available", dt.date(2026, 12, 31)).value is False
     assert restored.param("30d.available", dt.date(2027, 1, 1)).value is True
@@ -74,9 +81,19 @@ def test_bad_pack_is_refused_naming_the_field(tmp_path: Path) -> None:
 
 def test_scenario_overriding_unknown_parameter_is_refused(tmp_path: Path) -> None:
     pack = load_pack(US)
-    doc = {"pack": "us", "version": "x", "scenarios": [
-        {"id": "a", "title": "A", "probability": 1.0, "assumption": "assumed",
-         "overrides": [{"param": "no.such.param", "value": 1}]}]}
+    doc = {
+        "pack": "us",
+        "version": "x",
+        "scenarios": [
+            {
+                "id": "a",
+                "title": "A",
+                "probability": 1.0,
+                "assumption": "assumed",
+                "overrides": [{"param": "no.such.param", "value": 1}],
+            }
+        ],
+    }
     with pytest.raises(DatasetError) as info:
         load_scenarios(_write(tmp_path, doc, "s.yaml"), pack)
     assert "unknown parameter 'no.such.param'" in str(info.value)
@@ -84,8 +101,11 @@ def test_scenario_overriding_unknown_parameter_is_refused(tmp_path: Path) -> Non
 
 def test_probabilities_must_sum_to_one(tmp_path: Path) -> None:
     pack = load_pack(US)
-    doc = {"pack": "us", "version": "x", "scenarios": [
-        {"id": "a", "title": "A", "probability": 0.5, "assumption": "assumed"}]}
+    doc = {
+        "pack": "us",
+        "version": "x",
+        "scenarios": [{"id": "a", "title": "A", "probability": 0.5, "assumption": "assumed"}],
+    }
     with pytest.raises(DatasetError) as info:
         load_scenarios(_write(tmp_path, doc, "s.yaml"), pack)
     assert "add up to 0.5000" in str(info.value)
@@ -93,26 +113,48 @@ def test_probabilities_must_sum_to_one(tmp_path: Path) -> None:
 
 def test_another_jurisdiction_needs_no_code(tmp_path: Path) -> None:
     """A minimal UK-style pack using the list_effects kind loads and evaluates."""
-    from scoring.engine import Engine
     from scoring.dataset import load_dataset
+    from scoring.engine import Engine
 
     pack = {
         "pack": {"id": "uk", "jurisdiction": "GB", "version": "1", "title": "UK example"},
         "parameters": {"covered_nations": [{"value": ["CN"], "sources": ["a17"]}]},
-        "lists": [{"id": "dod-1260h", "title": "example", "authority": "example",
-                   "sources": ["l1"], "effects": [{"effect": "procurement_flag", "clause": "ex.",
-                                                   "sources": ["l1"]}]}],
-        "rules": [{"id": "uk-lists", "kind": "list_effects", "title": "UK lists", "clause": "ex.",
-                   "countries": ["GB"], "sources": ["a17"]}],
+        "lists": [
+            {
+                "id": "dod-1260h",
+                "title": "example",
+                "authority": "example",
+                "sources": ["l1"],
+                "effects": [{"effect": "procurement_flag", "clause": "ex.", "sources": ["l1"]}],
+            }
+        ],
+        "rules": [
+            {
+                "id": "uk-lists",
+                "kind": "list_effects",
+                "title": "UK lists",
+                "clause": "ex.",
+                "countries": ["GB"],
+                "sources": ["a17"],
+            }
+        ],
     }
-    scen = {"pack": "uk", "version": "1", "scenarios": [
-        {"id": "current-law", "title": "now", "probability": 1.0, "assumption": "assumed"}]}
+    scen = {
+        "pack": "uk",
+        "version": "1",
+        "scenarios": [
+            {"id": "current-law", "title": "now", "probability": 1.0, "assumption": "assumed"}
+        ],
+    }
     pdir = tmp_path / "policies"
     pdir.mkdir()
     _write(pdir, pack, "uk.yaml")
     _write(pdir, scen, "uk.scenarios.yaml")
-    engine = Engine(load_dataset(DATA), load_pack(pdir / "uk.yaml"),
-                    load_scenarios(pdir / "uk.scenarios.yaml", load_pack(pdir / "uk.yaml")))
+    engine = Engine(
+        load_dataset(DATA),
+        load_pack(pdir / "uk.yaml"),
+        load_scenarios(pdir / "uk.scenarios.yaml", load_pack(pdir / "uk.yaml")),
+    )
     s = engine.score("aesc-sunderland-2", dt.date(2026, 11, 22), remedies=False)
     assert [v.rule for v in s.verdicts] == ["uk-lists"]
     assert s.verdicts[0].verdict.value == "eligible"  # no listed party in the Sunderland deal
