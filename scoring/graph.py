@@ -13,7 +13,7 @@ Only links valid on ``as_of`` are in the graph; every entity is.
 >>> g = ArrangementGraph.build(load_dataset(pathlib.Path(__file__).parents[1] / "data"),
 ...                            dt.date(2026, 11, 22))
 >>> sorted(g.graph.successors("catl"))[:2]
-['chery', 'ford']
+['casip', 'chery']
 >>> [l.share for l in g.links_into("aesc", [LinkKind.EQUITY])]
 [0.75, 0.25]
 """
