@@ -83,7 +83,36 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument(
         "--pack", default="us", help="policy pack id under DATA_DIR/policies (default us)"
     )
+
+    sv = sub.add_parser("serve", help="serve scores over gRPC (settings from GEORISK_* variables)")
+    sv.add_argument("--data", type=Path, help="dataset directory (default $GEORISK_DATA or data/)")
+    sv.add_argument(
+        "--address", help="HOST:PORT to bind (default $GEORISK_ADDRESS or 127.0.0.1:50051)"
+    )
+
+    h = sub.add_parser("health", help="exit 0 if a georisk server answers SERVING (for probes)")
+    h.add_argument("--address", default=os.environ.get("GEORISK_HEALTH_ADDRESS", "127.0.0.1:50051"))
+    h.add_argument("--service", default="", help="service name (default: the whole server)")
+    h.add_argument("--timeout", type=float, default=3.0)
+    h.add_argument(
+        "--ca",
+        type=Path,
+        default=_env_path("GEORISK_HEALTH_CA"),
+        help="CA bundle to verify a TLS server (default $GEORISK_HEALTH_CA)",
+    )
+    h.add_argument(
+        "--cert",
+        type=Path,
+        default=_env_path("GEORISK_HEALTH_CERT"),
+        help="client certificate for mutual TLS",
+    )
+    h.add_argument("--key", type=Path, default=_env_path("GEORISK_HEALTH_KEY"))
     return p
+
+
+def _env_path(name: str) -> Path | None:
+    v = os.environ.get(name)
+    return Path(v) if v else None
 
 
 def _load(data_dir: Path) -> Any:
@@ -224,9 +253,58 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from server.app import serve
+    from server.settings import Settings, SettingsError
+
+    logging.basicConfig(
+        level=os.environ.get("GEORISK_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    overrides: dict[str, object] = {}
+    if args.data:
+        overrides["data_dir"] = args.data
+    if args.address:
+        overrides["address"] = args.address
+    try:
+        settings = Settings.from_env(None, **overrides)
+        return asyncio.run(serve(settings))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return EXIT_DATA
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    from server.client import health_check
+
+    status = health_check(
+        args.address,
+        service=args.service,
+        timeout=args.timeout,
+        ca=args.ca,
+        cert=args.cert,
+        key=args.key,
+    )
+    print(status)
+    return EXIT_OK if status == "SERVING" else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"validate": _cmd_validate, "ownership": _cmd_ownership, "score": _cmd_score}
+    handlers = {
+        "validate": _cmd_validate,
+        "ownership": _cmd_ownership,
+        "score": _cmd_score,
+        "serve": _cmd_serve,
+        "health": _cmd_health,
+    }
     try:
         return handlers[args.command](args)
     except BrokenPipeError:  # output piped into `head` and the like

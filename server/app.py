@@ -1,0 +1,206 @@
+"""The georisk gRPC server: app factory, TLS and auth, health, reflection, reload and drain.
+
+>>> import asyncio
+>>> async def demo() -> str:
+...     app = await create_app(Settings.from_env({}, address="127.0.0.1:0"))
+...     await app.start()
+...     try:
+...         return "bound" if app.port > 0 else "not bound"
+...     finally:
+...         await app.stop(0)
+>>> asyncio.run(demo())
+'bound'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from scoring.engine import Engine
+from server.interceptors import AuthInterceptor, Metrics, ObserveInterceptor
+from server.service import GraphServicer, ScoringServicer
+from server.settings import Settings, SettingsError
+from server.state import ReloadResult, ServingState
+
+__all__ = ["GeoriskApp", "create_app", "create_server", "serve"]
+
+log = logging.getLogger("georisk.server")
+
+SERVICE_NAMES = (
+    scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
+    graph_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name,
+)
+
+
+@dataclass
+class GeoriskApp:
+    settings: Settings
+    state: ServingState
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    metrics: Metrics
+    port: int = 0
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving %s on port %d (dataset %s, pack %s)",
+            self.settings.address,
+            self.port,
+            self.state.version,
+            self.state.engine.pack.version_label,
+        )
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def reload(self) -> ReloadResult:
+        return await self.state.reload()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, refuse new calls, let calls in flight finish within ``grace``."""
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        g = self.settings.grace_seconds if grace is None else grace
+        await self.server.stop(g)
+        self.state.close()
+        self._stopping.set()
+
+    async def wait(self) -> None:
+        await self._stopping.wait()
+
+
+def _credentials(s: Settings) -> grpc.ServerCredentials | None:
+    if not s.tls:
+        return None
+    assert s.tls_cert is not None and s.tls_key is not None
+    try:
+        cert, key = s.tls_cert.read_bytes(), s.tls_key.read_bytes()
+        ca = s.tls_client_ca.read_bytes() if s.tls_client_ca else None
+    except OSError as exc:
+        raise SettingsError(f"cannot read TLS files: {exc}") from None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+async def create_app(settings: Settings, engine: Engine | None = None) -> GeoriskApp:
+    """Build (not start) the server: load and validate the dataset, bind the address."""
+    if not settings.tls and not settings.loopback:
+        if not settings.allow_insecure_remote:
+            raise SettingsError(
+                f"refusing to serve plaintext on non-loopback address {settings.address}: set "
+                "GEORISK_TLS_CERT/GEORISK_TLS_KEY, or GEORISK_ALLOW_INSECURE_REMOTE=true behind a "
+                "TLS-terminating proxy or mesh"
+            )
+        log.warning(
+            "!!! SERVING PLAINTEXT gRPC ON NON-LOOPBACK ADDRESS %s: no TLS, traffic and "
+            "bearer tokens are readable on the network !!!",
+            settings.address,
+        )
+    eng = (
+        engine
+        if engine is not None
+        else await asyncio.to_thread(Engine.from_dir, settings.data_dir, settings.pack)
+    )
+    state = ServingState(
+        eng,
+        settings.data_dir,
+        settings.pack,
+        workers=settings.workers,
+        cache_size=settings.cache_size,
+    )
+    metrics = Metrics()
+    interceptors: list[grpc.aio.ServerInterceptor] = [ObserveInterceptor(metrics)]
+    if settings.auth_tokens:
+        interceptors.append(AuthInterceptor(settings.auth_tokens))
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    scoring_pb2_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(state, settings), server)
+    graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(state, settings), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+    creds = _credentials(settings)
+    port = (
+        server.add_secure_port(settings.address, creds)
+        if creds
+        else server.add_insecure_port(settings.address)
+    )
+    if port == 0:
+        raise SettingsError(f"cannot bind {settings.address}")
+    app = GeoriskApp(settings, state, server, health_servicer, metrics, port)
+    await app._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+    return app
+
+
+async def create_server(
+    address: str, settings: Settings | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """grpc examples style: a started server and its bound port (``address`` may use port 0)."""
+    s = settings or Settings.from_env(address=address)
+    if s.address != address:
+        s = Settings(**{**s.__dict__, "address": address})
+    app = await create_app(s)
+    await app.start()
+    return app.server, app.port
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads the dataset."""
+    app = await create_app(settings)
+    if settings.metrics_address:
+        from prometheus_client import start_http_server
+
+        host, _, mport = settings.metrics_address.rpartition(":")
+        start_http_server(int(mport), addr=host or "127.0.0.1", registry=app.metrics.registry)
+        log.info("metrics on http://%s/metrics", settings.metrics_address)
+    await app.start()
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[object]] = set()
+
+    def spawn(coro: Any) -> None:
+        task = loop.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def on_term(sig: signal.Signals) -> None:
+        log.info("%s: draining (grace %.1fs)", sig.name, settings.grace_seconds)
+        spawn(app.stop())
+
+    def on_hup() -> None:
+        log.info("SIGHUP: reloading %s", settings.data_dir)
+        spawn(app.reload())
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_term, sig)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    print(f"georisk serving on {settings.address.rsplit(':', 1)[0]}:{app.port}", flush=True)
+    await app.wait()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,308 @@
+"""A typed Python client for georisk, thin over the generated stubs (typed by mypy-protobuf).
+
+>>> from server.client import GeoriskClient                       # doctest: +SKIP
+>>> with GeoriskClient("127.0.0.1:50051") as c:                     # doctest: +SKIP
+...     s = c.score("ford-marshall")
+...     print(s.technology.score, [v.rule for v in s.verdicts])
+
+Errors come as :class:`GeoriskError` with the gRPC code, the message, and the field violations
+of an INVALID_ARGUMENT (from the ``google.rpc.BadRequest`` detail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+import server  # noqa: F401 - puts the generated stubs on the import path
+
+__all__ = ["GeoriskClient", "GeoriskError", "health_check"]
+
+VIEWS = {"basic": types_pb2.EXPLANATION_VIEW_BASIC, "full": types_pb2.EXPLANATION_VIEW_FULL}
+
+
+class GeoriskError(Exception):
+    def __init__(
+        self, code: grpc.StatusCode, message: str, violations: list[tuple[str, str]] | None = None
+    ) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code, self.message, self.violations = code, message, violations or []
+
+    @staticmethod
+    def from_rpc(err: grpc.RpcError) -> GeoriskError:
+        code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
+        msg = err.details() if isinstance(err, grpc.Call) else str(err)
+        violations: list[tuple[str, str]] = []
+        st = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
+        if st is not None:
+            for d in st.details:
+                if d.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    br = error_details_pb2.BadRequest()
+                    d.Unpack(br)
+                    violations += [(v.field, v.description) for v in br.field_violations]
+        return GeoriskError(code, msg or "", violations)
+
+
+def _channel(
+    target: str,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.Channel:
+    if ca is None and cert is None:
+        return grpc.insecure_channel(target, options=list(options))
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=ca.read_bytes() if ca else None,
+        private_key=key.read_bytes() if key else None,
+        certificate_chain=cert.read_bytes() if cert else None,
+    )
+    return grpc.secure_channel(target, creds, options=list(options))
+
+
+def health_check(
+    target: str,
+    *,
+    service: str = "",
+    timeout: float = 3.0,
+    ca: Path | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> str:
+    """The standard health status name (SERVING, NOT_SERVING, …) or UNREACHABLE."""
+    with _channel(target, ca, cert, key) as ch:
+        try:
+            stub: Any = health_pb2_grpc.HealthStub(ch)  # the typed stub lacks client methods
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as err:
+            code = err.code() if isinstance(err, grpc.Call) else None
+            return (
+                "UNREACHABLE"
+                if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+                else f"ERROR {code.name if code else err}"
+            )
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
+
+
+class GeoriskClient:
+    """Synchronous client; use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        ca: Path | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+        timeout: float = 30.0,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        opts = [("grpc.max_receive_message_length", max_message_bytes)]
+        self._ch = _channel(target, ca, cert, key, opts)
+        self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._ch)
+        self._graph = graph_pb2_grpc.GraphServiceStub(self._ch)
+        self._health: Any = health_pb2_grpc.HealthStub(self._ch)  # stubs lack client methods
+        self._md = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout = timeout
+
+    def __enter__(self) -> GeoriskClient:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._ch.close()
+
+    def _call(self, fn: Any, request: Any) -> Any:
+        try:
+            return fn(request, timeout=self.timeout, metadata=self._md)
+        except grpc.RpcError as err:
+            raise GeoriskError.from_rpc(err) from None
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(
+        self, arrangement_id: str, *, as_of: str = "", scenario: str = "", view: str = "basic"
+    ) -> types_pb2.ArrangementScore:
+        r: scoring_pb2.ScoreArrangementResponse = self._call(
+            self._scoring.ScoreArrangement,
+            scoring_pb2.ScoreArrangementRequest(
+                arrangement_id=arrangement_id, as_of=as_of, scenario=scenario, view=VIEWS[view]
+            ),
+        )
+        return r.score
+
+    def batch_score(
+        self,
+        arrangement_ids: Sequence[str],
+        *,
+        as_of: str = "",
+        scenario: str = "",
+        view: str = "basic",
+    ) -> list[types_pb2.ArrangementScore]:
+        r: scoring_pb2.BatchScoreArrangementsResponse = self._call(
+            self._scoring.BatchScoreArrangements,
+            scoring_pb2.BatchScoreArrangementsRequest(
+                arrangement_ids=list(arrangement_ids),
+                as_of=as_of,
+                scenario=scenario,
+                view=VIEWS[view],
+            ),
+        )
+        return list(r.scores)
+
+    def stream_score(
+        self,
+        arrangement_ids: Sequence[str] = (),
+        *,
+        as_of: str = "",
+        scenario: str = "",
+        view: str = "basic",
+        timeout: float | None = None,
+    ) -> Iterator[scoring_pb2.StreamScoreArrangementsResponse]:
+        """Scores (or per-item errors) as they come; an empty list streams every arrangement."""
+        req = scoring_pb2.StreamScoreArrangementsRequest(
+            arrangement_ids=list(arrangement_ids), as_of=as_of, scenario=scenario, view=VIEWS[view]
+        )
+        try:
+            yield from self._scoring.StreamScoreArrangements(
+                req, timeout=timeout, metadata=self._md
+            )
+        except grpc.RpcError as err:
+            raise GeoriskError.from_rpc(err) from None
+
+    def simulate(
+        self,
+        document: str,
+        *,
+        arrangement_id: str = "",
+        as_of: str = "",
+        scenario: str = "",
+        view: str = "basic",
+    ) -> types_pb2.ArrangementScore:
+        r: scoring_pb2.SimulateOverlayResponse = self._call(
+            self._scoring.SimulateOverlay,
+            scoring_pb2.SimulateOverlayRequest(
+                overlay=scoring_pb2.Overlay(document=document, arrangement_id=arrangement_id),
+                as_of=as_of,
+                scenario=scenario,
+                view=VIEWS[view],
+            ),
+        )
+        return r.score
+
+    def scenarios(self) -> list[scoring_pb2.Scenario]:
+        out: list[scoring_pb2.Scenario] = []
+        token = ""
+        while True:
+            r: scoring_pb2.ListScenariosResponse = self._call(
+                self._scoring.ListScenarios, scoring_pb2.ListScenariosRequest(page_token=token)
+            )
+            out += r.scenarios
+            token = r.next_page_token
+            if not token:
+                return out
+
+    def policy_pack(self, as_of: str = "") -> scoring_pb2.PolicyPack:
+        r: scoring_pb2.GetPolicyPackResponse = self._call(
+            self._scoring.GetPolicyPack, scoring_pb2.GetPolicyPackRequest(as_of=as_of)
+        )
+        return r.pack
+
+    # ------------------------------------------------------------------ graph
+
+    def entity(self, entity_id: str, as_of: str = "") -> graph_pb2.Entity:
+        r: graph_pb2.GetEntityResponse = self._call(
+            self._graph.GetEntity, graph_pb2.GetEntityRequest(entity_id=entity_id, as_of=as_of)
+        )
+        return r.entity
+
+    def entities(
+        self,
+        *,
+        country: str = "",
+        kind: str = "",
+        list_id: str = "",
+        as_of: str = "",
+        page_size: int = 200,
+    ) -> Iterator[graph_pb2.Entity]:
+        token = ""
+        while True:
+            r: graph_pb2.ListEntitiesResponse = self._call(
+                self._graph.ListEntities,
+                graph_pb2.ListEntitiesRequest(
+                    country=country,
+                    kind=kind,
+                    list_id=list_id,
+                    as_of=as_of,
+                    page_size=page_size,
+                    page_token=token,
+                ),
+            )
+            yield from r.entities
+            token = r.next_page_token
+            if not token:
+                return
+
+    def arrangement(self, arrangement_id: str) -> graph_pb2.Arrangement:
+        r: graph_pb2.GetArrangementResponse = self._call(
+            self._graph.GetArrangement,
+            graph_pb2.GetArrangementRequest(arrangement_id=arrangement_id),
+        )
+        return r.arrangement
+
+    def arrangements(
+        self,
+        *,
+        country: str = "",
+        status: str = "",
+        product: str = "",
+        as_of: str = "",
+        page_size: int = 200,
+    ) -> Iterator[graph_pb2.Arrangement]:
+        token = ""
+        while True:
+            r: graph_pb2.ListArrangementsResponse = self._call(
+                self._graph.ListArrangements,
+                graph_pb2.ListArrangementsRequest(
+                    country=country,
+                    status=status,
+                    product=product,
+                    as_of=as_of,
+                    page_size=page_size,
+                    page_token=token,
+                ),
+            )
+            yield from r.arrangements
+            token = r.next_page_token
+            if not token:
+                return
+
+    def ownership(
+        self, entity_id: str, *, as_of: str = "", max_depth: int = 0, max_paths: int = 0
+    ) -> graph_pb2.OwnershipReport:
+        r: graph_pb2.GetOwnershipResponse = self._call(
+            self._graph.GetOwnership,
+            graph_pb2.GetOwnershipRequest(
+                entity_id=entity_id, as_of=as_of, max_depth=max_depth, max_paths=max_paths
+            ),
+        )
+        return r.report
+
+    def health(self, service: str = "") -> str:
+        r: health_pb2.HealthCheckResponse = self._call(
+            self._health.Check, health_pb2.HealthCheckRequest(service=service)
+        )
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(r.status))

@@ -1,0 +1,473 @@
+"""The georisk.v1 servicers: validate the request, call the domain, translate the result.
+
+No scoring logic lives here. CPU-bound domain calls run off the event loop (thread pool) and
+their results are cached per dataset version; a reload swaps the engine, so a call finishes on
+the engine it started with and says which dataset version answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import yaml
+from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
+from pydantic import ValidationError
+
+from scoring.control import PfeParams, ownership_report
+from scoring.countries import ISO_3166_ALPHA2
+from scoring.engine import Engine, View
+from scoring.model import ID_PATTERN, ArrangementStatus, EntityKind, Product
+from scoring.overlay import Overlay
+from server.convert import (
+    arrangement_to_proto,
+    entity_to_proto,
+    ownership_to_proto,
+    pack_to_proto,
+    scenario_to_proto,
+    score_to_proto,
+)
+from server.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    to_service_error,
+)
+from server.settings import Settings
+from server.state import ServingState
+
+__all__ = ["GraphServicer", "ScoringServicer"]
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+T = TypeVar("T")
+_ID = re.compile(ID_PATTERN)
+DEFAULT_PAGE, MAX_PAGE = 50, 1000
+DEFAULT_DEPTH, DEFAULT_PATHS = 8, 25
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+class _Check:
+    """Collects field violations; raises one INVALID_ARGUMENT with all of them."""
+
+    def __init__(self) -> None:
+        self.violations: list[tuple[str, str]] = []
+
+    def add(self, field: str, reason: str) -> None:
+        self.violations.append((field, reason))
+
+    def id(self, field: str, value: str, *, required: bool = True) -> None:
+        if not value:
+            if required:
+                self.add(field, "required")
+        elif not _ID.match(value):
+            self.add(field, f"{value[:80]!r} is not a valid id (lower-case a-z 0-9 . _ : -)")
+
+    def date(self, field: str, value: str) -> dt.date:
+        if not value:
+            return dt.date.today()
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.add(field, f"{value[:40]!r} is not an ISO date (YYYY-MM-DD)")
+            return dt.date.today()
+
+    def done(self) -> None:
+        if self.violations:
+            raise InvalidArgument(self.violations)
+
+
+def _view(check: _Check, v: int) -> View:
+    if v == types_pb2.EXPLANATION_VIEW_FULL:
+        return View.FULL
+    if v in (types_pb2.EXPLANATION_VIEW_BASIC, types_pb2.EXPLANATION_VIEW_UNSPECIFIED):
+        return View.BASIC
+    check.add("view", f"unknown explanation view {v}")
+    return View.BASIC
+
+
+def _scenario(check: _Check, engine: Engine, value: str) -> str:
+    sid = value or "current-law"
+    if sid not in {s.id for s in engine.scenarios.scenarios}:
+        known = ", ".join(s.id for s in engine.scenarios.scenarios)
+        check.add("scenario", f"unknown scenario {sid!r}; known: {known}")
+    return sid
+
+
+def _deadline(context: Ctx) -> None:
+    """Stop work on a call whose deadline has passed (between items of a batch or stream)."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise DeadlineExceeded("the deadline passed before the work was done")
+
+
+# --------------------------------------------------------------------------- paging
+
+
+def _page_token(version: str, filters: str, offset: int) -> str:
+    raw = json.dumps({"v": version, "f": filters, "o": offset}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _page(check: _Check, version: str, filters: str, size: int, token: str) -> tuple[int, int]:
+    if size < 0:
+        check.add("page_size", "must not be negative")
+    size = min(size or DEFAULT_PAGE, MAX_PAGE)
+    if not token:
+        return 0, size
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset, tok_version, tok_filters = int(doc["o"]), doc["v"], doc["f"]
+    except (ValueError, KeyError, TypeError):
+        check.add("page_token", "not a token returned by this service")
+        return 0, size
+    if tok_filters != filters:
+        check.add("page_token", "was issued for other filters; keep them unchanged while paging")
+    elif tok_version != version:
+        raise FailedPrecondition(
+            "the dataset was reloaded since this page token was issued; start again without it",
+            [("DATASET_VERSION", tok_version, f"now serving {version}")],
+        )
+    return max(offset, 0), size
+
+
+def _slice(
+    items: Sequence[T], offset: int, size: int, version: str, filters: str
+) -> tuple[list[T], str]:
+    chunk = list(items[offset : offset + size])
+    nxt = _page_token(version, filters, offset + size) if offset + size < len(items) else ""
+    return chunk, nxt
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
+    def __init__(self, state: ServingState, settings: Settings) -> None:
+        self.state, self.settings = state, settings
+
+    async def _score(
+        self, engine: Engine, aid: str, on: dt.date, scenario: str, view: View
+    ) -> types_pb2.ArrangementScore:
+        key = (engine.dataset.version, "score", aid, on, scenario, view)
+
+        def run() -> types_pb2.ArrangementScore:
+            return score_to_proto(engine.score(aid, on, scenario, view=view))
+
+        return await self.state.cached(key, run)
+
+    def _common(
+        self, engine: Engine, as_of: str, scenario: str, view: int
+    ) -> tuple[_Check, dt.date, str, View]:
+        check = _Check()
+        on = check.date("as_of", as_of)
+        return check, on, _scenario(check, engine, scenario), _view(check, view)
+
+    async def ScoreArrangement(
+        self, request: scoring_pb2.ScoreArrangementRequest, context: Ctx
+    ) -> scoring_pb2.ScoreArrangementResponse:
+        engine = self.state.engine
+        check, on, scenario, view = self._common(
+            engine, request.as_of, request.scenario, request.view
+        )
+        check.id("arrangement_id", request.arrangement_id)
+        check.done()
+        if request.arrangement_id not in engine.dataset.arrangements:
+            raise NotFound("arrangement", request.arrangement_id)
+        score = await self._score(engine, request.arrangement_id, on, scenario, view)
+        return scoring_pb2.ScoreArrangementResponse(
+            score=score, dataset_version=engine.dataset.version
+        )
+
+    async def BatchScoreArrangements(
+        self, request: scoring_pb2.BatchScoreArrangementsRequest, context: Ctx
+    ) -> scoring_pb2.BatchScoreArrangementsResponse:
+        engine = self.state.engine
+        ids = list(request.arrangement_ids)
+        if len(ids) > self.settings.max_batch:
+            raise ResourceExhausted(
+                "arrangement_ids",
+                f"{len(ids)} ids exceed the batch limit of "
+                f"{self.settings.max_batch}; use StreamScoreArrangements",
+            )
+        check, on, scenario, view = self._common(
+            engine, request.as_of, request.scenario, request.view
+        )
+        if not ids:
+            check.add("arrangement_ids", "at least one id is required")
+        for i, aid in enumerate(ids):
+            check.id(f"arrangement_ids[{i}]", aid)
+        check.done()
+        for aid in ids:
+            if aid not in engine.dataset.arrangements:
+                raise NotFound("arrangement", aid)
+        out = []
+        for aid in ids:
+            _deadline(context)
+            out.append(await self._score(engine, aid, on, scenario, view))
+        return scoring_pb2.BatchScoreArrangementsResponse(
+            scores=out, dataset_version=engine.dataset.version
+        )
+
+    async def StreamScoreArrangements(
+        self, request: scoring_pb2.StreamScoreArrangementsRequest, context: Ctx
+    ) -> AsyncIterator[scoring_pb2.StreamScoreArrangementsResponse]:
+        engine = self.state.engine
+        check, on, scenario, view = self._common(
+            engine, request.as_of, request.scenario, request.view
+        )
+        check.done()
+        ids = list(request.arrangement_ids) or sorted(engine.dataset.arrangements)
+        version = engine.dataset.version
+        for aid in ids:
+            _deadline(context)
+            try:
+                if not _ID.match(aid):
+                    raise InvalidArgument([("arrangement_ids", f"{aid[:80]!r} is not a valid id")])
+                if aid not in engine.dataset.arrangements:
+                    raise NotFound("arrangement", aid)
+                score = await self._score(engine, aid, on, scenario, view)
+            except Exception as exc:
+                err = to_service_error(exc)
+                if err is None:
+                    raise
+                yield scoring_pb2.StreamScoreArrangementsResponse(
+                    error=err.to_status(), error_arrangement_id=aid, dataset_version=version
+                )
+                continue
+            yield scoring_pb2.StreamScoreArrangementsResponse(score=score, dataset_version=version)
+
+    async def SimulateOverlay(
+        self, request: scoring_pb2.SimulateOverlayRequest, context: Ctx
+    ) -> scoring_pb2.SimulateOverlayResponse:
+        engine = self.state.engine
+        check, on, scenario, view = self._common(
+            engine, request.as_of, request.scenario, request.view
+        )
+        ov = request.overlay
+        raw: Any = {}
+        if ov.document:
+            try:
+                raw = yaml.safe_load(ov.document)
+            except yaml.YAMLError as exc:
+                check.add("overlay.document", f"unparsable YAML/JSON: {str(exc)[:200]}")
+            if raw is not None and not isinstance(raw, dict):
+                check.add("overlay.document", "must be a mapping (see scoring/overlay.py)")
+                raw = {}
+        raw = dict(raw or {})
+        for key, value in (
+            ("id", ov.id),
+            ("arrangement", ov.arrangement_id),
+            ("description", ov.description),
+        ):
+            if value:
+                raw[key] = value
+        overlay: Overlay | None = None
+        try:
+            overlay = Overlay.model_validate(raw)
+        except ValidationError as exc:
+            for e in exc.errors(include_url=False):
+                loc = ".".join(str(x) for x in e["loc"])
+                field = (
+                    "overlay.arrangement_id" if loc == "arrangement" else f"overlay.document.{loc}"
+                )
+                check.add(field, str(e["msg"]))
+        check.done()
+        assert overlay is not None
+        if overlay.arrangement not in engine.dataset.arrangements:
+            raise NotFound("arrangement", overlay.arrangement)
+        cache_key = (engine.dataset.version, "overlay", overlay.digest(), on, scenario, view)
+
+        def run() -> types_pb2.ArrangementScore:
+            return score_to_proto(
+                engine.score(overlay.arrangement, on, scenario, view=view, overlay=overlay)
+            )
+
+        score = await self.state.cached(cache_key, run)
+        return scoring_pb2.SimulateOverlayResponse(
+            score=score, dataset_version=engine.dataset.version
+        )
+
+    async def ListScenarios(
+        self, request: scoring_pb2.ListScenariosRequest, context: Ctx
+    ) -> scoring_pb2.ListScenariosResponse:
+        engine = self.state.engine
+        check = _Check()
+        version = engine.dataset.version
+        offset, size = _page(check, version, "", request.page_size, request.page_token)
+        check.done()
+        items, nxt = _slice(engine.scenarios.scenarios, offset, size, version, "")
+        return scoring_pb2.ListScenariosResponse(
+            scenarios=[scenario_to_proto(s) for s in items],
+            next_page_token=nxt,
+            scenario_set_version=engine.scenarios.content_hash,
+            dataset_version=version,
+        )
+
+    async def GetPolicyPack(
+        self, request: scoring_pb2.GetPolicyPackRequest, context: Ctx
+    ) -> scoring_pb2.GetPolicyPackResponse:
+        engine = self.state.engine
+        check = _Check()
+        check.date("as_of", request.as_of)
+        check.done()
+        return scoring_pb2.GetPolicyPackResponse(
+            pack=pack_to_proto(engine.pack), dataset_version=engine.dataset.version
+        )
+
+
+# --------------------------------------------------------------------------- graph
+
+
+class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
+    def __init__(self, state: ServingState, settings: Settings) -> None:
+        self.state, self.settings = state, settings
+
+    async def GetEntity(
+        self, request: graph_pb2.GetEntityRequest, context: Ctx
+    ) -> graph_pb2.GetEntityResponse:
+        engine = self.state.engine
+        check = _Check()
+        check.id("entity_id", request.entity_id)
+        on = check.date("as_of", request.as_of)
+        check.done()
+        e = engine.dataset.entities.get(request.entity_id)
+        if e is None:
+            raise NotFound("entity", request.entity_id)
+        return graph_pb2.GetEntityResponse(
+            entity=entity_to_proto(e, on), dataset_version=engine.dataset.version
+        )
+
+    async def ListEntities(
+        self, request: graph_pb2.ListEntitiesRequest, context: Ctx
+    ) -> graph_pb2.ListEntitiesResponse:
+        engine = self.state.engine
+        check = _Check()
+        on = check.date("as_of", request.as_of)
+        country = request.country.upper()
+        if country and country not in ISO_3166_ALPHA2:
+            check.add("country", f"{request.country[:10]!r} is not an ISO 3166-1 alpha-2 code")
+        kinds = {k.value for k in EntityKind}
+        if request.kind and request.kind not in kinds:
+            check.add(
+                "kind", f"unknown kind {request.kind[:40]!r}; known: {', '.join(sorted(kinds))}"
+            )
+        check.id("list_id", request.list_id, required=False)
+        filters = f"{country}|{request.kind}|{request.list_id}|{request.as_of}"
+        version = engine.dataset.version
+        offset, size = _page(check, version, filters, request.page_size, request.page_token)
+        check.done()
+        matches = [
+            e
+            for _, e in sorted(engine.dataset.entities.items())
+            if (not country or e.country == country)
+            and (not request.kind or e.kind.value == request.kind)
+            and (not request.list_id or e.listed_on(request.list_id, on))
+        ]
+        items, nxt = _slice(matches, offset, size, version, filters)
+        return graph_pb2.ListEntitiesResponse(
+            entities=[entity_to_proto(e, on) for e in items],
+            next_page_token=nxt,
+            total_size=len(matches),
+            dataset_version=version,
+        )
+
+    async def GetArrangement(
+        self, request: graph_pb2.GetArrangementRequest, context: Ctx
+    ) -> graph_pb2.GetArrangementResponse:
+        engine = self.state.engine
+        check = _Check()
+        check.id("arrangement_id", request.arrangement_id)
+        check.done()
+        a = engine.dataset.arrangements.get(request.arrangement_id)
+        if a is None:
+            raise NotFound("arrangement", request.arrangement_id)
+        return graph_pb2.GetArrangementResponse(
+            arrangement=arrangement_to_proto(a), dataset_version=engine.dataset.version
+        )
+
+    async def ListArrangements(
+        self, request: graph_pb2.ListArrangementsRequest, context: Ctx
+    ) -> graph_pb2.ListArrangementsResponse:
+        engine = self.state.engine
+        check = _Check()
+        on = check.date("as_of", request.as_of)
+        country = request.country.upper()
+        if country and country not in ISO_3166_ALPHA2:
+            check.add("country", f"{request.country[:10]!r} is not an ISO 3166-1 alpha-2 code")
+        statuses = {s.value for s in ArrangementStatus}
+        if request.status and request.status not in statuses:
+            check.add(
+                "status",
+                f"unknown status {request.status[:40]!r}; known: {', '.join(sorted(statuses))}",
+            )
+        products = {p.value for p in Product}
+        if request.product and request.product not in products:
+            check.add(
+                "product",
+                f"unknown product {request.product[:40]!r}; known: {', '.join(sorted(products))}",
+            )
+        filters = f"{country}|{request.status}|{request.product}|{request.as_of}"
+        version = engine.dataset.version
+        offset, size = _page(check, version, filters, request.page_size, request.page_token)
+        check.done()
+
+        def status_ok(a: Any) -> bool:
+            st = a.status_on(on)
+            return st is not None and st.status.value == request.status
+
+        matches = [
+            a
+            for _, a in sorted(engine.dataset.arrangements.items())
+            if (not country or a.country == country)
+            and (not request.product or request.product in {p.value for p in a.products})
+            and (not request.status or status_ok(a))
+        ]
+        items, nxt = _slice(matches, offset, size, version, filters)
+        return graph_pb2.ListArrangementsResponse(
+            arrangements=[arrangement_to_proto(a) for a in items],
+            next_page_token=nxt,
+            total_size=len(matches),
+            dataset_version=version,
+        )
+
+    async def GetOwnership(
+        self, request: graph_pb2.GetOwnershipRequest, context: Ctx
+    ) -> graph_pb2.GetOwnershipResponse:
+        engine = self.state.engine
+        check = _Check()
+        check.id("entity_id", request.entity_id)
+        on = check.date("as_of", request.as_of)
+        if request.max_depth < 0:
+            check.add("max_depth", "must not be negative")
+        if request.max_paths < 0:
+            check.add("max_paths", "must not be negative")
+        check.done()
+        depth = request.max_depth or DEFAULT_DEPTH
+        paths = request.max_paths or DEFAULT_PATHS
+        if depth > self.settings.max_path_depth:
+            raise ResourceExhausted(
+                "max_depth", f"{depth} exceeds the server's cap of {self.settings.max_path_depth}"
+            )
+        if paths > self.settings.max_paths:
+            raise ResourceExhausted(
+                "max_paths", f"{paths} exceeds the server's cap of {self.settings.max_paths}"
+            )
+        if request.entity_id not in engine.dataset.entities:
+            raise NotFound("entity", request.entity_id)
+        params = PfeParams(max_depth=depth, max_paths=paths)
+        cache_key = (engine.dataset.version, "ownership", request.entity_id, on, depth, paths)
+
+        def run() -> graph_pb2.OwnershipReport:
+            return ownership_to_proto(ownership_report(engine.graph(on), request.entity_id, params))
+
+        report = await self.state.cached(cache_key, run)
+        return graph_pb2.GetOwnershipResponse(report=report, dataset_version=engine.dataset.version)
