@@ -1,0 +1,91 @@
+# georisk gRPC server image.
+#
+#   docker build -t georisk:dev .
+#   podman build -t georisk:dev .
+#
+# Two stages on the same base: "builder" generates the gRPC stubs (scripts/gen-proto), builds the
+# project wheel and the runtime dependency wheels, and installs those wheels (and nothing else)
+# into a fresh venv without pip; the runtime stage copies only that venv and the dataset. No
+# compilers, no pip caches, no dev tools, no wheel files end up in the final image.
+#
+# Build-time CA bundle (networks with a TLS-intercepting proxy), build only, never in the image:
+#   podman build -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.pem:ro \
+#                --build-arg PIP_CERT=/run/host-ca.pem -t georisk:dev .
+# (Docker: pass the bundle as a BuildKit secret or build through a proxy that pip trusts.)
+# PIP_CERT is a build argument of the builder stage only; pip reads it from the environment.
+#
+# Run (see deploy/README.md): plaintext on 0.0.0.0 is allowed here only for local runs or behind a
+# TLS-terminating mesh; real deployments set GEORISK_TLS_CERT / GEORISK_TLS_KEY (and
+# GEORISK_TLS_CLIENT_CA for mTLS) and GEORISK_AUTH_TOKENS_FILE, and GEORISK_ALLOW_INSECURE_REMOTE=false.
+
+FROM python:3.11-slim AS builder
+
+# Path of a CA bundle for pip during the build (optional; see above).
+ARG PIP_CERT
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /src
+
+# Code generators first (their pins are read from the dev extra of pyproject.toml, so there is one
+# place for versions): this layer stays cached while the sources change.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; dev = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dev']; print('\n'.join(r for r in dev if r.split('=')[0].strip() in ('grpcio-tools', 'mypy-protobuf')))" > /tmp/codegen.txt \
+    && pip install --no-cache-dir -r /tmp/codegen.txt
+
+COPY proto ./proto
+COPY scripts/gen-proto ./scripts/gen-proto
+COPY georisk ./georisk
+COPY scoring ./scoring
+COPY server ./server
+
+# Stubs into server/_gen, then the project wheel and its runtime dependency wheels.
+RUN PYTHON="$(command -v python)" scripts/gen-proto \
+    && pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# Runtime venv from the wheels only (no index, no pip inside the venv); fails the build when the
+# generated stubs did not make it into the installed package.
+RUN python -m venv --without-pip /opt/georisk/venv \
+    && pip --python /opt/georisk/venv/bin/python install --no-cache-dir --no-index \
+        --find-links /wheels /wheels/georisk-*.whl \
+    && /opt/georisk/venv/bin/python -c "import server; from georisk.v1 import scoring_pb2_grpc, graph_pb2_grpc"
+
+
+FROM python:3.11-slim
+
+LABEL org.opencontainers.image.title="georisk" \
+      org.opencontainers.image.description="Geopolitical risk scoring of battery/EV deals (gRPC)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# Fixed, unprivileged uid/gid (Kubernetes runAsUser: 10001); no home, no login shell.
+RUN groupadd --system --gid 10001 georisk \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin georisk
+
+COPY --from=builder /opt/georisk/venv /opt/georisk/venv
+# The embedded dataset; mount your own read-only and point GEORISK_DATA at it.
+COPY data /opt/georisk/data
+
+# Writes only to /tmp (if at all): works with a read-only root filesystem.
+ENV PATH=/opt/georisk/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    GEORISK_DATA=/opt/georisk/data \
+    GEORISK_ADDRESS=0.0.0.0:50051 \
+    GEORISK_PROFILE=production \
+    GEORISK_ALLOW_INSECURE_REMOTE=true \
+    GEORISK_GRACE_SECONDS=10
+
+USER 10001:10001
+WORKDIR /tmp
+
+# 50051 gRPC, 9464 Prometheus metrics (only when GEORISK_METRICS_ADDRESS is set, e.g. 0.0.0.0:9464)
+EXPOSE 50051 9464
+
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["georisk", "health", "--address", "127.0.0.1:50051"]
+
+# SIGTERM: health NOT_SERVING, drain for GEORISK_GRACE_SECONDS, exit 0. SIGHUP: reload the dataset.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["georisk", "serve"]
