@@ -41,7 +41,10 @@ class GeoriskError(Exception):
         code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
         msg = err.details() if isinstance(err, grpc.Call) else str(err)
         violations: list[tuple[str, str]] = []
-        st = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
+        try:
+            st = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
+        except ValueError:  # details inconsistent with the code: keep the code
+            st = None
         if st is not None:
             for d in st.details:
                 if d.Is(error_details_pb2.BadRequest.DESCRIPTOR):

@@ -62,7 +62,10 @@ class _Check:
         self.violations: list[tuple[str, str]] = []
 
     def add(self, field: str, reason: str) -> None:
-        self.violations.append((field, reason))
+        # bounded: a client's huge value must not blow up the status trailer
+        self.violations.append(
+            (field[:200], reason if len(reason) <= 500 else reason[:497] + "...")
+        )
 
     def id(self, field: str, value: str, *, required: bool = True) -> None:
         if not value:
@@ -98,7 +101,7 @@ def _scenario(check: _Check, engine: Engine, value: str) -> str:
     sid = value or "current-law"
     if sid not in {s.id for s in engine.scenarios.scenarios}:
         known = ", ".join(s.id for s in engine.scenarios.scenarios)
-        check.add("scenario", f"unknown scenario {sid!r}; known: {known}")
+        check.add("scenario", f"unknown scenario {sid[:80]!r}; known: {known}")
     return sid
 
 

