@@ -22,13 +22,14 @@ votes) held in any entity add up to at most 100% (share minimums, in whole basis
 the loader's check passes on every date. Output is deterministic for a seed (NumPy
 ``Generator``); the generator works on index arrays and writes rows with the ``csv`` module in
 chunks, never building pydantic objects or a graph (a million entities and three million links
-take well under a minute).
+take about 20 s and
+< 1 GB RSS; loading them with the pydantic loader takes about 3 minutes and 9 GB).
 
 >>> import tempfile, pathlib
 >>> from scoring.dataset import load_dataset
->>> out = pathlib.Path(tempfile.mkdtemp())
->>> stats = generate(SynthSpec(entities=400, arrangements=20, seed=1), out)
->>> ds = load_dataset(out)
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     stats = generate(SynthSpec(entities=400, arrangements=20, seed=1), pathlib.Path(tmp))
+...     ds = load_dataset(tmp)
 >>> len(ds.entities) == stats.entities == 400, len(ds.arrangements)
 (True, 20)
 """
