@@ -21,9 +21,8 @@ Every record cites one source, ``synth``, whose note says the data is synthetic.
 votes) held in any entity add up to at most 100% (share minimums, in whole basis points), so
 the loader's check passes on every date. Output is deterministic for a seed (NumPy
 ``Generator``); the generator works on index arrays and writes rows with the ``csv`` module in
-chunks, never building pydantic objects or a graph (a million entities and three million links
-take about 20 s and
-< 1 GB RSS; loading them with the pydantic loader takes about 3 minutes and 9 GB).
+chunks, never building pydantic objects or a graph: a million entities and three million links
+take about 20 s and < 1 GB RSS (loading them with the pydantic loader: about 3 min and 9 GB).
 
 >>> import tempfile, pathlib
 >>> from scoring.dataset import load_dataset
