@@ -75,7 +75,8 @@ ENV PATH=/opt/georisk/venv/bin:$PATH \
     GEORISK_ADDRESS=0.0.0.0:50051 \
     GEORISK_PROFILE=production \
     GEORISK_ALLOW_INSECURE_REMOTE=true \
-    GEORISK_GRACE_SECONDS=10
+    GEORISK_GRACE_SECONDS=10 \
+    GEORISK_HEALTH_ADDRESS=127.0.0.1:50051
 
 USER 10001:10001
 WORKDIR /tmp
@@ -83,8 +84,11 @@ WORKDIR /tmp
 # 50051 gRPC, 9464 Prometheus metrics (only when GEORISK_METRICS_ADDRESS is set, e.g. 0.0.0.0:9464)
 EXPOSE 50051 9464
 
+# `georisk health` probes GEORISK_HEALTH_ADDRESS (change it with GEORISK_ADDRESS's port); with TLS
+# set GEORISK_HEALTH_CA (and GEORISK_HEALTH_CERT / GEORISK_HEALTH_KEY for mTLS). The server
+# certificate must then name localhost / 127.0.0.1. Health needs no auth token.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["georisk", "health", "--address", "127.0.0.1:50051"]
+    CMD ["georisk", "health"]
 
 # SIGTERM: health NOT_SERVING, drain for GEORISK_GRACE_SECONDS, exit 0. SIGHUP: reload the dataset.
 STOPSIGNAL SIGTERM
