@@ -107,6 +107,57 @@ def _parser() -> argparse.ArgumentParser:
         help="client certificate for mutual TLS",
     )
     h.add_argument("--key", type=Path, default=_env_path("GEORISK_HEALTH_KEY"))
+
+    b = sub.add_parser(
+        "batch",
+        help="score a CSV/JSONL file of arrangements and overlays into CSV/JSONL/Parquet "
+        "(resumable; see docs/batch.md)",
+    )
+    b.add_argument("input", type=Path, help="input rows (.csv or .jsonl)")
+    b.add_argument(
+        "-o", "--output", type=Path, required=True, help="output (.csv, .jsonl or .parquet)"
+    )
+    b.add_argument("--as-of", type=_date, help="date for rows without as_of (default today)")
+    sg = b.add_mutually_exclusive_group()
+    sg.add_argument(
+        "--scenarios", help="comma-separated scenario ids (default: every scenario of the pack)"
+    )
+    sg.add_argument("--scenario", help="a single scenario id, e.g. current-law")
+    b.add_argument("--data", type=Path, help="dataset directory (default $GEORISK_DATA or data/)")
+    b.add_argument("--pack", default="us", help="policy pack id (default us)")
+    b.add_argument("--explanations", type=Path, help="also write each score's full JSON here")
+    b.add_argument("--errors", type=Path, help="errors file (default OUTPUT.errors.csv)")
+    b.add_argument(
+        "--chunk-size", type=int, default=500, help="input rows per commit (default 500)"
+    )
+    eg = b.add_mutually_exclusive_group()
+    eg.add_argument("--workers", type=int, help="score in N local worker processes")
+    eg.add_argument("--target", help="score on a georisk server at HOST:PORT")
+    eg.add_argument("--dask-scheduler", metavar="ADDRESS", help="score on a Dask cluster")
+    eg.add_argument(
+        "--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers"
+    )
+    b.add_argument(
+        "--token", default=os.environ.get("GEORISK_TOKEN"), help="bearer token for --target"
+    )
+    b.add_argument("--ca", type=Path, help="CA bundle to verify a TLS server (--target)")
+    b.add_argument("--cert", type=Path, help="client certificate for mutual TLS (--target)")
+    b.add_argument("--key", type=Path, help="client key for mutual TLS (--target)")
+    b.add_argument("--resume", action="store_true", help="continue an interrupted batch")
+    b.add_argument("--force", action="store_true", help="overwrite an earlier batch's files")
+    b.add_argument(
+        "--progress",
+        choices=["auto", "bar", "plain", "none"],
+        default="auto",
+        help="progress display (default: a bar on a terminal, else a line every ~5 s)",
+    )
+
+    sy = sub.add_parser("synth", help="write a synthetic dataset (for benchmarks and tests)")
+    sy.add_argument("out_dir", type=Path)
+    sy.add_argument("--entities", type=int, default=10_000)
+    sy.add_argument("--links-per-entity", type=float, default=3.0)
+    sy.add_argument("--arrangements", type=int, default=1_000)
+    sy.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -296,6 +347,76 @@ def _cmd_health(args: argparse.Namespace) -> int:
     return EXIT_OK if status == "SERVING" else 1
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from scoring.batch import BatchError, BatchOptions, RemoteOptions, run_batch
+
+    for name in ("workers", "dask_local"):
+        n = getattr(args, name)
+        if n is not None and n < 1:
+            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return EXIT_USAGE
+    if args.target is None and (args.ca or args.cert or args.key):
+        print("error: --ca, --cert and --key go with --target", file=sys.stderr)
+        return EXIT_USAGE
+    scenarios = (
+        [s.strip() for s in args.scenarios.split(",") if s.strip()]
+        if args.scenarios
+        else [args.scenario]
+        if args.scenario
+        else None
+    )
+    remote = (
+        RemoteOptions(args.target, token=args.token, ca=args.ca, cert=args.cert, key=args.key)
+        if args.target
+        else None
+    )
+    opts = BatchOptions(
+        input=args.input,
+        output=args.output,
+        data_dir=args.data or default_data_dir(),
+        pack=args.pack,
+        as_of=args.as_of,
+        scenarios=scenarios,
+        explanations=args.explanations,
+        errors=args.errors,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        remote=remote,
+        dask_scheduler=args.dask_scheduler,
+        dask_local=args.dask_local,
+        resume=args.resume,
+        force=args.force,
+        progress=args.progress,
+    )
+    try:
+        summary = run_batch(opts)
+    except BatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    print(summary.line(), file=sys.stderr)
+    return summary.exit_code
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from scoring.synth import SynthSpec, generate
+
+    try:
+        stats = generate(
+            SynthSpec(
+                entities=args.entities,
+                links_per_entity=args.links_per_entity,
+                arrangements=args.arrangements,
+                seed=args.seed,
+            ),
+            args.out_dir,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(stats.to_dict(), indent=2))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
@@ -304,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "score": _cmd_score,
         "serve": _cmd_serve,
         "health": _cmd_health,
+        "batch": _cmd_batch,
+        "synth": _cmd_synth,
     }
     try:
         return handlers[args.command](args)
