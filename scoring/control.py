@@ -145,10 +145,14 @@ class ControlResult(BaseModel):
 def covered_parties(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
     """Mask of covered-nation governments, nationals and entities (the FCE seeds)."""
     covered = params.covered_nations
-    mask = np.zeros(len(g.ids), dtype=bool)
-    for i, eid in enumerate(g.ids):
-        mask[i] = _is_covered_party(g.dataset.entities[eid], covered)
-    return mask
+
+    def make() -> np.ndarray:
+        ents = g.dataset.entities
+        return np.fromiter(
+            (_is_covered_party(ents[eid], covered) for eid in g.ids), dtype=bool, count=len(g.ids)
+        )
+
+    return g.shared(f"covered:{sorted(covered)}", make)
 
 
 def _is_covered_party(e: Entity, covered: frozenset[str]) -> bool:
@@ -157,13 +161,6 @@ def _is_covered_party(e: Entity, covered: frozenset[str]) -> bool:
     if e.kind is EntityKind.PERSON:
         return e.country in covered and e.us_person is not True
     return e.country in covered or e.principal_place in covered
-
-
-def _cached(g: ArrangementGraph, key: str, make: object) -> object:
-    if key not in g._cache:
-        assert callable(make)
-        g._cache[key] = make()
-    return g._cache[key]
 
 
 @dataclass(frozen=True)
@@ -195,17 +192,20 @@ def _meets_arr(values: np.ndarray, t: float, inclusive: bool) -> np.ndarray:
 
 
 def _sfe_sets(g: ArrangementGraph, params: PfeParams) -> _SfeSets:
-    def make() -> _SfeSets:
-        seeds = covered_parties(g, params)
-        listed = np.zeros(len(g.ids), dtype=bool)
-        for i, eid in enumerate(g.ids):
-            e = g.dataset.entities[eid]
-            listed[i] = any(e.listed_on(lst, g.as_of) for lst in params.sfe_lists)
-        return _SfeSets(seeds, listed, _fce_closure(g, params, seeds))
+    def fce() -> Closure:  # depends on the links only: shared across dates
+        return _fce_closure(g, params, covered_parties(g, params))
 
-    out = _cached(g, f"sfe:{params!r}", make)
-    assert isinstance(out, _SfeSets)
-    return out
+    def make() -> _SfeSets:
+        listed = g.mask(
+            set().union(*(g.dataset.listed_on(lst, g.as_of) for lst in params.sfe_lists))
+        )
+        key = (
+            f"fce:{sorted(params.covered_nations)}:{params.fce_semantics}:"
+            f"{params.fce_threshold}:{params.fce_inclusive}"
+        )
+        return _SfeSets(covered_parties(g, params), listed, g.shared(key, fce))
+
+    return g.cached(f"sfe:{params!r}", make)
 
 
 def _uncertain_in(
@@ -257,15 +257,13 @@ def covered_exposure(
     params = params or PfeParams()
     seeds = covered_parties(g, params)
     i = g.index[entity_id]
-    exp = _cached(
-        g, f"exposure:{params.covered_nations}", lambda: absorbed_exposure(g.equity, seeds)
-    )
-    assert hasattr(exp, "lo") and hasattr(exp, "hi") and hasattr(exp, "converged")
+    nations = sorted(params.covered_nations)
+    exp = g.shared(f"exposure:{nations}", lambda: absorbed_exposure(g.equity, seeds))
     direct = Interval.zero()
     for l in g.links_into(entity_id, [LinkKind.EQUITY]):
         if seeds[g.index[l.source]]:
             direct = direct + l.share_interval()
-    covered_ids = set(_names(g, seeds))
+    covered_ids = g.shared(f"covered-ids:{nations}", lambda: set(_names(g, seeds)))
     paths = g.share_paths(
         entity_id, holders=covered_ids, max_depth=params.max_depth, max_paths=params.max_paths
     )
@@ -502,6 +500,11 @@ def ultimate_controllers(
     B1 and B2 together). The ultimate controllers are the controllers no other entity controls.
     """
     params = params or PfeParams()
+    key = f"controllers:{entity_id}:{params.max_depth}:{params.max_paths}"
+    return g.shared(key, lambda: _ultimate_controllers(g, entity_id, params))
+
+
+def _ultimate_controllers(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ControlResult:
     anc = sorted(g.ancestors(entity_id, OWNERSHIP_KINDS))
     idx = np.array([g.index[a] for a in anc] + [g.index[entity_id]], dtype=np.int64)
     sub = _sub(g.control, idx)

@@ -34,6 +34,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from scoring.model import (
     Arrangement,
     Entity,
     Link,
+    ListMembership,
     Source,
 )
 
@@ -113,6 +115,30 @@ class Dataset:
     version: str
     origin: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) → "file: rec"
     path: str | None = None
+
+    @cached_property
+    def listed(self) -> dict[str, list[tuple[str, ListMembership]]]:
+        """list id → [(entity id, membership)], built once (list checks scan no entities)."""
+        out: dict[str, list[tuple[str, ListMembership]]] = defaultdict(list)
+        for eid, e in self.entities.items():
+            for m in e.lists:
+                out[m.list_id].append((eid, m))
+        return dict(out)
+
+    def listed_on(self, list_id: str, on: dt.date) -> set[str]:
+        """Entities on ``list_id`` on ``on``."""
+        return {eid for eid, m in self.listed.get(list_id, ()) if m.active(on)}
+
+    @cached_property
+    def link_boundaries(self) -> list[dt.date]:
+        """Sorted dates on which the set of valid links changes (valid_from, valid_to + 1 day)."""
+        days = set()
+        for l in self.links.values():
+            if l.valid_from is not None:
+                days.add(l.valid_from)
+            if l.valid_to is not None and l.valid_to < dt.date.max:
+                days.add(l.valid_to + dt.timedelta(days=1))
+        return sorted(days)
 
     def source_urls(self, ids: Iterable[str]) -> list[str]:
         out = []

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -126,7 +127,7 @@ class Engine:
     dataset: Dataset
     pack: PolicyPack
     scenarios: ScenarioSet
-    _graphs: dict[tuple[str, dt.date], ArrangementGraph] = field(default_factory=dict, repr=False)
+    _graphs: dict[tuple[str, object], ArrangementGraph] = field(default_factory=dict, repr=False)
     _packs: dict[str, PolicyPack] = field(default_factory=dict, repr=False)
 
     @staticmethod
@@ -145,14 +146,20 @@ class Engine:
     # ------------------------------------------------------------------ caches
 
     def graph(self, on: dt.date, ds: Dataset | None = None) -> ArrangementGraph:
+        """The graph as of ``on``; dates with the same valid links share one NetworkX graph,
+        its matrices and link-only caches (a view per date keeps the date-dependent caches)."""
         d = ds or self.dataset
-        key = (d.version, on)
-        g = self._graphs.get(key)
-        if g is None:
+        epoch = bisect.bisect_right(d.link_boundaries, on)
+        view = self._graphs.get((d.version, on))
+        if view is not None:
+            return view
+        base = self._graphs.get((d.version, epoch))
+        if base is None:
             if len(self._graphs) > 64:
                 self._graphs.clear()
-            g = self._graphs[key] = ArrangementGraph.build(d, on)
-        return g
+            base = self._graphs[(d.version, epoch)] = ArrangementGraph.build(d, on)
+        view = self._graphs[(d.version, on)] = base if base.as_of == on else base.at(on)
+        return view
 
     def scenario_pack(self, sid: str) -> PolicyPack:
         if sid not in self._packs:

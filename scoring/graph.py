@@ -21,9 +21,9 @@ Only links valid on ``as_of`` are in the graph; every entity is.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import TypeVar
 
 import networkx as nx
 import numpy as np
@@ -33,6 +33,8 @@ from scoring.dataset import Dataset
 from scoring.interval import Interval
 from scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
 from scoring.ownership import ShareMatrix
+
+T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -107,7 +109,26 @@ class ArrangementGraph:
     graph: nx.MultiDiGraph
     ids: list[str]
     index: dict[str, int]
-    _cache: dict[str, object] = field(default_factory=dict, repr=False)
+    _cache: dict[str, object] = field(default_factory=dict, repr=False)  # depends on as_of
+    #: caches that depend only on the links in the graph, shared by :meth:`at` views
+    _shared: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def at(self, on: dt.date) -> ArrangementGraph:
+        """The same graph read as of another date with the same valid links (see
+        ``Dataset.link_boundaries``): shares the NetworkX graph and matrices, not date caches."""
+        return ArrangementGraph(
+            self.dataset, on, self.graph, self.ids, self.index, _shared=self._shared
+        )
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]  # type: ignore[return-value]
+
+    def cached(self, key: str, make: Callable[[], T]) -> T:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]  # type: ignore[return-value]
 
     @staticmethod
     def build(dataset: Dataset, as_of: dt.date) -> ArrangementGraph:
@@ -151,7 +172,7 @@ class ArrangementGraph:
         With ``prefer_votes`` (control semantics), a pair with a voting link uses its votes and
         ignores its equity: votes, not capital, decide control.
         """
-        links = [l for l in self.dataset.links.values() if l.kind in kinds and l.active(self.as_of)]
+        links = [d["link"] for _, _, d in self.graph.edges(data=True) if d["kind"] in kinds]
         if prefer_votes:
             voted = {(l.source, l.target) for l in links if l.kind is LinkKind.VOTING}
             links = [
@@ -160,20 +181,18 @@ class ArrangementGraph:
         n = len(self.ids)
         src = np.fromiter((self.index[l.source] for l in links), dtype=np.int64, count=len(links))
         dst = np.fromiter((self.index[l.target] for l in links), dtype=np.int64, count=len(links))
-        ivs = [l.share_interval() for l in links]
-        lo = np.fromiter((i.lo for i in ivs), dtype=np.float64, count=len(links))
-        hi = np.fromiter((i.hi for i in ivs), dtype=np.float64, count=len(links))
-        return ShareMatrix.from_edges(n, src, dst, lo, hi)
+        bounds = np.array([l.share_bounds() for l in links], dtype=np.float64).reshape(-1, 2)
+        return ShareMatrix.from_edges(n, src, dst, bounds[:, 0].copy(), bounds[:, 1].copy())
 
-    @cached_property
+    @property
     def equity(self) -> ShareMatrix:
         """W[i, j]: share of j's equity held by i (ownership semantics: OFAC, BIS, exposure)."""
-        return self._matrix(frozenset({LinkKind.EQUITY}), prefer_votes=False)
+        return self.shared("equity", lambda: self._matrix(frozenset({LinkKind.EQUITY}), False))
 
-    @cached_property
+    @property
     def control(self) -> ShareMatrix:
         """W[i, j]: share of j's votes held by i, equity where no votes are recorded."""
-        return self._matrix(OWNERSHIP_KINDS, prefer_votes=True)
+        return self.shared("control", lambda: self._matrix(OWNERSHIP_KINDS, True))
 
     def mask(self, ids: Iterable[str]) -> np.ndarray:
         m = np.zeros(len(self.ids), dtype=bool)

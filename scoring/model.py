@@ -300,6 +300,15 @@ class Link(_Record):
             )
         return Interval.exact(float(self.share))
 
+    def share_bounds(self) -> tuple[float, float]:
+        """(lower, upper) share without building an Interval (hot path of matrix building)."""
+        sh = self.share
+        if sh is None:
+            return 0.0, 1.0
+        if isinstance(sh, ShareRange):
+            return sh.minimum, sh.maximum
+        return float(sh), float(sh)
+
     @property
     def uncertain(self) -> bool:
         """True when the link is unconfirmed, only reported/proposed, or its share is ranged."""

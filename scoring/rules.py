@@ -686,14 +686,13 @@ def _production_credit(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
 
 
 def _feoc_closure(ctx: EvalContext, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    key = f"feoc:{threshold}:{sorted(ctx.pfe.covered_nations)}"
-    if key not in ctx.g._cache:
-        seeds = covered_parties(ctx.g, ctx.pfe)
-        c = threshold_closure(ctx.g.control, seeds, threshold, inclusive=True)
-        ctx.g._cache[key] = (c.certain, c.possible)
-    out = ctx.g._cache[key]
-    assert isinstance(out, tuple)
-    return out
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        c = threshold_closure(
+            ctx.g.control, covered_parties(ctx.g, ctx.pfe), threshold, inclusive=True
+        )
+        return c.certain, c.possible
+
+    return ctx.g.shared(f"feoc:{threshold}:{sorted(ctx.pfe.covered_nations)}", make)
 
 
 def _vehicle_credit(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
@@ -774,7 +773,7 @@ def _list_effects(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     others = {p.entity for p in ctx.arr.parties} - side
     clauses: list[Clause] = []
     for lst in ctx.pack.lists:
-        listed = {eid for eid, e in ctx.g.dataset.entities.items() if e.listed_on(lst.id, ctx.on)}
+        listed = ctx.g.dataset.listed_on(lst.id, ctx.on)
         if not listed:
             continue
         for eff in lst.effects:
@@ -785,8 +784,7 @@ def _list_effects(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
                 continue
             affected = set(listed)
             if eff.scope == "affiliates_50":
-                c = threshold_closure(ctx.g.equity, ctx.g.mask(listed), 0.5, inclusive=True)
-                affected = {ctx.g.ids[i] for i in np.flatnonzero(c.possible)}
+                affected = _affiliates(ctx, lst.id, listed)
             future = eff.effective_from is not None and eff.effective_from > ctx.on
             when = f"from {eff.effective_from}" if future else "in force"
             for x in sorted(affected & side):
@@ -827,6 +825,16 @@ def _list_effects(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             )
         )
     return _finish(rule, clauses, impact=max(c.impact for c in clauses))
+
+
+def _affiliates(ctx: EvalContext, list_id: str, listed: set[str]) -> set[str]:
+    """Listed entities and those ≥ 50% owned by them, aggregated (OFAC FAQ 401 / BIS 2025)."""
+
+    def make() -> set[str]:
+        c = threshold_closure(ctx.g.equity, ctx.g.mask(listed), 0.5, inclusive=True)
+        return {ctx.g.ids[i] for i in np.flatnonzero(c.possible)}
+
+    return ctx.g.cached(f"affiliates:{list_id}", make)
 
 
 def _roles(ctx: EvalContext, eid: str) -> str:

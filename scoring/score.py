@@ -160,22 +160,15 @@ def covered_control(g: ArrangementGraph, params: PfeParams, eid: str) -> _Contro
 
 
 def _seeds(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
-    key = f"seeds:{sorted(params.covered_nations)}"
-    if key not in g._cache:
-        g._cache[key] = covered_parties(g, params)
-    out = g._cache[key]
-    assert isinstance(out, np.ndarray)
-    return out
+    return covered_parties(g, params)
 
 
 def _fce(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, np.ndarray]:
-    key = f"fce-chain:{sorted(params.covered_nations)}"
-    if key not in g._cache:
+    def make() -> tuple[np.ndarray, np.ndarray]:
         c = threshold_closure(g.control, _seeds(g, params), 0.5, inclusive=False)
-        g._cache[key] = (c.certain, c.possible)
-    out = g._cache[key]
-    assert isinstance(out, tuple)
-    return out
+        return c.certain, c.possible
+
+    return g.shared(f"fce-chain:{sorted(params.covered_nations)}", make)
 
 
 # --------------------------------------------------------------------------- technology
