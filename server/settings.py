@@ -80,6 +80,7 @@ class Settings:
     metrics_address: str | None = None  # host:port for the Prometheus scrape endpoint
     workers: int = 2  # threads scoring off the event loop
     cache_size: int = 4096  # scored results kept per dataset version
+    reuseport: bool = False  # SO_REUSEPORT: several server processes share one port
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -119,6 +120,7 @@ class Settings:
             metrics_address=e.get("GEORISK_METRICS_ADDRESS") or None,
             workers=_int(e, "GEORISK_WORKERS", 2, 1, 64),
             cache_size=_int(e, "GEORISK_CACHE_SIZE", 4096, 0, 10_000_000),
+            reuseport=_bool(e, "GEORISK_REUSEPORT", False),
         )
         s = Settings(**{**s.__dict__, **overrides})
         s.check()
