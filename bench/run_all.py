@@ -1,0 +1,217 @@
+"""Run every benchmark, then write ``bench/results/latest.md`` and ``bench/results/scaling.png``.
+
+    .venv/bin/python bench/run_all.py --quick     # a few minutes: 10k and 100k entities
+    .venv/bin/python bench/run_all.py --full      # real sizes: 1M entities (~30 min, ~10 GB)
+    .venv/bin/python bench/run_all.py --report    # only rebuild the table and plot from JSON
+
+Each benchmark runs in its own process (``bench/<name>_bench.py``) and writes
+``bench/results/<name>.json``; ``--only serve batch`` picks some. The plot needs the ``bench``
+extra (``pip install -e '.[bench]'``: matplotlib); without it the table is still written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import RESULTS, ROOT
+
+NAMES = ["serve", "batch", "analytics", "startup"]
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    p = RESULTS / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _yes(met: object) -> str:
+    return "met" if met else "**missed**"
+
+
+def _serve_md(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Serving ({doc.get('mode')}; {doc['machine']['when']}, git {doc['machine']['git']})",
+        "",
+        "QPS and latency of ScoreArrangement against the health Check on the same server in the "
+        "same run (ratio = score QPS / Check QPS). Python grpc.aio client on the same 2 cores.",
+        "",
+        "| processes | cache | call | in flight | QPS | ratio vs Check | p50 ms | p99 ms "
+        "| server CPU µs/call | client CPU µs/call |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cfg in doc["configs"]:
+        for p in cfg["points"]:
+            lines.append(
+                f"| {cfg['processes']} | {cfg['cache']} | {p['call']} | {p['inflight']} "
+                f"| {p['qps']:,.0f} | {p['qps_ratio_vs_check']:.2f} | {p['p50_ms']} "
+                f"| {p['p99_ms']} | {p['server_cpu_us_per_call']:,.0f} "
+                f"| {p['client_cpu_us_per_call']:,.0f} |"
+            )
+    return lines
+
+
+def _batch_md(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Batch ({doc.get('mode')}; budget {doc['budget_s']} s per side and size)",
+        "",
+        "| entities | links | load s | graph s | engine arr/s | naive arr/s | engine / naive "
+        "| 100k arrangements (extrapolated) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["sizes"]:
+        lines.append(
+            f"| {r['entities']:,} | {r['links']:,} | {r['load_s']} | {r['graph_s']} "
+            f"| {r['engine']['per_s']} ({r['engine']['scored']} scored) "
+            f"| {r['naive']['per_s']} ({r['naive']['scored']}) | {r['speedup_vs_naive']}× "
+            f"| {r['extrapolated_100k_arrangements_s'] / 60:,.1f} min |"
+        )
+    return lines
+
+
+def _analytics_md(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Analytics ({doc.get('mode')}; {doc['matrix']})",
+        "",
+        "| entities | links | one mat-vec ms | operation | s | ratio vs mat-vec | detail |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["sizes"]:
+        for op, v in r["ops"].items():
+            detail = (
+                f"{v['matvecs_per_bound']} mat-vecs per bound, 2 bounds"
+                if "matvecs_per_bound" in v
+                else f"{v.get('rounds')} rounds, {v.get('in_closure'):,} entities"
+            )
+            lines.append(
+                f"| {r['entities']:,} | {r['links']:,} | {r['floor_matvec_ms']} | {op} "
+                f"| {v['seconds']} | {v['ratio_vs_matvec']}× | {detail} |"
+            )
+    return lines
+
+
+def _startup_md(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Memory and start-up ({doc.get('mode')})",
+        "",
+        "| entities | dataset MB | load s | graph s | matrices s | peak RSS MB (load+graph) "
+        "| serve → SERVING s | server peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["sizes"]:
+        s = r.get("serve", {})
+        lines.append(
+            f"| {r['entities']:,} | {r['dataset_mb']} | {r['load_s']} | {r['graph_s']} "
+            f"| {r['matrices_s']} | {r['peak_rss_mb']:,.0f} | {s.get('serving_s')} "
+            f"| {s.get('server_peak_rss_mb')} |"
+        )
+    return lines
+
+
+def report() -> str:
+    parts = ["# Latest benchmark figures", ""]
+    targets: list[str] = []
+    makers = {
+        "serve": _serve_md,
+        "batch": _batch_md,
+        "analytics": _analytics_md,
+        "startup": _startup_md,
+    }
+    for name, make in makers.items():
+        doc = _load(name)
+        if doc is None:
+            continue
+        parts += [*make(doc), ""]
+        for t in doc.get("targets", []):
+            label = t.get("target") or t.get("config")
+            measured = t.get("measured") or f"ratio {t.get('qps_ratio')}, p99 {t.get('p99_ms')} ms"
+            if name == "serve":
+                label = f"serve {label} at 64 in flight: >= 0.70 × Check QPS, p99 <= 25 ms"
+            targets.append(f"| {label} | {measured} | {_yes(t.get('met'))} |")
+    parts += ["### Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""]
+    md = "\n".join(parts)
+    (RESULTS / "latest.md").write_text(md)
+    return md
+
+
+def plot() -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing (pip install -e '.[bench]'): no plot", file=sys.stderr)
+        return None
+    st, ba = _load("startup"), _load("batch")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if st:
+        xs = [r["entities"] for r in st["sizes"]]
+        for key, label in (("load_s", "load dataset"), ("graph_s", "build graph")):
+            ax1.plot(xs, [r[key] for r in st["sizes"]], "o-", label=label)
+        serve = [(r["entities"], r.get("serve", {}).get("serving_s")) for r in st["sizes"]]
+        serve = [(x, y) for x, y in serve if y is not None]
+        if serve:
+            ax1.plot(*zip(*serve, strict=True), "s--", label="serve → SERVING")
+        ax2.plot(xs, [r["peak_rss_mb"] / 1024 for r in st["sizes"]], "o-", label="load + graph")
+        srv = [(r["entities"], r.get("serve", {}).get("server_peak_rss_mb")) for r in st["sizes"]]
+        srv = [(x, y / 1024) for x, y in srv if y]
+        if srv:
+            ax2.plot(*zip(*srv, strict=True), "s--", label="server")
+        ax2.axhline(8, color="red", lw=0.8, ls=":", label="8 GiB target")
+    if ba:
+        xs = [r["entities"] for r in ba["sizes"]]
+        ax1.plot(
+            xs,
+            [1000 / r["engine"]["per_s"] for r in ba["sizes"]],
+            "^-",
+            label="score 1,000 arrangements",
+        )
+    ax1.axhline(60, color="red", lw=0.8, ls=":", label="60 s target")
+    for ax, title, unit in ((ax1, "time", "seconds"), (ax2, "peak RSS", "GiB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("entities")
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = RESULTS / "scaling.png"
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="short version (a few minutes)")
+    mode.add_argument("--full", action="store_true", help="real sizes, 1M entities")
+    mode.add_argument("--report", action="store_true", help="only rebuild table and plot")
+    ap.add_argument("--only", nargs="+", choices=NAMES, default=NAMES)
+    args = ap.parse_args(argv)
+    failed = []
+    if not args.report:
+        flag = ["--quick"] if args.quick else ["--full"] if args.full else []
+        for name in args.only:
+            extra = ["--profile"] if name == "startup" else []
+            cmd = [sys.executable, str(ROOT / "bench" / f"{name}_bench.py"), *flag, *extra]
+            print(f"== {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+            t = time.perf_counter()
+            rc = subprocess.run(cmd, check=False, cwd=ROOT).returncode
+            print(f"== {name}: exit {rc} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+            if rc:
+                failed.append(name)
+    print(report())
+    png = plot()
+    if png:
+        print(f"wrote {png}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
