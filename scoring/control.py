@@ -43,7 +43,6 @@ from scoring.ownership import (
     Closure,
     ShareMatrix,
     absorbed_exposure,
-    controllers_of,
     threshold_closure,
 )
 
@@ -237,6 +236,27 @@ def _sub(W: ShareMatrix, idx: np.ndarray) -> ShareMatrix:
     return ShareMatrix(lo=lo.tocsr(), hi=hi.tocsr())
 
 
+def _integrated_into(
+    W: ShareMatrix, t: int, tol: float = 1e-12, max_iter: int = 10_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integrated share of every entity in ``t``: column ``t`` of W + W² + … (lo and hi).
+
+    One backward pass instead of one forward pass per holder. A holder on a cycle through
+    itself is counted along every loop of the cycle; the caller clamps to [0, 1].
+    """
+    out = []
+    for M in (W.lo, W.hi):
+        d = np.asarray(M[:, [t]].todense(), dtype=np.float64).ravel()
+        x = d.copy()
+        for _ in range(max_iter):
+            d = np.asarray(M @ d, dtype=np.float64)
+            x += d
+            if float(d.max(initial=0.0)) <= tol or not np.isfinite(x).all():
+                break
+        out.append(np.clip(np.nan_to_num(x, nan=1.0, posinf=1.0), 0.0, 1.0))
+    return out[0], out[1]
+
+
 def _names(g: ArrangementGraph, mask: np.ndarray) -> list[str]:
     return [g.ids[i] for i in np.flatnonzero(mask)]
 
@@ -377,20 +397,16 @@ def foreign_influenced(
     sfe_holders = [anc[k] for k in range(len(anc)) if poss_sub[k]]
     tests: list[RuleTest] = []
 
-    # one SFE ≥ 25%
+    # one SFE ≥ 25%: every ancestor's integrated share in the entity, in one backward pass
+    if params.fie_single_semantics == "integrated":
+        into_lo, into_hi = _integrated_into(sub, t)
+    else:
+        into_lo = np.asarray(sub.lo[:, [t]].todense()).ravel()
+        into_hi = np.asarray(sub.hi[:, [t]].todense()).ravel()
     best: tuple[Interval, str] | None = None
     verdicts: list[Tri] = []
-    for k in range(len(anc)):
-        if not poss_sub[k]:
-            continue
-        if params.fie_single_semantics == "integrated":
-            # absorbed at this single holder: bounded even when it sits on a cycle
-            holder = np.zeros(len(idx), dtype=bool)
-            holder[k] = True
-            b = absorbed_exposure(sub, holder)
-            iv = Interval(float(b.lo[t]), float(b.hi[t])).clamp()
-        else:
-            iv = Interval(float(sub.lo[k, t]), float(sub.hi[k, t]))
+    for k in np.flatnonzero(poss_sub[:t]):
+        iv = Interval(float(into_lo[k]), float(max(into_hi[k], into_lo[k]))).clamp()
         v = iv.meets(params.fie_single, inclusive=True)
         if not cert_sub[k] and v is Tri.TRUE:
             v = Tri.UNDETERMINED  # the holder is only possibly an SFE
@@ -505,19 +521,13 @@ def ultimate_controllers(
 
 
 def _ultimate_controllers(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ControlResult:
-    anc = sorted(g.ancestors(entity_id, OWNERSHIP_KINDS))
-    idx = np.array([g.index[a] for a in anc] + [g.index[entity_id]], dtype=np.int64)
-    sub = _sub(g.control, idx)
-    t = len(idx) - 1
-    cert, und = controllers_of(sub, t, np.arange(t, dtype=np.int64))
-    controllers = [anc[k] for k in cert]
-    ctrl_set = set(controllers)
-    ultimate = []
-    for c in controllers:
-        above = {a for a in controllers if a != c and c in _controlled_by(g, a, sub, anc, idx)}
-        if not above:
-            ultimate.append(c)
-    undetermined = [anc[k] for k in und]
+    t = g.index[entity_id]
+    cert, poss = _controllers(g, t, params.max_depth)
+    controllers = sorted(g.ids[c] for c in cert)
+    ultimate = sorted(
+        g.ids[c] for c in cert if not (_controllers(g, c, params.max_depth)[0] & cert)
+    )
+    undetermined = sorted(g.ids[c] for c in poss - cert)
     paths = g.share_paths(
         entity_id,
         holders=set(ultimate) | set(undetermined) if (ultimate or undetermined) else None,
@@ -528,21 +538,53 @@ def _ultimate_controllers(g: ArrangementGraph, entity_id: str, params: PfeParams
     )
     return ControlResult(
         entity=entity_id,
-        controllers=sorted(ctrl_set),
-        ultimate=sorted(ultimate),
-        undetermined=sorted(undetermined),
+        controllers=controllers,
+        ultimate=ultimate,
+        undetermined=undetermined,
         widely_held=not controllers and not undetermined,
         paths=paths,
     )
 
 
-def _controlled_by(
-    g: ArrangementGraph, a: str, sub: ShareMatrix, anc: list[str], idx: np.ndarray
-) -> set[str]:
-    seeds = np.zeros(len(idx), dtype=bool)
-    seeds[anc.index(a)] = True
-    c = threshold_closure(sub, seeds, 0.5, inclusive=False)
-    return {anc[k] for k in np.flatnonzero(c.certain) if k < len(anc)}
+def _controllers(g: ArrangementGraph, t: int, depth: int) -> tuple[set[int], set[int]]:
+    """(certain, possible) majority-chain controllers of entity index ``t``.
+
+    C controls T when the holders of T that are C itself or controlled by C together hold more
+    than 50% of T's votes (equity where no votes) — the fixed point of majority-chain control
+    (Eurostat 2010), computed bottom-up through the direct holders with a memo, up to ``depth``
+    levels above T (the path-listing depth: deeper control chains are not followed). Ranged
+    shares: certain uses lower bounds, possible upper bounds.
+    """
+    memo: dict[tuple[int, int], tuple[set[int], set[int]]] = g.shared("controllers-memo", dict)
+    lo_csc = g.shared("control-lo-csc", lambda: g.control.lo.tocsc())
+    hi_csc = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+
+    def column(m: object, j: int) -> dict[int, float]:
+        assert hasattr(m, "indptr") and hasattr(m, "indices") and hasattr(m, "data")
+        a, b = m.indptr[j], m.indptr[j + 1]
+        return dict(zip(m.indices[a:b].tolist(), m.data[a:b].tolist(), strict=True))
+
+    def go(j: int, budget: int) -> tuple[set[int], set[int]]:
+        key = (j, budget)
+        if key in memo:
+            return memo[key]
+        if budget <= 0:
+            return set(), set()
+        lo, hi = column(lo_csc, j), column(hi_csc, j)
+        below = {h: go(h, budget - 1) for h in hi}
+        candidates = set(hi).union(*(p for _, p in below.values())) - {j}
+        cert, poss = set(), set()
+        for c in candidates:
+            lo_sum = sum(v for h, v in lo.items() if h == c or c in below[h][0])
+            hi_sum = sum(v for h, v in hi.items() if h == c or c in below[h][1])
+            if lo_sum > 0.5 + EPS:
+                cert.add(c)
+            if hi_sum > 0.5 + EPS:
+                poss.add(c)
+        memo[key] = (cert, poss | cert)
+        return memo[key]
+
+    return go(t, depth)
 
 
 class DirectHolder(BaseModel):
