@@ -348,7 +348,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from scoring.batch import BatchError, BatchOptions, RemoteOptions, run_batch
+    from scoring.batch import BatchError, BatchOptions, run_batch
 
     for name in ("workers", "dask_local"):
         n = getattr(args, name)
@@ -365,11 +365,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         if args.scenario
         else None
     )
-    remote = (
-        RemoteOptions(args.target, token=args.token, ca=args.ca, cert=args.cert, key=args.key)
-        if args.target
-        else None
-    )
+    remote = _remote_options(args) if args.target else None
     opts = BatchOptions(
         input=args.input,
         output=args.output,
@@ -415,6 +411,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(json.dumps(stats.to_dict(), indent=2))
     return EXIT_OK
+
+
+def _remote_options(args: argparse.Namespace) -> Any:
+    from server.batch_remote import RemoteOptions  # gRPC only for --target
+
+    return RemoteOptions(args.target, token=args.token, ca=args.ca, cert=args.cert, key=args.key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

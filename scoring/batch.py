@@ -9,8 +9,9 @@ back to the last record and carries on, so a crash or ``kill -9`` loses and dupl
 See ``docs/batch.md``.
 
 Engines: in-process (default), local worker processes (``workers``: the engine is loaded once
-per process), a remote georisk server (``target``: streaming calls; gRPC is imported only
-then, so ``scoring`` stays free of it otherwise), and Dask (``dask_scheduler`` /
+per process), a remote georisk server (``remote``: a :class:`RemoteFactory` such as
+``server.batch_remote.RemoteOptions``, streaming calls — the gRPC side lives in ``server/``, so
+``scoring`` never imports it), and Dask (``dask_scheduler`` /
 ``dask_local``). Work always goes out in partitions of a chunk, never one task per row, and
 results are written in input order whatever the engine.
 
@@ -35,7 +36,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -534,158 +535,23 @@ class _Dask:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class RemoteOptions:
+class RemoteRunner(Protocol):
+    """A scoring backend outside this process (implemented in ``server.batch_remote``, so that
+    this library never imports gRPC)."""
+
+    parts: int
+    scenarios: list[str]
+    rules: list[str]
+
+    def run(self, parts: Iterable[list[Job]]) -> Iterator[list[JobResult]]: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteFactory(Protocol):
     target: str
-    token: str | None = None
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-    timeout: float = 300.0
 
-
-class _Remote:
-    """A georisk server: StreamScoreArrangements for plain ids, SimulateOverlay for overlays."""
-
-    parts = 2
-
-    def __init__(self, opts: RemoteOptions, explain: bool) -> None:
-        from server.client import GeoriskClient, GeoriskError
-
-        self.error_type = GeoriskError
-        self.client = GeoriskClient(
-            opts.target,
-            token=opts.token,
-            ca=opts.ca,
-            cert=opts.cert,
-            key=opts.key,
-            timeout=opts.timeout,
-        )
-        self.opts, self.explain = opts, explain
-        try:
-            self.scenarios = [s.id for s in self.client.scenarios()]
-            self.rules = [r.id for r in self.client.policy_pack().rules]
-        except GeoriskError as exc:
-            self.client.close()
-            raise BatchError(EXIT_DATA, f"server {opts.target}: {exc}") from None
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="georisk-remote")
-
-    def run(self, parts: Iterable[list[Job]]) -> Iterator[list[JobResult]]:
-        return _ordered(lambda p: self.pool.submit(self._score, p), parts, 4)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.client.close()
-
-    def _row(self, job: Job, s: Any) -> tuple[dict[str, str], str]:
-        from georisk.v1 import types_pb2
-        from google.protobuf import json_format
-
-        def band(a: Any) -> str:
-            return str(types_pb2.ScoreBand.Name(a.band)).removeprefix("SCORE_BAND_").lower()
-
-        def verdict(v: Any) -> str:
-            return str(types_pb2.Verdict.Name(v.verdict)).removeprefix("VERDICT_").lower()
-
-        credit = next((v.credit for v in s.verdicts if v.HasField("credit")), None)
-        row = {
-            "arrangement": s.arrangement.id,
-            "as_of": s.as_of,
-            "status": s.arrangement.status,
-            "verdicts": ";".join(f"{v.rule}={verdict(v)}" for v in s.verdicts),
-            "confidence": f"{s.confidence:.2f}",
-            "credit_usd_min": f"{credit.min:.0f}" if credit else "",
-            "credit_usd_max": f"{credit.max:.0f}" if credit else "",
-            "missing_facts": ";".join(s.missing_facts),
-            "dataset_version": s.dataset_version,
-            "pack_version": s.pack_version,
-            "overlay": s.overlay if s.HasField("overlay") else "",
-            **_lead(job, s.scenario),
-        }
-        for axis in ("technology", "equity", "policy", "overall"):
-            a = getattr(s, axis)
-            row[axis], row[f"{axis}_band"] = f"{a.score:.1f}", band(a)
-        got = {v.rule: verdict(v) for v in s.verdicts}
-        for r in self.rules:
-            row[r] = got.get(r, "")
-        expl = ""
-        if self.explain:
-            doc = json_format.MessageToDict(s, preserving_proto_field_name=True)
-            expl = _explanation(job, doc)
-        return row, expl
-
-    def _fail(self, exc: Any, aid: str) -> str:
-        import grpc
-
-        if exc.code == grpc.StatusCode.NOT_FOUND:
-            return f"unknown arrangement {aid!r}"
-        if exc.code == grpc.StatusCode.INVALID_ARGUMENT:
-            detail = "; ".join(f"{f}: {d}" for f, d in exc.violations) or exc.message
-            return f"bad overlay: {detail}" if "overlay" in detail else f"refused: {detail}"
-        raise BatchError(EXIT_DATA, f"server {self.opts.target}: {exc}")
-
-    def _score(self, jobs: list[Job]) -> list[JobResult]:
-        import grpc
-
-        view = "full" if self.explain else "basic"
-        results = [_result(j) for j in jobs]
-        got: dict[tuple[int, str], tuple[dict[str, str], str]] = {}
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i, j in enumerate(jobs):
-            if j.error:
-                continue
-            assert j.as_of is not None
-            for sc in j.scenarios:
-                if j.overlay is not None:
-                    try:
-                        s = self.client.simulate(
-                            json.dumps(j.overlay),
-                            arrangement_id=j.arrangement,
-                            as_of=j.as_of.isoformat(),
-                            scenario=sc,
-                            view=view,
-                        )
-                    except self.error_type as exc:
-                        results[i].error = self._fail(exc, j.arrangement)
-                        break
-                    got[i, sc] = self._row(j, s)
-                else:
-                    groups.setdefault((j.as_of.isoformat(), sc), []).append(i)
-        for (on, sc), idx in groups.items():
-            try:
-                stream = self.client.stream_score(
-                    [jobs[i].arrangement for i in idx],
-                    as_of=on,
-                    scenario=sc,
-                    view=view,
-                    timeout=self.opts.timeout,
-                )
-                for i, item in zip(idx, stream, strict=True):
-                    if item.HasField("score"):
-                        got[i, sc] = self._row(jobs[i], item.score)
-                    elif not results[i].error:
-                        code = grpc.StatusCode.NOT_FOUND
-                        err = self.error_type(
-                            next(
-                                (c for c in grpc.StatusCode if c.value[0] == item.error.code), code
-                            ),
-                            item.error.message,
-                        )
-                        results[i].error = self._fail(err, item.error_arrangement_id)
-            except self.error_type as exc:
-                raise BatchError(EXIT_DATA, f"server {self.opts.target}: {exc}") from None
-            except ValueError as exc:  # zip(strict): the stream ended early
-                raise BatchError(EXIT_DATA, f"server {self.opts.target}: {exc}") from None
-        for i, j in enumerate(jobs):
-            r = results[i]
-            if r.error:
-                continue
-            for sc in j.scenarios:
-                row, expl = got[i, sc]
-                r.rows.append(row)
-                if expl:
-                    r.explanations.append(expl)
-        return results
+    def open(self, explain: bool) -> RemoteRunner: ...
 
 
 # --------------------------------------------------------------------------- output
@@ -1037,7 +903,7 @@ class BatchOptions:
     errors: Path | None = None
     chunk_size: int = 500
     workers: int | None = None
-    remote: RemoteOptions | None = None
+    remote: RemoteFactory | None = None
     dask_scheduler: str | None = None
     dask_local: int | None = None
     resume: bool = False
@@ -1095,9 +961,9 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         raise BatchError(EXIT_USAGE, "--chunk-size must be at least 1")
     data_dir = opts.data_dir or DEFAULT_DATA
     explain = opts.explanations is not None
-    remote: _Remote | None = None
+    remote: RemoteRunner | None = None
     if opts.remote is not None:
-        remote = _Remote(opts.remote, explain)
+        remote = opts.remote.open(explain)
         known, rules = remote.scenarios, remote.rules
         engine_id = f"remote:{opts.remote.target}"
     else:
