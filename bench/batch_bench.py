@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             "target": "100k arrangements on the 1M-entity graph <= 120 s",
             "measured": f"{big['extrapolated_100k_arrangements_s']} s extrapolated from "
             f"{big['engine']['scored']} arrangements at {big['entities']:,} entities",
-            "met": bool(
-                big["entities"] >= 1_000_000 and big["extrapolated_100k_arrangements_s"] <= 120
-            ),
+            "met": bool(big["extrapolated_100k_arrangements_s"] <= 120)
+            if big["entities"] >= 1_000_000
+            else None,  # not measured at 1M
         }
     )
     write_json(

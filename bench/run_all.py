@@ -30,6 +30,8 @@ def _load(name: str) -> dict[str, Any] | None:
 
 
 def _yes(met: object) -> str:
+    if met is None:
+        return "not measured at this size (run --full)"
     return "met" if met else "**missed**"
 
 

@@ -173,12 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         {
             "target": "1M graph served in <= 8 GiB RSS",
             "measured": f"{rss / 1024:.2f} GiB at {big['entities']:,} entities",
-            "met": bool(at_1m and rss <= 8 * 1024),
+            "met": bool(rss <= 8 * 1024) if at_1m else None,  # None: not measured at 1M
         },
         {
             "target": "SERVING within 60 s with the 1M graph",
             "measured": f"{serving} s at {big['entities']:,} entities",
-            "met": bool(at_1m and serving is not None and serving <= 60),
+            "met": bool(serving is not None and serving <= 60) if at_1m else None,
         },
     ]
     write_json(
