@@ -306,6 +306,10 @@ def specified_foreign_entity(
     (semantics per ``params.fce_semantics``). UNDETERMINED when ranged shares straddle 50%.
     """
     params = params or PfeParams()
+    return g.cached(f"sfe-result:{entity_id}:{params!r}", lambda: _sfe(g, entity_id, params))
+
+
+def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
     sets = _sfe_sets(g, params)
     i = g.index[entity_id]
     e = g.dataset.entities[entity_id]
@@ -387,10 +391,15 @@ def foreign_influenced(
     multiplicative, directly or indirectly (examples.md 8: 24% + 15% passes, 24% + 16% fails).
     """
     params = params or PfeParams()
+    return g.cached(f"fie-result:{entity_id}:{params!r}", lambda: _fie(g, entity_id, params))
+
+
+def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     sets = _sfe_sets(g, params)
     i_t = g.index[entity_id]
-    anc = sorted(g.ancestors(entity_id, OWNERSHIP_KINDS))
-    idx = np.array([g.index[a] for a in anc] + [i_t], dtype=np.int64)
+    up = g.upstream(entity_id)
+    anc = [g.ids[k] for k in up]
+    idx = np.append(up, i_t).astype(np.int64)
     t = len(idx) - 1
     sub = _sub(g.equity, idx)
     cert_sub, poss_sub = sets.certain[idx], sets.possible[idx]
@@ -405,14 +414,23 @@ def foreign_influenced(
         into_hi = np.asarray(sub.hi[:, [t]].todense()).ravel()
     best: tuple[Interval, str] | None = None
     verdicts: list[Tri] = []
-    for k in np.flatnonzero(poss_sub[:t]):
-        iv = Interval(float(into_lo[k]), float(max(into_hi[k], into_lo[k]))).clamp()
-        v = iv.meets(params.fie_single, inclusive=True)
-        if not cert_sub[k] and v is Tri.TRUE:
-            v = Tri.UNDETERMINED  # the holder is only possibly an SFE
-        verdicts.append(v)
-        if best is None or iv.hi > best[0].hi:
-            best = (iv, anc[k])
+    cand = np.flatnonzero(poss_sub[:t])
+    if cand.size:
+        lo = np.clip(into_lo[cand], 0.0, 1.0)
+        hi = np.clip(np.maximum(into_hi[cand], into_lo[cand]), 0.0, 1.0)
+        meets_all = lo >= params.fie_single - EPS
+        meets_some = hi >= params.fie_single - EPS
+        sure = cert_sub[cand]
+        # TRUE needs a certain SFE holding the share for sure; a possible SFE only makes it
+        # UNDETERMINED (a ranged share may or may not reach the threshold either)
+        if np.any(meets_all & sure):
+            verdicts.append(Tri.TRUE)
+        elif np.any(meets_some):
+            verdicts.append(Tri.UNDETERMINED)
+        else:
+            verdicts.append(Tri.FALSE)
+        k = int(np.argmax(hi))
+        best = (Interval(float(lo[k]), float(hi[k])), anc[int(cand[k])])
     single_paths = (
         g.share_paths(
             entity_id,

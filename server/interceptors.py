@@ -134,7 +134,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                     trailing_metadata=(("grpc-status-details-bin", st.SerializeToString()),),
                 )
 
-        def finish(context: grpc.aio.ServicerContext[Any, Any], start: float) -> None:
+        def finish(context: grpc.aio.ServicerContext[Any, Any], start: float, peer: str) -> None:
             elapsed = time.perf_counter() - start
             code = _code_of(context)
             metrics.observe(method, code, elapsed)
@@ -146,7 +146,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                         "code": code.name,
                         "duration_ms": round(elapsed * 1000, 3),
                         "request_id": rid,
-                        "peer": context.peer(),
+                        "peer": peer,
                     }
                 )
             )
@@ -154,6 +154,9 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         def wrap_unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 start = time.perf_counter()
+                # read the peer now: touching the context after a cancelled call has ended
+                # crashes grpc.aio (segfault seen under the RPC fuzz tests)
+                peer = context.peer()
                 context.set_trailing_metadata((("x-request-id", rid),))
                 try:
                     return await fn(request, context)
@@ -162,7 +165,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                         raise
                     await fail(context, exc)
                 finally:
-                    finish(context, start)
+                    finish(context, start, peer)
 
             return call
 
@@ -171,6 +174,9 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 start = time.perf_counter()
+                # read the peer now: touching the context after a cancelled call has ended
+                # crashes grpc.aio (segfault seen under the RPC fuzz tests)
+                peer = context.peer()
                 context.set_trailing_metadata((("x-request-id", rid),))
                 try:
                     async for item in fn(request, context):
@@ -180,7 +186,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                         raise
                     await fail(context, exc)
                 finally:
-                    finish(context, start)
+                    finish(context, start, peer)
 
             return call
 
