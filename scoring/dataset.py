@@ -50,6 +50,7 @@ from scoring.model import (
     ListMembership,
     Source,
 )
+from scoring.yamlio import YamlError, load_yaml
 
 __all__ = [
     "RECORD_KINDS",
@@ -155,10 +156,12 @@ def _yaml_records(
     path: Path, text: str, issues: list[DatasetIssue]
 ) -> Iterator[tuple[str, str, Any]]:
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        node = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
+        data = load_yaml(text)  # depth-guarded, duplicate keys refused
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except YamlError as exc:
+        issues.append(DatasetIssue(path.name, "", "", str(exc)))
+        return
+    except yaml.YAMLError as exc:  # pragma: no cover - load_yaml parsed it already
         issues.append(DatasetIssue(path.name, "", "", f"unparsable YAML: {exc}"))
         return
     if data is None:
@@ -284,11 +287,16 @@ def _jsonl_records(
         except json.JSONDecodeError as exc:
             issues.append(DatasetIssue(path.name, f"line {n}", "", f"unparsable JSON: {exc.msg}"))
             continue
+        except (ValueError, RecursionError) as exc:  # huge ints, deep nesting
+            issues.append(
+                DatasetIssue(path.name, f"line {n}", "", f"unreadable JSON: {str(exc)[:200]}")
+            )
+            continue
         if not isinstance(obj, dict):
             issues.append(DatasetIssue(path.name, f"line {n}", "", "each line must be an object"))
             continue
         kind = obj.pop("record", None)
-        if kind not in RECORD_KINDS:
+        if not isinstance(kind, str) or kind not in RECORD_KINDS:
             issues.append(
                 DatasetIssue(
                     path.name,

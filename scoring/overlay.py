@@ -34,7 +34,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scoring.dataset import (
@@ -44,6 +43,7 @@ from scoring.dataset import (
     DatasetIssue,
     assemble,
 )
+from scoring.yamlio import YamlError, load_yaml
 
 __all__ = ["Overlay", "apply_overlay", "load_overlay"]
 
@@ -83,8 +83,8 @@ class Overlay(BaseModel):
 def load_overlay(path: str | Path) -> Overlay:
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raw = load_yaml(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YamlError) as exc:
         raise DatasetError([DatasetIssue(p.name, "", "", f"unreadable overlay: {exc}")]) from None
     try:
         return Overlay.model_validate(raw)

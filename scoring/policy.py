@@ -32,11 +32,11 @@ import hashlib
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scoring.dataset import DatasetError, DatasetIssue
 from scoring.model import Id
+from scoring.yamlio import YamlError, load_yaml
 
 __all__ = [
     "ListDefinition",
@@ -249,9 +249,9 @@ def _read(path: Path) -> tuple[Any, str]:
     except OSError as exc:
         raise DatasetError([DatasetIssue(str(path), "", "", f"cannot read: {exc}")]) from None
     try:
-        return yaml.safe_load(data), "sha256:" + hashlib.sha256(data).hexdigest()[:16]
-    except yaml.YAMLError as exc:
-        raise DatasetError([DatasetIssue(path.name, "", "", f"unparsable YAML: {exc}")]) from None
+        return load_yaml(data.decode("utf-8")), "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+    except (YamlError, UnicodeDecodeError) as exc:
+        raise DatasetError([DatasetIssue(path.name, "", "", str(exc))]) from None
 
 
 def _refuse(path: Path, exc: ValidationError) -> DatasetError:

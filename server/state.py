@@ -78,9 +78,9 @@ class ServingState:
             except DatasetError as exc:
                 log.error("reload refused: %s; still serving %s", exc, self.version)
                 return ReloadResult(False, self.version, str(exc))
-            except OSError as exc:
-                log.error("reload refused: %s; still serving %s", exc, self.version)
-                return ReloadResult(False, self.version, str(exc))
+            except Exception as exc:
+                log.exception("reload refused: %s; still serving %s", exc, self.version)
+                return ReloadResult(False, self.version, f"{type(exc).__name__}: {exc}")
             old = self.version
             self.engine, self.data_dir = new, target
             self._cache.clear()

@@ -9,8 +9,7 @@ Inputs start from small valid datasets (``tests.conftest.BASE_YAML`` and its CSV
 equivalents) and are mutated structurally (keys deleted, records duplicated, values replaced by
 other types, NaN/inf, huge numbers, extreme dates, deep nesting, unknown kinds, YAML
 anchors/aliases incl. recursive ones, ownership cycles) and textually (truncation, random bytes,
-other encodings). Inputs known to break the contract are pinned as strict xfails at the end, so
-that the property tests stay green and the bugs stay visible.
+other encodings). Inputs that once broke the contract are kept at the end as regression tests.
 """
 
 from __future__ import annotations
@@ -417,18 +416,11 @@ def test_extreme_values(edit: tuple[str, str]) -> None:
     contract_on({"a.yaml": BASE_YAML.replace(*edit).encode()})
 
 
-# --------------------------------------------------------------------------- known bugs
-
-_XF_ESCAPE = (
-    "loader lets a non-DatasetError escape: _yaml_records catches only yaml.YAMLError and "
-    "_jsonl_records only json.JSONDecodeError, but PyYAML's int/timestamp constructors raise "
-    "ValueError (int > 4300 digits, year 0), json.loads raises plain ValueError (int > 4300 "
-    "digits) and RecursionError (deep nesting), and `kind not in RECORD_KINDS` raises TypeError "
-    "for an unhashable 'record' value"
-)
+# ------------------------------------------------------------- formerly escaping inputs
+# (bugs found by this file, fixed in scoring/yamlio.py and scoring/dataset.py; kept as regressions)
 
 
-@pytest.mark.xfail(strict=True, reason=_XF_ESCAPE)
+
 @pytest.mark.parametrize(
     "files",
     [
@@ -454,12 +446,6 @@ def test_known_escapes(files: dict[str, str]) -> None:
     contract_on({k: v.encode() for k, v in files.items()})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a YAML file nested ~50,000 levels deep (100 kB) segfaults the process in the C "
-    "composer (yaml.compose with CSafeLoader): `georisk validate` dies with SIGSEGV and a SIGHUP "
-    "reload kills a serving server instead of refusing the dataset",
-)
 def test_deeply_nested_yaml_does_not_crash_the_process(tmp_path: Path) -> None:
     n = 100_000
     d = tmp_path / "ds"
@@ -472,11 +458,6 @@ def test_deeply_nested_yaml_does_not_crash_the_process(tmp_path: Path) -> None:
     assert r.returncode == 3, (r.returncode, r.stderr[-500:])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="duplicate keys in a YAML mapping are accepted and the last wins: a file with two "
-    "`links:` lists silently drops the first (a partial dataset with no error)",
-)
 def test_duplicate_yaml_keys_are_refused() -> None:
     twice = BASE_YAML + "\nlinks: []\n"
     result = contract_on({"a.yaml": twice.encode()})
