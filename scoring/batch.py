@@ -590,7 +590,7 @@ def _typed(row: dict[str, str], columns: Sequence[str]) -> dict[str, Any]:
 
 def _csv_bytes(rows: Iterable[dict[str, Any]], columns: Sequence[str], header: bool) -> bytes:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\r\n", extrasaction="ignore")
     if header:
         w.writeheader()
     w.writerows(rows)

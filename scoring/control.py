@@ -538,14 +538,20 @@ def ultimate_controllers(
     return g.shared(key, lambda: _ultimate_controllers(g, entity_id, params))
 
 
+#: how many levels up the controller search goes (independent of the path-listing depth)
+CONTROL_DEPTH = 64
+
+
 def _ultimate_controllers(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ControlResult:
     t = g.index[entity_id]
-    cert, poss = _controllers(g, t, params.max_depth)
+    cert, poss = _controllers(g, t, CONTROL_DEPTH)
     controllers = sorted(g.ids[c] for c in cert)
-    ultimate = sorted(
-        g.ids[c] for c in cert if not (_controllers(g, c, params.max_depth)[0] & cert)
-    )
-    undetermined = sorted(g.ids[c] for c in poss - cert)
+    top = {c for c in cert if not (_controllers(g, c, CONTROL_DEPTH)[0] & cert)}
+    # a top controller whose own holders lie beyond the search depth may itself be controlled:
+    # it is reported as undetermined, not as ultimate
+    cut = {c for c in top if _has_holders(g, c) and _depth_left(g, t, c) <= 0}
+    ultimate = sorted(g.ids[c] for c in top - cut)
+    undetermined = sorted(g.ids[c] for c in (poss - cert) | cut)
     paths = g.share_paths(
         entity_id,
         holders=set(ultimate) | set(undetermined) if (ultimate or undetermined) else None,
@@ -564,13 +570,35 @@ def _ultimate_controllers(g: ArrangementGraph, entity_id: str, params: PfeParams
     )
 
 
+def _has_holders(g: ArrangementGraph, j: int) -> bool:
+    csc = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+    return bool(csc.indptr[j + 1] > csc.indptr[j])
+
+
+def _depth_left(g: ArrangementGraph, t: int, c: int) -> int:
+    """Search budget left at controller ``c`` when searching from ``t`` (shortest chain)."""
+    csc = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+    frontier, seen, level = {t}, {t}, 0
+    while frontier and level < CONTROL_DEPTH:
+        if c in frontier:
+            return CONTROL_DEPTH - level
+        nxt = set()
+        for j in frontier:
+            nxt.update(csc.indices[csc.indptr[j] : csc.indptr[j + 1]].tolist())
+        frontier = nxt - seen
+        seen |= frontier
+        level += 1
+    return CONTROL_DEPTH - level if c in frontier else 0
+
+
 def _controllers(g: ArrangementGraph, t: int, depth: int) -> tuple[set[int], set[int]]:
     """(certain, possible) majority-chain controllers of entity index ``t``.
 
     C controls T when the holders of T that are C itself or controlled by C together hold more
     than 50% of T's votes (equity where no votes) — the fixed point of majority-chain control
     (Eurostat 2010), computed bottom-up through the direct holders with a memo, up to ``depth``
-    levels above T (the path-listing depth: deeper control chains are not followed). Ranged
+    levels above T (:data:`CONTROL_DEPTH`; a top controller reached at the limit is reported as
+    undetermined, since it may be controlled further up). Ranged
     shares: certain uses lower bounds, possible upper bounds.
     """
     memo: dict[tuple[int, int], tuple[set[int], set[int]]] = g.shared("controllers-memo", dict)

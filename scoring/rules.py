@@ -898,5 +898,9 @@ def evaluate_pack(ctx: EvalContext) -> list[RuleOutcome]:
                 f"policy pack {ctx.pack.pack.id!r}: rule {rule.id!r} has unknown kind "
                 f"{rule.kind!r}; known kinds: {sorted(EVALUATORS)}"
             )
-        out.append(fn(ctx, rule))
+        try:
+            out.append(fn(ctx, rule))
+        except KeyError as exc:  # the pack has no value of a parameter on that date
+            reason = str(exc.args[0]) if exc.args else str(exc)
+            out.append(_na(rule, f"the pack records no rule in force: {reason}"))
     return out

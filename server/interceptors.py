@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from server.errors import to_service_error
+from server.errors import InvalidArgument, to_service_error
 
 __all__ = ["PUBLIC_METHODS", "AuthInterceptor", "Metrics", "ObserveInterceptor"]
 
@@ -78,19 +78,39 @@ class Metrics:
         self.latency.labels(method).observe(seconds)
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes the generated deserializer could not parse."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:
+            return _Undecodable(f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    return parse
+
+
 def _rebuild(
     handler: Handler, wrap_unary: Callable[..., Any], wrap_stream: Callable[..., Any]
 ) -> Handler:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             wrap_unary(handler.unary_unary),
-            handler.request_deserializer,
+            _tolerant(handler.request_deserializer),
             handler.response_serializer,
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
             wrap_stream(handler.unary_stream),
-            handler.request_deserializer,
+            _tolerant(handler.request_deserializer),
             handler.response_serializer,
         )
     return handler  # no client-streaming methods in this API
@@ -159,6 +179,10 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 peer = context.peer()
                 context.set_trailing_metadata((("x-request-id", rid),))
                 try:
+                    if isinstance(request, _Undecodable):
+                        raise InvalidArgument(
+                            [("request", f"undecodable message: {request.error}")]
+                        )
                     return await fn(request, context)
                 except Exception as exc:
                     if isinstance(exc, grpc.aio.AbortError):
@@ -179,6 +203,10 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 peer = context.peer()
                 context.set_trailing_metadata((("x-request-id", rid),))
                 try:
+                    if isinstance(request, _Undecodable):
+                        raise InvalidArgument(
+                            [("request", f"undecodable message: {request.error}")]
+                        )
                     async for item in fn(request, context):
                         yield item
                 except Exception as exc:

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
-import yaml
 from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 from pydantic import ValidationError
 
@@ -24,6 +23,7 @@ from scoring.countries import ISO_3166_ALPHA2
 from scoring.engine import Engine, View
 from scoring.model import ID_PATTERN, ArrangementStatus, EntityKind, Product
 from scoring.overlay import Overlay
+from scoring.yamlio import YamlError, load_yaml
 from server.convert import (
     arrangement_to_proto,
     entity_to_proto,
@@ -58,6 +58,8 @@ DEFAULT_DEPTH, DEFAULT_PATHS = 8, 25
 class _Check:
     """Collects field violations; raises one INVALID_ARGUMENT with all of them."""
 
+    MAX_VIOLATIONS = 20  # the rich status travels in a trailer (grpc caps metadata at 16 KiB)
+
     def __init__(self) -> None:
         self.violations: list[tuple[str, str]] = []
 
@@ -85,7 +87,11 @@ class _Check:
 
     def done(self) -> None:
         if self.violations:
-            raise InvalidArgument(self.violations)
+            shown = self.violations[: self.MAX_VIOLATIONS]
+            more = len(self.violations) - len(shown)
+            if more:
+                shown.append(("…", f"and {more} more violations of the same request"))
+            raise InvalidArgument(shown)
 
 
 def _view(check: _Check, v: int) -> View:
@@ -127,9 +133,13 @@ def _page(check: _Check, version: str, filters: str, size: int, token: str) -> t
     if not token:
         return 0, size
     try:
+        if len(token) > 1024:
+            raise ValueError("too long")
         doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        offset, tok_version, tok_filters = int(doc["o"]), doc["v"], doc["f"]
-    except (ValueError, KeyError, TypeError):
+        if not isinstance(doc, dict) or not isinstance(doc.get("o"), int):
+            raise ValueError("malformed")
+        offset, tok_version, tok_filters = doc["o"], doc["v"], doc["f"]
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         check.add("page_token", "not a token returned by this service")
         return 0, size
     if tok_filters != filters:
@@ -259,9 +269,9 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         raw: Any = {}
         if ov.document:
             try:
-                raw = yaml.safe_load(ov.document)
-            except yaml.YAMLError as exc:
-                check.add("overlay.document", f"unparsable YAML/JSON: {str(exc)[:200]}")
+                raw = load_yaml(ov.document)
+            except YamlError as exc:
+                check.add("overlay.document", str(exc)[:300])
             if raw is not None and not isinstance(raw, dict):
                 check.add("overlay.document", "must be a mapping (see scoring/overlay.py)")
                 raw = {}

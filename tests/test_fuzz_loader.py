@@ -420,7 +420,6 @@ def test_extreme_values(edit: tuple[str, str]) -> None:
 # (bugs found by this file, fixed in scoring/yamlio.py and scoring/dataset.py; kept as regressions)
 
 
-
 @pytest.mark.parametrize(
     "files",
     [

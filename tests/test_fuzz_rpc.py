@@ -345,12 +345,6 @@ def test_unknown_fields_and_unknown_methods(channel: grpc.Channel) -> None:
 # --------------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="undecodable request bytes (invalid UTF-8 in a string field, corrupt wire format) "
-    "fail in the generated deserializer before any servicer code runs; grpc answers UNKNOWN "
-    "('Unexpected DecodeError') instead of INVALID_ARGUMENT",
-)
 @pytest.mark.parametrize("payload", [b"\x0a\x02\xff\xfe", b"\xff\xff\xff\xff\xff"])
 def test_undecodable_requests_are_invalid_argument(channel: grpc.Channel, payload: bytes) -> None:
     raw = channel.unary_unary(
@@ -361,11 +355,6 @@ def test_undecodable_requests_are_invalid_argument(channel: grpc.Channel, payloa
     assert outcome(lambda: raw(payload, timeout=10)) is grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SimulateOverlay catches only yaml.YAMLError around yaml.safe_load: deep nesting "
-    "(RecursionError), an int over 4300 digits and a year-0 date (ValueError) become INTERNAL",
-)
 @pytest.mark.parametrize(
     "doc",
     [
@@ -381,11 +370,6 @@ def test_overlay_documents_that_break_the_yaml_parser(stubs: Stubs, doc: str) ->
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/service.py _page catches (ValueError, KeyError, TypeError) only: an offset of "
-    "Infinity/1e400 raises OverflowError in int(), deep JSON raises RecursionError → INTERNAL",
-)
 @pytest.mark.parametrize(
     "raw",
     [b'{"v":"x","f":"|||","o":Infinity}', b'{"v":"x","f":"|||","o":1e400}', b"[" * 5000],
@@ -397,25 +381,12 @@ def test_page_tokens_that_break_the_decoder(stubs: Stubs, raw: bytes) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scoring on a date before a policy parameter's first effective_from (here "
-    "'45x.in_force', from 2023-01-01) raises KeyError in PolicyPack.param (scoring/policy.py); "
-    "ScoreArrangement answers INTERNAL and `georisk score data --as-of 2022-06-01` dies with a "
-    "traceback (exit 1)",
-)
 @pytest.mark.parametrize("as_of", ["2022-06-01", "2000-01-01", "0001-10-01"])
 def test_dates_before_the_pack_starts_are_not_internal(stubs: Stubs, as_of: str) -> None:
     req = scoring_pb2.ScoreArrangementRequest(arrangement_id="ford-marshall", as_of=as_of)
     assert outcome(lambda: stubs[0].ScoreArrangement(req, timeout=CALL_TIMEOUT)) not in BAD_CODES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a batch of 1,000 bad ids (the default GEORISK_MAX_BATCH) yields 1,000 field "
-    "violations; their BadRequest (~76 kB) exceeds grpc's 16 KiB metadata limit, so the client "
-    "gets RESOURCE_EXHAUSTED 'Stream removed' instead of INVALID_ARGUMENT with the fields",
-)
 def test_many_field_violations_fit_the_trailer(stubs: Stubs) -> None:
     req = scoring_pb2.BatchScoreArrangementsRequest(arrangement_ids=["Bad Id"] * 1000)
     assert outcome(lambda: stubs[0].BatchScoreArrangements(req, timeout=CALL_TIMEOUT)) is (
@@ -494,7 +465,7 @@ def test_sigterm_with_32_unary_calls_in_flight() -> None:
             with ThreadPoolExecutor(n) as pool:
                 futures = [pool.submit(one, i) for i in range(n)]
                 started.wait(30)
-                time.sleep(0.5)  # the calls reach the server
+                time.sleep(2.0)  # the calls reach the server (margin for a loaded machine)
                 term_at = time.monotonic()
                 proc.send_signal(signal.SIGTERM)
                 results = [f.result(120) for f in futures]
@@ -555,12 +526,6 @@ def test_cancelled_and_expired_streams_stop_server_work(
         t.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ServingState.reload catches DatasetError and OSError only, so a dataset that makes "
-    "the loader raise ValueError (here a year-0 date) escapes reload() instead of being refused "
-    "with ReloadResult(ok=False); the old dataset keeps serving either way",
-)
 def test_reload_with_a_loader_crash_is_refused(tmp_path: Path, engine: Engine) -> None:
     import shutil
 
