@@ -69,6 +69,16 @@ class _Check:
             (field[:200], reason if len(reason) <= 500 else reason[:497] + "...")
         )
 
+    def country(self, field: str, value: str) -> str:
+        code = value.upper()
+        if code and code not in ISO_3166_ALPHA2:
+            self.add(field, f"{value[:10]!r} is not an ISO 3166-1 alpha-2 code")
+        return code
+
+    def choice(self, field: str, value: str, allowed: set[str]) -> None:
+        if value and value not in allowed:
+            self.add(field, f"unknown {field} {value[:40]!r}; known: {', '.join(sorted(allowed))}")
+
     def id(self, field: str, value: str, *, required: bool = True) -> None:
         if not value:
             if required:
@@ -365,14 +375,8 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         engine = self.state.engine
         check = _Check()
         on = check.date("as_of", request.as_of)
-        country = request.country.upper()
-        if country and country not in ISO_3166_ALPHA2:
-            check.add("country", f"{request.country[:10]!r} is not an ISO 3166-1 alpha-2 code")
-        kinds = {k.value for k in EntityKind}
-        if request.kind and request.kind not in kinds:
-            check.add(
-                "kind", f"unknown kind {request.kind[:40]!r}; known: {', '.join(sorted(kinds))}"
-            )
+        country = check.country("country", request.country)
+        check.choice("kind", request.kind, {k.value for k in EntityKind})
         check.id("list_id", request.list_id, required=False)
         filters = f"{country}|{request.kind}|{request.list_id}|{request.as_of}"
         version = engine.dataset.version
@@ -413,21 +417,9 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         engine = self.state.engine
         check = _Check()
         on = check.date("as_of", request.as_of)
-        country = request.country.upper()
-        if country and country not in ISO_3166_ALPHA2:
-            check.add("country", f"{request.country[:10]!r} is not an ISO 3166-1 alpha-2 code")
-        statuses = {s.value for s in ArrangementStatus}
-        if request.status and request.status not in statuses:
-            check.add(
-                "status",
-                f"unknown status {request.status[:40]!r}; known: {', '.join(sorted(statuses))}",
-            )
-        products = {p.value for p in Product}
-        if request.product and request.product not in products:
-            check.add(
-                "product",
-                f"unknown product {request.product[:40]!r}; known: {', '.join(sorted(products))}",
-            )
+        country = check.country("country", request.country)
+        check.choice("status", request.status, {st.value for st in ArrangementStatus})
+        check.choice("product", request.product, {p.value for p in Product})
         filters = f"{country}|{request.status}|{request.product}|{request.as_of}"
         version = engine.dataset.version
         offset, size = _page(check, version, filters, request.page_size, request.page_token)
