@@ -128,6 +128,16 @@ class GeoriskClient:
     def close(self) -> None:
         self._ch.close()
 
+    def _pages(self, fn: Any, make: Any, items: str) -> Iterator[Any]:
+        """Follow ``next_page_token`` until the last page; ``make(token)`` builds a request."""
+        token = ""
+        while True:
+            r = self._call(fn, make(token))
+            yield from getattr(r, items)
+            token = r.next_page_token
+            if not token:
+                return
+
     def _call(self, fn: Any, request: Any) -> Any:
         try:
             return fn(request, timeout=self.timeout, metadata=self._md)
@@ -207,16 +217,13 @@ class GeoriskClient:
         return r.score
 
     def scenarios(self) -> list[scoring_pb2.Scenario]:
-        out: list[scoring_pb2.Scenario] = []
-        token = ""
-        while True:
-            r: scoring_pb2.ListScenariosResponse = self._call(
-                self._scoring.ListScenarios, scoring_pb2.ListScenariosRequest(page_token=token)
+        return list(
+            self._pages(
+                self._scoring.ListScenarios,
+                lambda t: scoring_pb2.ListScenariosRequest(page_token=t),
+                "scenarios",
             )
-            out += r.scenarios
-            token = r.next_page_token
-            if not token:
-                return out
+        )
 
     def policy_pack(self, as_of: str = "") -> scoring_pb2.PolicyPack:
         r: scoring_pb2.GetPolicyPackResponse = self._call(
@@ -241,23 +248,18 @@ class GeoriskClient:
         as_of: str = "",
         page_size: int = 200,
     ) -> Iterator[graph_pb2.Entity]:
-        token = ""
-        while True:
-            r: graph_pb2.ListEntitiesResponse = self._call(
-                self._graph.ListEntities,
-                graph_pb2.ListEntitiesRequest(
-                    country=country,
-                    kind=kind,
-                    list_id=list_id,
-                    as_of=as_of,
-                    page_size=page_size,
-                    page_token=token,
-                ),
-            )
-            yield from r.entities
-            token = r.next_page_token
-            if not token:
-                return
+        return self._pages(
+            self._graph.ListEntities,
+            lambda t: graph_pb2.ListEntitiesRequest(
+                country=country,
+                kind=kind,
+                list_id=list_id,
+                as_of=as_of,
+                page_size=page_size,
+                page_token=t,
+            ),
+            "entities",
+        )
 
     def arrangement(self, arrangement_id: str) -> graph_pb2.Arrangement:
         r: graph_pb2.GetArrangementResponse = self._call(
@@ -275,23 +277,18 @@ class GeoriskClient:
         as_of: str = "",
         page_size: int = 200,
     ) -> Iterator[graph_pb2.Arrangement]:
-        token = ""
-        while True:
-            r: graph_pb2.ListArrangementsResponse = self._call(
-                self._graph.ListArrangements,
-                graph_pb2.ListArrangementsRequest(
-                    country=country,
-                    status=status,
-                    product=product,
-                    as_of=as_of,
-                    page_size=page_size,
-                    page_token=token,
-                ),
-            )
-            yield from r.arrangements
-            token = r.next_page_token
-            if not token:
-                return
+        return self._pages(
+            self._graph.ListArrangements,
+            lambda t: graph_pb2.ListArrangementsRequest(
+                country=country,
+                status=status,
+                product=product,
+                as_of=as_of,
+                page_size=page_size,
+                page_token=t,
+            ),
+            "arrangements",
+        )
 
     def ownership(
         self, entity_id: str, *, as_of: str = "", max_depth: int = 0, max_paths: int = 0
