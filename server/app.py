@@ -122,7 +122,9 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
         cache_size=settings.cache_size,
     )
     metrics = Metrics()
-    interceptors: list[grpc.aio.ServerInterceptor] = [ObserveInterceptor(metrics)]
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        ObserveInterceptor(metrics, serialized=state.serialized)
+    ]
     if settings.auth_tokens:
         interceptors.append(AuthInterceptor(settings.auth_tokens))
     server = grpc.aio.server(

@@ -4,6 +4,11 @@ Order (outermost first): observe (request id, log line, metrics, error mapping) 
 error mapping turns a :class:`~server.errors.ServiceError` raised anywhere in a handler into a
 rich ``google.rpc.Status`` (``grpc-status-details-bin`` trailer) with its code; an unexpected
 exception becomes INTERNAL with the request id, and its traceback is logged, never sent.
+
+The interceptors run on every call, so they are built for it: the wrapped method handlers are
+made once per method (not per call) and read the per-call facts (request id, peer) from the
+call's context; metric children are looked up once per method and code; the JSON log line is
+assembled from pre-escaped parts (the same bytes as ``json.dumps`` of the record).
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -70,12 +75,22 @@ class Metrics:
                 10,
             ),
         )
+        # (method, code) → the calls, errors (None for OK) and latency children of that label set
+        self._children: dict[tuple[str, grpc.StatusCode], tuple[Any, Any, Any]] = {}
 
     def observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        self.calls.labels(method, code.name).inc()
-        if code is not grpc.StatusCode.OK:
-            self.errors.labels(method, code.name).inc()
-        self.latency.labels(method).observe(seconds)
+        children = self._children.get((method, code))
+        if children is None:  # first call of this method with this code
+            children = self._children[(method, code)] = (
+                self.calls.labels(method, code.name),
+                None if code is grpc.StatusCode.OK else self.errors.labels(method, code.name),
+                self.latency.labels(method),
+            )
+        calls, errors, latency = children
+        calls.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
 
 
 class _Undecodable:
@@ -98,14 +113,32 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return parse
 
 
+def _preserialized(
+    serializer: Callable[[Any], bytes] | None, lookup: Callable[[Any], bytes | None] | None
+) -> Callable[[Any], bytes] | None:
+    """``serializer``, but a response whose bytes ``lookup`` already knows is not re-encoded."""
+    if serializer is None or lookup is None:
+        return serializer
+    encode = serializer
+
+    def dump(message: Any) -> bytes:
+        data = lookup(message)
+        return encode(message) if data is None else data
+
+    return dump
+
+
 def _rebuild(
-    handler: Handler, wrap_unary: Callable[..., Any], wrap_stream: Callable[..., Any]
+    handler: Handler,
+    wrap_unary: Callable[..., Any],
+    wrap_stream: Callable[..., Any],
+    serialized: Callable[[Any], bytes | None] | None = None,
 ) -> Handler:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             wrap_unary(handler.unary_unary),
             _tolerant(handler.request_deserializer),
-            handler.response_serializer,
+            _preserialized(handler.response_serializer, serialized),
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
@@ -116,18 +149,49 @@ def _rebuild(
     return handler  # no client-streaming methods in this API
 
 
-def _request_id(details: grpc.HandlerCallDetails) -> str:
-    for key, value in details.invocation_metadata or ():
+class _PerHandler:
+    """Wrapped handlers, made once per (method, handler) instead of once per call."""
+
+    LIMIT = 4096  # methods are few; the bound only guards against a misbehaving generic handler
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, int], tuple[Handler, Handler]] = {}
+
+    def get(self, method: str, handler: Handler, make: Callable[[], Handler]) -> Handler:
+        hit = self._made.get((method, id(handler)))
+        if hit is not None and hit[0] is handler:  # the entry keeps ``handler`` (so its id) alive
+            return hit[1]
+        made = make()
+        if len(self._made) >= self.LIMIT:
+            self._made.clear()
+        self._made[(method, id(handler))] = (handler, made)
+        return made
+
+
+def _request_id(metadata: Any) -> str:
+    for key, value in metadata or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
             return value
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
+
+
+#: the string encoder ``json.dumps`` uses (ensure_ascii): the log line is assembled from parts
+_json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 class ObserveInterceptor(grpc.aio.ServerInterceptor):
-    """Request id, one JSON log line per call, metrics, and ServiceError → rich status."""
+    """Request id, one JSON log line per call, metrics, and ServiceError → rich status.
 
-    def __init__(self, metrics: Metrics) -> None:
+    ``serialized`` (optional) returns the wire bytes of a response message that were kept with
+    it (cached responses), or ``None``; such a response is sent without being encoded again.
+    """
+
+    def __init__(
+        self, metrics: Metrics, serialized: Callable[[Any], bytes | None] | None = None
+    ) -> None:
         self.metrics = metrics
+        self._serialized = serialized
+        self._handlers = _PerHandler()
 
     async def intercept_service(
         self,
@@ -138,10 +202,17 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = details.method
-        rid = _request_id(details)
-        metrics = self.metrics
+        return self._handlers.get(method, handler, lambda: self._wrap(method, handler))
 
-        async def fail(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
+    def _wrap(self, method: str, handler: Handler) -> Handler:
+        metrics = self.metrics
+        # json.dumps({"event": "rpc", "method": ..., "code": ..., "duration_ms": ...,
+        # "request_id": ..., "peer": ...}), built from parts: the same text, less work per call
+        head = '{"event": "rpc", "method": ' + _json_str(method) + ', "code": "'
+
+        async def fail(
+            context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, rid: str
+        ) -> None:
             err = to_service_error(exc)
             if err is None:
                 log.exception("unhandled error in %s (request %s)", method, rid)
@@ -154,30 +225,30 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                     trailing_metadata=(("grpc-status-details-bin", st.SerializeToString()),),
                 )
 
-        def finish(context: grpc.aio.ServicerContext[Any, Any], start: float, peer: str) -> None:
+        def begin(context: grpc.aio.ServicerContext[Any, Any]) -> tuple[str, str]:
+            # read the peer now: touching the context after a cancelled call has ended
+            # crashes grpc.aio (segfault seen under the RPC fuzz tests)
+            peer = context.peer()
+            rid = _request_id(context.invocation_metadata())
+            context.set_trailing_metadata((("x-request-id", rid),))
+            return peer, rid
+
+        def finish(
+            context: grpc.aio.ServicerContext[Any, Any], start: float, peer: str, rid: str
+        ) -> None:
             elapsed = time.perf_counter() - start
             code = _code_of(context)
             metrics.observe(method, code, elapsed)
-            log.info(
-                json.dumps(
-                    {
-                        "event": "rpc",
-                        "method": method,
-                        "code": code.name,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "request_id": rid,
-                        "peer": peer,
-                    }
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    f'{head}{code.name}", "duration_ms": {round(elapsed * 1000, 3)!r}, '
+                    f'"request_id": {_json_str(rid)}, "peer": {_json_str(peer)}}}'
                 )
-            )
 
         def wrap_unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 start = time.perf_counter()
-                # read the peer now: touching the context after a cancelled call has ended
-                # crashes grpc.aio (segfault seen under the RPC fuzz tests)
-                peer = context.peer()
-                context.set_trailing_metadata((("x-request-id", rid),))
+                peer, rid = begin(context)
                 try:
                     if isinstance(request, _Undecodable):
                         raise InvalidArgument(
@@ -187,9 +258,9 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 except Exception as exc:
                     if isinstance(exc, grpc.aio.AbortError):
                         raise
-                    await fail(context, exc)
+                    await fail(context, exc, rid)
                 finally:
-                    finish(context, start, peer)
+                    finish(context, start, peer, rid)
 
             return call
 
@@ -198,10 +269,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 start = time.perf_counter()
-                # read the peer now: touching the context after a cancelled call has ended
-                # crashes grpc.aio (segfault seen under the RPC fuzz tests)
-                peer = context.peer()
-                context.set_trailing_metadata((("x-request-id", rid),))
+                peer, rid = begin(context)
                 try:
                     if isinstance(request, _Undecodable):
                         raise InvalidArgument(
@@ -212,13 +280,13 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 except Exception as exc:
                     if isinstance(exc, grpc.aio.AbortError):
                         raise
-                    await fail(context, exc)
+                    await fail(context, exc, rid)
                 finally:
-                    finish(context, start, peer)
+                    finish(context, start, peer, rid)
 
             return call
 
-        return _rebuild(handler, wrap_unary, wrap_stream)
+        return _rebuild(handler, wrap_unary, wrap_stream, self._serialized)
 
 
 def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
@@ -239,6 +307,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, tokens: tuple[str, ...]) -> None:
         self._tokens = [t.encode() for t in tokens]
+        self._denials = _PerHandler()
 
     def _ok(self, details: grpc.HandlerCallDetails) -> bool:
         if details.method in PUBLIC_METHODS:
@@ -270,4 +339,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         if handler is None:
             return handler
-        return _rebuild(handler, lambda _fn: deny_unary, lambda _fn: deny_stream)
+        return self._denials.get(
+            details.method,
+            handler,
+            lambda: _rebuild(handler, lambda _fn: deny_unary, lambda _fn: deny_stream),
+        )

@@ -173,19 +173,27 @@ def _slice(
 # --------------------------------------------------------------------------- scoring
 
 
+def _encode(response: scoring_pb2.ScoreArrangementResponse) -> bytes:
+    return response.SerializeToString()
+
+
 class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     def __init__(self, state: ServingState, settings: Settings) -> None:
         self.state, self.settings = state, settings
 
     async def _score(
         self, engine: Engine, aid: str, on: dt.date, scenario: str, view: View
-    ) -> types_pb2.ArrangementScore:
-        key = (engine.dataset.version, "score", aid, on, scenario, view)
+    ) -> scoring_pb2.ScoreArrangementResponse:
+        """The ScoreArrangement response, cached with its wire bytes: a hit is neither copied
+        nor encoded again (batch and stream take its ``score``)."""
+        version = engine.dataset.version
+        key = (version, "score", aid, on, scenario, view)
 
-        def run() -> types_pb2.ArrangementScore:
-            return score_to_proto(engine.score(aid, on, scenario, view=view))
+        def run() -> scoring_pb2.ScoreArrangementResponse:
+            score = score_to_proto(engine.score(aid, on, scenario, view=view))
+            return scoring_pb2.ScoreArrangementResponse(score=score, dataset_version=version)
 
-        return await self.state.cached(key, run)
+        return await self.state.cached(key, run, _encode)
 
     def _common(
         self, engine: Engine, as_of: str, scenario: str, view: int
@@ -205,10 +213,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         check.done()
         if request.arrangement_id not in engine.dataset.arrangements:
             raise NotFound("arrangement", request.arrangement_id)
-        score = await self._score(engine, request.arrangement_id, on, scenario, view)
-        return scoring_pb2.ScoreArrangementResponse(
-            score=score, dataset_version=engine.dataset.version
-        )
+        return await self._score(engine, request.arrangement_id, on, scenario, view)
 
     async def BatchScoreArrangements(
         self, request: scoring_pb2.BatchScoreArrangementsRequest, context: Ctx
@@ -235,7 +240,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         out = []
         for aid in ids:
             _deadline(context)
-            out.append(await self._score(engine, aid, on, scenario, view))
+            out.append((await self._score(engine, aid, on, scenario, view)).score)
         return scoring_pb2.BatchScoreArrangementsResponse(
             scores=out, dataset_version=engine.dataset.version
         )
@@ -257,7 +262,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                     raise InvalidArgument([("arrangement_ids", f"{aid[:80]!r} is not a valid id")])
                 if aid not in engine.dataset.arrangements:
                     raise NotFound("arrangement", aid)
-                score = await self._score(engine, aid, on, scenario, view)
+                score = (await self._score(engine, aid, on, scenario, view)).score
             except Exception as exc:
                 err = to_service_error(exc)
                 if err is None:

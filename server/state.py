@@ -4,6 +4,10 @@ Reload builds and validates a complete new :class:`~scoring.engine.Engine` off t
 only a good one replaces the old (one reference swap, so calls in flight finish on the engine
 they started with). A bad dataset is refused with a log line naming every problem, and the old
 one keeps serving.
+
+A cache hit is answered on the event loop (no thread hop). A cached response message may keep
+its wire bytes (``encode``), so that a hit is sent without being encoded again
+(:meth:`ServingState.serialized`, used by the response serializer).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ __all__ = ["ReloadResult", "ServingState"]
 
 log = logging.getLogger("georisk.server")
 T = TypeVar("T")
+_MISS = object()
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class ServingState:
     workers: int = 2
     cache_size: int = 4096
     _cache: OrderedDict[Hashable, object] = field(default_factory=OrderedDict, repr=False)
+    # id(cached value) → (that value, its wire bytes); holding the value keeps its id unique
+    _wire: dict[int, tuple[object, bytes]] = field(default_factory=dict, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -58,17 +65,48 @@ class ServingState:
         """Run CPU-bound domain work off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
 
-    async def cached(self, key: Hashable, fn: Callable[[], T]) -> T:
-        """``fn()`` (off the loop), memoized under ``key`` (which must include the version)."""
-        if self.cache_size and key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]  # type: ignore[return-value]
-        value = await self.run(fn)
+    async def cached(
+        self, key: Hashable, fn: Callable[[], T], encode: Callable[[T], bytes] | None = None
+    ) -> T:
+        """``fn()`` (off the loop), memoized under ``key`` (which must include the version).
+
+        With ``encode``, the value's wire bytes are computed with it (off the loop, once) and
+        kept while the value is cached: see :meth:`serialized`.
+        """
+        cache = self._cache
         if self.cache_size:
-            self._cache[key] = value
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            hit = cache.get(key, _MISS)
+            if hit is not _MISS:
+                cache.move_to_end(key)
+                return hit  # type: ignore[return-value]
+        if not self.cache_size:
+            return await self.run(fn)
+        if encode is None:
+            value, data = await self.run(fn), None
+        else:
+            enc = encode
+
+            def both() -> tuple[T, bytes]:
+                v = fn()
+                return v, enc(v)
+
+            value, data = await self.run(both)
+        self._forget(cache.get(key))  # a concurrent miss of the same key stored one already
+        cache[key] = value
+        if data is not None:
+            self._wire[id(value)] = (value, data)
+        while len(cache) > self.cache_size:
+            self._forget(cache.popitem(last=False)[1])
         return value
+
+    def _forget(self, value: object) -> None:
+        if value is not None:
+            self._wire.pop(id(value), None)
+
+    def serialized(self, message: object) -> bytes | None:
+        """The wire bytes kept with ``message`` if it is a cached value stored with them."""
+        entry = self._wire.get(id(message))
+        return entry[1] if entry is not None and entry[0] is message else None
 
     async def reload(self, data_dir: Path | None = None) -> ReloadResult:
         async with self._reload_lock:
@@ -84,6 +122,7 @@ class ServingState:
             old = self.version
             self.engine, self.data_dir = new, target
             self._cache.clear()
+            self._wire.clear()
             log.info("reloaded dataset %s (was %s)", self.version, old)
             return ReloadResult(True, self.version, f"serving {self.version}")
 
