@@ -66,7 +66,8 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -119,6 +120,12 @@ class ShareMatrix:
     def n(self) -> int:
         """Number of entities."""
         return int(self.lo.shape[0])
+
+    @cached_property
+    def _plan(self) -> _Plan:
+        """Solve plan of :func:`integrated_from` and :func:`absorbed_exposure`, built on first use
+        and kept (the matrices must not be modified afterwards)."""
+        return _make_plan(self.lo, self.hi, _MIN_GROUP_ROWS, _BLOCK_ROWS)
 
     @classmethod
     def from_edges(
@@ -173,6 +180,8 @@ class Bounds:
     hi: FloatArray
     converged: bool
     iterations: int
+    #: Work done, in mat-vecs of the whole matrix (links touched / links, both bounds added).
+    matvecs: float = field(default=float("nan"), compare=False)
 
 
 def _as_mask(n: int, x: np.ndarray[Any, Any], what: str) -> BoolArray:
@@ -246,6 +255,258 @@ def _neumann(
     return x, False, k + 1
 
 
+#: Plan granularity (see :func:`_make_plan`): consecutive levels are merged into one iterated
+#: group until it has this many entities, and an iterated group is split into Gauss-Seidel
+#: blocks of about this many entities (at most :data:`_MAX_BLOCKS`).
+_MIN_GROUP_ROWS = 4096
+_BLOCK_ROWS = 4096
+_MAX_BLOCKS = 32
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Consecutive entities ``start:stop`` of the plan order, as blocks ``blocks[0]:blocks[1]``
+    of :attr:`_Plan.bounds`. ``once``: one pass is exact (no link between its entities)."""
+
+    start: int
+    stop: int
+    blocks: tuple[int, int]
+    once: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Entities in topological order of the condensation (strongly connected components, in
+    levels), ``W^T`` permuted to that order and cut into row blocks."""
+
+    perm: IndexArray  # plan position -> entity
+    bounds: IndexArray  # block k is positions bounds[k]:bounds[k + 1]
+    groups: tuple[_Group, ...]
+    lo: tuple[CSR, ...]  # row blocks of P W_lo^T P^T (rows: held entity, columns: holders)
+    hi: tuple[CSR, ...] | None  # None when W.hi == W.lo
+    nnz: int
+
+
+def _levels(n: int, row: IndexArray, col: IndexArray) -> tuple[IndexArray, IndexArray, BoolArray]:
+    """(level, component label, on a cycle) of each entity for the links ``row -> col``.
+
+    Strongly connected components (scipy, Pearce's algorithm), then Kahn's algorithm on the
+    condensation, one frontier per round: the level of a component is the length of the
+    longest chain of components above it, so no link joins two components of one level.
+    """
+    graph = sp.csr_array((np.ones(row.size), (row, col)), shape=(n, n))
+    ncomp, raw = connected_components(graph, directed=True, connection="strong")
+    label: IndexArray = np.asarray(raw, dtype=np.intp)
+    size = np.bincount(label, minlength=ncomp)
+    cross = label[row] != label[col]
+    cond = sp.csr_array(
+        (np.ones(int(cross.sum())), (label[row[cross]], label[col[cross]])), shape=(ncomp, ncomp)
+    )
+    remaining = np.bincount(cond.indices, minlength=ncomp)
+    level = np.full(ncomp, -1, dtype=np.intp)
+    frontier = np.flatnonzero(remaining == 0)
+    depth = 0
+    while frontier.size:
+        level[frontier] = depth
+        down = cond.indices[_gather_rows(cond.indptr, frontier)].astype(np.intp)
+        np.subtract.at(remaining, down, 1)
+        cand = np.unique(down)
+        frontier = cand[remaining[cand] == 0]
+        depth += 1
+    if np.any(level < 0):  # pragma: no cover - the condensation of a digraph is acyclic
+        raise AssertionError("condensation is not acyclic")
+    return level[label], label, size[label] >= 2
+
+
+def _make_plan(lo: CSR, hi: CSR, min_rows: int, block_rows: int) -> _Plan:
+    """Order the entities by (level, acyclic first, component) and cut the order into groups:
+
+    * a level without cycles and with at least ``min_rows`` entities is a ``once`` group: its
+      entities are held only from earlier levels, so one pass in order is exact;
+    * smaller consecutive levels are merged, and cyclic parts of a level taken as they are, into
+      iterated groups, split into Gauss-Seidel blocks of about ``block_rows`` entities.
+
+    Links with a zero share in both bounds are ignored.
+    """
+    n = int(lo.shape[0])
+    lo_c, hi_c = sp.coo_array(lo), sp.coo_array(hi)
+    same_pattern = (
+        lo.nnz == hi.nnz
+        and np.array_equal(lo.indptr, hi.indptr)
+        and np.array_equal(lo.indices, hi.indices)
+    )
+    if same_pattern:
+        pat = (lo_c.data != 0.0) | (hi_c.data != 0.0)
+        row, col = lo_c.row[pat], lo_c.col[pat]
+    else:
+        union = sp.coo_array(abs(lo) + abs(hi))
+        union.eliminate_zeros()
+        row, col = union.row, union.col
+    row, col = row.astype(np.intp), col.astype(np.intp)
+    level, label, cyclic = _levels(n, row, col)
+    perm = np.lexsort((np.arange(n), label, cyclic, level)).astype(np.intp)
+    lv, cy = level[perm], cyclic[perm]
+    # runs of equal (level, cyclic) in plan order
+    cut = np.flatnonzero((np.diff(lv) != 0) | (np.diff(cy) != 0)) + 1
+    starts = np.concatenate(([0], cut)).astype(np.intp)
+    stops = np.concatenate((cut, [n])).astype(np.intp)
+
+    spans: list[tuple[int, int, bool]] = []  # (start, stop, once)
+    pending = -1  # start of the iterated group being merged
+    for a, e in zip(starts.tolist(), stops.tolist(), strict=True):
+        if not cy[a] and e - a >= min_rows:
+            if pending >= 0:
+                spans.append((pending, a, False))
+                pending = -1
+            spans.append((a, e, True))
+        elif cy[a] and e - a >= min_rows:
+            if pending >= 0:
+                spans.append((pending, a, False))
+                pending = -1
+            spans.append((a, e, False))
+        else:
+            pending = a if pending < 0 else pending
+            if e - pending >= min_rows:
+                spans.append((pending, e, False))
+                pending = -1
+    if pending >= 0:
+        spans.append((pending, n, False))
+
+    bounds: list[int] = [0]
+    groups: list[_Group] = []
+    for a, e, once in spans:
+        k = len(bounds) - 1
+        nb = 1 if once else int(min(_MAX_BLOCKS, max(1, (e - a) // max(block_rows, 1))))
+        bounds.extend(np.linspace(a, e, nb + 1).astype(np.intp)[1:].tolist())
+        groups.append(_Group(a, e, (k, k + nb), once))
+
+    inv = np.empty(n, dtype=np.intp)
+    inv[perm] = np.arange(n, dtype=np.intp)
+    b = np.asarray(bounds, dtype=np.intp)
+
+    def blocks(c: sp.coo_array) -> tuple[CSR, ...]:
+        m = sp.csr_array((c.data, (inv[c.col], inv[c.row])), shape=(n, n))
+        m.sum_duplicates()
+        m.indices = m.indices.astype(np.int32)
+        m.indptr = m.indptr.astype(np.int64 if m.nnz >= 2**31 else np.int32)
+        out: list[CSR] = []
+        for a, e in zip(b[:-1].tolist(), b[1:].tolist(), strict=True):
+            p, q = int(m.indptr[a]), int(m.indptr[e])
+            out.append(
+                sp.csr_array(
+                    (m.data[p:q], m.indices[p:q], m.indptr[a : e + 1] - p), shape=(e - a, n)
+                )
+            )
+        return tuple(out)
+
+    same = same_pattern and np.array_equal(lo.data, hi.data)
+    return _Plan(perm, b, tuple(groups), blocks(lo_c), None if same else blocks(hi_c), int(lo.nnz))
+
+
+def _solve(
+    plan: _Plan,
+    mats: tuple[CSR, ...],
+    first: FloatArray,
+    keep: BoolArray | None,
+    tol: float,
+    max_iter: int,
+    start: FloatArray | None = None,
+) -> tuple[FloatArray, bool, int, int]:
+    """Solve ``x = first + A z`` with ``z = keep * x`` (``A`` = permuted ``W^T`` in ``mats``,
+    all vectors in plan order) by block Gauss-Seidel over :attr:`_Plan.groups` in order.
+
+    ``once`` groups take one pass (exact). Iterated groups start from ``first`` (or from the
+    sub-solution ``start``) and sweep their blocks in order, each block using the values just
+    computed by the earlier ones, until the largest increment of a sweep is ``<= tol``; a group
+    that does not converge within ``max_iter`` sweeps, blows up, or whose mass reached a closed
+    cycle (checked once, after ``_CHECK_AFTER`` sweeps) is left as it is and the result is
+    marked unconverged. Returns (x, converged, 1 + sweeps of the slowest group, links touched).
+    """
+    x = first.copy() if start is None else np.maximum(first, start)
+    z = x if keep is None else x * keep
+    nz = np.flatnonzero(first)
+    lead = int(nz[0]) if nz.size else x.size
+    converged, most, links = True, 0, 0
+    bounds = plan.bounds.tolist()
+    for g in plan.groups:
+        if g.stop <= lead and start is None:
+            continue  # nothing held from the seed before the first non-zero term
+        ks = range(g.blocks[0], g.blocks[1])
+        if g.once:
+            for k in ks:
+                a, e = bounds[k], bounds[k + 1]
+                x[a:e] = first[a:e] + mats[k] @ z
+                if keep is not None:
+                    z[a:e] = x[a:e] * keep[a:e]
+                links += mats[k].nnz
+            most = max(most, 1)
+            continue
+        sweeps, ok = 0, False
+        inc = np.zeros(g.stop - g.start)
+        while sweeps < max_iter:
+            sweeps += 1
+            for k in ks:
+                a, e = bounds[k], bounds[k + 1]
+                new = first[a:e] + mats[k] @ z
+                inc[a - g.start : e - g.start] = new - x[a:e]
+                x[a:e] = new
+                if keep is not None:
+                    z[a:e] = new * keep[a:e]
+                links += mats[k].nnz
+            peak = float(inc.max(initial=0.0))
+            if peak <= tol:
+                ok = True
+                break
+            if not np.isfinite(peak) or peak > 1e12:
+                break
+            if sweeps == _CHECK_AFTER and _closed_in_group(plan, mats, g, keep, inc):
+                break
+        converged &= ok
+        most = max(most, sweeps)
+    return x, converged, most + 1, links
+
+
+def _closed_in_group(
+    plan: _Plan, mats: tuple[CSR, ...], g: _Group, keep: BoolArray | None, inc: FloatArray
+) -> bool:
+    """Whether the last sweep of group ``g`` still added mass to a closed cycle inside it."""
+    rows = sp.vstack([mats[k] for k in range(*g.blocks)], format="csr")
+    inner = sp.csr_array(sp.csr_array(rows[:, g.start : g.stop]).T)  # holder rows
+    sub_keep = None if keep is None else keep[g.start : g.stop]
+    return bool(np.any(_closed_cycles(inner, sub_keep) & (inc > 0.0)))
+
+
+def _run(
+    W: ShareMatrix, vec: FloatArray, keep: BoolArray | None, tol: float, max_iter: int
+) -> Bounds:
+    """Both bounds of ``x = vec W + (keep * x) W`` via :func:`_solve`. The ``hi`` run starts from
+    the converged ``lo`` result (a sub-solution, since shares only grow) and is skipped when
+    ``W.hi == W.lo`` (then ``hi == lo`` exactly)."""
+    plan = W._plan
+    v = vec[plan.perm]
+    kp = None if keep is None else keep[plan.perm]
+    links = 0
+
+    def run(mats: tuple[CSR, ...], start: FloatArray | None) -> tuple[FloatArray, bool, int]:
+        nonlocal links
+        first = np.empty_like(v)
+        for k, m in enumerate(mats):
+            first[plan.bounds[k] : plan.bounds[k + 1]] = m @ v
+        x, ok, its, work = _solve(plan, mats, first, kp, tol, max_iter, start)
+        links += plan.nnz + work
+        return x, ok, its
+
+    lo = run(plan.lo, None)
+    hi = (lo[0].copy(), lo[1], lo[2]) if plan.hi is None else run(plan.hi, lo[0] if lo[1] else None)
+    res = []
+    for x, ok, its in (lo, hi):
+        y = np.empty_like(x)
+        y[plan.perm] = x
+        res.append((y, ok, its))
+    b = _bounds(res[0], res[1])
+    return Bounds(b.lo, b.hi, b.converged, b.iterations, links / max(plan.nnz, 1))
+
+
 def _bounds(lo: tuple[FloatArray, bool, int], hi: tuple[FloatArray, bool, int]) -> Bounds:
     converged = lo[1] and hi[1]
     xs = [lo[0], hi[0]]
@@ -285,10 +546,7 @@ def integrated_from(
     s = np.asarray(seed, dtype=np.float64)
     if s.shape != (n,):
         raise ValueError(f"seed must be a vector of length {n}")
-    return _bounds(
-        _neumann(W.lo, np.asarray(W.lo.T @ s, np.float64), None, tol, max_iter),
-        _neumann(W.hi, np.asarray(W.hi.T @ s, np.float64), None, tol, max_iter),
-    )
+    return _run(W, s, None, tol, max_iter)
 
 
 def absorbed_exposure(
@@ -318,11 +576,7 @@ def absorbed_exposure(
     n = W.n
     h = _as_mask(n, holders, "holders")
     keep = ~h
-    hf = h.astype(np.float64)
-    return _bounds(
-        _neumann(W.lo, np.asarray(W.lo.T @ hf, np.float64), keep, tol, max_iter),
-        _neumann(W.hi, np.asarray(W.hi.T @ hf, np.float64), keep, tol, max_iter),
-    )
+    return _run(W, h.astype(np.float64), keep, tol, max_iter)
 
 
 def as_intervals(bounds: Bounds, idx: int) -> Interval:
