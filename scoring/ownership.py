@@ -275,15 +275,27 @@ class _Group:
 
 
 @dataclass(frozen=True)
+class _Mats:
+    """One bound of ``P W^T P^T`` (rows: held entity, columns: holders) cut along the plan:
+    ``ext[i]``: rows of group ``i``, columns before it (holders in earlier groups);
+    ``inner[k]``: rows of block ``k`` of an iterated group, columns inside that group
+    (numbered from the group start)."""
+
+    ext: tuple[CSR, ...]
+    inner: dict[int, CSR]
+
+
+@dataclass(frozen=True)
 class _Plan:
     """Entities in topological order of the condensation (strongly connected components, in
-    levels), ``W^T`` permuted to that order and cut into row blocks."""
+    levels), cut into groups and Gauss-Seidel blocks, with both bounds of ``W^T`` permuted to
+    that order and cut accordingly."""
 
     perm: IndexArray  # plan position -> entity
-    bounds: IndexArray  # block k is positions bounds[k]:bounds[k + 1]
+    bounds: tuple[int, ...]  # block k is positions bounds[k]:bounds[k + 1]
     groups: tuple[_Group, ...]
-    lo: tuple[CSR, ...]  # row blocks of P W_lo^T P^T (rows: held entity, columns: holders)
-    hi: tuple[CSR, ...] | None  # None when W.hi == W.lo
+    lo: _Mats
+    hi: _Mats | None  # None when W.hi == W.lo
     nnz: int
 
 
@@ -382,30 +394,40 @@ def _make_plan(lo: CSR, hi: CSR, min_rows: int, block_rows: int) -> _Plan:
 
     inv = np.empty(n, dtype=np.intp)
     inv[perm] = np.arange(n, dtype=np.intp)
-    b = np.asarray(bounds, dtype=np.intp)
 
-    def blocks(c: sp.coo_array) -> tuple[CSR, ...]:
+    def rows_csr(m: CSR, a: int, e: int, c0: int, c1: int) -> CSR:
+        """Rows ``a:e`` and columns ``c0:c1`` of ``m`` (columns renumbered from ``c0``)."""
+        p, q = int(m.indptr[a]), int(m.indptr[e])
+        idx = m.indices[p:q]
+        sel = (idx >= c0) & (idx < c1)
+        row = np.repeat(np.arange(e - a), np.diff(m.indptr[a : e + 1]))
+        counts = np.bincount(row[sel], minlength=e - a)
+        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+        return sp.csr_array(
+            (m.data[p:q][sel], (idx[sel] - c0).astype(np.int32), indptr), shape=(e - a, c1 - c0)
+        )
+
+    def split(c: sp.coo_array) -> _Mats:
         m = sp.csr_array((c.data, (inv[c.col], inv[c.row])), shape=(n, n))
         m.sum_duplicates()
-        m.indices = m.indices.astype(np.int32)
-        m.indptr = m.indptr.astype(np.int64 if m.nnz >= 2**31 else np.int32)
-        out: list[CSR] = []
-        for a, e in zip(b[:-1].tolist(), b[1:].tolist(), strict=True):
-            p, q = int(m.indptr[a]), int(m.indptr[e])
-            out.append(
-                sp.csr_array(
-                    (m.data[p:q], m.indices[p:q], m.indptr[a : e + 1] - p), shape=(e - a, n)
-                )
-            )
-        return tuple(out)
+        ext: list[CSR] = []
+        inner: dict[int, CSR] = {}
+        for g in groups:
+            ext.append(rows_csr(m, g.start, g.stop, 0, g.start))
+            if not g.once:
+                for k in range(*g.blocks):
+                    inner[k] = rows_csr(m, bounds[k], bounds[k + 1], g.start, g.stop)
+        return _Mats(tuple(ext), inner)
 
     same = same_pattern and np.array_equal(lo.data, hi.data)
-    return _Plan(perm, b, tuple(groups), blocks(lo_c), None if same else blocks(hi_c), int(lo.nnz))
+    return _Plan(
+        perm, tuple(bounds), tuple(groups), split(lo_c), None if same else split(hi_c), int(lo.nnz)
+    )
 
 
 def _solve(
     plan: _Plan,
-    mats: tuple[CSR, ...],
+    mats: _Mats,
     first: FloatArray,
     keep: BoolArray | None,
     tol: float,
@@ -413,67 +435,67 @@ def _solve(
     start: FloatArray | None = None,
 ) -> tuple[FloatArray, bool, int, int]:
     """Solve ``x = first + A z`` with ``z = keep * x`` (``A`` = permuted ``W^T`` in ``mats``,
-    all vectors in plan order) by block Gauss-Seidel over :attr:`_Plan.groups` in order.
+    all vectors in plan order), group by group in plan order.
 
-    ``once`` groups take one pass (exact). Iterated groups start from ``first`` (or from the
-    sub-solution ``start``) and sweep their blocks in order, each block using the values just
-    computed by the earlier ones, until the largest increment of a sweep is ``<= tol``; a group
-    that does not converge within ``max_iter`` sweeps, blows up, or whose mass reached a closed
-    cycle (checked once, after ``_CHECK_AFTER`` sweeps) is left as it is and the result is
-    marked unconverged. Returns (x, converged, 1 + sweeps of the slowest group, links touched).
+    A group's holders outside it are in earlier groups, already final: their contribution is
+    added to ``first`` once. ``once`` groups are then exact. Iterated groups start from that
+    (or from the sub-solution ``start`` where larger) and are swept block by block (block
+    Gauss-Seidel: each block uses the values just computed by the earlier ones) until the
+    largest increment of a sweep is ``<= tol``; a group that does not converge within
+    ``max_iter`` sweeps, blows up, or whose mass reached a closed cycle (checked once, after
+    ``_CHECK_AFTER`` sweeps) is left as it is and the result is marked unconverged.
+
+    Returns (x, converged, 1 + sweeps of the slowest group, links touched).
     """
-    x = first.copy() if start is None else np.maximum(first, start)
-    z = x if keep is None else x * keep
+    n = first.size
+    x = np.zeros(n)
+    z = x if keep is None else np.zeros(n)
     nz = np.flatnonzero(first)
-    lead = int(nz[0]) if nz.size else x.size
+    lead = int(nz[0]) if nz.size else n
     converged, most, links = True, 0, 0
-    bounds = plan.bounds.tolist()
-    for g in plan.groups:
-        if g.stop <= lead and start is None:
-            continue  # nothing held from the seed before the first non-zero term
-        ks = range(g.blocks[0], g.blocks[1])
+    bounds = plan.bounds
+    for i, g in enumerate(plan.groups):
+        if g.stop <= lead:
+            continue  # no term reaches entities before the first non-zero of ``first``
+        a0, e0 = g.start, g.stop
+        ext = mats.ext[i]
+        rhs = first[a0:e0] + ext @ z[:a0] if ext.nnz else first[a0:e0].copy()
+        links += ext.nnz
+        xg = x[a0:e0]
+        zg = z[a0:e0]
+        kg = None if keep is None else keep[a0:e0]
+        xg[:] = rhs if start is None else np.maximum(rhs, start[a0:e0])
+        if kg is not None:
+            zg[:] = xg * kg
         if g.once:
-            for k in ks:
-                a, e = bounds[k], bounds[k + 1]
-                x[a:e] = first[a:e] + mats[k] @ z
-                if keep is not None:
-                    z[a:e] = x[a:e] * keep[a:e]
-                links += mats[k].nnz
             most = max(most, 1)
             continue
         sweeps, ok = 0, False
-        inc = np.zeros(g.stop - g.start)
+        inc = np.zeros(e0 - a0)
+        blocks = [(bounds[k] - a0, bounds[k + 1] - a0, mats.inner[k]) for k in range(*g.blocks)]
         while sweeps < max_iter:
             sweeps += 1
-            for k in ks:
-                a, e = bounds[k], bounds[k + 1]
-                new = first[a:e] + mats[k] @ z
-                inc[a - g.start : e - g.start] = new - x[a:e]
-                x[a:e] = new
-                if keep is not None:
-                    z[a:e] = new * keep[a:e]
-                links += mats[k].nnz
+            for a, e, m in blocks:
+                new = rhs[a:e] + m @ zg
+                inc[a:e] = new - xg[a:e]
+                xg[a:e] = new
+                if kg is not None:
+                    zg[a:e] = new * kg[a:e]
+                links += m.nnz
             peak = float(inc.max(initial=0.0))
             if peak <= tol:
                 ok = True
                 break
             if not np.isfinite(peak) or peak > 1e12:
                 break
-            if sweeps == _CHECK_AFTER and _closed_in_group(plan, mats, g, keep, inc):
-                break
+            if sweeps == _CHECK_AFTER:
+                inner = sp.vstack([m for _, _, m in blocks], format="csr")
+                closed = _closed_cycles(sp.csr_array(inner.T), kg)
+                if np.any(closed & (inc > 0.0)):
+                    break
         converged &= ok
         most = max(most, sweeps)
     return x, converged, most + 1, links
-
-
-def _closed_in_group(
-    plan: _Plan, mats: tuple[CSR, ...], g: _Group, keep: BoolArray | None, inc: FloatArray
-) -> bool:
-    """Whether the last sweep of group ``g`` still added mass to a closed cycle inside it."""
-    rows = sp.vstack([mats[k] for k in range(*g.blocks)], format="csr")
-    inner = sp.csr_array(sp.csr_array(rows[:, g.start : g.stop]).T)  # holder rows
-    sub_keep = None if keep is None else keep[g.start : g.stop]
-    return bool(np.any(_closed_cycles(inner, sub_keep) & (inc > 0.0)))
 
 
 def _run(
@@ -487,11 +509,14 @@ def _run(
     kp = None if keep is None else keep[plan.perm]
     links = 0
 
-    def run(mats: tuple[CSR, ...], start: FloatArray | None) -> tuple[FloatArray, bool, int]:
+    def run(mats: _Mats, start: FloatArray | None) -> tuple[FloatArray, bool, int]:
         nonlocal links
         first = np.empty_like(v)
-        for k, m in enumerate(mats):
-            first[plan.bounds[k] : plan.bounds[k + 1]] = m @ v
+        for i, g in enumerate(plan.groups):
+            first[g.start : g.stop] = mats.ext[i] @ v[: g.start]
+            for k in range(*g.blocks) if not g.once else ():
+                a, e = plan.bounds[k], plan.bounds[k + 1]
+                first[a:e] += mats.inner[k] @ v[g.start : g.stop]
         x, ok, its, work = _solve(plan, mats, first, kp, tol, max_iter, start)
         links += plan.nnz + work
         return x, ok, its
