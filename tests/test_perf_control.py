@@ -1,9 +1,10 @@
 """The controller search's memo: each entity is expanded once per graph, not once per distance.
 
 ``scoring.control._controllers`` memoizes by (entity, search budget left) and canonicalizes the
-budget to the entity's upstream height. These tests would fail if the canonicalization were
-dropped (the memo grows with the number of distinct distances), or if it changed an answer
-(compared with the uncanonicalized search, including cycles and short depth limits).
+budget to one from which the entity's answer is proven not to change (``settled``). These tests
+would fail if the canonicalization were dropped (the memo grows with the number of distinct
+distances), or if it changed an answer (compared with the uncanonicalized search, including
+cycles, ranged shares and short depth limits).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scoring.control import (
     _UNBOUNDED,
     CONTROL_DEPTH,
     _controllers,
-    _heights,
+    _search,
     ultimate_controllers,
 )
 from scoring.dataset import Dataset
@@ -99,23 +100,67 @@ def test_each_entity_is_expanded_once_on_a_chain_with_shortcuts() -> None:
     assert r.ultimate == ["e0"] and r.undetermined == []
     # one memo entry per entity; keyed by the raw budget it would be about n²/4
     assert len(memo) <= n, len(memo)
-    assert _heights(g) == list(range(n))
+    assert _search(g).settled == list(range(n))
     for t in range(n):
         assert _controllers(g, t, CONTROL_DEPTH) == reference(g, t, CONTROL_DEPTH)
     assert len(memo) <= n, len(memo)
 
 
-def test_heights_are_unbounded_on_and_below_a_cycle_and_beyond_the_depth() -> None:
-    # e0 → e1 ⇄ e2 → e3; e4 alone
-    g = ArrangementGraph.build(
-        dataset(5, [(0, 1, 0.3, None), (1, 2, 0.4, None), (2, 1, 0.2, None), (2, 3, 0.9, None)]),
-        DAY,
-    )
-    assert _heights(g) == [0, _UNBOUNDED, _UNBOUNDED, _UNBOUNDED, 0]
-    deep = shortcut_chain(CONTROL_DEPTH + 3)
-    h = _heights(deep)
-    assert h[: CONTROL_DEPTH] == list(range(CONTROL_DEPTH))
-    assert h[CONTROL_DEPTH:] == [_UNBOUNDED] * 3
+def test_settled_budgets_on_cycles_and_when_nobody_can_hold_a_majority() -> None:
+    # e0 → e1 (30%), e2 → e1 (40%), e1 → e2 (60%): a cycle; e2 → e3 (90%); e4 alone;
+    # e5 → e6 and e0 → e6 (25% each: nobody can hold more than 50% of e6)
+    edges: list[tuple[int, int, float, float | None]] = [
+        (0, 1, 0.3, None),
+        (2, 1, 0.4, None),
+        (1, 2, 0.6, None),
+        (2, 3, 0.9, None),
+        (5, 6, 0.25, None),
+        (0, 6, 0.25, None),
+    ]
+    g = ArrangementGraph.build(dataset(7, edges), DAY)
+    # e1 never has a controller; e2 is controlled by e1 from budget 1; e3 by both from 2
+    assert _search(g).settled == [0, 0, 1, 2, 0, 0, 0]
+    for t in range(7):
+        for d in range(CONTROL_DEPTH + 1):
+            assert _controllers(g, t, d) == reference(g, t, d)
+    assert _controllers(g, 3, CONTROL_DEPTH) == ({1, 2}, {1, 2})
+
+
+def test_a_cycle_is_not_settled_before_its_inputs_are() -> None:
+    # r controls q1 and q2 (60% each); q1 and q2 hold 30% of a and of a2; a and a2 hold 30% of
+    # h: h's first controller (r) appears only at budget 3. The cycle x ⇄ y below h looks
+    # settled at budget 2 (its answers at 2 and 3 agree), but r reaches it at budget 4.
+    r, q1, q2, a, a2, h, x, y = range(8)
+    edges: list[tuple[int, int, float, float | None]] = [
+        (r, q1, 0.6, None),
+        (r, q2, 0.6, None),
+        (q1, a, 0.3, None),
+        (q2, a, 0.3, None),
+        (q1, a2, 0.3, None),
+        (q2, a2, 0.3, None),
+        (a, h, 0.3, None),
+        (a2, h, 0.3, None),
+        (h, x, 0.6, None),
+        (y, x, 0.3, None),
+        (x, y, 0.6, None),
+    ]
+    g = ArrangementGraph.build(dataset(8, edges), DAY)
+    assert _search(g).settled[h] == 3 and _search(g).settled[x] >= 4
+    for t in range(8):
+        for d in range(8):
+            assert _controllers(g, t, d) == reference(g, t, d), (t, d)
+    assert _controllers(g, x, CONTROL_DEPTH)[0] == {h, r}
+
+
+def test_a_cycle_longer_than_the_search_depth_is_not_settled() -> None:
+    n = CONTROL_DEPTH + 6  # e_i holds 90% of e_{i+1}, around a cycle: control grows by one
+    edges: list[tuple[int, int, float, float | None]] = [
+        (i, (i + 1) % n, 0.9, None) for i in range(n)
+    ]
+    g = ArrangementGraph.build(dataset(n, edges), DAY)
+    assert _search(g).settled == [_UNBOUNDED] * n
+    cert, _ = _controllers(g, 0, CONTROL_DEPTH)
+    assert cert == reference(g, 0, CONTROL_DEPTH)[0] and len(cert) == CONTROL_DEPTH
 
 
 @st.composite
