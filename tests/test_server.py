@@ -248,6 +248,9 @@ def test_one_log_line_per_call_without_secrets(
         rpc = rpc_lines()
         assert [l["code"] for l in rpc[-2:]] == ["OK", "NOT_FOUND"]
         assert all({"duration_ms", "request_id", "method", "code"} <= set(l) for l in rpc)
+        # the line is assembled from parts: the very text json.dumps makes of the record
+        raw = [r.getMessage() for r in caplog.records if r.getMessage().startswith("{")]
+        assert raw and all(json.dumps(json.loads(m)) == m for m in raw)
         assert "s3cret-token" not in caplog.text
         assert t.app is not None
         samples = {
@@ -262,6 +265,83 @@ def test_one_log_line_per_call_without_secrets(
         assert samples[key] == 1.0
     finally:
         t.stop()
+
+
+def test_request_id_is_echoed_or_made(srv: ServerThread) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(srv.target) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        _, call = stub.Check.with_call(
+            health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "req-42"),), timeout=10
+        )
+        assert ("x-request-id", "req-42") in call.trailing_metadata()
+        _, call = stub.Check.with_call(health_pb2.HealthCheckRequest(), timeout=10)
+        made = dict(call.trailing_metadata())["x-request-id"]
+        assert len(made) == 16 and int(made, 16) >= 0
+        _, again = stub.Check.with_call(health_pb2.HealthCheckRequest(), timeout=10)
+        assert dict(again.trailing_metadata())["x-request-id"] != made
+
+
+def test_cached_score_is_sent_as_encoded_once(client: GeoriskClient) -> None:
+    from georisk.v1 import scoring_pb2, types_pb2
+
+    req = scoring_pb2.ScoreArrangementRequest(
+        arrangement_id="gotion-manteno-il", as_of=TODAY, view=types_pb2.EXPLANATION_VIEW_FULL
+    )
+    first = client._scoring.ScoreArrangement(req, timeout=30)  # scored (or cached earlier)
+    again = client._scoring.ScoreArrangement(req, timeout=30)  # a cache hit: kept wire bytes
+    assert again == first and again.score.sources and again.dataset_version.startswith("sha256:")
+    batch = client.batch_score(["gotion-manteno-il"], as_of=TODAY, view="full")
+    assert batch[0] == again.score
+
+
+def test_wire_bytes_live_and_die_with_the_cache(engine: Engine) -> None:
+    import asyncio
+
+    from georisk.v1 import scoring_pb2
+
+    from server.state import ServingState
+
+    def make(tag: str) -> scoring_pb2.ScoreArrangementResponse:
+        return scoring_pb2.ScoreArrangementResponse(dataset_version=tag)
+
+    def encode(m: scoring_pb2.ScoreArrangementResponse) -> bytes:
+        return m.SerializeToString()
+
+    state = ServingState(engine, DATA, "us", cache_size=2)
+    try:
+
+        async def go() -> None:
+            a = await state.cached("a", lambda: make("a"), encode)
+            assert state.serialized(a) == make("a").SerializeToString()
+            assert await state.cached("a", lambda: make("other"), encode) is a  # a hit
+            assert state.serialized(make("a")) is None  # an equal message, but not the cached one
+            await state.cached("b", lambda: make("b"), encode)
+            c = await state.cached("c", lambda: make("c"), encode)  # evicts a
+            assert state.serialized(a) is None and state.serialized(c) is not None
+            # two misses of one key at once: only the one kept in the cache keeps its bytes
+            d1, d2 = await asyncio.gather(
+                state.cached("d", lambda: make("d"), encode),
+                state.cached("d", lambda: make("d"), encode),
+            )
+            kept = await state.cached("d", lambda: make("never"), encode)
+            assert kept in (d1, d2) and (d1 is kept or d2 is kept)
+            other = d2 if d1 is kept else d1
+            assert state.serialized(kept) is not None and state.serialized(other) is None
+            assert len(state._wire) <= state.cache_size
+            plain = await state.cached("e", lambda: make("e"))  # no encode: nothing kept
+            assert state.serialized(plain) is None
+
+        asyncio.run(go())
+    finally:
+        state.close()
+    off = ServingState(engine, DATA, "us", cache_size=0)
+    try:
+        m = asyncio.run(off.cached("a", lambda: make("a"), encode))
+        assert off.serialized(m) is None and not off._wire
+    finally:
+        off.close()
 
 
 # --------------------------------------------------------------------------- security
