@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -271,7 +272,7 @@ def test_request_id_is_echoed_or_made(srv: ServerThread) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with grpc.insecure_channel(srv.target) as ch:
-        stub = health_pb2_grpc.HealthStub(ch)
+        stub: Any = health_pb2_grpc.HealthStub(ch)  # the typeshed stub lacks the methods
         _, call = stub.Check.with_call(
             health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "req-42"),), timeout=10
         )
