@@ -32,16 +32,21 @@ import hashlib
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from scoring.bulkcsv import FastLinks, read_entities, read_links
 from scoring.interval import EPS
+from scoring.linkstore import KIND_CODES, LINK_KINDS, NO_DATE, LinkColumns, LinkStore
 from scoring.model import (
     OWNERSHIP_KINDS,
     Arrangement,
@@ -111,11 +116,30 @@ class Dataset:
 
     sources: dict[str, Source]
     entities: dict[str, Entity]
-    links: dict[str, Link]
+    #: link id → Link: a :class:`LinkStore` (bulk CSV links held as columns; a dict is wrapped)
+    links: Mapping[str, Link]
     arrangements: dict[str, Arrangement]
     version: str
     origin: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) → "file: rec"
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.links, LinkStore):  # a plain dict of links (tests, tools)
+            index = {e: i for i, e in enumerate(self.entities)}
+            object.__setattr__(self, "links", LinkStore.of_objects(dict(self.links), index))
+
+    @property
+    def store(self) -> LinkStore:
+        """The links as a :class:`LinkStore` (columns and positions for whole-graph work)."""
+        assert isinstance(self.links, LinkStore)
+        return self.links
+
+    def origin_of(self, kind: str, rid: str) -> str | None:
+        """Where a record was read: ``"file: record"`` (None for an unknown record)."""
+        got = self.origin.get((kind, rid))
+        if got is None and kind == "link":
+            got = self.store.origin_of(rid)
+        return got
 
     @cached_property
     def listed(self) -> dict[str, list[tuple[str, ListMembership]]]:
@@ -133,13 +157,12 @@ class Dataset:
     @cached_property
     def link_boundaries(self) -> list[dt.date]:
         """Sorted dates on which the set of valid links changes (valid_from, valid_to + 1 day)."""
-        days = set()
-        for l in self.links.values():
-            if l.valid_from is not None:
-                days.add(l.valid_from)
-            if l.valid_to is not None and l.valid_to < dt.date.max:
-                days.add(l.valid_to + dt.timedelta(days=1))
-        return sorted(days)
+        a = self.store.arrays()
+        last = dt.date.max.toordinal()
+        vf = a.valid_from[a.valid_from != NO_DATE]
+        vt = a.valid_to[(a.valid_to != NO_DATE) & (a.valid_to < last)].astype(np.int64) + 1
+        days = np.unique(np.concatenate([vf.astype(np.int64), vt]))
+        return [dt.date.fromordinal(int(d)) for d in days]
 
     def source_urls(self, ids: Iterable[str]) -> list[str]:
         out = []
@@ -428,41 +451,232 @@ def _check_references(by_kind: dict[str, dict[str, _Located]], issues: list[Data
 
 
 def _check_share_totals(
-    by_kind: dict[str, dict[str, _Located]], issues: list[DatasetIssue]
+    by_kind: dict[str, dict[str, _Located]],
+    columns: list[LinkColumns],
+    entity_index: dict[str, int],
+    issues: list[DatasetIssue],
 ) -> None:
     """Equity (and votes) held in one entity may not exceed 100% on any date.
 
-    Ranged shares count with their minimum: a range that could fit is accepted.
+    Ranged shares count with their minimum: a range that could fit is accepted. Totals over all
+    dates are summed per (target, kind) with one ``bincount``; only a group whose all-dates total
+    exceeds 100% can fail on some date, and only those are checked date by date.
     """
-    groups: dict[tuple[str, str], list[_Located]] = defaultdict(list)
-    for loc in by_kind["link"].values():
-        link = loc.record
-        assert isinstance(link, Link)
-        if link.kind in OWNERSHIP_KINDS:
-            groups[(link.target, link.kind.value)].append(loc)
-    for (target, kind), locs in groups.items():
-        links = [loc.record for loc in locs]
-        starts = {l.valid_from or dt.date.min for l in links if isinstance(l, Link)}
-        for day in sorted(starts):
+    own = sorted(KIND_CODES[k] for k in OWNERSHIP_KINDS)
+    objs = [
+        (loc, l)
+        for loc in by_kind["link"].values()
+        if isinstance(l := loc.record, Link) and l.kind in OWNERSHIP_KINDS
+    ]
+    unknown: dict[str, int] = {}  # targets that are not entities (reported elsewhere)
+    n_ent = len(entity_index)
+
+    def key(t: str) -> int:
+        i = entity_index.get(t)
+        return i if i is not None else n_ent + unknown.setdefault(t, len(unknown))
+
+    tkey = [np.fromiter((key(l.target) for _, l in objs), np.int64, len(objs))]
+    kind = [np.fromiter((KIND_CODES[l.kind] for _, l in objs), np.int64, len(objs))]
+    lo = [np.fromiter((l.share_bounds()[0] for _, l in objs), np.float64, len(objs))]
+    vf = [
+        np.fromiter(
+            (l.valid_from.toordinal() if l.valid_from else NO_DATE for _, l in objs),
+            np.int64,
+            len(objs),
+        )
+    ]
+    vt = [
+        np.fromiter(
+            (l.valid_to.toordinal() if l.valid_to else NO_DATE for _, l in objs),
+            np.int64,
+            len(objs),
+        )
+    ]
+    block = [np.full(len(objs), -1, np.int64)]
+    row = [np.arange(len(objs), dtype=np.int64)]
+    for b, col in enumerate(columns):
+        m = np.flatnonzero(np.isin(col.kind, own))
+        tkey.append(col.target[m].astype(np.int64))
+        kind.append(col.kind[m].astype(np.int64))
+        lo.append(col.lo[m])
+        vf.append(col.valid_from[m].astype(np.int64))
+        vt.append(col.valid_to[m].astype(np.int64))
+        block.append(np.full(len(m), b, np.int64))
+        row.append(m.astype(np.int64))
+    T, K, L, VF, VT = (np.concatenate(x) for x in (tkey, kind, lo, vf, vt))
+    BL, RW = np.concatenate(block), np.concatenate(row)
+    if not len(T):
+        return
+    _, inv = np.unique(T * len(LINK_KINDS) + K, return_inverse=True)
+    totals = np.bincount(inv, weights=L)
+    ent_ids: list[str] | None = None
+    for g in np.flatnonzero(totals > 1.0 + EPS):
+        members = np.flatnonzero(inv == g)
+        for day in sorted({int(VF[m]) if VF[m] != NO_DATE else 1 for m in members}):
             active = [
-                (loc, l)
-                for loc, l in zip(locs, links, strict=True)
-                if isinstance(l, Link) and l.active(day)
+                m
+                for m in members
+                if (VF[m] == NO_DATE or VF[m] <= day) and (VT[m] == NO_DATE or day <= VT[m])
             ]
-            total = sum(l.share_interval().lo for _, l in active)
-            if total > 1.0 + EPS:
-                loc = active[-1][0]
-                ids = ", ".join(l.id for _, l in active)
-                issues.append(
-                    DatasetIssue(
-                        loc.file,
-                        loc.where,
-                        "share",
-                        f"{kind} held in {target!r} adds up to {total:.2%} (> 100%) on "
-                        f"{'any date' if day == dt.date.min else day.isoformat()}: {ids}",
-                    )
+            total = float(sum(L[m] for m in active))
+            if total <= 1.0 + EPS:
+                continue
+
+            def locate(m: int) -> tuple[str, str, str]:
+                if BL[m] < 0:
+                    loc, link = objs[int(RW[m])]
+                    return loc.file, loc.where, link.id
+                col = columns[int(BL[m])]
+                rid = col.ids[int(RW[m])]
+                return col.file, f"row {int(col.line[int(RW[m])])} (id={rid})", rid
+
+            file, where, _ = locate(int(active[-1]))
+            ids = ", ".join(locate(int(m))[2] for m in active)
+            t = int(T[members[0]])
+            if t < n_ent:
+                if ent_ids is None:
+                    ent_ids = list(entity_index)
+                target = ent_ids[t]
+            else:
+                target = next(k for k, v in unknown.items() if v == t - n_ent)
+            issues.append(
+                DatasetIssue(
+                    file,
+                    where,
+                    "share",
+                    f"{LINK_KINDS[int(K[members[0]])].value} held in {target!r} adds up to "
+                    f"{total:.2%} (> 100%) on "
+                    f"{'any date' if day == 1 else dt.date.fromordinal(day).isoformat()}: {ids}",
                 )
-                break
+            )
+            break
+
+
+def _resolve_blocks(
+    blocks: list[FastLinks],
+    by_kind: dict[str, dict[str, _Located]],
+    entity_ids: list[str],
+    issues: list[DatasetIssue],
+) -> tuple[list[LinkColumns], dict[str, int]]:
+    """Resolve bulk links' entity references to positions; report duplicate ids and unknown
+    references (entities, sources, arrangements) with file and row, like the reference path."""
+    positions: dict[str, int] = {}
+    objs = by_kind["link"]
+    ent = pa.array(entity_ids, type=pa.string())
+    known_sources, known_arr = by_kind["source"], by_kind["arrangement"]
+    columns: list[LinkColumns] = []
+    for fl in blocks:
+        col = fl.columns
+        n, base = len(col), len(positions)
+
+        def where(r: int, col: LinkColumns = col) -> str:
+            return f"row {int(col.line[r])} (id={col.ids[r]})"
+
+        positions.update(zip(col.ids, range(base, base + n), strict=True))
+        if len(positions) != base + n:  # a duplicate id: find and report them (error path)
+            first: dict[str, str] = {}
+            for c in [*columns, col]:
+                for r, rid in enumerate(c.ids):
+                    here = f"{c.file}: row {int(c.line[r])} (id={rid})"
+                    if rid in first:
+                        issues.append(
+                            DatasetIssue(
+                                c.file,
+                                f"row {int(c.line[r])} (id={rid})",
+                                "id",
+                                f"duplicate link id {rid!r} (first defined in {first[rid]})",
+                            )
+                        )
+                    else:
+                        first[rid] = here
+        for name, ids in (("source", fl.source_ids), ("target", fl.target_ids)):
+            ix = pc.index_in(ids, value_set=ent)
+            for r_ in np.flatnonzero(np.asarray(ix.is_null().to_numpy(zero_copy_only=False))):
+                r = int(r_)
+                issues.append(
+                    DatasetIssue(col.file, where(r), name, f"unknown entity {ids[r].as_py()!r}")
+                )
+            setattr(col, name, np.asarray(ix.fill_null(0).to_numpy(), dtype=np.int32))
+        for r, a in col.arrangement.items():
+            if a not in known_arr:
+                issues.append(
+                    DatasetIssue(col.file, where(r), "arrangement", f"unknown arrangement {a!r}")
+                )
+        for k, srcs in enumerate(col.source_sets):
+            for s_id in srcs:
+                if s_id not in known_sources:
+                    for r_ in np.flatnonzero(col.source_set == k):
+                        issues.append(
+                            DatasetIssue(
+                                col.file, where(int(r_)), "sources", f"unknown source {s_id!r}"
+                            )
+                        )
+        columns.append(col)
+    for oid, loc in objs.items():
+        if oid in positions:
+            issues.append(
+                DatasetIssue(
+                    loc.file,
+                    loc.where,
+                    "id",
+                    f"duplicate link id {oid!r} (also defined in "
+                    f"{_block_origin(columns, positions[oid])})",
+                )
+            )
+    return columns, positions
+
+
+def _block_origin(columns: list[LinkColumns], p: int) -> str:
+    for c in columns:
+        if p < len(c):
+            return f"{c.file}: row {int(c.line[p])} (id={c.ids[p]})"
+        p -= len(c)
+    return "?"  # pragma: no cover - p comes from the same columns
+
+
+def _bulk_csv(
+    f: Path,
+    data: bytes,
+    issues: list[DatasetIssue],
+    located: list[tuple[str, BaseModel, str, str]],
+    blocks: list[FastLinks],
+) -> bool:
+    """Read a bulk links/entities CSV column-wise (:mod:`scoring.bulkcsv`); False when the
+    file must take the reference path. Rows the strict checks refuse are validated here, one by
+    one, exactly as the reference path does."""
+    parts = f.name.rsplit(".", 2)
+    plural = parts[-2] if len(parts) == 3 else ""
+    rows: list[tuple[int, str, BaseModel | None, dict[str, str] | None]] = []
+    if plural == "links":
+        fl = read_links(f.name, data)
+        if fl is None:
+            return False
+        blocks.append(fl)
+        kind, slow = "link", fl.slow
+    elif plural == "entities":
+        fe = read_entities(f.name, data)
+        if fe is None:
+            return False
+        kind, slow = "entity", fe.slow
+        rows = [(line, f"row {line} (id={e.id})", e, None) for line, e in fe.entities]
+    else:
+        return False
+    rows += [(line, f"row {line}", None, row) for line, row in slow]
+    rows.sort(key=lambda x: x[0])
+    for _, where, rec, raw in rows:
+        if rec is None:
+            assert raw is not None
+            try:
+                rec_raw = _csv_row_to_record(kind, dict(raw))
+            except ValueError as exc:
+                issues.append(DatasetIssue(f.name, where, "", str(exc)))
+                continue
+            if "id" in rec_raw:
+                where += f" (id={rec_raw['id']})"
+            rec = _validate_record(kind, rec_raw, f.name, where, issues)
+        if rec is not None:
+            located.append((kind, rec, f.name, where))
+    return True
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -476,6 +690,7 @@ def load_dataset(path: str | Path) -> Dataset:
         raise DatasetError([DatasetIssue(str(root), "", "", "not a directory")])
     digest = hashlib.sha256()
     located: list[tuple[str, BaseModel, str, str]] = []
+    blocks: list[FastLinks] = []
     files = _dataset_files(root)
     if not files:
         raise DatasetError([DatasetIssue(str(root), "", "", "no *.yaml, *.csv or *.jsonl files")])
@@ -487,11 +702,14 @@ def load_dataset(path: str | Path) -> Dataset:
         except UnicodeDecodeError as exc:
             issues.append(DatasetIssue(f.name, "", "", f"not UTF-8 text: {exc}"))
             continue
+        if f.suffix == ".csv" and _bulk_csv(f, data, issues, located, blocks):
+            continue
         for kind, where, raw in _READERS[f.suffix](f, text, issues):
             rec = _validate_record(kind, raw, f.name, where, issues)
             if rec is not None:
                 located.append((kind, rec, f.name, where))
-    return assemble(located, issues, "sha256:" + digest.hexdigest()[:16], str(root))
+        del text
+    return assemble(located, issues, "sha256:" + digest.hexdigest()[:16], str(root), blocks)
 
 
 def assemble(
@@ -499,6 +717,7 @@ def assemble(
     issues: list[DatasetIssue],
     version: str,
     path: str | None,
+    blocks: list[FastLinks] | None = None,
 ) -> Dataset:
     """Index validated records, check references and share totals, and build the Dataset.
 
@@ -506,8 +725,11 @@ def assemble(
     (those passed in and those found here); nothing is returned half-built.
     """
     by_kind, origin = merge_records(located, issues)
+    entity_ids = list(by_kind["entity"])
+    entity_index = {e: i for i, e in enumerate(entity_ids)}
+    columns, positions = _resolve_blocks(blocks or [], by_kind, entity_ids, issues)
     _check_references(by_kind, issues)
-    _check_share_totals(by_kind, issues)
+    _check_share_totals(by_kind, columns, entity_index, issues)
     if issues:
         raise DatasetError(issues)
 
@@ -517,7 +739,7 @@ def assemble(
     return Dataset(
         sources=table("source"),
         entities=table("entity"),
-        links=table("link"),
+        links=LinkStore(table("link"), columns, entity_ids, entity_index, positions),
         arrangements=table("arrangement"),
         version=version,
         origin=origin,

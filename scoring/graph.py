@@ -21,7 +21,7 @@ Only links valid on ``as_of`` are in the graph; every entity is.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from scoring.dataset import Dataset
 from scoring.interval import Interval
+from scoring.linkstore import KIND_CODES
 from scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
 from scoring.ownership import ShareMatrix
 
@@ -39,6 +40,7 @@ T = TypeVar("T")
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_PATHS",
+    "Adjacency",
     "ArrangementGraph",
     "PathListing",
     "PathStep",
@@ -100,24 +102,62 @@ class PathListing(BaseModel):
     max_paths: int
 
 
+@dataclass(frozen=True)
+class Adjacency:
+    """The links valid on a date as arrays: store position, ends and kind of each, and the
+    in-links of every entity grouped by target (CSR: ``in_ptr``), in store order."""
+
+    link: np.ndarray  # store positions (LinkStore.at) of the active links
+    source: np.ndarray
+    target: np.ndarray
+    kind: np.ndarray
+    in_ptr: np.ndarray  # in-links of entity i: in_order[in_ptr[i]:in_ptr[i + 1]]
+    in_order: np.ndarray
+    out_ptr: np.ndarray
+    out_order: np.ndarray
+
+    @staticmethod
+    def build(dataset: Dataset, as_of: dt.date) -> Adjacency:
+        a = dataset.store.arrays()
+        act = np.flatnonzero(a.active(as_of))
+        src, dst, kind = a.source[act], a.target[act], a.kind[act]
+        n = len(dataset.store.entity_ids)
+
+        def csr(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            order = np.argsort(key, kind="stable")
+            ptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(key, minlength=n), out=ptr[1:])
+            return ptr, order
+
+        in_ptr, in_order = csr(dst)
+        out_ptr, out_order = csr(src)
+        return Adjacency(act, src, dst, kind, in_ptr, in_order, out_ptr, out_order)
+
+
 @dataclass
 class ArrangementGraph:
-    """The dataset's graph as of one date, with index arrays for matrix work."""
+    """The dataset's graph as of one date: the links valid on it as arrays (:class:`Adjacency`),
+    share matrices, and a NetworkX view built on first use.
+
+    Path questions and the matrices read the arrays directly: a 3M-link NetworkX MultiDiGraph
+    takes ~40 s and several GB to build, which the arrays avoid (``bench/``); the NetworkX view
+    (:attr:`graph`) is for analysts and small datasets.
+    """
 
     dataset: Dataset
     as_of: dt.date
-    graph: nx.MultiDiGraph
+    adj: Adjacency
     ids: list[str]
-    index: dict[str, int]
+    index: Mapping[str, int]
     _cache: dict[str, object] = field(default_factory=dict, repr=False)  # depends on as_of
     #: caches that depend only on the links in the graph, shared by :meth:`at` views
     _shared: dict[str, object] = field(default_factory=dict, repr=False)
 
     def at(self, on: dt.date) -> ArrangementGraph:
         """The same graph read as of another date with the same valid links (see
-        ``Dataset.link_boundaries``): shares the NetworkX graph and matrices, not date caches."""
+        ``Dataset.link_boundaries``): shares the adjacency and matrices, not date caches."""
         return ArrangementGraph(
-            self.dataset, on, self.graph, self.ids, self.index, _shared=self._shared
+            self.dataset, on, self.adj, self.ids, self.index, _shared=self._shared
         )
 
     def shared(self, key: str, make: Callable[[], T]) -> T:
@@ -132,57 +172,65 @@ class ArrangementGraph:
 
     @staticmethod
     def build(dataset: Dataset, as_of: dt.date) -> ArrangementGraph:
-        g = nx.MultiDiGraph(as_of=as_of.isoformat(), dataset_version=dataset.version)
-        ids = list(dataset.entities)
-        g.add_nodes_from((eid, {"entity": e}) for eid, e in dataset.entities.items())
-        g.add_edges_from(
-            (l.source, l.target, l.id, {"link": l, "kind": l.kind})
-            for l in dataset.links.values()
-            if l.active(as_of)
+        st = dataset.store
+        return ArrangementGraph(
+            dataset, as_of, Adjacency.build(dataset, as_of), st.entity_ids, st.entity_index
         )
-        return ArrangementGraph(dataset, as_of, g, ids, {eid: i for i, eid in enumerate(ids)})
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The graph as a NetworkX MultiDiGraph (nodes carry ``entity``, edges ``link`` and
+        ``kind``, keyed by link id), built on first use and shared by the date views."""
+
+        def make() -> nx.MultiDiGraph:
+            g = nx.MultiDiGraph(as_of=self.as_of.isoformat(), dataset_version=self.dataset.version)
+            g.add_nodes_from((eid, {"entity": e}) for eid, e in self.dataset.entities.items())
+            links = (self.dataset.store.at(int(k)) for k in self.adj.link)
+            g.add_edges_from((l.source, l.target, l.id, {"link": l, "kind": l.kind}) for l in links)
+            return g
+
+        return self.shared("networkx", make)
 
     # ------------------------------------------------------------------ accessors
 
     def entity(self, entity_id: str) -> Entity:
-        e: Entity = self.graph.nodes[entity_id]["entity"]
-        return e
+        return self.dataset.entities[entity_id]
+
+    def _links(
+        self, ptr: np.ndarray, order: np.ndarray, entity_id: str, kinds: Iterable[LinkKind] | None
+    ) -> list[Link]:
+        i = self.index[entity_id]
+        js = order[ptr[i] : ptr[i + 1]]
+        if kinds is not None:
+            js = js[np.isin(self.adj.kind[js], [KIND_CODES[k] for k in kinds])]
+        at = self.dataset.store.at
+        return [at(k) for k in self.adj.link[js].tolist()]
 
     def links_into(self, entity_id: str, kinds: Iterable[LinkKind] | None = None) -> list[Link]:
-        wanted = set(kinds) if kinds is not None else None
-        return [
-            d["link"]
-            for _, _, d in self.graph.in_edges(entity_id, data=True)
-            if wanted is None or d["kind"] in wanted
-        ]
+        return self._links(self.adj.in_ptr, self.adj.in_order, entity_id, kinds)
 
     def links_from(self, entity_id: str, kinds: Iterable[LinkKind] | None = None) -> list[Link]:
-        wanted = set(kinds) if kinds is not None else None
-        return [
-            d["link"]
-            for _, _, d in self.graph.out_edges(entity_id, data=True)
-            if wanted is None or d["kind"] in wanted
-        ]
+        return self._links(self.adj.out_ptr, self.adj.out_order, entity_id, kinds)
 
     # ------------------------------------------------------------------ matrices
 
     def _matrix(self, kinds: frozenset[LinkKind], prefer_votes: bool) -> ShareMatrix:
-        """Build W from active links of ``kinds``.
+        """Build W from active links of ``kinds``, straight from the link arrays.
 
         With ``prefer_votes`` (control semantics), a pair with a voting link uses its votes and
         ignores its equity: votes, not capital, decide control.
         """
-        links = [d["link"] for _, _, d in self.graph.edges(data=True) if d["kind"] in kinds]
-        if prefer_votes:
-            voted = {(l.source, l.target) for l in links if l.kind is LinkKind.VOTING}
-            links = [
-                l for l in links if l.kind is LinkKind.VOTING or (l.source, l.target) not in voted
-            ]
+        adj, a = self.adj, self.dataset.store.arrays()
+        m = np.isin(adj.kind, [KIND_CODES[k] for k in kinds])
+        src, dst, kind = adj.source[m], adj.target[m], adj.kind[m]
+        lo, hi = a.lo[adj.link[m]], a.hi[adj.link[m]]
         n = len(self.ids)
-        src = np.fromiter((self.index[l.source] for l in links), dtype=np.int64, count=len(links))
-        dst = np.fromiter((self.index[l.target] for l in links), dtype=np.int64, count=len(links))
-        bounds = np.array([l.share_bounds() for l in links], dtype=np.float64).reshape(-1, 2)
-        return ShareMatrix.from_edges(n, src, dst, bounds[:, 0].copy(), bounds[:, 1].copy())
+        if prefer_votes:
+            pair = src * n + dst
+            voting = kind == KIND_CODES[LinkKind.VOTING]
+            keep = voting | ~np.isin(pair, pair[voting])
+            src, dst, lo, hi = src[keep], dst[keep], lo[keep], hi[keep]
+        return ShareMatrix.from_edges(n, src, dst, lo.copy(), hi.copy())
 
     @property
     def equity(self) -> ShareMatrix:
@@ -242,44 +290,50 @@ class ArrangementGraph:
         ``max_paths`` paths and :data:`MAX_EXPANSIONS` expansions; ``truncated`` says if any cap
         cut the listing short. Paths come sorted by decreasing product.
         """
-        found: list[SharePath] = []
+        adj = self.adj
+        codes = [KIND_CODES[k] for k in kinds]
+        hold = {self.index[h] for h in holders if h in self.index} if holders is not None else None
+        found: list[tuple[int, list[int]]] = []
         truncated = False
         expansions = 0
-        # stack of (node, path-of-links-from-node-down-to-entity)
-        stack: list[tuple[str, list[Link]]] = [(entity_id, [])]
+        # stack of (node, chain of active-link indices from node down to the entity)
+        stack: list[tuple[int, list[int]]] = [(self.index[entity_id], [])]
         while stack:
             node, chain = stack.pop()
             expansions += 1
             if expansions > MAX_EXPANSIONS:
                 truncated = True
                 break
-            ins = [
-                d["link"] for _, _, d in self.graph.in_edges(node, data=True) if d["kind"] in kinds
-            ]
+            js = adj.in_order[adj.in_ptr[node] : adj.in_ptr[node + 1]]
+            ins = js[np.isin(adj.kind[js], codes)].tolist() if len(js) else []
             is_holder = chain and (
-                (holders is None and not ins) or (holders is not None and node in holders)
+                (hold is None and not ins) or (hold is not None and node in hold)
             )
             if is_holder:
-                found.append(self._path(node, chain))
+                found.append((node, chain))
                 if len(found) >= max_paths * 4:  # keep the best max_paths after sorting
                     truncated = True
                     break
-                if stop_at_holders or holders is None:
+                if stop_at_holders or hold is None:
                     continue
             if len(chain) >= max_depth:
                 if ins:
                     truncated = True
                 continue
-            on_path = {node} | {l.target for l in chain}
-            for l in ins:
-                if l.source not in on_path:
-                    stack.append((l.source, [l, *chain]))
-        found.sort(key=lambda p: (-p.product.max, -p.product.min, p.entities))
-        if len(found) > max_paths:
+            on_path = {node, *(int(adj.target[j]) for j in chain)}
+            for j, s in zip(ins, adj.source[ins].tolist(), strict=True):
+                if s not in on_path:
+                    stack.append((s, [j, *chain]))
+        at = self.dataset.store.at
+        paths = [
+            self._path(self.ids[h], [at(int(adj.link[j])) for j in chain]) for h, chain in found
+        ]
+        paths.sort(key=lambda p: (-p.product.max, -p.product.min, p.entities))
+        if len(paths) > max_paths:
             truncated = True
-            found = found[:max_paths]
+            paths = paths[:max_paths]
         return PathListing(
-            paths=found, truncated=truncated, max_depth=max_depth, max_paths=max_paths
+            paths=paths, truncated=truncated, max_depth=max_depth, max_paths=max_paths
         )
 
     def _path(self, holder: str, chain: list[Link]) -> SharePath:

@@ -145,7 +145,7 @@ def apply_overlay(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
         for rid, raw in recs.items():
             try:
                 located.append(
-                    (kind, model.model_validate(raw), ds.origin.get((kind, rid), "dataset"), rid)
+                    (kind, model.model_validate(raw), ds.origin_of(kind, rid) or "dataset", rid)
                 )
             except ValidationError as exc:  # only a changed record can fail here
                 issues += [

@@ -1,0 +1,339 @@
+"""Links of a dataset, held as objects (curated files) and as columns (bulk CSV files).
+
+A 1M-entity dataset has ~3M links. As pydantic objects they cost ~1 KB and ~40 µs each to build
+(3 GB and two minutes), and a NetworkX MultiDiGraph of them as much again. Bulk CSV rows that
+pass the strict checks of :mod:`scoring.bulkcsv` are therefore kept here as typed NumPy columns
+and become :class:`~scoring.model.Link` objects only when something reads them (a path listing,
+a rule looking at an arrangement's parties). Whole-graph work (matrices, date epochs, the graph's
+adjacency) reads the columns directly through :meth:`LinkStore.arrays`.
+
+:class:`LinkStore` is a read-only ``Mapping[str, Link]``: code that reads ``dataset.links`` as a
+dict keeps working, and a materialized link equals the one pydantic would have validated from the
+same row (``tests/test_bulkcsv.py`` checks this on every field).
+
+>>> from scoring.model import Link
+>>> st = LinkStore.of_objects({"a-b": Link(id="a-b", kind="equity", source="a", target="b",
+...                                         share=0.6, sources=["s1"])}, {"a": 0, "b": 1})
+>>> st["a-b"].share, len(st), st.arrays().lo.tolist()
+(0.6, 1, [0.6])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from scoring.model import (
+    OWNERSHIP_KINDS,
+    LicenceTerms,
+    Link,
+    LinkKind,
+    LinkStatus,
+    ShareRange,
+)
+
+__all__ = [
+    "KIND_CODES",
+    "LINK_KINDS",
+    "LINK_STATUSES",
+    "NO_DATE",
+    "LinkArrays",
+    "LinkColumns",
+    "LinkStore",
+    "construct",
+    "template",
+]
+
+LINK_KINDS: tuple[LinkKind, ...] = tuple(LinkKind)
+KIND_CODES: dict[LinkKind, int] = {k: i for i, k in enumerate(LINK_KINDS)}
+LINK_STATUSES: tuple[LinkStatus, ...] = tuple(LinkStatus)
+ROLES: tuple[str | None, ...] = (None, "board", "officer")
+#: day ordinal standing for "no date" (open bound) in the date columns
+NO_DATE = 0
+#: materialized links kept per store (a bounded cache: a batch over every arrangement touches
+#: a small neighbourhood of each, not all 3M links at once)
+CACHE_LIMIT = 200_000
+
+I8 = np.ndarray[Any, np.dtype[np.int8]]
+I32 = np.ndarray[Any, np.dtype[np.int32]]
+I64 = np.ndarray[Any, np.dtype[np.int64]]
+F64 = np.ndarray[Any, np.dtype[np.float64]]
+B = np.ndarray[Any, np.dtype[np.bool_]]
+
+
+M = TypeVar("M", bound=BaseModel)
+_setattr = object.__setattr__
+
+
+def template(cls: type[BaseModel]) -> dict[str, Any]:
+    """Every field of ``cls`` in declaration order, with its default (None when required)."""
+    out: dict[str, Any] = {}
+    for name, f in cls.model_fields.items():
+        if f.default_factory is not None:
+            out[name] = None  # callers give list-valued fields themselves (never shared)
+        else:
+            out[name] = None if f.is_required() else f.default
+    return out
+
+
+def construct(cls: type[M], tmpl: dict[str, Any], values: dict[str, Any]) -> M:
+    """An instance of ``cls`` from values already validated, as ``model_construct`` builds it
+    (``__dict__`` in field order, fields set = ``values``' keys), at a quarter of its cost:
+    pydantic 2.14's ``model_construct`` inspects every ``default_factory`` signature per call.
+    ``tests/test_bulkcsv.py`` checks equality with pydantic-validated records.
+    """
+    obj = cls.__new__(cls)
+    d = dict(tmpl)
+    d.update(values)
+    _setattr(obj, "__dict__", d)
+    _setattr(obj, "__pydantic_fields_set__", set(values))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+_LINK = template(Link)
+_RANGE = template(ShareRange)
+
+
+@dataclass
+class LinkColumns:
+    """Validated bulk-CSV links of one file, one NumPy column per field (row order).
+
+    ``source``/``target`` are entity positions in the dataset's entity order (resolved when the
+    dataset is assembled); ``line`` is the CSV line of each row, for error messages and
+    :meth:`LinkStore.origin_of`.
+    """
+
+    file: str
+    ids: list[str]
+    line: I32
+    source: I32
+    target: I32
+    kind: I8
+    share: I8  # 0 no share, 1 exact, 2 range
+    lo: F64
+    hi: F64
+    excl_min: B
+    excl_max: B
+    valid_from: I32  # day ordinals, NO_DATE when open
+    valid_to: I32
+    status: I8
+    unconfirmed: B
+    role: I8  # index into ROLES
+    source_sets: list[tuple[str, ...]]  # distinct `sources` cells, split
+    source_set: I32  # index into source_sets
+    arrangement: dict[int, str] = field(default_factory=dict)  # sparse: row → arrangement id
+    unconfirmed_note: dict[int, str] = field(default_factory=dict)
+    note: dict[int, str] = field(default_factory=dict)
+    licence: dict[int, LicenceTerms] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def link(self, r: int, entity_ids: list[str]) -> Link:
+        """Row ``r`` as a Link, with the fields a validated record of the row would have set."""
+        kw: dict[str, Any] = {
+            "id": self.ids[r],
+            "kind": LINK_KINDS[self.kind[r]],
+            "source": entity_ids[self.source[r]],
+            "target": entity_ids[self.target[r]],
+            "sources": list(self.source_sets[self.source_set[r]]),
+        }
+        sh = int(self.share[r])
+        if sh == 1:
+            kw["share"] = float(self.lo[r])
+        elif sh == 2:
+            rng: dict[str, Any] = {"minimum": float(self.lo[r]), "maximum": float(self.hi[r])}
+            if self.excl_min[r]:
+                rng["exclusive_minimum"] = True
+            if self.excl_max[r]:
+                rng["exclusive_maximum"] = True
+            kw["share"] = construct(ShareRange, _RANGE, rng)
+        vf, vt = int(self.valid_from[r]), int(self.valid_to[r])
+        if vf != NO_DATE:
+            kw["valid_from"] = dt.date.fromordinal(vf)
+        if vt != NO_DATE:
+            kw["valid_to"] = dt.date.fromordinal(vt)
+        if self.status[r]:
+            kw["status"] = LINK_STATUSES[self.status[r]]
+        if self.unconfirmed[r]:
+            kw["unconfirmed"] = True
+        if self.role[r]:
+            kw["role"] = ROLES[self.role[r]]
+        for name in ("arrangement", "unconfirmed_note", "note", "licence"):
+            v = getattr(self, name).get(r)
+            if v is not None:
+                kw[name] = v
+        return construct(Link, _LINK, kw)
+
+
+@dataclass(frozen=True)
+class LinkArrays:
+    """Every link of a store as parallel arrays, in store order (objects first, then columns).
+
+    Shares are the (lower, upper) bounds of :meth:`Link.share_bounds`; dates are day ordinals
+    with :data:`NO_DATE` for an open bound.
+    """
+
+    source: I64
+    target: I64
+    kind: I8
+    lo: F64
+    hi: F64
+    valid_from: I32
+    valid_to: I32
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def active(self, on: dt.date) -> B:
+        d = on.toordinal()
+        vf, vt = self.valid_from, self.valid_to
+        out: B = ((vf == NO_DATE) | (vf <= d)) & ((vt == NO_DATE) | (d <= vt))
+        return out
+
+
+class LinkStore(Mapping[str, Link]):
+    """A read-only mapping of link id → :class:`Link` over objects and bulk columns."""
+
+    def __init__(
+        self,
+        objects: dict[str, Link],
+        columns: list[LinkColumns],
+        entity_ids: list[str],
+        entity_index: Mapping[str, int],
+        positions: dict[str, int] | None = None,
+    ) -> None:
+        """``positions``: bulk link id → row in the concatenated ``columns`` (built here when
+        not given; :func:`scoring.dataset.assemble` builds it once to find duplicate ids)."""
+        self._objects = objects
+        self._obj_list = list(objects.values())
+        self._columns = columns
+        self._entity_ids = entity_ids
+        self._entity_index = entity_index
+        if positions is None:
+            positions = {}
+            for col in columns:
+                base = len(positions)
+                positions.update(zip(col.ids, range(base, base + len(col)), strict=True))
+        self._pos = positions
+        # store positions: objects [0, n_obj), then each column block in turn
+        self._offsets = np.cumsum([len(self._obj_list), *(len(c) for c in columns)])
+        self._cache: dict[int, Link] = {}
+        self._arrays: LinkArrays | None = None
+
+    @staticmethod
+    def of_objects(objects: dict[str, Link], entity_index: Mapping[str, int]) -> LinkStore:
+        ids = sorted(entity_index, key=entity_index.__getitem__)
+        return LinkStore(objects, [], ids, entity_index)
+
+    # ------------------------------------------------------------------ Mapping
+
+    def __getitem__(self, key: str) -> Link:
+        obj = self._objects.get(key)
+        if obj is not None:
+            return obj
+        return self.at(len(self._obj_list) + self._pos[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._objects or key in self._pos
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._objects
+        for col in self._columns:
+            yield from col.ids
+
+    def __len__(self) -> int:
+        return len(self._objects) + len(self._pos)
+
+    # ------------------------------------------------------------------ positions
+
+    @property
+    def columns(self) -> list[LinkColumns]:
+        return self._columns
+
+    @property
+    def entity_ids(self) -> list[str]:
+        """Entity ids in dataset order: position ``i`` is entity index ``i`` of the arrays."""
+        return self._entity_ids
+
+    @property
+    def entity_index(self) -> Mapping[str, int]:
+        return self._entity_index
+
+    def at(self, k: int) -> Link:
+        """The link at store position ``k`` (see :class:`LinkArrays`)."""
+        if k < len(self._obj_list):
+            return self._obj_list[k]
+        hit = self._cache.get(k)
+        if hit is not None:
+            return hit
+        c = int(np.searchsorted(self._offsets, k, side="right"))
+        r = k - int(self._offsets[c - 1])
+        link = self._columns[c - 1].link(r, self._entity_ids)
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[k] = link
+        return link
+
+    def origin_of(self, key: str) -> str | None:
+        """``"file: row N (id=…)"`` for a bulk link, None for an object link."""
+        p = self._pos.get(key)
+        if p is None:
+            return None
+        k = len(self._obj_list) + p
+        c = int(np.searchsorted(self._offsets, k, side="right"))
+        col = self._columns[c - 1]
+        return f"{col.file}: row {int(col.line[k - int(self._offsets[c - 1])])} (id={key})"
+
+    def arrays(self) -> LinkArrays:
+        """Every link as parallel arrays (built once)."""
+        if self._arrays is None:
+            self._arrays = self._build_arrays()
+        return self._arrays
+
+    def _build_arrays(self) -> LinkArrays:
+        objs = self._obj_list
+        ix = self._entity_index
+        n = len(objs)
+        o_src = np.fromiter((ix[l.source] for l in objs), dtype=np.int64, count=n)
+        o_dst = np.fromiter((ix[l.target] for l in objs), dtype=np.int64, count=n)
+        o_kind = np.fromiter((KIND_CODES[l.kind] for l in objs), dtype=np.int8, count=n)
+        b = np.array([l.share_bounds() for l in objs], dtype=np.float64).reshape(-1, 2)
+        o_vf = np.fromiter(
+            (l.valid_from.toordinal() if l.valid_from else NO_DATE for l in objs),
+            dtype=np.int32,
+            count=n,
+        )
+        o_vt = np.fromiter(
+            (l.valid_to.toordinal() if l.valid_to else NO_DATE for l in objs),
+            dtype=np.int32,
+            count=n,
+        )
+        cols = self._columns
+
+        def cat(own: np.ndarray[Any, Any], name: str, dtype: Any) -> Any:
+            parts = [own.astype(dtype, copy=False)]
+            parts += [np.asarray(getattr(c, name), dtype=dtype) for c in cols]
+            return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+        lo_parts = [b[:, 0]] + [np.where(c.share == 0, 0.0, c.lo) for c in cols]
+        hi_parts = [b[:, 1]] + [np.where(c.share == 0, 1.0, c.hi) for c in cols]
+        return LinkArrays(
+            source=cat(o_src, "source", np.int64),
+            target=cat(o_dst, "target", np.int64),
+            kind=cat(o_kind, "kind", np.int8),
+            lo=np.concatenate(lo_parts),
+            hi=np.concatenate(hi_parts),
+            valid_from=cat(o_vf, "valid_from", np.int32),
+            valid_to=cat(o_vt, "valid_to", np.int32),
+        )
+
+    def ownership_kind_codes(self) -> list[int]:
+        return sorted(KIND_CODES[k] for k in OWNERSHIP_KINDS)
