@@ -206,6 +206,11 @@ def _bools(a: pa.Array, blank: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, An
     return t, blank | t | f
 
 
+def _tri(value: np.ndarray[Any, Any], blank: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """0 where not given, 1 for false, 2 for true (so a given default stays "set")."""
+    return np.where(blank, 0, np.where(value, 2, 1)).astype(np.int8)
+
+
 def _texts(a: pa.Array, blank: np.ndarray[Any, Any]) -> dict[int, str]:
     """Sparse row → stripped text for non-blank cells (Python's strip, as the model does)."""
     rows = np.flatnonzero(~blank)
@@ -279,10 +284,11 @@ def read_links(file: str, data: bytes) -> FastLinks | None:
     b_st = _blank(st_c)
     status = _codes(st_c, [s.value for s in LINK_STATUSES])
     ok &= b_st | (status >= 0)
-    status = np.where(b_st, 0, status)
+    status = np.where(b_st, 0, status + 1)  # 0: not given (the default), else code + 1
 
     un_c = _col(t, "unconfirmed")
-    unconfirmed, ok_un = _bools(un_c, _blank(un_c))
+    b_un = _blank(un_c)
+    unconfirmed, ok_un = _bools(un_c, b_un)
     ok &= ok_un
 
     role_c = _col(t, "role")
@@ -321,12 +327,12 @@ def read_links(file: str, data: bytes) -> FastLinks | None:
         share=np.where(ranged, 2, np.where(b_share, 0, 1))[fast].astype(np.int8),
         lo=lo[fast],
         hi=hi[fast],
-        excl_min=xmin[fast],
-        excl_max=xmax[fast],
+        excl_min=_tri(xmin, b_xmin | ~ranged)[fast],
+        excl_max=_tri(xmax, b_xmax | ~ranged)[fast],
         valid_from=vf[fast],
         valid_to=vt[fast],
         status=status[fast].astype(np.int8),
-        unconfirmed=unconfirmed[fast],
+        unconfirmed=_tri(unconfirmed, b_un)[fast],
         role=role[fast].astype(np.int8),
         source_sets=[tuple(s.split(";")) for s in sets.dictionary.to_pylist()],
         source_set=np.asarray(sets.indices.to_numpy(zero_copy_only=False), dtype=np.int32),
@@ -402,7 +408,8 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     us_true, ok_us = _bools(us_c, b_us)
     ok &= ok_us
     un_c = _col(t, "unconfirmed")
-    unconfirmed, ok_un = _bools(un_c, _blank(un_c))
+    b_un = _blank(un_c)
+    unconfirmed, ok_un = _bools(un_c, b_un)
     ok &= ok_un
     srcs_c = _col(t, "sources")
     b_srcs = _blank(srcs_c)
@@ -416,7 +423,7 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     f_srcs = pc.if_else(pa.array(b_srcs), pa.scalar(""), srcs_c).take(take).to_pylist()
     kind_of = [EntityKind(k) for k in kinds]
     kind_l, us_l, b_us_l = kind.tolist(), us_true.tolist(), b_us.tolist()
-    un_l = unconfirmed.tolist()
+    un_l = _tri(unconfirmed, b_un).tolist()
     cc_l = {c: v.tolist() for c, v in cc.items()}
     out: list[tuple[int, Entity]] = []
     tmpl = template(Entity)
@@ -430,7 +437,7 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
         if f_srcs[j]:
             kw["sources"] = f_srcs[j].split(";")
         if un_l[r]:
-            kw["unconfirmed"] = True
+            kw["unconfirmed"] = un_l[r] == 2
         if r in noted:
             for c, texts in notes.items():
                 v = texts.get(r)

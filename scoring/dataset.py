@@ -31,6 +31,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -453,6 +454,7 @@ def _check_references(by_kind: dict[str, dict[str, _Located]], issues: list[Data
 def _check_share_totals(
     by_kind: dict[str, dict[str, _Located]],
     columns: list[LinkColumns],
+    dropped: list[np.ndarray],
     entity_index: dict[str, int],
     issues: list[DatasetIssue],
 ) -> None:
@@ -495,7 +497,7 @@ def _check_share_totals(
     block = [np.full(len(objs), -1, np.int64)]
     row = [np.arange(len(objs), dtype=np.int64)]
     for b, col in enumerate(columns):
-        m = np.flatnonzero(np.isin(col.kind, own))
+        m = np.flatnonzero(np.isin(col.kind, own) & ~dropped[b])
         tkey.append(col.target[m].astype(np.int64))
         kind.append(col.kind[m].astype(np.int64))
         lo.append(col.lo[m])
@@ -552,86 +554,93 @@ def _check_share_totals(
             break
 
 
+def _order(file: str, where: str) -> tuple[str, int]:
+    """Reading order of a record: files by name, then line (the reference path's order)."""
+    m = re.search(r"(?:row|line) (\d+)", where)
+    return file, int(m.group(1)) if m else 0
+
+
 def _resolve_blocks(
     blocks: list[FastLinks],
     by_kind: dict[str, dict[str, _Located]],
     entity_ids: list[str],
     issues: list[DatasetIssue],
-) -> tuple[list[LinkColumns], dict[str, int]]:
+) -> tuple[list[LinkColumns], dict[str, int], list[np.ndarray]]:
     """Resolve bulk links' entity references to positions; report duplicate ids and unknown
-    references (entities, sources, arrangements) with file and row, like the reference path."""
+    references (entities, sources, arrangements) with file and row, as the reference path does:
+    of two records with one id the one read later is reported (and left out of the other
+    checks), naming where the first was defined."""
+    columns = [fl.columns for fl in blocks]
+    dropped = [np.zeros(len(c), dtype=bool) for c in columns]
     positions: dict[str, int] = {}
+    clash = False
+    for col in columns:
+        base = len(positions)
+        positions.update(zip(col.ids, range(base, base + len(col)), strict=True))
+        clash |= len(positions) != base + len(col)
+    if clash:  # duplicate ids among bulk rows (error path: a plain scan finds them)
+        first: dict[str, str] = {}
+        for b, col in enumerate(columns):
+            for r, rid in enumerate(col.ids):
+                where = f"row {int(col.line[r])} (id={rid})"
+                if rid in first:
+                    dropped[b][r] = True
+                    issues.append(
+                        DatasetIssue(
+                            col.file,
+                            where,
+                            "id",
+                            f"duplicate link id {rid!r} (first defined in {first[rid]})",
+                        )
+                    )
+                else:
+                    first[rid] = f"{col.file}: {where}"
     objs = by_kind["link"]
+    offsets = np.cumsum([0, *(len(c) for c in columns)])
+    for oid, loc in list(objs.items()):
+        p = positions.get(oid)
+        if p is None:
+            continue
+        b = int(np.searchsorted(offsets, p, side="right")) - 1
+        col, r = columns[b], p - int(offsets[b])
+        where = f"row {int(col.line[r])} (id={oid})"
+        if _order(loc.file, loc.where) < _order(col.file, where):
+            dropped[b][r] = True
+            file, at, earlier = col.file, where, f"{loc.file}: {loc.where}"
+        else:
+            del objs[oid]
+            file, at, earlier = loc.file, loc.where, f"{col.file}: {where}"
+        issues.append(
+            DatasetIssue(file, at, "id", f"duplicate link id {oid!r} (first defined in {earlier})")
+        )
+
     ent = pa.array(entity_ids, type=pa.string())
     known_sources, known_arr = by_kind["source"], by_kind["arrangement"]
-    columns: list[LinkColumns] = []
-    for fl in blocks:
-        col = fl.columns
-        n, base = len(col), len(positions)
+    for fl, col, drop in zip(blocks, columns, dropped, strict=True):
 
-        def where(r: int, col: LinkColumns = col) -> str:
+        def at_row(r: int, col: LinkColumns = col) -> str:
             return f"row {int(col.line[r])} (id={col.ids[r]})"
 
-        positions.update(zip(col.ids, range(base, base + n), strict=True))
-        if len(positions) != base + n:  # a duplicate id: find and report them (error path)
-            first: dict[str, str] = {}
-            for c in [*columns, col]:
-                for r, rid in enumerate(c.ids):
-                    here = f"{c.file}: row {int(c.line[r])} (id={rid})"
-                    if rid in first:
-                        issues.append(
-                            DatasetIssue(
-                                c.file,
-                                f"row {int(c.line[r])} (id={rid})",
-                                "id",
-                                f"duplicate link id {rid!r} (first defined in {first[rid]})",
-                            )
-                        )
-                    else:
-                        first[rid] = here
+        unknown: list[tuple[int, str, str]] = []  # (row, field, message)
         for name, ids in (("source", fl.source_ids), ("target", fl.target_ids)):
             ix = pc.index_in(ids, value_set=ent)
-            for r_ in np.flatnonzero(np.asarray(ix.is_null().to_numpy(zero_copy_only=False))):
+            miss = np.asarray(ix.is_null().to_numpy(zero_copy_only=False)) & ~drop
+            for r_ in np.flatnonzero(miss):
                 r = int(r_)
-                issues.append(
-                    DatasetIssue(col.file, where(r), name, f"unknown entity {ids[r].as_py()!r}")
-                )
+                unknown.append((r, name, f"unknown entity {ids[r].as_py()!r}"))
             setattr(col, name, np.asarray(ix.fill_null(0).to_numpy(), dtype=np.int32))
         for r, a in col.arrangement.items():
-            if a not in known_arr:
-                issues.append(
-                    DatasetIssue(col.file, where(r), "arrangement", f"unknown arrangement {a!r}")
-                )
+            if a not in known_arr and not drop[r]:
+                unknown.append((r, "arrangement", f"unknown arrangement {a!r}"))
         for k, srcs in enumerate(col.source_sets):
             for s_id in srcs:
                 if s_id not in known_sources:
-                    for r_ in np.flatnonzero(col.source_set == k):
-                        issues.append(
-                            DatasetIssue(
-                                col.file, where(int(r_)), "sources", f"unknown source {s_id!r}"
-                            )
-                        )
-        columns.append(col)
-    for oid, loc in objs.items():
-        if oid in positions:
-            issues.append(
-                DatasetIssue(
-                    loc.file,
-                    loc.where,
-                    "id",
-                    f"duplicate link id {oid!r} (also defined in "
-                    f"{_block_origin(columns, positions[oid])})",
-                )
-            )
-    return columns, positions
-
-
-def _block_origin(columns: list[LinkColumns], p: int) -> str:
-    for c in columns:
-        if p < len(c):
-            return f"{c.file}: row {int(c.line[p])} (id={c.ids[p]})"
-        p -= len(c)
-    return "?"  # pragma: no cover - p comes from the same columns
+                    for r_ in np.flatnonzero((col.source_set == k) & ~drop):
+                        unknown.append((int(r_), "sources", f"unknown source {s_id!r}"))
+        field_order = {"source": 0, "target": 1, "arrangement": 2, "sources": 3}
+        unknown.sort(key=lambda u: (u[0], field_order[u[1]]))
+        issues += [DatasetIssue(col.file, at_row(r), f, msg) for r, f, msg in unknown]
+    return columns, positions, dropped
 
 
 def _bulk_csv(
@@ -727,9 +736,9 @@ def assemble(
     by_kind, origin = merge_records(located, issues)
     entity_ids = list(by_kind["entity"])
     entity_index = {e: i for i, e in enumerate(entity_ids)}
-    columns, positions = _resolve_blocks(blocks or [], by_kind, entity_ids, issues)
+    columns, positions, dropped = _resolve_blocks(blocks or [], by_kind, entity_ids, issues)
     _check_references(by_kind, issues)
-    _check_share_totals(by_kind, columns, entity_index, issues)
+    _check_share_totals(by_kind, columns, dropped, entity_index, issues)
     if issues:
         raise DatasetError(issues)
 

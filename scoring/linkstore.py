@@ -119,12 +119,12 @@ class LinkColumns:
     share: I8  # 0 no share, 1 exact, 2 range
     lo: F64
     hi: F64
-    excl_min: B
-    excl_max: B
+    excl_min: I8  # 0 not given, 1 false, 2 true
+    excl_max: I8
     valid_from: I32  # day ordinals, NO_DATE when open
     valid_to: I32
-    status: I8
-    unconfirmed: B
+    status: I8  # 0 not given, else index into LINK_STATUSES + 1
+    unconfirmed: I8  # 0 not given, 1 false, 2 true
     role: I8  # index into ROLES
     source_sets: list[tuple[str, ...]]  # distinct `sources` cells, split
     source_set: I32  # index into source_sets
@@ -151,9 +151,9 @@ class LinkColumns:
         elif sh == 2:
             rng: dict[str, Any] = {"minimum": float(self.lo[r]), "maximum": float(self.hi[r])}
             if self.excl_min[r]:
-                rng["exclusive_minimum"] = True
+                rng["exclusive_minimum"] = bool(self.excl_min[r] == 2)
             if self.excl_max[r]:
-                rng["exclusive_maximum"] = True
+                rng["exclusive_maximum"] = bool(self.excl_max[r] == 2)
             kw["share"] = construct(ShareRange, _RANGE, rng)
         vf, vt = int(self.valid_from[r]), int(self.valid_to[r])
         if vf != NO_DATE:
@@ -161,9 +161,9 @@ class LinkColumns:
         if vt != NO_DATE:
             kw["valid_to"] = dt.date.fromordinal(vt)
         if self.status[r]:
-            kw["status"] = LINK_STATUSES[self.status[r]]
+            kw["status"] = LINK_STATUSES[self.status[r] - 1]
         if self.unconfirmed[r]:
-            kw["unconfirmed"] = True
+            kw["unconfirmed"] = bool(self.unconfirmed[r] == 2)
         if self.role[r]:
             kw["role"] = ROLES[self.role[r]]
         for name in ("arrangement", "unconfirmed_note", "note", "licence"):
