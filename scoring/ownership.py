@@ -259,7 +259,7 @@ def _neumann(
 #: group until it has this many entities, and an iterated group is split into Gauss-Seidel
 #: blocks of about this many entities (at most :data:`_MAX_BLOCKS`).
 _MIN_GROUP_ROWS = 4096
-_BLOCK_ROWS = 4096
+_BLOCK_ROWS = 16384
 _MAX_BLOCKS = 32
 
 
