@@ -82,8 +82,8 @@ def test_graph_over_columns_matches_graph_over_objects(
     assert isinstance(fast, D.Dataset) and isinstance(ref, D.Dataset)
     on = dt.date(2026, 11, 22)
     gf, gr = ArrangementGraph.build(fast, on), ArrangementGraph.build(ref, on)
-    for a, b in ((gf.equity.lo, gr.equity.lo), (gf.control.hi, gr.control.hi)):
-        assert abs(a - b).max() == 0.0
+    for m1, m2 in ((gf.equity.lo, gr.equity.lo), (gf.control.hi, gr.control.hi)):
+        assert abs(m1 - m2).max() == 0.0
     for eid in list(fast.entities)[::7]:
         assert sorted(l.id for l in gf.links_into(eid)) == sorted(l.id for l in gr.links_into(eid))
         assert sorted(l.id for l in gf.links_from(eid, [LinkKind.EQUITY])) == sorted(
