@@ -29,6 +29,7 @@ owned US subsidiary.
 from __future__ import annotations
 
 import builtins
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -263,6 +264,12 @@ def _names(g: ArrangementGraph, mask: np.ndarray) -> list[str]:
     return [g.ids[i] for i in np.flatnonzero(mask)]
 
 
+def _covered_ids(g: ArrangementGraph, params: PfeParams) -> set[str]:
+    """Ids of the covered-nation parties, once per set of links (a set of ~25% of the ids)."""
+    key = f"covered-ids:{sorted(params.covered_nations)}"
+    return g.shared(key, lambda: set(_names(g, covered_parties(g, params))))
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -275,8 +282,19 @@ def covered_exposure(
     parent's 100% of a Chinese subsidiary holding 30% of X adds 30%, not 60%).
 
     >>> # Envision Group (CN) 75% of AESC → exposure of AESC is 75%
+
+    It depends on the links only, so it is kept per set of links (``g.shared``): the equity
+    axis and the technology axis ask for the same entities in every scenario and date.
     """
     params = params or PfeParams()
+    key = (
+        f"exposure-result:{entity_id}:{sorted(params.covered_nations)}:"
+        f"{params.max_depth}:{params.max_paths}"
+    )
+    return g.shared(key, lambda: _covered_exposure(g, entity_id, params))
+
+
+def _covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ExposureResult:
     seeds = covered_parties(g, params)
     i = g.index[entity_id]
     nations = sorted(params.covered_nations)
@@ -285,7 +303,7 @@ def covered_exposure(
     for l in g.links_into(entity_id, [LinkKind.EQUITY]):
         if seeds[g.index[l.source]]:
             direct = direct + l.share_interval()
-    covered_ids = g.shared(f"covered-ids:{nations}", lambda: set(_names(g, seeds)))
+    covered_ids = _covered_ids(g, params)
     paths = g.share_paths(
         entity_id, holders=covered_ids, max_depth=params.max_depth, max_paths=params.max_paths
     )
@@ -353,7 +371,7 @@ def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
             if sets.fce.possible[i]
             else Tri.FALSE
         )
-        covered_ids = set(_names(g, sets.seeds))
+        covered_ids = _covered_ids(g, params)
         paths = g.share_paths(
             entity_id,
             holders=covered_ids,
@@ -393,47 +411,62 @@ def foreign_influenced(
     multiplicative, directly or indirectly (examples.md 8: 24% + 15% passes, 24% + 16% fails).
     """
     params = params or PfeParams()
-    return g.cached(f"fie-result:{entity_id}:{params!r}", lambda: _fie(g, entity_id, params))
+    key = f"fie-result:{entity_id}:{params!r}:{_sfe_digest(g, params)}"
+    return g.shared(key, lambda: _fie(g, entity_id, params))
+
+
+def _sfe_digest(g: ArrangementGraph, params: PfeParams) -> str:
+    """Fingerprint of the SFE sets (certain, possible) on the graph's date.
+
+    The FIE test reads the links and these two sets, nothing else of the date: keyed by it,
+    FIE results and the SFE exposure vectors are shared by every date view of the same links
+    whose SFE sets are the same (the scenarios evaluated on a later date, typically).
+    """
+
+    def make() -> str:
+        sets = _sfe_sets(g, params)
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.packbits(sets.certain).tobytes())
+        h.update(np.packbits(sets.possible).tobytes())
+        return h.hexdigest()
+
+    return g.cached(f"sfe-digest:{params!r}", make)
 
 
 def _sfe_exposure(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, np.ndarray] | None:
     """Aggregate SFE ownership of every entity: (lower bound, upper bound) arrays.
 
     The FIE aggregate test's value for entity T is the absorbed exposure of T to the SFE set
-    (each chain counted once, at the SFE nearest T), lower bound with the certain SFEs and lo
+    (each chain counted once, at the SFE nearest T): lower bound with the certain SFEs and lo
     shares, upper bound with the possible SFEs and hi shares. It depends only on T's upstream,
-    so the whole-graph vectors give every entity's value at once: two Neumann series per date
-    and parameters (``g.cached``) instead of two per entity on its upstream submatrix (the
-    upstream of a typical target in a synthetic graph is ~17% of the graph, and its series
-    take ~140 mat-vecs). The whole-graph series runs until the whole graph has converged,
-    so it sums at least the terms the per-entity series did (the values agree to the series
-    tolerance, 1e-12). None when a series did not converge (a closed cycle of holdings somewhere
-    in the graph stops it early): :func:`_fie` then computes per entity, as before.
+    so the whole-graph vectors give every entity's value at once: two solves per set of links
+    and SFE sets (:func:`_sfe_digest`) instead of two per entity on its upstream submatrix
+    (which in a synthetic graph is ~17% of the graph for a typical target). The whole-graph
+    solve runs until the whole graph has converged, so the values agree with the per-entity
+    ones to the solver's tolerance (1e-12). None when a solve did not converge (a closed cycle
+    of holdings somewhere in the graph stops it early): :func:`_fie` then computes per entity,
+    as before.
     """
 
     def make() -> tuple[np.ndarray, np.ndarray] | None:
         sets = _sfe_sets(g, params)
-        W = g.equity
-        none = sp.csr_array(W.lo.shape, dtype=np.float64)
-        # one bound each: the other bound's matrix is empty and its series stops at once
-        lo_b = absorbed_exposure(ShareMatrix(lo=W.lo, hi=none), sets.certain)
-        hi_b = absorbed_exposure(ShareMatrix(lo=none, hi=W.hi), sets.possible)
+        lo_b = absorbed_exposure(g.equity, sets.certain)
+        hi_b = absorbed_exposure(g.equity, sets.possible)
         if not (lo_b.converged and hi_b.converged):
             return None
         return lo_b.lo, hi_b.hi
 
-    return g.cached(f"sfe-exposure:{params!r}", make)
+    return g.shared(f"sfe-exposure:{params!r}:{_sfe_digest(g, params)}", make)
 
 
 def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     sets = _sfe_sets(g, params)
     i_t = g.index[entity_id]
     up = g.upstream(entity_id)
-    anc = [g.ids[k] for k in up]
     idx = np.append(up, i_t).astype(np.int64)
     t = len(idx) - 1
     cert_sub, poss_sub = sets.certain[idx], sets.possible[idx]
-    sfe_holders = [anc[k] for k in range(len(anc)) if poss_sub[k]]
+    sfe_holders = [g.ids[k] for k in up[poss_sub[:t]].tolist()]
     tests: list[RuleTest] = []
     cand = np.flatnonzero(poss_sub[:t])
     whole = _sfe_exposure(g, params)
@@ -465,7 +498,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         else:
             verdicts.append(Tri.FALSE)
         k = int(np.argmax(hi))
-        best = (Interval(float(lo[k]), float(hi[k])), anc[int(cand[k])])
+        best = (Interval(float(lo[k]), float(hi[k])), g.ids[int(up[cand[k]])])
     single_paths = (
         g.share_paths(
             entity_id,
