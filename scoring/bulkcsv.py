@@ -35,8 +35,6 @@ from scoring.linkstore import (
     NO_DATE,
     ROLES,
     LinkColumns,
-    construct,
-    template,
 )
 from scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, LicenceTerms, LinkKind
 
@@ -378,7 +376,8 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     """Column-wise read of an entities CSV; None when the whole file takes the reference path.
 
     Entities stay pydantic objects (a few per link, and read everywhere); rows that pass the
-    strict checks are built with ``model_construct`` instead of being validated one by one.
+    strict checks are built as ``model_construct`` would (all fields in declaration order, the
+    given ones marked set) instead of being validated one by one.
     Rows with aliases or list memberships take the reference path.
     """
     t = _table(data, ENTITY_COLUMNS, None)
@@ -422,30 +421,53 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     f_ids = ids.take(take).to_pylist()
     f_srcs = pc.if_else(pa.array(b_srcs), pa.scalar(""), srcs_c).take(take).to_pylist()
     kind_of = [EntityKind(k) for k in kinds]
-    kind_l, us_l, b_us_l = kind.tolist(), us_true.tolist(), b_us.tolist()
-    un_l = _tri(unconfirmed, b_un).tolist()
-    cc_l = {c: v.tolist() for c, v in cc.items()}
+    kind_l = kind[fast].tolist()
+    us_l = np.where(b_us, 0, np.where(us_true, 2, 1))[fast].tolist()
+    un_l = _tri(unconfirmed, b_un)[fast].tolist()
+    names_f = [names[r] for r in fast.tolist()]
+    cn = [None, *countries]  # code + 1 → country (None when blank)
+    country_l = (cc["country"][fast] + 1).tolist()
+    place_l = (cc["principal_place"][fast] + 1).tolist()
+    new = Entity.__new__
+    setattr_ = object.__setattr__
+    fieldsets: dict[tuple[bool, ...], set[str]] = {}  # shared: entities are frozen
     out: list[tuple[int, Entity]] = []
-    tmpl = template(Entity)
     for j, r in enumerate(fast.tolist()):
-        kw: dict[str, Any] = {"id": f_ids[j], "name": names[r], "kind": kind_of[kind_l[r]]}
-        for c, codes in cc_l.items():
-            if codes[r] >= 0:
-                kw[c] = countries[codes[r]]
-        if not b_us_l[r]:
-            kw["us_person"] = us_l[r]
-        if f_srcs[j]:
-            kw["sources"] = f_srcs[j].split(";")
-        if un_l[r]:
-            kw["unconfirmed"] = un_l[r] == 2
+        us, un, srcs, ct, pl = us_l[j], un_l[j], f_srcs[j], country_l[j], place_l[j]
+        d = {
+            "id": f_ids[j],
+            "name": names_f[j],
+            "kind": kind_of[kind_l[j]],
+            "country": cn[ct],
+            "principal_place": cn[pl],
+            "us_person": None if us == 0 else us == 2,
+            "aliases": [],
+            "lists": [],
+            "sources": srcs.split(";") if srcs else [],
+            "unconfirmed": un == 2,
+            "unconfirmed_note": None,
+            "note": None,
+        }
         if r in noted:
             for c, texts in notes.items():
-                v = texts.get(r)
-                if v is not None:
-                    kw[c] = v
-        e = construct(Entity, tmpl, kw)
-        for lf in ("aliases", "lists", "sources"):  # defaults, one list per entity
-            if lf not in kw:
-                e.__dict__[lf] = []
+                if (v := texts.get(r)) is not None:
+                    d[c] = v
+        key = (ct > 0, pl > 0, us > 0, bool(srcs), un > 0, *(r in x for x in notes.values()))
+        fs = fieldsets.get(key)
+        if fs is None:
+            fs = fieldsets[key] = {"id", "name", "kind"} | {
+                f
+                for f, given in zip(
+                    ("country", "principal_place", "us_person", "sources", "unconfirmed", *notes),
+                    key,
+                    strict=True,
+                )
+                if given
+            }
+        e = new(Entity)
+        setattr_(e, "__dict__", d)
+        setattr_(e, "__pydantic_fields_set__", fs)
+        setattr_(e, "__pydantic_extra__", None)
+        setattr_(e, "__pydantic_private__", None)
         out.append((r + 2, e))
     return FastEntities(out, _slow_rows(t, np.flatnonzero(~ok)))

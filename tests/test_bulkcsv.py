@@ -46,11 +46,13 @@ def _same(fast: Outcome, ref: Outcome) -> None:
     for k, e in ref.entities.items():
         assert fast.entities[k] == e, k
         assert fast.entities[k].model_fields_set == e.model_fields_set, k
+        assert list(fast.entities[k].__dict__) == list(e.__dict__), k
     assert sorted(fast.links) == sorted(ref.links)
     for k, l in ref.links.items():
         got = fast.links[k]
         assert got == l, k
         assert got.model_dump(exclude_unset=True) == l.model_dump(exclude_unset=True), k
+        assert list(got.__dict__) == list(l.__dict__), k
         assert fast.origin_of("link", k) == ref.origin_of("link", k)
     assert fast.link_boundaries == ref.link_boundaries
 
