@@ -429,7 +429,7 @@ def _solve(
     plan: _Plan,
     mats: _Mats,
     first: FloatArray,
-    keep: BoolArray | None,
+    keep: FloatArray | None,
     tol: float,
     max_iter: int,
     start: FloatArray | None = None,
@@ -476,11 +476,12 @@ def _solve(
         while sweeps < max_iter:
             sweeps += 1
             for a, e, m in blocks:
-                new = rhs[a:e] + m @ zg
-                inc[a:e] = new - xg[a:e]
+                new = np.asarray(m @ zg, dtype=np.float64)
+                new += rhs[a:e]
+                np.subtract(new, xg[a:e], out=inc[a:e])
                 xg[a:e] = new
                 if kg is not None:
-                    zg[a:e] = new * kg[a:e]
+                    np.multiply(new, kg[a:e], out=zg[a:e])
                 links += m.nnz
             peak = float(inc.max(initial=0.0))
             if peak <= tol:
@@ -490,7 +491,7 @@ def _solve(
                 break
             if sweeps == _CHECK_AFTER:
                 inner = sp.vstack([m for _, _, m in blocks], format="csr")
-                closed = _closed_cycles(sp.csr_array(inner.T), kg)
+                closed = _closed_cycles(sp.csr_array(inner.T), None if kg is None else kg > 0)
                 if np.any(closed & (inc > 0.0)):
                     break
         converged &= ok
@@ -506,7 +507,7 @@ def _run(
     ``W.hi == W.lo`` (then ``hi == lo`` exactly)."""
     plan = W._plan
     v = vec[plan.perm]
-    kp = None if keep is None else keep[plan.perm]
+    kp = None if keep is None else keep[plan.perm].astype(np.float64)
     links = 0
 
     def run(mats: _Mats, start: FloatArray | None) -> tuple[FloatArray, bool, int]:
