@@ -299,14 +299,18 @@ class _Plan:
     nnz: int
 
 
-def _levels(n: int, row: IndexArray, col: IndexArray) -> tuple[IndexArray, IndexArray, BoolArray]:
-    """(level, component label, on a cycle) of each entity for the links ``row -> col``.
+def _levels(
+    n: int, row: IndexArray, col: IndexArray, graph: CSR | None = None
+) -> tuple[IndexArray, IndexArray, BoolArray]:
+    """(level, component label, on a cycle) of each entity for the links ``row -> col``
+    (``graph``: the same links as a CSR matrix, if at hand).
 
     Strongly connected components (scipy, Pearce's algorithm), then Kahn's algorithm on the
     condensation, one frontier per round: the level of a component is the length of the
     longest chain of components above it, so no link joins two components of one level.
     """
-    graph = sp.csr_array((np.ones(row.size), (row, col)), shape=(n, n))
+    if graph is None:
+        graph = sp.csr_array((np.ones(row.size), (row, col)), shape=(n, n))
     ncomp, raw = connected_components(graph, directed=True, connection="strong")
     label: IndexArray = np.asarray(raw, dtype=np.intp)
     size = np.bincount(label, minlength=ncomp)
@@ -347,15 +351,18 @@ def _make_plan(lo: CSR, hi: CSR, min_rows: int, block_rows: int) -> _Plan:
         and np.array_equal(lo.indptr, hi.indptr)
         and np.array_equal(lo.indices, hi.indices)
     )
+    graph = None
     if same_pattern:
         pat = (lo_c.data != 0.0) | (hi_c.data != 0.0)
         row, col = lo_c.row[pat], lo_c.col[pat]
+        if pat.all():
+            graph = sp.csr_array((np.ones(lo.nnz), lo.indices, lo.indptr), shape=(n, n))
     else:
         union = sp.coo_array(abs(lo) + abs(hi))
         union.eliminate_zeros()
         row, col = union.row, union.col
     row, col = row.astype(np.intp), col.astype(np.intp)
-    level, label, cyclic = _levels(n, row, col)
+    level, label, cyclic = _levels(n, row, col, graph)
     perm = np.lexsort((np.arange(n), label, cyclic, level)).astype(np.intp)
     lv, cy = level[perm], cyclic[perm]
     # runs of equal (level, cyclic) in plan order
