@@ -18,7 +18,36 @@ Conventions
 pair of CSR matrices of lower and upper bounds (BODS 0.4 ranged shares). Exact shares have
 ``lo == hi``. Open range ends (``exclusiveMinimum``/``exclusiveMaximum``) are treated as closed.
 Everything is computed once with the ``lo`` shares and once with the ``hi`` shares; since all
-quantities are monotone in the shares, the two results bound every value inside the ranges.
+quantities are monotone in the shares, the two results bound every value inside the ranges
+(when ``lo == hi`` on every link, the ``hi`` run is skipped: it would give the same numbers).
+
+Solving the series
+------------------
+The multiplicative quantities are defined by a Neumann series ``x = b + A b + A^2 b + ...``
+(``A = W^T``, possibly with the holders' columns removed), i.e. the least non-negative solution of
+``x = b + A x``. It is not summed term by term (one mat-vec per term, ~40 terms to reach
+``1e-12`` on a random million-entity graph) but solved by block Gauss-Seidel in a topological
+order of the graph's condensation (a plan built once per :class:`ShareMatrix` and cached):
+
+1. strongly connected components (Tarjan 1972; scipy uses Pearce's variant), then levels of the
+   condensation by Kahn's algorithm (1962): a component's level is the longest chain of
+   components above it, so a level's entities are held only from earlier levels or from
+   their own component;
+2. entities in order of (level, acyclic first, component), cut into groups: an acyclic level
+   is exact in one pass; a cyclic level (small levels merged) is iterated, its blocks swept in
+   order, each using the values just computed by the earlier ones, until the largest increment
+   of a sweep is ``<= tol`` — the stopping rule of the series, on the group;
+3. holders in earlier groups are final when a group starts: they are added once, so sweeps
+   touch only the links inside the group.
+
+Exactness: the limit is the same ``x``. For ``A >= 0``, Gauss-Seidel converges if and only if
+the series (Jacobi) does, and at least as fast (Stein-Rosenberg theorem; R. S. Varga, *Matrix
+Iterative Analysis*, 2nd ed., Springer 2000, ch. 3); started from ``b`` (a sub-solution) its
+iterates increase monotonically towards ``x`` from below, like the partial sums, and each is at
+least the partial sum with as many terms. So the convergence flag, the closed-cycle detection
+and the clipping of unconverged results keep their meaning. The ``hi`` run starts from the
+``lo`` result, also a sub-solution. With one block (graphs under ``_MIN_GROUP_ROWS`` entities)
+the sweeps *are* the series: same partial sums, same count.
 
 Example (OFAC FAQ 401, example 3: X owns 50% of A and 10% of B; A owns 40% of B):
 
@@ -33,24 +62,25 @@ Example (OFAC FAQ 401, example 3: X owns 50% of A and 10% of B; A owns 40% of B)
 
 Performance
 -----------
-Measured (not a test; best of 3) on 2 cores, numpy 2.4 / scipy 1.17, with a random graph of
-1,000,000 entities and 3,000,000 links: uniform endpoints, 20% of entities unheld persons, the
-shares into each company scaled to sum to a random total in [0.3, 1] (``lo``) and 10% more,
-capped at 1 (``hi``):
+Measured (not a test) on 2 cores shared with other work, numpy 2.4 / scipy 1.17, with a random
+graph of 1,000,000 entities and 3,000,000 links: uniform endpoints, 20% of entities unheld
+persons, the shares into each company scaled to sum to a random total in [0.3, 1] (``lo``) and
+10% more, capped at 1 (``hi``). Its condensation has a giant component of 707,000 entities
+holding each other through 2.1M of the links; ratios are to one mat-vec over the same matrix
+(``bench/analytics_bench.py``):
 
 * ``ShareMatrix.from_edges``: 0.26 s.
-* ``integrated_from`` with 1,000 random seeds aggregated: 0.97 s (42 mat-vecs per bound to
-  ``tol=1e-12``, about 11 ms each).
-* ``absorbed_exposure`` for 1,000 holders: 0.91 s (42 mat-vecs per bound).
+* ``integrated_from`` (1,000 seeds) and ``absorbed_exposure`` (1,000 holders), both bounds:
+  about 17 mat-vecs of work per bound (24 sweeps of the giant component, 32 blocks) against 40
+  for the series; the plan costs 1-2.5 s (~50-100 mat-vecs) on first use.
 * ``threshold_closure`` (0.5 inclusive) from 1,000 seeds: 0.002 s (3 rounds, 1,127 entities);
   from 100,000 seeds: 0.17 s at 0.5 (8 rounds) and 0.73 s at 0.25 (66 rounds, 524,424
   entities), since the frontier only scatters rows of newly added entities.
-* The closed-cycle check (strongly connected components, run once if 64 mat-vecs did not
-  converge): 0.5 s.
 * ``controllers_of`` with 100 candidates: 2.2 s, dominated by the upstream search; on this random
   graph the target's upstream is most of the graph. Real targets have small upstreams.
 
-``spsolve`` is never used; work is proportional to links times iterations.
+No factorization (``spsolve``) is used: work is links times sweeps, one pass where there is no
+cycle. The plan keeps a permuted copy of each bound (~12 bytes a link).
 
 References
 ----------
@@ -179,6 +209,9 @@ class Bounds:
     lo: FloatArray
     hi: FloatArray
     converged: bool
+    #: Passes: 1 (the first term) + the sweeps of the slowest group of the plan (1 for a graph
+    #: without cycles, where every level is one exact pass). With a one-block plan (small
+    #: graphs) this is the number of mat-vecs of the Neumann series, as in earlier versions.
     iterations: int
     #: Work done, in mat-vecs of the whole matrix (links touched / links, both bounds added).
     matvecs: float = field(default=float("nan"), compare=False)
@@ -229,6 +262,8 @@ def _neumann(
     max_iter: int,
 ) -> tuple[FloatArray, bool, int]:
     """Sum ``d_0 + d_1 + ...`` with ``d_0 = first`` and ``d_{k+1} = (d_k * keep) M``.
+
+    The plain series: the reference :func:`_solve` is tested and benchmarked against.
 
     Returns (sum, converged, number of mat-vecs including the one giving ``first``). Stops when
     ``max(d_k) <= tol`` (all terms are non-negative), after ``max_iter`` further mat-vecs, when
@@ -343,6 +378,17 @@ def _make_plan(lo: CSR, hi: CSR, min_rows: int, block_rows: int) -> _Plan:
       iterated groups, split into Gauss-Seidel blocks of about ``block_rows`` entities.
 
     Links with a zero share in both bounds are ignored.
+
+    A person (0) holds 60% of A (1), A and B (2) hold 40% of each other, B holds 70% of C (3):
+
+    >>> W = ShareMatrix.from_edges(4, np.array([0, 1, 2, 2]), np.array([1, 2, 1, 3]),
+    ...                            np.array([0.6, 0.4, 0.4, 0.7]))
+    >>> plan = _make_plan(W.lo, W.hi, 1, 1)
+    >>> plan.perm.tolist(), [(g.start, g.stop, g.once) for g in plan.groups]
+    ([0, 1, 2, 3], [(0, 1, True), (1, 3, False), (3, 4, True)])
+    >>> x = integrated_from(W, np.array([1.0, 0, 0, 0]))
+    >>> [round(float(v), 12) for v in x.lo], x.converged
+    ([0.0, 0.714285714286, 0.285714285714, 0.2], True)
     """
     n = int(lo.shape[0])
     lo_c, hi_c = sp.coo_array(lo), sp.coo_array(hi)
@@ -554,12 +600,13 @@ def integrated_from(
     """Integrated (multiplicative) ownership held by a weighted seed vector ``s`` in every entity.
 
     ``x = s W + s W^2 + ...`` (Neumann series of Vitali et al. 2011, Appendix S1 §3, row ``s`` of
-    ``(I - W)^-1 W``), iterated with sparse mat-vecs: ``x_{k+1} = s W + x_k W``. For a single owner
-    use a unit vector; for a group, a 0/1 vector (the group's stakes are added). Computed for
-    ``lo`` and ``hi`` separately. If the series does not converge within ``max_iter`` (a cycle with
-    no leak, spectral radius 1) the result has ``converged=False`` and values (of both bounds)
-    clipped to [0, 1]. A closed cycle reached by the seed is detected after 64 mat-vecs (strongly
-    connected components), so such inputs do not cost ``max_iter`` mat-vecs.
+    ``(I - W)^-1 W``), i.e. ``x = s W + x W``, solved by block Gauss-Seidel in topological order
+    of the condensation (module docstring) to ``tol``. For a single owner use a unit vector; for
+    a group, a 0/1 vector (the group's stakes are added). Computed for ``lo`` and ``hi``. If a
+    group of the plan does not converge within ``max_iter`` sweeps (a cycle with no leak,
+    spectral radius 1, or shares into an entity above 100%) the result has ``converged=False``
+    and values (of both bounds) clipped to [0, 1]. A closed cycle reached by the seed is detected
+    after 64 sweeps (strongly connected components), so such inputs do not cost ``max_iter``.
 
     The value is a share (at most 1 when the shares into each entity sum to at most 1) when the
     seed entities are not themselves held by the seed: e.g. for ultimate owners (persons). If a
@@ -591,6 +638,9 @@ def absorbed_exposure(
     attributed to the LAST holder on it::
 
         e[c] = sum_{k in holders} W[k, c] + sum_{j not in holders} W[j, c] e[j]
+
+    Solved like :func:`integrated_from` (the holders' own holdings removed from the matrix), with
+    the same ``tol``, ``max_iter`` and ``converged`` semantics.
 
     Bounded by [0, 1] when the shares into each entity sum to at most 1 (``e[c]`` is then the
     probability that a walk up the holders of ``c`` meets the set). Uses: covered-nation
