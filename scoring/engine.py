@@ -21,7 +21,7 @@ from scoring.graph import ArrangementGraph
 from scoring.model import ArrangementStatus
 from scoring.overlay import Overlay, apply_overlay
 from scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
-from scoring.rules import EvalContext, RuleOutcome, Verdict, evaluate_pack
+from scoring.rules import EvalContext, RuleCache, RuleOutcome, Verdict, evaluate_pack
 from scoring.score import (
     AxisScore,
     ScenarioOutcome,
@@ -129,6 +129,8 @@ class Engine:
     scenarios: ScenarioSet
     _graphs: dict[tuple[str, object], ArrangementGraph] = field(default_factory=dict, repr=False)
     _packs: dict[str, PolicyPack] = field(default_factory=dict, repr=False)
+    #: rule outcomes shared by the scenarios that leave a rule's parameters unchanged
+    _rules: RuleCache = field(default_factory=RuleCache, repr=False)
 
     @staticmethod
     def from_dir(
@@ -178,7 +180,7 @@ class Engine:
         ctx = EvalContext(
             self.graph(when, d), self.scenario_pack(sc.id), d.arrangements[arrangement], when
         )
-        rules = evaluate_pack(ctx)
+        rules = evaluate_pack(ctx, self._rules)
         return ScenarioOutcome(
             scenario=sc.id,
             title=sc.title,

@@ -94,7 +94,7 @@ def shortcut_chain(n: int) -> ArrangementGraph:
 def test_each_entity_is_expanded_once_on_a_chain_with_shortcuts() -> None:
     n = 50
     g = shortcut_chain(n)
-    memo = g.shared("controllers-memo", dict)
+    memo: dict[object, object] = g.shared("controllers-memo", dict)
     r = ultimate_controllers(g, f"e{n - 1}")
     assert r.controllers == sorted(f"e{i}" for i in range(n - 1))
     assert r.ultimate == ["e0"] and r.undetermined == []
