@@ -71,7 +71,7 @@ holding each other through 2.1M of the links; ratios are to one mat-vec over the
 
 * ``ShareMatrix.from_edges``: 0.26 s.
 * ``integrated_from`` (1,000 seeds) and ``absorbed_exposure`` (1,000 holders), both bounds:
-  about 17 mat-vecs of work per bound (24 sweeps of the giant component, 32 blocks) against 40
+  about 17.5 mat-vecs of work per bound (25 sweeps of the giant component, 16 blocks) against 40
   for the series; the plan costs 1-2.5 s (~50-100 mat-vecs) on first use.
 * ``threshold_closure`` (0.5 inclusive) from 1,000 seeds: 0.002 s (3 rounds, 1,127 entities);
   from 100,000 seeds: 0.17 s at 0.5 (8 rounds) and 0.73 s at 0.25 (66 rounds, 524,424
@@ -295,7 +295,7 @@ def _neumann(
 #: blocks of about this many entities (at most :data:`_MAX_BLOCKS`).
 _MIN_GROUP_ROWS = 4096
 _BLOCK_ROWS = 16384
-_MAX_BLOCKS = 32
+_MAX_BLOCKS = 16
 
 
 @dataclass(frozen=True)
