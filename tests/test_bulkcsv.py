@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +33,7 @@ def _load(d: Path, reference: bool, monkeypatch: pytest.MonkeyPatch) -> Outcome:
         if reference:
             m.setattr(D, "read_links", lambda *a: None)
             m.setattr(D, "read_entities", lambda *a: None)
+            m.setattr(D, "_fast_line", lambda line: None)
         try:
             return D.load_dataset(d)
         except D.DatasetError as exc:
@@ -55,6 +58,11 @@ def _same(fast: Outcome, ref: Outcome) -> None:
         assert list(got.__dict__) == list(l.__dict__), k
         assert fast.origin_of("link", k) == ref.origin_of("link", k)
     assert fast.link_boundaries == ref.link_boundaries
+    assert list(fast.arrangements) == list(ref.arrangements)
+    for k, a in ref.arrangements.items():
+        assert fast.arrangements[k] == a and type(fast.arrangements[k]) is type(a), k
+        assert fast.arrangements[k].model_fields_set == a.model_fields_set, k
+        assert fast.origin_of("arrangement", k) == ref.origin_of("arrangement", k), k
 
 
 def _both(d: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Outcome, Outcome]:
@@ -245,3 +253,62 @@ def test_materialized_links_are_independent_objects(synth_dir: Path) -> None:
     assert a == b and a.sources is not None
     e1, e2 = list(ds.entities.values())[:2]
     assert e1.aliases is not e2.aliases  # no default list shared between entities
+
+
+ARRANGEMENT = {
+    "record": "arrangement",
+    "id": "a1",
+    "name": "Plant",
+    "focal": "c",
+    "parties": [{"entity": "b", "role": "owner"}, {"entity": "a", "role": "licensor"}],
+    "taxpayer": "b",
+    "country": "US",
+    "products": ["cells"],
+    "capacity": {"gwh": 20, "sources": ["s1"]},
+    "status": [{"status": "announced", "date": "2023-02-01", "sources": ["s1"]}],
+    "sources": ["s1"],
+}
+VARIANTS: dict[str, list[Any]] = {
+    "id": ["a1", "a2", " a3", "A4", 5],
+    "name": ["Plant", "", "  Padded  "],
+    "focal": ["c", "zz", "C"],
+    "country": ["US", "us", "XX", None],
+    "products": [["cells"], ["modules", "packs"], ["bogus"], "cells", []],
+    "capacity": [{"gwh": 20, "sources": ["s1"]}, {"gwh": "25.5", "sources": ["s1"]}, {"gwh": -1}],
+    "status": [
+        [{"status": "announced", "date": "2023-02-01", "sources": ["s1"]}],
+        [{"status": "talks", "date": "2023-13-01", "sources": ["s1"]}],
+        [{"status": "announced", "date": 1675209600, "sources": ["s1"]}],
+    ],
+    "taxpayer": ["b", None, "zz"],
+    "record": ["arrangement", "arrangement", "entity", "nope"],
+    "extra": [None, None, "x"],
+}
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    recs=st.lists(
+        st.fixed_dictionaries({k: st.sampled_from(v) for k, v in VARIANTS.items()}),
+        min_size=1,
+        max_size=5,
+    ),
+    raw_tail=st.sampled_from(["", "{", "[1]", '{"record": "arrangement", "id": "a1", "id": "a9"}']),
+)
+def test_fuzzed_jsonl_lines_give_the_same_dataset_or_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recs: list[dict[str, Any]], raw_tail: str
+) -> None:
+    d = tmp_path / "ds"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    (d / "0.yaml").write_text(BASE_YAML)
+    lines = []
+    for r in recs:
+        obj = {**ARRANGEMENT, **{k: v for k, v in r.items() if k != "extra"}}
+        if r["extra"] is not None:
+            obj["extra"] = r["extra"]
+        lines.append(json.dumps(obj))
+    (d / "m.jsonl").write_text("\n".join([*lines, raw_tail]) + "\n")
+    _both(d, monkeypatch)
