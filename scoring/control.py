@@ -260,14 +260,36 @@ def _integrated_into(
     return out[0], out[1]
 
 
-def _names(g: ArrangementGraph, mask: np.ndarray) -> list[str]:
-    return [g.ids[i] for i in np.flatnonzero(mask)]
+def _covered_paths(
+    g: ArrangementGraph,
+    entity_id: str,
+    params: PfeParams,
+    kinds: frozenset[LinkKind] = frozenset({LinkKind.EQUITY}),
+) -> PathListing:
+    """The paths from covered-nation parties down to the entity (nearest party first).
 
+    The listing depends on the links only: kept per set of links (``g.shared``). Its holders
+    are the covered parties upstream of the entity, not all of them: the walk up the in-links
+    visits only upstream entities, so the listing is the same, and the listing indexes its
+    holder set on every call (all covered parties are ~25% of a graph's ids).
+    """
+    key = (
+        f"covered-paths:{entity_id}:{sorted(kinds)}:{sorted(params.covered_nations)}:"
+        f"{params.max_depth}:{params.max_paths}"
+    )
 
-def _covered_ids(g: ArrangementGraph, params: PfeParams) -> set[str]:
-    """Ids of the covered-nation parties, once per set of links (a set of ~25% of the ids)."""
-    key = f"covered-ids:{sorted(params.covered_nations)}"
-    return g.shared(key, lambda: set(_names(g, covered_parties(g, params))))
+    def make() -> PathListing:
+        up = g.upstream(entity_id)
+        holders = {g.ids[k] for k in up[covered_parties(g, params)[up]].tolist()}
+        return g.share_paths(
+            entity_id,
+            holders=holders,
+            kinds=kinds,
+            max_depth=params.max_depth,
+            max_paths=params.max_paths,
+        )
+
+    return g.shared(key, make)
 
 
 # --------------------------------------------------------------------------- tests
@@ -303,10 +325,7 @@ def _covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams) ->
     for l in g.links_into(entity_id, [LinkKind.EQUITY]):
         if seeds[g.index[l.source]]:
             direct = direct + l.share_interval()
-    covered_ids = _covered_ids(g, params)
-    paths = g.share_paths(
-        entity_id, holders=covered_ids, max_depth=params.max_depth, max_paths=params.max_paths
-    )
+    paths = _covered_paths(g, entity_id, params)
     return ExposureResult(
         entity=entity_id,
         share=ShareValue.of(Interval(float(exp.lo[i]), float(exp.hi[i])).clamp()),
@@ -371,14 +390,7 @@ def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
             if sets.fce.possible[i]
             else Tri.FALSE
         )
-        covered_ids = _covered_ids(g, params)
-        paths = g.share_paths(
-            entity_id,
-            holders=covered_ids,
-            kinds=OWNERSHIP_KINDS,
-            max_depth=params.max_depth,
-            max_paths=params.max_paths,
-        )
+        paths = _covered_paths(g, entity_id, params, OWNERSHIP_KINDS)
         op = ">=" if params.fce_inclusive else ">"
         tests.append(
             RuleTest(
