@@ -28,6 +28,7 @@ from typing import TypeVar
 import networkx as nx
 import numpy as np
 from pydantic import BaseModel, Field
+from scipy.sparse.csgraph import breadth_first_order
 
 from scoring.dataset import Dataset
 from scoring.interval import Interval
@@ -100,6 +101,19 @@ class PathListing(BaseModel):
     truncated: bool = Field(description="true when a depth, count or expansion cap was hit")
     max_depth: int
     max_paths: int
+
+
+def _kind_mask(kinds: Iterable[LinkKind]) -> np.ndarray:
+    """Boolean lookup table over kind codes (cheaper than ``np.isin`` on a few links)."""
+    key = frozenset(kinds)
+    got = _KIND_MASKS.get(key)
+    if got is None:
+        got = _KIND_MASKS[key] = np.zeros(len(KIND_CODES), dtype=bool)
+        got[[KIND_CODES[k] for k in key]] = True
+    return got
+
+
+_KIND_MASKS: dict[frozenset[LinkKind], np.ndarray] = {}
 
 
 @dataclass(frozen=True)
@@ -201,8 +215,8 @@ class ArrangementGraph:
     ) -> list[Link]:
         i = self.index[entity_id]
         js = order[ptr[i] : ptr[i + 1]]
-        if kinds is not None:
-            js = js[np.isin(self.adj.kind[js], [KIND_CODES[k] for k in kinds])]
+        if kinds is not None and len(js):
+            js = js[_kind_mask(kinds)[self.adj.kind[js]]]
         at = self.dataset.store.at
         return [at(k) for k in self.adj.link[js].tolist()]
 
@@ -250,24 +264,20 @@ class ArrangementGraph:
 
     def upstream(self, entity_id: str) -> np.ndarray:
         """Indices of every entity with a chain of equity/voting links to ``entity_id`` (not
-        itself), by a vectorized breadth-first walk over the holders' sparse columns."""
-        csc = self.shared("control-hi-csc", lambda: self.control.hi.tocsc())
-        indptr, indices = csc.indptr, csc.indices
-        t = self.index[entity_id]
-        seen = np.zeros(len(self.ids), dtype=bool)
-        seen[t] = True
-        frontier = np.array([t], dtype=np.int64)
-        while frontier.size:
-            starts, ends = indptr[frontier], indptr[frontier + 1]
-            lens = ends - starts
-            if not lens.sum():
-                break
-            pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-            up = np.unique(indices[pos])
-            frontier = up[~seen[up]]
-            seen[frontier] = True
-        seen[t] = False
-        return np.flatnonzero(seen)
+        itself), sorted: a breadth-first search up the holders (``scipy.sparse.csgraph``, in C)
+        over the transposed control matrix, memoized per entity (bounded)."""
+        memo: dict[str, np.ndarray] = self.shared("upstream-memo", dict)
+        got = memo.get(entity_id)
+        if got is None:
+            up = self.shared("control-hi-T", lambda: self.control.hi.T.tocsr())
+            order = breadth_first_order(
+                up, self.index[entity_id], directed=True, return_predecessors=False
+            )
+            got = np.sort(np.asarray(order[1:], dtype=np.int64))
+            if len(memo) >= 20_000:
+                memo.clear()
+            memo[entity_id] = got
+        return got
 
     # ------------------------------------------------------------------ paths
 
@@ -290,9 +300,8 @@ class ArrangementGraph:
         ``max_paths`` paths and :data:`MAX_EXPANSIONS` expansions; ``truncated`` says if any cap
         cut the listing short. Paths come sorted by decreasing product.
         """
-        adj = self.adj
-        codes = [KIND_CODES[k] for k in kinds]
-        hold = {self.index[h] for h in holders if h in self.index} if holders is not None else None
+        adj, ids = self.adj, self.ids
+        wanted = _kind_mask(kinds)
         found: list[tuple[int, list[int]]] = []
         truncated = False
         expansions = 0
@@ -305,16 +314,16 @@ class ArrangementGraph:
                 truncated = True
                 break
             js = adj.in_order[adj.in_ptr[node] : adj.in_ptr[node + 1]]
-            ins = js[np.isin(adj.kind[js], codes)].tolist() if len(js) else []
+            ins = js[wanted[adj.kind[js]]].tolist() if len(js) else []
             is_holder = chain and (
-                (hold is None and not ins) or (hold is not None and node in hold)
+                (holders is None and not ins) or (holders is not None and ids[node] in holders)
             )
             if is_holder:
                 found.append((node, chain))
                 if len(found) >= max_paths * 4:  # keep the best max_paths after sorting
                     truncated = True
                     break
-                if stop_at_holders or hold is None:
+                if stop_at_holders or holders is None:
                     continue
             if len(chain) >= max_depth:
                 if ins:
