@@ -29,7 +29,7 @@ from scoring.engine import Engine
 from server.interceptors import AuthInterceptor, Metrics, ObserveInterceptor
 from server.service import GraphServicer, ScoringServicer
 from server.settings import Settings, SettingsError
-from server.state import ReloadResult, ServingState
+from server.state import ReloadResult, ServingState, load_warm
 
 __all__ = ["GeoriskApp", "create_app", "create_server", "serve"]
 
@@ -112,7 +112,7 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
     eng = (
         engine
         if engine is not None
-        else await asyncio.to_thread(Engine.from_dir, settings.data_dir, settings.pack)
+        else await asyncio.to_thread(load_warm, settings.data_dir, settings.pack)
     )
     state = ServingState(
         eng,

@@ -13,6 +13,7 @@ its wire bytes (``encode``), so that a hit is sent without being encoded again
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -24,11 +25,24 @@ from typing import TypeVar
 from scoring.dataset import DatasetError
 from scoring.engine import Engine
 
-__all__ = ["ReloadResult", "ServingState"]
+__all__ = ["ReloadResult", "ServingState", "load_warm", "warm"]
 
 log = logging.getLogger("georisk.server")
 T = TypeVar("T")
 _MISS = object()
+
+
+def warm(engine: Engine) -> Engine:
+    """Build today's graph and its share matrices, so that SERVING means the first score call
+    does not pay for them (seconds on a 1M-entity dataset: bench/README.md)."""
+    g = engine.graph(dt.date.today())
+    _ = g.equity, g.control
+    return engine
+
+
+def load_warm(data_dir: Path, pack: str) -> Engine:
+    """Load and validate the dataset, then :func:`warm` it (runs off the event loop)."""
+    return warm(Engine.from_dir(data_dir, pack))
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,7 @@ class ServingState:
         async with self._reload_lock:
             target = data_dir or self.data_dir
             try:
-                new = await self.run(lambda: Engine.from_dir(target, pack=self.pack))
+                new = await self.run(lambda: load_warm(target, self.pack))
             except DatasetError as exc:
                 log.error("reload refused: %s; still serving %s", exc, self.version)
                 return ReloadResult(False, self.version, str(exc))

@@ -553,3 +553,15 @@ def test_grpcurl_through_reflection(srv: ServerThread) -> None:
     )
     assert err.returncode != 0
     assert "InvalidArgument" in err.stderr and "arrangement_id" in err.stderr
+
+
+def test_load_warm_builds_todays_graph_before_serving() -> None:
+    import datetime as dt
+
+    from scoring.engine import DEFAULT_DATA
+    from server.state import load_warm
+
+    eng = load_warm(DEFAULT_DATA, "us")
+    g = eng._graphs.get((eng.dataset.version, dt.date.today()))
+    assert g is not None
+    assert "equity" in g._shared and "control" in g._shared
