@@ -55,7 +55,7 @@ from scoring.model import (
     LinkKind,
 )
 from scoring.ownership import threshold_closure
-from scoring.policy import PolicyPack, RuleInstance
+from scoring.policy import ParamVariant, PolicyPack, RuleInstance
 
 __all__ = [
     "RETAINED",
@@ -67,6 +67,7 @@ __all__ = [
     "RuleOutcome",
     "Verdict",
     "evaluate_pack",
+    "links_into",
     "pfe_params",
 ]
 
@@ -158,15 +159,18 @@ class EvalContext:
     _pfe: PfeParams | None = field(default=None, repr=False)
     #: ids of the pack parameters read, while a :class:`RuleCache` records a rule's evaluation
     _reads: set[str] | None = field(default=None, repr=False)
+    _variants: dict[str, ParamVariant] = field(default_factory=dict, repr=False)
 
     def links_into(self, eid: str, kinds: Iterable[LinkKind]) -> list[Link]:
         """Links into ``eid`` that belong to this arrangement (or to no particular one)."""
-        return [l for l in self.g.links_into(eid, kinds) if l.arrangement in (None, self.arr.id)]
+        return [l for l in links_into(self.g, eid, kinds) if l.arrangement in (None, self.arr.id)]
 
     def param(self, pid: str, uses: list[ParamUse] | None = None) -> Any:
         if self._reads is not None:
             self._reads.add(pid)
-        v = self.pack.param(pid, self.on)
+        v = self._variants.get(pid)
+        if v is None:  # the pack's lookup scans the variants: once per context and parameter
+            v = self._variants[pid] = self.pack.param(pid, self.on)
         if uses is not None:
             uses.append(
                 ParamUse(
@@ -220,6 +224,21 @@ PFE_PARAMS = (
     "pfe.fie_aggregate",
     "pfe.fie_debt",
 )
+
+
+def links_into(g: ArrangementGraph, eid: str, kinds: Iterable[LinkKind]) -> list[Link]:
+    """``g.links_into(eid, kinds)``, memoized per set of links (``g.shared``).
+
+    The rules of every scenario and the axes ask for the links into the same few entities
+    (focal entity, producers, taxpayer) dozens of times per score; the graph filters an
+    entity's in-links anew on each call. The list returned is shared: do not modify it.
+    """
+    memo: dict[tuple[str, tuple[LinkKind, ...]], list[Link]] = g.shared("links-into", dict)
+    key = (eid, tuple(kinds))
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = g.links_into(eid, key[1])
+    return hit
 
 
 def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
@@ -961,6 +980,19 @@ class RuleCache:
     _entries: dict[tuple[str, str, dt.date, str], list[_Recorded]] = field(
         default_factory=dict, repr=False
     )
+    #: variants in force per (pack, date), memoized: (the pack, parameter id → variant or None)
+    _variants: dict[tuple[int, dt.date], tuple[PolicyPack, dict[str, Any]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def _variant(self, pack: PolicyPack, pid: str, on: dt.date) -> Any:
+        got = self._variants.get((id(pack), on))
+        if got is None or got[0] is not pack:  # the pack is held: its id is not reused
+            got = self._variants[(id(pack), on)] = (pack, {})
+        memo = got[1]
+        if pid not in memo:
+            memo[pid] = pack.maybe(pid, on)
+        return memo[pid]
 
     def outcome(self, ctx: EvalContext, rule: RuleInstance, fn: Evaluator) -> RuleOutcome:
         key = (ctx.g.dataset.version, ctx.arr.id, ctx.on, rule.id)
@@ -970,7 +1002,7 @@ class RuleCache:
             if (
                 r.rule is rule
                 and r.lists is pack.lists
-                and all(pack.maybe(pid, on) == v for pid, v in r.reads)
+                and all(self._variant(pack, pid, on) == v for pid, v in r.reads)
             ):
                 return r.outcome
         reads: set[str] = set()
@@ -984,7 +1016,8 @@ class RuleCache:
         if recorded is None:
             if len(self._entries) >= self.max_keys:
                 self._entries.clear()
+                self._variants.clear()
             recorded = self._entries[key] = []
-        variants = tuple((pid, pack.maybe(pid, on)) for pid in sorted(reads))
+        variants = tuple((pid, self._variant(pack, pid, on)) for pid in sorted(reads))
         recorded.append(_Recorded(rule, pack.lists, variants, out))
         return out

@@ -21,7 +21,7 @@ from scoring.control import PfeParams, covered_exposure, covered_parties, foreig
 from scoring.graph import ArrangementGraph, ShareValue
 from scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
 from scoring.ownership import threshold_closure
-from scoring.rules import EvalContext, RuleOutcome, Verdict
+from scoring.rules import EvalContext, RuleOutcome, Verdict, links_into
 
 __all__ = [
     "AXIS_WEIGHTS",
@@ -119,7 +119,7 @@ def subjects(g: ArrangementGraph, arr: Arrangement) -> list[str]:
     focal = g.entity(arr.focal)
     if focal.kind is EntityKind.FACILITY:
         out.add(arr.focal)
-        out |= {l.source for l in g.links_into(arr.focal, [LinkKind.EQUITY])}
+        out |= {l.source for l in links_into(g, arr.focal, [LinkKind.EQUITY])}
     else:
         out.add(arr.focal)
     if arr.taxpayer:
@@ -324,7 +324,7 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
             i = g.index[s]
             direct = [
                 (l, l.share_interval())
-                for l in g.links_into(s, [LinkKind.EQUITY, LinkKind.VOTING])
+                for l in links_into(g, s, [LinkKind.EQUITY, LinkKind.VOTING])
                 if covered_control(g, params, l.source).degree >= 1.0
             ]
             top = max((iv.lo for _, iv in direct), default=0.0)
@@ -374,7 +374,7 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                 )
             appts = [
                 l
-                for l in g.links_into(s, [LinkKind.APPOINTMENT])
+                for l in links_into(g, s, [LinkKind.APPOINTMENT])
                 if covered_control(g, params, l.source).degree > 0
             ]
             if appts:
