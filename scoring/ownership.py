@@ -46,8 +46,9 @@ Iterative Analysis*, 2nd ed., Springer 2000, ch. 3); started from ``b`` (a sub-s
 iterates increase monotonically towards ``x`` from below, like the partial sums, and each is at
 least the partial sum with as many terms. So the convergence flag, the closed-cycle detection
 and the clipping of unconverged results keep their meaning. The ``hi`` run starts from the
-``lo`` result, also a sub-solution. With one block (graphs under ``_MIN_GROUP_ROWS`` entities)
-the sweeps *are* the series: same partial sums, same count.
+``lo`` result, also a sub-solution. Graphs under ``_MIN_GROUP_ROWS`` entities, whose plan
+would be one block (sweeps that *are* the series: same partial sums, same count), just sum the
+series without building a plan.
 
 Example (OFAC FAQ 401, example 3: X owns 50% of A and 10% of B; A owns 40% of B):
 
@@ -557,7 +558,13 @@ def _run(
 ) -> Bounds:
     """Both bounds of ``x = vec W + (keep * x) W`` via :func:`_solve`. The ``hi`` run starts from
     the converged ``lo`` result (a sub-solution, since shares only grow) and is skipped when
-    ``W.hi == W.lo`` (then ``hi == lo`` exactly)."""
+    ``W.hi == W.lo`` (then ``hi == lo`` exactly).
+
+    Graphs of fewer than ``_MIN_GROUP_ROWS`` entities sum the series with :func:`_neumann`
+    unless a plan is already cached: their plan would be one block, i.e. the same iteration,
+    and building it costs more than it saves."""
+    if W.n < _MIN_GROUP_ROWS and "_plan" not in W.__dict__:
+        return _run_series(W, vec, keep, tol, max_iter)
     plan = W._plan
     v = vec[plan.perm]
     kp = None if keep is None else keep[plan.perm].astype(np.float64)
@@ -584,6 +591,27 @@ def _run(
         res.append((y, ok, its))
     b = _bounds(res[0], res[1])
     return Bounds(b.lo, b.hi, b.converged, b.iterations, links / max(plan.nnz, 1))
+
+
+def _run_series(
+    W: ShareMatrix, vec: FloatArray, keep: BoolArray | None, tol: float, max_iter: int
+) -> Bounds:
+    """:func:`_run` by the plain series; the ``hi`` run skipped when ``W.hi == W.lo``."""
+    lo = _neumann(W.lo, np.asarray(W.lo.T @ vec, np.float64), keep, tol, max_iter)
+    same = (
+        W.lo.nnz == W.hi.nnz
+        and np.array_equal(W.lo.indptr, W.hi.indptr)
+        and np.array_equal(W.lo.indices, W.hi.indices)
+        and np.array_equal(W.lo.data, W.hi.data)
+    )
+    if same:
+        hi = (lo[0].copy(), lo[1], lo[2])
+        work = lo[2]
+    else:
+        hi = _neumann(W.hi, np.asarray(W.hi.T @ vec, np.float64), keep, tol, max_iter)
+        work = lo[2] + hi[2]
+    b = _bounds(lo, hi)
+    return Bounds(b.lo, b.hi, b.converged, b.iterations, float(work))
 
 
 def _bounds(lo: tuple[FloatArray, bool, int], hi: tuple[FloatArray, bool, int]) -> Bounds:

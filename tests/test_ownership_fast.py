@@ -218,3 +218,19 @@ def test_larger_random_graph_with_a_giant_component() -> None:
         agree(e, reference(W, holders.astype(np.float64), ~holders))
         series = own._neumann(W.lo, np.asarray(W.lo.T @ holders.astype(float)), None, 1e-12, 999)
         assert x.matvecs / 2 < series[2]
+
+
+def test_small_graphs_sum_the_series_without_a_plan() -> None:
+    W = ShareMatrix.from_edges(
+        3,
+        np.array([0, 1, 2]),
+        np.array([1, 2, 1]),
+        np.array([0.5, 0.5, 0.5]),
+        np.array([0.6, 0.5, 0.5]),
+    )
+    x = integrated_from(W, np.eye(3)[0])
+    assert "_plan" not in W.__dict__
+    agree(x, reference(W, np.eye(3)[0], None))
+    assert x.iterations == reference(W, np.eye(3)[0], None).iterations
+    y = integrated_from(planned(W, 1, 1), np.eye(3)[0])
+    agree(y, x)
