@@ -449,7 +449,12 @@ def _make_plan(lo: CSR, hi: CSR, min_rows: int, block_rows: int) -> _Plan:
     inv = np.empty(n, dtype=np.intp)
     inv[perm] = np.arange(n, dtype=np.intp)
 
-    def rows_csr(m: CSR, a: int, e: int, c0: int, c1: int) -> CSR:
+    # One layout for both bounds when they share their links (canonical CSR: no duplicates):
+    # the permuted matrix is built once with link positions as data, then filled per bound.
+    shared = same_pattern and lo.has_canonical_format and hi.has_canonical_format
+    Piece = tuple[int, int, npt.NDArray[np.bool_], npt.NDArray[np.int32], npt.NDArray[np.int32]]
+
+    def piece(m: CSR, a: int, e: int, c0: int, c1: int) -> Piece:
         """Rows ``a:e`` and columns ``c0:c1`` of ``m`` (columns renumbered from ``c0``)."""
         p, q = int(m.indptr[a]), int(m.indptr[e])
         idx = m.indices[p:q]
@@ -457,26 +462,44 @@ def _make_plan(lo: CSR, hi: CSR, min_rows: int, block_rows: int) -> _Plan:
         row = np.repeat(np.arange(e - a), np.diff(m.indptr[a : e + 1]))
         counts = np.bincount(row[sel], minlength=e - a)
         indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
-        return sp.csr_array(
-            (m.data[p:q][sel], (idx[sel] - c0).astype(np.int32), indptr), shape=(e - a, c1 - c0)
-        )
+        return p, q, sel, (idx[sel] - c0).astype(np.int32), indptr
 
-    def split(c: sp.coo_array) -> _Mats:
-        m = sp.csr_array((c.data, (inv[c.col], inv[c.row])), shape=(n, n))
+    def layout(c: sp.coo_array, data: FloatArray) -> tuple[FloatArray, list[Piece]]:
+        m = sp.csr_array((data, (inv[c.col], inv[c.row])), shape=(n, n))
         m.sum_duplicates()
-        ext: list[CSR] = []
-        inner: dict[int, CSR] = {}
+        pieces = []
         for g in groups:
-            ext.append(rows_csr(m, g.start, g.stop, 0, g.start))
+            pieces.append(piece(m, g.start, g.stop, 0, g.start))
             if not g.once:
                 for k in range(*g.blocks):
-                    inner[k] = rows_csr(m, bounds[k], bounds[k + 1], g.start, g.stop)
+                    pieces.append(piece(m, bounds[k], bounds[k + 1], g.start, g.stop))
+        return np.asarray(m.data, dtype=np.float64), pieces
+
+    def fill(data: FloatArray, pieces: list[Piece]) -> _Mats:
+        ext: list[CSR] = []
+        inner: dict[int, CSR] = {}
+        it = iter(pieces)
+        for g in groups:
+            for k in [-1, *(range(*g.blocks) if not g.once else ())]:
+                p, q, sel, idx, indptr = next(it)
+                w = g.start if k < 0 else g.stop - g.start
+                mat = sp.csr_array((data[p:q][sel], idx, indptr), shape=(indptr.size - 1, w))
+                if k < 0:
+                    ext.append(mat)
+                else:
+                    inner[k] = mat
         return _Mats(tuple(ext), inner)
 
     same = same_pattern and np.array_equal(lo.data, hi.data)
-    return _Plan(
-        perm, tuple(bounds), tuple(groups), split(lo_c), None if same else split(hi_c), int(lo.nnz)
-    )
+    if shared:
+        pos, pieces = layout(lo_c, np.arange(lo.nnz, dtype=np.float64))
+        order = pos.astype(np.intp)
+        lo_m = fill(lo_c.data[order], pieces)
+        hi_m = None if same else fill(hi_c.data[order], pieces)
+    else:
+        lo_m = fill(*layout(lo_c, lo_c.data))
+        hi_m = None if same else fill(*layout(hi_c, hi_c.data))
+    return _Plan(perm, tuple(bounds), tuple(groups), lo_m, hi_m, int(lo.nnz))
 
 
 def _solve(
