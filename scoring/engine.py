@@ -263,7 +263,8 @@ class Engine:
             confidence_reasons=why,
             missing_facts=sorted({m for r in chosen.rules for m in r.missing}),
             scenarios=outcomes,
-            sources=[self._ref(ds, s) for s in cited],
+            # the BASIC view drops the sources (basic()): not looked up for it
+            sources=[self._ref(ds, s) for s in cited] if view is View.FULL else [],
             overlay=overlay.id or overlay.digest() if overlay else None,
         )
         if remedies if remedies is not None else view is View.FULL:
