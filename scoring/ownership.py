@@ -72,8 +72,10 @@ holding each other through 2.1M of the links; ratios are to one mat-vec over the
 
 * ``ShareMatrix.from_edges``: 0.26 s.
 * ``integrated_from`` (1,000 seeds) and ``absorbed_exposure`` (1,000 holders), both bounds:
-  about 17.5 mat-vecs of work per bound (25 sweeps of the giant component, 16 blocks) against 40
-  for the series; the plan costs 1-2.5 s (~50-100 mat-vecs) on first use.
+  17.6 mat-vecs of work per bound (25 sweeps of the giant component, 16 blocks) against 40 for
+  the series; 37-54x one mat-vec (medians 47x and 44x over three runs on the loaded machine)
+  where the series took 94-163x in the same runs. The plan costs 1.5-3.7 s (~60-110 mat-vecs)
+  on first use; it is kept on the matrix.
 * ``threshold_closure`` (0.5 inclusive) from 1,000 seeds: 0.002 s (3 rounds, 1,127 entities);
   from 100,000 seeds: 0.17 s at 0.5 (8 rounds) and 0.73 s at 0.25 (66 rounds, 524,424
   entities), since the frontier only scatters rows of newly added entities.
