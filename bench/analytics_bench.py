@@ -206,11 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--full", action="store_true", help="also 3M entities / 9M links")
     ap.add_argument("--seeds", type=int, default=1_000)
-    ap.add_argument("--reps", type=int, help="repetitions, median kept (default 1 quick, 3)")
+    ap.add_argument("--reps", type=int, help="repetitions, median kept (default 3, 5 with --full)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS / "analytics.json")
     args = ap.parse_args(argv)
-    reps = args.reps or (1 if args.quick else 3)
+    reps = args.reps or (5 if args.full else 3)  # one sample is noise on a shared machine
     sizes = [(1_000_000, 3_000_000)] + ([(3_000_000, 9_000_000)] if args.full else [])
     rows = [bench(n, m, args.seeds, reps, args.seed) for n, m in sizes]
     targets = [
