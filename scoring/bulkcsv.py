@@ -383,14 +383,19 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     t = _table(data, ENTITY_COLUMNS, None)
     if t is None:
         return None
-    n = t.num_rows
     ids = _col(t, "id")
     ok = _match(ids, ID_RE)
     for name in ("aliases", "lists"):
         ok &= _blank(_col(t, name))
     name_c = _col(t, "name")
     names = name_c.to_pylist()
-    ok &= np.fromiter((bool(v) and v == v.strip() for v in names), dtype=bool, count=n)
+    # Python's strip, as the model applies it: a name that begins and ends with a printable
+    # ASCII character, a letter or a digit is cleared by one vectorized regex; any other
+    # (rare) name is compared with its strip() one by one
+    ok &= ~_blank(name_c)
+    safe = r"[!-~\p{L}\p{N}]"
+    for r in np.flatnonzero(~_match(name_c, f"^{safe}(.*{safe})?$")).tolist():
+        ok[r] = ok[r] and names[r] == names[r].strip()
     kinds = [k.value for k in EntityKind]
     kind = _codes(_col(t, "kind"), kinds)
     ok &= kind >= 0
@@ -448,11 +453,20 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
             "unconfirmed_note": None,
             "note": None,
         }
-        if r in noted:
+        if r in noted:  # rare: notes are sparse
             for c, texts in notes.items():
                 if (v := texts.get(r)) is not None:
                     d[c] = v
-        key = (ct > 0, pl > 0, us > 0, bool(srcs), un > 0, *(r in x for x in notes.values()))
+        noted_r = r in noted
+        key = (
+            ct > 0,
+            pl > 0,
+            us > 0,
+            bool(srcs),
+            un > 0,
+            noted_r and r in notes["unconfirmed_note"],
+            noted_r and r in notes["note"],
+        )
         fs = fieldsets.get(key)
         if fs is None:
             fs = fieldsets[key] = {"id", "name", "kind"} | {

@@ -142,7 +142,7 @@ LINK_CELLS: dict[str, list[str]] = {
 
 ENTITY_CELLS: dict[str, list[str]] = {
     "id": ["e1", "e2", "e3", "E4", " e5", "a"],
-    "name": ["X", "Y", " Y", "", "Z ", "Zoë"],
+    "name": ["X", "Y", " Y", "", "Z ", "Zoë", "W\u00a0", "\u2003V", "é", "x\x1f", "\u00a0"],
     "kind": ["company", "person", "facility", "Company", ""],
     "country": ["", "CN", "cn", "US", "XX"],
     "principal_place": ["", "", "CN", "zz"],
