@@ -720,7 +720,7 @@ class _ControlSearch:
     which ``j``'s answer no longer changes, so every larger budget shares one memo entry and an
     entity is expanded once per graph, however many queries reach it and from however far.
     Keyed by the raw budget instead, an entity was expanded once per distance at which queries
-    reached it: ~6,000 expansions per query on a 100k-entity graph.
+    reached it: ~7,000 expansions per query on a 100k-entity synthetic graph.
 
     Why the answers settle: ``go(j, b)`` grows with ``b`` (by induction on ``b``: more budget
     gives every holder at least the same controllers, so every candidate at least the same
