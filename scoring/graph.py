@@ -53,6 +53,8 @@ DEFAULT_MAX_DEPTH = 8
 DEFAULT_MAX_PATHS = 50
 #: upper bound on DFS node expansions per listing, whatever the caps above
 MAX_EXPANSIONS = 20_000
+#: entity indices kept by the upstream memo of a graph, all entries together (~16 MB)
+UPSTREAM_MEMO_ENTRIES = 4_000_000
 
 
 class ShareValue(BaseModel):
@@ -273,8 +275,11 @@ class ArrangementGraph:
             order = breadth_first_order(
                 up, self.index[entity_id], directed=True, return_predecessors=False
             )
-            got = np.sort(np.asarray(order[1:], dtype=np.int64))
-            if len(memo) >= 20_000:
+            got = np.sort(np.asarray(order[1:], dtype=np.int32))
+            got.setflags(write=False)  # shared by every caller
+            # bounded by total size: on a 1M graph with a giant cycle one upstream can hold
+            # hundreds of thousands of entities
+            if sum(len(v) for v in memo.values()) + len(got) > UPSTREAM_MEMO_ENTRIES:
                 memo.clear()
             memo[entity_id] = got
         return got

@@ -49,8 +49,7 @@ def load_warm(data_dir: Path, pack: str) -> Engine:
     millions of them while calls wait. After a reload the previous dataset is still freed by
     reference counting (its records hold no reference cycles)."""
     engine = warm(Engine.from_dir(data_dir, pack))
-    gc.collect()
-    gc.freeze()
+    gc.freeze()  # no collect first: it costs ~4 s on a 1M dataset, and loading leaves no cycles
     return engine
 
 
