@@ -85,7 +85,13 @@ def _analytics_md(doc: dict[str, Any]) -> list[str]:
     for r in doc["sizes"]:
         for op, v in r["ops"].items():
             detail = (
-                f"{v['matvecs_per_bound']} mat-vecs per bound, 2 bounds"
+                f"work of {v['matvecs_per_bound']} mat-vecs per bound, 2 bounds"
+                + (
+                    f"; first call (plan) {v['cold_ratio_vs_matvec']}×; plain series "
+                    f"{v['reference_ratio_vs_matvec']}×, max diff {v['max_abs_diff']}"
+                    if "cold_ratio_vs_matvec" in v
+                    else ""
+                )
                 if "matvecs_per_bound" in v
                 else f"{v.get('rounds')} rounds, {v.get('in_closure'):,} entities"
             )
