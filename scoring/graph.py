@@ -279,9 +279,12 @@ class ArrangementGraph:
             got.setflags(write=False)  # shared by every caller
             # bounded by total size: on a 1M graph with a giant cycle one upstream can hold
             # hundreds of thousands of entities
-            if sum(len(v) for v in memo.values()) + len(got) > UPSTREAM_MEMO_ENTRIES:
+            size: list[int] = self.shared("upstream-memo-size", lambda: [0])
+            if size[0] + len(got) > UPSTREAM_MEMO_ENTRIES:
                 memo.clear()
+                size[0] = 0
             memo[entity_id] = got
+            size[0] += len(got)
         return got
 
     # ------------------------------------------------------------------ paths
@@ -310,10 +313,12 @@ class ArrangementGraph:
         found: list[tuple[int, list[int]]] = []
         truncated = False
         expansions = 0
-        # stack of (node, chain of active-link indices from node down to the entity)
-        stack: list[tuple[int, list[int]]] = [(self.index[entity_id], [])]
+        t = self.index[entity_id]
+        # stack of (node, chain of active-link indices from node down to the entity, the
+        # entities on that chain including node)
+        stack: list[tuple[int, list[int], frozenset[int]]] = [(t, [], frozenset((t,)))]
         while stack:
-            node, chain = stack.pop()
+            node, chain, on_path = stack.pop()
             expansions += 1
             if expansions > MAX_EXPANSIONS:
                 truncated = True
@@ -334,21 +339,37 @@ class ArrangementGraph:
                 if ins:
                     truncated = True
                 continue
-            on_path = {node, *(int(adj.target[j]) for j in chain)}
             for j, s in zip(ins, adj.source[ins].tolist(), strict=True):
                 if s not in on_path:
-                    stack.append((s, [j, *chain]))
+                    stack.append((s, [j, *chain], on_path | {s}))
+        if len(found) > max_paths:
+            truncated = True
+            found = self._best(found, max_paths)
         at = self.dataset.store.at
         paths = [
             self._path(self.ids[h], [at(int(adj.link[j])) for j in chain]) for h, chain in found
         ]
         paths.sort(key=lambda p: (-p.product.max, -p.product.min, p.entities))
-        if len(paths) > max_paths:
-            truncated = True
-            paths = paths[:max_paths]
         return PathListing(
             paths=paths, truncated=truncated, max_depth=max_depth, max_paths=max_paths
         )
+
+    def _best(self, found: list[tuple[int, list[int]]], k: int) -> list[tuple[int, list[int]]]:
+        """The ``k`` chains that come first in the listing's order (decreasing product, then
+        entities), ranked from the link arrays before any path object is built: the products
+        are multiplied in the same order as :meth:`_path` and rounded as ``ShareValue`` is."""
+        a, adj = self.dataset.store.arrays(), self.adj
+
+        def key(item: tuple[int, list[int]]) -> tuple[float, float, list[str]]:
+            h, chain = item
+            lo = hi = 1.0
+            for j in chain:
+                p = int(adj.link[j])
+                lo, hi = lo * float(a.lo[p]), hi * float(a.hi[p])
+            ents = [self.ids[h], *(self.ids[int(adj.target[j])] for j in chain)]
+            return -round(hi, 12), -round(lo, 12), ents
+
+        return sorted(found, key=key)[:k]
 
     def _path(self, holder: str, chain: list[Link]) -> SharePath:
         product = Interval.exact(1.0)
