@@ -36,7 +36,7 @@ from scoring.linkstore import (
     ROLES,
     LinkColumns,
 )
-from scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, LicenceTerms, LinkKind
+from scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, LicenceTerms, Link, LinkKind
 
 __all__ = ["FastEntities", "FastLinks", "read_entities", "read_links"]
 
@@ -51,44 +51,15 @@ TRUE_WORDS = ("1", "on", "t", "true", "y", "yes")
 FALSE_WORDS = ("0", "off", "f", "false", "n", "no")
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
-LINK_COLUMNS = frozenset(
-    {
-        "id",
-        "kind",
-        "source",
-        "target",
-        "share",
-        "share_min",
-        "share_max",
-        "share_exclusive_min",
-        "share_exclusive_max",
-        "valid_from",
-        "valid_to",
-        "status",
-        "unconfirmed",
-        "unconfirmed_note",
-        "role",
-        "arrangement",
-        "sources",
-        "note",
-    }
-)
-ENTITY_COLUMNS = frozenset(
-    {
-        "id",
-        "name",
-        "kind",
-        "country",
-        "principal_place",
-        "us_person",
-        "aliases",
-        "lists",
-        "sources",
-        "unconfirmed",
-        "unconfirmed_note",
-        "note",
-    }
-)
+#: the columns of a links CSV: the Link fields, licence terms as ``licence_*`` columns (checked
+#: apart) and a ranged share as four columns (data/README.md)
+LINK_COLUMNS = (frozenset(Link.model_fields) - {"licence"}) | {
+    "share_min",
+    "share_max",
+    "share_exclusive_min",
+    "share_exclusive_max",
+}
+ENTITY_COLUMNS = frozenset(Entity.model_fields)
 
 
 @dataclass
@@ -204,6 +175,14 @@ def _bools(a: pa.Array, blank: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, An
     return t, blank | t | f
 
 
+def _bool_col(t: pa.Table, name: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], Any]:
+    """(true, blank, ok) masks of a boolean column: ok where blank or a pydantic bool word."""
+    col = _col(t, name)
+    blank = _blank(col)
+    true, ok = _bools(col, blank)
+    return true, blank, ok
+
+
 def _tri(value: np.ndarray[Any, Any], blank: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """0 where not given, 1 for false, 2 for true (so a given default stays "set")."""
     return np.where(blank, 0, np.where(value, 2, 1)).astype(np.int8)
@@ -284,9 +263,7 @@ def read_links(file: str, data: bytes) -> FastLinks | None:
     ok &= b_st | (status >= 0)
     status = np.where(b_st, 0, status + 1)  # 0: not given (the default), else code + 1
 
-    un_c = _col(t, "unconfirmed")
-    b_un = _blank(un_c)
-    unconfirmed, ok_un = _bools(un_c, b_un)
+    unconfirmed, b_un, ok_un = _bool_col(t, "unconfirmed")
     ok &= ok_un
 
     role_c = _col(t, "role")
@@ -407,14 +384,9 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
         code = _codes(col, countries)  # upper-case codes only; others take the reference path
         ok &= blank | (code >= 0)
         cc[c] = np.where(blank, -1, code)
-    us_c = _col(t, "us_person")
-    b_us = _blank(us_c)
-    us_true, ok_us = _bools(us_c, b_us)
-    ok &= ok_us
-    un_c = _col(t, "unconfirmed")
-    b_un = _blank(un_c)
-    unconfirmed, ok_un = _bools(un_c, b_un)
-    ok &= ok_un
+    us_true, b_us, ok_us = _bool_col(t, "us_person")
+    unconfirmed, b_un, ok_un = _bool_col(t, "unconfirmed")
+    ok &= ok_us & ok_un
     srcs_c = _col(t, "sources")
     b_srcs = _blank(srcs_c)
     ok &= b_srcs | _match(srcs_c, SOURCES_RE)
