@@ -35,10 +35,11 @@ from scoring.linkstore import (
     NO_DATE,
     ROLES,
     LinkColumns,
+    build,
 )
 from scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, LicenceTerms, Link, LinkKind
 
-__all__ = ["FastEntities", "FastLinks", "read_entities", "read_links"]
+__all__ = ["FastEntities", "FastLinks", "read_entities", "read_links", "split_list"]
 
 _ID = r"[a-z0-9][a-z0-9._:-]{0,127}"
 ID_RE = f"^{_ID}$"
@@ -181,6 +182,11 @@ def _bool_col(t: pa.Table, name: str) -> tuple[np.ndarray[Any, Any], np.ndarray[
     blank = _blank(col)
     true, ok = _bools(col, blank)
     return true, blank, ok
+
+
+def split_list(value: str) -> list[str]:
+    """A ``;``-separated list cell (data/README.md) as its stripped, non-empty items."""
+    return [p.strip() for p in value.split(";") if p.strip()]
 
 
 def _tri(value: np.ndarray[Any, Any], blank: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -405,8 +411,6 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     cn = [None, *countries]  # code + 1 → country (None when blank)
     country_l = (cc["country"][fast] + 1).tolist()
     place_l = (cc["principal_place"][fast] + 1).tolist()
-    new = Entity.__new__
-    setattr_ = object.__setattr__
     fieldsets: dict[tuple[bool, ...], set[str]] = {}  # shared: entities are frozen
     out: list[tuple[int, Entity]] = []
     for j, r in enumerate(fast.tolist()):
@@ -450,10 +454,5 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
                 )
                 if given
             }
-        e = new(Entity)
-        setattr_(e, "__dict__", d)
-        setattr_(e, "__pydantic_fields_set__", fs)
-        setattr_(e, "__pydantic_extra__", None)
-        setattr_(e, "__pydantic_private__", None)
-        out.append((r + 2, e))
+        out.append((r + 2, build(Entity, d, fs)))
     return FastEntities(out, _slow_rows(t, np.flatnonzero(~ok)))

@@ -46,9 +46,9 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
-from scoring.bulkcsv import FastLinks, read_entities, read_links
+from scoring.bulkcsv import FastLinks, read_entities, read_links, split_list
 from scoring.interval import EPS
-from scoring.linkstore import KIND_CODES, LINK_KINDS, NO_DATE, LinkColumns, LinkStore
+from scoring.linkstore import KIND_CODES, LINK_KINDS, NO_DATE, LinkColumns, LinkStore, build
 from scoring.model import (
     OWNERSHIP_KINDS,
     Arrangement,
@@ -240,10 +240,6 @@ def _yaml_records(
             yield _PLURAL[key], f"{key}[{i}]{at}" + (f" (id={rid})" if rid else ""), item
 
 
-def _split(value: str) -> list[str]:
-    return [p.strip() for p in value.split(";") if p.strip()]
-
-
 def _csv_row_to_record(kind: str, row: dict[str, str | None]) -> dict[str, Any]:
     rec: dict[str, Any] = {}
     share_range: dict[str, Any] = {}
@@ -255,7 +251,7 @@ def _csv_row_to_record(kind: str, row: dict[str, str | None]) -> dict[str, Any]:
         if value == "":
             continue
         if key in _LIST_FIELDS:
-            rec[key] = _split(value)
+            rec[key] = split_list(value)
         elif key in ("share_min", "share_max"):
             share_range["minimum" if key == "share_min" else "maximum"] = value
         elif key in ("share_exclusive_min", "share_exclusive_max"):
@@ -263,9 +259,9 @@ def _csv_row_to_record(kind: str, row: dict[str, str | None]) -> dict[str, Any]:
             share_range["exclusive_minimum" if key.endswith("min") else "exclusive_maximum"] = flag
         elif key.startswith("licence_"):
             sub = key.removeprefix("licence_")
-            licence[sub] = _split(value) if sub == "licensor_controls" else value
+            licence[sub] = split_list(value) if sub == "licensor_controls" else value
         elif key == "lists" and kind == "entity":
-            rec["lists"] = [_list_item(item) for item in _split(value)]
+            rec["lists"] = [_list_item(item) for item in split_list(value)]
         else:
             rec[key] = value
     if share_range:
@@ -347,12 +343,8 @@ def _fast_line(line: str) -> tuple[str, BaseModel] | None:
     if f'"id":"{rid}"' not in line and f'"id": "{rid}"' not in line:
         return None
     base = RECORD_KINDS[kind][1]
-    obj = base.__new__(base)
-    object.__setattr__(obj, "__dict__", {f: rec.__dict__[f] for f in base.model_fields})
-    object.__setattr__(obj, "__pydantic_fields_set__", rec.model_fields_set - {"record"})
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return kind, obj
+    fields = {f: rec.__dict__[f] for f in base.model_fields}
+    return kind, build(base, fields, rec.model_fields_set - {"record"})
 
 
 def _jsonl_records(
