@@ -29,7 +29,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from scoring.model import (
-    OWNERSHIP_KINDS,
     LicenceTerms,
     Link,
     LinkKind,
@@ -339,6 +338,3 @@ class LinkStore(Mapping[str, Link]):
             valid_from=cat(o_vf, "valid_from", np.int32),
             valid_to=cat(o_vt, "valid_to", np.int32),
         )
-
-    def ownership_kind_codes(self) -> list[int]:
-        return sorted(KIND_CODES[k] for k in OWNERSHIP_KINDS)
