@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -261,32 +260,6 @@ def _integrated_into(
     return out[0], out[1]
 
 
-#: how many entities' upstream index arrays :func:`_upstream` keeps per graph
-_UPSTREAM_KEEP = 32
-
-
-def _upstream(g: ArrangementGraph, entity_id: str) -> np.ndarray:
-    """``g.upstream(entity_id)``, with the last few entities' arrays kept (per set of links).
-
-    A score asks for the upstream of each of its subjects three times (two covered-party path
-    listings and the FIE tests); in a synthetic graph a typical upstream is ~17% of the
-    entities. Only a few are kept: the arrays are large and entities rarely recur across
-    arrangements. The array returned is shared: do not modify it.
-    """
-    keep: OrderedDict[str, np.ndarray] = g.shared("upstream-lru", OrderedDict)
-    up = keep.get(entity_id)
-    try:  # (a concurrent caller may have evicted it meanwhile: then it is simply not kept)
-        if up is None:
-            up = keep[entity_id] = g.upstream(entity_id)
-            while len(keep) > _UPSTREAM_KEEP:
-                keep.popitem(last=False)
-        else:
-            keep.move_to_end(entity_id)
-    except KeyError:
-        pass
-    return up if up is not None else g.upstream(entity_id)
-
-
 def _covered_paths(
     g: ArrangementGraph,
     entity_id: str,
@@ -306,7 +279,7 @@ def _covered_paths(
     )
 
     def make() -> PathListing:
-        up = _upstream(g, entity_id)
+        up = g.upstream(entity_id)  # memoized by the graph
         holders = {g.ids[k] for k in up[covered_parties(g, params)[up]].tolist()}
         return g.share_paths(
             entity_id,
@@ -501,7 +474,7 @@ def _sfe_exposure(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, n
 def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     sets = _sfe_sets(g, params)
     i_t = g.index[entity_id]
-    up = _upstream(g, entity_id)
+    up = g.upstream(entity_id)
     idx = np.append(up, i_t).astype(np.int64)
     t = len(idx) - 1
     cert_sub, poss_sub = sets.certain[idx], sets.possible[idx]
