@@ -154,6 +154,15 @@ ENTITY_CELLS: dict[str, list[str]] = {
 }
 
 
+def _fresh(tmp_path: Path, yaml_name: str = "0.yaml") -> Path:
+    """An empty dataset directory holding only BASE_YAML (hypothesis reuses ``tmp_path``)."""
+    d = tmp_path / "ds"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    (d / yaml_name).write_text(BASE_YAML)
+    return d
+
+
 def _rows(cells: dict[str, list[str]]) -> st.SearchStrategy[list[dict[str, str]]]:
     row = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in cells.items()})
     return st.lists(row, min_size=1, max_size=8)
@@ -174,10 +183,7 @@ def _csv_text(cells: dict[str, list[str]], rows: list[dict[str, str]]) -> str:
 def test_fuzzed_link_rows_give_the_same_dataset_or_problems(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, str]], yaml_name: str
 ) -> None:
-    d = tmp_path / "ds"
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir()
-    (d / yaml_name).write_text(BASE_YAML)
+    d = _fresh(tmp_path, yaml_name)
     (d / "m.links.csv").write_text(_csv_text(LINK_CELLS, rows))
     _both(d, monkeypatch)
 
@@ -189,10 +195,7 @@ def test_fuzzed_link_rows_give_the_same_dataset_or_problems(
 def test_fuzzed_entity_rows_give_the_same_dataset_or_problems(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, str]]
 ) -> None:
-    d = tmp_path / "ds"
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir()
-    (d / "0.yaml").write_text(BASE_YAML)
+    d = _fresh(tmp_path)
     (d / "m.entities.csv").write_text(_csv_text(ENTITY_CELLS, rows))
     _both(d, monkeypatch)
 
@@ -300,10 +303,7 @@ VARIANTS: dict[str, list[Any]] = {
 def test_fuzzed_jsonl_lines_give_the_same_dataset_or_problems(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recs: list[dict[str, Any]], raw_tail: str
 ) -> None:
-    d = tmp_path / "ds"
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir()
-    (d / "0.yaml").write_text(BASE_YAML)
+    d = _fresh(tmp_path)
     lines = []
     for r in recs:
         obj = {**ARRANGEMENT, **{k: v for k, v in r.items() if k != "extra"}}
