@@ -3,8 +3,8 @@
 #   docker build -t georisk:dev .
 #   podman build -t georisk:dev .
 #
-# Two stages on the same base: "builder" generates the gRPC stubs (scripts/gen-proto), builds the
-# project wheel and the runtime dependency wheels, and installs those wheels (and nothing else)
+# Two stages on the same base: "builder" builds the project wheel (stubs in georisk/v1 and the
+# embedded dataset included) and the runtime dependency wheels, and installs those wheels (and nothing else)
 # into a fresh venv without pip; the runtime stage copies only that venv and the dataset. No
 # compilers, no pip caches, no dev tools, no wheel files end up in the final image.
 #
@@ -28,28 +28,23 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 
-# Code generators first (their pins are read from the dev extra of pyproject.toml, so there is one
-# place for versions): this layer stays cached while the sources change.
+# georisk/ links scoring/, server/ and data/ into the package (ARCHITECTURE.md): all four go in.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; dev = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dev']; print('\n'.join(r for r in dev if r.split('=')[0].strip() in ('grpcio-tools', 'mypy-protobuf')))" > /tmp/codegen.txt \
-    && pip install --no-cache-dir -r /tmp/codegen.txt
-
-COPY proto ./proto
-COPY scripts/gen-proto ./scripts/gen-proto
 COPY georisk ./georisk
 COPY scoring ./scoring
 COPY server ./server
+COPY data ./data
 
-# Stubs into server/_gen, then the project wheel and its runtime dependency wheels.
-RUN PYTHON="$(command -v python)" scripts/gen-proto \
-    && pip wheel --no-cache-dir --wheel-dir /wheels .
+# The project wheel and its runtime dependency wheels.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Runtime venv from the wheels only (no index, no pip inside the venv); fails the build when the
-# generated stubs did not make it into the installed package.
+# generated stubs or the embedded dataset did not make it into the installed package.
 RUN python -m venv --without-pip /opt/georisk/venv \
     && pip --python /opt/georisk/venv/bin/python install --no-cache-dir --no-index \
         --find-links /wheels /wheels/georisk-*.whl \
-    && /opt/georisk/venv/bin/python -c "import server; from georisk.v1 import scoring_pb2_grpc, graph_pb2_grpc"
+    && /opt/georisk/venv/bin/python -c "from georisk.v1 import scoring_pb2_grpc, graph_pb2_grpc" \
+    && /opt/georisk/venv/bin/georisk validate
 
 
 FROM python:3.11-slim
@@ -63,15 +58,14 @@ RUN groupadd --system --gid 10001 georisk \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin georisk
 
+# The venv holds the embedded dataset as package data; mount your own read-only and point
+# GEORISK_DATA at it to serve another one.
 COPY --from=builder /opt/georisk/venv /opt/georisk/venv
-# The embedded dataset; mount your own read-only and point GEORISK_DATA at it.
-COPY data /opt/georisk/data
 
 # Writes only to /tmp (if at all): works with a read-only root filesystem.
 ENV PATH=/opt/georisk/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    GEORISK_DATA=/opt/georisk/data \
     GEORISK_ADDRESS=0.0.0.0:50051 \
     GEORISK_PROFILE=production \
     GEORISK_ALLOW_INSECURE_REMOTE=true \

@@ -18,8 +18,6 @@ RESULTS = ROOT / "bench" / "results"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import server  # noqa: E402, F401 - puts the generated gRPC stubs (georisk.v1) on the import path
-
 
 def peak_rss_mb() -> float:
     """Process-wide high-water mark of resident memory, MiB (``ru_maxrss`` is KiB on Linux)."""

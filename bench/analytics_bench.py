@@ -2,7 +2,7 @@
 
 Loading the 1M-entity synthetic dataset takes ~190 s and ~9.4 GB (see startup_bench), so this
 works on a numpy-generated random ownership matrix of the same size, built the way the
-:mod:`scoring.ownership` docstring describes: uniform endpoints, self-loops dropped, 20% of
+:mod:`georisk.scoring.ownership` docstring describes: uniform endpoints, self-loops dropped, 20% of
 entities unheld persons, the shares into each company scaled to sum to a random total in
 [0.3, 1] (``lo``) and 10% more, capped at 1 (``hi``).
 
@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 from _common import RESULTS, peak_rss_mb, write_json
 
-from scoring.ownership import (
+from georisk.scoring.ownership import (
     Bounds,
     Closure,
     ShareMatrix,

@@ -1,11 +1,11 @@
 """Batch benchmark: arrangements scored per second, the engine against a naive NetworkX baseline.
 
-For each size, a synthetic dataset (:func:`scoring.synth.generate`) is written to a temporary
+For each size, a synthetic dataset (:func:`georisk.synth.generate`) is written to a temporary
 directory (deleted afterwards) and loaded once. Then, on the same sample of arrangements and the
 same date:
 
-* **engine** — the in-process batch path (:func:`scoring.batch.score_jobs` on
-  :func:`scoring.batch.engine_for`: the full rule pack, every scenario for the policy axis, the
+* **engine** — the in-process batch path (:func:`georisk.batch.score_jobs` on
+  :func:`georisk.batch.engine_for`: the full rule pack, every scenario for the policy axis, the
   BASIC view, one output scenario), after the graph of the date is built (timed apart);
 * **naive** — what a notebook would do: a NetworkX DiGraph of the equity links (built once, timed
   apart), then per arrangement, for its taxpayer (or focal entity) and every covered-nation
@@ -35,10 +35,10 @@ from typing import Any
 import networkx as nx
 from _common import RESULTS, peak_rss_mb, write_json
 
-from scoring.batch import Job, engine_for, score_jobs
-from scoring.dataset import Dataset
-from scoring.model import LinkKind
-from scoring.synth import SynthSpec, generate
+from georisk.batch import Job, engine_for, score_jobs
+from georisk.scoring.dataset import Dataset
+from georisk.scoring.model import LinkKind
+from georisk.synth import SynthSpec, generate
 
 COVERED = frozenset({"CN", "RU", "IR", "KP"})
 ON = dt.date(2026, 11, 22)

@@ -40,8 +40,9 @@ from typing import Any, cast
 
 import grpc
 from _common import RESULTS, ROOT, cpu_seconds, free_port, georisk_cmd, write_json
-from georisk.v1 import scoring_pb2, types_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from georisk.v1 import scoring_pb2, types_pb2
 
 DATES = ["2024-06-30", "2025-06-30", "2026-11-22", "2027-06-30"]
 CONCURRENCY = [1, 16, 64]
@@ -393,7 +394,7 @@ def _bench_server(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from scoring.dataset import load_dataset
+    from georisk.scoring.dataset import load_dataset
 
     data = Path(args.data)
     ids = sorted(load_dataset(data).arrangements)

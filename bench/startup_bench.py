@@ -2,7 +2,7 @@
 
 For each size a synthetic dataset is generated (in this process) into a temporary directory,
 then a fresh child process (so the high-water mark is its own) loads it
-(:meth:`scoring.engine.Engine.from_dir`; the synthetic directory has no ``policies/``, so the
+(:meth:`.engine.Engine.from_dir`; the synthetic directory has no ``policies/``, so the
 shipped packs are used), builds ``Engine.graph(date)`` and its ``.equity`` and ``.control``
 matrices, and reports the time of each step and its peak RSS. Then ``georisk serve`` is started
 with ``GEORISK_DATA=<dir>`` on a free 127.0.0.1 port and ``georisk health`` is polled until it
@@ -36,7 +36,7 @@ ON = dt.date(2026, 11, 22)
 
 def child(data: Path, profile: bool) -> dict[str, Any]:
     """Runs in a fresh process: load, graph, matrices; times and RSS."""
-    from scoring.engine import Engine
+    from georisk.scoring.engine import Engine
 
     prof = cProfile.Profile() if profile else None
     base = rss_mb()
@@ -125,7 +125,7 @@ def serve_start(data: Path, timeout: float) -> dict[str, Any]:
 
 
 def bench_size(n: int, serve: bool, profile: bool, timeout: float) -> dict[str, Any]:
-    from scoring.synth import SynthSpec, generate
+    from georisk.synth import SynthSpec, generate
 
     out = Path(tempfile.mkdtemp(prefix=f"georisk-start-{n}-"))
     res: dict[str, Any] = {"entities": n}

@@ -1,7 +1,7 @@
-"""Benchmark: generate a large synthetic dataset (scoring.synth), then optionally load it.
+"""Benchmark: generate a large synthetic dataset (georisk.synth), then optionally load it.
 
 Prints one JSON object: generation seconds and peak RSS, counts and bytes written, and — unless
-``--no-load`` — how long :func:`scoring.dataset.load_dataset` takes on the directory and the
+``--no-load`` — how long :func:`georisk.scoring.dataset.load_dataset` takes on the directory and the
 peak RSS after it (``ru_maxrss`` is a process-wide high-water mark, so the load figure includes
 generation; the generator's own peak is reported before loading starts).
 
@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scoring.synth import SynthSpec, generate
+from georisk.synth import SynthSpec, generate
 
 
 def _peak_rss_mb() -> float:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(result), file=sys.stderr, flush=True)  # progress, in case load is slow
         if not args.no_load:
-            from scoring.dataset import load_dataset
+            from georisk.scoring.dataset import load_dataset
 
             t1 = time.perf_counter()
             ds = load_dataset(out)

@@ -19,12 +19,9 @@ import csv
 import sys
 from pathlib import Path
 
-import server  # noqa: F401 - puts the generated stubs (georisk.v1) on the import path
-
 # isort: split
+from georisk.client import GeoriskClient, GeoriskError
 from georisk.v1 import types_pb2
-
-from server.client import GeoriskClient, GeoriskError
 
 COLUMNS = [
     "arrangement",

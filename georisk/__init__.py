@@ -1,5 +1,16 @@
-"""georisk command line: wires the scoring library (and later the gRPC server)."""
+"""georisk: geopolitical risk scoring for industrial deals.
 
-# The generated gRPC stubs live in server/_gen/georisk/v1 and import themselves as `georisk.v1`;
-# extend this package's path so both the CLI and the stubs resolve (see server/__init__.py).
-__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+One installed import name holds everything:
+
+- :mod:`georisk.scoring`: the domain library (no gRPC, no processes, no progress bars);
+- :mod:`georisk.server`: the gRPC service, which only translates to and from the domain;
+- :mod:`georisk.v1`: the generated protobuf/gRPC code of ``proto/georisk/v1``;
+- :mod:`georisk.cli`, :mod:`georisk.client`, :mod:`georisk.batch`, :mod:`georisk.synth`: the
+  command line and what only it needs.
+
+``georisk.scoring``, ``georisk.server`` and ``georisk.data`` are the repository's top-level
+``scoring/``, ``server/`` and ``data/`` directories, linked into this package (see
+ARCHITECTURE.md); a wheel holds them as plain directories.
+"""
+
+__version__ = "0.1.0"

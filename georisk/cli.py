@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scoring.control import OwnershipReport, ownership_report
-from scoring.dataset import DatasetError, load_dataset
-from scoring.engine import Engine, NotFoundError, View
-from scoring.graph import ArrangementGraph, ShareValue
-from scoring.overlay import load_overlay
-from scoring.report import render_score_table, write_scores_csv
+from georisk.scoring import clock
+from georisk.scoring.control import OwnershipReport, ownership_report
+from georisk.scoring.dataset import DatasetError, load_dataset
+from georisk.scoring.engine import DEFAULT_DATA, Engine, NotFoundError, View
+from georisk.scoring.graph import ArrangementGraph, ShareValue
+from georisk.scoring.overlay import load_overlay
+from georisk.scoring.report import render_score_table, write_scores_csv
 
 __all__ = ["default_data_dir", "main"]
 
@@ -28,9 +29,9 @@ EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_NOT_FOUND = 0, 2, 3, 4
 
 
 def default_data_dir() -> Path:
-    """``$GEORISK_DATA`` if set, else the dataset shipped beside the package (``data/``)."""
+    """``$GEORISK_DATA`` if set, else the dataset embedded in the package (``data/``)."""
     env = os.environ.get("GEORISK_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+    return Path(env) if env else DEFAULT_DATA
 
 
 def _date(value: str) -> dt.date:
@@ -48,16 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="validate a dataset directory; print its version")
-    v.add_argument("data_dir", type=Path)
+    v.add_argument("data_dir", type=Path, nargs="?", help=_DATA_HELP)
 
     o = sub.add_parser("ownership", help="ownership, control and PFE tests of one entity")
-    o.add_argument("data_dir", type=Path)
+    o.add_argument("data_dir", type=Path, nargs="?", help=_DATA_HELP)
     o.add_argument("entity_id")
-    o.add_argument("--as-of", type=_date, default=dt.date.today(), help="date (default today)")
+    o.add_argument("--as-of", type=_date, default=clock.today(), help="date (default today)")
     o.add_argument("--format", choices=["json", "table"], default="table")
 
     sc = sub.add_parser("score", help="score arrangements on the three axes, with rule verdicts")
-    sc.add_argument("data_dir", type=Path)
+    sc.add_argument("data_dir", type=Path, nargs="?", help=_DATA_HELP)
     sc.add_argument(
         "--arrangement",
         action="append",
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="arrangement id (repeatable; default: all)",
     )
-    sc.add_argument("--as-of", type=_date, default=dt.date.today(), help="date (default today)")
+    sc.add_argument("--as-of", type=_date, default=clock.today(), help="date (default today)")
     sc.add_argument(
         "--scenario",
         default="current-law",
@@ -164,6 +165,9 @@ def _parser() -> argparse.ArgumentParser:
 def _env_path(name: str) -> Path | None:
     v = os.environ.get(name)
     return Path(v) if v else None
+
+
+_DATA_HELP = "dataset directory (default $GEORISK_DATA, else the embedded dataset)"
 
 
 def _load(data_dir: Path) -> Any:
@@ -308,8 +312,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from server.app import serve
-    from server.settings import Settings, SettingsError
+    from georisk.server.app import serve
+    from georisk.server.settings import Settings, SettingsError
 
     logging.basicConfig(
         level=os.environ.get("GEORISK_LOG_LEVEL", "INFO"),
@@ -333,7 +337,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
-    from server.client import health_check
+    from georisk.client import health_check
 
     status = health_check(
         args.address,
@@ -348,7 +352,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from scoring.batch import BatchError, BatchOptions, run_batch
+    from georisk.batch import BatchError, BatchOptions, run_batch
 
     for name in ("workers", "dask_local"):
         n = getattr(args, name)
@@ -394,7 +398,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from scoring.synth import SynthSpec, generate
+    from georisk.synth import SynthSpec, generate
 
     try:
         stats = generate(
@@ -414,13 +418,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _remote_options(args: argparse.Namespace) -> Any:
-    from server.batch_remote import RemoteOptions  # gRPC only for --target
+    from georisk.batch_remote import RemoteOptions  # gRPC only for --target
 
     return RemoteOptions(args.target, token=args.token, ca=args.ca, cert=args.cert, key=args.key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if "data_dir" in args and args.data_dir is None:
+        args.data_dir = default_data_dir()
     handlers = {
         "validate": _cmd_validate,
         "ownership": _cmd_ownership,

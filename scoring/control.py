@@ -39,10 +39,10 @@ import scipy.sparse as sp
 from pydantic import BaseModel, Field
 from scipy.sparse.csgraph import connected_components
 
-from scoring.graph import ArrangementGraph, PathListing, ShareValue
-from scoring.interval import EPS, Interval, Tri
-from scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, Link, LinkKind
-from scoring.ownership import (
+from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
+from georisk.scoring.interval import EPS, Interval, Tri
+from georisk.scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, Link, LinkKind
+from georisk.scoring.ownership import (
     Closure,
     ShareMatrix,
     absorbed_exposure,

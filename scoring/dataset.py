@@ -46,10 +46,10 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
-from scoring.bulkcsv import FastLinks, read_entities, read_links, split_list
-from scoring.interval import EPS
-from scoring.linkstore import KIND_CODES, LINK_KINDS, NO_DATE, LinkColumns, LinkStore, build
-from scoring.model import (
+from georisk.scoring.bulkcsv import FastLinks, read_entities, read_links, split_list
+from georisk.scoring.interval import EPS
+from georisk.scoring.linkstore import KIND_CODES, LINK_KINDS, NO_DATE, LinkColumns, LinkStore, build
+from georisk.scoring.model import (
     OWNERSHIP_KINDS,
     Arrangement,
     Entity,
@@ -57,7 +57,7 @@ from scoring.model import (
     ListMembership,
     Source,
 )
-from scoring.yamlio import YamlError, load_yaml
+from georisk.scoring.yamlio import YamlError, load_yaml
 
 __all__ = [
     "RECORD_KINDS",
@@ -702,7 +702,7 @@ def _bulk_csv(
     located: list[tuple[str, BaseModel, str, str]],
     blocks: list[FastLinks],
 ) -> bool:
-    """Read a bulk links/entities CSV column-wise (:mod:`scoring.bulkcsv`); False when the
+    """Read a bulk links/entities CSV column-wise (:mod:`georisk.scoring.bulkcsv`); False when the
     file must take the reference path. Rows the strict checks refuse are validated here, one by
     one, exactly as the reference path does."""
     parts = f.name.rsplit(".", 2)

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import importlib.resources
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from scoring.dataset import Dataset, load_dataset
-from scoring.graph import ArrangementGraph
-from scoring.model import ArrangementStatus
-from scoring.overlay import Overlay, apply_overlay
-from scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
-from scoring.rules import EvalContext, RuleCache, RuleOutcome, Verdict, evaluate_pack
-from scoring.score import (
+from georisk.scoring import clock
+from georisk.scoring.dataset import Dataset, load_dataset
+from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.model import ArrangementStatus
+from georisk.scoring.overlay import Overlay, apply_overlay
+from georisk.scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
+from georisk.scoring.rules import EvalContext, RuleCache, RuleOutcome, Verdict, evaluate_pack
+from georisk.scoring.score import (
     AxisScore,
     ScenarioOutcome,
     confidence_of,
@@ -42,7 +44,9 @@ __all__ = [
     "View",
 ]
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data"
+# The embedded default dataset: package data of `georisk` (the repository's data/ directory,
+# linked into the package; a wheel holds a copy).
+DEFAULT_DATA = Path(str(importlib.resources.files("georisk") / "data"))
 
 
 class NotFoundError(KeyError):
@@ -209,7 +213,7 @@ class Engine:
 
         ``scenario`` picks whose verdicts are reported; the policy axis always uses them all.
         """
-        on = as_of or dt.date.today()
+        on = as_of or clock.today()
         ds = apply_overlay(self.dataset, overlay) if overlay else self.dataset
         if overlay is not None:
             arrangement = overlay.arrangement
@@ -268,7 +272,7 @@ class Engine:
             overlay=overlay.id or overlay.digest() if overlay else None,
         )
         if remedies if remedies is not None else view is View.FULL:
-            from scoring.remedies import find_remedies
+            from georisk.scoring.remedies import find_remedies
 
             result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
         return result if view is View.FULL else basic(result)

@@ -1,14 +1,14 @@
 """The arrangement graph as of a date: a NetworkX MultiDiGraph plus share matrices beside it.
 
-NetworkX is the model of record (nodes carry their :class:`~scoring.model.Entity`, edges their
-:class:`~scoring.model.Link`, keyed by link id) and answers path questions. Whole-graph
+NetworkX is the model of record (nodes carry their :class:`.model.Entity`, edges their
+:class:`~georisk.scoring.model.Link`, keyed by link id) and answers path questions. Whole-graph
 arithmetic (integrated ownership, threshold closures) runs on CSR matrices built directly from
-index arrays alongside it (:mod:`scoring.ownership`), which is two orders of magnitude faster
+index arrays alongside it (:mod:`.ownership`), which is two orders of magnitude faster
 than converting the NetworkX graph.
 
 Only links valid on ``as_of`` are in the graph; every entity is.
 
->>> from scoring.dataset import load_dataset
+>>> from georisk.scoring.dataset import load_dataset
 >>> import pathlib
 >>> g = ArrangementGraph.build(load_dataset(pathlib.Path(__file__).parents[1] / "data"),
 ...                            dt.date(2026, 11, 22))
@@ -30,11 +30,11 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy.sparse.csgraph import breadth_first_order
 
-from scoring.dataset import Dataset
-from scoring.interval import Interval
-from scoring.linkstore import KIND_CODES
-from scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
-from scoring.ownership import ShareMatrix
+from georisk.scoring.dataset import Dataset
+from georisk.scoring.interval import Interval
+from georisk.scoring.linkstore import KIND_CODES
+from georisk.scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
+from georisk.scoring.ownership import ShareMatrix
 
 T = TypeVar("T")
 

@@ -2,8 +2,8 @@
 
 A 1M-entity dataset has ~3M links. As pydantic objects they cost ~1 KB and ~40 µs each to build
 (3 GB and two minutes), and a NetworkX MultiDiGraph of them as much again. Bulk CSV rows that
-pass the strict checks of :mod:`scoring.bulkcsv` are therefore kept here as typed NumPy columns
-and become :class:`~scoring.model.Link` objects only when something reads them (a path listing,
+pass the strict checks of :mod:`.bulkcsv` are therefore kept here as typed NumPy columns
+and become :class:`.model.Link` objects only when something reads them (a path listing,
 a rule looking at an arrangement's parties). Whole-graph work (matrices, date epochs, the graph's
 adjacency) reads the columns directly through :meth:`LinkStore.arrays`.
 
@@ -11,7 +11,7 @@ adjacency) reads the columns directly through :meth:`LinkStore.arrays`.
 dict keeps working, and a materialized link equals the one pydantic would have validated from the
 same row (``tests/test_bulkcsv.py`` checks this on every field).
 
->>> from scoring.model import Link
+>>> from georisk.scoring.model import Link
 >>> st = LinkStore.of_objects({"a-b": Link(id="a-b", kind="equity", source="a", target="b",
 ...                                         share=0.6, sources=["s1"])}, {"a": 0, "b": 1})
 >>> st["a-b"].share, len(st), st.arrays().lo.tolist()
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel
 
-from scoring.model import (
+from georisk.scoring.model import (
     LicenceTerms,
     Link,
     LinkKind,
@@ -215,7 +215,7 @@ class LinkStore(Mapping[str, Link]):
         positions: dict[str, int] | None = None,
     ) -> None:
         """``positions``: bulk link id → row in the concatenated ``columns`` (built here when
-        not given; :func:`scoring.dataset.assemble` builds it once to find duplicate ids)."""
+        not given; :func:`.dataset.assemble` builds it once to find duplicate ids)."""
         self._objects = objects
         self._obj_list = list(objects.values())
         self._columns = columns

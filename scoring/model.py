@@ -39,8 +39,8 @@ from pydantic import (
     model_validator,
 )
 
-from scoring.countries import ISO_3166_ALPHA2
-from scoring.interval import Interval
+from georisk.scoring.countries import ISO_3166_ALPHA2
+from georisk.scoring.interval import Interval
 
 __all__ = [
     "ID_PATTERN",

@@ -1,7 +1,7 @@
 """What-if overlays: a variant of the dataset with records added, removed or changed.
 
 An overlay never touches the dataset on disk: it builds a new, fully validated
-:class:`~scoring.dataset.Dataset` in memory (same reference and share-total checks), whose
+:class:`~georisk.scoring.dataset.Dataset` in memory (same reference and share-total checks), whose
 version is the base version plus the overlay's hash.
 
 Overlay file (YAML or JSON)::
@@ -36,14 +36,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scoring.dataset import (
+from georisk.scoring.dataset import (
     RECORD_KINDS,
     Dataset,
     DatasetError,
     DatasetIssue,
     assemble,
 )
-from scoring.yamlio import YamlError, load_yaml
+from georisk.scoring.yamlio import YamlError, load_yaml
 
 __all__ = ["Overlay", "apply_overlay", "load_overlay"]
 

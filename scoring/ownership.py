@@ -108,7 +108,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from scoring.interval import EPS, Interval
+from georisk.scoring.interval import EPS, Interval
 
 __all__ = [
     "Bounds",
@@ -716,7 +716,7 @@ def absorbed_exposure(
 
 
 def as_intervals(bounds: Bounds, idx: int) -> Interval:
-    """The bounds for entity ``idx`` as a closed :class:`~scoring.interval.Interval`.
+    """The bounds for entity ``idx`` as a closed :class:`~georisk.scoring.interval.Interval`.
 
     >>> as_intervals(Bounds(np.array([0.2]), np.array([0.3]), True, 1), 0)
     Interval(lo=0.2, hi=0.3, lo_open=False, hi_open=False)
@@ -787,7 +787,7 @@ def threshold_closure(
 
     Incremental: each round only the rows of newly added entities are scattered into the running
     sums, so total work is O(links touched), not rounds x links. Comparisons use
-    ``scoring.interval.EPS`` (24% + 16% counts as 40%). ``certain`` uses the ``lo`` shares and
+    ``interval.EPS`` (24% + 16% counts as 40%). ``certain`` uses the ``lo`` shares and
     ``possible`` the ``hi`` shares; ``rounds`` is the larger number of rounds that added entities.
 
     OFAC FAQ 401 example 2: X owns 50% of A and of B; A and B each own 25% of C.

@@ -8,7 +8,7 @@ A pack (``data/policies/<id>.yaml``) holds
   the variant in force on the scoring date is used;
 * ``lists``: restricted-party lists and their dated effects (e.g. 1260H → SFE status from
   2025-07-04, DoD contracting ban from 2026-06-30);
-* ``rules``: rule instances: a ``kind`` implemented once in :mod:`scoring.rules`
+* ``rules``: rule instances: a ``kind`` implemented once in :mod:`georisk.scoring.rules`
   (production_credit, vehicle_credit, list_effects, tariff), the countries and products that give
   an arrangement a nexus, dates, the statutory clause and sources, and ``params``: a mapping from
   the kind's parameter names to pack parameter ids (defaults: the kind's standard ids).
@@ -34,9 +34,9 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scoring.dataset import DatasetError, DatasetIssue
-from scoring.model import Id
-from scoring.yamlio import YamlError, load_yaml
+from georisk.scoring.dataset import DatasetError, DatasetIssue
+from georisk.scoring.model import Id
+from georisk.scoring.yamlio import YamlError, load_yaml
 
 __all__ = [
     "ListDefinition",

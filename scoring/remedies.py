@@ -16,14 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from scoring.dataset import Dataset, DatasetError
-from scoring.model import KnowHowTransfer, Link, LinkKind
-from scoring.overlay import Overlay
-from scoring.rules import RuleOutcome, Verdict
-from scoring.score import ScenarioOutcome
+from georisk.scoring.dataset import Dataset, DatasetError
+from georisk.scoring.model import KnowHowTransfer, Link, LinkKind
+from georisk.scoring.overlay import Overlay
+from georisk.scoring.rules import RuleOutcome, Verdict
+from georisk.scoring.score import ScenarioOutcome
 
 if TYPE_CHECKING:
-    from scoring.engine import Engine, Remedy
+    from georisk.scoring.engine import Engine, Remedy
 
 __all__ = ["find_remedies"]
 
@@ -35,7 +35,7 @@ BISECT_STEPS = 12
 def _verdict(
     engine: Engine, ds: Dataset, ov: Overlay, on: dt.date, scenario: str, rule: str
 ) -> Verdict | None:
-    from scoring.overlay import apply_overlay
+    from georisk.scoring.overlay import apply_overlay
 
     try:
         ds2 = apply_overlay(ds, ov)
@@ -52,7 +52,7 @@ def _passes(v: Verdict | None) -> bool:
 def _stake_remedy(
     engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: str, link: Link
 ) -> Remedy | None:
-    from scoring.engine import Remedy
+    from georisk.scoring.engine import Remedy
 
     def ov(x: float) -> Overlay:
         return Overlay(
@@ -115,7 +115,7 @@ def _compliant_licence(link: Link, ind: dict[str, Any]) -> tuple[dict[str, Any],
 def _licence_remedies(
     engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: RuleOutcome, link: Link
 ) -> list[Remedy]:
-    from scoring.engine import Remedy
+    from georisk.scoring.engine import Remedy
 
     out = []
     pack = engine.scenario_pack(scenario)
@@ -211,7 +211,7 @@ def find_remedies(
                 elif link.kind is LinkKind.LICENCE and c.id == "licensing":
                     remedies += _licence_remedies(engine, ds, arr, on, scenario, rule, link)
                 elif link.kind is LinkKind.APPOINTMENT:
-                    from scoring.engine import Remedy
+                    from georisk.scoring.engine import Remedy
 
                     ov = Overlay(id=f"drop-{lid}", arrangement=arr, remove={"links": [lid]})
                     v = _verdict(engine, ds, ov, on, scenario, rule.rule)

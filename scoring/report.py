@@ -6,7 +6,7 @@ import csv
 from collections.abc import Sequence
 from typing import TextIO
 
-from scoring.engine import ArrangementScore
+from georisk.scoring.engine import ArrangementScore
 
 __all__ = ["CSV_COLUMNS", "csv_row", "render_score_table", "write_scores_csv"]
 

@@ -1,6 +1,6 @@
 """Rule kinds: how a policy pack's rules are evaluated for one arrangement on one date.
 
-A pack (:mod:`scoring.policy`) is data; the four *kinds* of rule it may instantiate are code:
+A pack (:mod:`.policy`) is data; the four *kinds* of rule it may instantiate are code:
 
 ``production_credit`` (US §45X)
     nexus (location, products) → the credit is in force for the products → clauses:
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from scoring.control import (
+from georisk.scoring.control import (
     PfeParams,
     RuleTest,
     covered_parties,
@@ -44,9 +44,9 @@ from scoring.control import (
     specified_foreign_entity,
     ultimate_controllers,
 )
-from scoring.graph import ArrangementGraph
-from scoring.interval import Interval, Tri
-from scoring.model import (
+from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.interval import Interval, Tri
+from georisk.scoring.model import (
     Arrangement,
     ArrangementStatus,
     EntityKind,
@@ -54,8 +54,8 @@ from scoring.model import (
     Link,
     LinkKind,
 )
-from scoring.ownership import threshold_closure
-from scoring.policy import ParamVariant, PolicyPack, RuleInstance
+from georisk.scoring.ownership import threshold_closure
+from georisk.scoring.policy import ParamVariant, PolicyPack, RuleInstance
 
 __all__ = [
     "RETAINED",

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
-from scoring.control import PfeParams, covered_exposure, covered_parties, foreign_influenced
-from scoring.graph import ArrangementGraph, ShareValue
-from scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
-from scoring.ownership import threshold_closure
-from scoring.rules import EvalContext, RuleOutcome, Verdict, links_into
+from georisk.scoring.control import PfeParams, covered_exposure, covered_parties, foreign_influenced
+from georisk.scoring.graph import ArrangementGraph, ShareValue
+from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
+from georisk.scoring.ownership import threshold_closure
+from georisk.scoring.rules import EvalContext, RuleOutcome, Verdict, links_into
 
 __all__ = [
     "AXIS_WEIGHTS",

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc
 
-from server.client import GeoriskClient, GeoriskError
+from georisk.client import GeoriskClient, GeoriskError
 
 
 def main() -> int:

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from scoring.engine import Engine
-from server.interceptors import AuthInterceptor, Metrics, ObserveInterceptor
-from server.service import GraphServicer, ScoringServicer
-from server.settings import Settings, SettingsError
-from server.state import ReloadResult, ServingState, load_warm
+from georisk.scoring.engine import Engine
+from georisk.server.interceptors import AuthInterceptor, Metrics, ObserveInterceptor
+from georisk.server.service import GraphServicer, ScoringServicer
+from georisk.server.settings import Settings, SettingsError
+from georisk.server.state import ReloadResult, ServingState, load_warm
+from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc
 
 __all__ = ["GeoriskApp", "create_app", "create_server", "serve"]
 

@@ -13,13 +13,13 @@ import datetime as dt
 import json
 from typing import Any
 
-from georisk.v1 import graph_pb2, scoring_pb2, types_pb2
 from google.protobuf import json_format
 
-from scoring.control import OwnershipReport
-from scoring.engine import ArrangementScore
-from scoring.model import Arrangement, Entity
-from scoring.policy import PolicyPack, Scenario
+from georisk.scoring.control import OwnershipReport
+from georisk.scoring.engine import ArrangementScore
+from georisk.scoring.model import Arrangement, Entity
+from georisk.scoring.policy import PolicyPack, Scenario
+from georisk.v1 import graph_pb2, scoring_pb2, types_pb2
 
 __all__ = [
     "arrangement_to_proto",

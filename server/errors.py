@@ -12,8 +12,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from scoring.dataset import DatasetError
-from scoring.engine import NotFoundError
+from georisk.scoring.dataset import DatasetError
+from georisk.scoring.engine import NotFoundError
 
 __all__ = [
     "DeadlineExceeded",

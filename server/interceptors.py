@@ -1,7 +1,7 @@
 """Server interceptors: auth, one structured log line per call, metrics, and error mapping.
 
 Order (outermost first): observe (request id, log line, metrics, error mapping) → auth. The
-error mapping turns a :class:`~server.errors.ServiceError` raised anywhere in a handler into a
+error mapping turns a :class:`.errors.ServiceError` raised anywhere in a handler into a
 rich ``google.rpc.Status`` (``grpc-status-details-bin`` trailer) with its code; an unexpected
 exception becomes INTERNAL with the request id, and its traceback is logged, never sent.
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from server.errors import InvalidArgument, to_service_error
+from georisk.server.errors import InvalidArgument, to_service_error
 
 __all__ = ["PUBLIC_METHODS", "AuthInterceptor", "Metrics", "ObserveInterceptor"]
 

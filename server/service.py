@@ -15,16 +15,16 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
-from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 from pydantic import ValidationError
 
-from scoring.control import PfeParams, ownership_report
-from scoring.countries import ISO_3166_ALPHA2
-from scoring.engine import Engine, View
-from scoring.model import ID_PATTERN, ArrangementStatus, EntityKind, Product
-from scoring.overlay import Overlay
-from scoring.yamlio import YamlError, load_yaml
-from server.convert import (
+from georisk.scoring import clock
+from georisk.scoring.control import PfeParams, ownership_report
+from georisk.scoring.countries import ISO_3166_ALPHA2
+from georisk.scoring.engine import Engine, View
+from georisk.scoring.model import ID_PATTERN, ArrangementStatus, EntityKind, Product
+from georisk.scoring.overlay import Overlay
+from georisk.scoring.yamlio import YamlError, load_yaml
+from georisk.server.convert import (
     arrangement_to_proto,
     entity_to_proto,
     ownership_to_proto,
@@ -32,7 +32,7 @@ from server.convert import (
     scenario_to_proto,
     score_to_proto,
 )
-from server.errors import (
+from georisk.server.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
@@ -40,8 +40,9 @@ from server.errors import (
     ResourceExhausted,
     to_service_error,
 )
-from server.settings import Settings
-from server.state import ServingState
+from georisk.server.settings import Settings
+from georisk.server.state import ServingState
+from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 
 __all__ = ["GraphServicer", "ScoringServicer"]
 
@@ -88,12 +89,12 @@ class _Check:
 
     def date(self, field: str, value: str) -> dt.date:
         if not value:
-            return dt.date.today()
+            return clock.today()
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
             self.add(field, f"{value[:40]!r} is not an ISO date (YYYY-MM-DD)")
-            return dt.date.today()
+            return clock.today()
 
     def done(self) -> None:
         if self.violations:

@@ -85,7 +85,7 @@ class Settings:
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         e = os.environ if env is None else env
-        from scoring.engine import DEFAULT_DATA
+        from georisk.scoring.engine import DEFAULT_DATA
 
         profile = e.get("GEORISK_PROFILE", "development")
         if profile not in ("development", "production"):

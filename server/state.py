@@ -1,6 +1,6 @@
 """The serving state: the engine in force, a result cache per dataset version, and reload.
 
-Reload builds and validates a complete new :class:`~scoring.engine.Engine` off the event loop;
+Reload builds and validates a complete new :class:`.engine.Engine` off the event loop;
 only a good one replaces the old (one reference swap, so calls in flight finish on the engine
 they started with). A bad dataset is refused with a log line naming every problem, and the old
 one keeps serving.
@@ -13,7 +13,6 @@ its wire bytes (``encode``), so that a hit is sent without being encoded again
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import gc
 import logging
 from collections import OrderedDict
@@ -23,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from scoring.dataset import DatasetError
-from scoring.engine import Engine
+from georisk.scoring import clock
+from georisk.scoring.dataset import DatasetError
+from georisk.scoring.engine import Engine
 
 __all__ = ["ReloadResult", "ServingState", "load_warm", "warm"]
 
@@ -36,7 +36,7 @@ _MISS = object()
 def warm(engine: Engine) -> Engine:
     """Build today's graph and its share matrices, so that SERVING means the first score call
     does not pay for them (seconds on a 1M-entity dataset: bench/README.md)."""
-    g = engine.graph(dt.date.today())
+    g = engine.graph(clock.today())
     _ = g.equity, g.control
     return engine
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.dataset import Dataset, load_dataset
+from georisk.scoring.dataset import Dataset, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"

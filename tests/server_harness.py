@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scoring.engine import Engine
-from server.app import GeoriskApp, create_app
-from server.settings import Settings
+from georisk.scoring.engine import Engine
+from georisk.server.app import GeoriskApp, create_app
+from georisk.server.settings import Settings
 
 T = TypeVar("T")
 

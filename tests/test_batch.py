@@ -21,9 +21,9 @@ import pytest
 
 from examples.batch_client import run as client_run
 from georisk.cli import main
-from scoring.engine import Engine, View
-from scoring.synth import SynthSpec, generate
-from server.settings import Settings
+from georisk.scoring.engine import Engine, View
+from georisk.server.settings import Settings
+from georisk.synth import SynthSpec, generate
 from tests.conftest import DATA, REPO
 from tests.server_harness import ServerThread
 
@@ -338,7 +338,7 @@ def _interrupted_parquet(
     """Run a batch to the end, then rewind its state to the record after ``after_chunks``."""
     journal = out.with_name(out.name + ".journal")
     parts = out.with_name(out.name + ".parts")
-    import scoring.batch as b
+    import georisk.batch as b
 
     real = b._Sink.finish
 

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import scoring.dataset as D
-from scoring.bulkcsv import read_links
-from scoring.graph import ArrangementGraph
-from scoring.model import LinkKind
-from scoring.synth import SynthSpec, generate
+import georisk.scoring.dataset as D
+from georisk.scoring.bulkcsv import read_links
+from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.model import LinkKind
+from georisk.synth import SynthSpec, generate
 
 Outcome = D.Dataset | list[str]
 

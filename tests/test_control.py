@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from scoring.control import (
+from georisk.scoring.control import (
     PfeParams,
     covered_exposure,
     foreign_influenced,
@@ -12,9 +12,9 @@ from scoring.control import (
     specified_foreign_entity,
     ultimate_controllers,
 )
-from scoring.dataset import load_dataset
-from scoring.graph import ArrangementGraph
-from scoring.interval import Tri
+from georisk.scoring.dataset import load_dataset
+from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.interval import Tri
 from tests.conftest import WriteDataset
 
 DAY = dt.date(2026, 11, 22)

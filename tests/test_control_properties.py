@@ -8,11 +8,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.control import _controllers
-from scoring.dataset import Dataset
-from scoring.graph import ArrangementGraph
-from scoring.model import Entity, EntityKind, Link, LinkKind
-from scoring.ownership import threshold_closure
+from georisk.scoring.control import _controllers
+from georisk.scoring.dataset import Dataset
+from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.model import Entity, EntityKind, Link, LinkKind
+from georisk.scoring.ownership import threshold_closure
 
 
 @st.composite

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.dataset import DatasetError, load_dataset
-from scoring.model import LinkKind, ShareRange
+from georisk.scoring.dataset import DatasetError, load_dataset
+from georisk.scoring.model import LinkKind, ShareRange
 from tests.conftest import BASE_YAML, WriteDataset
 
 

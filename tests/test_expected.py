@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from scoring.engine import ArrangementScore, Engine
-from scoring.rules import Verdict
+from georisk.scoring.engine import ArrangementScore, Engine
+from georisk.scoring.rules import Verdict
 from tests.conftest import DATA, TODAY
 
 NA, OK, RISK, NO = (Verdict.NOT_APPLICABLE, Verdict.ELIGIBLE, Verdict.AT_RISK, Verdict.NOT_ELIGIBLE)
@@ -158,7 +158,7 @@ def test_scores_cite_sources_and_versions(today: dict[str, ArrangementScore]) ->
 
 
 def test_lrs_overlay_template_is_at_risk_with_a_remedy(engine: Engine) -> None:
-    from scoring.overlay import load_overlay
+    from georisk.scoring.overlay import load_overlay
     from tests.conftest import REPO
 
     ov = load_overlay(REPO / "examples" / "overlays" / "catl-lrs-us-carmaker.yaml")

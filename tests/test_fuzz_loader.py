@@ -33,7 +33,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.dataset import Dataset, DatasetError, load_dataset
+from georisk.scoring.dataset import Dataset, DatasetError, load_dataset
 from tests.conftest import BASE_YAML
 
 #: GEORISK_FUZZ_EXAMPLES raises the example count for a long offline run (RELIABILITY.md)

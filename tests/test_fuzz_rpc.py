@@ -31,14 +31,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import server  # noqa: F401 - stubs on the import path
-
 # isort: split
+from georisk.client import GeoriskClient, GeoriskError, health_check
+from georisk.scoring.engine import Engine
+from georisk.server.settings import Settings
 from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc
-
-from scoring.engine import Engine
-from server.client import GeoriskClient, GeoriskError, health_check
-from server.settings import Settings
 from tests.conftest import DATA, REPO
 from tests.server_harness import ServerThread
 

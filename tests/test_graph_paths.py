@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from scoring.dataset import load_dataset
-from scoring.graph import ArrangementGraph
-from scoring.model import OWNERSHIP_KINDS
-from scoring.synth import SynthSpec, generate
+from georisk.scoring.dataset import load_dataset
+from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.model import OWNERSHIP_KINDS
+from georisk.synth import SynthSpec, generate
 
 
 def _reference_best(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.dataset import DatasetError, load_dataset
-from scoring.overlay import Overlay, apply_overlay
+from georisk.scoring.dataset import DatasetError, load_dataset
+from georisk.scoring.overlay import Overlay, apply_overlay
 from tests.conftest import DATA
 
 

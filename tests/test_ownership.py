@@ -1,4 +1,4 @@
-"""Worked examples of shared/domain/examples.md for scoring.ownership."""
+"""Worked examples of shared/domain/examples.md for georisk.scoring.ownership."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import scoring.ownership
-from scoring.interval import Interval, Tri
-from scoring.ownership import (
+import georisk.scoring.ownership
+from georisk.scoring.interval import Interval, Tri
+from georisk.scoring.ownership import (
     Bounds,
     ShareMatrix,
     absorbed_exposure,
@@ -48,7 +48,7 @@ def blocked(W: ShareMatrix, seeds: list[int]) -> set[int]:
 
 
 def test_doctests() -> None:
-    result = doctest.testmod(scoring.ownership)
+    result = doctest.testmod(georisk.scoring.ownership)
     assert result.attempted > 0
     assert result.failed == 0
 

@@ -1,4 +1,4 @@
-"""The block Gauss-Seidel solver of scoring.ownership against the plain Neumann series.
+"""The block Gauss-Seidel solver of georisk.scoring.ownership against the plain Neumann series.
 
 ``integrated_from`` and ``absorbed_exposure`` solve ``x = b + W^T (keep * x)`` group by group
 in topological order of the condensation (see ``_make_plan``/``_solve``). These tests compare
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-import scoring.ownership as own
-from scoring.ownership import Bounds, ShareMatrix, absorbed_exposure, integrated_from
+import georisk.scoring.ownership as own
+from georisk.scoring.ownership import Bounds, ShareMatrix, absorbed_exposure, integrated_from
 
 SETTINGS = settings(max_examples=150, deadline=None)
 TOL = 1e-9

@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) for scoring.ownership on small random share graphs."""
+"""Property tests (hypothesis) for georisk.scoring.ownership on small random share graphs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from scoring.interval import EPS
-from scoring.ownership import (
+from georisk.scoring.interval import EPS
+from georisk.scoring.ownership import (
     ShareMatrix,
     absorbed_exposure,
     controllers_of,

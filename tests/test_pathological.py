@@ -2,7 +2,7 @@
 companies, 100,000 parallel links between two entities, and shares over 100%.
 
 Each graph is written in the bulk CSV format and loaded through the real loader. The ownership
-report (scoring.control), path listings (ArrangementGraph.share_paths) and the
+report (georisk.scoring.control), path listings (ArrangementGraph.share_paths) and the
 ``georisk ownership`` command must finish within their caps, with ``truncated`` set where a cap
 cut a listing short. These tests assert completion and the flags, not timings.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from scoring.control import PfeParams, ownership_report
-from scoring.dataset import DatasetError, load_dataset
-from scoring.graph import ArrangementGraph
+from georisk.scoring.control import PfeParams, ownership_report
+from georisk.scoring.dataset import DatasetError, load_dataset
+from georisk.scoring.graph import ArrangementGraph
 
 ON = dt.date(2026, 11, 22)
 GEORISK = Path(sys.executable).with_name("georisk")
@@ -77,7 +77,7 @@ def test_deep_chain_of_5000_links(tmp_path: Path) -> None:
     # the controller listing stops at max_depth, and says so
     # the controller search stops CONTROL_DEPTH levels up; the top one found is not called
     # ultimate (it may be controlled further up) but undetermined
-    from scoring.control import CONTROL_DEPTH
+    from georisk.scoring.control import CONTROL_DEPTH
 
     assert len(r.control.controllers) == CONTROL_DEPTH and r.control.paths.truncated
     assert r.control.ultimate == [] and r.control.undetermined == [f"c{5000 - 1 - CONTROL_DEPTH}"]

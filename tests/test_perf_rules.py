@@ -1,4 +1,4 @@
-"""Rule outcomes reused across scenarios (scoring.rules.RuleCache) are the outcomes themselves.
+"""Rule outcomes reused across scenarios (rules.RuleCache) are the outcomes themselves.
 
 The cache must not change a result: every outcome it hands out equals a fresh evaluation of
 the rule under that scenario's pack. And it must be used: scoring one arrangement under the six
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from scoring import rules
-from scoring.engine import Engine
-from scoring.policy import RuleInstance
-from scoring.rules import EvalContext, RuleCache, evaluate_pack
+from georisk.scoring import rules
+from georisk.scoring.engine import Engine
+from georisk.scoring.policy import RuleInstance
+from georisk.scoring.rules import EvalContext, RuleCache, evaluate_pack
 from tests.conftest import DATA, TODAY
 
 

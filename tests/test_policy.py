@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scoring.dataset import DatasetError
-from scoring.policy import load_pack, load_scenarios
+from georisk.scoring.dataset import DatasetError
+from georisk.scoring.policy import load_pack, load_scenarios
 from tests.conftest import DATA
 
 US = DATA / "policies" / "us.yaml"
@@ -113,8 +113,8 @@ def test_probabilities_must_sum_to_one(tmp_path: Path) -> None:
 
 def test_another_jurisdiction_needs_no_code(tmp_path: Path) -> None:
     """A minimal UK-style pack using the list_effects kind loads and evaluates."""
-    from scoring.dataset import load_dataset
-    from scoring.engine import Engine
+    from georisk.scoring.dataset import load_dataset
+    from georisk.scoring.engine import Engine
 
     pack = {
         "pack": {"id": "uk", "jurisdiction": "GB", "version": "1", "title": "UK example"},

@@ -19,10 +19,9 @@ from typing import Any
 import grpc
 import pytest
 
-import server  # noqa: F401 - stubs on the import path
-from scoring.engine import Engine
-from server.client import GeoriskClient, GeoriskError, health_check
-from server.settings import Settings, SettingsError
+from georisk.client import GeoriskClient, GeoriskError, health_check
+from georisk.scoring.engine import Engine
+from georisk.server.settings import Settings, SettingsError
 from tests.conftest import DATA, REPO
 from tests.server_harness import Pki, ServerThread, make_pki
 
@@ -300,9 +299,8 @@ def test_cached_score_is_sent_as_encoded_once(client: GeoriskClient) -> None:
 def test_wire_bytes_live_and_die_with_the_cache(engine: Engine) -> None:
     import asyncio
 
+    from georisk.server.state import ServingState
     from georisk.v1 import scoring_pb2
-
-    from server.state import ServingState
 
     def make(tag: str) -> scoring_pb2.ScoreArrangementResponse:
         return scoring_pb2.ScoreArrangementResponse(dataset_version=tag)
@@ -558,8 +556,8 @@ def test_grpcurl_through_reflection(srv: ServerThread) -> None:
 def test_load_warm_builds_todays_graph_before_serving() -> None:
     import datetime as dt
 
-    from scoring.engine import DEFAULT_DATA
-    from server.state import load_warm
+    from georisk.scoring.engine import DEFAULT_DATA
+    from georisk.server.state import load_warm
 
     eng = load_warm(DEFAULT_DATA, "us")
     g = eng._graphs.get((eng.dataset.version, dt.date.today()))

@@ -1,4 +1,4 @@
-"""Synthetic datasets (scoring.synth): they load, look like the real world, and are reproducible."""
+"""Synthetic datasets (georisk.synth): they load, look like the real world, and are reproducible."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from scoring.dataset import Dataset, load_dataset
-from scoring.model import EntityKind, LinkKind, ShareRange
-from scoring.synth import COVERED, SOURCE_ID, SynthSpec, SynthStats, generate
+from georisk.scoring.dataset import Dataset, load_dataset
+from georisk.scoring.model import EntityKind, LinkKind, ShareRange
+from georisk.synth import COVERED, SOURCE_ID, SynthSpec, SynthStats, generate
 
 SPEC = SynthSpec(entities=1500, links_per_entity=3.0, arrangements=80, seed=7)
 LISTS = {"dod-1260h", "ndaa-fy2024-154", "uflpa-entity-list"}

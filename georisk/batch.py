@@ -10,7 +10,7 @@ See ``docs/batch.md``.
 
 Engines: in-process (default), local worker processes (``workers``: the engine is loaded once
 per process), a remote georisk server (``remote``: a :class:`RemoteFactory` such as
-``server.batch_remote.RemoteOptions``, streaming calls — the gRPC side lives in ``server/``, so
+``georisk.batch_remote.RemoteOptions``, streaming calls — the gRPC side lives in ``server/``, so
 ``scoring`` never imports it), and Dask (``dask_scheduler`` /
 ``dask_local``). Work always goes out in partitions of a chunk, never one task per row, and
 results are written in input order whatever the engine.
@@ -44,12 +44,13 @@ from typing import Any, BinaryIO, Protocol
 import yaml
 from pydantic import ValidationError
 
-from scoring.dataset import DatasetError
-from scoring.engine import DEFAULT_DATA, ArrangementScore, Engine, NotFoundError, View
-from scoring.overlay import Overlay
-from scoring.policy import load_pack, load_scenarios
-from scoring.report import CSV_COLUMNS, csv_row
-from scoring.score import ScenarioOutcome
+from georisk.scoring import clock
+from georisk.scoring.dataset import DatasetError
+from georisk.scoring.engine import DEFAULT_DATA, ArrangementScore, Engine, NotFoundError, View
+from georisk.scoring.overlay import Overlay
+from georisk.scoring.policy import load_pack, load_scenarios
+from georisk.scoring.report import CSV_COLUMNS, csv_row
+from georisk.scoring.score import ScenarioOutcome
 
 __all__ = [
     "COLUMNS",
@@ -536,7 +537,7 @@ class _Dask:
 
 
 class RemoteRunner(Protocol):
-    """A scoring backend outside this process (implemented in ``server.batch_remote``, so that
+    """A scoring backend outside this process (implemented in ``georisk.batch_remote``, so that
     this library never imports gRPC)."""
 
     parts: int
@@ -989,7 +990,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             raise BatchError(
                 EXIT_USAGE, f"unknown scenario {unknown[0]!r}; known: {', '.join(known)}"
             )
-        as_of = opts.as_of or dt.date.today()
+        as_of = opts.as_of or clock.today()
         columns = COLUMNS + [r for r in rules if r not in COLUMNS]
         fingerprint = {
             "input": str(opts.input.resolve()),

@@ -1,6 +1,6 @@
 """A typed Python client for georisk, thin over the generated stubs (typed by mypy-protobuf).
 
->>> from server.client import GeoriskClient                       # doctest: +SKIP
+>>> from georisk.client import GeoriskClient                       # doctest: +SKIP
 >>> with GeoriskClient("127.0.0.1:50051") as c:                     # doctest: +SKIP
 ...     s = c.score("ford-marshall")
 ...     print(s.technology.score, [v.rule for v in s.verdicts])
@@ -17,12 +17,11 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-import server  # noqa: F401 - puts the generated stubs on the import path
+from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 
 __all__ = ["GeoriskClient", "GeoriskError", "health_check"]
 

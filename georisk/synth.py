@@ -2,7 +2,7 @@
 
 :func:`generate` writes a dataset directory in the bulk formats of ``data/README.md``
 (``synth.sources.csv``, ``synth.entities.csv``, ``synth.links.csv`` and
-``synth.arrangements.jsonl``) that :func:`scoring.dataset.load_dataset` accepts as it is:
+``synth.arrangements.jsonl``) that :func:`georisk.scoring.dataset.load_dataset` accepts as it is:
 
 * a country mix (about a quarter of companies organized in covered nations, mostly CN), one
   government per country, state bodies in the covered nations, persons, funds, companies and
@@ -25,7 +25,7 @@ chunks, never building pydantic objects or a graph: a million entities and three
 take about 20 s and < 1 GB RSS (loading them with the pydantic loader: about 3 min and 9 GB).
 
 >>> import tempfile, pathlib
->>> from scoring.dataset import load_dataset
+>>> from georisk.scoring.dataset import load_dataset
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     stats = generate(SynthSpec(entities=400, arrangements=20, seed=1), pathlib.Path(tmp))
 ...     ds = load_dataset(tmp)
@@ -1127,7 +1127,7 @@ def generate(spec: SynthSpec, out_dir: Path) -> SynthStats:
     """Write a synthetic dataset directory for ``spec`` into ``out_dir`` and return its counts.
 
     ``out_dir`` is created if needed; the four ``synth.*`` files in it are overwritten. The
-    result loads with :func:`scoring.dataset.load_dataset` and is the same, byte for byte, for
+    result loads with :func:`.dataset.load_dataset` and is the same, byte for byte, for
     the same spec.
     """
     spec.check()

@@ -1,7 +1,7 @@
 """The remote engine of ``georisk batch --target``: a georisk server over gRPC.
 
-Lives in ``server/`` so that the scoring library never imports gRPC; ``scoring.batch`` sees it
-through the :class:`scoring.batch.RemoteFactory` protocol.
+Lives in ``server/`` so that the scoring library never imports gRPC; ``georisk.batch`` sees it
+through the :class:`georisk.batch.RemoteFactory` protocol.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from georisk.v1 import types_pb2
 from google.protobuf import json_format
 
-from scoring.batch import (
+from georisk.batch import (
     EXIT_DATA,
     BatchError,
     Job,
@@ -27,7 +26,8 @@ from scoring.batch import (
     _ordered,
     _result,
 )
-from server.client import GeoriskClient, GeoriskError
+from georisk.client import GeoriskClient, GeoriskError
+from georisk.v1 import types_pb2
 
 
 @dataclass(frozen=True)
