@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from georisk.scoring.dataset import Dataset, load_dataset
+from georisk.scoring.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
@@ -19,6 +20,16 @@ TODAY = dt.date(2026, 11, 22)  # "current law" date of shared/domain/expected.md
 @pytest.fixture(scope="session")
 def shipped() -> Dataset:
     return load_dataset(DATA)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The one engine on the shipped dataset and packs, shared by the whole session.
+
+    Tests only read it (score, graph, ownership): a test that needs another dataset, pack or a
+    mutated engine builds its own.
+    """
+    return Engine.from_dir(DATA)
 
 
 WriteDataset = Callable[..., Path]

@@ -35,11 +35,6 @@ pq: Any = importlib.import_module("pyarrow.parquet")  # pyarrow ships no type in
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_dir(DATA)
-
-
-@pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("synth")
     generate(SynthSpec(entities=400, arrangements=40, seed=11), d)

@@ -8,14 +8,9 @@ import pytest
 
 from georisk.scoring.engine import ArrangementScore, Engine
 from georisk.scoring.rules import Verdict
-from tests.conftest import DATA, TODAY
+from tests.conftest import TODAY
 
 NA, OK, RISK, NO = (Verdict.NOT_APPLICABLE, Verdict.ELIGIBLE, Verdict.AT_RISK, Verdict.NOT_ELIGIBLE)
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_dir(DATA)
 
 
 @pytest.fixture(scope="module")

@@ -52,11 +52,6 @@ FUZZ = settings(
 BAD_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_dir(DATA)
-
-
 def settings_(**kw: object) -> Settings:
     return Settings.from_env({}, **{"address": "127.0.0.1:0", "data_dir": DATA, **kw})
 

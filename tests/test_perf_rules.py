@@ -17,12 +17,7 @@ from georisk.scoring import rules
 from georisk.scoring.engine import Engine
 from georisk.scoring.policy import RuleInstance
 from georisk.scoring.rules import EvalContext, RuleCache, evaluate_pack
-from tests.conftest import DATA, TODAY
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_dir(DATA)
+from tests.conftest import TODAY
 
 
 @pytest.fixture

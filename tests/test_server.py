@@ -29,11 +29,6 @@ TODAY = "2026-11-22"
 VENV_BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_dir(DATA)
-
-
 def settings(**kw: object) -> Settings:
     base: dict[str, object] = {"address": "127.0.0.1:0", "data_dir": DATA}
     return Settings.from_env({}, **{**base, **kw})
