@@ -22,15 +22,25 @@ Overlay file (YAML or JSON)::
       arrangements:
         - {id: catl-lrs, template: false, capacity: {gwh: 30, sources: [a12]}}
 
->>> ov = Overlay.model_validate({"arrangement": "x", "remove": {"links": ["l1"]}})
+Every overlay, from a file (``georisk score --overlay``), a batch row or a gRPC request, goes
+through :func:`parse_overlay`, so the same document is accepted or refused the same way
+everywhere, with the same field-level reasons:
+
+>>> ov = parse_overlay("{arrangement: x, remove: {links: [l1]}}")
 >>> ov.remove.links
 ['l1']
+>>> parse_overlay({"arrangement": "x"}, arrangement="y")
+Traceback (most recent call last):
+...
+georisk.scoring.dataset.DatasetError: dataset refused: 1 problem
+  overlay: arrangement: the document is for 'x' but 'y' was asked for
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +55,7 @@ from georisk.scoring.dataset import (
 )
 from georisk.scoring.yamlio import YamlError, load_yaml
 
-__all__ = ["Overlay", "apply_overlay", "load_overlay"]
+__all__ = ["Overlay", "apply_overlay", "load_overlay", "parse_overlay"]
 
 _PLURALS = {plural: kind for kind, (plural, _) in RECORD_KINDS.items()}
 
@@ -80,21 +90,69 @@ class Overlay(BaseModel):
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def load_overlay(path: str | Path) -> Overlay:
-    p = Path(path)
+def parse_overlay(
+    document: str | Mapping[str, Any] | None,
+    *,
+    origin: str = "overlay",
+    arrangement: str | None = None,
+    id: str | None = None,
+    description: str | None = None,
+) -> Overlay:
+    """The one parser and validator of overlays: YAML/JSON text or an already parsed mapping.
+
+    ``arrangement``, ``id`` and ``description`` come from outside the document (a request's
+    fields, a batch row's ``arrangement`` column): each fills in what the document leaves out,
+    and one that contradicts the document is refused, never silently preferred. Problems are
+    raised together as a :class:`DatasetError` whose issues name the file (``origin``) and the
+    dotted field, e.g. ``add.links.0.share``.
+    """
+    issues: list[DatasetIssue] = []
+    raw: Any = document
+    if isinstance(document, str):
+        try:
+            raw = load_yaml(document) if document.strip() else None
+        except YamlError as exc:
+            raise DatasetError([DatasetIssue(origin, "", "", f"not YAML/JSON: {exc}")]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise DatasetError(
+            [DatasetIssue(origin, "", "", "must be a mapping in the overlay format")]
+        )
+    merged = dict(raw)
+    for key, value in (("arrangement", arrangement), ("id", id), ("description", description)):
+        if not value:
+            continue
+        have = merged.get(key)
+        if have in (None, ""):
+            merged[key] = value
+        elif have != value:
+            issues.append(
+                DatasetIssue(
+                    origin, "", key, f"the document is for {have!r} but {value!r} was asked for"
+                )
+            )
+    if issues:
+        raise DatasetError(issues)
     try:
-        raw = load_yaml(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YamlError) as exc:
-        raise DatasetError([DatasetIssue(p.name, "", "", f"unreadable overlay: {exc}")]) from None
-    try:
-        return Overlay.model_validate(raw)
+        return Overlay.model_validate(merged)
     except ValidationError as exc:
         raise DatasetError(
             [
-                DatasetIssue(p.name, "", ".".join(str(x) for x in e["loc"]), str(e["msg"]))
+                DatasetIssue(origin, "", ".".join(str(x) for x in e["loc"]), str(e["msg"]))
                 for e in exc.errors(include_url=False)
             ]
         ) from None
+
+
+def load_overlay(path: str | Path) -> Overlay:
+    """:func:`parse_overlay` of a YAML or JSON file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError([DatasetIssue(p.name, "", "", f"unreadable overlay: {exc}")]) from None
+    return parse_overlay(text, origin=p.name)
 
 
 def apply_overlay(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
