@@ -418,7 +418,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _remote_options(args: argparse.Namespace) -> Any:
-    from georisk.batch_remote import RemoteOptions  # gRPC only for --target
+    from georisk.batch.remote import RemoteOptions  # gRPC only for --target
 
     return RemoteOptions(args.target, token=args.token, ca=args.ca, cert=args.cert, key=args.key)
 
