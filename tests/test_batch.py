@@ -333,18 +333,18 @@ def _interrupted_parquet(
     """Run a batch to the end, then rewind its state to the record after ``after_chunks``."""
     journal = out.with_name(out.name + ".journal")
     parts = out.with_name(out.name + ".parts")
-    import georisk.batch as b
+    import georisk.batch.sink as b
 
-    real = b._Sink.finish
+    real = b.Sink.finish
 
     def no_finish(self: Any, elapsed: float) -> None:  # crash before the merge
         self.close()
 
-    b._Sink.finish = no_finish  # type: ignore[method-assign]
+    b.Sink.finish = no_finish  # type: ignore[method-assign]
     try:
         assert batch(str(inp), "-o", str(out), *opts) == 0
     finally:
-        b._Sink.finish = real  # type: ignore[method-assign]
+        b.Sink.finish = real  # type: ignore[method-assign]
     records = [json.loads(x) for x in journal.read_text().splitlines()]
     rec: dict[str, Any] = records[after_chunks]
     journal.write_text("".join(json.dumps(r) + "\n" for r in records[: after_chunks + 1]))

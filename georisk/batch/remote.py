@@ -1,7 +1,7 @@
 """The remote engine of ``georisk batch --target``: a georisk server over gRPC.
 
-Lives in ``server/`` so that the scoring library never imports gRPC; ``georisk.batch`` sees it
-through the :class:`georisk.batch.RemoteFactory` protocol.
+The only module of :mod:`georisk.batch` that imports gRPC (the CLI loads it for ``--target``
+only); the run loop sees it through the :class:`georisk.batch.engines.RemoteFactory` protocol.
 """
 
 from __future__ import annotations
@@ -16,16 +16,9 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from georisk.batch import (
-    EXIT_DATA,
-    BatchError,
-    Job,
-    JobResult,
-    _explanation,
-    _lead,
-    _ordered,
-    _result,
-)
+from georisk.batch.engines import ordered
+from georisk.batch.errors import EXIT_DATA, BatchError
+from georisk.batch.jobs import Job, JobResult, explanation_line, lead_columns
 from georisk.client import GeoriskClient, GeoriskError
 from georisk.v1 import types_pb2
 
@@ -69,7 +62,7 @@ class _Remote:
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="georisk-remote")
 
     def run(self, parts: Iterable[list[Job]]) -> Iterator[list[JobResult]]:
-        return _ordered(lambda p: self.pool.submit(self._score, p), parts, 4)
+        return ordered(lambda p: self.pool.submit(self._score, p), parts, 4)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -96,7 +89,7 @@ class _Remote:
             "dataset_version": s.dataset_version,
             "pack_version": s.pack_version,
             "overlay": s.overlay if s.HasField("overlay") else "",
-            **_lead(job, s.scenario),
+            **lead_columns(job, s.scenario),
         }
         for axis in ("technology", "equity", "policy", "overall"):
             a = getattr(s, axis)
@@ -107,7 +100,7 @@ class _Remote:
         expl = ""
         if self.explain:
             doc = json_format.MessageToDict(s, preserving_proto_field_name=True)
-            expl = _explanation(job, doc)
+            expl = explanation_line(job, doc)
         return row, expl
 
     def _fail(self, exc: Any, aid: str) -> str:
@@ -122,7 +115,7 @@ class _Remote:
     def _score(self, jobs: list[Job]) -> list[JobResult]:
 
         view = "full" if self.explain else "basic"
-        results = [_result(j) for j in jobs]
+        results = [JobResult.of(j) for j in jobs]
         got: dict[tuple[int, str], tuple[dict[str, str], str]] = {}
         groups: dict[tuple[str, str], list[int]] = {}
         for i, j in enumerate(jobs):
