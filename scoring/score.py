@@ -127,14 +127,6 @@ def subjects(g: ArrangementGraph, arr: Arrangement) -> list[str]:
     return sorted(out)
 
 
-def receivers(ctx: EvalContext) -> set[str]:
-    """Where technology flows to: the producer side and the focal entity."""
-    out = set(ctx.producers()) | {ctx.arr.focal}
-    if ctx.arr.taxpayer:
-        out.add(ctx.arr.taxpayer)
-    return out
-
-
 @dataclass(frozen=True)
 class _Control:
     """How far an entity is controlled from a covered nation (0..1) and why."""
@@ -197,7 +189,7 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
     × 0.5 if the link's existence is doubtful (reported and UNCONFIRMED).
     """
     g, params = ctx.g, ctx.pfe
-    recv = receivers(ctx)
+    recv = ctx.receivers()
     operators = {l.source for l in ctx.links_into(ctx.arr.focal, [LinkKind.OPERATION])}
     parts: list[Contribution] = []
     seen: set[str] = set()

@@ -1,0 +1,211 @@
+"""What a rule is evaluated against: one arrangement, one graph of a date, one policy pack.
+
+:class:`EvalContext` reads the pack's parameters in force on the date (recording which, for
+:class:`~georisk.scoring.rules.cache.RuleCache`), the PFE test parameters (:func:`pfe_params`),
+and answers the questions every rule kind asks of the arrangement: who produces, who is on the
+producer side, where technology flows to, whether the rule reaches it at all (:func:`nexus`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from georisk.scoring.control import PfeParams, ultimate_controllers
+from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind
+from georisk.scoring.policy import ParamVariant, PolicyPack, RuleInstance
+from georisk.scoring.rules.outcome import ParamUse
+
+__all__ = [
+    "PFE_PARAMS",
+    "EvalContext",
+    "links_into",
+    "nexus",
+    "pfe_params",
+    "year_table",
+]
+
+#: the pack parameters :func:`pfe_params` reads (besides the lists' ``sfe`` effects)
+PFE_PARAMS = (
+    "covered_nations",
+    "pfe.fce_threshold",
+    "pfe.fce_semantics",
+    "pfe.fie_single",
+    "pfe.fie_aggregate",
+    "pfe.fie_debt",
+)
+
+
+@dataclass
+class EvalContext:
+    """One arrangement, one graph (as of ``on``), one pack (possibly with scenario overrides)."""
+
+    g: ArrangementGraph
+    pack: PolicyPack
+    arr: Arrangement
+    on: dt.date
+    _pfe: PfeParams | None = field(default=None, repr=False)
+    #: ids of the pack parameters read, while a :class:`RuleCache` records a rule's evaluation
+    _reads: set[str] | None = field(default=None, repr=False)
+    _variants: dict[str, ParamVariant] = field(default_factory=dict, repr=False)
+
+    def links_into(self, eid: str, kinds: Iterable[LinkKind]) -> list[Link]:
+        """Links into ``eid`` that belong to this arrangement (or to no particular one)."""
+        return [l for l in links_into(self.g, eid, kinds) if l.arrangement in (None, self.arr.id)]
+
+    def param(self, pid: str, uses: list[ParamUse] | None = None) -> Any:
+        """The value of pack parameter ``pid`` in force on the context's date.
+
+        Appends what was read (value, date, sources, marks) to ``uses`` when given. Raises
+        KeyError when the pack has no value on the date.
+        """
+        if self._reads is not None:
+            self._reads.add(pid)
+        v = self._variants.get(pid)
+        if v is None:  # the pack's lookup scans the variants: once per context and parameter
+            v = self._variants[pid] = self.pack.param(pid, self.on)
+        if uses is not None:
+            uses.append(
+                ParamUse(
+                    id=pid,
+                    value=v.value,
+                    effective_from=v.effective_from,
+                    sources=list(v.sources),
+                    unconfirmed=v.unconfirmed,
+                    conflict=v.conflict,
+                )
+            )
+        return v.value
+
+    @contextmanager
+    def recording(self) -> Iterator[set[str]]:
+        """Record the ids of the pack parameters read inside the block.
+
+        Blocks nest: the reads of an inner block are added to the outer one when it ends.
+        """
+        reads: set[str] = set()
+        outer, self._reads = self._reads, reads
+        try:
+            yield reads
+        finally:
+            self._reads = outer
+        if outer is not None:
+            outer |= reads
+
+    @property
+    def pfe(self) -> PfeParams:
+        """The PFE test parameters of the pack on the context's date (:func:`pfe_params`)."""
+        if self._reads is not None:
+            self._reads.update(PFE_PARAMS)
+        if self._pfe is None:
+            self._pfe = pfe_params(self.pack, self.on)
+        return self._pfe
+
+    # the producer side: who makes the product, who claims the credit, who controls them
+    def producers(self) -> list[str]:
+        """Who makes the product: the operators of the focal facility, else its owners, else
+        the focal entity itself."""
+        focal = self.arr.focal
+        ops = [l.source for l in self.links_into(focal, [LinkKind.OPERATION])]
+        if ops:
+            return sorted(set(ops))
+        if self.g.entity(focal).kind is not EntityKind.FACILITY:
+            return [focal]
+        owners = [l.source for l in self.links_into(focal, [LinkKind.EQUITY])]
+        return sorted(set(owners)) or [focal]
+
+    def producer_side(self) -> list[str]:
+        """The producers, the taxpayer, and their controllers."""
+        side = set(self.producers())
+        if self.arr.taxpayer:
+            side.add(self.arr.taxpayer)
+        for x in list(side):
+            side |= set(ultimate_controllers(self.g, x).controllers)
+        return sorted(side)
+
+    def receivers(self) -> set[str]:
+        """Where technology, licences and supplies flow to: the producers, the focal entity and
+        the taxpayer."""
+        out = set(self.producers()) | {self.arr.focal}
+        if self.arr.taxpayer:
+            out.add(self.arr.taxpayer)
+        return out
+
+    def first_reported(self) -> dt.date | None:
+        """The date of the arrangement's first recorded status."""
+        return min((e.date for e in self.arr.status), default=None)
+
+
+def links_into(g: ArrangementGraph, eid: str, kinds: Iterable[LinkKind]) -> list[Link]:
+    """``g.links_into(eid, kinds)``, memoized per set of links (``g.shared``).
+
+    The rules of every scenario and the axes ask for the links into the same few entities
+    (focal entity, producers, taxpayer) dozens of times per score; the graph filters an
+    entity's in-links anew on each call. The list returned is shared: do not modify it.
+    """
+    memo: dict[tuple[str, tuple[LinkKind, ...]], list[Link]] = g.shared("links-into", dict)
+    key = (eid, tuple(kinds))
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = g.links_into(eid, key[1])
+    return hit
+
+
+def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
+    """The 2025 PFE test parameters in force on ``on`` (defaults where the pack is silent)."""
+    d = PfeParams()
+
+    def get(pid: str, default: Any) -> Any:
+        assert pid in PFE_PARAMS  # what RuleCache records as read through EvalContext.pfe
+        v = pack.maybe(pid, on)
+        return default if v is None else v.value
+
+    sfe_lists = frozenset(
+        lst.id for lst in pack.lists for e in lst.effects if e.effect == "sfe" and e.active(on)
+    )
+    return PfeParams(
+        covered_nations=frozenset(get("covered_nations", sorted(d.covered_nations))),
+        sfe_lists=sfe_lists or d.sfe_lists,
+        fce_threshold=float(get("pfe.fce_threshold", d.fce_threshold)),
+        fce_semantics=get("pfe.fce_semantics", d.fce_semantics),
+        fie_single=float(get("pfe.fie_single", d.fie_single)),
+        fie_aggregate=float(get("pfe.fie_aggregate", d.fie_aggregate)),
+        fie_debt=float(get("pfe.fie_debt", d.fie_debt)),
+    )
+
+
+def year_table(table: dict[Any, Any], year: int) -> tuple[int, float] | None:
+    """Value for ``year`` in a year-keyed table: the latest key ≤ year (None before the first).
+
+    Keys may be integers or strings (as YAML gives them).
+
+    >>> year_table({2026: 0.6, "2027": 0.65}, 2031)
+    (2027, 0.65)
+    >>> year_table({2026: 0.6}, 2025) is None
+    True
+    """
+    keys = sorted(int(k) for k in table)
+    past = [k for k in keys if k <= year]
+    if not past:
+        return None
+    k = past[-1]
+    return k, float(table[k] if k in table else table[str(k)])
+
+
+def nexus(ctx: EvalContext, rule: RuleInstance) -> str | None:
+    """None if the rule instance reaches the arrangement on the date, else why not."""
+    if rule.countries and ctx.arr.country not in rule.countries:
+        return (
+            f"no nexus: located in {ctx.arr.country}, the rule covers {', '.join(rule.countries)}"
+        )
+    if rule.products and not set(p.value for p in ctx.arr.products) & set(rule.products):
+        return f"no nexus: products {[p.value for p in ctx.arr.products]} are outside the rule"
+    if rule.effective_from and ctx.on < rule.effective_from:
+        return f"not in force on {ctx.on} (from {rule.effective_from})"
+    if rule.effective_to and ctx.on > rule.effective_to:
+        return f"no longer in force on {ctx.on} (ended {rule.effective_to})"
+    return None

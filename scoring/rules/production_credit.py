@@ -1,0 +1,401 @@
+"""The ``production_credit`` rule kind (US §45X): a production credit and its entity tests.
+
+nexus (location, products) → the credit is in force for the products → clauses: *taxpayer*
+(not an SFE, not an FIE — §7701(a)(51)), *licensing* (no effective control by an SFE licensor —
+the reported 2025 indicators, or the House text's blanket bar in a scenario), *material
+assistance* (the cost ratio, decided only when supplier cost shares are in the data).
+Estimated annual credit = capacity (GWh) × 10⁶ kWh/GWh × $/kWh × phase-down factor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from georisk.scoring.control import RuleTest, foreign_influenced, specified_foreign_entity
+from georisk.scoring.interval import Interval, Tri
+from georisk.scoring.model import ArrangementStatus, KnowHowTransfer, Link, LinkKind
+from georisk.scoring.policy import RuleInstance
+from georisk.scoring.rules.context import EvalContext, nexus, year_table
+from georisk.scoring.rules.outcome import (
+    RETAINED,
+    Amount,
+    Clause,
+    ParamUse,
+    RuleOutcome,
+    Verdict,
+    finish,
+    not_applicable,
+    worst,
+)
+
+__all__ = ["evaluate"]
+
+
+def _taxpayer_clause(ctx: EvalContext) -> Clause:
+    uses: list[ParamUse] = []
+    title, clause = (
+        "taxpayer is not a prohibited foreign entity",
+        "§45X as amended by P.L. 119-21; §7701(a)(51)",
+    )
+    tp = ctx.arr.taxpayer
+    if tp is None:
+        return Clause(
+            id="taxpayer_pfe",
+            title=title,
+            clause=clause,
+            verdict=Verdict.AT_RISK,
+            reason="the taxpayer is not identified",
+            missing=["taxpayer"],
+        )
+    if not ctx.param("pfe.in_force", uses):
+        return Clause(
+            id="taxpayer_pfe",
+            title=title,
+            clause=clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason=f"the PFE rules are not in force on {ctx.on}",
+        )
+    sfe = specified_foreign_entity(ctx.g, tp, ctx.pfe)
+    tests = [t for t in sfe.tests if t.verdict is not Tri.FALSE]
+    verdict = {
+        Tri.TRUE: Verdict.NOT_ELIGIBLE,
+        Tri.UNDETERMINED: Verdict.AT_RISK,
+        Tri.FALSE: Verdict.ELIGIBLE,
+    }[sfe.verdict]
+    reasons = [f"{tp} is {_article(sfe.verdict)} SFE"]
+    for pid in ("pfe.fce_threshold", "pfe.fce_semantics"):
+        ctx.param(pid, uses)
+    if ctx.param("pfe.fie_bar_in_force", uses):
+        for pid in ("pfe.fie_single", "pfe.fie_aggregate", "pfe.fie_debt"):
+            ctx.param(pid, uses)
+        fie = foreign_influenced(ctx.g, tp, ctx.pfe)
+        tests += [t for t in fie.tests if t.verdict is not Tri.FALSE]
+        fv = {
+            Tri.TRUE: Verdict.NOT_ELIGIBLE,
+            Tri.UNDETERMINED: Verdict.AT_RISK,
+            Tri.FALSE: Verdict.ELIGIBLE,
+        }[fie.verdict]
+        verdict = worst([verdict, fv])
+        reasons.append(f"{_article(fie.verdict)} FIE")
+    unconfirmed = sorted({u for t in tests for u in t.depends_on_unconfirmed})
+    return Clause(
+        id="taxpayer_pfe",
+        title=title,
+        clause=clause,
+        verdict=verdict,
+        reason=", ".join(reasons),
+        params=uses,
+        evidence=tests,
+        unconfirmed=unconfirmed,
+    )
+
+
+def _article(v: Tri) -> str:
+    return {Tri.TRUE: "an", Tri.UNDETERMINED: "possibly an", Tri.FALSE: "not an"}[v]
+
+
+def _licensing_clause(ctx: EvalContext) -> Clause:
+    uses: list[ParamUse] = []
+    title = "no effective control by an SFE through a licence"
+    clause = "§7701(a)(51)-(52) effective control via licensing (as reported; see params)"
+    mode = ctx.param("licensing.mode", uses)
+    if mode == "off":
+        return Clause(
+            id="licensing",
+            title=title,
+            clause=clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason=f"no licensing test in force on {ctx.on}",
+        )
+    scope = ctx.param("licensing.scope", uses)
+    cutoff = ctx.param("licensing.cutoff", uses)
+    cutoff_d = cutoff if isinstance(cutoff, dt.date) else dt.date.fromisoformat(str(cutoff))
+    indicators: dict[str, Any] = (
+        ctx.param("licensing.indicators", uses) if mode == "indicators" else {}
+    )
+    receivers = ctx.receivers()
+    licences = [l for r in sorted(receivers) for l in ctx.links_into(r, [LinkKind.LICENCE])]
+    verdicts: list[Verdict] = []
+    reasons: list[str] = []
+    missing: list[str] = []
+    unconfirmed: list[str] = []
+    evidence: list[RuleTest] = []
+    operators = {l.source for l in ctx.links_into(ctx.arr.focal, [LinkKind.OPERATION])}
+    for l in licences:
+        sfe = specified_foreign_entity(ctx.g, l.source, ctx.pfe)
+        if sfe.verdict is Tri.FALSE:
+            continue
+        evidence += [t for t in sfe.tests if t.verdict is not Tri.FALSE]
+        doubt_exists = l.unconfirmed and l.status.value == "reported"
+        if l.uncertain:
+            unconfirmed.append(l.id)
+        terms = l.licence
+        entered = (terms.modified or terms.signed) if terms else None
+        if scope == "new":
+            first = min((d for d in (l.valid_from, ctx.first_reported()) if d), default=None)
+            if entered is not None and entered < cutoff_d:
+                verdicts.append(Verdict.ELIGIBLE)
+                reasons.append(
+                    f"{l.id}: entered {entered}, before the cut-off {cutoff_d}: "
+                    "existing licences are shielded"
+                )
+                continue
+            if (
+                entered is None
+                and l.status.value != "proposed"
+                and first is not None
+                and first < cutoff_d
+            ):
+                verdicts.append(Verdict.ELIGIBLE)
+                reasons.append(
+                    f"{l.id}: signing date unknown, first reported {first}, "
+                    f"before the cut-off {cutoff_d}"
+                )
+                missing.append(f"signing date of {l.id}")
+                unconfirmed.append(l.id)
+                continue
+            if entered is None and l.status.value != "proposed":
+                verdicts.append(Verdict.AT_RISK)
+                reasons.append(
+                    f"{l.id}: whether it was entered or modified on or after {cutoff_d} is unknown"
+                )
+                missing.append(f"signing or modification date of {l.id}")
+                continue
+        if mode == "any_covered_licence":
+            v = (
+                Verdict.AT_RISK
+                if (doubt_exists or sfe.verdict is Tri.UNDETERMINED)
+                else Verdict.NOT_ELIGIBLE
+            )
+            verdicts.append(v)
+            reasons.append(
+                f"{l.id}: technology licensed from {l.source}, an SFE"
+                + (" (licence existence unconfirmed)" if doubt_exists else "")
+            )
+            continue
+        # reported effective-control indicators
+        if terms is not None and terms.ip_purchase and indicators.get("ip_purchase_exempt", True):
+            verdicts.append(Verdict.ELIGIBLE)
+            reasons.append(f"{l.id}: outright IP purchase")
+            continue
+        triggered, unknown = _indicators(l, indicators, ctx.arr.focal, operators)
+        ind_unconfirmed = any(u.unconfirmed for u in uses if u.id == "licensing.indicators")
+        if triggered:
+            v = Verdict.AT_RISK if (ind_unconfirmed or doubt_exists) else Verdict.NOT_ELIGIBLE
+            reasons.append(
+                f"{l.id}: indicators of effective control: {', '.join(triggered)}"
+                + (" (indicators UNCONFIRMED against the statute)" if ind_unconfirmed else "")
+            )
+        elif unknown:
+            v = Verdict.AT_RISK
+            reasons.append(f"{l.id}: licence from an SFE entered after the cut-off; terms unknown")
+            missing += [f"{u} of {l.id}" for u in unknown]
+        else:
+            v = Verdict.ELIGIBLE
+            reasons.append(f"{l.id}: no effective-control indicator")
+        verdicts.append(v)
+    if not verdicts:
+        return Clause(
+            id="licensing",
+            title=title,
+            clause=clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason="no licence from an SFE into the producer or taxpayer",
+        )
+    return Clause(
+        id="licensing",
+        title=title,
+        clause=clause,
+        verdict=worst(verdicts),
+        reason="; ".join(reasons),
+        params=uses,
+        evidence=evidence,
+        links=[l.id for l in licences],
+        missing=sorted(set(missing)),
+        unconfirmed=sorted(set(unconfirmed)),
+    )
+
+
+def _indicators(
+    l: Link, ind: dict[str, Any], focal: str, operators: set[str]
+) -> tuple[list[str], list[str]]:
+    """(triggered indicators, unknown terms) of a licence under the reported 2025 indicators."""
+    t = l.licence
+    triggered: list[str] = []
+    unknown: list[str] = []
+    roy_max, svc_max = ind.get("royalty_years_max"), ind.get("service_years_max")
+    if roy_max is not None:
+        if t is None or t.royalty_years is None:
+            unknown.append("royalty term")
+        elif t.royalty_years > float(roy_max):
+            triggered.append(f"royalties for {t.royalty_years:g} years (> {roy_max})")
+    if svc_max is not None:
+        if t is None or t.service_years is None:
+            unknown.append("service agreement term")
+        elif t.service_years > float(svc_max):
+            triggered.append(f"services for {t.service_years:g} years (> {svc_max})")
+    controls = set(ind.get("licensor_controls", []))
+    if t is not None:
+        triggered += [f"licensor controls {c}" for c in t.licensor_controls if c in controls]
+    if l.source in operators:
+        triggered.append(f"the licensor operates {focal}")
+    if ind.get("full_know_how_required", False):
+        if t is None or t.know_how_transfer is KnowHowTransfer.UNKNOWN:
+            unknown.append("know-how transfer")
+        elif t.know_how_transfer is not KnowHowTransfer.FULL:
+            triggered.append(f"know-how transfer {t.know_how_transfer.value}")
+    return triggered, unknown
+
+
+def _macr_clause(ctx: EvalContext) -> Clause:
+    uses: list[ParamUse] = []
+    title = "material-assistance cost ratio"
+    clause = "§7701(a)(52) material assistance from a PFE; Notice 2026-15"
+    if not ctx.param("pfe.in_force", uses):
+        return Clause(
+            id="material_assistance",
+            title=title,
+            clause=clause,
+            decisive=False,
+            verdict=Verdict.NOT_APPLICABLE,
+            params=uses,
+            reason=f"not in force on {ctx.on}",
+        )
+    table = ctx.param("macr.45x_battery", uses)
+    hit = year_table(table, ctx.on.year)
+    if hit is None:
+        return Clause(
+            id="material_assistance",
+            title=title,
+            clause=clause,
+            decisive=False,
+            verdict=Verdict.NOT_APPLICABLE,
+            params=uses,
+            reason=f"no threshold for sales in {ctx.on.year}",
+        )
+    year, threshold = hit
+    buyers = ctx.receivers()
+    supplies = [
+        l
+        for b in sorted(buyers)
+        for l in ctx.links_into(b, [LinkKind.SUPPLY])
+        if l.share is not None
+    ]
+    if not supplies:
+        return Clause(
+            id="material_assistance",
+            title=title,
+            clause=clause,
+            decisive=False,
+            verdict=Verdict.AT_RISK,
+            params=uses,
+            reason=f"non-PFE share of direct material cost must be ≥ {threshold:.0%} "
+            f"({year} table); "
+            "supplier cost shares are not in the dataset",
+            missing=["direct material cost shares by supplier (MACR)"],
+        )
+    pfe_lo = pfe_hi = known = 0.0
+    for l in supplies:
+        s = specified_foreign_entity(ctx.g, l.source, ctx.pfe).verdict
+        iv = l.share_interval()
+        known += iv.lo
+        if s is Tri.TRUE:
+            pfe_lo += iv.lo
+            pfe_hi += iv.hi
+        elif s is Tri.UNDETERMINED:
+            pfe_hi += iv.hi
+    unknown = max(0.0, 1.0 - known)
+    ratio = Interval(max(0.0, 1.0 - pfe_hi - unknown), max(0.0, 1.0 - pfe_lo))
+    tri = ratio.meets(threshold, inclusive=True)
+    v = {
+        Tri.TRUE: Verdict.ELIGIBLE,
+        Tri.FALSE: Verdict.NOT_ELIGIBLE,
+        Tri.UNDETERMINED: Verdict.AT_RISK,
+    }[tri]
+    return Clause(
+        id="material_assistance",
+        title=title,
+        clause=clause,
+        verdict=v,
+        params=uses,
+        decisive=tri is not Tri.UNDETERMINED,
+        reason=f"non-PFE cost ratio {ratio} vs ≥ {threshold:.0%} ({year}); "
+        f"{unknown:.0%} of cost not recorded",
+        links=[l.id for l in supplies],
+        unconfirmed=[l.id for l in supplies if l.uncertain],
+        missing=["remaining supplier cost shares"] if tri is Tri.UNDETERMINED else [],
+    )
+
+
+def _credit_amount(
+    ctx: EvalContext, creditable: set[str], uses: list[ParamUse]
+) -> tuple[Amount | None, list[str]]:
+    cap = ctx.arr.capacity
+    if cap is None:
+        return None, ["capacity (GWh)"]
+    amounts: dict[str, float] = ctx.param("45x.amount_per_kwh", uses)
+    cells = bool(creditable & {"cells", "storage"})
+    modules = bool(creditable & {"modules", "packs"})
+    if cells and modules:
+        rate = float(amounts["cells"]) + float(amounts["modules"])
+    elif cells:
+        rate = float(amounts["cells"])
+    elif modules:
+        rate = float(amounts["modules_without_cells"])
+    else:
+        return None, ["production cost of materials (10% credit)"]
+    hit = year_table(ctx.param("45x.phase_down", uses), ctx.on.year)
+    factor = 1.0 if hit is None else hit[1]
+    lo, hi = cap.bounds()
+    return Amount(min=lo * 1e6 * rate * factor, max=hi * 1e6 * rate * factor, unit="USD/year"), []
+
+
+def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
+    """The §45X-style production credit for the context's arrangement and date."""
+    why = nexus(ctx, rule)
+    if why:
+        return not_applicable(rule, why)
+    uses: list[ParamUse] = []
+    products = {p.value for p in ctx.arr.products}
+    creditable = (
+        products & set(ctx.param("45x.products", uses))
+        if ctx.param("45x.in_force", uses)
+        else set()
+    )
+    if not creditable:
+        c = Clause(
+            id="in_force",
+            title="credit available for the products",
+            clause=rule.clause,
+            verdict=Verdict.NOT_ELIGIBLE,
+            params=uses,
+            reason=f"no §45X credit for {sorted(products)} on {ctx.on}",
+        )
+        return finish(rule, [c], impact=1.0)
+    clauses = [_taxpayer_clause(ctx), _licensing_clause(ctx), _macr_clause(ctx)]
+    status = ctx.arr.status_on(ctx.on)
+    if status is not None and status.status is ArrangementStatus.CANCELLED:
+        clauses.append(
+            Clause(
+                id="status",
+                title="project status",
+                clause="—",
+                decisive=False,
+                verdict=Verdict.NOT_APPLICABLE,
+                reason=f"cancelled on {status.date}: no production to credit",
+            )
+        )
+    credit, missing = _credit_amount(ctx, creditable, uses)
+    out = finish(
+        rule,
+        clauses,
+        impact=1.0 - RETAINED[worst(c.verdict for c in clauses if c.decisive)],
+        credit=credit,
+    )
+    out.missing = sorted({*out.missing, *missing})
+    out.clauses[0].params = [*uses, *out.clauses[0].params]
+    return out

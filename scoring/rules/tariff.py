@@ -1,0 +1,58 @@
+"""The ``tariff`` rule kind: Section 301-style tariffs on imports from covered nations.
+
+Applies when the data records an import (supply or offtake link) from a covered nation into the
+producer side; the rate read depends on whether the arrangement makes only storage systems.
+"""
+
+from __future__ import annotations
+
+from georisk.scoring.model import LinkKind
+from georisk.scoring.policy import RuleInstance
+from georisk.scoring.rules.context import EvalContext, nexus
+from georisk.scoring.rules.outcome import (
+    Clause,
+    ParamUse,
+    RuleOutcome,
+    Verdict,
+    finish,
+    not_applicable,
+)
+
+__all__ = ["evaluate"]
+
+
+def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
+    """The tariff the arrangement's recorded imports from covered nations pay."""
+    why = nexus(ctx, rule)
+    if why:
+        return not_applicable(rule, why)
+    covered = ctx.pfe.covered_nations
+    side = set(ctx.producer_side())
+    imports = [
+        l
+        for x in sorted(side)
+        for l in ctx.links_into(x, [LinkKind.SUPPLY, LinkKind.OFFTAKE])
+        if ctx.g.entity(l.source).country in covered
+    ]
+    if not imports:
+        return not_applicable(
+            rule, "no import of batteries from a covered nation recorded for the producer side"
+        )
+    uses: list[ParamUse] = []
+    storage_only = {p.value for p in ctx.arr.products} <= {"storage"}
+    rate = float(
+        ctx.param(
+            "tariff.301.non_ev_batteries" if storage_only else "tariff.301.ev_batteries", uses
+        )
+    )
+    c = Clause(
+        id="section_301",
+        title="§301 tariff on imports",
+        clause=rule.clause,
+        verdict=Verdict.AT_RISK,
+        params=uses,
+        links=[l.id for l in imports],
+        reason=f"imports from a covered nation pay {rate:.1%} (§301)",
+        impact=min(1.0, rate / 0.25) * 0.5,
+    )
+    return finish(rule, [c], impact=c.impact)

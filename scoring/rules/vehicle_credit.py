@@ -1,0 +1,109 @@
+"""The ``vehicle_credit`` rule kind (US §30D): FEOC exclusions of a vehicle credit.
+
+Terminated for vehicles acquired after the pack's ``30d.available`` turns false (then *not
+applicable*); before: battery components made by a FEOC (DOE 2024: organized in a covered
+nation, or ≥ 25% of board, votes or equity held by covered-nation parties) disqualify; a FEOC
+licence puts it at risk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from georisk.scoring.control import covered_parties
+from georisk.scoring.model import LinkKind
+from georisk.scoring.ownership import threshold_closure
+from georisk.scoring.policy import RuleInstance
+from georisk.scoring.rules.context import EvalContext, nexus
+from georisk.scoring.rules.outcome import (
+    RETAINED,
+    Clause,
+    ParamUse,
+    RuleOutcome,
+    Verdict,
+    finish,
+    not_applicable,
+    worst,
+)
+
+__all__ = ["evaluate"]
+
+
+def _feoc_closure(ctx: EvalContext, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        c = threshold_closure(
+            ctx.g.control, covered_parties(ctx.g, ctx.pfe), threshold, inclusive=True
+        )
+        return c.certain, c.possible
+
+    return ctx.g.shared(f"feoc:{threshold}:{sorted(ctx.pfe.covered_nations)}", make)
+
+
+def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
+    """The §30D-style vehicle credit's FEOC component exclusion on the context's date."""
+    why = nexus(ctx, rule)
+    if why:
+        return not_applicable(rule, why)
+    uses: list[ParamUse] = []
+    if not ctx.param("30d.available", uses):
+        out = not_applicable(
+            rule, f"the credit is terminated on {ctx.on} (vehicles acquired after 2025-09-30)"
+        )
+        out.sources = sorted({*out.sources, *(s for u in uses for s in u.sources)})
+        return out
+    start = ctx.param("30d.feoc_components_from", uses)
+    start_d = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
+    if ctx.on < start_d:
+        c = Clause(
+            id="feoc_components",
+            title="battery components not made by a FEOC",
+            clause=rule.clause,
+            verdict=Verdict.ELIGIBLE,
+            params=uses,
+            reason=f"the FEOC component exclusion starts {start_d}",
+        )
+        return finish(rule, [c], impact=0.0)
+    t = float(ctx.param("feoc.gov_threshold", uses))
+    ctx.param("covered_nations", uses)
+    certain, possible = _feoc_closure(ctx, t)
+    makers = ctx.producers()
+    verdicts: list[Verdict] = []
+    reasons: list[str] = []
+    for m in makers:
+        i = ctx.g.index[m]
+        if certain[i]:
+            verdicts.append(Verdict.NOT_ELIGIBLE)
+            reasons.append(
+                f"{m} makes the components and is a FEOC "
+                f"(covered-nation party or ≥ {t:.0%} held by them)"
+            )
+        elif possible[i]:
+            verdicts.append(Verdict.AT_RISK)
+            reasons.append(f"{m} may be a FEOC (ranged holdings)")
+    feoc_lic = [
+        l
+        for r in sorted(ctx.receivers())
+        for l in ctx.links_into(r, [LinkKind.LICENCE])
+        if possible[ctx.g.index[l.source]]
+    ]
+    if feoc_lic:
+        verdicts.append(Verdict.AT_RISK)
+        reasons.append(
+            "licence from a FEOC: DOE 2024 says licences can give effective control; "
+            f"terms decide ({', '.join(l.id for l in feoc_lic)})"
+        )
+    c = Clause(
+        id="feoc_components",
+        title="battery components not made by a FEOC",
+        clause=rule.clause,
+        verdict=worst(verdicts) if verdicts else Verdict.ELIGIBLE,
+        params=uses,
+        reason="; ".join(reasons) or f"no FEOC among the makers {makers}",
+        links=[l.id for l in feoc_lic],
+        unconfirmed=[l.id for l in feoc_lic if l.uncertain],
+        missing=[f"licence terms of {l.id}" for l in feoc_lic],
+    )
+    # vehicle credits accrue to buyers of vehicles, not to the plant: half weight
+    return finish(rule, [c], impact=0.5 * (1.0 - RETAINED[c.verdict]))
