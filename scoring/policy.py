@@ -164,6 +164,34 @@ class PolicyPack(_Rec):
         except KeyError:
             return None
 
+    def in_force(self, on: dt.date) -> PolicyPack:
+        """The pack as in force on ``on``: what the rules read on that date, nothing else.
+
+        Each parameter keeps only the value :meth:`param` picks on ``on``, and a parameter with
+        no value on that date is left out; only the rules in force on ``on`` are kept; every
+        list is kept, with only its effects in force on ``on``. Identity (``pack``,
+        ``content_hash``) is unchanged: this is a view of the same pack.
+
+        >>> import pathlib
+        >>> pack = load_pack(pathlib.Path(__file__).parents[1] / "data" / "policies" / "us.yaml")
+        >>> "pfe.in_force" in pack.in_force(dt.date(2026, 11, 22)).parameters
+        True
+        >>> "covered_nations" in pack.in_force(dt.date(2020, 1, 1)).parameters
+        False
+        """
+        params = {pid: [v] for pid in self.parameters if (v := self.maybe(pid, on)) is not None}
+        rules = [
+            r
+            for r in self.rules
+            if (r.effective_from is None or r.effective_from <= on)
+            and (r.effective_to is None or on <= r.effective_to)
+        ]
+        lists = [
+            d.model_copy(update={"effects": [e for e in d.effects if e.active(on)]})
+            for d in self.lists
+        ]
+        return self.model_copy(update={"parameters": params, "rules": rules, "lists": lists})
+
     def list_def(self, list_id: str) -> ListDefinition | None:
         return next((d for d in self.lists if d.id == list_id), None)
 

@@ -346,10 +346,11 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> scoring_pb2.GetPolicyPackResponse:
         engine = self.state.engine
         check = _Check()
-        check.date("as_of", request.as_of)
+        on = check.date("as_of", request.as_of)
         check.done()
+        pack = engine.pack.in_force(on) if request.as_of else engine.pack
         return scoring_pb2.GetPolicyPackResponse(
-            pack=pack_to_proto(engine.pack), dataset_version=engine.dataset.version
+            pack=pack_to_proto(pack), dataset_version=engine.dataset.version
         )
 
 

@@ -810,8 +810,11 @@ class GetPolicyPackRequest(_message.Message):
 
     AS_OF_FIELD_NUMBER: _builtins.int
     as_of: _builtins.str
-    """When set (`YYYY-MM-DD`), only the parameter values, rules and list effects in force on that
-    date; empty: the whole dated history.
+    """When set (`YYYY-MM-DD`), the pack as the rules read it on that date: each parameter appears
+    once, with the value in force then (of overlapping values, the latest to start), and a
+    parameter with no value on that date is absent; only the rules in force on that date; every
+    list, with only its effects in force on that date. Empty: the whole dated history (every
+    value, rule and effect, with its dates).
     """
     def __init__(
         self,

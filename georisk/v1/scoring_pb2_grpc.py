@@ -118,7 +118,8 @@ class ScoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPolicyPack(self, request, context):
-        """Returns the policy pack: parameters, rules and restricted-party lists.
+        """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
+        a date (see GetPolicyPackRequest.as_of).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -57,7 +57,9 @@ class ScoringServiceStub:
     ListScenarios: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.ListScenariosRequest, _scoring_pb2.ListScenariosResponse]
     """Lists the policy scenarios of the pack."""
     GetPolicyPack: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.GetPolicyPackRequest, _scoring_pb2.GetPolicyPackResponse]
-    """Returns the policy pack: parameters, rules and restricted-party lists."""
+    """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
+    a date (see GetPolicyPackRequest.as_of).
+    """
 
 @_typing.type_check_only
 class ScoringServiceAsyncStub(ScoringServiceStub):
@@ -86,7 +88,9 @@ class ScoringServiceAsyncStub(ScoringServiceStub):
     ListScenarios: _aio.UnaryUnaryMultiCallable[_scoring_pb2.ListScenariosRequest, _scoring_pb2.ListScenariosResponse]  # type: ignore[assignment]
     """Lists the policy scenarios of the pack."""
     GetPolicyPack: _aio.UnaryUnaryMultiCallable[_scoring_pb2.GetPolicyPackRequest, _scoring_pb2.GetPolicyPackResponse]  # type: ignore[assignment]
-    """Returns the policy pack: parameters, rules and restricted-party lists."""
+    """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
+    a date (see GetPolicyPackRequest.as_of).
+    """
 
 class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
     """Scores arrangements and publishes the policy pack and scenarios the scores rest on.
@@ -148,6 +152,8 @@ class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _scoring_pb2.GetPolicyPackRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scoring_pb2.GetPolicyPackResponse, _abc.Awaitable[_scoring_pb2.GetPolicyPackResponse]]:
-        """Returns the policy pack: parameters, rules and restricted-party lists."""
+        """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
+        a date (see GetPolicyPackRequest.as_of).
+        """
 
 def add_ScoringServiceServicer_to_server(servicer: ScoringServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

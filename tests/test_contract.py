@@ -1,0 +1,122 @@
+"""The promises of proto/georisk/v1 that the server keeps, each asserted for its meaning.
+
+One in-process server (127.0.0.1:0) on the shared engine; raw stubs, so that what is checked is
+what any client sees on the wire (fields, codes, rich status details).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from georisk.scoring.engine import Engine
+from georisk.server.settings import Settings
+from georisk.v1 import scoring_pb2, scoring_pb2_grpc
+from tests.conftest import DATA
+from tests.server_harness import ServerThread
+
+TODAY = "2026-11-22"
+
+
+def settings(**kw: object) -> Settings:
+    return Settings.from_env({}, **{"address": "127.0.0.1:0", "data_dir": DATA, **kw})
+
+
+@pytest.fixture(scope="module")
+def srv(engine: Engine) -> Iterator[ServerThread]:
+    t = ServerThread(settings(), engine).start()
+    yield t
+    t.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(srv: ServerThread) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(
+        srv.target, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+    ) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def scoring(channel: grpc.Channel) -> scoring_pb2_grpc.ScoringServiceStub:
+    return scoring_pb2_grpc.ScoringServiceStub(channel)
+
+
+def rich_status(err: grpc.RpcError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` of a failed call (from the grpc-status-details-bin trailer)."""
+    assert isinstance(err, grpc.Call)
+    raw = dict(err.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(raw, bytes), "no rich status details"
+    return status_pb2.Status.FromString(raw)
+
+
+def violations(err: grpc.RpcError) -> dict[str, str]:
+    """The BadRequest field violations of an INVALID_ARGUMENT, field → description."""
+    out: dict[str, str] = {}
+    for d in rich_status(err).details:
+        br = error_details_pb2.BadRequest()
+        if d.Unpack(br):
+            out.update({v.field: v.description for v in br.field_violations})
+    return out
+
+
+# --------------------------------------------------------------------------- GetPolicyPack as_of
+
+
+def test_policy_pack_as_of_gives_the_values_in_force_on_that_date(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, engine: Engine
+) -> None:
+    def get(as_of: str) -> scoring_pb2.PolicyPack:
+        req = scoring_pb2.GetPolicyPackRequest(as_of=as_of)
+        return scoring.GetPolicyPack(req, timeout=30).pack
+
+    whole = get("")
+    assert len(whole.parameters) == sum(len(v) for v in engine.pack.parameters.values())
+    seen: dict[str, list[str]] = {}
+    for on in ("2020-01-01", "2024-06-01", TODAY):
+        day = dt.date.fromisoformat(on)
+        pack = get(on)
+        ids = [p.id for p in pack.parameters]
+        assert len(ids) == len(set(ids)), "one value per parameter on a date"
+        # every parameter with a value on that day, and only those, with the value the rules read
+        expected = {pid for pid in engine.pack.parameters if engine.pack.maybe(pid, day)}
+        assert set(ids) == expected
+        for p in pack.parameters:
+            variant = engine.pack.param(p.id, day)
+            assert json.loads(p.value_json) == json.loads(json.dumps(variant.value, default=str))
+            assert p.effective_from == (
+                variant.effective_from.isoformat() if variant.effective_from else ""
+            )
+        assert all(
+            (not r.effective_from or r.effective_from <= on)
+            and (not r.effective_to or on <= r.effective_to)
+            for r in pack.rules
+        )
+        assert [lst.id for lst in pack.lists] == [lst.id for lst in whole.lists]
+        for lst in pack.lists:
+            assert all(
+                (not e.effective_from or e.effective_from <= on)
+                and (not e.effective_to or on <= e.effective_to)
+                for e in lst.effects
+            )
+        seen[on] = sorted(f"{p.id}={p.value_json}" for p in pack.parameters)
+        assert pack.content_hash == whole.content_hash  # the same pack, seen on a date
+    # the dates differ: 2020 has no covered nations yet, the current law has them
+    assert seen["2020-01-01"] != seen[TODAY]
+    assert not any(s.startswith("covered_nations=") for s in seen["2020-01-01"])
+    assert any(s.startswith("covered_nations=") for s in seen[TODAY])
+    sfe_2024 = [e for lst in get("2024-06-01").lists for e in lst.effects if e.effect == "sfe"]
+    sfe_now = [e for lst in get(TODAY).lists for e in lst.effects if e.effect == "sfe"]
+    assert len(sfe_2024) < len(sfe_now)
+
+
+def test_policy_pack_as_of_must_be_a_date(scoring: scoring_pb2_grpc.ScoringServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        scoring.GetPolicyPack(scoring_pb2.GetPolicyPackRequest(as_of="22/11/2026"), timeout=30)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert set(violations(info.value)) == {"as_of"}
