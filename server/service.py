@@ -15,15 +15,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
-from pydantic import ValidationError
 
 from georisk.scoring import clock
 from georisk.scoring.control import PfeParams, ownership_report
 from georisk.scoring.countries import ISO_3166_ALPHA2
+from georisk.scoring.dataset import DatasetError, DatasetIssue
 from georisk.scoring.engine import Engine, View
 from georisk.scoring.model import ID_PATTERN, ArrangementStatus, EntityKind, Product
-from georisk.scoring.overlay import Overlay
-from georisk.scoring.yamlio import YamlError, load_yaml
+from georisk.scoring.overlay import Overlay, parse_overlay
 from georisk.server.convert import (
     arrangement_to_proto,
     entity_to_proto,
@@ -171,6 +170,36 @@ def _slice(
     return chunk, nxt
 
 
+# --------------------------------------------------------------------------- overlays
+
+#: document keys that a request field of Overlay may fill in → that field's name in violations
+_OVERLAY_FIELDS = {
+    "arrangement": "overlay.arrangement_id",
+    "id": "overlay.id",
+    "description": "overlay.description",
+}
+_APPLIED_PATH = re.compile(r"(?:add|remove|change)\.[a-z]+(?:\[\d+\])?")
+
+
+def _overlay_field(issue: DatasetIssue, given: set[str]) -> str:
+    """The request field a problem of :func:`parse_overlay` is about.
+
+    A key the request also gave (a contradiction, or a bad value filled in) names the request
+    field; a missing ``arrangement`` names ``overlay.arrangement_id`` (where to give it); any
+    other problem names its dotted path in the document.
+    """
+    key = issue.field
+    if key in given or (key == "arrangement" and issue.message == "Field required"):
+        return _OVERLAY_FIELDS[key]
+    return f"overlay.document.{key}" if key else "overlay.document"
+
+
+def _applied_field(issue: DatasetIssue) -> str:
+    """The document path of a problem met applying an overlay (e.g. ``remove.links``)."""
+    where = _APPLIED_PATH.fullmatch(issue.record.split(" (")[0])
+    return f"overlay.document.{where.group(0)}" if where else "overlay.document"
+
+
 # --------------------------------------------------------------------------- scoring
 
 
@@ -282,36 +311,31 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             engine, request.as_of, request.scenario, request.view
         )
         ov = request.overlay
-        raw: Any = {}
-        if ov.document:
-            try:
-                raw = load_yaml(ov.document)
-            except YamlError as exc:
-                check.add("overlay.document", str(exc)[:300])
-            if raw is not None and not isinstance(raw, dict):
-                check.add("overlay.document", "must be a mapping (see scoring/overlay.py)")
-                raw = {}
-        raw = dict(raw or {})
-        for key, value in (
-            ("id", ov.id),
-            ("arrangement", ov.arrangement_id),
-            ("description", ov.description),
-        ):
-            if value:
-                raw[key] = value
         overlay: Overlay | None = None
         try:
-            overlay = Overlay.model_validate(raw)
-        except ValidationError as exc:
-            for e in exc.errors(include_url=False):
-                loc = ".".join(str(x) for x in e["loc"])
-                field = (
-                    "overlay.arrangement_id" if loc == "arrangement" else f"overlay.document.{loc}"
-                )
-                check.add(field, str(e["msg"]))
+            overlay = parse_overlay(
+                ov.document,
+                origin="overlay",
+                arrangement=ov.arrangement_id or None,
+                id=ov.id or None,
+                description=ov.description or None,
+            )
+        except DatasetError as exc:
+            outside = (
+                ("arrangement", ov.arrangement_id),
+                ("id", ov.id),
+                ("description", ov.description),
+            )
+            given = {key for key, value in outside if value}
+            for issue in exc.issues:
+                check.add(_overlay_field(issue, given), issue.message)
         check.done()
         assert overlay is not None
-        if overlay.arrangement not in engine.dataset.arrangements:
+        added = {a.get("id") for a in overlay.add.arrangements}
+        if (
+            overlay.arrangement not in engine.dataset.arrangements
+            and overlay.arrangement not in added
+        ):
             raise NotFound("arrangement", overlay.arrangement)
         cache_key = (engine.dataset.version, "overlay", overlay.digest(), on, scenario, view)
 
@@ -320,7 +344,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 engine.score(overlay.arrangement, on, scenario, view=view, overlay=overlay)
             )
 
-        score = await self.state.cached(cache_key, run)
+        try:
+            score = await self.state.cached(cache_key, run)
+        except DatasetError as exc:  # the overlay does not apply to this dataset
+            raise InvalidArgument([(_applied_field(i), str(i)) for i in exc.issues[:20]]) from None
         return scoring_pb2.SimulateOverlayResponse(
             score=score, dataset_version=engine.dataset.version
         )

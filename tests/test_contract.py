@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 from georisk.scoring.engine import Engine
 from georisk.server.settings import Settings
 from georisk.v1 import scoring_pb2, scoring_pb2_grpc
-from tests.conftest import DATA
+from tests.conftest import DATA, REPO
 from tests.server_harness import ServerThread
 
 TODAY = "2026-11-22"
@@ -120,3 +120,78 @@ def test_policy_pack_as_of_must_be_a_date(scoring: scoring_pb2_grpc.ScoringServi
         scoring.GetPolicyPack(scoring_pb2.GetPolicyPackRequest(as_of="22/11/2026"), timeout=30)
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
     assert set(violations(info.value)) == {"as_of"}
+
+
+# --------------------------------------------------------------------------- SimulateOverlay fields
+
+OVERLAY_DOC = (REPO / "examples" / "overlays" / "catl-lrs-us-carmaker.yaml").read_text()
+
+
+def simulate(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, **overlay: str
+) -> scoring_pb2.SimulateOverlayResponse:
+    req = scoring_pb2.SimulateOverlayRequest(overlay=scoring_pb2.Overlay(**overlay), as_of=TODAY)
+    r: scoring_pb2.SimulateOverlayResponse = scoring.SimulateOverlay(req, timeout=60)
+    return r
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "violation"),
+    [
+        ("arrangement_id", "ford-marshall", "overlay.arrangement_id"),
+        ("id", "another-name", "overlay.id"),
+        ("description", "another description", "overlay.description"),
+    ],
+)
+def test_simulate_refuses_request_fields_that_contradict_the_document(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, field: str, value: str, violation: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        simulate(scoring, document=OVERLAY_DOC, **{field: value})
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    found = violations(info.value)
+    assert list(found) == [violation]
+    assert repr(value) in found[violation]  # names what was asked for, against the document
+
+
+def test_simulate_request_fields_that_agree_or_fill_in(
+    scoring: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    plain = simulate(scoring, document=OVERLAY_DOC).score
+    agree = simulate(
+        scoring, document=OVERLAY_DOC, arrangement_id="catl-lrs", id="lrs-us-carmaker-2026"
+    ).score
+    assert agree == plain and plain.overlay == "lrs-us-carmaker-2026"
+    # the document without its id and arrangement: the request's fields fill them in
+    bare = "\n".join(
+        line for line in OVERLAY_DOC.splitlines() if not line.startswith(("id:", "arrangement:"))
+    )
+    filled = simulate(
+        scoring, document=bare, arrangement_id="catl-lrs", id="lrs-us-carmaker-2026"
+    ).score
+    assert filled == plain
+    # only the request's arrangement, and an empty document: the base arrangement, unchanged
+    only = simulate(scoring, arrangement_id="casip").score
+    assert only.arrangement.id == "casip" and only.overlay  # named by its digest
+
+
+def test_simulate_names_the_document_path_of_a_bad_value(
+    scoring: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        simulate(scoring, document="arrangement: casip\nremove: {links: 3}\nnonsense: 1\n")
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert set(violations(info.value)) == {
+        "overlay.document.remove.links",
+        "overlay.document.nonsense",
+    }
+    with pytest.raises(grpc.RpcError) as info:
+        simulate(scoring, document="remove: {links: [x]}")  # no arrangement anywhere
+    assert set(violations(info.value)) == {"overlay.arrangement_id"}
+    with pytest.raises(grpc.RpcError) as info:
+        simulate(scoring, document="arrangement: casip\nremove: {links: [ghost]}")
+    found = violations(info.value)
+    assert (
+        list(found) == ["overlay.document.remove.links"]
+        and "ghost" in found["overlay.document.remove.links"]
+    )

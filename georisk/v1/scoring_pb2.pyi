@@ -247,8 +247,11 @@ class Overlay(_message.Message):
     """Optional description; fills the document's `description` when that is missing."""
     document: _builtins.str
     """The overlay document as YAML or JSON text (JSON is valid YAML). The server validates it with
-    the same rules as overlay files; a field above that contradicts the document is
-    INVALID_ARGUMENT.
+    the same rules as overlay files. A field above that contradicts the document is
+    INVALID_ARGUMENT, never silently preferred; its BadRequest violation names that field
+    (`overlay.arrangement_id`, `overlay.id`, `overlay.description`), and a problem inside the
+    document names its dotted path (`overlay.document.add.links.0.share`; `overlay.document`
+    for the document as a whole).
     """
     def __init__(
         self,
