@@ -3,10 +3,11 @@
 #   docker build -t georisk:dev .
 #   podman build -t georisk:dev .
 #
-# Two stages on the same base: "builder" builds the project wheel (stubs in georisk/v1 and the
-# embedded dataset included) and the runtime dependency wheels, and installs those wheels (and nothing else)
-# into a fresh venv without pip; the runtime stage copies only that venv and the dataset. No
-# compilers, no pip caches, no dev tools, no wheel files end up in the final image.
+# Two stages on the same base: "builder" builds the project wheel (the committed stubs in
+# georisk/v1 and the embedded dataset included as package data) and the runtime dependency wheels,
+# and installs those wheels (and nothing else) into a fresh venv without pip; the runtime stage
+# copies only that venv. No compilers, no pip caches, no dev tools, no wheel files, no source
+# tree end up in the final image.
 #
 # Build-time CA bundle (networks with a TLS-intercepting proxy), build only, never in the image:
 #   podman build -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.pem:ro \
