@@ -11,19 +11,27 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import importlib.resources
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from georisk.scoring import clock
+from georisk.scoring.control import OwnershipReport, ownership_report
 from georisk.scoring.dataset import Dataset, load_dataset
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import ArrangementStatus
 from georisk.scoring.overlay import Overlay, apply_overlay
 from georisk.scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
-from georisk.scoring.rules import EvalContext, RuleCache, RuleOutcome, Verdict, evaluate_pack
+from georisk.scoring.rules import (
+    EvalContext,
+    RuleCache,
+    RuleOutcome,
+    Verdict,
+    evaluate_pack,
+    pfe_params,
+)
 from georisk.scoring.score import (
     AxisScore,
     ScenarioOutcome,
@@ -172,6 +180,39 @@ class Engine:
             sc = self.scenarios.get(sid)
             self._packs[sid] = self.pack.with_overrides(list(sc.overrides), sid)
         return self._packs[sid]
+
+    # ------------------------------------------------------------------ ownership
+
+    def ownership(
+        self,
+        entity: str,
+        on: dt.date | None = None,
+        *,
+        max_depth: int | None = None,
+        max_paths: int | None = None,
+    ) -> OwnershipReport:
+        """Who owns and controls ``entity`` on ``on`` (default today), and its PFE tests.
+
+        The tests use the PFE parameters of the pack in force on that date (covered nations,
+        thresholds, the lists whose members are SFEs), exactly as the rules do
+        (:func:`~georisk.scoring.rules.pfe_params`), so with the default ``max_depth`` and
+        ``max_paths`` its SFE/FIE verdicts are those of :meth:`score`'s explanation; the two
+        bounds only limit the path listings and their search. Raises :class:`NotFoundError`
+        for an unknown entity.
+
+        >>> engine = Engine.from_dir(DEFAULT_DATA)
+        >>> engine.ownership("aesc-us", dt.date(2026, 11, 22)).specified_foreign_entity.verdict
+        <Tri.TRUE: 'true'>
+        """
+        day = on or clock.today()
+        if entity not in self.dataset.entities:
+            raise NotFoundError("entity", entity)
+        params = pfe_params(self.pack, day)
+        if max_depth is not None:
+            params = replace(params, max_depth=max_depth)
+        if max_paths is not None:
+            params = replace(params, max_paths=max_paths)
+        return ownership_report(self.graph(day), entity, params)
 
     # ------------------------------------------------------------------ scoring
 

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import grpc
 
 from georisk.scoring import clock
-from georisk.scoring.control import PfeParams, ownership_report
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.dataset import DatasetError, DatasetIssue
 from georisk.scoring.engine import Engine, View
@@ -502,11 +501,11 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
             )
         if request.entity_id not in engine.dataset.entities:
             raise NotFound("entity", request.entity_id)
-        params = PfeParams(max_depth=depth, max_paths=paths)
         cache_key = (engine.dataset.version, "ownership", request.entity_id, on, depth, paths)
 
         def run() -> graph_pb2.OwnershipReport:
-            return ownership_to_proto(ownership_report(engine.graph(on), request.entity_id, params))
+            report = engine.ownership(request.entity_id, on, max_depth=depth, max_paths=paths)
+            return ownership_to_proto(report)
 
         report = await self.state.cached(cache_key, run)
         return graph_pb2.GetOwnershipResponse(report=report, dataset_version=engine.dataset.version)

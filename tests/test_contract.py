@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,7 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from georisk.scoring.engine import Engine
 from georisk.server.settings import Settings
-from georisk.v1 import scoring_pb2, scoring_pb2_grpc
+from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 from tests.conftest import DATA, REPO
 from tests.server_harness import ServerThread
 
@@ -195,3 +197,95 @@ def test_simulate_names_the_document_path_of_a_bad_value(
         list(found) == ["overlay.document.remove.links"]
         and "ghost" in found["overlay.document.remove.links"]
     )
+
+
+# --------------------------------------------------------------------------- GetOwnership = Score
+
+_ARTICLE = {"an": 1, "possibly an": 3, "not an": 2}  # TestVerdict: TRUE, UNDETERMINED, FALSE
+PFE_DATES = ("2026-01-01", TODAY, "2027-06-30")  # the PFE rules are in force from 2026
+
+
+def stated_pfe(reason: str, entity: str) -> dict[str, int]:
+    """The SFE/FIE verdicts a taxpayer_pfe clause states: ``"x is an SFE, possibly an FIE"``."""
+    assert reason.startswith(f"{entity} is "), reason
+    out: dict[str, int] = {}
+    for part in reason[len(entity) + 4 :].split(", "):
+        article, _, what = part.rpartition(" ")
+        out[what] = _ARTICLE[article]
+    return out
+
+
+def assert_ownership_agrees_with_score(
+    channel: grpc.Channel, engine: Engine, aid: str, on: str
+) -> int:
+    """GetOwnership's SFE/FIE verdicts and tests of the arrangement's taxpayer equal those of
+    the taxpayer_pfe clauses of ScoreArrangement (full view); the number of clauses compared."""
+    scoring = scoring_pb2_grpc.ScoringServiceStub(channel)
+    graph = graph_pb2_grpc.GraphServiceStub(channel)
+    arr = engine.dataset.arrangements[aid]
+    req = scoring_pb2.ScoreArrangementRequest(
+        arrangement_id=aid, as_of=on, view=types_pb2.EXPLANATION_VIEW_FULL
+    )
+    score = scoring.ScoreArrangement(req, timeout=60).score
+    clauses = [
+        c
+        for v in score.verdicts
+        for c in v.clauses
+        if c.id == "taxpayer_pfe" and arr.taxpayer and " is " in c.reason
+    ]
+    if not clauses:
+        return 0
+    assert arr.taxpayer is not None and arr.taxpayer in arr.party_ids()
+    report = graph.GetOwnership(
+        graph_pb2.GetOwnershipRequest(entity_id=arr.taxpayer, as_of=on), timeout=60
+    ).report
+    sfe, fie = report.specified_foreign_entity, report.foreign_influenced_entity
+    for c in clauses:
+        stated = stated_pfe(c.reason, arr.taxpayer)
+        assert stated["SFE"] == sfe.verdict, (aid, on, c.reason)
+        tests = [t for t in sfe.tests if t.verdict != 2]
+        if "FIE" in stated:
+            assert stated["FIE"] == fie.verdict, (aid, on, c.reason)
+            tests += [t for t in fie.tests if t.verdict != 2]
+        assert [(t.test, t.verdict) for t in c.evidence] == [(t.test, t.verdict) for t in tests]
+    return len(clauses)
+
+
+def test_get_ownership_agrees_with_score_on_sfe_and_fie(
+    channel: grpc.Channel, engine: Engine
+) -> None:
+    compared = sum(
+        assert_ownership_agrees_with_score(channel, engine, aid, on)
+        for aid in sorted(engine.dataset.arrangements)
+        for on in PFE_DATES
+    )
+    assert compared >= 10  # the taxpayers of the shipped arrangements, on each date
+
+
+def test_get_ownership_uses_the_packs_parameters_on_that_date(
+    tmp_path: Path, channel: grpc.Channel
+) -> None:
+    """A pack whose PFE parameters differ from the defaults (covered nations without CN):
+    GetOwnership follows the pack, as the rules do, and so still agrees with ScoreArrangement."""
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    pack = data / "policies" / "us.yaml"
+    text = pack.read_text()
+    assert text.count("- value: [CN, RU, IR, KP]") == 1
+    pack.write_text(text.replace("- value: [CN, RU, IR, KP]", "- value: [RU, IR, KP]"))
+    eng = Engine.from_dir(data)
+    t = ServerThread(settings(data_dir=data), eng).start()
+    try:
+        with grpc.insecure_channel(t.target) as ch:
+            assert assert_ownership_agrees_with_score(ch, eng, "gotion-manteno-il", TODAY) > 0
+            graph = graph_pb2_grpc.GraphServiceStub(ch)
+            mine = graph.GetOwnership(
+                graph_pb2.GetOwnershipRequest(entity_id="gotion-inc", as_of=TODAY), timeout=60
+            ).report
+    finally:
+        t.stop()
+    shipped = graph_pb2_grpc.GraphServiceStub(channel).GetOwnership(
+        graph_pb2.GetOwnershipRequest(entity_id="gotion-inc", as_of=TODAY), timeout=60
+    )
+    assert shipped.report.specified_foreign_entity.verdict == 1  # TRUE with CN covered
+    assert mine.specified_foreign_entity.verdict != 1  # not with the changed pack

@@ -997,7 +997,7 @@ class GetOwnershipRequest(_message.Message):
     entity_id: _builtins.str
     """Id of the entity to analyse."""
     as_of: _builtins.str
-    """Date of the links to use (`YYYY-MM-DD`); empty: today (UTC)."""
+    """Date of the links and of the pack's parameters to use (`YYYY-MM-DD`); empty: today (UTC)."""
     max_depth: _builtins.int
     """Depth cap of listed paths, in links; 0: the server's default (8)."""
     max_paths: _builtins.int

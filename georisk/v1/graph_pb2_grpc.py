@@ -104,7 +104,11 @@ class GraphServiceServicer:
 
     def GetOwnership(self, request, context):
         """Analyses the ownership and control of an entity on a date: direct holders, majority-chain
-        control, covered-nation exposure, and the specified / foreign-influenced entity tests.
+        control, covered-nation exposure, and the specified / foreign-influenced entity tests. The
+        tests use the policy pack's parameters in force on `as_of` (covered nations, thresholds, the
+        lists whose members are SFEs), as the rules of ScoringService do: with the default
+        `max_depth` and `max_paths`, the SFE/FIE verdicts of a taxpayer are those in the
+        `taxpayer_pfe` clause of its arrangements' scores on the same date.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

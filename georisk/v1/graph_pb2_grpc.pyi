@@ -50,7 +50,11 @@ class GraphServiceStub:
     """Lists arrangements, optionally filtered, in id order."""
     GetOwnership: _grpc.UnaryUnaryMultiCallable[_graph_pb2.GetOwnershipRequest, _graph_pb2.GetOwnershipResponse]
     """Analyses the ownership and control of an entity on a date: direct holders, majority-chain
-    control, covered-nation exposure, and the specified / foreign-influenced entity tests.
+    control, covered-nation exposure, and the specified / foreign-influenced entity tests. The
+    tests use the policy pack's parameters in force on `as_of` (covered nations, thresholds, the
+    lists whose members are SFEs), as the rules of ScoringService do: with the default
+    `max_depth` and `max_paths`, the SFE/FIE verdicts of a taxpayer are those in the
+    `taxpayer_pfe` clause of its arrangements' scores on the same date.
     """
 
 @_typing.type_check_only
@@ -73,7 +77,11 @@ class GraphServiceAsyncStub(GraphServiceStub):
     """Lists arrangements, optionally filtered, in id order."""
     GetOwnership: _aio.UnaryUnaryMultiCallable[_graph_pb2.GetOwnershipRequest, _graph_pb2.GetOwnershipResponse]  # type: ignore[assignment]
     """Analyses the ownership and control of an entity on a date: direct holders, majority-chain
-    control, covered-nation exposure, and the specified / foreign-influenced entity tests.
+    control, covered-nation exposure, and the specified / foreign-influenced entity tests. The
+    tests use the policy pack's parameters in force on `as_of` (covered nations, thresholds, the
+    lists whose members are SFEs), as the rules of ScoringService do: with the default
+    `max_depth` and `max_paths`, the SFE/FIE verdicts of a taxpayer are those in the
+    `taxpayer_pfe` clause of its arrangements' scores on the same date.
     """
 
 class GraphServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -123,7 +131,11 @@ class GraphServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_graph_pb2.GetOwnershipResponse, _abc.Awaitable[_graph_pb2.GetOwnershipResponse]]:
         """Analyses the ownership and control of an entity on a date: direct holders, majority-chain
-        control, covered-nation exposure, and the specified / foreign-influenced entity tests.
+        control, covered-nation exposure, and the specified / foreign-influenced entity tests. The
+        tests use the policy pack's parameters in force on `as_of` (covered nations, thresholds, the
+        lists whose members are SFEs), as the rules of ScoringService do: with the default
+        `max_depth` and `max_paths`, the SFE/FIE verdicts of a taxpayer are those in the
+        `taxpayer_pfe` clause of its arrangements' scores on the same date.
         """
 
 def add_GraphServiceServicer_to_server(servicer: GraphServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
