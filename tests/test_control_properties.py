@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from georisk.scoring.control import _controllers
+from georisk.scoring.control.controllers import _controllers
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import Entity, EntityKind, Link, LinkKind

@@ -1,6 +1,6 @@
 """The controller search's memo: each entity is expanded once per graph, not once per distance.
 
-``control._controllers`` memoizes by (entity, search budget left) and canonicalizes the
+``control.controllers._controllers`` memoizes by (entity, search budget left) and canonicalizes the
 budget to one from which the entity's answer is proven not to change (``settled``). These tests
 would fail if the canonicalization were dropped (the memo grows with the number of distinct
 distances), or if it changed an answer (compared with the uncanonicalized search, including
@@ -15,13 +15,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from georisk.scoring.control import (
-    _UNBOUNDED,
-    CONTROL_DEPTH,
-    _controllers,
-    _search,
-    ultimate_controllers,
-)
+from georisk.scoring.control import CONTROL_DEPTH, ultimate_controllers
+from georisk.scoring.control.controllers import _UNBOUNDED, _controllers, _search
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.interval import EPS

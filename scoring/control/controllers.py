@@ -1,0 +1,292 @@
+"""Who controls an entity by majority chain: :func:`ultimate_controllers` and its search.
+
+C controls T when the holders of T that are C itself or controlled by C together hold more
+than 50% of T's votes (equity where no votes): the fixed point of majority-chain control
+(Eurostat 2010). The search runs bottom-up through the direct holders with a memo shared by
+every query on a graph (:class:`_ControlSearch`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, Field
+from scipy.sparse.csgraph import connected_components
+
+from georisk.scoring.control.params import PfeParams
+from georisk.scoring.graph import ArrangementGraph, PathListing
+from georisk.scoring.interval import EPS
+from georisk.scoring.model import OWNERSHIP_KINDS
+
+__all__ = ["CONTROL_DEPTH", "ControlResult", "ultimate_controllers"]
+
+
+class ControlResult(BaseModel):
+    entity: str
+    controllers: list[str] = Field(description="entities that control it by majority chain")
+    ultimate: list[str] = Field(description="controllers that no other entity controls")
+    undetermined: list[str] = Field(description="could control it within the ranged shares")
+    widely_held: bool
+    paths: PathListing
+
+
+def ultimate_controllers(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> ControlResult:
+    """Who controls ``entity_id`` by majority chain (> 50% of votes, equity where no votes).
+
+    Aggregation through controlled intermediates counts (Eurostat example 5: A controls C via
+    B1 and B2 together). The ultimate controllers are the controllers no other entity controls.
+    """
+    params = params or PfeParams()
+    key = f"controllers:{entity_id}:{params.max_depth}:{params.max_paths}"
+    return g.shared(key, lambda: _ultimate_controllers(g, entity_id, params))
+
+
+#: how many levels up the controller search goes (independent of the path-listing depth)
+CONTROL_DEPTH = 64
+
+
+def _ultimate_controllers(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ControlResult:
+    t = g.index[entity_id]
+    cert, poss = _controllers(g, t, CONTROL_DEPTH)
+    controllers = sorted(g.ids[c] for c in cert)
+    top = {c for c in cert if not (_controllers(g, c, CONTROL_DEPTH)[0] & cert)}
+    # a top controller whose own holders lie beyond the search depth may itself be controlled:
+    # it is reported as undetermined, not as ultimate
+    cut = {c for c in top if _has_holders(g, c) and _depth_left(g, t, c) <= 0}
+    ultimate = sorted(g.ids[c] for c in top - cut)
+    undetermined = sorted(g.ids[c] for c in (poss - cert) | cut)
+    paths = g.share_paths(
+        entity_id,
+        holders=set(ultimate) | set(undetermined) if (ultimate or undetermined) else None,
+        kinds=OWNERSHIP_KINDS,
+        stop_at_holders=False,
+        max_depth=params.max_depth,
+        max_paths=params.max_paths,
+    )
+    return ControlResult(
+        entity=entity_id,
+        controllers=controllers,
+        ultimate=ultimate,
+        undetermined=undetermined,
+        widely_held=not controllers and not undetermined,
+        paths=paths,
+    )
+
+
+def _has_holders(g: ArrangementGraph, j: int) -> bool:
+    csc = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+    return bool(csc.indptr[j + 1] > csc.indptr[j])
+
+
+def _depth_left(g: ArrangementGraph, t: int, c: int) -> int:
+    """Search budget left at controller ``c`` when searching from ``t`` (shortest chain)."""
+    csc = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+    frontier, seen, level = {t}, {t}, 0
+    while frontier and level < CONTROL_DEPTH:
+        if c in frontier:
+            return CONTROL_DEPTH - level
+        nxt = set()
+        for j in frontier:
+            nxt.update(csc.indices[csc.indptr[j] : csc.indptr[j + 1]].tolist())
+        frontier = nxt - seen
+        seen |= frontier
+        level += 1
+    return CONTROL_DEPTH - level if c in frontier else 0
+
+
+#: budget of the entities whose answers :class:`_ControlSearch` could not prove stable: their
+#: memo keeps the raw budget
+_UNBOUNDED = 1 << 62
+#: condensation levels :func:`_settled_budgets` walks before it gives up (pathological chains)
+_MAX_LEVELS = 4 * CONTROL_DEPTH
+
+Answer = tuple[set[int], set[int]]
+
+
+class _ControlSearch:
+    """The bottom-up majority-chain controller search of one graph, with its memo.
+
+    ``go(j, budget)`` is the (certain, possible) controllers of entity ``j`` found looking at
+    most ``budget`` levels up its holders (see :func:`_controllers`). Answers are memoized by
+    ``(j, min(budget, settled[j]))``: ``settled[j]`` (:func:`_settled_budgets`) is a budget from
+    which ``j``'s answer no longer changes, so every larger budget shares one memo entry and an
+    entity is expanded once per graph, however many queries reach it and from however far.
+    Keyed by the raw budget instead, an entity was expanded once per distance at which queries
+    reached it: ~7,000 expansions per query on a 100k-entity synthetic graph.
+
+    Why the answers settle: ``go(j, b)`` grows with ``b`` (by induction on ``b``: more budget
+    gives every holder at least the same controllers, so every candidate at least the same
+    sums), and depends only on the holders' answers at ``b - 1``. So an entity whose holders'
+    answers are all settled at ``b - 1`` is settled at ``b``; and an entity whose holders hold
+    at most 50% in total (upper bounds) has no controller at any budget (settled at 0).
+    """
+
+    def __init__(self, g: ArrangementGraph) -> None:
+        self.lo = g.shared("control-lo-csc", lambda: g.control.lo.tocsc())
+        self.hi = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+        self.memo: dict[tuple[int, int], Answer] = g.shared("controllers-memo", dict)
+        self.settled: list[int] = []  # filled by _settled_budgets
+
+    def column(self, m: object, j: int) -> dict[int, float]:
+        assert hasattr(m, "indptr") and hasattr(m, "indices") and hasattr(m, "data")
+        a, b = m.indptr[j], m.indptr[j + 1]
+        return dict(zip(m.indices[a:b].tolist(), m.data[a:b].tolist(), strict=True))
+
+    def go(self, j: int, budget: int) -> Answer:
+        s = self.settled[j]
+        if budget <= 0 or s == 0:
+            return set(), set()
+        key = (j, min(budget, s))
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = self.expand(j, budget, None)
+        return hit
+
+    def expand(self, j: int, budget: int, inside: dict[int, Answer] | None) -> Answer:
+        """One step of the search at ``j``: its holders' answers at ``budget - 1`` (from
+        ``inside`` for the holders in it, else from :meth:`go`) → ``j``'s answer at ``budget``."""
+        lo, hi = self.column(self.lo, j), self.column(self.hi, j)
+        below = {
+            h: inside[h] if inside is not None and h in inside else self.go(h, budget - 1)
+            for h in hi
+        }
+        candidates = set(hi).union(*(p for _, p in below.values())) - {j}
+        cert, poss = set(), set()
+        for c in candidates:
+            lo_sum = sum(v for h, v in lo.items() if h == c or c in below[h][0])
+            hi_sum = sum(v for h, v in hi.items() if h == c or c in below[h][1])
+            if lo_sum > 0.5 + EPS:
+                cert.add(c)
+            if hi_sum > 0.5 + EPS:
+                poss.add(c)
+        return cert, poss | cert
+
+    def settle(self, comp: list[int], outside: int) -> None:
+        """Settle a strongly connected set of entities (a holding cycle) by evaluating it level
+        by level: ``L_b`` = the members' answers at budget ``b``, from ``L_{b-1}`` and the
+        answers of the holders outside, which are settled from budget ``outside`` on. Once
+        ``L_b == L_{b-1}`` with ``b - 1 >= outside``, every later level is the same; a member
+        is settled from the first level equal to its final answer (answers only grow). Not
+        settled within CONTROL_DEPTH levels: the members stay :data:`_UNBOUNDED`."""
+        members = set(comp)
+        levels: list[dict[int, Answer]] = [{j: (set(), set()) for j in comp}]
+        for b in range(1, CONTROL_DEPTH + 1):
+            prev = levels[-1]
+            cur = {j: self.expand(j, b, {h: prev[h] for h in members}) for j in comp}
+            levels.append(cur)
+            if b - 1 >= outside and cur == prev:
+                break
+        else:
+            return
+        final = levels[-1]
+        for j in comp:
+            s = next(k for k, level in enumerate(levels) if level[j] == final[j])
+            self.settled[j] = s
+            for k in range(1, s + 1):
+                self.memo[(j, k)] = levels[k][j]
+
+
+def _settled_budgets(g: ArrangementGraph, search: _ControlSearch) -> list[int]:
+    """For every entity, a budget from which its controller-search answer no longer changes.
+
+    * 0 for an entity whose holders hold at most 50% of it in total (upper bounds): no
+      candidate can pass the > 50% test (about half the entities of a synthetic graph).
+    * Otherwise 1 + the largest value among its holders, computed by peeling the dependency
+      graph (holder → held, between entities not settled at 0) level by level from its sources,
+      vectorized per level (Kahn's algorithm on the strongly connected components);
+    * except for the members of a holding cycle (a strongly connected component of two or more),
+      which are evaluated by :meth:`_ControlSearch.settle`.
+    * :data:`_UNBOUNDED` when not proven: cycles not settled within CONTROL_DEPTH levels,
+      entities below them, and anything beyond :data:`_MAX_LEVELS` levels.
+
+    Computed once per set of links; sound whatever ``depth`` the search is asked for.
+    """
+    hi = g.control.hi  # CSR: rows hold, columns are held
+    lo = g.control.lo
+    n = len(g.ids)
+    settled = np.full(n, _UNBOUNDED, dtype=np.int64)
+    held_hi = np.bincount(hi.indices, weights=hi.data, minlength=n)
+    held_lo = np.bincount(lo.indices, weights=lo.data, minlength=n)
+    free = (held_hi <= 0.5 + EPS / 2) & (held_lo <= 0.5 + EPS / 2)
+    settled[free] = 0
+    search.settled = settled.tolist()
+    rows = np.repeat(np.arange(n), np.diff(hi.indptr))
+    dep = ~free[rows] & ~free[hi.indices]
+    src, dst = rows[dep], hi.indices[dep]
+    if not src.size:
+        nodes = np.flatnonzero(~free)
+        settled[nodes] = 1  # every holder settled at 0
+        search.settled = settled.tolist()
+        return search.settled
+    D = sp.csr_array((np.ones(src.size), (src, dst)), shape=(n, n))
+    ncomp, label = connected_components(D, directed=True, connection="strong")
+    size = np.bincount(label, minlength=ncomp)
+    # the condensation: edges between components, and the members of each component
+    between = label[src] != label[dst]
+    csrc, cdst = label[src[between]], label[dst[between]]
+    order = np.argsort(csrc, kind="stable")
+    cindptr = np.concatenate(([0], np.cumsum(np.bincount(csrc, minlength=ncomp))))
+    csucc = cdst[order]
+    waiting = np.bincount(cdst, minlength=ncomp)
+    members = np.argsort(label, kind="stable")
+    mptr = np.concatenate(([0], np.cumsum(size)))
+    Dc = D.tocsc()  # column j: j's holders that are not settled at 0
+    frontier = np.flatnonzero((waiting == 0) & (size > 0))
+    frontier = frontier[~free[members[mptr[frontier]]]]  # components of free entities: done
+    for _ in range(_MAX_LEVELS):
+        if not frontier.size:
+            break
+        single = frontier[size[frontier] == 1]
+        nodes = members[mptr[single]]
+        lens = Dc.indptr[nodes + 1] - Dc.indptr[nodes]
+        pos = np.repeat(Dc.indptr[nodes] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        top = np.zeros(nodes.size, dtype=np.int64)
+        np.maximum.at(top, np.repeat(np.arange(nodes.size), lens), settled[Dc.indices[pos]])
+        settled[nodes] = np.minimum(top + 1, _UNBOUNDED)
+        for k, j in zip(nodes.tolist(), settled[nodes].tolist(), strict=True):
+            search.settled[k] = j
+        for c in frontier[size[frontier] > 1].tolist():
+            comp = members[mptr[c] : mptr[c + 1]].tolist()
+            outside = max(
+                (
+                    search.settled[h]
+                    for j in comp
+                    for h in search.column(search.hi, j)
+                    if label[h] != c
+                ),
+                default=0,
+            )
+            if outside < _UNBOUNDED:
+                search.settle(comp, outside)
+            settled[comp] = [search.settled[j] for j in comp]
+        lens = cindptr[frontier + 1] - cindptr[frontier]
+        pos = np.repeat(cindptr[frontier] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        nxt, counts = np.unique(csucc[pos], return_counts=True)
+        waiting[nxt] -= counts
+        frontier = nxt[waiting[nxt] == 0]
+    return search.settled
+
+
+def _search(g: ArrangementGraph) -> _ControlSearch:
+    def make() -> _ControlSearch:
+        s = _ControlSearch(g)
+        _settled_budgets(g, s)
+        return s
+
+    return g.shared("control-search", make)
+
+
+def _controllers(g: ArrangementGraph, t: int, depth: int) -> tuple[set[int], set[int]]:
+    """(certain, possible) majority-chain controllers of entity index ``t``.
+
+    C controls T when the holders of T that are C itself or controlled by C together hold more
+    than 50% of T's votes (equity where no votes) — the fixed point of majority-chain control
+    (Eurostat 2010), computed bottom-up through the direct holders with a memo, up to ``depth``
+    levels above T (:data:`CONTROL_DEPTH`; a top controller reached at the limit is reported as
+    undetermined, since it may be controlled further up). Ranged
+    shares: certain uses lower bounds, possible upper bounds. The search and its memo, shared
+    by every query on the graph, are :class:`_ControlSearch`.
+    """
+    return _search(g).go(t, depth)

@@ -1,0 +1,123 @@
+"""Covered-nation parties and the share of an entity they own, directly and indirectly.
+
+:func:`covered_parties` is the mask of the seeds of every covered-nation test (governments,
+nationals, entities organized or based in a covered nation; never facilities);
+:func:`covered_exposure` is the integrated share they own, with its paths (:func:`covered_paths`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from georisk.scoring.control.params import PfeParams
+from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
+from georisk.scoring.interval import Interval
+from georisk.scoring.model import Entity, EntityKind, LinkKind
+from georisk.scoring.ownership import absorbed_exposure
+
+__all__ = ["ExposureResult", "covered_exposure", "covered_parties", "covered_paths"]
+
+
+class ExposureResult(BaseModel):
+    entity: str
+    share: ShareValue = Field(
+        description="share owned, directly or through non-covered "
+        "intermediates, by covered-nation parties"
+    )
+    direct: ShareValue
+    paths: PathListing
+    converged: bool
+
+
+def covered_parties(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
+    """Mask of covered-nation governments, nationals and entities (the FCE seeds)."""
+    covered = params.covered_nations
+
+    def make() -> np.ndarray:
+        ents = g.dataset.entities
+        return np.fromiter(
+            (_is_covered_party(ents[eid], covered) for eid in g.ids), dtype=bool, count=len(g.ids)
+        )
+
+    return g.shared(f"covered:{sorted(covered)}", make)
+
+
+def _is_covered_party(e: Entity, covered: frozenset[str]) -> bool:
+    if e.kind is EntityKind.FACILITY:
+        return False
+    if e.kind is EntityKind.PERSON:
+        return e.country in covered and e.us_person is not True
+    return e.country in covered or e.principal_place in covered
+
+
+def covered_paths(
+    g: ArrangementGraph,
+    entity_id: str,
+    params: PfeParams,
+    kinds: frozenset[LinkKind] = frozenset({LinkKind.EQUITY}),
+) -> PathListing:
+    """The paths from covered-nation parties down to the entity (nearest party first).
+
+    The listing depends on the links only: kept per set of links (``g.shared``). Its holders
+    are the covered parties upstream of the entity, not all of them: the walk up the in-links
+    visits only upstream entities, so the listing is the same, and the listing indexes its
+    holder set on every call (all covered parties are ~25% of a graph's ids).
+    """
+    key = (
+        f"covered-paths:{entity_id}:{sorted(kinds)}:{sorted(params.covered_nations)}:"
+        f"{params.max_depth}:{params.max_paths}"
+    )
+
+    def make() -> PathListing:
+        up = g.upstream(entity_id)  # memoized by the graph
+        holders = {g.ids[k] for k in up[covered_parties(g, params)[up]].tolist()}
+        return g.share_paths(
+            entity_id,
+            holders=holders,
+            kinds=kinds,
+            max_depth=params.max_depth,
+            max_paths=params.max_paths,
+        )
+
+    return g.shared(key, make)
+
+
+def covered_exposure(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> ExposureResult:
+    """Share of ``entity_id`` owned directly and indirectly by covered-nation parties.
+
+    Each chain counts once, attributed to the covered party nearest the entity (so a Chinese
+    parent's 100% of a Chinese subsidiary holding 30% of X adds 30%, not 60%).
+
+    >>> # Envision Group (CN) 75% of AESC → exposure of AESC is 75%
+
+    It depends on the links only, so it is kept per set of links (``g.shared``): the equity
+    axis and the technology axis ask for the same entities in every scenario and date.
+    """
+    params = params or PfeParams()
+    key = (
+        f"exposure-result:{entity_id}:{sorted(params.covered_nations)}:"
+        f"{params.max_depth}:{params.max_paths}"
+    )
+    return g.shared(key, lambda: _covered_exposure(g, entity_id, params))
+
+
+def _covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ExposureResult:
+    seeds = covered_parties(g, params)
+    i = g.index[entity_id]
+    nations = sorted(params.covered_nations)
+    exp = g.shared(f"exposure:{nations}", lambda: absorbed_exposure(g.equity, seeds))
+    direct = Interval.zero()
+    for l in g.links_into(entity_id, [LinkKind.EQUITY]):
+        if seeds[g.index[l.source]]:
+            direct = direct + l.share_interval()
+    paths = covered_paths(g, entity_id, params)
+    return ExposureResult(
+        entity=entity_id,
+        share=ShareValue.of(Interval(float(exp.lo[i]), float(exp.hi[i])).clamp()),
+        direct=ShareValue.of(direct.clamp()),
+        paths=paths,
+        converged=bool(exp.converged),
+    )
