@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from georisk.scoring import clock
-from georisk.scoring.control import OwnershipReport, ownership_report
-from georisk.scoring.dataset import DatasetError, load_dataset
+from georisk.scoring.control import OwnershipReport
+from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
 from georisk.scoring.engine import DEFAULT_DATA, Engine, NotFoundError, View
-from georisk.scoring.graph import ArrangementGraph, ShareValue
-from georisk.scoring.overlay import load_overlay
+from georisk.scoring.graph import ShareValue
+from georisk.scoring.overlay import Overlay, parse_overlay
 from georisk.scoring.report import render_score_table, write_scores_csv
 
 __all__ = ["default_data_dir", "main"]
@@ -54,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     o = sub.add_parser("ownership", help="ownership, control and PFE tests of one entity")
     o.add_argument("data_dir", type=Path, nargs="?", help=_DATA_HELP)
     o.add_argument("entity_id")
-    o.add_argument("--as-of", type=_date, default=clock.today(), help="date (default today)")
+    o.add_argument("--as-of", type=_date, help=_AS_OF_HELP)
     o.add_argument("--format", choices=["json", "table"], default="table")
+    o.add_argument("--pack", default="us", help="policy pack id (default us)")
 
     sc = sub.add_parser("score", help="score arrangements on the three axes, with rule verdicts")
     sc.add_argument("data_dir", type=Path, nargs="?", help=_DATA_HELP)
@@ -66,13 +67,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="arrangement id (repeatable; default: all)",
     )
-    sc.add_argument("--as-of", type=_date, default=clock.today(), help="date (default today)")
+    sc.add_argument("--as-of", type=_date, help=_AS_OF_HELP)
     sc.add_argument(
         "--scenario",
         default="current-law",
         help="scenario whose verdicts are reported (default current-law)",
     )
-    sc.add_argument("--overlay", type=Path, help="what-if overlay file (YAML/JSON)")
+    sc.add_argument(
+        "--overlay",
+        type=Path,
+        help="what-if overlay file (YAML/JSON); an --arrangement fills in its arrangement or "
+        "must agree with it",
+    )
     sc.add_argument("--format", choices=["json", "table", "csv"], default="table")
     sc.add_argument(
         "--view",
@@ -118,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "-o", "--output", type=Path, required=True, help="output (.csv, .jsonl or .parquet)"
     )
-    b.add_argument("--as-of", type=_date, help="date for rows without as_of (default today)")
+    b.add_argument(
+        "--as-of", type=_date, help="date for rows without as_of (default today, in UTC)"
+    )
     sg = b.add_mutually_exclusive_group()
     sg.add_argument(
         "--scenarios", help="comma-separated scenario ids (default: every scenario of the pack)"
@@ -168,6 +176,7 @@ def _env_path(name: str) -> Path | None:
 
 
 _DATA_HELP = "dataset directory (default $GEORISK_DATA, else the embedded dataset)"
+_AS_OF_HELP = "date, YYYY-MM-DD (default today, in UTC)"
 
 
 def _load(data_dir: Path) -> Any:
@@ -192,14 +201,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ownership(args: argparse.Namespace) -> int:
-    ds = _load(args.data_dir)
-    if ds is None:
+    try:  # the engine: the PFE tests use the pack's parameters on that date, as the rules do
+        engine = Engine.from_dir(args.data_dir, pack=args.pack)
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
         return EXIT_DATA
-    if args.entity_id not in ds.entities:
+    if args.entity_id not in engine.dataset.entities:
         print(f"error: entity {args.entity_id!r} is not in {args.data_dir}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    g = ArrangementGraph.build(ds, args.as_of)
-    report = ownership_report(g, args.entity_id)
+    report = engine.ownership(args.entity_id, args.as_of)
     if args.format == "json":
         print(json.dumps(report.model_dump(mode="json", by_alias=True), indent=2))
     else:
@@ -261,10 +272,32 @@ def render_ownership_table(r: OwnershipReport) -> str:
     return "\n".join(out)
 
 
+def _read_overlay(path: Path, arrangement: str | None) -> Overlay:
+    """:func:`parse_overlay` of the file; ``arrangement`` (from ``--arrangement``) fills in or
+    must agree, as a batch row's does."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(
+            [DatasetIssue(path.name, "", "", f"unreadable overlay: {exc}")]
+        ) from None
+    return parse_overlay(text, origin=path.name, arrangement=arrangement)
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
+    if args.overlay and len(args.arrangement) > 1:
+        print(
+            "error: --overlay scores one arrangement: give at most one --arrangement",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         engine = Engine.from_dir(args.data_dir, pack=args.pack)
-        overlay = load_overlay(args.overlay) if args.overlay else None
+        overlay = (
+            _read_overlay(args.overlay, args.arrangement[0] if args.arrangement else None)
+            if args.overlay
+            else None
+        )
     except DatasetError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
@@ -425,8 +458,12 @@ def _remote_options(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # defaults that depend on when and where the command runs are resolved now, not when the
+    # parser is built: the dataset ($GEORISK_DATA, else the embedded one) and today (UTC)
     if "data_dir" in args and args.data_dir is None:
         args.data_dir = default_data_dir()
+    if args.command in ("ownership", "score") and args.as_of is None:
+        args.as_of = clock.today()
     handlers = {
         "validate": _cmd_validate,
         "ownership": _cmd_ownership,
