@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from examples.batch_client import run as client_run
 from georisk.cli import main
@@ -391,3 +392,87 @@ def test_plain_progress_line(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "progress: " in r.stderr and "rows/s" in r.stderr
     assert "done: 12 rows in, 6 scored" in io.StringIO(r.stderr).read()
+
+
+# --------------------------------------------------------------------------- one overlay parser
+
+BAD_OVERLAY = "arrangement: casip\nbogus: 1\nremove: {links: not-a-list}\nadd: {plants: []}\n"
+
+
+def _reasons(text: str) -> list[str]:
+    """``field: problem`` parts of a batch reason or of the CLI's error lines."""
+    return sorted(p.strip() for p in text.split(";") if p.strip())
+
+
+def test_a_bad_overlay_gets_the_same_field_reasons_from_the_cli_and_a_batch_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_OVERLAY)
+    assert main(["score", str(DATA), "--overlay", str(bad), "--as-of", AS_OF]) == 3
+    lines = capsys.readouterr().err.splitlines()
+    cli = sorted(line.removeprefix("error: bad.yaml: ") for line in lines)
+    assert len(cli) == 3 and all(line.startswith("error: bad.yaml: ") for line in lines), lines
+    assert any(c.startswith("bogus: ") for c in cli) and any("remove.links" in c for c in cli)
+
+    inp = tmp_path / "in.csv"
+    with inp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["row_id", "arrangement", "overlay", "overlay_file"])
+        w.writerow(["file", "", "", "bad.yaml"])
+        w.writerow(["cell", "", BAD_OVERLAY, ""])
+        w.writerow(["json", "", json.dumps(yaml.safe_load(BAD_OVERLAY)), ""])
+    assert batch(str(inp), "-o", str(tmp_path / "o.csv")) == 1
+    errs = {e["row_id"]: e["reason"] for e in read_csv(tmp_path / "o.csv.errors.csv")}
+    assert errs["file"].startswith("bad overlay bad.yaml: ")
+    assert _reasons(errs["file"].removeprefix("bad overlay bad.yaml: ")) == cli
+    for row in ("cell", "json"):  # inline: YAML or JSON text, the same parser, the same reasons
+        assert _reasons(errs[row].removeprefix("bad overlay: ")) == cli, errs[row]
+
+
+def test_the_row_arrangement_fills_in_or_must_agree_as_on_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ov.yaml").write_text("id: v1\nremove: {links: []}\n")  # no arrangement
+    (tmp_path / "casip.yaml").write_text("arrangement: casip\n")
+    rows = [
+        {"row_id": "fill", "arrangement": "ford-marshall", "overlay_file": "ov.yaml"},
+        {"row_id": "clash", "arrangement": "ford-marshall", "overlay_file": "casip.yaml"},
+        {"row_id": "inline", "arrangement": "casip", "overlay": "{id: v2}"},
+        {"row_id": "none", "overlay_file": "ov.yaml"},
+    ]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "o.jsonl"
+    assert batch(str(inp), "-o", str(out), "--scenario", "current-law") == 1
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(g["row_id"], g["arrangement"], g["overlay"]) for g in got] == [
+        ("fill", "ford-marshall", "v1"),
+        ("inline", "casip", "v2"),
+    ]
+    errs = {e["row_id"]: e["reason"] for e in read_csv(tmp_path / "o.jsonl.errors.csv")}
+    clash = "arrangement: the document is for 'casip' but 'ford-marshall' was asked for"
+    assert errs["clash"] == f"bad overlay casip.yaml: {clash}"
+    assert errs["none"] == "bad overlay ov.yaml: arrangement: Field required"
+    # the CLI's --arrangement plays the row's part
+    ov = str(tmp_path / "casip.yaml")
+    code = main(["score", str(DATA), "--overlay", ov, "--arrangement", "ford-marshall"])
+    assert code == 3 and f"error: casip.yaml: {clash}" in capsys.readouterr().err
+    code = main(
+        [
+            "score",
+            str(DATA),
+            "--overlay",
+            str(tmp_path / "ov.yaml"),
+            "--as-of",
+            AS_OF,
+            "--arrangement",
+            "ford-marshall",
+            "--format",
+            "json",
+            "--view",
+            "basic",
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["results"][0]["arrangement"]["id"] == "ford-marshall"

@@ -32,13 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from georisk.batch.errors import EXIT_DATA, EXIT_USAGE, BatchError
-from georisk.batch.jobs import Job, JobResult, explanation_line, lead_columns, pydantic_reason
+from georisk.batch.jobs import Job, JobResult, explanation_line, lead_columns
 from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import ArrangementScore, Engine, NotFoundError, View
-from georisk.scoring.overlay import Overlay
 from georisk.scoring.report import csv_row
 from georisk.scoring.score import ScenarioOutcome
 
@@ -123,14 +120,13 @@ def score_jobs(engine: Engine, jobs: Sequence[Job], explain: bool = False) -> li
         if job.error:
             continue
         try:
-            ov = Overlay.model_validate(job.overlay) if job.overlay is not None else None
             for sc in job.scenarios:
                 s = engine.score(
                     job.arrangement,
                     job.as_of,
                     sc,
                     view=View.FULL if explain else View.BASIC,
-                    overlay=ov,
+                    overlay=job.overlay,
                     remedies=False,
                 )
                 row = {**csv_row(s), **lead_columns(job, sc)}
@@ -144,8 +140,6 @@ def score_jobs(engine: Engine, jobs: Sequence[Job], explain: bool = False) -> li
             res.error = f"unknown {exc.what} {exc.key!r}"
         except DatasetError as exc:
             res.error = "bad overlay: " + "; ".join(str(i) for i in exc.issues[:5])
-        except ValidationError as exc:
-            res.error = "bad overlay: " + pydantic_reason(exc)
         except Exception as exc:  # a bad row never stops the batch
             res.error = f"scoring failed: {type(exc).__name__}: {exc}"
         if res.error:

@@ -8,10 +8,10 @@ stops the batch.
 >>> import datetime as dt
 >>> d = Defaults(dt.date(2026, 11, 22), ("current-law",), frozenset({"current-law"}))
 >>> files = OverlayFiles(Path("."))
->>> job = job_from_record(0, 2, {"arrangement": "casip"}, d, files, csv_mode=True)
+>>> job = job_from_record(0, 2, {"arrangement": "casip"}, d, files)
 >>> job.arrangement, job.as_of, job.scenarios, job.error
 ('casip', datetime.date(2026, 11, 22), ('current-law',), None)
->>> job_from_record(1, 3, {"as_of": "2026-02-30"}, d, files, csv_mode=True).error
+>>> job_from_record(1, 3, {"as_of": "2026-02-30"}, d, files).error
 'no arrangement and no overlay'
 """
 
@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
 from georisk.batch.errors import EXIT_DATA, EXIT_USAGE, BatchError
-from georisk.scoring.overlay import Overlay
+from georisk.scoring.dataset import DatasetError, DatasetIssue
+from georisk.scoring.overlay import Overlay, parse_overlay
 
 __all__ = [
     "Defaults",
@@ -41,7 +39,7 @@ __all__ = [
     "input_format",
     "job_from_record",
     "lead_columns",
-    "pydantic_reason",
+    "overlay_reason",
     "read_jobs",
 ]
 
@@ -54,7 +52,7 @@ class Job:
     row: int  # line number in the input file where the record starts (CSV header = line 1)
     row_id: str
     arrangement: str
-    overlay: dict[str, Any] | None = None
+    overlay: Overlay | None = None
     as_of: dt.date | None = None
     scenarios: tuple[str, ...] = ()
     error: str | None = None
@@ -88,14 +86,6 @@ def explanation_line(job: Job, doc: dict[str, Any]) -> str:
     return json.dumps({"row": job.row, "row_id": job.row_id, "score": doc}, sort_keys=False)
 
 
-def pydantic_reason(exc: ValidationError) -> str:
-    """The first five problems of a validation error, as ``field.path: message``."""
-    return "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or '(document)'}: {e['msg']}"
-        for e in exc.errors(include_url=False)[:5]
-    )
-
-
 @dataclass(frozen=True)
 class Defaults:
     """What a row leaves out: the batch's date and scenarios, and the scenarios the pack knows."""
@@ -116,24 +106,71 @@ def input_format(path: Path) -> str:
 
 
 class OverlayFiles:
-    """The ``overlay_file`` documents of a batch, read once each, relative to the input file."""
+    """The ``overlay_file`` documents of a batch, relative to the input file.
+
+    Each file is read once; each (file, row arrangement) pair is parsed once, by
+    :func:`~georisk.scoring.overlay.parse_overlay` like every other overlay.
+    """
 
     def __init__(self, base: Path) -> None:
-        self.base, self.cache = base, dict[str, Any]()
+        self.base = base
+        self.texts: dict[str, str | DatasetError] = {}
+        self.parsed: dict[tuple[str, str], Overlay | DatasetError] = {}
 
-    def load(self, name: str) -> Any:
-        if name not in self.cache:
+    def parse(self, name: str, arrangement: str) -> Overlay:
+        """The overlay in file ``name``; the row's ``arrangement`` fills in or must agree."""
+        key = (name, arrangement)
+        if key not in self.parsed:
+            if name not in self.texts:
+                try:
+                    self.texts[name] = (self.base / name).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    self.texts[name] = DatasetError(
+                        [DatasetIssue(name, "", "", f"unreadable overlay: {exc}")]
+                    )
+            text = self.texts[name]
             try:
-                self.cache[name] = yaml.safe_load((self.base / name).read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                self.cache[name] = ValueError(f"overlay_file {name!r} unreadable: {exc}")
-        return self.cache[name]
+                if isinstance(text, DatasetError):
+                    raise text
+                self.parsed[key] = parse_overlay(text, origin=name, arrangement=arrangement)
+            except DatasetError as exc:
+                self.parsed[key] = exc
+        got = self.parsed[key]
+        if isinstance(got, DatasetError):
+            raise got
+        return got
+
+
+def overlay_reason(exc: DatasetError, file: str | None = None) -> str:
+    """A row's reason for a refused overlay: the file (if any), then each field and problem.
+
+    >>> from georisk.scoring.overlay import parse_overlay
+    >>> try:
+    ...     parse_overlay("{arrangement: casip, bogus: 1}", origin="ov.yaml")
+    ... except DatasetError as exc:
+    ...     print(overlay_reason(exc, "ov.yaml"))
+    ...     print(overlay_reason(exc))
+    bad overlay ov.yaml: bogus: Extra inputs are not permitted
+    bad overlay: bogus: Extra inputs are not permitted
+    """
+    parts = []
+    for i in exc.issues[:5]:
+        where = ": ".join(x for x in (i.record, i.field) if x)
+        parts.append(f"{where}: {i.message}" if where else i.message)
+    more = len(exc.issues) - 5
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"bad overlay{' ' + file if file else ''}: " + "; ".join(parts) + tail
 
 
 def job_from_record(
-    seq: int, row: int, rec: dict[str, Any], d: Defaults, files: OverlayFiles, csv_mode: bool
+    seq: int, row: int, rec: dict[str, Any], d: Defaults, files: OverlayFiles
 ) -> Job:
-    """The job of one input record (a CSV row as a dict of cells, or a JSONL object)."""
+    """The job of one input record (a CSV row as a dict of cells, or a JSONL object).
+
+    An ``overlay`` (a mapping, or YAML/JSON text as in a CSV cell) or an ``overlay_file`` goes
+    through :func:`~georisk.scoring.overlay.parse_overlay`, with the row's ``arrangement``
+    filling in the document's or having to agree with it.
+    """
     rid = rec.get("row_id")
     row_id = "" if rid is None else str(rid)
     aid = rec.get("arrangement")
@@ -143,33 +180,22 @@ def job_from_record(
         return Job(seq, row, row_id, arrangement, error=reason)
 
     raw: Any = rec.get("overlay")
-    if csv_mode and isinstance(raw, str):
+    if isinstance(raw, str):
         raw = raw.strip() or None
-        if raw is not None:
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                return bad(f"bad overlay: not JSON: {exc}")
     ofile = rec.get("overlay_file")
-    if raw is None and ofile not in (None, ""):
-        raw = files.load(str(ofile))
-        if isinstance(raw, ValueError):
-            return bad(f"bad overlay: {raw}")
-    overlay: dict[str, Any] | None = None
+    overlay: Overlay | None = None
     if raw is not None:
-        if not isinstance(raw, dict):
-            return bad("bad overlay: must be an object in the overlay format (scoring/overlay.py)")
-        raw = dict(raw)
-        if arrangement and raw.setdefault("arrangement", arrangement) != arrangement:
-            return bad(
-                f"bad overlay: it is for {raw['arrangement']!r} but the row names {arrangement!r}"
-            )
         try:
-            ov = Overlay.model_validate(raw)
-        except ValidationError as exc:
-            return bad("bad overlay: " + pydantic_reason(exc))
-        overlay = ov.model_dump(mode="json", exclude_defaults=True)
-        arrangement = ov.arrangement
+            overlay = parse_overlay(raw, origin="overlay", arrangement=arrangement or None)
+        except DatasetError as exc:
+            return bad(overlay_reason(exc))
+    elif ofile not in (None, ""):
+        try:
+            overlay = files.parse(str(ofile), arrangement)
+        except DatasetError as exc:
+            return bad(overlay_reason(exc, str(ofile)))
+    if overlay is not None:
+        arrangement = overlay.arrangement
     if not arrangement:
         return bad("no arrangement and no overlay")
     as_of = d.as_of
@@ -204,7 +230,7 @@ def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
                 except (ValueError, UnicodeDecodeError) as exc:
                     yield Job(seq, lineno, "", "", error=f"unparsable line: {exc}")
                 else:
-                    yield job_from_record(seq, lineno, rec, d, files, csv_mode=False)
+                    yield job_from_record(seq, lineno, rec, d, files)
                 seq += 1
         return
     with path.open(encoding="utf-8-sig", newline="") as f:
@@ -242,7 +268,7 @@ def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
                     )
                 else:
                     rec = dict(zip(header, cells, strict=False))
-                    yield job_from_record(seq, start, rec, d, files, csv_mode=True)
+                    yield job_from_record(seq, start, rec, d, files)
             seq += 1
             start = reader.line_num + 1
 

@@ -6,7 +6,6 @@ only); the run loop sees it through the :class:`georisk.batch.engines.RemoteFact
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -126,7 +125,7 @@ class _Remote:
                 if j.overlay is not None:
                     try:
                         s = self.client.simulate(
-                            json.dumps(j.overlay),
+                            j.overlay.model_dump_json(exclude_defaults=True),
                             arrangement_id=j.arrangement,
                             as_of=j.as_of.isoformat(),
                             scenario=sc,
