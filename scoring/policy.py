@@ -44,6 +44,7 @@ __all__ = [
     "Override",
     "PackInfo",
     "ParamVariant",
+    "ParameterMissing",
     "PolicyPack",
     "RuleInstance",
     "Scenario",
@@ -51,6 +52,33 @@ __all__ = [
     "load_pack",
     "load_scenarios",
 ]
+
+
+class ParameterMissing(LookupError):
+    """A policy pack has no value of a parameter on a date.
+
+    Either the pack does not define the parameter (``defined`` false), or none of its variants
+    is in force on ``on``. A rule that needs the value reports itself not applicable, naming
+    the parameter and the date; it is deliberately not a :class:`KeyError`, so that a
+    ``KeyError`` from a bug is never mistaken for a gap in the pack.
+
+    >>> str(ParameterMissing("45x.in_force", dt.date(2022, 6, 1), pack="us"))
+    "parameter '45x.in_force' of pack 'us' has no value on 2022-06-01"
+    >>> str(ParameterMissing("x.rate", dt.date(2026, 1, 1), pack="us", defined=False))
+    "policy pack 'us' has no parameter 'x.rate'"
+    """
+
+    def __init__(self, name: str, on: dt.date, *, pack: str, defined: bool = True) -> None:
+        super().__init__(name, on)
+        self.name = name
+        self.on = on
+        self.pack = pack
+        self.defined = defined
+
+    def __str__(self) -> str:
+        if not self.defined:
+            return f"policy pack {self.pack!r} has no parameter {self.name!r}"
+        return f"parameter {self.name!r} of pack {self.pack!r} has no value on {self.on}"
 
 
 class _Rec(BaseModel):
@@ -148,20 +176,23 @@ class PolicyPack(_Rec):
     def param(self, pid: str, on: dt.date) -> ParamVariant:
         """The variant of parameter ``pid`` in force on ``on``.
 
-        Raises KeyError naming the parameter when none is defined or none is in force.
+        Raises :class:`ParameterMissing` naming the parameter and the date when the pack does
+        not define it or none of its variants is in force on that date.
         """
         variants = self.parameters.get(pid)
         if not variants:
-            raise KeyError(f"policy pack {self.pack.id!r} has no parameter {pid!r}")
+            raise ParameterMissing(pid, on, pack=self.pack.id, defined=False)
         active = [v for v in variants if v.active(on)]
         if not active:
-            raise KeyError(f"parameter {pid!r} of pack {self.pack.id!r} has no value on {on}")
+            raise ParameterMissing(pid, on, pack=self.pack.id)
         return max(active, key=lambda v: v.effective_from or dt.date.min)
 
     def maybe(self, pid: str, on: dt.date) -> ParamVariant | None:
+        """The variant of ``pid`` in force on ``on``, or None where :meth:`param` raises
+        :class:`ParameterMissing`."""
         try:
             return self.param(pid, on)
-        except KeyError:
+        except ParameterMissing:
             return None
 
     def in_force(self, on: dt.date) -> PolicyPack:

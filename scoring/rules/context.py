@@ -61,7 +61,7 @@ class EvalContext:
         """The value of pack parameter ``pid`` in force on the context's date.
 
         Appends what was read (value, date, sources, marks) to ``uses`` when given. Raises
-        KeyError when the pack has no value on the date.
+        :class:`~georisk.scoring.policy.ParameterMissing` when the pack has no value on the date.
         """
         if self._reads is not None:
             self._reads.add(pid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from georisk.scoring.policy import RuleInstance
+from georisk.scoring.policy import ParameterMissing, RuleInstance
 from georisk.scoring.rules import list_effects, production_credit, tariff, vehicle_credit
 from georisk.scoring.rules.cache import RuleCache
 from georisk.scoring.rules.context import EvalContext
@@ -48,9 +48,13 @@ def evaluate_pack(ctx: EvalContext, cache: RuleCache | None = None) -> list[Rule
 
 
 def evaluate_rule(ctx: EvalContext, rule: RuleInstance, fn: Evaluator) -> RuleOutcome:
-    """``fn(ctx, rule)``; a parameter the pack has no value for makes the rule not applicable."""
+    """``fn(ctx, rule)``; a parameter the pack has no value for makes the rule not applicable.
+
+    Only :class:`~georisk.scoring.policy.ParameterMissing` is caught: the outcome names the
+    parameter and the date. Every other exception (a ``KeyError`` from a bug included)
+    propagates.
+    """
     try:
         return fn(ctx, rule)
-    except KeyError as exc:  # the pack has no value of a parameter on that date
-        reason = str(exc.args[0]) if exc.args else str(exc)
-        return not_applicable(rule, f"the pack records no rule in force: {reason}")
+    except ParameterMissing as exc:
+        return not_applicable(rule, f"the pack records no rule in force: {exc}")
