@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sv = sub.add_parser("serve", help="serve scores over gRPC (settings from GEORISK_* variables)")
-    sv.add_argument("--data", type=Path, help="dataset directory (default $GEORISK_DATA or data/)")
+    sv.add_argument("--data", type=Path, help=_DATA_HELP)
     sv.add_argument(
         "--address", help="HOST:PORT to bind (default $GEORISK_ADDRESS or 127.0.0.1:50051)"
     )
@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "--scenarios", help="comma-separated scenario ids (default: every scenario of the pack)"
     )
     sg.add_argument("--scenario", help="a single scenario id, e.g. current-law")
-    b.add_argument("--data", type=Path, help="dataset directory (default $GEORISK_DATA or data/)")
+    b.add_argument("--data", type=Path, help=_DATA_HELP)
     b.add_argument("--pack", default="us", help="policy pack id (default us)")
     b.add_argument("--explanations", type=Path, help="also write each score's full JSON here")
     b.add_argument("--errors", type=Path, help="errors file (default OUTPUT.errors.csv)")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from georisk.cli import main
+from georisk.scoring import clock
+from georisk.scoring.dataset import load_dataset
 from tests.conftest import BASE_YAML, DATA, REPO, WriteDataset
 
 
@@ -102,3 +108,124 @@ def test_score_overlay_example(capsys: pytest.CaptureFixture[str]) -> None:
         "2026-11-22",
     )
     assert code == 0 and "at_risk" in out and "lrs-us-carmaker-2026" in out
+
+
+# --------------------------------------------------------------------------- one clock
+
+
+def test_as_of_defaults_to_the_utc_clock_when_the_command_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from georisk.cli import _parser
+
+    # the parser leaves the date open: it is resolved when the command runs, not at build time
+    for cmd in (["score"], ["ownership", "catl"], ["batch", "in.csv", "-o", "o.csv"]):
+        assert _parser().parse_args(cmd).as_of is None
+    day = dt.date(2025, 3, 1)
+    with clock.frozen(day):
+        code, out, _ = run(
+            capsys, "score", "--arrangement", "casip", "--format", "json", "--view", "basic"
+        )
+        assert code == 0 and json.loads(out)["results"][0]["as_of"] == day.isoformat()
+        code, out, _ = run(capsys, "ownership", "catl", "--format", "json")
+        assert code == 0 and json.loads(out)["as_of"] == day.isoformat()
+        inp = tmp_path / "in.csv"
+        inp.write_text("arrangement\ncasip\n")
+        out_csv = tmp_path / "o.csv"
+        argv = ["batch", str(inp), "-o", str(out_csv), "--scenario", "current-law"]
+        assert main([*argv, "--progress", "none"]) == 0
+        with out_csv.open(newline="") as f:
+            assert [r["as_of"] for r in csv.DictReader(f)] == [day.isoformat()]
+
+
+# --------------------------------------------------------------------------- from any directory
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory outside the checkout, with no GEORISK_DATA."""
+    d = tmp_path / "elsewhere"
+    d.mkdir()
+    monkeypatch.chdir(d)
+    monkeypatch.delenv("GEORISK_DATA", raising=False)
+    return d
+
+
+def test_commands_without_a_data_argument_use_the_shipped_dataset(
+    capsys: pytest.CaptureFixture[str], elsewhere: Path
+) -> None:
+    version = load_dataset(DATA).version
+    code, out, _ = run(capsys, "validate")
+    assert code == 0 and out.startswith("ok: ") and out.rstrip().endswith(f"version {version}")
+
+    score = ["--arrangement", "ford-marshall", "--as-of", "2026-11-22", "--format", "json"]
+    code, here, _ = run(capsys, "score", *score)
+    assert code == 0 and (code, here) == run(capsys, "score", str(DATA), *score)[:2]
+    assert json.loads(here)["results"][0]["dataset_version"] == version
+
+    own = ["aesc-us", "--as-of", "2026-11-22", "--format", "json"]
+    code, here, _ = run(capsys, "ownership", *own)
+    assert code == 0 and here == run(capsys, "ownership", str(DATA), *own)[1]
+    assert json.loads(here)["specified_foreign_entity"]["verdict"] == "true"
+
+    Path("in.csv").write_text("arrangement\nford-marshall\n")
+    batch = ["in.csv", "--as-of", "2026-11-22", "--scenario", "current-law", "--progress", "none"]
+    assert main(["batch", *batch, "-o", "here.csv"]) == 0
+    assert main(["batch", *batch, "-o", "there.csv", "--data", str(DATA)]) == 0
+    assert Path("here.csv").read_bytes() == Path("there.csv").read_bytes()
+    with Path("here.csv").open(newline="") as f:
+        assert [r["dataset_version"] for r in csv.DictReader(f)] == [version]
+
+
+def test_the_installed_script_runs_from_any_directory(
+    elsewhere: Path, write_dataset: WriteDataset
+) -> None:
+    georisk = Path(sys.executable).with_name("georisk")
+    env = {k: v for k, v in os.environ.items() if k != "GEORISK_DATA"}
+
+    def script(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(georisk), *argv],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    out = script("validate")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.rstrip().endswith(f"version {load_dataset(DATA).version}")
+    # serve refuses a bad --data before it binds (in a subprocess: serve sets up logging)
+    bad = write_dataset({"a.yaml": BASE_YAML.replace("share: 0.6", "share: 1.6")})
+    out = script("serve", "--data", str(bad), "--address", "127.0.0.1:0")
+    assert out.returncode == 3, out.stderr
+    assert "error: a.yaml: links[0] line 10 (id=parent-sub): share:" in out.stderr
+
+
+def test_a_bad_dataset_exits_3_naming_the_file(
+    capsys: pytest.CaptureFixture[str],
+    elsewhere: Path,
+    write_dataset: WriteDataset,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bad = write_dataset({"a.yaml": BASE_YAML.replace("share: 0.6", "share: 1.6")})
+    where = "a.yaml: links[0] line 10 (id=parent-sub): share:"
+    Path("in.csv").write_text("arrangement\nx\n")
+    commands = [
+        ["validate", str(bad)],
+        ["score", str(bad)],
+        ["ownership", str(bad), "parent"],
+        ["batch", "in.csv", "-o", "o.csv", "--data", str(bad), "--progress", "none"],
+    ]
+    for argv in commands:
+        code, _, err = run(capsys, *argv)
+        assert code == 3 and f"error: {where}" in err, (argv, err)
+    # $GEORISK_DATA is the default when no directory is given
+    monkeypatch.setenv("GEORISK_DATA", str(bad))
+    for argv in (["validate"], ["score"], ["ownership", "parent"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 3 and f"error: {where}" in err, (argv, err)
+    code, _, err = run(capsys, "validate", str(elsewhere / "no-such-dir"))
+    assert code == 3 and "no-such-dir" in err
