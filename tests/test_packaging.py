@@ -171,34 +171,6 @@ def test_the_wheel_holds_one_package_with_stubs_and_the_dataset(installed: Insta
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
-def test_installed_modules_come_from_the_fresh_venv(installed: Installed) -> None:
-    code = (
-        "import json, sys\n"
-        "import georisk.cli, georisk.client, georisk.batch, georisk.server.app\n"
-        "from georisk.scoring.engine import DEFAULT_DATA\n"
-        "from georisk.v1 import scoring_pb2_grpc\n"
-        "mods = {n: getattr(m, '__file__', None) for n, m in sys.modules.items()\n"
-        "        if n == 'georisk' or n.startswith('georisk.')}\n"
-        "bare = sorted(n for n in sys.modules if n.split('.')[0] in ('scoring', 'server'))\n"
-        "print(json.dumps({'mods': mods, 'data': str(DEFAULT_DATA), 'bare': bare}))\n"
-    )
-    r = installed.python(code)
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout)
-    files = {n: f for n, f in got["mods"].items() if f is not None}
-    assert {
-        "georisk",
-        "georisk.scoring.engine",
-        "georisk.server.app",
-        "georisk.v1.scoring_pb2",
-    } <= set(files)
-    outside = {n: f for n, f in files.items() if not Path(f).is_relative_to(installed.site)}
-    assert not outside, outside
-    assert not any(Path(f).is_relative_to(REPO) for f in files.values())
-    assert Path(got["data"]) == installed.site / "georisk" / "data"
-    assert got["bare"] == []
-
-
 def test_cli_validate_score_and_batch(installed: Installed) -> None:
     v = installed.run("validate")
     assert v.returncode == 0, v.stderr
@@ -242,7 +214,7 @@ def _serving_line(proc: subprocess.Popen[str], timeout: float) -> str:
     raise AssertionError(f"georisk serve did not start: {err[-2000:]}")
 
 
-def test_serve_and_call_it_through_the_installed_client(installed: Installed) -> None:
+def test_serve_and_call_it_with_the_installed_client(installed: Installed) -> None:
     proc = subprocess.Popen(
         [str(installed.venv / "bin" / "georisk"), "serve", "--address", "127.0.0.1:0"],
         cwd=installed.work,
@@ -254,21 +226,39 @@ def test_serve_and_call_it_through_the_installed_client(installed: Installed) ->
     try:
         target = _serving_line(proc, timeout=60)
         assert target.startswith("127.0.0.1:") and not target.endswith(":0"), target
+        # one process: the calls, then where every georisk module it loaded comes from
         code = (
             "import json, sys\n"
             "import georisk.client as gc\n"
+            "import georisk.cli, georisk.batch, georisk.server.app\n"
+            "from georisk.scoring.engine import DEFAULT_DATA\n"
             "status = gc.health_check(sys.argv[1], timeout=10)\n"
             "with gc.GeoriskClient(sys.argv[1], timeout=30) as c:\n"
             "    s = c.score(sys.argv[2], as_of=sys.argv[3])\n"
+            "mods = {n: getattr(m, '__file__', None) for n, m in sys.modules.items()\n"
+            "        if n == 'georisk' or n.startswith('georisk.')}\n"
+            "bare = sorted(n for n in sys.modules if n.split('.')[0] in ('scoring', 'server'))\n"
             "print(json.dumps({'status': status, 'id': s.arrangement.id,\n"
-            "                  'overall': s.overall.score, 'client': gc.__file__}))\n"
+            "                  'overall': s.overall.score, 'mods': mods,\n"
+            "                  'data': str(DEFAULT_DATA), 'bare': bare}))\n"
         )
         r = installed.python(code, target, DEAL, AS_OF)
         assert r.returncode == 0, r.stderr
         got = json.loads(r.stdout)
         assert got["status"] == "SERVING"
         assert got["id"] == DEAL and 0 <= got["overall"] <= 100
-        assert Path(got["client"]).is_relative_to(installed.site)
+        files = {n: f for n, f in got["mods"].items() if f is not None}
+        loaded = {
+            "georisk.client",
+            "georisk.scoring.engine",
+            "georisk.server.app",
+            "georisk.v1.scoring_pb2",
+        }
+        assert loaded <= set(files), sorted(files)
+        outside = {n: f for n, f in files.items() if not Path(f).is_relative_to(installed.site)}
+        assert not outside, outside  # nothing from the checkout, nothing from the dev venv
+        assert Path(got["data"]) == installed.site / "georisk" / "data"
+        assert got["bare"] == []
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
