@@ -34,7 +34,7 @@ import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -67,6 +67,8 @@ __all__ = [
     "assemble",
     "load_dataset",
     "merge_records",
+    "reference_issues",
+    "share_total_issues",
 ]
 
 #: record kind → (plural key in YAML, model class)
@@ -123,6 +125,11 @@ class Origins(Mapping[tuple[str, str], str]):
             raise KeyError(key)
         return f"{loc.file}: {loc.where}"
 
+    def locate(self, kind: str, rid: str) -> tuple[str, str] | None:
+        """(file, record) where a record was read, None when not known here."""
+        loc = self._by_kind.get(kind, {}).get(rid)
+        return None if loc is None else (loc.file, loc.where)
+
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return ((k, rid) for k, table in self._by_kind.items() for rid in table)
 
@@ -143,6 +150,11 @@ class Dataset:
     #: (kind, id) → "file: record" for records read as objects (bulk links: ``origin_of``)
     origin: Mapping[tuple[str, str], str] = field(default_factory=dict)
     path: str | None = None
+    #: for a what-if variant (:func:`.overlay.apply_overlay`): the loaded dataset it varies,
+    #: whose unchanged parts it shares; None for a loaded dataset
+    base: Dataset | None = None
+    #: the digests of the overlays applied to :attr:`base`, joined by "+" ("" for a loaded one)
+    overlay_digest: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.links, LinkStore):  # a plain dict of links (tests, tools)
@@ -161,6 +173,42 @@ class Dataset:
         if got is None and kind == "link":
             got = self.store.origin_of(rid)
         return got
+
+    def locate(self, kind: str, rid: str) -> tuple[str, str]:
+        """(file, record) where a record was read, for issues about it: e.g.
+        ``("x.yaml", "links[3] line 9 (id=a-b)")``; ``("dataset", rid)`` when not known."""
+        find = getattr(self.origin, "locate", None)
+        got = find(kind, rid) if find is not None else None
+        if got is None and kind == "link":
+            got = self.store.locate(rid)
+        if got is None:
+            text = self.origin.get((kind, rid))
+            got = (text or "dataset", rid)
+        return got
+
+    def table(self, kind: str) -> Mapping[str, BaseModel]:
+        """The records of ``kind`` (a key of :data:`RECORD_KINDS`) by id."""
+        return {  # type: ignore[return-value]
+            "source": self.sources,
+            "entity": self.entities,
+            "link": self.links,
+            "arrangement": self.arrangements,
+        }[kind]
+
+    def position(self, kind: str, rid: str) -> int:
+        """Position of a record in its table's order (the order of checks and issues)."""
+        if kind == "entity":
+            return self.store.entity_index[rid]
+        if kind == "link":
+            p = self.store.position(rid)
+            if p is None:
+                raise KeyError(rid)
+            return p
+        key = f"_positions_{kind}"
+        got = self.__dict__.get(key)
+        if got is None:
+            got = self.__dict__[key] = {k: i for i, k in enumerate(self.table(kind))}
+        return int(got[rid])
 
     @cached_property
     def listed(self) -> dict[str, list[tuple[str, ListMembership]]]:
@@ -456,51 +504,71 @@ def merge_records(
     return by_kind, Origins(by_kind)
 
 
+def reference_issues(
+    kind: str,
+    rec: BaseModel,
+    file: str,
+    where: str,
+    known: Callable[[str, str], bool],
+) -> list[DatasetIssue]:
+    """The references of one record (sources, entities, arrangements) that ``known(kind, id)``
+    does not know, as issues located at ``file``/``where``, in field order."""
+    out: list[DatasetIssue] = []
+
+    def need(what: str, ref: str, fld: str) -> None:
+        if not known(what, ref):
+            out.append(DatasetIssue(file, where, fld, f"unknown {what} {ref!r}"))
+
+    if isinstance(rec, Entity):
+        for s in rec.sources:
+            need("source", s, "sources")
+        for i, m in enumerate(rec.lists):
+            for s in m.sources:
+                need("source", s, f"lists.{i}.sources")
+    elif isinstance(rec, Link):
+        need("entity", rec.source, "source")
+        need("entity", rec.target, "target")
+        if rec.arrangement is not None:
+            need("arrangement", rec.arrangement, "arrangement")
+        for s in rec.sources:
+            need("source", s, "sources")
+    elif isinstance(rec, Arrangement):
+        need("entity", rec.focal, "focal")
+        if rec.taxpayer is not None:
+            need("entity", rec.taxpayer, "taxpayer")
+        for i, p in enumerate(rec.parties):
+            need("entity", p.entity, f"parties.{i}.entity")
+        for s in rec.sources:
+            need("source", s, "sources")
+        for i, ev in enumerate(rec.status):
+            for s in ev.sources:
+                need("source", s, f"status.{i}.sources")
+        if rec.capacity is not None:
+            for s in rec.capacity.sources:
+                need("source", s, "capacity.sources")
+    return out
+
+
 def _check_references(by_kind: dict[str, dict[str, _Located]], issues: list[DatasetIssue]) -> None:
-    sources, entities = by_kind["source"], by_kind["entity"]
+    def known(what: str, ref: str) -> bool:
+        return ref in by_kind[what]
 
-    def need(table: dict[str, _Located], what: str, ref: str, loc: _Located, fld: str) -> None:
-        if ref not in table:
-            issues.append(DatasetIssue(loc.file, loc.where, fld, f"unknown {what} {ref!r}"))
-
-    known_sets: set[tuple[str, ...]] = set()  # source lists already found all known
+    sources = by_kind["source"]
+    known_sets: set[tuple[str, ...]] = set()  # entity source lists already found all known
     for loc in by_kind["entity"].values():
         ent = loc.record
         assert isinstance(ent, Entity)
-        key = tuple(ent.sources)
-        if key not in known_sets:
+        if not ent.lists:
+            key = tuple(ent.sources)
+            if key in known_sets:
+                continue
             if all(s in sources for s in key):
                 known_sets.add(key)
-            for s in ent.sources:
-                need(sources, "source", s, loc, "sources")
-        for i, m in enumerate(ent.lists):
-            for s in m.sources:
-                need(sources, "source", s, loc, f"lists.{i}.sources")
-    for loc in by_kind["link"].values():
-        link = loc.record
-        assert isinstance(link, Link)
-        need(entities, "entity", link.source, loc, "source")
-        need(entities, "entity", link.target, loc, "target")
-        if link.arrangement is not None:
-            need(by_kind["arrangement"], "arrangement", link.arrangement, loc, "arrangement")
-        for s in link.sources:
-            need(sources, "source", s, loc, "sources")
-    for loc in by_kind["arrangement"].values():
-        arr = loc.record
-        assert isinstance(arr, Arrangement)
-        need(entities, "entity", arr.focal, loc, "focal")
-        if arr.taxpayer is not None:
-            need(entities, "entity", arr.taxpayer, loc, "taxpayer")
-        for i, p in enumerate(arr.parties):
-            need(entities, "entity", p.entity, loc, f"parties.{i}.entity")
-        for s in arr.sources:
-            need(sources, "source", s, loc, "sources")
-        for i, ev in enumerate(arr.status):
-            for s in ev.sources:
-                need(sources, "source", s, loc, f"status.{i}.sources")
-        if arr.capacity is not None:
-            for s in arr.capacity.sources:
-                need(sources, "source", s, loc, "capacity.sources")
+                continue
+        issues += reference_issues("entity", ent, loc.file, loc.where, known)
+    for kind in ("link", "arrangement"):
+        for loc in by_kind[kind].values():
+            issues += reference_issues(kind, loc.record, loc.file, loc.where, known)
 
 
 def _check_share_totals(
@@ -510,12 +578,8 @@ def _check_share_totals(
     entity_index: dict[str, int],
     issues: list[DatasetIssue],
 ) -> None:
-    """Equity (and votes) held in one entity may not exceed 100% on any date.
-
-    Ranged shares count with their minimum: a range that could fit is accepted. Totals over all
-    dates are summed per (target, kind) with one ``bincount``; only a group whose all-dates total
-    exceeds 100% can fail on some date, and only those are checked date by date.
-    """
+    """Equity (and votes) held in one entity may not exceed 100% on any date
+    (:func:`share_total_issues`), over the object links and the bulk columns."""
     own = sorted(KIND_CODES[k] for k in OWNERSHIP_KINDS)
     objs = [
         (loc, l)
@@ -532,20 +596,8 @@ def _check_share_totals(
     tkey = [np.fromiter((key(l.target) for _, l in objs), np.int64, len(objs))]
     kind = [np.fromiter((KIND_CODES[l.kind] for _, l in objs), np.int64, len(objs))]
     lo = [np.fromiter((l.share_bounds()[0] for _, l in objs), np.float64, len(objs))]
-    vf = [
-        np.fromiter(
-            (l.valid_from.toordinal() if l.valid_from else NO_DATE for _, l in objs),
-            np.int64,
-            len(objs),
-        )
-    ]
-    vt = [
-        np.fromiter(
-            (l.valid_to.toordinal() if l.valid_to else NO_DATE for _, l in objs),
-            np.int64,
-            len(objs),
-        )
-    ]
+    vf = [np.fromiter((_day(l.valid_from) for _, l in objs), np.int64, len(objs))]
+    vt = [np.fromiter((_day(l.valid_to) for _, l in objs), np.int64, len(objs))]
     block = [np.full(len(objs), -1, np.int64)]
     row = [np.arange(len(objs), dtype=np.int64)]
     for b, col in enumerate(columns):
@@ -557,13 +609,60 @@ def _check_share_totals(
         vt.append(col.valid_to[m].astype(np.int64))
         block.append(np.full(len(m), b, np.int64))
         row.append(m.astype(np.int64))
-    T, K, L, VF, VT = (np.concatenate(x) for x in (tkey, kind, lo, vf, vt))
     BL, RW = np.concatenate(block), np.concatenate(row)
+    ent_ids: list[str] | None = None
+
+    def locate(m: int) -> tuple[str, str, str]:
+        if BL[m] < 0:
+            loc, link = objs[int(RW[m])]
+            return loc.file, loc.where, link.id
+        col = columns[int(BL[m])]
+        rid = col.ids[int(RW[m])]
+        return col.file, f"row {int(col.line[int(RW[m])])} (id={rid})", rid
+
+    def target(t: int) -> str:
+        nonlocal ent_ids
+        if t < n_ent:
+            if ent_ids is None:
+                ent_ids = list(entity_index)
+            return ent_ids[t]
+        return next(k for k, v in unknown.items() if v == t - n_ent)
+
+    issues += share_total_issues(
+        *(np.concatenate(x) for x in (tkey, kind, lo, vf, vt)), locate=locate, target=target
+    )
+
+
+def _day(d: dt.date | None) -> int:
+    return d.toordinal() if d else NO_DATE
+
+
+def share_total_issues(
+    T: np.ndarray,
+    K: np.ndarray,
+    L: np.ndarray,
+    VF: np.ndarray,
+    VT: np.ndarray,
+    *,
+    locate: Callable[[int], tuple[str, str, str]],
+    target: Callable[[int], str],
+) -> list[DatasetIssue]:
+    """Equity (and votes) held in one entity may not exceed 100% on any date.
+
+    The arrays describe ownership links, one element each, in table order: target key (entity
+    position, then unknown targets), kind code, minimum share and day ordinals of validity
+    (:data:`~.linkstore.NO_DATE` when open). Ranged shares count with their minimum: a range
+    that could fit is accepted. Totals over all dates are summed per (target, kind) with one
+    ``bincount``; only a group whose all-dates total exceeds 100% can fail on some date, and
+    only those are checked date by date. An issue is located at the last link active on the
+    first failing date (``locate(i)`` → file, record, link id) and names the target
+    (``target(key)``).
+    """
+    out: list[DatasetIssue] = []
     if not len(T):
-        return
+        return out
     _, inv = np.unique(T * len(LINK_KINDS) + K, return_inverse=True)
     totals = np.bincount(inv, weights=L)
-    ent_ids: list[str] | None = None
     for g in np.flatnonzero(totals > 1.0 + EPS):
         members = np.flatnonzero(inv == g)
         for day in sorted({int(VF[m]) if VF[m] != NO_DATE else 1 for m in members}):
@@ -575,35 +674,21 @@ def _check_share_totals(
             total = float(sum(L[m] for m in active))
             if total <= 1.0 + EPS:
                 continue
-
-            def locate(m: int) -> tuple[str, str, str]:
-                if BL[m] < 0:
-                    loc, link = objs[int(RW[m])]
-                    return loc.file, loc.where, link.id
-                col = columns[int(BL[m])]
-                rid = col.ids[int(RW[m])]
-                return col.file, f"row {int(col.line[int(RW[m])])} (id={rid})", rid
-
             file, where, _ = locate(int(active[-1]))
             ids = ", ".join(locate(int(m))[2] for m in active)
-            t = int(T[members[0]])
-            if t < n_ent:
-                if ent_ids is None:
-                    ent_ids = list(entity_index)
-                target = ent_ids[t]
-            else:
-                target = next(k for k, v in unknown.items() if v == t - n_ent)
-            issues.append(
+            out.append(
                 DatasetIssue(
                     file,
                     where,
                     "share",
-                    f"{LINK_KINDS[int(K[members[0]])].value} held in {target!r} adds up to "
+                    f"{LINK_KINDS[int(K[members[0]])].value} held in "
+                    f"{target(int(T[members[0]]))!r} adds up to "
                     f"{total:.2%} (> 100%) on "
                     f"{'any date' if day == 1 else dt.date.fromordinal(day).isoformat()}: {ids}",
                 )
             )
             break
+    return out
 
 
 def _order(file: str, where: str) -> tuple[str, int]:

@@ -20,7 +20,9 @@ Only links valid on ``as_of`` are in the graph; every entity is.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -32,7 +34,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.interval import Interval
-from georisk.scoring.linkstore import KIND_CODES
+from georisk.scoring.linkstore import KIND_CODES, OverlaidStore
 from georisk.scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
 from georisk.scoring.ownership import ShareMatrix
 
@@ -43,6 +45,7 @@ __all__ = [
     "DEFAULT_MAX_PATHS",
     "Adjacency",
     "ArrangementGraph",
+    "GraphCache",
     "PathListing",
     "PathStep",
     "SharePath",
@@ -149,6 +152,60 @@ class Adjacency:
         out_ptr, out_order = csr(src)
         return Adjacency(act, src, dst, kind, in_ptr, in_order, out_ptr, out_order)
 
+    def derive(self, dataset: Dataset, as_of: dt.date) -> Adjacency:
+        """The adjacency of a variant (:func:`.overlay.apply_overlay`) on ``as_of``, from this
+        one, its base's on the same date: the removed and changed links dropped, the changed
+        and added ones active on ``as_of`` put in at their store positions, and the in/out
+        groups patched rather than sorted again (a few linear passes instead of two sorts of
+        every link). Equal to :meth:`build` on the variant (``tests/test_overlay_graph.py``).
+        """
+        st = dataset.store
+        assert isinstance(st, OverlaidStore)
+        keep = ~np.isin(self.link, st.touched) if len(st.touched) else None
+        link, src, dst, kind = self.link, self.source, self.target, self.kind
+        if keep is not None:
+            link, src, dst, kind = link[keep], src[keep], dst[keep], kind[keep]
+        if st.entity_map is not None:
+            src, dst = st.entity_map[src], st.entity_map[dst]
+        ix = st.entity_index
+        new = [(p, l) for p, l in st.patch() if l.active(as_of)]
+        n_link = np.array([p for p, _ in new], dtype=np.int64)
+        n_src = np.array([ix[l.source] for _, l in new], dtype=np.int64)
+        n_dst = np.array([ix[l.target] for _, l in new], dtype=np.int64)
+        n_kind = np.array([KIND_CODES[l.kind] for _, l in new], dtype=np.int8)
+        at = np.searchsorted(link, n_link)  # insertion points among the kept links
+        total = len(link) + len(new)
+        # old adjacency index → new one (-1: dropped)
+        old_new = np.full(len(self.link), -1, dtype=np.int64)
+        kept_idx = np.flatnonzero(keep) if keep is not None else np.arange(len(self.link))
+        old_new[kept_idx] = np.arange(len(kept_idx)) + np.searchsorted(
+            at, np.arange(len(kept_idx)), side="right"
+        )
+        new_idx = at + np.arange(len(new))
+        link = np.insert(link, at, n_link)
+        src = np.insert(src, at, n_src)
+        dst = np.insert(dst, at, n_dst)
+        kind = np.insert(kind, at, n_kind)
+        n = len(st.entity_ids)
+
+        def group(
+            order: np.ndarray, key: np.ndarray, n_key: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray]:
+            m = old_new[order]
+            m = m[m >= 0]
+            ptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(key, minlength=n), out=ptr[1:])
+            if not len(new):
+                return ptr, m
+            sort_key = key[m] * total + m
+            mine = n_key * total + new_idx
+            o = np.argsort(mine, kind="stable")
+            return ptr, np.insert(m, np.searchsorted(sort_key, mine[o]), new_idx[o])
+
+        in_ptr, in_order = group(self.in_order, dst, n_dst)
+        out_ptr, out_order = group(self.out_order, src, n_src)
+        return Adjacency(link, src, dst, kind, in_ptr, in_order, out_ptr, out_order)
+
 
 @dataclass
 class ArrangementGraph:
@@ -191,6 +248,21 @@ class ArrangementGraph:
         st = dataset.store
         return ArrangementGraph(
             dataset, as_of, Adjacency.build(dataset, as_of), st.entity_ids, st.entity_index
+        )
+
+    def derive(self, variant: Dataset) -> ArrangementGraph:
+        """The graph of ``variant`` (an overlay of this graph's dataset, see
+        :attr:`.dataset.Dataset.base`) on this graph's date, from this graph's arrays
+        (:meth:`Adjacency.derive`); whole-graph caches are not carried over."""
+        if variant.base is not self.dataset:
+            raise ValueError("derive() takes a variant of this graph's dataset")
+        st = variant.store
+        return ArrangementGraph(
+            variant,
+            self.as_of,
+            self.adj.derive(variant, self.as_of),
+            st.entity_ids,
+            st.entity_index,
         )
 
     @property
@@ -236,10 +308,10 @@ class ArrangementGraph:
         With ``prefer_votes`` (control semantics), a pair with a voting link uses its votes and
         ignores its equity: votes, not capital, decide control.
         """
-        adj, a = self.adj, self.dataset.store.arrays()
+        adj = self.adj
         m = np.isin(adj.kind, [KIND_CODES[k] for k in kinds])
         src, dst, kind = adj.source[m], adj.target[m], adj.kind[m]
-        lo, hi = a.lo[adj.link[m]], a.hi[adj.link[m]]
+        lo, hi = self.dataset.store.bounds(adj.link[m])
         n = len(self.ids)
         if prefer_votes:
             pair = src * n + dst
@@ -358,14 +430,20 @@ class ArrangementGraph:
         """The ``k`` chains that come first in the listing's order (decreasing product, then
         entities), ranked from the link arrays before any path object is built: the products
         are multiplied in the same order as :meth:`_path` and rounded as ``ShareValue`` is."""
-        a, adj = self.dataset.store.arrays(), self.adj
+        adj = self.adj
+        used = np.unique(np.fromiter((j for _, c in found for j in c), np.int64))
+        b_lo, b_hi = self.dataset.store.bounds(adj.link[used])
+        share = {
+            int(j): (float(x), float(y))
+            for j, x, y in zip(used.tolist(), b_lo.tolist(), b_hi.tolist(), strict=True)
+        }
 
         def key(item: tuple[int, list[int]]) -> tuple[float, float, list[str]]:
             h, chain = item
             lo = hi = 1.0
             for j in chain:
-                p = int(adj.link[j])
-                lo, hi = lo * float(a.lo[p]), hi * float(a.hi[p])
+                x, y = share[j]
+                lo, hi = lo * x, hi * y
             ents = [self.ids[h], *(self.ids[int(adj.target[j])] for j in chain)]
             return -round(hi, 12), -round(lo, 12), ents
 
@@ -395,3 +473,83 @@ class ArrangementGraph:
             steps=steps,
             product=ShareValue.of(product),
         )
+
+
+#: a cache key: (loaded dataset's version, overlay digest or "", date or epoch number)
+GraphKey = tuple[str, str, "dt.date | int"]
+
+
+class GraphCache:
+    """The graphs of datasets by date: a bounded LRU keyed by (dataset version, overlay digest,
+    date), with separate bounds for the loaded dataset's graphs (digest ``""``) and for the
+    variants' (an overlay's), so that a run of overlays never evicts the base graphs.
+
+    Dates with the same valid links share one graph (one entry per epoch of
+    ``Dataset.link_boundaries``; a light view per date); a variant's graph is derived from the
+    base graph of the same date (:meth:`ArrangementGraph.derive`), which is cached as a base
+    entry on the way.
+
+    >>> from georisk.scoring.dataset import load_dataset
+    >>> from georisk.scoring.engine import DEFAULT_DATA
+    >>> ds = load_dataset(DEFAULT_DATA)
+    >>> cache = GraphCache(base_limit=8, overlay_limit=2)
+    >>> g = cache.graph(ds, dt.date(2026, 11, 22))
+    >>> cache.graph(ds, dt.date(2026, 11, 22)) is g, cache.sizes()
+    (True, (2, 0))
+    """
+
+    def __init__(self, base_limit: int = 64, overlay_limit: int = 16) -> None:
+        if base_limit < 2 or overlay_limit < 2:
+            raise ValueError("each bound must hold at least a graph and a date view (2)")
+        self.base_limit, self.overlay_limit = base_limit, overlay_limit
+        self._base: OrderedDict[GraphKey, ArrangementGraph] = OrderedDict()
+        self._overlay: OrderedDict[GraphKey, ArrangementGraph] = OrderedDict()
+
+    def sizes(self) -> tuple[int, int]:
+        """(base entries, overlay entries)."""
+        return len(self._base), len(self._overlay)
+
+    def get(self, key: GraphKey) -> ArrangementGraph | None:
+        """The cached graph (or date view) under ``key``, marked as recently used."""
+        table = self._overlay if key[1] else self._base
+        got = table.get(key)
+        if got is not None:
+            table.move_to_end(key)
+        return got
+
+    def put(self, key: GraphKey, graph: ArrangementGraph) -> None:
+        table, limit = (
+            (self._overlay, self.overlay_limit) if key[1] else (self._base, self.base_limit)
+        )
+        table[key] = graph
+        table.move_to_end(key)
+        while len(table) > limit:
+            table.popitem(last=False)
+
+    def clear(self) -> None:
+        self._base.clear()
+        self._overlay.clear()
+
+    def graph(self, ds: Dataset, on: dt.date) -> ArrangementGraph:
+        """The graph of ``ds`` as of ``on``, from the cache or built (derived for a variant)."""
+        root = ds.base or ds
+        key: GraphKey = (root.version, ds.overlay_digest, on)
+        view = self.get(key)
+        if view is not None:
+            return view
+        ekey: GraphKey = (
+            root.version,
+            ds.overlay_digest,
+            bisect.bisect_right(ds.link_boundaries, on),
+        )
+        g = self.get(ekey)
+        if g is None:
+            g = (
+                ArrangementGraph.build(ds, on)
+                if ds.base is None
+                else self.graph(root, on).derive(ds)
+            )
+            self.put(ekey, g)
+        view = g if g.as_of == on else g.at(on)
+        self.put(key, view)
+        return view

@@ -21,7 +21,7 @@ same row (``tests/test_bulkcsv.py`` checks this on every field).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ __all__ = [
     "LinkArrays",
     "LinkColumns",
     "LinkStore",
+    "OverlaidStore",
     "build",
     "construct",
     "template",
@@ -192,6 +193,8 @@ class LinkArrays:
     hi: F64
     valid_from: I32
     valid_to: I32
+    #: False at the positions of links an overlay removed (None: every position is a link)
+    alive: B | None = None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -200,6 +203,8 @@ class LinkArrays:
         d = on.toordinal()
         vf, vt = self.valid_from, self.valid_to
         out: B = ((vf == NO_DATE) | (vf <= d)) & ((vt == NO_DATE) | (d <= vt))
+        if self.alive is not None:
+            out &= self.alive
         return out
 
 
@@ -231,6 +236,7 @@ class LinkStore(Mapping[str, Link]):
         self._offsets = np.cumsum([len(self._obj_list), *(len(c) for c in columns)])
         self._cache: dict[int, Link] = {}
         self._arrays: LinkArrays | None = None
+        self._obj_pos: dict[str, int] | None = None
 
     @staticmethod
     def of_objects(objects: dict[str, Link], entity_index: Mapping[str, int]) -> LinkStore:
@@ -286,15 +292,82 @@ class LinkStore(Mapping[str, Link]):
         self._cache[k] = link
         return link
 
-    def origin_of(self, key: str) -> str | None:
-        """``"file: row N (id=…)"`` for a bulk link, None for an object link."""
+    @property
+    def n_positions(self) -> int:
+        """Number of store positions (:meth:`at` takes ``0 <= k < n_positions``)."""
+        return len(self._obj_list) + len(self._pos)
+
+    def position(self, key: str) -> int | None:
+        """Store position of link ``key`` (None for an unknown link)."""
+        p = self._pos.get(key)
+        if p is not None:
+            return len(self._obj_list) + p
+        if key not in self._objects:
+            return None
+        if self._obj_pos is None:
+            self._obj_pos = {k: i for i, k in enumerate(self._objects)}
+        return self._obj_pos[key]
+
+    def locate(self, key: str) -> tuple[str, str] | None:
+        """(file, ``row N (id=…)``) of a bulk link, None for an object link."""
         p = self._pos.get(key)
         if p is None:
             return None
         k = len(self._obj_list) + p
         c = int(np.searchsorted(self._offsets, k, side="right"))
         col = self._columns[c - 1]
-        return f"{col.file}: row {int(col.line[k - int(self._offsets[c - 1])])} (id={key})"
+        return col.file, f"row {int(col.line[k - int(self._offsets[c - 1])])} (id={key})"
+
+    def origin_of(self, key: str) -> str | None:
+        """``"file: row N (id=…)"`` for a bulk link, None for an object link."""
+        got = self.locate(key)
+        return None if got is None else f"{got[0]}: {got[1]}"
+
+    def bounds(self, positions: np.ndarray[Any, Any]) -> tuple[F64, F64]:
+        """(lower, upper) share bounds of the links at store ``positions``."""
+        a = self.arrays()
+        return a.lo[positions], a.hi[positions]
+
+    def where(
+        self,
+        *,
+        entities: Iterable[str] = (),
+        targets: Iterable[str] = (),
+        kinds: Iterable[LinkKind] | None = None,
+    ) -> I64:
+        """Sorted store positions of the links that touch one of ``entities`` (as source or
+        target) or point to one of ``targets``, of ``kinds`` (any kind when None), on any date."""
+        ix = self._entity_index
+        a = self.arrays()
+        mask = np.zeros(len(a), dtype=bool)
+        ents = np.fromiter((ix[e] for e in entities if e in ix), dtype=np.int64)
+        if len(ents):
+            mask |= np.isin(a.source, ents) | np.isin(a.target, ents)
+        tgts = np.fromiter((ix[e] for e in targets if e in ix), dtype=np.int64)
+        if len(tgts):
+            mask |= np.isin(a.target, tgts)
+        if kinds is not None:
+            mask &= np.isin(a.kind, [KIND_CODES[k] for k in kinds])
+        if a.alive is not None:
+            mask &= a.alive
+        out: I64 = np.flatnonzero(mask).astype(np.int64)
+        return out
+
+    def citing(self, sources: set[str]) -> I64:
+        """Sorted store positions of the links that cite one of ``sources``."""
+        out = [i for i, l in enumerate(self._obj_list) if not sources.isdisjoint(l.sources)]
+        for col, off in zip(self._columns, self._offsets[:-1], strict=True):
+            hit = [k for k, ss in enumerate(col.source_sets) if not sources.isdisjoint(ss)]
+            if hit:
+                out += (np.flatnonzero(np.isin(col.source_set, hit)) + int(off)).tolist()
+        return np.array(sorted(out), dtype=np.int64)
+
+    def in_arrangements(self, arrangements: set[str]) -> I64:
+        """Sorted store positions of the links that name one of ``arrangements``."""
+        out = [i for i, l in enumerate(self._obj_list) if l.arrangement in arrangements]
+        for col, off in zip(self._columns, self._offsets[:-1], strict=True):
+            out += [r + int(off) for r, a in col.arrangement.items() if a in arrangements]
+        return np.array(sorted(out), dtype=np.int64)
 
     def arrays(self) -> LinkArrays:
         """Every link as parallel arrays (built once)."""
@@ -338,3 +411,216 @@ class LinkStore(Mapping[str, Link]):
             valid_from=cat(o_vf, "valid_from", np.int32),
             valid_to=cat(o_vt, "valid_to", np.int32),
         )
+
+
+class EntityIndex(Mapping[str, int]):
+    """Entity id → position in an overlaid dataset's entity order, over the base's index
+    (not copied): ``remap`` takes a base position to the new one (-1: removed; None: the same),
+    ``extra`` holds the entities added by overlays."""
+
+    def __init__(
+        self,
+        base: Mapping[str, int],
+        remap: I64 | None,
+        extra: dict[str, int],
+        ids: list[str],
+    ) -> None:
+        self.base, self.remap, self.extra, self._ids = base, remap, extra, ids
+
+    def __getitem__(self, key: str) -> int:
+        got = self.extra.get(key)
+        if got is not None:
+            return got
+        i = self.base[key]
+        if self.remap is None:
+            return i
+        j = int(self.remap[i])
+        if j < 0:
+            raise KeyError(key)
+        return j
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.extra:
+            return True
+        i = self.base.get(key)  # type: ignore[call-overload]
+        return i is not None and (self.remap is None or self.remap[i] >= 0)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class OverlaidStore(LinkStore):
+    """The links of a what-if variant: a base :class:`LinkStore` (shared, never copied) with
+    links removed, changed in place and added.
+
+    Base positions keep their meaning (a removed position holds no link, a changed one its
+    replacement); added links take the positions after the base's. Iteration follows the
+    positions, which is the order a full re-validation of the variant would give.
+    ``entity_map`` takes a base entity position to the variant's (-1: removed), None when no
+    base entity was removed (then base positions are unchanged and added entities follow).
+    """
+
+    def __init__(
+        self,
+        base: LinkStore,
+        removed: frozenset[int],
+        changed: dict[int, Link],
+        added: list[Link],
+        entity_ids: list[str],
+        entity_index: Mapping[str, int],
+        entity_map: I64 | None,
+    ) -> None:
+        assert not isinstance(base, OverlaidStore), "overlays of overlays are flattened"
+        self.base = base
+        self.removed = removed
+        self.changed = changed
+        self.added = added
+        self.entity_map = entity_map
+        self._n = base.n_positions
+        self._added_pos = {l.id: i for i, l in enumerate(added)}
+        self._entity_ids = entity_ids
+        self._entity_index = entity_index
+        self._arrays = None
+        self._touched = np.array(sorted(removed | changed.keys()), dtype=np.int64)
+
+    @property
+    def touched(self) -> I64:
+        """Sorted base positions removed or changed."""
+        return self._touched
+
+    # ------------------------------------------------------------------ Mapping
+
+    def __getitem__(self, key: str) -> Link:
+        i = self._added_pos.get(key)
+        if i is not None:
+            return self.added[i]
+        p = self.base.position(key)
+        if p is None or p in self.removed:
+            raise KeyError(key)
+        got = self.changed.get(p)
+        return got if got is not None else self.base.at(p)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return self.position(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        gone = self.removed
+        for k, key in enumerate(self.base):
+            if k not in gone:
+                yield key
+        yield from self._added_pos
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.removed) + len(self.added)
+
+    # ------------------------------------------------------------------ positions
+
+    @property
+    def columns(self) -> list[LinkColumns]:
+        return self.base.columns
+
+    @property
+    def n_positions(self) -> int:
+        return self._n + len(self.added)
+
+    def position(self, key: str) -> int | None:
+        i = self._added_pos.get(key)
+        if i is not None:
+            return self._n + i
+        p = self.base.position(key)
+        return None if p is None or p in self.removed else p
+
+    def at(self, k: int) -> Link:
+        if k >= self._n:
+            return self.added[k - self._n]
+        if k in self.removed:
+            raise KeyError(k)
+        got = self.changed.get(k)
+        return got if got is not None else self.base.at(k)
+
+    def locate(self, key: str) -> tuple[str, str] | None:
+        p = self.base.position(key)
+        if p is None or p in self.removed or key in self._added_pos:
+            return None
+        return self.base.locate(key)
+
+    def bounds(self, positions: np.ndarray[Any, Any]) -> tuple[F64, F64]:
+        pos = np.asarray(positions, dtype=np.int64)
+        lo, hi = self.base.bounds(np.where(pos < self._n, pos, 0))
+        lo, hi = lo.copy(), hi.copy()
+        own = pos >= self._n
+        if len(self.changed):
+            own |= np.isin(pos, np.fromiter(self.changed, np.int64, len(self.changed)))
+        for j in np.flatnonzero(own).tolist():
+            lo[j], hi[j] = self.at(int(pos[j])).share_bounds()
+        return lo, hi
+
+    def patch(self) -> list[tuple[int, Link]]:
+        """(position, link) of the changed and added links, by position."""
+        out = sorted(self.changed.items())
+        out += [(self._n + i, l) for i, l in enumerate(self.added)]
+        return out
+
+    def where(
+        self,
+        *,
+        entities: Iterable[str] = (),
+        targets: Iterable[str] = (),
+        kinds: Iterable[LinkKind] | None = None,
+    ) -> I64:
+        ents, tgts = set(entities), set(targets)
+        base = self.base.where(entities=ents, targets=tgts, kinds=kinds)
+        base = base[~np.isin(base, self._touched)]
+        ks = None if kinds is None else set(kinds)
+        own = [
+            p
+            for p, l in self.patch()
+            if (l.source in ents or l.target in ents or l.target in tgts)
+            and (ks is None or l.kind in ks)
+        ]
+        return np.union1d(base, np.array(own, dtype=np.int64))
+
+    def citing(self, sources: set[str]) -> I64:
+        base = self.base.citing(sources)
+        base = base[~np.isin(base, self._touched)]
+        own = [p for p, l in self.patch() if not sources.isdisjoint(l.sources)]
+        return np.union1d(base, np.array(own, dtype=np.int64))
+
+    def in_arrangements(self, arrangements: set[str]) -> I64:
+        base = self.base.in_arrangements(arrangements)
+        base = base[~np.isin(base, self._touched)]
+        own = [p for p, l in self.patch() if l.arrangement in arrangements]
+        return np.union1d(base, np.array(own, dtype=np.int64))
+
+    def _build_arrays(self) -> LinkArrays:
+        """The base's arrays copied and patched (whole-store work only: the graph of a date
+        is derived from the base's instead, see :meth:`.graph.Adjacency.derive`)."""
+        b = self.base.arrays()
+        n_add = len(self.added)
+
+        def grow(x: np.ndarray[Any, Any], fill: Any = 0) -> Any:
+            return np.concatenate([x, np.full(n_add, fill, dtype=x.dtype)])
+
+        src, dst = grow(b.source), grow(b.target)
+        if self.entity_map is not None:
+            m = self.entity_map
+            src[: self._n] = np.where(b.source >= 0, m[b.source], -1)
+            dst[: self._n] = np.where(b.target >= 0, m[b.target], -1)
+        kind, lo, hi = grow(b.kind), grow(b.lo), grow(b.hi)
+        vf, vt = grow(b.valid_from), grow(b.valid_to)
+        alive = np.ones(self._n + n_add, dtype=bool) if b.alive is None else grow(b.alive, True)
+        alive[np.fromiter(self.removed, np.int64, len(self.removed))] = False
+        ix = self._entity_index
+        for p, l in self.patch():
+            src[p], dst[p], kind[p] = ix[l.source], ix[l.target], KIND_CODES[l.kind]
+            lo[p], hi[p] = l.share_bounds()
+            vf[p] = l.valid_from.toordinal() if l.valid_from else NO_DATE
+            vt[p] = l.valid_to.toordinal() if l.valid_to else NO_DATE
+        for p in self.removed:  # a removed link's ends may be removed entities
+            src[p] = dst[p] = 0
+        return LinkArrays(src, dst, kind, lo, hi, vf, vt, alive)

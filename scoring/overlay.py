@@ -38,12 +38,14 @@ georisk.scoring.dataset.DatasetError: dataset refused: 1 problem
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from georisk.scoring.dataset import (
@@ -52,10 +54,21 @@ from georisk.scoring.dataset import (
     DatasetError,
     DatasetIssue,
     assemble,
+    reference_issues,
+    share_total_issues,
 )
+from georisk.scoring.linkstore import KIND_CODES, NO_DATE, EntityIndex, OverlaidStore
+from georisk.scoring.model import OWNERSHIP_KINDS, Link, ListMembership
 from georisk.scoring.yamlio import YamlError, load_yaml
 
-__all__ = ["Overlay", "apply_overlay", "load_overlay", "parse_overlay"]
+__all__ = [
+    "Overlay",
+    "OverlayOrigins",
+    "apply_overlay",
+    "apply_overlay_reference",
+    "load_overlay",
+    "parse_overlay",
+]
 
 _PLURALS = {plural: kind for kind, (plural, _) in RECORD_KINDS.items()}
 
@@ -155,76 +168,491 @@ def load_overlay(path: str | Path) -> Overlay:
     return parse_overlay(text, origin=p.name)
 
 
-def apply_overlay(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
-    """The dataset with the overlay applied, validated whole (DatasetError if it breaks it)."""
-    issues: list[DatasetIssue] = []
-    tables: dict[str, dict[str, dict[str, Any]]] = {
-        "source": {
-            k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.sources.items()
-        },
-        "entity": {
-            k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.entities.items()
-        },
-        "link": {
-            k: v.model_dump(by_alias=True, exclude_defaults=True) for k, v in ds.links.items()
-        },
-        "arrangement": {
-            k: v.model_dump(by_alias=True, exclude_defaults=True)
-            for k, v in ds.arrangements.items()
-        },
-    }
-    for plural in ("sources", "entities", "links", "arrangements"):
-        kind = _PLURALS[plural]
-        for rid in getattr(ov.remove, plural):
-            if tables[kind].pop(rid, None) is None:
-                issues.append(
-                    DatasetIssue(name, f"remove.{plural}", rid, f"no {kind} {rid!r} to remove")
-                )
-        if kind == "entity":
-            gone = set(ov.remove.entities)
-            tables["link"] = {
-                k: v
-                for k, v in tables["link"].items()
-                if v["source"] not in gone and v["target"] not in gone
-            }
-        for i, rec in enumerate(getattr(ov.change, plural)):
-            rid = rec.get("id")
-            if rid not in tables[kind]:
-                issues.append(
-                    DatasetIssue(
-                        name, f"change.{plural}[{i}]", "id", f"no {kind} {rid!r} to change"
+def _dump(rec: BaseModel) -> dict[str, Any]:
+    return rec.model_dump(by_alias=True, exclude_defaults=True)
+
+
+def _model_issues(exc: ValidationError, file: str, where: str) -> list[DatasetIssue]:
+    return [
+        DatasetIssue(file, where, ".".join(str(x) for x in e["loc"]), str(e["msg"]))
+        for e in exc.errors(include_url=False)
+    ]
+
+
+class _Edits:
+    """An overlay's removes and changes resolved against a dataset, before validation: the
+    ids removed (links of removed entities included) and the merged raw changed records, with
+    the "no such record" issues. Shared by the incremental and the reference path, so both
+    read an overlay the same way: per kind (sources, entities, links, arrangements) removals,
+    then (entities) the links of removed entities, then changes; a change merges its fields
+    over the record as it stands (a second change of one record over the first)."""
+
+    def __init__(self, ds: Dataset, ov: Overlay, name: str) -> None:
+        self.issues: list[DatasetIssue] = []
+        self.removed: dict[str, dict[str, None]] = {k: {} for k in RECORD_KINDS}
+        self.changes: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in RECORD_KINDS}
+        for plural in ("sources", "entities", "links", "arrangements"):
+            kind = _PLURALS[plural]
+            table, gone = ds.table(kind), self.removed[kind]
+            for rid in getattr(ov.remove, plural):
+                if rid not in table or rid in gone:
+                    self.issues.append(
+                        DatasetIssue(name, f"remove.{plural}", rid, f"no {kind} {rid!r} to remove")
                     )
-                )
-                continue
-            tables[kind][rid] = {**tables[kind][rid], **rec}
-    located: list[tuple[str, BaseModel, str, str]] = []
-    for kind, recs in tables.items():
-        model = RECORD_KINDS[kind][1]
-        for rid, raw in recs.items():
-            try:
-                located.append(
-                    (kind, model.model_validate(raw), ds.origin_of(kind, rid) or "dataset", rid)
-                )
-            except ValidationError as exc:  # only a changed record can fail here
-                issues += [
-                    DatasetIssue(
-                        name,
-                        f"change {kind} {rid}",
-                        ".".join(str(x) for x in e["loc"]),
-                        str(e["msg"]),
+                    continue
+                gone[rid] = None
+            if kind == "entity" and gone:
+                links, store = self.removed["link"], ds.store
+                for p in store.where(entities=gone).tolist():
+                    links[store.at(p).id] = None
+            for i, rec in enumerate(getattr(ov.change, plural)):
+                rid = rec.get("id")
+                if not isinstance(rid, str) or rid not in table or rid in gone:
+                    self.issues.append(
+                        DatasetIssue(
+                            name, f"change.{plural}[{i}]", "id", f"no {kind} {rid!r} to change"
+                        )
                     )
-                    for e in exc.errors(include_url=False)
-                ]
+                    continue
+                have = self.changes[kind].get(rid)
+                self.changes[kind][rid] = {**(have or _dump(table[rid])), **rec}
+
+    def validated(
+        self, ds: Dataset, name: str
+    ) -> tuple[dict[str, dict[str, BaseModel]], list[DatasetIssue]]:
+        """The changed records that validate, by kind, in table order; and the issues of those
+        that do not (a record whose change is refused stays as it was for the other checks)."""
+        out: dict[str, dict[str, BaseModel]] = {k: {} for k in RECORD_KINDS}
+        issues: list[DatasetIssue] = []
+        for kind, (_, model) in RECORD_KINDS.items():
+            recs = self.changes[kind]
+            for rid in sorted(recs, key=lambda r, k=kind: ds.position(k, r)):  # type: ignore[misc]
+                try:
+                    out[kind][rid] = model.model_validate(recs[rid])
+                except ValidationError as exc:
+                    issues += _model_issues(exc, name, f"change {kind} {rid}")
+        return out, issues
+
+
+def _additions(
+    ov: Overlay, name: str, issues: list[DatasetIssue]
+) -> dict[str, list[tuple[BaseModel, str]]]:
+    """The added records that validate, by kind, with where they are in the overlay."""
+    out: dict[str, list[tuple[BaseModel, str]]] = {k: [] for k in RECORD_KINDS}
     for plural in ("sources", "entities", "links", "arrangements"):
         kind = _PLURALS[plural]
         model = RECORD_KINDS[kind][1]
         for i, raw in enumerate(getattr(ov.add, plural)):
             where = f"add.{plural}[{i}]" + (f" (id={raw.get('id')})" if raw.get("id") else "")
             try:
-                located.append((kind, model.model_validate(raw), name, where))
+                out[kind].append((model.model_validate(raw), where))
             except ValidationError as exc:
-                issues += [
-                    DatasetIssue(name, where, ".".join(str(x) for x in e["loc"]), str(e["msg"]))
-                    for e in exc.errors(include_url=False)
-                ]
-    return assemble(located, issues, f"{ds.version}+{ov.id or 'overlay'}:{ov.digest()}", ds.path)
+                issues += _model_issues(exc, name, where)
+    return out
+
+
+def _version(ds: Dataset, ov: Overlay) -> str:
+    return f"{ds.version}+{ov.id or 'overlay'}:{ov.digest()}"
+
+
+def apply_overlay_reference(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
+    """The dataset with the overlay applied by the slow, obvious route: every record dumped,
+    edited and validated again, and the whole dataset checked as a loaded one is
+    (:func:`~.dataset.assemble`). The reference that :func:`apply_overlay` must equal (scores
+    and issues, ``tests/test_overlay_incremental.py``); minutes at 1M entities."""
+    edits = _Edits(ds, ov, name)
+    issues = list(edits.issues)
+    changed, change_issues = edits.validated(ds, name)
+    located: list[tuple[str, BaseModel, str, str]] = []
+    for kind, (_, model) in RECORD_KINDS.items():
+        gone = edits.removed[kind]
+        for rid, rec in ds.table(kind).items():
+            if rid in gone:
+                continue
+            rec = changed[kind].get(rid) or model.model_validate(_dump(rec))
+            located.append((kind, rec, *ds.locate(kind, rid)))
+    issues += change_issues
+    adds = _additions(ov, name, issues)
+    located += [(kind, rec, name, where) for kind, recs in adds.items() for rec, where in recs]
+    return assemble(located, issues, _version(ds, ov), ds.path)
+
+
+def apply_overlay(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
+    """The dataset with the overlay applied (DatasetError if it breaks it), incrementally.
+
+    Only the touched records are validated, with the integrity checks they can break: the
+    references of added and changed records, the records that cite a removed source or name a
+    removed entity or arrangement (the links of a removed entity go with it), duplicate ids,
+    and the equity/vote totals of the entities whose incoming links were added or changed. The
+    result shares the base's unchanged parts (the link store's columns and objects, untouched
+    tables) and knows its base (:attr:`~.dataset.Dataset.base`), so the graph of a date is
+    derived from the base's (:meth:`.graph.ArrangementGraph.derive`). Results and issues equal
+    :func:`apply_overlay_reference`'s. An overlay of a variant applies to the variant and is
+    kept as one set of edits over the loaded dataset.
+
+    >>> from georisk.scoring.dataset import load_dataset
+    >>> from georisk.scoring.engine import DEFAULT_DATA
+    >>> ds = load_dataset(DEFAULT_DATA)
+    >>> ov = parse_overlay({"arrangement": "tesla-nevada-lfp",
+    ...                     "remove": {"links": ["catl-licence-tesla"]}})
+    >>> out = apply_overlay(ds, ov)
+    >>> "catl-licence-tesla" in out.links, out.base is ds, out.entities is ds.entities
+    (False, True, True)
+    """
+    edits = _Edits(ds, ov, name)
+    issues = list(edits.issues)
+    changed, change_issues = edits.validated(ds, name)
+    issues += change_issues
+    adds = _additions(ov, name, issues)
+    removed = edits.removed
+
+    # duplicate ids: an added record whose id the dataset (as edited) or an earlier addition has
+    accepted: dict[str, dict[str, tuple[BaseModel, str]]] = {k: {} for k in RECORD_KINDS}
+    for kind, recs in adds.items():
+        table, gone, mine = ds.table(kind), removed[kind], accepted[kind]
+        for rec, where in recs:
+            rid = str(getattr(rec, "id"))  # noqa: B009
+            if rid in mine or (rid in table and rid not in gone):
+                file, at = (name, mine[rid][1]) if rid in mine else ds.locate(kind, rid)
+                issues.append(
+                    DatasetIssue(
+                        name,
+                        where,
+                        "id",
+                        f"duplicate {kind} id {rid!r} (first defined in {file}: {at})",
+                    )
+                )
+                continue
+            mine[rid] = (rec, where)
+
+    def known(kind: str, rid: str) -> bool:
+        return rid in accepted[kind] or (rid in ds.table(kind) and rid not in removed[kind])
+
+    # references: (kind order, position) → issues of that record
+    kind_rank = {"entity": 0, "link": 1, "arrangement": 2}
+    checks: dict[tuple[int, int], tuple[str, BaseModel, str, str]] = {}
+    for kind in kind_rank:
+        for rid, rec in changed[kind].items():
+            checks[(kind_rank[kind], ds.position(kind, rid))] = (kind, rec, *ds.locate(kind, rid))
+        for i, (rec, where) in enumerate(accepted[kind].values()):
+            checks[(kind_rank[kind], 1 << 40 | i)] = (kind, rec, name, where)
+
+    def recheck(kind: str, rids: Iterable[str]) -> None:
+        for rid in rids:
+            if rid in removed[kind] or rid in changed[kind]:
+                continue
+            rec = ds.table(kind)[rid]
+            checks.setdefault(
+                (kind_rank[kind], ds.position(kind, rid)), (kind, rec, *ds.locate(kind, rid))
+            )
+
+    store = ds.store
+    if removed["source"]:
+        srcs = set(removed["source"])
+        recheck(
+            "entity",
+            (
+                k
+                for k, e in ds.entities.items()
+                if not srcs.isdisjoint(e.sources)
+                or any(not srcs.isdisjoint(m.sources) for m in e.lists)
+            ),
+        )
+        recheck("link", (store.at(p).id for p in store.citing(srcs).tolist()))
+        recheck(
+            "arrangement",
+            (
+                k
+                for k, a in ds.arrangements.items()
+                if not srcs.isdisjoint(a.sources)
+                or any(not srcs.isdisjoint(e.sources) for e in a.status)
+                or (a.capacity is not None and not srcs.isdisjoint(a.capacity.sources))
+            ),
+        )
+    if removed["arrangement"]:
+        arrs = set(removed["arrangement"])
+        recheck("link", (store.at(p).id for p in store.in_arrangements(arrs).tolist()))
+    if removed["entity"]:
+        ents = set(removed["entity"])
+        recheck(
+            "arrangement",
+            (
+                k
+                for k, a in ds.arrangements.items()
+                if a.focal in ents or a.taxpayer in ents or any(p.entity in ents for p in a.parties)
+            ),
+        )
+    for key in sorted(checks):
+        issues += reference_issues(*checks[key], known=known)
+
+    out = _build(ds, ov, name, removed, changed, accepted)
+    issues += _share_totals(out, changed["link"], accepted["link"], name)
+    if issues:
+        raise DatasetError(issues)
+    return out
+
+
+def _share_totals(
+    out: Dataset,
+    changed: dict[str, BaseModel],
+    added: dict[str, tuple[BaseModel, str]],
+    name: str,
+) -> list[DatasetIssue]:
+    """:func:`~.dataset.share_total_issues` of the targets of changed and added ownership links
+    (only their totals can have grown), over every link into them, in store order."""
+    targets = {
+        l.target
+        for l in [*changed.values(), *(r for r, _ in added.values())]
+        if isinstance(l, Link) and l.kind in OWNERSHIP_KINDS
+    }
+    if not targets:
+        return []
+    st = out.store
+    pos = st.where(targets=targets, kinds=OWNERSHIP_KINDS).tolist()
+    links = [st.at(p) for p in pos]
+    ix, n_ent = st.entity_index, len(st.entity_ids)
+    unknown: dict[str, int] = {}
+
+    def key(t: str) -> int:
+        i = ix.get(t)
+        return i if i is not None else n_ent + unknown.setdefault(t, len(unknown))
+
+    n = len(links)
+    T = np.fromiter((key(l.target) for l in links), np.int64, n)
+    K = np.fromiter((KIND_CODES[l.kind] for l in links), np.int64, n)
+    L = np.fromiter((l.share_bounds()[0] for l in links), np.float64, n)
+    VF = np.fromiter(
+        (l.valid_from.toordinal() if l.valid_from else NO_DATE for l in links), np.int64, n
+    )
+    VT = np.fromiter(
+        (l.valid_to.toordinal() if l.valid_to else NO_DATE for l in links), np.int64, n
+    )
+    ent_ids = st.entity_ids
+
+    def locate(m: int) -> tuple[str, str, str]:
+        lid = links[m].id
+        if lid in added:
+            return name, added[lid][1], lid
+        file, where = out.locate("link", lid)
+        return file, where, lid
+
+    def target(t: int) -> str:
+        return ent_ids[t] if t < n_ent else next(k for k, v in unknown.items() if v == t - n_ent)
+
+    return share_total_issues(T, K, L, VF, VT, locate=locate, target=target)
+
+
+class OverlayOrigins(Mapping[tuple[str, str], str]):
+    """Where the records of a variant were read: the added ones in the overlay, the others
+    where its base has them (removed ones are not known)."""
+
+    def __init__(
+        self,
+        base: Mapping[tuple[str, str], str],
+        removed: dict[str, dict[str, None]],
+        added: dict[tuple[str, str], tuple[str, str]],
+    ) -> None:
+        self._base, self._removed, self._added = base, removed, added
+
+    def locate(self, kind: str, rid: str) -> tuple[str, str] | None:
+        got = self._added.get((kind, rid))
+        if got is not None or rid in self._removed.get(kind, {}):
+            return got
+        find = getattr(self._base, "locate", None)
+        return find(kind, rid) if find is not None else None
+
+    def __getitem__(self, key: tuple[str, str]) -> str:
+        got = self._added.get(key)
+        if got is not None:
+            return f"{got[0]}: {got[1]}"
+        if key[1] in self._removed.get(key[0], {}):
+            raise KeyError(key)
+        return self._base[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for key in self._base:
+            if key[1] not in self._removed.get(key[0], {}):
+                yield key
+        yield from self._added
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _patched(
+    table: Mapping[str, Any], gone: dict[str, None], changed: dict[str, Any], added: list[Any]
+) -> dict[str, Any]:
+    """``table`` edited (a shallow copy: the records are shared), or ``table`` itself when the
+    overlay leaves it alone."""
+    if not (gone or changed or added):
+        return table  # type: ignore[return-value]
+    out = dict(table)
+    for rid in gone:
+        del out[rid]
+    out.update(changed)  # in place: keys exist
+    out.update((str(getattr(r, "id")), r) for r in added)  # noqa: B009
+    return out
+
+
+def _build(
+    ds: Dataset,
+    ov: Overlay,
+    name: str,
+    removed: dict[str, dict[str, None]],
+    changed: dict[str, dict[str, BaseModel]],
+    accepted: dict[str, dict[str, tuple[BaseModel, str]]],
+) -> Dataset:
+    """The variant's Dataset: edited tables, an :class:`~.linkstore.OverlaidStore` over the
+    loaded dataset's store (an overlay of a variant is flattened into one set of edits), and
+    the derived date boundaries and list members."""
+    parent = ds.store
+    root_ds = ds.base or ds
+    root = root_ds.store
+    added_links = [r for r, _ in accepted["link"].values()]
+    if isinstance(parent, OverlaidStore):
+        p_removed, p_changed, p_added = set(parent.removed), dict(parent.changed), parent.added
+        p_map, n_root = parent.entity_map, root.n_positions
+    else:
+        p_removed, p_changed, p_added, p_map, n_root = set(), {}, [], None, root.n_positions
+    gone_links = removed["link"]
+    keep_added: list[Link] = []
+    for l in p_added:
+        if l.id in gone_links:
+            continue
+        keep_added.append(changed["link"].get(l.id, l))  # type: ignore[arg-type]
+    for lid in gone_links:
+        p = parent.position(lid)
+        assert p is not None
+        if p < n_root:
+            p_removed.add(p)
+            p_changed.pop(p, None)
+    for lid, rec in changed["link"].items():
+        p = parent.position(lid)
+        assert p is not None
+        if p < n_root:
+            p_changed[p] = rec  # type: ignore[assignment]
+
+    # entities: the parent's order without the removed ones, then the added ones
+    gone_ents = removed["entity"]
+    new_ents = list(accepted["entity"])
+    p_ids = parent.entity_ids
+    if not gone_ents and not new_ents:
+        ids, index, e_map = p_ids, parent.entity_index, p_map
+    else:
+        n_root_e = len(root.entity_ids)
+        if gone_ents:
+            keep = np.ones(len(p_ids), dtype=bool)
+            pix = parent.entity_index
+            keep[[pix[e] for e in gone_ents]] = False
+            newpos = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
+            base_map = np.arange(n_root_e, dtype=np.int64) if p_map is None else p_map
+            e_map = np.where(base_map >= 0, newpos[np.maximum(base_map, 0)], -1)
+            ids = [e for e, k in zip(p_ids, keep.tolist(), strict=True) if k]
+        else:
+            e_map = p_map
+            ids = list(p_ids)
+        ids += new_ents
+        root_ix = root.entity_index
+        extra = {e: i for i, e in enumerate(ids) if e not in root_ix} if gone_ents else {}
+        if not gone_ents:
+            prev = parent.entity_index
+            extra = dict(prev.extra) if isinstance(prev, EntityIndex) else {}
+            extra.update((e, len(p_ids) + i) for i, e in enumerate(new_ents))
+        index = EntityIndex(root_ix, e_map, extra, ids)
+    store = OverlaidStore(
+        root,
+        frozenset(p_removed),
+        p_changed,
+        keep_added + [l for l in added_links if isinstance(l, Link)],
+        ids,
+        index,
+        e_map,
+    )
+    tables = {
+        kind: _patched(
+            ds.table(kind),
+            removed[kind],
+            changed[kind],
+            [r for r, _ in accepted[kind].values()],
+        )
+        for kind in ("source", "entity", "arrangement")
+    }
+    origins = OverlayOrigins(
+        ds.origin,
+        removed,
+        {
+            (k, rid): (name, where)
+            for k, recs in accepted.items()
+            for rid, (_, where) in recs.items()
+        },
+    )
+    out = Dataset(
+        sources=tables["source"],
+        entities=tables["entity"],
+        links=store,
+        arrangements=tables["arrangement"],
+        version=_version(ds, ov),
+        origin=origins,
+        path=ds.path,
+        base=root_ds,
+        overlay_digest="+".join(x for x in (ds.overlay_digest, ov.digest()) if x),
+    )
+    _derive_caches(ds, out, removed, changed, accepted)
+    return out
+
+
+def _days(l: Link) -> set[int]:
+    """The boundary days a link contributes (see ``Dataset.link_boundaries``)."""
+    out = set()
+    if l.valid_from is not None:
+        out.add(l.valid_from.toordinal())
+    if l.valid_to is not None and l.valid_to < dt.date.max:
+        out.add(l.valid_to.toordinal() + 1)
+    return out
+
+
+def _derive_caches(
+    ds: Dataset,
+    out: Dataset,
+    removed: dict[str, dict[str, None]],
+    changed: dict[str, dict[str, BaseModel]],
+    accepted: dict[str, dict[str, tuple[BaseModel, str]]],
+) -> None:
+    """Fill the variant's ``link_boundaries`` and ``listed`` from the parent's, which a
+    whole-store scan would otherwise recompute."""
+    old = [ds.links[l] for l in [*removed["link"], *changed["link"]]]
+    new = [*changed["link"].values(), *(r for r, _ in accepted["link"].values())]
+    days = {d.toordinal() for d in ds.link_boundaries}
+    fresh = set().union(*(_days(l) for l in new if isinstance(l, Link)))
+    maybe_gone = set().union(*(_days(l) for l in old)) - fresh
+    if maybe_gone:
+        st = out.store
+        assert isinstance(st, OverlaidStore)
+        a, touched = st.base.arrays(), st.touched
+        last = dt.date.max.toordinal()
+        for d in maybe_gone & days:
+            hits = np.flatnonzero(
+                (a.valid_from == d)
+                | ((a.valid_to != NO_DATE) & (a.valid_to < last) & (a.valid_to + 1 == d))
+            )
+            hits = hits[~np.isin(hits, touched)]
+            if a.alive is not None:
+                hits = hits[a.alive[hits]]
+            if not len(hits) and not any(d in _days(l) for l in [*st.changed.values(), *st.added]):
+                days.discard(d)
+    out.__dict__["link_boundaries"] = [dt.date.fromordinal(d) for d in sorted(days | fresh)]
+
+    edited = {*removed["entity"], *changed["entity"], *accepted["entity"]}
+    if edited:
+        listed: dict[str, list[tuple[str, ListMembership]]] = {}
+        for lst, members in ds.listed.items():
+            kept = [(e, m) for e, m in members if e not in edited]
+            if kept:
+                listed[lst] = kept
+        for eid in sorted(edited):
+            e = out.entities.get(eid)
+            for m in e.lists if e is not None else ():
+                listed.setdefault(m.list_id, []).append((eid, m))
+        out.__dict__["listed"] = listed
+    else:
+        out.__dict__["listed"] = ds.listed
