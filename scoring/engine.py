@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import importlib.resources
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -20,15 +21,15 @@ from pydantic import BaseModel, Field
 from georisk.scoring import clock
 from georisk.scoring.control import OwnershipReport, ownership_report
 from georisk.scoring.dataset import Dataset, load_dataset
-from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.graph import ArrangementGraph, GraphCache
 from georisk.scoring.model import ArrangementStatus
 from georisk.scoring.overlay import Overlay, apply_overlay
 from georisk.scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
+from georisk.scoring.remedies import Remedy, find_remedies
 from georisk.scoring.rules import (
     EvalContext,
     RuleCache,
     RuleOutcome,
-    Verdict,
     evaluate_pack,
     pfe_params,
 )
@@ -55,6 +56,8 @@ __all__ = [
 # The embedded default dataset: package data of `georisk` (the repository's data/ directory,
 # linked into the package; a wheel holds a copy).
 DEFAULT_DATA = Path(str(importlib.resources.files("georisk") / "data"))
+#: overlaid datasets an engine keeps (:meth:`Engine.overlaid`)
+VARIANTS_KEPT = 16
 
 
 class NotFoundError(KeyError):
@@ -80,16 +83,6 @@ class SourceRef(BaseModel):
     url: str | None = None
     seed: str | None = None
     secondary: bool = False
-
-
-class Remedy(BaseModel):
-    """A smallest structural change found that makes a failing rule pass."""
-
-    rule: str
-    change: str
-    overlay: Overlay
-    size: float = Field(description="share points moved, or number of terms changed")
-    verdict_after: Verdict
 
 
 class ArrangementInfo(BaseModel):
@@ -139,7 +132,13 @@ class Engine:
     dataset: Dataset
     pack: PolicyPack
     scenarios: ScenarioSet
-    _graphs: dict[tuple[str, object], ArrangementGraph] = field(default_factory=dict, repr=False)
+    #: graphs by (dataset version, overlay digest, date): base and overlay entries bounded apart
+    graphs: GraphCache = field(default_factory=GraphCache, repr=False)
+    #: overlaid datasets by (dataset version, overlay digest): remedies apply one overlay often
+    _variants: OrderedDict[tuple[str, str], Dataset] = field(
+        default_factory=OrderedDict, repr=False
+    )
+    _variants_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _packs: dict[str, PolicyPack] = field(default_factory=dict, repr=False)
     #: rule outcomes shared by the scenarios that leave a rule's parameters unchanged
     _rules: RuleCache = field(default_factory=RuleCache, repr=False)
@@ -160,20 +159,28 @@ class Engine:
     # ------------------------------------------------------------------ caches
 
     def graph(self, on: dt.date, ds: Dataset | None = None) -> ArrangementGraph:
-        """The graph as of ``on``; dates with the same valid links share one NetworkX graph,
-        its matrices and link-only caches (a view per date keeps the date-dependent caches)."""
+        """The graph as of ``on`` of the engine's dataset or of a variant of it (an overlay,
+        derived from the base graph of that date); see :class:`.graph.GraphCache`."""
+        return self.graphs.graph(ds or self.dataset, on)
+
+    def cached_graph(self, on: dt.date, ds: Dataset | None = None) -> ArrangementGraph | None:
+        """The graph as of ``on`` if it is cached (nothing is built)."""
         d = ds or self.dataset
-        epoch = bisect.bisect_right(d.link_boundaries, on)
-        view = self._graphs.get((d.version, on))
-        if view is not None:
-            return view
-        base = self._graphs.get((d.version, epoch))
-        if base is None:
-            if len(self._graphs) > 64:
-                self._graphs.clear()
-            base = self._graphs[(d.version, epoch)] = ArrangementGraph.build(d, on)
-        view = self._graphs[(d.version, on)] = base if base.as_of == on else base.at(on)
-        return view
+        return self.graphs.get(((d.base or d).version, d.overlay_digest, on))
+
+    def overlaid(self, ds: Dataset, ov: Overlay) -> Dataset:
+        """``ds`` with ``ov`` applied (:func:`.overlay.apply_overlay`), kept for the next call
+        with the same overlay (a few variants, least recently used dropped first)."""
+        key = (ds.version, ov.digest())
+        got = self._variants.get(key)
+        if got is None:
+            got = apply_overlay(ds, ov)
+        with self._variants_lock:  # server threads share one engine
+            self._variants[key] = got
+            self._variants.move_to_end(key)
+            while len(self._variants) > VARIANTS_KEPT:
+                self._variants.popitem(last=False)
+        return got
 
     def scenario_pack(self, sid: str) -> PolicyPack:
         if sid not in self._packs:
@@ -255,7 +262,7 @@ class Engine:
         ``scenario`` picks whose verdicts are reported; the policy axis always uses them all.
         """
         on = as_of or clock.today()
-        ds = apply_overlay(self.dataset, overlay) if overlay else self.dataset
+        ds = self.overlaid(self.dataset, overlay) if overlay else self.dataset
         if overlay is not None:
             arrangement = overlay.arrangement
         if arrangement not in ds.arrangements:
@@ -313,8 +320,6 @@ class Engine:
             overlay=overlay.id or overlay.digest() if overlay else None,
         )
         if remedies if remedies is not None else view is View.FULL:
-            from georisk.scoring.remedies import find_remedies
-
             result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
         return result if view is View.FULL else basic(result)
 

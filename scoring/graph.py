@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -504,6 +505,7 @@ class GraphCache:
         self.base_limit, self.overlay_limit = base_limit, overlay_limit
         self._base: OrderedDict[GraphKey, ArrangementGraph] = OrderedDict()
         self._overlay: OrderedDict[GraphKey, ArrangementGraph] = OrderedDict()
+        self._lock = threading.Lock()  # server threads share one engine
 
     def sizes(self) -> tuple[int, int]:
         """(base entries, overlay entries)."""
@@ -512,23 +514,26 @@ class GraphCache:
     def get(self, key: GraphKey) -> ArrangementGraph | None:
         """The cached graph (or date view) under ``key``, marked as recently used."""
         table = self._overlay if key[1] else self._base
-        got = table.get(key)
-        if got is not None:
-            table.move_to_end(key)
+        with self._lock:
+            got = table.get(key)
+            if got is not None:
+                table.move_to_end(key)
         return got
 
     def put(self, key: GraphKey, graph: ArrangementGraph) -> None:
         table, limit = (
             (self._overlay, self.overlay_limit) if key[1] else (self._base, self.base_limit)
         )
-        table[key] = graph
-        table.move_to_end(key)
-        while len(table) > limit:
-            table.popitem(last=False)
+        with self._lock:
+            table[key] = graph
+            table.move_to_end(key)
+            while len(table) > limit:
+                table.popitem(last=False)
 
     def clear(self) -> None:
-        self._base.clear()
-        self._overlay.clear()
+        with self._lock:
+            self._base.clear()
+            self._overlay.clear()
 
     def graph(self, ds: Dataset, on: dt.date) -> ArrangementGraph:
         """The graph of ``ds`` as of ``on``, from the cache or built (derived for a variant)."""

@@ -14,7 +14,9 @@ parameters, including their UNCONFIRMED marks.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, Field
 
 from georisk.scoring.dataset import Dataset, DatasetError
 from georisk.scoring.model import KnowHowTransfer, Link, LinkKind
@@ -23,22 +25,48 @@ from georisk.scoring.rules import RuleOutcome, Verdict
 from georisk.scoring.score import ScenarioOutcome
 
 if TYPE_CHECKING:
-    from georisk.scoring.engine import Engine, Remedy
+    from georisk.scoring.policy import PolicyPack
 
-__all__ = ["find_remedies"]
+__all__ = ["Remedy", "Scorer", "find_remedies"]
 
 CREDIT_KINDS = {"production_credit", "vehicle_credit"}
 MAX_REMEDIES = 6
 BISECT_STEPS = 12
 
 
-def _verdict(
-    engine: Engine, ds: Dataset, ov: Overlay, on: dt.date, scenario: str, rule: str
-) -> Verdict | None:
-    from georisk.scoring.overlay import apply_overlay
+class Remedy(BaseModel):
+    """A smallest structural change found that makes a failing rule pass."""
 
+    rule: str
+    change: str
+    overlay: Overlay
+    size: float = Field(description="share points moved, or number of terms changed")
+    verdict_after: Verdict
+
+
+class Scorer(Protocol):
+    """What the search needs of an engine (:class:`.engine.Engine` is one)."""
+
+    def evaluate(
+        self, arrangement: str, on: dt.date, scenario: str, ds: Dataset | None = None
+    ) -> ScenarioOutcome:
+        """The rules of one scenario for an arrangement of ``ds`` on ``on``."""
+        ...
+
+    def scenario_pack(self, sid: str) -> PolicyPack:
+        """The policy pack as the scenario ``sid`` changes it."""
+        ...
+
+    def overlaid(self, ds: Dataset, ov: Overlay) -> Dataset:
+        """``ds`` with ``ov`` applied incrementally (:func:`.overlay.apply_overlay`)."""
+        ...
+
+
+def _verdict(
+    engine: Scorer, ds: Dataset, ov: Overlay, on: dt.date, scenario: str, rule: str
+) -> Verdict | None:
     try:
-        ds2 = apply_overlay(ds, ov)
+        ds2 = engine.overlaid(ds, ov)
     except DatasetError:
         return None
     out = engine.evaluate(ov.arrangement, on, scenario, ds2)
@@ -50,10 +78,8 @@ def _passes(v: Verdict | None) -> bool:
 
 
 def _stake_remedy(
-    engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: str, link: Link
+    engine: Scorer, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: str, link: Link
 ) -> Remedy | None:
-    from georisk.scoring.engine import Remedy
-
     def ov(x: float) -> Overlay:
         return Overlay(
             id=f"cut-{link.id}",
@@ -113,21 +139,18 @@ def _compliant_licence(link: Link, ind: dict[str, Any]) -> tuple[dict[str, Any],
 
 
 def _licence_remedies(
-    engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: RuleOutcome, link: Link
+    engine: Scorer, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: RuleOutcome, link: Link
 ) -> list[Remedy]:
-    from georisk.scoring.engine import Remedy
-
     out = []
     pack = engine.scenario_pack(scenario)
     ind_v = pack.maybe("licensing.indicators", on)
     ind = ind_v.value if ind_v is not None and isinstance(ind_v.value, dict) else {}
     terms, changes = _compliant_licence(link, ind)
+    focal, st = ds.arrangements[arr].focal, ds.store
     remove = [
         l.id
-        for l in ds.links.values()
-        if l.kind is LinkKind.OPERATION
-        and l.source == link.source
-        and l.target == ds.arrangements[arr].focal
+        for l in map(st.at, st.where(targets=[focal], kinds=[LinkKind.OPERATION]).tolist())
+        if l.source == link.source
     ]
     if remove:
         changes.append(f"{link.source} no longer operates the plant")
@@ -179,8 +202,11 @@ def _licence_remedies(
 
 
 def find_remedies(
-    engine: Engine, ds: Dataset, arr: str, on: dt.date, scenario: str, outcome: ScenarioOutcome
+    engine: Scorer, ds: Dataset, arr: str, on: dt.date, scenario: str, outcome: ScenarioOutcome
 ) -> list[Remedy]:
+    """Remedies for the credit rules of ``outcome`` that fail, smallest first per rule (at most
+    :data:`MAX_REMEDIES`). Each candidate is a what-if overlay of ``ds`` applied incrementally
+    through ``engine.overlaid`` (a stake is bisected over :data:`BISECT_STEPS` overlays)."""
     remedies: list[Remedy] = []
     for rule in outcome.rules:
         if rule.kind not in CREDIT_KINDS or rule.verdict not in (
@@ -211,8 +237,6 @@ def find_remedies(
                 elif link.kind is LinkKind.LICENCE and c.id == "licensing":
                     remedies += _licence_remedies(engine, ds, arr, on, scenario, rule, link)
                 elif link.kind is LinkKind.APPOINTMENT:
-                    from georisk.scoring.engine import Remedy
-
                     ov = Overlay(id=f"drop-{lid}", arrangement=arr, remove={"links": [lid]})
                     v = _verdict(engine, ds, ov, on, scenario, rule.rule)
                     if _passes(v):

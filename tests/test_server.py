@@ -555,6 +555,6 @@ def test_load_warm_builds_todays_graph_before_serving() -> None:
     from georisk.server.state import load_warm
 
     eng = load_warm(DEFAULT_DATA, "us")
-    g = eng._graphs.get((eng.dataset.version, dt.date.today()))
+    g = eng.cached_graph(dt.date.today())
     assert g is not None
     assert "equity" in g._shared and "control" in g._shared
