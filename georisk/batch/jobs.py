@@ -274,6 +274,7 @@ def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
 
 
 def count_records(path: Path) -> int:
+    """Input records counted by line, for the progress total (the CSV header not counted)."""
     n, last = 0, b"\n"
     with path.open("rb") as f:
         while block := f.read(1 << 20):
