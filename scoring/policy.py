@@ -35,10 +35,12 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from georisk.scoring.dataset import DatasetError, DatasetIssue
-from georisk.scoring.model import Id
 from georisk.scoring.yamlio import YamlError, load_yaml
+from georisk.scoring.model import Id
 
 __all__ = [
+    "TEXT_PART",
+    "ClauseText",
     "ListDefinition",
     "ListEffect",
     "Override",
@@ -143,6 +145,28 @@ class ListDefinition(_Rec):
     note: str | None = None
 
 
+class ClauseText(_Rec):
+    """The words a rule kind quotes in a finding: the value of a ``<kind>.text.<clause>``
+    parameter (e.g. ``45x.text.licensing``).
+
+    The legal text lives in the pack, dated and sourced like any value, not in the rule code.
+
+    >>> ClauseText(title="§301 tariff on imports", cite="§301").cite
+    '§301'
+    """
+
+    title: str = Field(min_length=1, description="what the clause requires, in a few words")
+    clause: str | None = Field(default=None, description="the statutory clause it applies")
+    cite: str | None = Field(default=None, description="short citation quoted in reasons")
+    phrases: dict[str, str] = Field(
+        default_factory=dict, description="named sentences the rule kind quotes in its reasons"
+    )
+
+
+#: parameters whose id has this part hold a :class:`ClauseText` (checked when the pack loads)
+TEXT_PART = ".text."
+
+
 class RuleInstance(_Rec):
     id: Id
     kind: str
@@ -172,6 +196,24 @@ class PolicyPack(_Rec):
     lists: list[ListDefinition] = Field(default_factory=list)
     rules: list[RuleInstance]
     content_hash: str = ""
+
+    @model_validator(mode="after")
+    def _texts(self) -> Self:
+        for pid, variants in self.parameters.items():
+            if TEXT_PART not in pid:
+                continue
+            for i, v in enumerate(variants):
+                try:
+                    ClauseText.model_validate(v.value)
+                except ValidationError as exc:
+                    e = exc.errors(include_url=False)[0]
+                    where = ".".join(str(p) for p in ("parameters", pid, i, "value", *e["loc"]))
+                    raise ValueError(f"{where}: {e['msg']} (a clause text)") from None
+        return self
+
+    def text(self, pid: str, on: dt.date) -> ClauseText:
+        """The clause text ``pid`` in force on ``on`` (raises :class:`ParameterMissing`)."""
+        return ClauseText.model_validate(self.param(pid, on).value)
 
     def param(self, pid: str, on: dt.date) -> ParamVariant:
         """The variant of parameter ``pid`` in force on ``on``.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -51,7 +52,9 @@ TECH_POINTS = {
     "supply_per_cost": 60.0,  # × the buyer's direct-material cost share when known
     "membership": 20.0,  # joint R&D consortium membership of a covered party
 }
-BINDING_BONUS = 0.15  # × per binding licence term (royalties > 10 y, services > 2 y, controls…)
+#: × per binding licence term (royalties and services beyond the pack's licensing.indicators,
+#: licensor controls, know-how withheld, licensor operating the plant)
+BINDING_BONUS = 0.15
 DOUBTFUL_EXISTENCE = 0.5  # a link only reported and marked unconfirmed counts half
 
 EQUITY_POINTS = {
@@ -143,7 +146,10 @@ def covered_control(g: ArrangementGraph, params: PfeParams, eid: str) -> _Contro
         return _Control(1.0, f"{eid} is a covered-nation party ({e.kind.value}, {e.country})")
     certain, possible = _fce(g, params)
     if certain[i]:
-        return _Control(1.0, f"{eid} is > 50% controlled from a covered nation")
+        op = "≥" if params.fce_inclusive else ">"
+        return _Control(
+            1.0, f"{eid} is {op} {params.fce_threshold:.0%} controlled from a covered nation"
+        )
     exp = covered_exposure(g, eid, params)
     deg = exp.share.min
     if possible[i]:
@@ -156,23 +162,31 @@ def _seeds(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
 
 
 def _fce(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, np.ndarray]:
+    """Controlled from a covered nation by majority chain at the pack's FCE threshold
+    (``pfe.fce_threshold``: more than 50%): (certain, possible) masks."""
+    t, inclusive = params.fce_threshold, params.fce_inclusive
+
     def make() -> tuple[np.ndarray, np.ndarray]:
-        c = threshold_closure(g.control, _seeds(g, params), 0.5, inclusive=False)
+        c = threshold_closure(g.control, _seeds(g, params), t, inclusive=inclusive)
         return c.certain, c.possible
 
-    return g.shared(f"fce-chain:{sorted(params.covered_nations)}", make)
+    return g.shared(f"fce-chain:{sorted(params.covered_nations)}:{t}:{inclusive}", make)
 
 
 # --------------------------------------------------------------------------- technology
 
 
-def _binding_terms(l: Link, operators: set[str]) -> list[str]:
+def _binding_terms(l: Link, operators: set[str], indicators: dict[str, Any]) -> list[str]:
+    """The licence terms that bind the licensee to the licensor; royalty and service terms
+    count beyond the pack's effective-control indicators (``licensing.indicators``:
+    royalties beyond 10 years, services beyond 2), not at all when the pack has none."""
     t = l.licence
     terms = []
+    roy_max, svc_max = indicators.get("royalty_years_max"), indicators.get("service_years_max")
     if t is not None:
-        if t.royalty_years is not None and t.royalty_years > 10:
+        if roy_max is not None and t.royalty_years is not None and t.royalty_years > float(roy_max):
             terms.append(f"royalties {t.royalty_years:g} y")
-        if t.service_years is not None and t.service_years > 2:
+        if svc_max is not None and t.service_years is not None and t.service_years > float(svc_max):
             terms.append(f"services {t.service_years:g} y")
         terms += [f"licensor controls {c}" for c in t.licensor_controls]
         if t.know_how_transfer.value in ("partial", "none"):
@@ -191,6 +205,8 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
     g, params = ctx.g, ctx.pfe
     recv = ctx.receivers()
     operators = {l.source for l in ctx.links_into(ctx.arr.focal, [LinkKind.OPERATION])}
+    ind = ctx.pack.maybe("licensing.indicators", ctx.on)
+    indicators: dict[str, Any] = ind.value if ind is not None else {}
     parts: list[Contribution] = []
     seen: set[str] = set()
     kinds = [
@@ -215,7 +231,7 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
                 licensed.add(l.target)
                 core = l.licence is None or l.licence.core_ip
                 base = TECH_POINTS["licence_core" if core else "licence"]
-                terms = _binding_terms(l, operators)
+                terms = _binding_terms(l, operators, indicators)
                 mult = 1.0 + BINDING_BONUS * len(terms)
                 label = f"{'core ' if core else ''}technology licence"
             elif l.kind is LinkKind.SUPPLY and l.source in suppliers:
@@ -327,7 +343,8 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                         points=EQUITY_POINTS["majority_control"],
                         entities=[s],
                         links=path_links,
-                        detail="> 50% by majority chain",
+                        detail=f"{'≥' if params.fce_inclusive else '>'} "
+                        f"{params.fce_threshold:.0%} by majority chain",
                     )
                 )
             elif possible[i] or top >= 0.5 - 1e-9:

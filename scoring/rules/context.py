@@ -17,7 +17,7 @@ from typing import Any
 from georisk.scoring.control import PfeParams, ultimate_controllers
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind
-from georisk.scoring.policy import ParamVariant, PolicyPack, RuleInstance
+from georisk.scoring.policy import ClauseText, ParamVariant, PolicyPack, RuleInstance
 from georisk.scoring.rules.outcome import ParamUse
 
 __all__ = [
@@ -80,6 +80,14 @@ class EvalContext:
                 )
             )
         return v.value
+
+    def text(self, pid: str) -> ClauseText:
+        """The clause text ``pid`` of the pack (title, statutory clause, citation, phrases).
+
+        Read like a parameter (the :class:`RuleCache` records it), but not listed among a
+        clause's parameters: the words decide no verdict.
+        """
+        return ClauseText.model_validate(self.param(pid))
 
     @contextmanager
     def recording(self) -> Iterator[set[str]]:

@@ -90,13 +90,15 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
 
 
 def _affiliates(ctx: EvalContext, list_id: str, listed: set[str]) -> set[str]:
-    """Listed entities and those ≥ 50% owned by them, aggregated (OFAC FAQ 401 / BIS 2025)."""
+    """Listed entities and those owned at least ``lists.affiliates_threshold`` (50%: OFAC FAQ
+    401 / BIS 2025) by them, aggregated and through tiers."""
+    threshold = float(ctx.param("lists.affiliates_threshold"))
 
     def make() -> set[str]:
-        c = threshold_closure(ctx.g.equity, ctx.g.mask(listed), 0.5, inclusive=True)
+        c = threshold_closure(ctx.g.equity, ctx.g.mask(listed), threshold, inclusive=True)
         return {ctx.g.ids[i] for i in np.flatnonzero(c.possible)}
 
-    return ctx.g.cached(f"affiliates:{list_id}", make)
+    return ctx.g.cached(f"affiliates:{list_id}:{threshold}", make)
 
 
 def _roles(ctx: EvalContext, eid: str) -> str:

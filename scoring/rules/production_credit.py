@@ -34,10 +34,8 @@ __all__ = ["evaluate"]
 
 def _taxpayer_clause(ctx: EvalContext) -> Clause:
     uses: list[ParamUse] = []
-    title, clause = (
-        "taxpayer is not a prohibited foreign entity",
-        "§45X as amended by P.L. 119-21; §7701(a)(51)",
-    )
+    text = ctx.text("45x.text.taxpayer_pfe")
+    title, clause = text.title, text.clause or ""
     tp = ctx.arr.taxpayer
     if tp is None:
         return Clause(
@@ -98,8 +96,8 @@ def _article(v: Tri) -> str:
 
 def _licensing_clause(ctx: EvalContext) -> Clause:
     uses: list[ParamUse] = []
-    title = "no effective control by an SFE through a licence"
-    clause = "§7701(a)(51)-(52) effective control via licensing (as reported; see params)"
+    text = ctx.text("45x.text.licensing")
+    title, clause = text.title, text.clause or ""
     mode = ctx.param("licensing.mode", uses)
     if mode == "off":
         return Clause(
@@ -253,8 +251,8 @@ def _indicators(
 
 def _macr_clause(ctx: EvalContext) -> Clause:
     uses: list[ParamUse] = []
-    title = "material-assistance cost ratio"
-    clause = "§7701(a)(52) material assistance from a PFE; Notice 2026-15"
+    text = ctx.text("45x.text.material_assistance")
+    title, clause = text.title, text.clause or ""
     if not ctx.param("pfe.in_force", uses):
         return Clause(
             id="material_assistance",
@@ -367,13 +365,14 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         else set()
     )
     if not creditable:
+        text = ctx.text("45x.text.in_force")
         c = Clause(
             id="in_force",
-            title="credit available for the products",
-            clause=rule.clause,
+            title=text.title,
+            clause=text.clause or rule.clause,
             verdict=Verdict.NOT_ELIGIBLE,
             params=uses,
-            reason=f"no §45X credit for {sorted(products)} on {ctx.on}",
+            reason=f"no {text.cite or 'credit'} credit for {sorted(products)} on {ctx.on}",
         )
         return finish(rule, [c], impact=1.0)
     clauses = [_taxpayer_clause(ctx), _licensing_clause(ctx), _macr_clause(ctx)]

@@ -18,7 +18,12 @@ from georisk.scoring.rules.outcome import (
     not_applicable,
 )
 
-__all__ = ["evaluate"]
+__all__ = ["FULL_IMPACT_RATE", "MAX_IMPACT", "evaluate"]
+
+#: scoring scale, not policy: a tariff is an adverse cost, never a lost credit, so its impact
+#: is at most MAX_IMPACT, reached at FULL_IMPACT_RATE and proportional below it
+MAX_IMPACT = 0.5
+FULL_IMPACT_RATE = 0.25
 
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
@@ -39,6 +44,7 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             rule, "no import of batteries from a covered nation recorded for the producer side"
         )
     uses: list[ParamUse] = []
+    text = ctx.text("tariff.text.section_301")
     storage_only = {p.value for p in ctx.arr.products} <= {"storage"}
     rate = float(
         ctx.param(
@@ -47,12 +53,13 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     )
     c = Clause(
         id="section_301",
-        title="§301 tariff on imports",
-        clause=rule.clause,
+        title=text.title,
+        clause=text.clause or rule.clause,
         verdict=Verdict.AT_RISK,
         params=uses,
         links=[l.id for l in imports],
-        reason=f"imports from a covered nation pay {rate:.1%} (§301)",
-        impact=min(1.0, rate / 0.25) * 0.5,
+        reason=f"imports from a covered nation pay {rate:.1%}"
+        + (f" ({text.cite})" if text.cite else ""),
+        impact=min(1.0, rate / FULL_IMPACT_RATE) * MAX_IMPACT,
     )
     return finish(rule, [c], impact=c.impact)

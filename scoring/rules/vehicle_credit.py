@@ -48,18 +48,19 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         return not_applicable(rule, why)
     uses: list[ParamUse] = []
     if not ctx.param("30d.available", uses):
-        out = not_applicable(
-            rule, f"the credit is terminated on {ctx.on} (vehicles acquired after 2025-09-30)"
-        )
+        ended = uses[-1].effective_from  # the day the variant "not available" starts
+        after = f" (vehicles acquired after {ended - dt.timedelta(days=1)})" if ended else ""
+        out = not_applicable(rule, f"the credit is terminated on {ctx.on}{after}")
         out.sources = sorted({*out.sources, *(s for u in uses for s in u.sources)})
         return out
+    text = ctx.text("30d.text.feoc_components")
     start = ctx.param("30d.feoc_components_from", uses)
     start_d = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
     if ctx.on < start_d:
         c = Clause(
             id="feoc_components",
-            title="battery components not made by a FEOC",
-            clause=rule.clause,
+            title=text.title,
+            clause=text.clause or rule.clause,
             verdict=Verdict.ELIGIBLE,
             params=uses,
             reason=f"the FEOC component exclusion starts {start_d}",
@@ -90,14 +91,16 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     ]
     if feoc_lic:
         verdicts.append(Verdict.AT_RISK)
+        why = text.phrases.get("licence_control")
         reasons.append(
-            "licence from a FEOC: DOE 2024 says licences can give effective control; "
-            f"terms decide ({', '.join(l.id for l in feoc_lic)})"
+            "licence from a FEOC"
+            + (f": {why}" if why else "")
+            + f"; terms decide ({', '.join(l.id for l in feoc_lic)})"
         )
     c = Clause(
         id="feoc_components",
-        title="battery components not made by a FEOC",
-        clause=rule.clause,
+        title=text.title,
+        clause=text.clause or rule.clause,
         verdict=worst(verdicts) if verdicts else Verdict.ELIGIBLE,
         params=uses,
         reason="; ".join(reasons) or f"no FEOC among the makers {makers}",
