@@ -37,6 +37,25 @@ def ultimate_controllers(
 
     Aggregation through controlled intermediates counts (Eurostat example 5: A controls C via
     B1 and B2 together). The ultimate controllers are the controllers no other entity controls.
+
+    Envision Group holds 75% of AESC, Nissan 25%: Envision controls AESC, Nissan does not.
+
+    >>> import datetime as dt
+    >>> from georisk.scoring.dataset import Dataset
+    >>> from georisk.scoring.model import Entity, Link
+    >>> owners = [("envision", "CN", 0.75), ("nissan", "JP", 0.25)]
+    >>> ents = {e: Entity(id=e, name=e, kind="company", country=c) for e, c, _ in owners}
+    >>> ents["aesc"] = Entity(id="aesc", name="AESC", kind="company", country="JP")
+    >>> links = {
+    ...     f"{e}-aesc": Link.model_validate({"id": f"{e}-aesc", "kind": "equity", "source": e,
+    ...                                       "target": "aesc", "share": s, "sources": ["s"]})
+    ...     for e, _, s in owners
+    ... }
+    >>> ds = Dataset(sources={}, entities=ents, links=links, arrangements={}, version="t")
+    >>> g = ArrangementGraph.build(ds, dt.date(2026, 1, 1))
+    >>> r = ultimate_controllers(g, "aesc")
+    >>> r.controllers, r.ultimate, r.widely_held
+    (['envision'], ['envision'], False)
     """
     params = params or PfeParams()
     key = f"controllers:{entity_id}:{params.max_depth}:{params.max_paths}"

@@ -91,7 +91,24 @@ def covered_exposure(
     Each chain counts once, attributed to the covered party nearest the entity (so a Chinese
     parent's 100% of a Chinese subsidiary holding 30% of X adds 30%, not 60%).
 
-    >>> # Envision Group (CN) 75% of AESC → exposure of AESC is 75%
+    Envision Group (CN) holds 75% of AESC (JP), Nissan the rest: AESC's exposure is 75%.
+
+    >>> import datetime as dt
+    >>> from georisk.scoring.dataset import Dataset
+    >>> from georisk.scoring.model import Entity, Link
+    >>> owners = [("envision", "CN", 0.75), ("nissan", "JP", 0.25)]
+    >>> ents = {e: Entity(id=e, name=e, kind="company", country=c) for e, c, _ in owners}
+    >>> ents["aesc"] = Entity(id="aesc", name="AESC", kind="company", country="JP")
+    >>> links = {
+    ...     f"{e}-aesc": Link.model_validate({"id": f"{e}-aesc", "kind": "equity", "source": e,
+    ...                                       "target": "aesc", "share": s, "sources": ["s"]})
+    ...     for e, _, s in owners
+    ... }
+    >>> ds = Dataset(sources={}, entities=ents, links=links, arrangements={}, version="t")
+    >>> g = ArrangementGraph.build(ds, dt.date(2026, 1, 1))
+    >>> r = covered_exposure(g, "aesc")
+    >>> r.share.min, r.share.max, r.paths.paths[0].entities
+    (0.75, 0.75, ['envision', 'aesc'])
 
     It depends on the links only, so it is kept per set of links (``g.shared``): the equity
     axis and the technology axis ask for the same entities in every scenario and date.

@@ -155,6 +155,27 @@ def specified_foreign_entity(
     TRUE if it is on an SFE list on that date, or is foreign-controlled: a covered-nation
     government/national/entity itself, or more than 50% owned or controlled by such parties
     (semantics per ``params.fce_semantics``). UNDETERMINED when ranged shares straddle 50%.
+
+    Envision Group (CN) holds 75% of AESC (JP): AESC is foreign-controlled, so an SFE.
+
+    >>> import datetime as dt
+    >>> from georisk.scoring.dataset import Dataset
+    >>> from georisk.scoring.model import Entity, Link
+    >>> owners = [("envision", "CN", 0.75), ("nissan", "JP", 0.25)]
+    >>> ents = {e: Entity(id=e, name=e, kind="company", country=c) for e, c, _ in owners}
+    >>> ents["aesc"] = Entity(id="aesc", name="AESC", kind="company", country="JP")
+    >>> links = {
+    ...     f"{e}-aesc": Link.model_validate({"id": f"{e}-aesc", "kind": "equity", "source": e,
+    ...                                       "target": "aesc", "share": s, "sources": ["s"]})
+    ...     for e, _, s in owners
+    ... }
+    >>> ds = Dataset(sources={}, entities=ents, links=links, arrangements={}, version="t")
+    >>> g = ArrangementGraph.build(ds, dt.date(2026, 1, 1))
+    >>> r = specified_foreign_entity(g, "aesc")
+    >>> r.verdict.value, [t.test for t in r.tests if t.verdict.value == "true"]
+    ('true', ['foreign_controlled'])
+    >>> specified_foreign_entity(g, "nissan").verdict.value
+    'false'
     """
     params = params or PfeParams()
     return g.cached(f"sfe-result:{entity_id}:{params!r}", lambda: _sfe(g, entity_id, params))

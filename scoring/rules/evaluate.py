@@ -3,6 +3,9 @@
 :data:`EVALUATORS` maps a rule kind to its evaluation (one module per kind);
 :func:`evaluate_pack` runs every rule of the context's pack, through a :class:`RuleCache` when
 given one.
+
+>>> sorted(EVALUATORS)
+['list_effects', 'production_credit', 'tariff', 'vehicle_credit']
 """
 
 from __future__ import annotations
