@@ -34,8 +34,8 @@ from pydantic import BaseModel, Field
 from scipy.sparse.csgraph import breadth_first_order
 
 from georisk.scoring.dataset import Dataset
+from georisk.scoring.dataset.linkstore import KIND_CODES, OverlaidStore
 from georisk.scoring.interval import Interval
-from georisk.scoring.linkstore import KIND_CODES, OverlaidStore
 from georisk.scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
 from georisk.scoring.ownership import ShareMatrix
 

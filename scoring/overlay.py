@@ -57,9 +57,9 @@ from georisk.scoring.dataset import (
     reference_issues,
     share_total_issues,
 )
-from georisk.scoring.linkstore import KIND_CODES, NO_DATE, EntityIndex, OverlaidStore
+from georisk.scoring.dataset.linkstore import KIND_CODES, NO_DATE, EntityIndex, OverlaidStore
+from georisk.scoring.dataset.yamlio import YamlError, load_yaml
 from georisk.scoring.model import OWNERSHIP_KINDS, Link, ListMembership
-from georisk.scoring.yamlio import YamlError, load_yaml
 
 __all__ = [
     "Overlay",

@@ -35,7 +35,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from georisk.scoring.dataset import DatasetError, DatasetIssue
-from georisk.scoring.yamlio import YamlError, load_yaml
+from georisk.scoring.dataset.yamlio import YamlError, load_yaml
 from georisk.scoring.model import Id
 
 __all__ = [

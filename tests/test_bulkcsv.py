@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import georisk.scoring.dataset as D
-from georisk.scoring.bulkcsv import read_links
+import georisk.scoring.dataset.core as D
+from georisk.scoring.dataset.bulkcsv import read_links
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import LinkKind
 from georisk.synth import SynthSpec, generate

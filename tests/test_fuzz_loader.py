@@ -417,7 +417,8 @@ def test_extreme_values(edit: tuple[str, str]) -> None:
 
 
 # ------------------------------------------------------------- formerly escaping inputs
-# (bugs found by this file, fixed in scoring/yamlio.py and scoring/dataset.py; kept as regressions)
+# (bugs found by this file, fixed in scoring/dataset/yamlio.py and scoring/dataset/core.py;
+# kept as regressions)
 
 
 @pytest.mark.parametrize(

@@ -46,9 +46,17 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
-from georisk.scoring.bulkcsv import FastLinks, read_entities, read_links, split_list
+from georisk.scoring.dataset.bulkcsv import FastLinks, read_entities, read_links, split_list
+from georisk.scoring.dataset.linkstore import (
+    KIND_CODES,
+    LINK_KINDS,
+    NO_DATE,
+    LinkColumns,
+    LinkStore,
+    build,
+)
+from georisk.scoring.dataset.yamlio import YamlError, load_yaml
 from georisk.scoring.interval import EPS
-from georisk.scoring.linkstore import KIND_CODES, LINK_KINDS, NO_DATE, LinkColumns, LinkStore, build
 from georisk.scoring.model import (
     OWNERSHIP_KINDS,
     Arrangement,
@@ -57,7 +65,6 @@ from georisk.scoring.model import (
     ListMembership,
     Source,
 )
-from georisk.scoring.yamlio import YamlError, load_yaml
 
 __all__ = [
     "RECORD_KINDS",
@@ -787,8 +794,8 @@ def _bulk_csv(
     located: list[tuple[str, BaseModel, str, str]],
     blocks: list[FastLinks],
 ) -> bool:
-    """Read a bulk links/entities CSV column-wise (:mod:`georisk.scoring.bulkcsv`); False when the
-    file must take the reference path. Rows the strict checks refuse are validated here, one by
+    """Read a bulk links/entities CSV column-wise (:mod:`.bulkcsv`); False when the file must
+    take the reference path. Rows the strict checks refuse are validated here, one by
     one, exactly as the reference path does."""
     parts = f.name.rsplit(".", 2)
     plural = parts[-2] if len(parts) == 3 else ""

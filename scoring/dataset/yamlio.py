@@ -12,7 +12,7 @@
 >>> load_yaml("a: 1\\na: 2")
 Traceback (most recent call last):
 ...
-georisk.scoring.yamlio.YamlError: line 2: duplicate key 'a' (first on line 1)
+georisk.scoring.dataset.yamlio.YamlError: line 2: duplicate key 'a' (first on line 1)
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import pyarrow.csv as pacsv
 from pydantic import ValidationError
 
 from georisk.scoring.countries import ISO_3166_ALPHA2
-from georisk.scoring.linkstore import (
+from georisk.scoring.dataset.linkstore import (
     LINK_KINDS,
     LINK_STATUSES,
     NO_DATE,
