@@ -106,7 +106,7 @@ class GeoriskClient:
         cert: Path | None = None,
         key: Path | None = None,
         timeout: float = 30.0,
-        max_message_bytes: int = 64 * 1024 * 1024,
+        max_message_bytes: int = 128 * 1024 * 1024,  # the server's default response limit
     ) -> None:
         opts = [("grpc.max_receive_message_length", max_message_bytes)]
         self._ch = _channel(target, ca, cert, key, opts)

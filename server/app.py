@@ -123,7 +123,9 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
     )
     metrics = Metrics()
     interceptors: list[grpc.aio.ServerInterceptor] = [
-        ObserveInterceptor(metrics, serialized=state.serialized)
+        ObserveInterceptor(
+            metrics, serialized=state.serialized, max_response_bytes=settings.max_response_bytes
+        )
     ]
     if settings.auth_tokens:
         interceptors.append(AuthInterceptor(settings.auth_tokens))
@@ -131,7 +133,7 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_response_bytes),
             ("grpc.so_reuseport", 1 if settings.reuseport else 0),
         ],
     )

@@ -206,6 +206,12 @@ def _encode(response: scoring_pb2.ScoreArrangementResponse) -> bytes:
     return response.SerializeToString()
 
 
+def _field_size(message: Any) -> int:
+    """Bytes of ``message`` as a length-delimited field (field number < 16) of another."""
+    n: int = message.ByteSize()
+    return 1 + max(1, (n.bit_length() + 6) // 7) + n
+
+
 class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     def __init__(self, state: ServingState, settings: Settings) -> None:
         self.state, self.settings = state, settings
@@ -266,13 +272,27 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         for aid in ids:
             if aid not in engine.dataset.arrangements:
                 raise NotFound("arrangement", aid)
-        out = []
-        for aid in ids:
-            _deadline(context)
-            out.append((await self._score(engine, aid, on, scenario, view)).score)
-        return scoring_pb2.BatchScoreArrangementsResponse(
-            scores=out, dataset_version=engine.dataset.version
+        version = engine.dataset.version
+        # the response's size, counted as it is assembled: it must fit the server's send limit
+        tail = len(
+            scoring_pb2.ScoreArrangementResponse(dataset_version=version).SerializeToString()
         )
+        limit, size = self.settings.max_response_bytes, tail
+        out = []
+        for i, aid in enumerate(ids):
+            _deadline(context)
+            response = await self._score(engine, aid, on, scenario, view)
+            wire = self.state.serialized(response)  # score field + dataset_version field
+            size += len(wire) - tail if wire is not None else _field_size(response.score)
+            if size > limit:
+                raise ResourceExhausted(
+                    "arrangement_ids",
+                    f"the scores of the first {i + 1} of {len(ids)} ids take {size} bytes, over "
+                    f"the server's response limit of {limit} bytes: use StreamScoreArrangements "
+                    "(one message per score), fewer ids or the basic view",
+                )
+            out.append(response.score)
+        return scoring_pb2.BatchScoreArrangementsResponse(scores=out, dataset_version=version)
 
     async def StreamScoreArrangements(
         self, request: scoring_pb2.StreamScoreArrangementsRequest, context: Ctx

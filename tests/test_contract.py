@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from georisk.scoring.engine import Engine
+from georisk.scoring.engine import Engine, View
+from georisk.server.convert import score_to_proto
 from georisk.server.settings import Settings
 from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 from tests.conftest import DATA, REPO
 from tests.server_harness import ServerThread
 
 TODAY = "2026-11-22"
+TODAY_D = dt.date.fromisoformat(TODAY)
 
 
 def settings(**kw: object) -> Settings:
@@ -64,6 +70,16 @@ def violations(err: grpc.RpcError) -> dict[str, str]:
         br = error_details_pb2.BadRequest()
         if d.Unpack(br):
             out.update({v.field: v.description for v in br.field_violations})
+    return out
+
+
+def quota_violations(err: grpc.RpcError) -> list[tuple[str, str]]:
+    """The QuotaFailure violations of a RESOURCE_EXHAUSTED, (subject, description)."""
+    out: list[tuple[str, str]] = []
+    for d in rich_status(err).details:
+        qf = error_details_pb2.QuotaFailure()
+        if d.Unpack(qf):
+            out += [(v.subject, v.description) for v in qf.violations]
     return out
 
 
@@ -120,7 +136,7 @@ def test_policy_pack_as_of_gives_the_values_in_force_on_that_date(
 def test_policy_pack_as_of_must_be_a_date(scoring: scoring_pb2_grpc.ScoringServiceStub) -> None:
     with pytest.raises(grpc.RpcError) as info:
         scoring.GetPolicyPack(scoring_pb2.GetPolicyPackRequest(as_of="22/11/2026"), timeout=30)
-    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(info.value)) == {"as_of"}
 
 
@@ -150,7 +166,7 @@ def test_simulate_refuses_request_fields_that_contradict_the_document(
 ) -> None:
     with pytest.raises(grpc.RpcError) as info:
         simulate(scoring, document=OVERLAY_DOC, **{field: value})
-    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     found = violations(info.value)
     assert list(found) == [violation]
     assert repr(value) in found[violation]  # names what was asked for, against the document
@@ -182,7 +198,7 @@ def test_simulate_names_the_document_path_of_a_bad_value(
 ) -> None:
     with pytest.raises(grpc.RpcError) as info:
         simulate(scoring, document="arrangement: casip\nremove: {links: 3}\nnonsense: 1\n")
-    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(info.value)) == {
         "overlay.document.remove.links",
         "overlay.document.nonsense",
@@ -289,3 +305,236 @@ def test_get_ownership_uses_the_packs_parameters_on_that_date(
     )
     assert shipped.report.specified_foreign_entity.verdict == 1  # TRUE with CN covered
     assert mine.specified_foreign_entity.verdict != 1  # not with the changed pack
+
+
+# --------------------------------------------------------------------------- batch of 1,000 ids
+
+MAX_BATCH = 1000  # the documented maximum of BatchScoreArrangementsRequest.arrangement_ids
+
+
+def batch(
+    stub: scoring_pb2_grpc.ScoringServiceStub,
+    ids: list[str],
+    view: types_pb2.ExplanationView.ValueType,
+) -> scoring_pb2.BatchScoreArrangementsResponse:
+    req = scoring_pb2.BatchScoreArrangementsRequest(arrangement_ids=ids, as_of=TODAY, view=view)
+    r: scoring_pb2.BatchScoreArrangementsResponse = stub.BatchScoreArrangements(req, timeout=300)
+    return r
+
+
+@pytest.mark.parametrize("view", ["basic", "full"])
+def test_batch_of_the_documented_maximum_in_both_views(
+    srv: ServerThread, engine: Engine, view: str
+) -> None:
+    """1,000 ids, the largest score of the shipped data repeated (the worst case) and every
+    arrangement in turn, through the CLI's client with its default limits."""
+    from georisk.client import GeoriskClient
+
+    largest = max(
+        sorted(engine.dataset.arrangements),
+        key=lambda a: score_to_proto(engine.score(a, TODAY_D, view=View(view))).ByteSize(),
+    )
+    every = sorted(engine.dataset.arrangements)
+    with GeoriskClient(srv.target, timeout=300) as client:
+        for ids in ([largest] * MAX_BATCH, [every[i % len(every)] for i in range(MAX_BATCH)]):
+            scores = client.batch_score(ids, as_of=TODAY, view=view)
+            assert [s.arrangement.id for s in scores] == ids
+            assert all(bool(s.sources) is (view == "full") for s in scores)
+
+
+def test_batch_larger_than_the_response_limit_is_refused_with_quota_failure(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The response is sized as it is assembled: one byte over the server's limit is
+    RESOURCE_EXHAUSTED with a QuotaFailure pointing to the stream (not gRPC's bare 'Sent message
+    larger than max'), logged with that code; at the limit exactly, the call succeeds."""
+    ids = ["gotion-big-rapids-mi", "ford-marshall", "casip"] * 4
+    full = types_pb2.EXPLANATION_VIEW_FULL
+    t = ServerThread(settings(), engine).start()
+    try:
+        with grpc.insecure_channel(t.target) as ch:
+            size = batch(scoring_pb2_grpc.ScoringServiceStub(ch), ids, full).ByteSize()
+    finally:
+        t.stop()
+    assert size > 64 * 1024
+    caplog.set_level(logging.INFO, logger="georisk.server")
+    for limit, ok in ((size, True), (size - 1, False)):
+        t = ServerThread(settings(max_response_bytes=limit), engine).start()
+        try:
+            with grpc.insecure_channel(t.target) as ch:
+                stub = scoring_pb2_grpc.ScoringServiceStub(ch)
+                if ok:
+                    assert batch(stub, ids, full).ByteSize() == limit
+                    continue
+                with pytest.raises(grpc.RpcError) as info:
+                    batch(stub, ids, full)
+        finally:
+            t.stop()
+        err = info.value
+        assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        quota = quota_violations(err)
+        assert [subject for subject, _ in quota] == ["arrangement_ids"]
+        assert "StreamScoreArrangements" in quota[0][1]
+        assert f"of {len(ids)} ids" in quota[0][1]
+    codes = [
+        rpc["code"]
+        for rpc in rpc_lines(caplog)
+        if rpc["method"].endswith("/BatchScoreArrangements")
+    ]
+    assert codes[-2:] == ["OK", "RESOURCE_EXHAUSTED"]
+
+
+def test_any_response_over_the_limit_is_resource_exhausted(engine: Engine) -> None:
+    t = ServerThread(settings(max_response_bytes=1024), engine).start()
+    try:
+        with grpc.insecure_channel(t.target) as ch:
+            stub = scoring_pb2_grpc.ScoringServiceStub(ch)
+            with pytest.raises(grpc.RpcError) as info:
+                stub.GetPolicyPack(scoring_pb2.GetPolicyPackRequest(), timeout=30)
+            small = stub.ListScenarios(scoring_pb2.ListScenariosRequest(page_size=1), timeout=30)
+    finally:
+        t.stop()
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert [subject for subject, _ in quota_violations(info.value)] == ["response"]
+    assert small.ByteSize() <= 1024 and len(small.scenarios) == 1
+
+
+# --------------------------------------------------------------------------- one log line per call
+
+
+def rpc_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, str]]:
+    return [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "georisk.server" and r.getMessage().startswith('{"event": "rpc"')
+    ]
+
+
+def lines_of(caplog: pytest.LogCaptureFixture, rids: set[str]) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {rid: [] for rid in rids}
+    for line in rpc_lines(caplog):
+        if line["request_id"] in out:
+            out[line["request_id"]].append(line)
+    return out
+
+
+def wait_for_lines(
+    caplog: pytest.LogCaptureFixture, rids: set[str]
+) -> dict[str, list[dict[str, str]]]:
+    """The log lines of these request ids, once each has one (bounded wait: the server logs a
+    call when its task has ended, after the client has its answer), plus a moment for any
+    duplicate to show."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if rids <= {line["request_id"] for line in rpc_lines(caplog)}:
+            break
+        time.sleep(0.02)
+    time.sleep(0.3)
+    return lines_of(caplog, rids)
+
+
+class _GatedEngine(Engine):
+    """An Engine whose scoring waits at a gate: calls are still working when their deadline
+    passes or their client cancels them."""
+
+    entered: threading.Event  # set when a score call starts
+    gate: threading.Event  # score calls wait for it
+
+    def score(self, *args: Any, **kw: Any) -> Any:
+        self.entered.set()
+        self.gate.wait(60)
+        return super().score(*args, **kw)
+
+
+def gated(engine: Engine) -> _GatedEngine:
+    eng = _GatedEngine(**{f: getattr(engine, f) for f in engine.__dataclass_fields__})
+    eng.entered, eng.gate = threading.Event(), threading.Event()
+    eng.gate.set()
+    return eng
+
+
+def ended_with(call: Any) -> grpc.StatusCode:
+    """The code a call ended with, as its client saw it (a stream is read to its end)."""
+    try:
+        r = call() if callable(call) else call
+        if isinstance(r, Iterator):
+            list(r)
+    except grpc.RpcError as err:
+        code: grpc.StatusCode = err.code()
+        return code
+    return grpc.StatusCode.OK
+
+
+def test_one_log_line_per_call_with_its_final_code(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calls whose deadline passes while the server works on them and calls cancelled by their
+    client give exactly one log line each, with the code the call ended with; so do calls with
+    a 1 ms deadline, except that such a call may expire before the server's gRPC core hands it
+    to the application (it never reaches Python: no line, and never two)."""
+    caplog.set_level(logging.INFO, logger="georisk.server")
+    eng = gated(engine)
+    t = ServerThread(settings(cache_size=0), eng).start()
+    seen: dict[str, grpc.StatusCode] = {}  # request id → the code the client saw
+    reached: set[str] = set()  # the calls known to have reached the handler
+    full = types_pb2.EXPLANATION_VIEW_FULL
+    try:
+        with grpc.insecure_channel(t.target) as ch:
+            stub = scoring_pb2_grpc.ScoringServiceStub(ch)
+            unary, stream = stub.ScoreArrangement, stub.StreamScoreArrangements
+
+            def start(kind: str, rid: str, on: str, timeout: float, future: bool = False) -> Any:
+                md = (("x-request-id", rid),)
+                if kind == "unary":
+                    req = scoring_pb2.ScoreArrangementRequest(
+                        arrangement_id="casip", as_of=on, view=full
+                    )
+                    return (unary.future if future else unary)(req, timeout=timeout, metadata=md)
+                sreq = scoring_pb2.StreamScoreArrangementsRequest(as_of=on, view=full)
+                return stream(sreq, timeout=timeout, metadata=md)
+
+            stub.ListScenarios(scoring_pb2.ListScenariosRequest(), timeout=30)  # connected
+            for i in range(7):  # 1 ms deadlines
+                for kind in ("unary", "stream"):
+                    rid = f"1ms-{kind}-{i}"
+                    seen[rid] = ended_with(lambda: start(kind, rid, f"20{10 + i}-01-01", 0.001))  # noqa: B023
+            for kind in ("unary", "stream"):
+                # the deadline passes while the server works on the call
+                eng.gate.clear()
+                eng.entered.clear()
+                rid = f"deadline-{kind}"
+                call = start(kind, rid, "2009-01-01", 1.0, future=True)
+                assert eng.entered.wait(30)
+                seen[rid] = ended_with(call.result if kind == "unary" else call)
+                reached.add(rid)
+                wait_for_lines(caplog, {rid})  # the server saw the end before the work did
+                eng.gate.set()
+                # the client cancels the call while the server works on it
+                eng.gate.clear()
+                eng.entered.clear()
+                rid = f"cancel-{kind}"
+                call = start(kind, rid, "2008-01-01", 60, future=True)
+                assert eng.entered.wait(30)
+                assert call.cancel()
+                seen[rid] = grpc.StatusCode.CANCELLED
+                reached.add(rid)
+                wait_for_lines(caplog, {rid})
+                eng.gate.set()
+    finally:
+        eng.gate.set()
+        t.stop()
+    for rid, code in seen.items():
+        expected = (
+            grpc.StatusCode.CANCELLED if "cancel" in rid else grpc.StatusCode.DEADLINE_EXCEEDED
+        )
+        assert code is expected, (rid, code)
+    wait_for_lines(caplog, reached)
+    lines = lines_of(caplog, set(seen))
+    for rid, code in seen.items():
+        codes = [line["code"] for line in lines[rid]]
+        assert codes == [code.name] or (rid not in reached and codes == []), (rid, codes)
+    assert sum(bool(found) for found in lines.values()) > len(reached)  # some 1 ms calls too
+    for found in lines.values():
+        for line in found:
+            assert line["method"].startswith("/georisk.v1.ScoringService/")
+            assert line["peer"] == "" or line["peer"].startswith("ipv4:127.0.0.1:")

@@ -102,7 +102,9 @@ class BatchScoreArrangementsRequest(_message.Message):
     """How much explanation to return; unspecified means BASIC."""
     @_builtins.property
     def arrangement_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Ids of the arrangements to score: 1 to 1,000; a repeated id is scored once per mention."""
+        """Ids of the arrangements to score: 1 to 1,000 (more: RESOURCE_EXHAUSTED with QuotaFailure);
+        a repeated id is scored once per mention.
+        """
 
     def __init__(
         self,

@@ -29,8 +29,14 @@ class ScoringServiceStub:
     """Scores arrangements and publishes the policy pack and scenarios the scores rest on.
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
-    field violations (bad date, unknown enum, too many ids, invalid overlay); NOT_FOUND carries
-    `google.rpc.ResourceInfo` naming the unknown arrangement or scenario.
+    field violations (bad date, unknown enum, invalid overlay); NOT_FOUND carries
+    `google.rpc.ResourceInfo` naming the unknown arrangement or scenario; RESOURCE_EXHAUSTED
+    carries `google.rpc.QuotaFailure` naming the limit (more ids than the batch limit, a response
+    larger than the server's response limit).
+
+    Responses can be large: the server sends up to its response limit (128 MiB by default,
+    GEORISK_MAX_RESPONSE_BYTES), so clients should accept messages of that size (gRPC's default
+    receive limit is 4 MiB).
     """
 
     def __init__(self, channel):
@@ -75,8 +81,14 @@ class ScoringServiceServicer:
     """Scores arrangements and publishes the policy pack and scenarios the scores rest on.
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
-    field violations (bad date, unknown enum, too many ids, invalid overlay); NOT_FOUND carries
-    `google.rpc.ResourceInfo` naming the unknown arrangement or scenario.
+    field violations (bad date, unknown enum, invalid overlay); NOT_FOUND carries
+    `google.rpc.ResourceInfo` naming the unknown arrangement or scenario; RESOURCE_EXHAUSTED
+    carries `google.rpc.QuotaFailure` naming the limit (more ids than the batch limit, a response
+    larger than the server's response limit).
+
+    Responses can be large: the server sends up to its response limit (128 MiB by default,
+    GEORISK_MAX_RESPONSE_BYTES), so clients should accept messages of that size (gRPC's default
+    receive limit is 4 MiB).
     """
 
     def ScoreArrangement(self, request, context):
@@ -89,6 +101,13 @@ class ScoringServiceServicer:
     def BatchScoreArrangements(self, request, context):
         """Scores up to 1,000 arrangements at once. All or nothing: any unknown id fails the call with
         NOT_FOUND (use StreamScoreArrangements for per-item errors).
+
+        The response is sized as it is assembled, against the server's response limit: 1,000 ids
+        fit in both views on the shipped data (at most 5.2 MiB BASIC and 55 MiB FULL, against the
+        default limit of 128 MiB). A response that would not fit (larger scores of another dataset,
+        or a lower limit) fails at the first score that crosses the limit with RESOURCE_EXHAUSTED and
+        a `google.rpc.QuotaFailure` (subject `arrangement_ids`) pointing to StreamScoreArrangements,
+        which sends one message per score and has no such limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,8 +189,14 @@ class ScoringService:
     """Scores arrangements and publishes the policy pack and scenarios the scores rest on.
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
-    field violations (bad date, unknown enum, too many ids, invalid overlay); NOT_FOUND carries
-    `google.rpc.ResourceInfo` naming the unknown arrangement or scenario.
+    field violations (bad date, unknown enum, invalid overlay); NOT_FOUND carries
+    `google.rpc.ResourceInfo` naming the unknown arrangement or scenario; RESOURCE_EXHAUSTED
+    carries `google.rpc.QuotaFailure` naming the limit (more ids than the batch limit, a response
+    larger than the server's response limit).
+
+    Responses can be large: the server sends up to its response limit (128 MiB by default,
+    GEORISK_MAX_RESPONSE_BYTES), so clients should accept messages of that size (gRPC's default
+    receive limit is 4 MiB).
     """
 
     @staticmethod
