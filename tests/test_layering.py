@@ -173,31 +173,18 @@ def test_importing_the_domain_loads_no_grpc() -> None:
 
 def test_pytest_refuses_a_module_under_its_bare_name() -> None:
     """The root conftest.py: ``pytest scoring/x.py`` would import ``scoring.x`` beside
-    ``georisk.scoring.x``; collection stops with a message naming both paths to use."""
+    ``georisk.scoring.x``; collection stops with a message naming both paths to use. (The same
+    guard passing on every run of the suite shows that ``georisk/scoring/x.py`` is fine.)"""
     mod = sorted(p.name for p in (REPO / "scoring").glob("*.py") if p.name != "__init__.py")[0]
-
-    def collect(path: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "--collect-only",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                path,
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    bare = collect(f"scoring/{mod}")
+    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    bare = subprocess.run(
+        [*cmd, f"scoring/{mod}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert bare.returncode == pytest.ExitCode.USAGE_ERROR, bare.stdout + bare.stderr
     assert f"scoring/{mod} as scoring.{mod[:-3]}" in bare.stderr
     assert "georisk/scoring/" in bare.stderr
-    ok = collect(f"georisk/scoring/{mod}")
-    assert ok.returncode in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), ok.stderr
