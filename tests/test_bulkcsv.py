@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import georisk.scoring.dataset.core as D
+import georisk.scoring.dataset as D
+import georisk.scoring.dataset.readers as readers
 from georisk.scoring.dataset.bulkcsv import read_links
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import LinkKind
@@ -31,9 +32,9 @@ Outcome = D.Dataset | list[str]
 def _load(d: Path, reference: bool, monkeypatch: pytest.MonkeyPatch) -> Outcome:
     with monkeypatch.context() as m:
         if reference:
-            m.setattr(D, "read_links", lambda *a: None)
-            m.setattr(D, "read_entities", lambda *a: None)
-            m.setattr(D, "_fast_line", lambda line: None)
+            m.setattr(readers, "read_links", lambda *a: None)
+            m.setattr(readers, "read_entities", lambda *a: None)
+            m.setattr(readers, "_fast_line", lambda line: None)
         try:
             return D.load_dataset(d)
         except D.DatasetError as exc:
