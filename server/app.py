@@ -22,10 +22,10 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from georisk.scoring.engine import Engine
 from georisk.server.interceptors import AuthInterceptor, Metrics, ObserveInterceptor
+from georisk.server.reflection import enable_reflection
 from georisk.server.service import GraphServicer, ScoringServicer
 from georisk.server.settings import Settings, SettingsError
 from georisk.server.state import ReloadResult, ServingState, load_warm
@@ -142,13 +142,8 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
+        enable_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
         )
     creds = _credentials(settings)
     port = (

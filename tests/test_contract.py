@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -538,3 +540,101 @@ def test_one_log_line_per_call_with_its_final_code(
         for line in found:
             assert line["method"].startswith("/georisk.v1.ScoringService/")
             assert line["peer"] == "" or line["peer"].startswith("ipv4:127.0.0.1:")
+
+
+# --------------------------------------------------------------------------- reflection v1, v1alpha
+
+BUF = shutil.which("buf", path=str(Path(sys.executable).parent)) or shutil.which("buf")
+
+
+@pytest.mark.skipif(BUF is None, reason="buf (buf-bin) not installed")
+@pytest.mark.parametrize("protocol", ["grpc-v1", "grpc-v1alpha"])
+def test_reflection_protocols_with_buf_curl(srv: ServerThread, protocol: str) -> None:
+    assert BUF is not None
+    url = f"http://{srv.target}"
+
+    def curl(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [BUF, "curl", "--protocol", "grpc", "--http2-prior-knowledge"]
+        cmd += ["--reflect-protocol", protocol, *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+    services = curl("--list-services", url)
+    assert services.returncode == 0, services.stderr
+    assert set(services.stdout.split()) == {
+        "georisk.v1.ScoringService",
+        "georisk.v1.GraphService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    methods = curl("--list-methods", url)  # every service described, reflection's own too
+    assert methods.returncode == 0, methods.stderr
+    assert {
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "georisk.v1.GraphService/GetOwnership",
+    } <= set(methods.stdout.split())
+    body = json.dumps({"arrangementId": "gotion-manteno-il", "asOf": TODAY})
+    score = curl("-d", body, f"{url}/georisk.v1.ScoringService/ScoreArrangement")
+    assert score.returncode == 0, score.stderr
+    assert json.loads(score.stdout)["score"]["arrangement"]["id"] == "gotion-manteno-il"
+
+
+def test_reflection_needs_a_token_and_is_logged(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both reflection services sit behind the bearer token like every non-health method, and
+    each reflection call has its log line."""
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    caplog.set_level(logging.INFO, logger="georisk.server")
+    t = ServerThread(settings(auth_tokens=("tok",)), engine).start()
+    try:
+        with grpc.insecure_channel(t.target) as ch:
+            for version in ("v1", "v1alpha"):
+                info = ch.stream_stream(
+                    f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+                    request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                    response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+                )
+                req = reflection_pb2.ServerReflectionRequest(list_services="")
+                anon = (("x-request-id", f"anon-{version}"),)
+                with pytest.raises(grpc.RpcError) as denied:
+                    list(info(iter([req]), timeout=30, metadata=anon))
+                assert denied.value.code() is grpc.StatusCode.UNAUTHENTICATED
+                md = (("x-request-id", f"tok-{version}"), ("authorization", "Bearer tok"))
+                (answer,) = list(info(iter([req]), timeout=30, metadata=md))
+                names = {s.name for s in answer.list_services_response.service}
+                assert f"grpc.reflection.{version}.ServerReflection" in names
+    finally:
+        t.stop()
+    lines = wait_for_lines(caplog, {"anon-v1", "anon-v1alpha", "tok-v1", "tok-v1alpha"})
+    assert {rid: [line["code"] for line in found] for rid, found in lines.items()} == {
+        "anon-v1": ["UNAUTHENTICATED"],
+        "anon-v1alpha": ["UNAUTHENTICATED"],
+        "tok-v1": ["OK"],
+        "tok-v1alpha": ["OK"],
+    }
+
+
+def test_reflection_v1_is_v1alpha_renamed() -> None:
+    """The v1 descriptor served is v1alpha's with only the package renamed (the messages are
+    wire-identical, so one servicer serves both)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, text_format
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    from georisk.server.reflection import V1_FILE
+
+    v1, alpha = descriptor_pb2.FileDescriptorProto(), descriptor_pb2.FileDescriptorProto()
+    descriptor_pool.Default().FindFileByName(V1_FILE).CopyToProto(v1)
+    reflection_pb2.DESCRIPTOR.CopyToProto(alpha)
+    assert v1.package == "grpc.reflection.v1" and alpha.package == "grpc.reflection.v1alpha"
+    for f in (v1, alpha):
+        f.ClearField("name")
+        f.ClearField("options")  # v1alpha's options name its own (Java, C#) packages
+    renamed = text_format.Parse(
+        text_format.MessageToString(v1).replace("grpc.reflection.v1.", "grpc.reflection.v1alpha."),
+        descriptor_pb2.FileDescriptorProto(),
+    )
+    renamed.package = "grpc.reflection.v1alpha"
+    assert renamed == alpha
