@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +189,20 @@ def test_pytest_refuses_a_module_under_its_bare_name() -> None:
     assert bare.returncode == pytest.ExitCode.USAGE_ERROR, bare.stdout + bare.stderr
     assert f"scoring/{mod} as scoring.{mod[:-3]}" in bare.stderr
     assert "georisk/scoring/" in bare.stderr
+
+
+def test_architecture_map_names_every_module() -> None:
+    """ARCHITECTURE.md is the map: a module missing from its tree is a module without a place."""
+    text = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    missing = [
+        m
+        for m, p in MODULES.items()
+        if p.name != "__init__.py" and m.rpartition(".")[2] not in words
+    ]
+    missing += [
+        m
+        for m, p in MODULES.items()
+        if p.name == "__init__.py" and m.rpartition(".")[2] not in words
+    ]
+    assert not missing, f"ARCHITECTURE.md does not place: {missing}"
