@@ -21,7 +21,7 @@ from typing import Any
 
 from _common import RESULTS, ROOT
 
-NAMES = ["serve", "batch", "analytics", "startup"]
+NAMES = ["serve", "batch", "analytics", "startup", "overlay"]
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -120,6 +120,30 @@ def _startup_md(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _overlay_md(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Overlays ({doc.get('mode')}; date {doc['date']}; medians of the reps)",
+        "",
+        "Score with an overlay (stake cut + a new holder; apply, graph derived from the base "
+        "graph, the variant's analytics, rules) against the base score of the same arrangement "
+        "on a fresh engine (cold: graph and whole-graph analytics built) and of another "
+        "arrangement on the warm engine, same process.",
+        "",
+        "| entities | links | base cold s | base warm s | overlay s | overlay / cold "
+        "| overlay / warm | apply s | reference apply s | graph derive s | graph build s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["sizes"]:
+        lines.append(
+            f"| {r['entities']:,} | {r['links']:,} | {r['base_score_cold_s']} "
+            f"| {r['base_score_warm_s']} | {r['overlay_score_s']} "
+            f"| {r['ratio_overlay_vs_cold']}× | {r['ratio_overlay_vs_warm']}× "
+            f"| {r['apply_overlay_s']} | {r.get('apply_reference_s', 'not run')} "
+            f"| {r['graph_derive_s']} | {r['graph_build_s']} |"
+        )
+    return lines
+
+
 def report() -> str:
     parts = ["# Latest benchmark figures", ""]
     targets: list[str] = []
@@ -128,6 +152,7 @@ def report() -> str:
         "batch": _batch_md,
         "analytics": _analytics_md,
         "startup": _startup_md,
+        "overlay": _overlay_md,
     }
     for name, make in makers.items():
         doc = _load(name)
