@@ -15,8 +15,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def peak_rss_mb() -> float:

@@ -36,8 +36,6 @@ from typing import Any
 import grpc
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server" / "_gen"))
 
 from georisk.v1 import (  # noqa: E402
     graph_pb2,
