@@ -37,6 +37,7 @@ from georisk.scoring.dataset import Dataset
 from georisk.scoring.dataset.linkstore import KIND_CODES, OverlaidStore
 from georisk.scoring.interval import Interval
 from georisk.scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
+from georisk.scoring.overlay import edited_entities
 from georisk.scoring.ownership import ShareMatrix
 
 T = TypeVar("T")
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_MAX_PATHS",
     "Adjacency",
     "ArrangementGraph",
+    "Derivation",
     "GraphCache",
     "PathListing",
     "PathStep",
@@ -59,6 +61,9 @@ DEFAULT_MAX_PATHS = 50
 MAX_EXPANSIONS = 20_000
 #: entity indices kept by the upstream memo of a graph, all entries together (~16 MB)
 UPSTREAM_MEMO_ENTRIES = 4_000_000
+#: a derived graph recomputes a whole-graph quantity from scratch when the entities it must
+#: recompute exceed this fraction of all entities (nothing to gain from the base's values)
+MAX_DIRTY_FRACTION = 0.25
 
 
 class ShareValue(BaseModel):
@@ -208,6 +213,109 @@ class Adjacency:
         return Adjacency(link, src, dst, kind, in_ptr, in_order, out_ptr, out_order)
 
 
+class Derivation:
+    """What a variant's graph (:meth:`ArrangementGraph.derive`) changes relative to the base
+    graph it was derived from, so that whole-graph analytics can reuse the base's values.
+
+    The principle: a value of entity ``v`` that depends only on ``v``'s upstream (the shares
+    held in it, directly and through chains, its controllers, its membership of a threshold
+    closure) is the base's value unless a changed link lies on a path into ``v`` or an edited
+    entity (whose attributes may make it a seed) lies upstream of ``v``. :attr:`seeds` are
+    the targets of every removed, changed (old and new version) and added link, and the
+    edited and added entities; :meth:`dirty` is what lies downstream of them, possibly
+    stopping at entities through which the quantity cannot propagate (e.g. a covered party
+    for absorbed exposure, an entity held at most 50% for control). A link whose version
+    differs between the two graphs has its target among the seeds, so walking the variant's
+    links from the seeds reaches everything downstream in either graph.
+
+    Entity indices: base index ``i`` is the variant's ``i``; added entities come after the
+    base's. A variant that removes base entities (indices shift) gets no derivation: its
+    analytics are computed from scratch (:meth:`ArrangementGraph.derivation` is None).
+
+    Quantities keyed the other way (what an entity holds, downstream of it) would need the
+    upstream of the changed links' sources instead; no cached quantity of a graph is keyed
+    that way today (``links_from`` is not memoized).
+    """
+
+    def __init__(self, graph: ArrangementGraph, parent: ArrangementGraph, edited: Iterable[str]):
+        self.graph, self.parent = graph, parent
+        self.n_old, self.n = len(parent.ids), len(graph.ids)
+        st = graph.dataset.store
+        assert isinstance(st, OverlaidStore) and st.entity_map is None
+        pa = parent.adj
+        old = np.isin(pa.link, st.touched) if len(st.touched) else np.zeros(0, dtype=bool)
+        ix = graph.index
+        new_t = [ix[l.target] for _, l in st.patch()]
+        seeds = np.concatenate(
+            [
+                pa.target[old] if len(old) else np.zeros(0, dtype=np.int64),
+                np.array(new_t, dtype=np.int64),
+                np.array([ix[e] for e in edited if e in ix], dtype=np.int64),
+                np.arange(self.n_old, self.n, dtype=np.int64),
+            ]
+        )
+        self.seeds = np.unique(seeds.astype(np.int64))
+        self._memo: dict[object, np.ndarray | None] = {}
+
+    def carry(self, old: np.ndarray, fill: object) -> np.ndarray:
+        """A per-entity array of the base graph extended to the variant's entities (added
+        entities get ``fill``); a copy."""
+        out = np.empty(self.n, dtype=old.dtype)
+        out[: self.n_old] = old
+        out[self.n_old :] = fill
+        return out
+
+    def dirty(
+        self,
+        kinds: frozenset[LinkKind] = OWNERSHIP_KINDS,
+        through: np.ndarray | None = None,
+        extra: np.ndarray | None = None,
+        key: object = None,
+    ) -> np.ndarray | None:
+        """Mask of the entities downstream of (or equal to) the :attr:`seeds` and ``extra``
+        (more entity indices) along the variant's links of ``kinds``, walking on only from
+        entities where ``through`` is True (every entity when None); None when it exceeds
+        :data:`MAX_DIRTY_FRACTION` of the entities. Memoized under ``key`` when given."""
+        if key is not None and key in self._memo:
+            return self._memo[key]
+        adj = self.graph.adj
+        wanted = _kind_mask(kinds)
+        seen = np.zeros(self.n, dtype=bool)
+        start = self.seeds if extra is None else np.union1d(self.seeds, extra)
+        seen[start] = True
+        count, limit = len(start), MAX_DIRTY_FRACTION * self.n
+        frontier = start if through is None else start[through[start]]
+        got: np.ndarray | None = seen
+        while frontier.size:
+            starts = adj.out_ptr[frontier]
+            lens = adj.out_ptr[frontier + 1] - starts
+            total = int(lens.sum())
+            if not total:
+                break
+            pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+            js = adj.out_order[pos]
+            dst = adj.target[js[wanted[adj.kind[js]]]]
+            dst = np.unique(dst[~seen[dst]])
+            seen[dst] = True
+            count += len(dst)
+            if count > limit:
+                got = None
+                break
+            frontier = dst if through is None else dst[through[dst]]
+        if got is not None and count > limit:
+            got = None
+        if key is not None:
+            self._memo[key] = got
+        return got
+
+    def clean(self, entity_id: str) -> bool:
+        """True when ``entity_id``'s upstream is the same in both graphs (not :meth:`dirty`),
+        so a value of it that depends only on its upstream is the base's."""
+        d = self.dirty(key="all")
+        i = self.graph.index.get(entity_id)
+        return d is not None and i is not None and i < self.n_old and not d[i]
+
+
 @dataclass
 class ArrangementGraph:
     """The dataset's graph as of one date: the links valid on it as arrays (:class:`Adjacency`),
@@ -244,6 +352,46 @@ class ArrangementGraph:
             self._cache[key] = make()
         return self._cache[key]  # type: ignore[return-value]
 
+    @property
+    def derivation(self) -> Derivation | None:
+        """How this graph differs from the base graph it was derived from (None for a built
+        graph, or when the variant removed base entities); shared by the date views."""
+        return self._shared.get("derivation")  # type: ignore[return-value]
+
+    @property
+    def parent(self) -> ArrangementGraph | None:
+        """The base graph this one was derived from, read as of this graph's date."""
+        d = self.derivation
+        if d is None:
+            return None
+        return d.parent if d.parent.as_of == self.as_of else d.parent.at(self.as_of)
+
+    def inherit(
+        self,
+        key: str,
+        entity_id: str,
+        make: Callable[[], T],
+        *,
+        date: bool = False,
+        parent_key: str | None = None,
+    ) -> T:
+        """:meth:`shared` (or :meth:`cached` with ``date``) for a value of ``entity_id`` that
+        depends only on its upstream: taken from the base graph's cache (under
+        ``parent_key``, default ``key``) when this graph is derived, the base has it and the
+        entity is clean (:meth:`Derivation.clean`); computed by ``make`` otherwise."""
+        table = self._cache if date else self._shared
+        if key in table:
+            return table[key]  # type: ignore[return-value]
+        p, d = self.parent, self.derivation
+        if p is not None and d is not None:
+            ptable = p._cache if date else p._shared
+            pk = parent_key or key
+            if pk in ptable and d.clean(entity_id):
+                table[key] = ptable[pk]
+                return table[key]  # type: ignore[return-value]
+        table[key] = make()
+        return table[key]  # type: ignore[return-value]
+
     @staticmethod
     def build(dataset: Dataset, as_of: dt.date) -> ArrangementGraph:
         st = dataset.store
@@ -254,17 +402,23 @@ class ArrangementGraph:
     def derive(self, variant: Dataset) -> ArrangementGraph:
         """The graph of ``variant`` (an overlay of this graph's dataset, see
         :attr:`.dataset.Dataset.base`) on this graph's date, from this graph's arrays
-        (:meth:`Adjacency.derive`); whole-graph caches are not carried over."""
+        (:meth:`Adjacency.derive`). Whole-graph analytics are not copied: they reuse this graph's
+        values where the variant cannot change them (:attr:`derivation`, :class:`Derivation`)."""
         if variant.base is not self.dataset:
             raise ValueError("derive() takes a variant of this graph's dataset")
         st = variant.store
-        return ArrangementGraph(
+        g = ArrangementGraph(
             variant,
             self.as_of,
             self.adj.derive(variant, self.as_of),
             st.entity_ids,
             st.entity_index,
         )
+        edited = edited_entities(variant)
+        assert isinstance(st, OverlaidStore)
+        if edited is not None and st.entity_map is None:
+            g._shared["derivation"] = Derivation(g, self, edited)
+        return g
 
     @property
     def graph(self) -> nx.MultiDiGraph:

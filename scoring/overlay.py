@@ -66,6 +66,7 @@ __all__ = [
     "OverlayOrigins",
     "apply_overlay",
     "apply_overlay_reference",
+    "edited_entities",
     "load_overlay",
     "parse_overlay",
 ]
@@ -656,3 +657,21 @@ def _derive_caches(
         out.__dict__["listed"] = listed
     else:
         out.__dict__["listed"] = ds.listed
+    # the entities this variant edits relative to its base (nested overlays: all of them),
+    # for the graph analytics that reuse the base's values elsewhere (graph.Derivation)
+    out.__dict__[_EDITED] = frozenset(edited) | (edited_entities(ds) or frozenset())
+
+
+#: key of the edited entity ids in a variant's ``__dict__`` (set by :func:`apply_overlay`)
+_EDITED = "_overlay_edited_entities"
+
+
+def edited_entities(ds: Dataset) -> frozenset[str] | None:
+    """The ids of the entities a variant made by :func:`apply_overlay` adds, removes or
+    changes relative to its :attr:`~.dataset.Dataset.base` (all overlays of a nested one
+    together); an empty set for a loaded dataset, None when not known (a dataset that
+    :func:`apply_overlay` did not make, e.g. the reference path's)."""
+    if ds.base is None:
+        return frozenset()
+    got = ds.__dict__.get(_EDITED)
+    return got if isinstance(got, frozenset) else None

@@ -59,7 +59,9 @@ def ultimate_controllers(
     """
     params = params or PfeParams()
     key = f"controllers:{entity_id}:{params.max_depth}:{params.max_paths}"
-    return g.shared(key, lambda: _ultimate_controllers(g, entity_id, params))
+    # upstream of the entity only (its controllers, paths up its holders): a derived graph
+    # takes the base graph's result for an entity no change lies upstream of
+    return g.inherit(key, entity_id, lambda: _ultimate_controllers(g, entity_id, params))
 
 
 #: how many levels up the controller search goes (independent of the path-listing depth)
@@ -147,6 +149,10 @@ class _ControlSearch:
         self.hi = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
         self.memo: dict[tuple[int, int], Answer] = g.shared("controllers-memo", dict)
         self.settled: list[int] = []  # filled by _settled_budgets
+        self.free = np.zeros(0, dtype=bool)  # held at most 50% (filled by _settled_budgets)
+        #: a derived graph's: the base graph's memo, valid for the entities not ``dirty``
+        self.parent_memo: dict[tuple[int, int], Answer] | None = None
+        self.dirty = np.zeros(0, dtype=bool)
 
     def column(self, m: object, j: int) -> dict[int, float]:
         assert hasattr(m, "indptr") and hasattr(m, "indices") and hasattr(m, "data")
@@ -159,6 +165,8 @@ class _ControlSearch:
             return set(), set()
         key = (j, min(budget, s))
         hit = self.memo.get(key)
+        if hit is None and self.parent_memo is not None and not self.dirty[j]:
+            hit = self.parent_memo.get(key)
         if hit is None:
             hit = self.memo[key] = self.expand(j, budget, None)
         return hit
@@ -207,7 +215,11 @@ class _ControlSearch:
                 self.memo[(j, k)] = levels[k][j]
 
 
-def _settled_budgets(g: ArrangementGraph, search: _ControlSearch) -> list[int]:
+def _settled_budgets(
+    g: ArrangementGraph,
+    search: _ControlSearch,
+    only: np.ndarray | None = None,
+) -> list[int]:
     """For every entity, a budget from which its controller-search answer no longer changes.
 
     * 0 for an entity whose holders hold at most 50% of it in total (upper bounds): no
@@ -221,22 +233,44 @@ def _settled_budgets(g: ArrangementGraph, search: _ControlSearch) -> list[int]:
       entities below them, and anything beyond :data:`_MAX_LEVELS` levels.
 
     Computed once per set of links; sound whatever ``depth`` the search is asked for.
+
+    ``only`` (a mask) settles just those entities: the others' values are already in
+    ``search.settled`` and ``search.free`` (a derived graph's, carried from the base graph:
+    see :func:`_search`), and are fixed inputs of the ones settled here. ``only`` must be
+    closed downstream through entities that are not free (an answer depends on its holders'
+    answers, and a free entity's answer is empty whatever its holders'), so that no entity
+    outside it depends on one inside.
     """
-    hi = g.control.hi  # CSR: rows hold, columns are held
-    lo = g.control.lo
+    hi = search.hi  # CSC: column j holds j's holders
     n = len(g.ids)
-    settled = np.full(n, _UNBOUNDED, dtype=np.int64)
-    held_hi = np.bincount(hi.indices, weights=hi.data, minlength=n)
-    held_lo = np.bincount(lo.indices, weights=lo.data, minlength=n)
-    free = (held_hi <= 0.5 + EPS / 2) & (held_lo <= 0.5 + EPS / 2)
-    settled[free] = 0
+    if only is None:
+        c_hi, c_lo = g.control.hi, g.control.lo  # CSR: rows hold, columns are held
+        held_hi = np.bincount(c_hi.indices, weights=c_hi.data, minlength=n)
+        held_lo = np.bincount(c_lo.indices, weights=c_lo.data, minlength=n)
+        search.free = (held_hi <= 0.5 + EPS / 2) & (held_lo <= 0.5 + EPS / 2)
+        settled = np.full(n, _UNBOUNDED, dtype=np.int64)
+        done = search.free
+    else:
+        settled = np.asarray(search.settled, dtype=np.int64)
+        settled[only] = _UNBOUNDED
+        done = search.free | ~only
+    free = search.free
+    settled[free & (only if only is not None else True)] = 0
     search.settled = settled.tolist()
-    rows = np.repeat(np.arange(n), np.diff(hi.indptr))
-    dep = ~free[rows] & ~free[hi.indices]
-    src, dst = rows[dep], hi.indices[dep]
+    # dependency edges h → j between entities to settle here (holders outside: fixed inputs)
+    cols = np.flatnonzero(~done)
+    lens = hi.indptr[cols + 1] - hi.indptr[cols]
+    pos = np.repeat(hi.indptr[cols] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+    holder = hi.indices[pos].astype(np.int64)
+    held = np.repeat(cols, lens)
+    # the largest settled value among the fixed holders that are not free, per entity
+    fixed = ~free[holder] & done[holder]
+    base_top = np.zeros(n, dtype=np.int64)
+    np.maximum.at(base_top, held[fixed], settled[holder[fixed]])
+    dep = ~done[holder]
+    src, dst = holder[dep], held[dep]
     if not src.size:
-        nodes = np.flatnonzero(~free)
-        settled[nodes] = 1  # every holder settled at 0
+        settled[cols] = np.minimum(base_top[cols] + 1, _UNBOUNDED)
         search.settled = settled.tolist()
         return search.settled
     D = sp.csr_array((np.ones(src.size), (src, dst)), shape=(n, n))
@@ -251,9 +285,9 @@ def _settled_budgets(g: ArrangementGraph, search: _ControlSearch) -> list[int]:
     waiting = np.bincount(cdst, minlength=ncomp)
     members = np.argsort(label, kind="stable")
     mptr = np.concatenate(([0], np.cumsum(size)))
-    Dc = D.tocsc()  # column j: j's holders that are not settled at 0
+    Dc = D.tocsc()  # column j: j's holders that are settled here
     frontier = np.flatnonzero((waiting == 0) & (size > 0))
-    frontier = frontier[~free[members[mptr[frontier]]]]  # components of free entities: done
+    frontier = frontier[~done[members[mptr[frontier]]]]  # components settled already: done
     for _ in range(_MAX_LEVELS):
         if not frontier.size:
             break
@@ -261,7 +295,7 @@ def _settled_budgets(g: ArrangementGraph, search: _ControlSearch) -> list[int]:
         nodes = members[mptr[single]]
         lens = Dc.indptr[nodes + 1] - Dc.indptr[nodes]
         pos = np.repeat(Dc.indptr[nodes] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-        top = np.zeros(nodes.size, dtype=np.int64)
+        top = base_top[nodes].copy()
         np.maximum.at(top, np.repeat(np.arange(nodes.size), lens), settled[Dc.indices[pos]])
         settled[nodes] = np.minimum(top + 1, _UNBOUNDED)
         for k, j in zip(nodes.tolist(), settled[nodes].tolist(), strict=True):
@@ -289,12 +323,43 @@ def _settled_budgets(g: ArrangementGraph, search: _ControlSearch) -> list[int]:
 
 
 def _search(g: ArrangementGraph) -> _ControlSearch:
+    """The controller search of ``g``, shared by every query on its links.
+
+    On a derived graph (:attr:`.graph.ArrangementGraph.derivation`) the base graph's search is
+    reused: its memo answers for every entity outside the dirty set (downstream of the
+    changed links and edited entities, walking on only through entities that are not free in
+    one of the two graphs: a free entity's answer is empty whatever its holders'), and its
+    settled budgets and free flags are carried; only the dirty entities are settled again,
+    with the others as fixed inputs. Keyed by entity, upstream direction.
+    """
+
     def make() -> _ControlSearch:
         s = _ControlSearch(g)
+        d, p = g.derivation, g.parent
+        if d is not None and p is not None:
+            ps = _search(p)
+            free_old = d.carry(ps.free, True)
+            free = free_old.copy()
+            for j in d.seeds.tolist():  # only the seeds' holders changed
+                free[j] = _column_sum(s.hi, j) <= 0.5 + EPS / 2 and (
+                    _column_sum(s.lo, j) <= 0.5 + EPS / 2
+                )
+            dirty = d.dirty(OWNERSHIP_KINDS, through=~(free & free_old), key="controllers")
+            if dirty is not None:
+                s.free = free
+                s.settled = ps.settled + [_UNBOUNDED] * (d.n - d.n_old)
+                s.parent_memo, s.dirty = ps.memo, dirty
+                _settled_budgets(g, s, only=dirty)
+                return s
         _settled_budgets(g, s)
         return s
 
     return g.shared("control-search", make)
+
+
+def _column_sum(m: object, j: int) -> float:
+    assert hasattr(m, "indptr") and hasattr(m, "data")
+    return float(m.data[m.indptr[j] : m.indptr[j + 1]].sum())
 
 
 def _controllers(g: ArrangementGraph, t: int, depth: int) -> tuple[set[int], set[int]]:
