@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import importlib
-import io
 import json
 import os
 import shutil
@@ -43,8 +42,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    s = ServerThread(Settings.from_env({}, address="127.0.0.1:0", data_dir=DATA)).start()
+def server(engine: Engine) -> Iterator[ServerThread]:
+    s = ServerThread(Settings.from_env({}, address="127.0.0.1:0", data_dir=DATA), engine).start()
     yield s
     s.stop()
 
@@ -380,18 +379,17 @@ def test_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "at least 200" in capsys.readouterr().err
 
 
-def test_plain_progress_line(tmp_path: Path) -> None:
+def test_plain_progress_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default progress (``auto``) on a stderr that is not a terminal: plain lines. In
+    process: capsys's stderr is no terminal either, as a pipe from a subprocess was."""
+    monkeypatch.setenv("GEORISK_DATA", str(DATA))
     inp = shipped_input(tmp_path)
-    r = subprocess.run(
-        [str(GEORISK), "batch", str(inp), "-o", str(tmp_path / "o.csv"), "--as-of", AS_OF],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "GEORISK_DATA": str(DATA)},
-    )
-    assert r.returncode == 1
-    assert "progress: " in r.stderr and "rows/s" in r.stderr
-    assert "done: 12 rows in, 6 scored" in io.StringIO(r.stderr).read()
+    assert main(["batch", str(inp), "-o", str(tmp_path / "o.csv"), "--as-of", AS_OF]) == 1
+    err = capsys.readouterr().err
+    assert "progress: " in err and "rows/s" in err
+    assert "done: 12 rows in, 6 scored" in err
 
 
 # --------------------------------------------------------------------------- one overlay parser
