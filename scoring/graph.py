@@ -30,6 +30,7 @@ from typing import TypeVar
 
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
 from pydantic import BaseModel, Field
 from scipy.sparse.csgraph import breadth_first_order
 
@@ -38,7 +39,7 @@ from georisk.scoring.dataset.linkstore import KIND_CODES, OverlaidStore
 from georisk.scoring.interval import Interval
 from georisk.scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
 from georisk.scoring.overlay import edited_entities
-from georisk.scoring.ownership import ShareMatrix
+from georisk.scoring.ownership import Bounds, ShareMatrix
 
 T = TypeVar("T")
 
@@ -307,6 +308,71 @@ class Derivation:
         if key is not None:
             self._memo[key] = got
         return got
+
+    def absorbed_exposure(
+        self, holders: np.ndarray, old_holders: np.ndarray, old: Bounds, tol: float = 1e-12
+    ) -> Bounds | None:
+        """:func:`.ownership.absorbed_exposure` of the variant's equity matrix to ``holders``
+        (a mask over the variant's entities), from the base graph's ``old`` result for
+        ``old_holders`` (both carried to the variant's entities): None when it must be
+        computed from scratch (``old`` did not converge, too much is dirty, or the restricted
+        solve does not converge).
+
+        Direction: ``e[c]`` depends on c's upstream, through non-holders only (a holder's own
+        value is not passed on). So only the entities downstream of the seeds and of the
+        entities whose membership changed, walking on through entities that are not holders
+        in both graphs, are solved again: ``x = b + A x`` on them, with ``b`` the holders'
+        direct shares and the fixed values of the non-holders outside, to ``tol`` (the whole
+        graph's stopping rule), for each bound.
+        """
+        if not old.converged:
+            return None
+        changed = np.flatnonzero(holders != old_holders)
+        dirty = self.dirty(
+            frozenset({LinkKind.EQUITY}), through=~(holders & old_holders), extra=changed
+        )
+        if dirty is None:
+            return None
+        cols = np.flatnonzero(dirty)
+        adj, n = self.graph.adj, self.n
+        starts = adj.in_ptr[cols]
+        lens = adj.in_ptr[cols + 1] - starts
+        pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+        js = adj.in_order[pos]
+        eq = adj.kind[js] == KIND_CODES[LinkKind.EQUITY]
+        js, at = js[eq], np.repeat(np.arange(len(cols)), lens)[eq]
+        src = adj.source[js]
+        b_lo, b_hi = self.graph.dataset.store.bounds(adj.link[js])
+        local = np.full(n, -1, dtype=np.int64)
+        local[cols] = np.arange(len(cols))
+        out, its = [], 1
+        for w, prev in ((np.asarray(b_lo, np.float64), old.lo), (np.maximum(b_hi, b_lo), old.hi)):
+            # the matrix's entries: parallel links summed, then clipped (as ShareMatrix does)
+            m = sp.coo_array((w, (src, at)), shape=(n, len(cols))).tocsr()
+            m.sum_duplicates()
+            np.clip(m.data, 0.0, 1.0, out=m.data)
+            e_old = self.carry(prev, 0.0)
+            v = np.where(holders, 1.0, np.where(dirty, 0.0, e_old))
+            rhs = np.asarray(m.T @ v, dtype=np.float64)
+            inner = m[cols]  # rows: dirty holders, columns: dirty held
+            inner = sp.csr_array(inner.multiply((~holders[cols]).astype(np.float64)[:, None]))
+            A = sp.csr_array(inner.T)
+            x = rhs.copy()
+            for k in range(10_000):
+                new = rhs + A @ x
+                inc = float(np.max(np.abs(new - x), initial=0.0))
+                x = new
+                if inc <= tol:
+                    its = max(its, k + 2)
+                    break
+                if not np.isfinite(inc) or inc > 1e12:
+                    return None
+            else:
+                return None
+            e = e_old.copy()
+            e[cols] = x
+            out.append(e)
+        return Bounds(out[0], out[1], True, its)
 
     def clean(self, entity_id: str) -> bool:
         """True when ``entity_id``'s upstream is the same in both graphs (not :meth:`dirty`),

@@ -14,7 +14,7 @@ from georisk.scoring.control.params import PfeParams
 from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
 from georisk.scoring.interval import Interval
 from georisk.scoring.model import Entity, EntityKind, LinkKind
-from georisk.scoring.ownership import absorbed_exposure
+from georisk.scoring.ownership import Bounds, absorbed_exposure
 
 __all__ = ["ExposureResult", "covered_exposure", "covered_parties", "covered_paths"]
 
@@ -36,6 +36,14 @@ def covered_parties(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
 
     def make() -> np.ndarray:
         ents = g.dataset.entities
+        d, p = g.derivation, g.parent
+        if d is not None and p is not None:
+            # an attribute of each entity alone: the base's, again for the edited and added
+            # entities (among the seeds)
+            out = d.carry(covered_parties(p, params), False)
+            for i in d.seeds.tolist():
+                out[i] = _is_covered_party(ents[g.ids[i]], covered)
+            return out
         return np.fromiter(
             (_is_covered_party(ents[eid], covered) for eid in g.ids), dtype=bool, count=len(g.ids)
         )
@@ -80,7 +88,7 @@ def covered_paths(
             max_paths=params.max_paths,
         )
 
-    return g.shared(key, make)
+    return g.inherit(key, entity_id, make)  # upstream of the entity only
 
 
 def covered_exposure(
@@ -118,14 +126,29 @@ def covered_exposure(
         f"exposure-result:{entity_id}:{sorted(params.covered_nations)}:"
         f"{params.max_depth}:{params.max_paths}"
     )
-    return g.shared(key, lambda: _covered_exposure(g, entity_id, params))
+    # upstream of the entity only: inherited from the base graph when the entity is clean
+    return g.inherit(key, entity_id, lambda: _covered_exposure(g, entity_id, params))
+
+
+def _exposure(g: ArrangementGraph, params: PfeParams, seeds: np.ndarray) -> Bounds:
+    """Every entity's covered-nation exposure; on a derived graph, the base's outside what
+    the overlay reaches (:meth:`.graph.Derivation.absorbed_exposure`)."""
+    d, p = g.derivation, g.parent
+    if d is not None and p is not None:
+        nations = sorted(params.covered_nations)
+        p_seeds = covered_parties(p, params)
+        old = p.shared(f"exposure:{nations}", lambda: _exposure(p, params, p_seeds))
+        got = d.absorbed_exposure(seeds, d.carry(p_seeds, False), old)
+        if got is not None:
+            return got
+    return absorbed_exposure(g.equity, seeds)
 
 
 def _covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ExposureResult:
     seeds = covered_parties(g, params)
     i = g.index[entity_id]
     nations = sorted(params.covered_nations)
-    exp = g.shared(f"exposure:{nations}", lambda: absorbed_exposure(g.equity, seeds))
+    exp = g.shared(f"exposure:{nations}", lambda: _exposure(g, params, seeds))
     direct = Interval.zero()
     for l in g.links_into(entity_id, [LinkKind.EQUITY]):
         if seeds[g.index[l.source]]:

@@ -17,7 +17,13 @@ from georisk.scoring.control.params import PfeParams
 from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
 from georisk.scoring.interval import EPS, Interval, Tri
 from georisk.scoring.model import OWNERSHIP_KINDS, Link, LinkKind
-from georisk.scoring.ownership import Closure, ShareMatrix, absorbed_exposure, threshold_closure
+from georisk.scoring.ownership import (
+    Bounds,
+    Closure,
+    ShareMatrix,
+    absorbed_exposure,
+    threshold_closure,
+)
 
 __all__ = ["FieResult", "RuleTest", "SfeResult", "foreign_influenced", "specified_foreign_entity"]
 
@@ -295,6 +301,23 @@ def _sfe_exposure(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, n
 
     def make() -> tuple[np.ndarray, np.ndarray] | None:
         sets = _sfe_sets(g, params)
+        d, p = g.derivation, g.parent
+        if d is not None and p is not None:
+            # upstream direction: the base's values outside what the overlay reaches
+            old, p_sets = _sfe_exposure(p, params), _sfe_sets(p, params)
+            if old is not None:
+                lo_d = d.absorbed_exposure(
+                    sets.certain,
+                    d.carry(p_sets.certain, False),
+                    Bounds(old[0], old[0], True, 1),
+                )
+                hi_d = d.absorbed_exposure(
+                    sets.possible,
+                    d.carry(p_sets.possible, False),
+                    Bounds(old[1], old[1], True, 1),
+                )
+                if lo_d is not None and hi_d is not None:
+                    return lo_d.lo, hi_d.hi
         lo_b = absorbed_exposure(g.equity, sets.certain)
         hi_b = absorbed_exposure(g.equity, sets.possible)
         if not (lo_b.converged and hi_b.converged):
