@@ -489,10 +489,9 @@ class _CountingEngine(Engine):
 
 
 def test_cancelled_and_expired_streams_stop_server_work(
-    caplog: pytest.LogCaptureFixture,
+    engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    base = Engine.from_dir(DATA)
-    eng = _CountingEngine(**{f: getattr(base, f) for f in base.__dataclass_fields__})
+    eng = _CountingEngine(**{f: getattr(engine, f) for f in engine.__dataclass_fields__})
     t = ServerThread(settings_(cache_size=0, workers=1), eng).start()
     caplog.set_level(logging.INFO, logger="georisk.server")
     try:
@@ -504,7 +503,7 @@ def test_cancelled_and_expired_streams_stop_server_work(
                 pass
             call.cancel()
             at_cancel = _CountingEngine.calls
-            time.sleep(1.0)
+            time.sleep(0.5)  # a stream still running would score ~50 more (10 ms each)
             after = _CountingEngine.calls
             assert after - at_cancel <= 3, (at_cancel, after)  # the generator was cancelled
             # a deadline stops the stream the same way
@@ -513,7 +512,7 @@ def test_cancelled_and_expired_streams_stop_server_work(
             assert outcome(lambda: list(call)) is grpc.StatusCode.DEADLINE_EXCEEDED
             time.sleep(0.3)
             at_deadline = _CountingEngine.calls
-            time.sleep(1.0)
+            time.sleep(0.5)
             assert _CountingEngine.calls - at_deadline <= 1 and at_deadline < 200
             # and the server is free for the next call at once
             t0 = time.monotonic()
