@@ -178,7 +178,7 @@ def graphs(draw: st.DrawFn) -> tuple[Dataset, int]:
     return dataset(n, edges), draw(st.integers(1, n + 1))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(graphs())
 def test_canonical_memo_gives_the_answers_of_the_raw_budget_search(
     case: tuple[Dataset, int],
