@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import georisk.scoring.ownership as own
 from georisk.scoring.ownership import Bounds, ShareMatrix, absorbed_exposure, integrated_from
 
-SETTINGS = settings(max_examples=150, deadline=None)
+SETTINGS = settings(max_examples=60, deadline=None)
 TOL = 1e-9
 #: (min_rows, block_rows): finest (every level its own group, point Gauss-Seidel), coarse
 #: blocks, and the defaults (small graphs: one block, i.e. Jacobi = the series itself).
