@@ -18,7 +18,7 @@ from georisk.scoring.ownership import (
     threshold_closure,
 )
 
-SETTINGS = settings(max_examples=100, deadline=None)
+SETTINGS = settings(max_examples=50, deadline=None)
 UNIT = 0.05  # shares are multiples of 5%: sums land on thresholds exactly (within EPS)
 TOL = 1e-9
 
