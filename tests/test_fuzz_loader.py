@@ -37,7 +37,7 @@ from georisk.scoring.dataset import Dataset, DatasetError, load_dataset
 from tests.conftest import BASE_YAML
 
 #: GEORISK_FUZZ_EXAMPLES raises the example count for a long offline run (RELIABILITY.md)
-EXAMPLES = int(os.environ.get("GEORISK_FUZZ_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("GEORISK_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
