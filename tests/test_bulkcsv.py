@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ from georisk.scoring.model import LinkKind
 from georisk.synth import SynthSpec, generate
 
 Outcome = D.Dataset | list[str]
+#: examples per hypothesis test; GEORISK_FUZZ_EXAMPLES raises it for a long run, as in the fuzz
+#: tests (RELIABILITY.md)
+EXAMPLES = int(os.environ.get("GEORISK_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 def _load(d: Path, reference: bool, monkeypatch: pytest.MonkeyPatch) -> Outcome:
@@ -177,9 +186,7 @@ def _csv_text(cells: dict[str, list[str]], rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@FUZZ
 @given(rows=_rows(LINK_CELLS), yaml_name=st.sampled_from(["0.yaml", "zz.yaml"]))
 def test_fuzzed_link_rows_give_the_same_dataset_or_problems(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, str]], yaml_name: str
@@ -189,9 +196,7 @@ def test_fuzzed_link_rows_give_the_same_dataset_or_problems(
     _both(d, monkeypatch)
 
 
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@FUZZ
 @given(rows=_rows(ENTITY_CELLS))
 def test_fuzzed_entity_rows_give_the_same_dataset_or_problems(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, str]]
@@ -290,9 +295,7 @@ VARIANTS: dict[str, list[Any]] = {
 }
 
 
-@settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@FUZZ
 @given(
     recs=st.lists(
         st.fixed_dictionaries({k: st.sampled_from(v) for k, v in VARIANTS.items()}),
