@@ -421,17 +421,17 @@ def lines_of(caplog: pytest.LogCaptureFixture, rids: set[str]) -> dict[str, list
 
 
 def wait_for_lines(
-    caplog: pytest.LogCaptureFixture, rids: set[str]
+    caplog: pytest.LogCaptureFixture, rids: set[str], settle: float = 0.3
 ) -> dict[str, list[dict[str, str]]]:
     """The log lines of these request ids, once each has one (bounded wait: the server logs a
-    call when its task has ended, after the client has its answer), plus a moment for any
-    duplicate to show."""
+    call when its task has ended, after the client has its answer), plus ``settle`` seconds for
+    any duplicate to show."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if rids <= {line["request_id"] for line in rpc_lines(caplog)}:
             break
         time.sleep(0.02)
-    time.sleep(0.3)
+    time.sleep(settle)
     return lines_of(caplog, rids)
 
 
@@ -509,7 +509,9 @@ def test_one_log_line_per_call_with_its_final_code(
                 assert eng.entered.wait(30)
                 seen[rid] = ended_with(call.result if kind == "unary" else call)
                 reached.add(rid)
-                wait_for_lines(caplog, {rid})  # the server saw the end before the work did
+                # the server saw the end before the work did (duplicates are looked for once,
+                # at the end, after the server has stopped and every call's task has ended)
+                wait_for_lines(caplog, {rid}, settle=0.0)
                 eng.gate.set()
                 # the client cancels the call while the server works on it
                 eng.gate.clear()
@@ -520,7 +522,7 @@ def test_one_log_line_per_call_with_its_final_code(
                 assert call.cancel()
                 seen[rid] = grpc.StatusCode.CANCELLED
                 reached.add(rid)
-                wait_for_lines(caplog, {rid})
+                wait_for_lines(caplog, {rid}, settle=0.0)
                 eng.gate.set()
     finally:
         eng.gate.set()
