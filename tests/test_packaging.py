@@ -22,6 +22,7 @@ import sys
 import sysconfig
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,17 +173,6 @@ def test_the_wheel_holds_one_package_with_stubs_and_the_dataset(installed: Insta
 
 
 def test_cli_validate_score_and_batch(installed: Installed) -> None:
-    v = installed.run("validate")
-    assert v.returncode == 0, v.stderr
-    assert v.stdout.startswith(f"ok: {installed.site / 'georisk' / 'data'}:"), v.stdout
-    assert "arrangements" in v.stdout
-
-    s = installed.run("score", "--arrangement", DEAL, "--format", "json", "--as-of", AS_OF)
-    assert s.returncode == 0, s.stderr
-    [res] = json.loads(s.stdout)["results"]
-    assert res["arrangement"]["id"] == DEAL and res["as_of"] == AS_OF
-    assert res["dataset_version"].startswith("sha256:")
-
     inp = installed.work / "in.jsonl"
     inp.write_text(
         json.dumps({"row_id": "a", "arrangement": DEAL})
@@ -190,7 +180,24 @@ def test_cli_validate_score_and_batch(installed: Installed) -> None:
         + json.dumps({"row_id": "b", "arrangement": "casip", "scenario": "current-law"})
         + "\n"
     )
-    b = installed.run("batch", str(inp), "-o", "out.csv", "--as-of", AS_OF)
+    commands = [
+        ["validate"],
+        ["score", "--arrangement", DEAL, "--format", "json", "--as-of", AS_OF],
+        ["batch", str(inp), "-o", "out.csv", "--as-of", AS_OF],
+    ]
+    # three independent processes (only batch writes, to its own file): run side by side
+    with ThreadPoolExecutor(len(commands)) as pool:
+        v, s, b = pool.map(lambda argv: installed.run(*argv), commands)
+
+    assert v.returncode == 0, v.stderr
+    assert v.stdout.startswith(f"ok: {installed.site / 'georisk' / 'data'}:"), v.stdout
+    assert "arrangements" in v.stdout
+
+    assert s.returncode == 0, s.stderr
+    [res] = json.loads(s.stdout)["results"]
+    assert res["arrangement"]["id"] == DEAL and res["as_of"] == AS_OF
+    assert res["dataset_version"].startswith("sha256:")
+
     assert b.returncode == 0, b.stderr
     assert "2 rows in, 2 scored" in b.stderr, b.stderr
     rows = (installed.work / "out.csv").read_text().splitlines()
