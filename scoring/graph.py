@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -113,6 +113,15 @@ class PathListing(BaseModel):
     truncated: bool = Field(description="true when a depth, count or expansion cap was hit")
     max_depth: int
     max_paths: int
+
+
+def _gather(ptr: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Positions of the entries of the compressed rows (columns) ``lines``, given the index
+    pointer ``ptr``, in order."""
+    starts = ptr[lines].astype(np.int64)
+    lens = ptr[lines + 1].astype(np.int64) - starts
+    total = int(lens.sum())
+    return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total, dtype=np.int64)
 
 
 def _kind_mask(kinds: Iterable[LinkKind]) -> np.ndarray:
@@ -256,6 +265,18 @@ class Derivation:
             ]
         )
         self.seeds = np.unique(seeds.astype(np.int64))
+        #: sources of every removed, changed (both versions) and added link, and the added
+        #: entities: the rows of a share matrix that can differ from the base's (its columns
+        #: that can differ are among :attr:`seeds`)
+        self.rows = np.unique(
+            np.concatenate(
+                [
+                    pa.source[old] if len(old) else np.zeros(0, dtype=np.int64),
+                    np.array([ix[l.source] for _, l in st.patch()], dtype=np.int64),
+                    np.arange(self.n_old, self.n, dtype=np.int64),
+                ]
+            ).astype(np.int64)
+        )
         self._memo: dict[object, np.ndarray | None] = {}
 
     def carry(self, old: np.ndarray, fill: object) -> np.ndarray:
@@ -523,16 +544,23 @@ class ArrangementGraph:
 
     # ------------------------------------------------------------------ matrices
 
-    def _matrix(self, kinds: frozenset[LinkKind], prefer_votes: bool) -> ShareMatrix:
-        """Build W from active links of ``kinds``, straight from the link arrays.
+    def _edges(
+        self, js: np.ndarray | None, kinds: frozenset[LinkKind], prefer_votes: bool
+    ) -> ShareMatrix:
+        """W from the active links of ``kinds`` among the adjacency positions ``js`` (every
+        active link when None), straight from the link arrays.
 
         With ``prefer_votes`` (control semantics), a pair with a voting link uses its votes and
-        ignores its equity: votes, not capital, decide control.
+        ignores its equity: votes, not capital, decide control. An entry depends only on the
+        links of its pair, so ``js`` must hold every link of a pair or none.
         """
         adj = self.adj
-        m = np.isin(adj.kind, [KIND_CODES[k] for k in kinds])
-        src, dst, kind = adj.source[m], adj.target[m], adj.kind[m]
-        lo, hi = self.dataset.store.bounds(adj.link[m])
+        if js is None:
+            js = np.flatnonzero(_kind_mask(kinds)[adj.kind])
+        else:
+            js = np.sort(js[_kind_mask(kinds)[adj.kind[js]]])  # store order, as a build
+        src, dst, kind = adj.source[js], adj.target[js], adj.kind[js]
+        lo, hi = self.dataset.store.bounds(adj.link[js])
         n = len(self.ids)
         if prefer_votes:
             pair = src * n + dst
@@ -541,15 +569,80 @@ class ArrangementGraph:
             src, dst, lo, hi = src[keep], dst[keep], lo[keep], hi[keep]
         return ShareMatrix.from_edges(n, src, dst, lo.copy(), hi.copy())
 
+    def _compressed(
+        self, key: str, kinds: frozenset[LinkKind], prefer_votes: bool, by_row: bool
+    ) -> tuple[Any, Any] | None:
+        """The (lo, hi) share matrices of a derived graph, CSR (``by_row``) or CSC, patched
+        from the base graph's under ``key`` (which must hold that pair): only the rows (columns)
+        that a changed link can touch (:attr:`Derivation.rows`, :attr:`Derivation.seeds`) are
+        rebuilt from this graph's links, the rest of the arrays is copied. None when there is
+        nothing to patch from (a built graph, or the base has not built the matrices)."""
+        d = self.derivation
+        if d is None or key not in d.parent._shared:
+            return None
+        old: Any = d.parent._shared[key]
+        pair: tuple[Any, Any] = (old.lo, old.hi) if isinstance(old, ShareMatrix) else old
+        adj, n = self.adj, self.n_entities
+        lines = d.rows if by_row else d.seeds
+        ptr, order = (adj.out_ptr, adj.out_order) if by_row else (adj.in_ptr, adj.in_order)
+        js = order[_gather(ptr, lines)]
+        sub = self._edges(js, kinds, prefer_votes)
+        out: list[Any] = []
+        for o, new in zip(pair, (sub.lo, sub.hi), strict=True):
+            m: Any = new if by_row else new.tocsc()
+            o_ptr = np.concatenate([o.indptr, np.full(n + 1 - len(o.indptr), o.indptr[-1])])
+            cnt = np.diff(o_ptr)
+            drop = _gather(o_ptr, lines)
+            idx, data = np.delete(o.indices, drop), np.delete(o.data, drop)
+            cnt[lines] = 0
+            at = np.concatenate([[0], np.cumsum(cnt)])
+            new_cnt = np.diff(m.indptr)[lines]
+            take = _gather(m.indptr, lines)
+            where = at[np.repeat(lines, new_cnt)]
+            idx = np.insert(idx, where, m.indices[take].astype(idx.dtype))
+            data = np.insert(data, where, m.data[take])
+            cnt[lines] = new_cnt
+            ptr_new = np.concatenate([[0], np.cumsum(cnt)]).astype(o.indptr.dtype)
+            cls = sp.csr_array if by_row else sp.csc_array
+            out.append(cls((data, idx, ptr_new), shape=(n, n)))
+        return out[0], out[1]
+
+    def _matrix(self, key: str, kinds: frozenset[LinkKind], prefer_votes: bool) -> ShareMatrix:
+        got = self._compressed(key, kinds, prefer_votes, True)
+        if got is not None:
+            return ShareMatrix(got[0], got[1])
+        return self._edges(None, kinds, prefer_votes)
+
+    @property
+    def n_entities(self) -> int:
+        """Number of entities (nodes) of the graph."""
+        return len(self.ids)
+
     @property
     def equity(self) -> ShareMatrix:
         """W[i, j]: share of j's equity held by i (ownership semantics: OFAC, BIS, exposure)."""
-        return self.shared("equity", lambda: self._matrix(frozenset({LinkKind.EQUITY}), False))
+        return self.shared(
+            "equity", lambda: self._matrix("equity", frozenset({LinkKind.EQUITY}), False)
+        )
 
     @property
     def control(self) -> ShareMatrix:
         """W[i, j]: share of j's votes held by i, equity where no votes are recorded."""
-        return self.shared("control", lambda: self._matrix(OWNERSHIP_KINDS, True))
+        return self.shared("control", lambda: self._matrix("control", OWNERSHIP_KINDS, True))
+
+    @property
+    def control_columns(self) -> tuple[sp.csc_array, sp.csc_array]:
+        """:attr:`control` (lo, hi) in CSC form (a column: the holders of an entity), patched
+        from the base graph's for a derived graph, as :attr:`control` is."""
+
+        def make() -> tuple[sp.csc_array, sp.csc_array]:
+            got = self._compressed("control-csc", OWNERSHIP_KINDS, True, False)
+            if got is not None:
+                return got
+            c = self.control
+            return c.lo.tocsc(), c.hi.tocsc()
+
+        return self.shared("control-csc", make)
 
     def mask(self, ids: Iterable[str]) -> np.ndarray:
         m = np.zeros(len(self.ids), dtype=bool)
@@ -564,7 +657,7 @@ class ArrangementGraph:
         memo: dict[str, np.ndarray] = self.shared("upstream-memo", dict)
         got = memo.get(entity_id)
         if got is None:
-            up = self.shared("control-hi-T", lambda: self.control.hi.T.tocsr())
+            up = self.shared("control-hi-T", lambda: self.control_columns[1].T)
             order = breadth_first_order(
                 up, self.index[entity_id], directed=True, return_predecessors=False
             )

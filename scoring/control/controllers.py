@@ -97,13 +97,13 @@ def _ultimate_controllers(g: ArrangementGraph, entity_id: str, params: PfeParams
 
 
 def _has_holders(g: ArrangementGraph, j: int) -> bool:
-    csc = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+    csc = g.control_columns[1]
     return bool(csc.indptr[j + 1] > csc.indptr[j])
 
 
 def _depth_left(g: ArrangementGraph, t: int, c: int) -> int:
     """Search budget left at controller ``c`` when searching from ``t`` (shortest chain)."""
-    csc = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+    csc = g.control_columns[1]
     frontier, seen, level = {t}, {t}, 0
     while frontier and level < CONTROL_DEPTH:
         if c in frontier:
@@ -145,8 +145,7 @@ class _ControlSearch:
     """
 
     def __init__(self, g: ArrangementGraph) -> None:
-        self.lo = g.shared("control-lo-csc", lambda: g.control.lo.tocsc())
-        self.hi = g.shared("control-hi-csc", lambda: g.control.hi.tocsc())
+        self.lo, self.hi = g.control_columns
         self.memo: dict[tuple[int, int], Answer] = g.shared("controllers-memo", dict)
         self.settled: list[int] = []  # filled by _settled_budgets
         self.free = np.zeros(0, dtype=bool)  # held at most 50% (filled by _settled_budgets)
