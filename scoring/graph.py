@@ -36,10 +36,10 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.dataset.linkstore import KIND_CODES, OverlaidStore
-from georisk.scoring.interval import Interval
+from georisk.scoring.interval import EPS, Interval
 from georisk.scoring.model import OWNERSHIP_KINDS, Entity, Link, LinkKind
 from georisk.scoring.overlay import edited_entities
-from georisk.scoring.ownership import Bounds, ShareMatrix
+from georisk.scoring.ownership import Bounds, Closure, ShareMatrix, threshold_closure
 
 T = TypeVar("T")
 
@@ -395,6 +395,58 @@ class Derivation:
             out.append(e)
         return Bounds(out[0], out[1], True, its)
 
+    def closure(
+        self,
+        W: ShareMatrix,
+        kinds: frozenset[LinkKind],
+        old_seeds: np.ndarray,
+        old: Closure,
+        seeds: np.ndarray,
+        threshold: float,
+        inclusive: bool,
+    ) -> Closure | None:
+        """:func:`.ownership.threshold_closure` of the variant's ``W`` (built from links of
+        ``kinds``) from ``seeds`` (a mask), from the base graph's result ``old`` for
+        ``old_seeds``: None when too much is dirty.
+
+        Membership of ``v`` depends only on ``v``'s upstream (the closure grows along links
+        from the seeds). So outside the entities downstream of the :attr:`seeds` and of the
+        entities whose seed status changed (``D``), members are the base's; inside ``D`` the
+        fixed point is iterated again: from the seeds in ``D`` and the sums held in ``D`` by
+        the members (inside or outside ``D``), adding entities of ``D`` only (nothing outside
+        ``D`` is downstream of it). ``rounds`` is the larger of the base's and the restricted
+        iteration's.
+        """
+        changed = np.flatnonzero(seeds != self.carry(old_seeds, False))
+        dirty = self.dirty(kinds, extra=changed)
+        if dirty is None:
+            return None
+        adj = self.graph.adj
+        cols = np.flatnonzero(dirty)
+        js = adj.in_order[_gather(adj.in_ptr, cols)]
+        preds = np.unique(adj.source[js[_kind_mask(kinds)[adj.kind[js]]]])
+        out, rounds = [], old.rounds
+        for M, prev in ((W.lo, old.certain), (W.hi, old.possible)):
+            inside = self.carry(prev, False)
+            inside[cols] = seeds[cols]
+            held = np.zeros(self.n, dtype=np.float64)
+            frontier = preds[inside[preds]]
+            r = 0
+            while frontier.size:
+                pos = _gather(M.indptr, frontier)
+                c = M.indices[pos].astype(np.int64)
+                np.add.at(held, c, M.data[pos])
+                cand = np.unique(c)
+                cand = cand[dirty[cand] & ~inside[cand]]
+                hv = held[cand]
+                frontier = cand[hv >= threshold - EPS if inclusive else hv > threshold + EPS]
+                if frontier.size:
+                    inside[frontier] = True
+                    r += 1
+            rounds = max(rounds, r)
+            out.append(inside)
+        return Closure(out[0], out[1] | out[0], rounds)
+
     def clean(self, entity_id: str) -> bool:
         """True when ``entity_id``'s upstream is the same in both graphs (not :meth:`dirty`),
         so a value of it that depends only on its upstream is the base's."""
@@ -643,6 +695,29 @@ class ArrangementGraph:
             return c.lo.tocsc(), c.hi.tocsc()
 
         return self.shared("control-csc", make)
+
+    def closure(
+        self, key: str, seeds: np.ndarray, threshold: float, *, inclusive: bool, control: bool
+    ) -> Closure:
+        """:func:`.ownership.threshold_closure` of :attr:`control` (``control``) or
+        :attr:`equity` from ``seeds`` (a mask), memoized under ``key`` (which must name the
+        seeds and the threshold) and shared by the date views; a derived graph computes it
+        from the base graph's (same ``key``) where the variant can change membership
+        (:meth:`Derivation.closure`)."""
+
+        def make() -> tuple[np.ndarray, Closure]:
+            W = self.control if control else self.equity
+            kinds = OWNERSHIP_KINDS if control else frozenset({LinkKind.EQUITY})
+            d = self.derivation
+            if d is not None:
+                old: Any = d.parent._shared.get(f"closure:{key}")
+                if old is not None:
+                    got = d.closure(W, kinds, old[0], old[1], seeds, threshold, inclusive)
+                    if got is not None:
+                        return seeds, got
+            return seeds, threshold_closure(W, seeds, threshold, inclusive=inclusive)
+
+        return self.shared(f"closure:{key}", make)[1]
 
     def mask(self, ids: Iterable[str]) -> np.ndarray:
         m = np.zeros(len(self.ids), dtype=bool)

@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from georisk.scoring.control import PfeParams, covered_exposure, covered_parties, foreign_influenced
 from georisk.scoring.graph import ArrangementGraph, ShareValue
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
-from georisk.scoring.ownership import threshold_closure
 from georisk.scoring.rules import EvalContext, RuleOutcome, Verdict, links_into
 
 __all__ = [
@@ -166,11 +165,10 @@ def _fce(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, np.ndarray
     (``pfe.fce_threshold``: more than 50%): (certain, possible) masks."""
     t, inclusive = params.fce_threshold, params.fce_inclusive
 
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        c = threshold_closure(g.control, _seeds(g, params), t, inclusive=inclusive)
-        return c.certain, c.possible
-
-    return g.shared(f"fce-chain:{sorted(params.covered_nations)}:{t}:{inclusive}", make)
+    # the same closure as the SFE test's foreign-controlled chain (one computation per graph)
+    key = f"fce-chain:{sorted(params.covered_nations)}:{t}:{inclusive}"
+    c = g.closure(key, _seeds(g, params), t, inclusive=inclusive, control=True)
+    return c.certain, c.possible
 
 
 # --------------------------------------------------------------------------- technology

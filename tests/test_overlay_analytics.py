@@ -281,3 +281,52 @@ def test_patched_matrices_equal_built_ones(doc: dict[str, Any], monkeypatch: Any
         assert np.array_equal(m.indptr, w.indptr), k
         assert np.array_equal(m.indices, w.indices), k
         assert np.array_equal(m.data, w.data), k
+
+
+@pytest.mark.parametrize("forced", [True, False], ids=["restricted", "default"])
+@pytest.mark.parametrize("doc", TABLE, ids=[f"ov{i}" for i in range(len(TABLE))])
+def test_derived_closures_equal_built_ones(
+    doc: dict[str, Any], forced: bool, monkeypatch: Any
+) -> None:
+    """Threshold closures of a derived graph (:meth:`ArrangementGraph.closure`, members
+    outside what the overlay reaches taken from the base) equal a built graph's: the
+    foreign-controlled chain from the covered parties (control, strict 50%) and an
+    inclusive equity closure from the same seeds, certain and possible."""
+    ds = synthetic()
+    ov = overlay(resolve(doc), next(iter(ds.arrangements)))
+    try:
+        variant = apply_overlay(ds, ov)
+    except DatasetError:
+        return
+    params = pfe_params(engine_of(0).pack, ON)
+    cases = [("chain", 0.5, False, True), ("eq", 0.5, True, False), ("eq25", 0.25, True, False)]
+
+    def closures(g: ArrangementGraph) -> list[Any]:
+        seeds = covered_parties(g, params)
+        return [g.closure(k, seeds, t, inclusive=inc, control=c) for k, t, inc, c in cases]
+
+    cache = GraphCache()
+    closures(cache.graph(ds, ON))
+    old = graph_mod.MAX_DIRTY_FRACTION
+    graph_mod.MAX_DIRTY_FRACTION = 1.0 if forced else old
+    ran: list[bool] = []
+    restricted = graph_mod.Derivation.closure
+
+    def spy(self: Any, *args: Any) -> Any:
+        got = restricted(self, *args)
+        ran.append(got is not None)
+        return got
+
+    monkeypatch.setattr(graph_mod.Derivation, "closure", spy)
+    try:
+        derived = cache.graph(variant, ON)
+        got = closures(derived)
+    finally:
+        graph_mod.MAX_DIRTY_FRACTION = old
+        monkeypatch.undo()
+    want = closures(ArrangementGraph.build(apply_overlay_reference(ds, ov), ON))
+    if forced and derived.derivation is not None:
+        assert ran == [True] * len(cases)  # the restricted path is what ran
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a.certain, b.certain)
+        assert np.array_equal(a.possible, b.possible)

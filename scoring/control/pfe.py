@@ -22,7 +22,6 @@ from georisk.scoring.ownership import (
     Closure,
     ShareMatrix,
     absorbed_exposure,
-    threshold_closure,
 )
 
 __all__ = ["FieResult", "RuleTest", "SfeResult", "foreign_influenced", "specified_foreign_entity"]
@@ -73,13 +72,25 @@ class _SfeSets:
 
 def _fce_closure(g: ArrangementGraph, params: PfeParams, seeds: np.ndarray) -> Closure:
     if params.fce_semantics == "chain":
-        return threshold_closure(
-            g.control, seeds, params.fce_threshold, inclusive=params.fce_inclusive
+        return g.closure(
+            _chain_key(params),
+            seeds,
+            params.fce_threshold,
+            inclusive=params.fce_inclusive,
+            control=True,
         )
     exp = absorbed_exposure(g.equity, seeds)
     cert = seeds | _meets_arr(exp.lo, params.fce_threshold, params.fce_inclusive)
     poss = seeds | _meets_arr(exp.hi, params.fce_threshold, params.fce_inclusive)
     return Closure(certain=cert, possible=poss, rounds=exp.iterations)
+
+
+def _chain_key(params: PfeParams) -> str:
+    """The :meth:`.ArrangementGraph.closure` key of the foreign-controlled chain (seeded
+    from the covered parties)."""
+    return (
+        f"fce-chain:{sorted(params.covered_nations)}:{params.fce_threshold}:{params.fce_inclusive}"
+    )
 
 
 def _meets_arr(values: np.ndarray, t: float, inclusive: bool) -> np.ndarray:
