@@ -409,43 +409,71 @@ class Derivation:
         ``kinds``) from ``seeds`` (a mask), from the base graph's result ``old`` for
         ``old_seeds``: None when too much is dirty.
 
-        Membership of ``v`` depends only on ``v``'s upstream (the closure grows along links
-        from the seeds). So outside the entities downstream of the :attr:`seeds` and of the
-        entities whose seed status changed (``D``), members are the base's; inside ``D`` the
-        fixed point is iterated again: from the seeds in ``D`` and the sums held in ``D`` by
-        the members (inside or outside ``D``), adding entities of ``D`` only (nothing outside
-        ``D`` is downstream of it). ``rounds`` is the larger of the base's and the restricted
-        iteration's.
+        Membership of ``v`` depends only on the members upstream of ``v`` (the closure grows
+        along links from members). ``D``: the entities downstream of the :attr:`seeds` and of
+        the entities whose seed status changed, walking on only through members (of the base
+        or of the variant). Outside ``D`` members are the base's (their held sums come from
+        entities outside ``D`` only); inside ``D`` the fixed point is iterated again, from the
+        seeds in ``D`` and the sums held in ``D`` by the members, adding entities of ``D``
+        only. As the variant's members are known only after that, ``D`` starts walking
+        through the base's members and grows (and the fixed point is iterated again) until
+        no variant member in ``D`` holds an entity outside it. ``rounds`` is the larger of the
+        base's and the restricted iteration's.
         """
         changed = np.flatnonzero(seeds != self.carry(old_seeds, False))
-        dirty = self.dirty(kinds, extra=changed)
-        if dirty is None:
-            return None
         adj = self.graph.adj
-        cols = np.flatnonzero(dirty)
-        js = adj.in_order[_gather(adj.in_ptr, cols)]
-        preds = np.unique(adj.source[js[_kind_mask(kinds)[adj.kind[js]]]])
+        wanted = _kind_mask(kinds)
         out, rounds = [], old.rounds
         for M, prev in ((W.lo, old.certain), (W.hi, old.possible)):
-            inside = self.carry(prev, False)
-            inside[cols] = seeds[cols]
-            held = np.zeros(self.n, dtype=np.float64)
-            frontier = preds[inside[preds]]
-            r = 0
-            while frontier.size:
-                pos = _gather(M.indptr, frontier)
-                c = M.indices[pos].astype(np.int64)
-                np.add.at(held, c, M.data[pos])
-                cand = np.unique(c)
-                cand = cand[dirty[cand] & ~inside[cand]]
-                hv = held[cand]
-                frontier = cand[hv >= threshold - EPS if inclusive else hv > threshold + EPS]
-                if frontier.size:
-                    inside[frontier] = True
-                    r += 1
+            base = self.carry(prev, False)
+            through = base
+            while True:
+                dirty = self.dirty(kinds, through=through, extra=changed)
+                if dirty is None:
+                    return None
+                inside, r = self._closure_in(
+                    M, adj, wanted, dirty, base, seeds, threshold, inclusive
+                )
+                grown = through | inside
+                if not (grown & ~through).any():
+                    break
+                through = grown
             rounds = max(rounds, r)
             out.append(inside)
         return Closure(out[0], out[1] | out[0], rounds)
+
+    @staticmethod
+    def _closure_in(
+        M: Any,
+        adj: Adjacency,
+        wanted: np.ndarray,
+        dirty: np.ndarray,
+        base: np.ndarray,
+        seeds: np.ndarray,
+        threshold: float,
+        inclusive: bool,
+    ) -> tuple[np.ndarray, int]:
+        """The closure's members: ``base`` outside ``dirty``, the fixed point inside it."""
+        cols = np.flatnonzero(dirty)
+        inside = base.copy()
+        inside[cols] = seeds[cols]
+        js = adj.in_order[_gather(adj.in_ptr, cols)]
+        preds = np.unique(adj.source[js[wanted[adj.kind[js]]]])
+        held = np.zeros(len(inside), dtype=np.float64)
+        frontier = preds[inside[preds]]
+        r = 0
+        while frontier.size:
+            pos = _gather(M.indptr, frontier)
+            c = M.indices[pos].astype(np.int64)
+            np.add.at(held, c, M.data[pos])
+            cand = np.unique(c)
+            cand = cand[dirty[cand] & ~inside[cand]]
+            hv = held[cand]
+            frontier = cand[hv >= threshold - EPS if inclusive else hv > threshold + EPS]
+            if frontier.size:
+                inside[frontier] = True
+                r += 1
+        return inside, r
 
     def clean(self, entity_id: str) -> bool:
         """True when ``entity_id``'s upstream is the same in both graphs (not :meth:`dirty`),
