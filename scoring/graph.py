@@ -65,6 +65,9 @@ UPSTREAM_MEMO_ENTRIES = 4_000_000
 #: a derived graph recomputes a whole-graph quantity from scratch when the entities it must
 #: recompute exceed this fraction of all entities (nothing to gain from the base's values)
 MAX_DIRTY_FRACTION = 0.25
+#: a derived graph recomputes a threshold closure from scratch when the entities it must
+#: look at exceed this fraction of the base closure's members and seeds (plus 64)
+CLOSURE_DIRTY_FRACTION = 0.25
 
 
 class ShareValue(BaseModel):
@@ -293,42 +296,54 @@ class Derivation:
         through: np.ndarray | None = None,
         extra: np.ndarray | None = None,
         key: object = None,
+        limit: float | None = None,
     ) -> np.ndarray | None:
         """Mask of the entities downstream of (or equal to) the :attr:`seeds` and ``extra``
         (more entity indices) along the variant's links of ``kinds``, walking on only from
         entities where ``through`` is True (every entity when None); None when it exceeds
-        :data:`MAX_DIRTY_FRACTION` of the entities. Memoized under ``key`` when given."""
+        :data:`MAX_DIRTY_FRACTION` of the entities (or ``limit`` entities, when smaller).
+        Memoized under ``key`` when given."""
         if key is not None and key in self._memo:
             return self._memo[key]
-        adj = self.graph.adj
-        wanted = _kind_mask(kinds)
         seen = np.zeros(self.n, dtype=bool)
         start = self.seeds if extra is None else np.union1d(self.seeds, extra)
         seen[start] = True
-        count, limit = len(start), MAX_DIRTY_FRACTION * self.n
         frontier = start if through is None else start[through[start]]
-        got: np.ndarray | None = seen
+        got = seen if self.grow(seen, frontier, kinds, through, limit) else None
+        if key is not None:
+            self._memo[key] = got
+        return got
+
+    def grow(
+        self,
+        seen: np.ndarray,
+        frontier: np.ndarray,
+        kinds: frozenset[LinkKind] = OWNERSHIP_KINDS,
+        through: np.ndarray | None = None,
+        limit: float | None = None,
+    ) -> bool:
+        """Extend the mask ``seen`` (in place) with what lies downstream of the entities
+        ``frontier`` along the variant's links of ``kinds``, walking on only from entities
+        where ``through`` is True; False when ``seen`` exceeds :data:`MAX_DIRTY_FRACTION`
+        of the entities or ``limit`` entities (``seen`` is then partial)."""
+        adj = self.graph.adj
+        wanted = _kind_mask(kinds)
+        count = int(seen.sum())
+        limit = min(MAX_DIRTY_FRACTION * self.n, limit if limit is not None else self.n)
+        if count > limit:
+            return False
         while frontier.size:
-            starts = adj.out_ptr[frontier]
-            lens = adj.out_ptr[frontier + 1] - starts
-            total = int(lens.sum())
-            if not total:
+            js = adj.out_order[_gather(adj.out_ptr, frontier)]
+            if not len(js):
                 break
-            pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
-            js = adj.out_order[pos]
             dst = adj.target[js[wanted[adj.kind[js]]]]
             dst = np.unique(dst[~seen[dst]])
             seen[dst] = True
             count += len(dst)
             if count > limit:
-                got = None
-                break
+                return False
             frontier = dst if through is None else dst[through[dst]]
-        if got is not None and count > limit:
-            got = None
-        if key is not None:
-            self._memo[key] = got
-        return got
+        return True
 
     def absorbed_exposure(
         self, holders: np.ndarray, old_holders: np.ndarray, old: Bounds, tol: float = 1e-12
@@ -427,17 +442,23 @@ class Derivation:
         for M, prev in ((W.lo, old.certain), (W.hi, old.possible)):
             base = self.carry(prev, False)
             through = base
+            # past a fraction of the members, the whole closure (whose cost is that of its
+            # members' links) is as cheap as the walk and the restricted iteration
+            limit = CLOSURE_DIRTY_FRACTION * (int(base.sum()) + int(seeds.sum())) + 64
+            dirty = self.dirty(kinds, through=through, extra=changed, limit=limit)
             while True:
-                dirty = self.dirty(kinds, through=through, extra=changed)
                 if dirty is None:
                     return None
                 inside, r = self._closure_in(
                     M, adj, wanted, dirty, base, seeds, threshold, inclusive
                 )
-                grown = through | inside
-                if not (grown & ~through).any():
+                new = np.flatnonzero(inside & ~through)  # variant members the walk stopped at
+                if not new.size:
                     break
-                through = grown
+                through = through | inside
+                dirty = dirty.copy()
+                if not self.grow(dirty, new, kinds, through, limit):
+                    dirty = None
             rounds = max(rounds, r)
             out.append(inside)
         return Closure(out[0], out[1] | out[0], rounds)
