@@ -180,6 +180,8 @@ class Adjacency:
         """
         st = dataset.store
         assert isinstance(st, OverlaidStore)
+        if st.entity_map is None:
+            return self._splice(dataset, as_of)
         keep = ~np.isin(self.link, st.touched) if len(st.touched) else None
         link, src, dst, kind = self.link, self.source, self.target, self.kind
         if keep is not None:
@@ -223,6 +225,69 @@ class Adjacency:
 
         in_ptr, in_order = group(self.in_order, dst, n_dst)
         out_ptr, out_order = group(self.out_order, src, n_src)
+        return Adjacency(link, src, dst, kind, in_ptr, in_order, out_ptr, out_order)
+
+    def _splice(self, dataset: Dataset, as_of: dt.date) -> Adjacency:
+        """:meth:`derive` for a variant that keeps every base entity at its index: a few
+        links dropped and inserted, so every array is the base's copied around the change
+        points, and the in/out groups the base's with each index shifted by the number of
+        insertions minus drops before it (a step function of a few steps) and the few
+        entries of the changed links taken out or put in their groups."""
+        st = dataset.store
+        assert isinstance(st, OverlaidStore)
+        L = len(self.link)
+        touched = np.asarray(st.touched, dtype=np.int64)
+        p = np.searchsorted(self.link, touched)
+        inside = p < L
+        p, touched = p[inside], touched[inside]
+        drop = np.unique(p[self.link[p] == touched])
+        ix = st.entity_index
+        new = [(q, l) for q, l in st.patch() if l.active(as_of)]
+        n_link = np.array([q for q, _ in new], dtype=np.int64)
+        n_src = np.array([ix[l.source] for _, l in new], dtype=np.int64)
+        n_dst = np.array([ix[l.target] for _, l in new], dtype=np.int64)
+        n_kind = np.array([KIND_CODES[l.kind] for _, l in new], dtype=np.int8)
+        at = np.searchsorted(self.link, n_link)  # before which base entry each goes
+        link = np.insert(np.delete(self.link, drop), at - np.searchsorted(drop, at), n_link)
+        src = np.insert(np.delete(self.source, drop), at - np.searchsorted(drop, at), n_src)
+        dst = np.insert(np.delete(self.target, drop), at - np.searchsorted(drop, at), n_dst)
+        kind = np.insert(np.delete(self.kind, drop), at - np.searchsorted(drop, at), n_kind)
+        # new index of each inserted link, and of a kept base entry i: i + shift(i)
+        new_idx = at - np.searchsorted(drop, at) + np.arange(len(new))
+        n = len(st.entity_ids)
+
+        def group(
+            ptr: np.ndarray, order: np.ndarray, old_key: np.ndarray, n_key: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray]:
+            n_old = len(ptr) - 1
+            cnt = np.zeros(n, dtype=np.int64)
+            cnt[:n_old] = np.diff(ptr)
+            # take the dropped entries out of their groups (a group is in index order)
+            gone = []
+            for i in drop.tolist():
+                k = int(old_key[i])
+                a, b = int(ptr[k]), int(ptr[k + 1])
+                gone.append(a + int(np.searchsorted(order[a:b], i)))
+                cnt[k] -= 1
+            m = np.delete(order, gone) if gone else order
+            shift = np.searchsorted(at, m, side="right") - np.searchsorted(drop, m)
+            m = m + shift
+            mid = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(cnt, out=mid[1:])
+            put = []
+            for k, j in zip(n_key.tolist(), new_idx.tolist(), strict=True):
+                a, b = int(mid[k]), int(mid[k + 1])
+                put.append(a + int(np.searchsorted(m[a:b], j)))
+                cnt[k] += 1
+            if put:
+                o = np.lexsort((new_idx, n_key, np.array(put)))  # a group before the next
+                m = np.insert(m, np.array(put)[o], new_idx[o])
+            out = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(cnt, out=out[1:])
+            return out, m
+
+        in_ptr, in_order = group(self.in_ptr, self.in_order, self.target, n_dst)
+        out_ptr, out_order = group(self.out_ptr, self.out_order, self.source, n_src)
         return Adjacency(link, src, dst, kind, in_ptr, in_order, out_ptr, out_order)
 
 

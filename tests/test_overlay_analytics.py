@@ -33,7 +33,7 @@ from georisk.scoring.control import (
 )
 from georisk.scoring.dataset import Dataset, DatasetError
 from georisk.scoring.engine import Engine, View
-from georisk.scoring.graph import ArrangementGraph, GraphCache
+from georisk.scoring.graph import Adjacency, ArrangementGraph, GraphCache
 from georisk.scoring.overlay import apply_overlay, apply_overlay_reference
 from georisk.scoring.policy import load_pack, load_scenarios
 from georisk.scoring.rules import pfe_params
@@ -130,6 +130,10 @@ def check(doc: dict[str, Any], *, forced: bool = True) -> bool:
         graph_mod.MAX_DIRTY_FRACTION = old
     want = analytics(ArrangementGraph.build(ref, ON), params)
     assert_same(got, want)
+    # the derived adjacency (spliced from the base's) is the variant's built one
+    built = Adjacency.build(variant, ON)
+    for name in ("link", "source", "target", "kind", "in_ptr", "in_order", "out_ptr", "out_order"):
+        assert np.array_equal(getattr(derived.adj, name), getattr(built, name)), name
     return True
 
 
