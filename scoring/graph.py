@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -125,6 +126,29 @@ def _gather(ptr: np.ndarray, lines: np.ndarray) -> np.ndarray:
     lens = ptr[lines + 1].astype(np.int64) - starts
     total = int(lens.sum())
     return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total, dtype=np.int64)
+
+
+def _cut(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``a`` without the entries at ``pos`` (sorted, distinct): copies of the slices between
+    them (``np.delete`` makes a mask as long as ``a``)."""
+    if not len(pos):
+        return a
+    bounds = [-1, *pos.tolist(), len(a)]
+    return np.concatenate([a[x + 1 : y] for x, y in itertools.pairwise(bounds)])
+
+
+def _put(a: np.ndarray, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``a`` with ``values[k]`` inserted before ``a[pos[k]]`` (``pos`` sorted; equal positions
+    keep the order of ``values``): copies of the slices between them."""
+    if not len(pos):
+        return a
+    pieces, prev = [], 0
+    for k, x in enumerate(pos.tolist()):
+        pieces.append(a[prev:x])
+        pieces.append(values[k : k + 1].astype(a.dtype))
+        prev = x
+    pieces.append(a[prev:])
+    return np.concatenate(pieces)
 
 
 def _kind_mask(kinds: Iterable[LinkKind]) -> np.ndarray:
@@ -248,12 +272,13 @@ class Adjacency:
         n_dst = np.array([ix[l.target] for _, l in new], dtype=np.int64)
         n_kind = np.array([KIND_CODES[l.kind] for _, l in new], dtype=np.int8)
         at = np.searchsorted(self.link, n_link)  # before which base entry each goes
-        link = np.insert(np.delete(self.link, drop), at - np.searchsorted(drop, at), n_link)
-        src = np.insert(np.delete(self.source, drop), at - np.searchsorted(drop, at), n_src)
-        dst = np.insert(np.delete(self.target, drop), at - np.searchsorted(drop, at), n_dst)
-        kind = np.insert(np.delete(self.kind, drop), at - np.searchsorted(drop, at), n_kind)
+        at_cut = at - np.searchsorted(drop, at)  # the same, once the dropped are out
+        link = _put(_cut(self.link, drop), at_cut, n_link)
+        src = _put(_cut(self.source, drop), at_cut, n_src)
+        dst = _put(_cut(self.target, drop), at_cut, n_dst)
+        kind = _put(_cut(self.kind, drop), at_cut, n_kind)
         # new index of each inserted link, and of a kept base entry i: i + shift(i)
-        new_idx = at - np.searchsorted(drop, at) + np.arange(len(new))
+        new_idx = at_cut + np.arange(len(new))
         n = len(st.entity_ids)
 
         def group(
@@ -269,9 +294,16 @@ class Adjacency:
                 a, b = int(ptr[k]), int(ptr[k + 1])
                 gone.append(a + int(np.searchsorted(order[a:b], i)))
                 cnt[k] -= 1
-            m = np.delete(order, gone) if gone else order
-            shift = np.searchsorted(at, m, side="right") - np.searchsorted(drop, m)
-            m = m + shift
+            m = _cut(order, np.sort(np.array(gone, dtype=np.int64)))
+            if len(at) + len(drop) <= 8:  # a few compares beat two binary searches
+                sh = np.zeros(len(m), dtype=m.dtype)
+                for x in at.tolist():
+                    sh += m >= x
+                for x in drop.tolist():
+                    sh -= m > x
+                m = m + sh
+            else:
+                m = m + np.searchsorted(at, m, side="right") - np.searchsorted(drop, m)
             mid = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(cnt, out=mid[1:])
             put = []
@@ -281,7 +313,7 @@ class Adjacency:
                 cnt[k] += 1
             if put:
                 o = np.lexsort((new_idx, n_key, np.array(put)))  # a group before the next
-                m = np.insert(m, np.array(put)[o], new_idx[o])
+                m = _put(m, np.array(put)[o], new_idx[o])
             out = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(cnt, out=out[1:])
             return out, m
