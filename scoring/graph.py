@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -130,22 +129,36 @@ def _gather(ptr: np.ndarray, lines: np.ndarray) -> np.ndarray:
 
 def _cut(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """``a`` without the entries at ``pos`` (sorted, distinct): copies of the slices between
-    them (``np.delete`` makes a mask as long as ``a``)."""
+    the runs of them (``np.delete`` makes a mask as long as ``a``).
+
+    >>> _cut(np.arange(8), np.array([0, 3, 4, 7])).tolist()
+    [1, 2, 5, 6]
+    """
     if not len(pos):
         return a
-    bounds = [-1, *pos.tolist(), len(a)]
-    return np.concatenate([a[x + 1 : y] for x, y in itertools.pairwise(bounds)])
+    brk = np.flatnonzero(np.diff(pos) != 1) + 1
+    starts = [int(pos[0]), *pos[brk].tolist()]  # of the runs of positions
+    ends = [*(pos[brk - 1] + 1).tolist(), int(pos[-1]) + 1]
+    keep_from, keep_to = [0, *ends], [*starts, len(a)]
+    return np.concatenate([a[x:y] for x, y in zip(keep_from, keep_to, strict=True)])
 
 
 def _put(a: np.ndarray, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``a`` with ``values[k]`` inserted before ``a[pos[k]]`` (``pos`` sorted; equal positions
-    keep the order of ``values``): copies of the slices between them."""
+    keep the order of ``values``): copies of the slices between them.
+
+    >>> _put(np.arange(4), np.array([0, 2, 2, 4]), np.array([10, 20, 21, 40])).tolist()
+    [10, 0, 1, 20, 21, 2, 3, 40]
+    """
     if not len(pos):
         return a
+    at, first = np.unique(pos, return_index=True)
+    cuts = [*first.tolist(), len(pos)]
+    values = values.astype(a.dtype, copy=False)
     pieces, prev = [], 0
-    for k, x in enumerate(pos.tolist()):
+    for k, x in enumerate(at.tolist()):
         pieces.append(a[prev:x])
-        pieces.append(values[k : k + 1].astype(a.dtype))
+        pieces.append(values[cuts[k] : cuts[k + 1]])
         prev = x
     pieces.append(a[prev:])
     return np.concatenate(pieces)
@@ -791,14 +804,14 @@ class ArrangementGraph:
             o_ptr = np.concatenate([o.indptr, np.full(n + 1 - len(o.indptr), o.indptr[-1])])
             cnt = np.diff(o_ptr)
             drop = _gather(o_ptr, lines)
-            idx, data = np.delete(o.indices, drop), np.delete(o.data, drop)
+            idx, data = _cut(o.indices, drop), _cut(o.data, drop)
             cnt[lines] = 0
             at = np.concatenate([[0], np.cumsum(cnt)])
             new_cnt = np.diff(m.indptr)[lines]
             take = _gather(m.indptr, lines)
             where = at[np.repeat(lines, new_cnt)]
-            idx = np.insert(idx, where, m.indices[take].astype(idx.dtype))
-            data = np.insert(data, where, m.data[take])
+            idx = _put(idx, where, m.indices[take].astype(idx.dtype))
+            data = _put(data, where, m.data[take])
             cnt[lines] = new_cnt
             ptr_new = np.concatenate([[0], np.cumsum(cnt)]).astype(o.indptr.dtype)
             cls = sp.csr_array if by_row else sp.csc_array
