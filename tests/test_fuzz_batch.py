@@ -290,3 +290,14 @@ def test_a_bare_cr_in_a_field_keeps_the_csv_readable(tmp_path: Path) -> None:
     )
     assert run(inp, out) == 1
     check_accounting(out, 2)
+
+
+def test_a_csv_row_that_is_not_utf8_is_a_row_error(tmp_path: Path) -> None:
+    """Found by test_random_csv_rows: a lone surrogate (bytes that are not UTF-8) in one cell
+    made the whole CSV file unreadable (exit 3); like a bad JSONL line, it is one bad row."""
+    inp, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    inp.write_bytes(b"arrangement,row_id\ncasip,\xed\xa0\x80\nno-such,x\ncasip,ok\n")
+    assert run(inp, out) == 1
+    check_accounting(out, 3)
+    errors = (tmp_path / "out.csv.errors.csv").read_text(encoding="utf-8")
+    assert "2,,,unparsable line: not UTF-8 text" in errors.splitlines()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,10 @@ def job_from_record(
     return Job(seq, row, row_id, arrangement, overlay, as_of, scenarios)
 
 
+#: the characters ``errors="surrogateescape"`` gives undecodable bytes
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
     """Parse the input into jobs, in order; a bad record becomes a job with ``error`` set."""
     files = OverlayFiles(path.parent)
@@ -233,12 +238,15 @@ def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
                     yield job_from_record(seq, lineno, rec, d, files)
                 seq += 1
         return
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    # surrogateescape: bytes that are not UTF-8 make their row an error, not the whole file
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         reader = csv.reader(f)
         try:
             header = next(reader)
         except StopIteration:
             return
+        if any(_NOT_UTF8.search(h) for h in header):
+            raise BatchError(EXIT_DATA, f"{path}: line 1: the CSV header is not UTF-8 text")
         header = [h.strip() for h in header]
         if not {"arrangement", "overlay", "overlay_file"} & set(header):
             raise BatchError(
@@ -258,7 +266,9 @@ def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
                 if not any(c.strip() for c in cells):
                     start = reader.line_num + 1
                     continue
-                if len(cells) > len(header):
+                if any(_NOT_UTF8.search(c) for c in cells):
+                    yield Job(seq, start, "", "", error="unparsable line: not UTF-8 text")
+                elif len(cells) > len(header):
                     yield Job(
                         seq,
                         start,
