@@ -127,6 +127,20 @@ def _gather(ptr: np.ndarray, lines: np.ndarray) -> np.ndarray:
     return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total, dtype=np.int64)
 
 
+def _positions(link: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """Sorted positions in ``link`` (sorted store positions) of the store positions
+    ``touched`` that it holds: binary searches (``np.isin`` sorts both arrays).
+
+    >>> _positions(np.array([2, 5, 7, 9]), np.array([1, 5, 9, 12])).tolist()
+    [1, 3]
+    """
+    t = np.asarray(touched, dtype=np.int64)
+    p = np.searchsorted(link, t)
+    inside = p < len(link)
+    p, t = p[inside], t[inside]
+    return np.unique(p[link[p] == t])
+
+
 def _cut(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """``a`` without the entries at ``pos`` (sorted, distinct): copies of the slices between
     the runs of them (``np.delete`` makes a mask as long as ``a``).
@@ -272,12 +286,7 @@ class Adjacency:
         entries of the changed links taken out or put in their groups."""
         st = dataset.store
         assert isinstance(st, OverlaidStore)
-        L = len(self.link)
-        touched = np.asarray(st.touched, dtype=np.int64)
-        p = np.searchsorted(self.link, touched)
-        inside = p < L
-        p, touched = p[inside], touched[inside]
-        drop = np.unique(p[self.link[p] == touched])
+        drop = _positions(self.link, st.touched)
         ix = st.entity_index
         new = [(q, l) for q, l in st.patch() if l.active(as_of)]
         n_link = np.array([q for q, _ in new], dtype=np.int64)
@@ -366,12 +375,12 @@ class Derivation:
         st = graph.dataset.store
         assert isinstance(st, OverlaidStore) and st.entity_map is None
         pa = parent.adj
-        old = np.isin(pa.link, st.touched) if len(st.touched) else np.zeros(0, dtype=bool)
+        old = _positions(pa.link, st.touched)  # the base's entries of the touched links
         ix = graph.index
         new_t = [ix[l.target] for _, l in st.patch()]
         seeds = np.concatenate(
             [
-                pa.target[old] if len(old) else np.zeros(0, dtype=np.int64),
+                pa.target[old],
                 np.array(new_t, dtype=np.int64),
                 np.array([ix[e] for e in edited if e in ix], dtype=np.int64),
                 np.arange(self.n_old, self.n, dtype=np.int64),
@@ -384,7 +393,7 @@ class Derivation:
         self.rows = np.unique(
             np.concatenate(
                 [
-                    pa.source[old] if len(old) else np.zeros(0, dtype=np.int64),
+                    pa.source[old],
                     np.array([ix[l.source] for _, l in st.patch()], dtype=np.int64),
                     np.arange(self.n_old, self.n, dtype=np.int64),
                 ]
