@@ -532,6 +532,7 @@ class Derivation:
     def closure(
         self,
         W: ShareMatrix,
+        cols: tuple[Any, Any],
         kinds: frozenset[LinkKind],
         old_seeds: np.ndarray,
         old: Closure,
@@ -540,79 +541,96 @@ class Derivation:
         inclusive: bool,
     ) -> Closure | None:
         """:func:`.ownership.threshold_closure` of the variant's ``W`` (built from links of
-        ``kinds``) from ``seeds`` (a mask), from the base graph's result ``old`` for
-        ``old_seeds``: None when too much is dirty.
+        ``kinds``; ``cols``: its (lo, hi) in CSC form) from ``seeds`` (a mask), from the base
+        graph's result ``old`` for ``old_seeds``: None when too much must be redone.
 
-        Membership of ``v`` depends only on the members upstream of ``v`` (the closure grows
-        along links from members). ``D``: the entities downstream of the :attr:`seeds` and of
-        the entities whose seed status changed, walking on only through members (of the base
-        or of the variant). Outside ``D`` members are the base's (their held sums come from
-        entities outside ``D`` only); inside ``D`` the fixed point is iterated again, from the
-        seeds in ``D`` and the sums held in ``D`` by the members, adding entities of ``D``
-        only. As the variant's members are known only after that, ``D`` starts walking
-        through the base's members and grows (and the fixed point is iterated again) until
-        no variant member in ``D`` holds an entity outside it. ``rounds`` is the larger of the
-        base's and the restricted iteration's.
+        Delete and rederive, as for a monotone fixed point: (1) the base's members whose
+        support may drop are the ones a change reaches (targets of changed links, edited and
+        added entities, seeds no longer seeds), walking on through base members that are not
+        seeds (a seed stays a member); they are taken out. What remains, with the seeds, is in
+        the variant's closure (every remaining member keeps the support it had in the base).
+        (2) From there the closure grows as :func:`.ownership.threshold_closure` does: the
+        held sums of the entities taken out, of the changed ones and of the new seeds'
+        holdings are computed anew (from the columns), and each entity added passes its
+        holdings on. The work is proportional to what is taken out and what is added, not to
+        the members. None when what is taken out exceeds :data:`CLOSURE_DIRTY_FRACTION` of the
+        members. ``rounds`` is the larger of the base's and the rounds of step (2).
         """
-        changed = np.flatnonzero(seeds != self.carry(old_seeds, False))
+        was = self.carry(old_seeds, False)
+        changed = np.flatnonzero(seeds != was)
+        start = np.union1d(self.seeds, changed)
+        start = start[~(seeds & was)[start]]  # a seed of both is a member of both
         adj = self.graph.adj
-        wanted = _kind_mask(kinds)
+        new_seeds = np.flatnonzero(seeds & ~was)
+        js = adj.out_order[_gather(adj.out_ptr, new_seeds)]
+        held_by_new = adj.target[js[_kind_mask(kinds)[adj.kind[js]]]]
         out, rounds = [], old.rounds
-        for M, prev in ((W.lo, old.certain), (W.hi, old.possible)):
+        for M, C, prev in ((W.lo, cols[0], old.certain), (W.hi, cols[1], old.possible)):
             base = self.carry(prev, False)
-            through = base
-            # past a fraction of the members, the whole closure (whose cost is that of its
-            # members' links) is as cheap as the walk and the restricted iteration
             limit = CLOSURE_DIRTY_FRACTION * (int(base.sum()) + int(seeds.sum())) + 64
-            dirty = self.dirty(kinds, through=through, extra=changed, limit=limit)
-            while True:
-                if dirty is None:
-                    return None
-                inside, r = self._closure_in(
-                    M, adj, wanted, dirty, base, seeds, threshold, inclusive
-                )
-                new = np.flatnonzero(inside & ~through)  # variant members the walk stopped at
-                if not new.size:
-                    break
-                through = through | inside
-                dirty = dirty.copy()
-                if not self.grow(dirty, new, kinds, through, limit):
-                    dirty = None
+            gone = np.zeros(self.n, dtype=bool)
+            t0 = start[base[start]]
+            gone[t0] = True
+            if not self.grow(gone, t0[~seeds[t0]], kinds, base & ~seeds, limit):
+                return None
+            gone &= base & ~seeds
+            inside = (base & ~gone) | seeds
+            got = self._rederive(
+                M,
+                C,
+                inside,
+                np.concatenate([np.flatnonzero(gone), start, held_by_new]),
+                threshold,
+                inclusive,
+            )
+            if got is None:
+                return None
+            inside, r = got
             rounds = max(rounds, r)
             out.append(inside)
         return Closure(out[0], out[1] | out[0], rounds)
 
     @staticmethod
-    def _closure_in(
-        M: Any,
-        adj: Adjacency,
-        wanted: np.ndarray,
-        dirty: np.ndarray,
-        base: np.ndarray,
-        seeds: np.ndarray,
-        threshold: float,
-        inclusive: bool,
-    ) -> tuple[np.ndarray, int]:
-        """The closure's members: ``base`` outside ``dirty``, the fixed point inside it."""
-        cols = np.flatnonzero(dirty)
-        inside = base.copy()
-        inside[cols] = seeds[cols]
-        js = adj.in_order[_gather(adj.in_ptr, cols)]
-        preds = np.unique(adj.source[js[wanted[adj.kind[js]]]])
-        held = np.zeros(len(inside), dtype=np.float64)
-        frontier = preds[inside[preds]]
+    def _rederive(
+        M: Any, C: Any, inside: np.ndarray, first: np.ndarray, threshold: float, inclusive: bool
+    ) -> tuple[np.ndarray, int] | None:
+        """Grow the members ``inside`` (in place) to the closure: the entities ``first``
+        evaluated from their columns ``C``, then every entity added passing its row of ``M``
+        on. Returns the members and the rounds that added some."""
+        n = len(inside)
+        held = np.zeros(n, dtype=np.float64)
+        known = np.zeros(n, dtype=bool)
+
+        def meets(v: np.ndarray) -> np.ndarray:
+            hv = held[v]
+            ok = hv >= threshold - EPS if inclusive else hv > threshold + EPS
+            return np.asarray(v[ok], dtype=np.int64)
+
+        def evaluate(cand: np.ndarray) -> np.ndarray:
+            fresh = cand[~known[cand]]
+            if fresh.size:
+                pos = _gather(C.indptr, fresh)
+                w = C.data[pos] * inside[C.indices[pos]]
+                lens = C.indptr[fresh + 1] - C.indptr[fresh]
+                held[fresh] = np.bincount(
+                    np.repeat(np.arange(len(fresh)), lens), weights=w, minlength=len(fresh)
+                )
+                known[fresh] = True
+            return meets(cand)
+
+        cand = np.unique(first)
+        added = evaluate(cand[~inside[cand]])
         r = 0
-        while frontier.size:
-            pos = _gather(M.indptr, frontier)
+        while added.size:
+            inside[added] = True
+            r += 1
+            pos = _gather(M.indptr, added)
             c = M.indices[pos].astype(np.int64)
-            np.add.at(held, c, M.data[pos])
+            w = M.data[pos]
+            had = known[c]  # sums computed before these members were added
+            np.add.at(held, c[had], w[had])
             cand = np.unique(c)
-            cand = cand[dirty[cand] & ~inside[cand]]
-            hv = held[cand]
-            frontier = cand[hv >= threshold - EPS if inclusive else hv > threshold + EPS]
-            if frontier.size:
-                inside[frontier] = True
-                r += 1
+            added = evaluate(cand[~inside[cand]])
         return inside, r
 
     def clean(self, entity_id: str) -> bool:
@@ -851,6 +869,20 @@ class ArrangementGraph:
         return self.shared("control", lambda: self._matrix("control", OWNERSHIP_KINDS, True))
 
     @property
+    def equity_columns(self) -> tuple[sp.csc_array, sp.csc_array]:
+        """:attr:`equity` (lo, hi) in CSC form, patched from the base graph's for a derived
+        graph, as :attr:`control_columns` is."""
+
+        def make() -> tuple[sp.csc_array, sp.csc_array]:
+            got = self._compressed("equity-csc", frozenset({LinkKind.EQUITY}), False, False)
+            if got is not None:
+                return got
+            e = self.equity
+            return e.lo.tocsc(), e.hi.tocsc()
+
+        return self.shared("equity-csc", make)
+
+    @property
     def control_columns(self) -> tuple[sp.csc_array, sp.csc_array]:
         """:attr:`control` (lo, hi) in CSC form (a column: the holders of an entity), patched
         from the base graph's for a derived graph, as :attr:`control` is."""
@@ -880,7 +912,8 @@ class ArrangementGraph:
             if d is not None:
                 old: Any = d.parent._shared.get(f"closure:{key}")
                 if old is not None:
-                    got = d.closure(W, kinds, old[0], old[1], seeds, threshold, inclusive)
+                    cols = self.control_columns if control else self.equity_columns
+                    got = d.closure(W, cols, kinds, old[0], old[1], seeds, threshold, inclusive)
                     if got is not None:
                         return seeds, got
             return seeds, threshold_closure(W, seeds, threshold, inclusive=inclusive)
