@@ -336,3 +336,38 @@ def test_derived_closures_equal_built_ones(
     for a, b in zip(got, want, strict=True):
         assert np.array_equal(a.certain, b.certain)
         assert np.array_equal(a.possible, b.possible)
+
+
+def test_derived_closure_passes_additions_on_to_entities_it_evaluated(engine: Engine) -> None:
+    """An entity evaluated at first (an added one, held 20% by CATL) and short of the
+    threshold reaches it when a holder added later (A, 60% CATL's) passes its 40% on: the
+    derived closure must add the later holdings to the sums it already computed."""
+    ds = engine.dataset
+    company = {"kind": "company", "country": "US", "sources": ["a14"]}
+    doc = {
+        "add": {
+            "entities": [{"id": "a", "name": "A", **company}, {"id": "x", "name": "X", **company}],
+            "links": [
+                equity("catl-a", "catl", "a", 0.6),
+                equity("a-x", "a", "x", 0.4),
+                equity("catl-x", "catl", "x", 0.2),
+            ],
+        }
+    }
+    ov = overlay(doc, next(iter(ds.arrangements)))
+    params = pfe_params(engine.pack, ON)
+    key = "test-chain"
+
+    def chain(g: ArrangementGraph) -> Any:
+        return g.closure(key, covered_parties(g, params), 0.5, inclusive=False, control=True)
+
+    cache = GraphCache()
+    chain(cache.graph(ds, ON))
+    derived = cache.graph(apply_overlay(ds, ov), ON)
+    assert derived.derivation is not None
+    got = chain(derived)
+    built = ArrangementGraph.build(apply_overlay_reference(ds, ov), ON)
+    want = chain(built)
+    assert want.certain[built.index["x"]]  # the case this test is about
+    assert np.array_equal(got.certain, want.certain)
+    assert np.array_equal(got.possible, want.possible)
