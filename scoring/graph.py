@@ -227,7 +227,7 @@ class Adjacency:
         one, its base's on the same date: the removed and changed links dropped, the changed
         and added ones active on ``as_of`` put in at their store positions, and the in/out
         groups patched rather than sorted again (a few linear passes instead of two sorts of
-        every link). Equal to :meth:`build` on the variant (``tests/test_overlay_graph.py``).
+        every link). Equal to :meth:`build` on the variant (``tests/test_overlay_incremental.py``).
         """
         st = dataset.store
         assert isinstance(st, OverlaidStore)

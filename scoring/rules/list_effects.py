@@ -9,9 +9,10 @@ feed the PFE tests of :mod:`.production_credit`.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-from georisk.scoring.ownership import threshold_closure
 from georisk.scoring.policy import RuleInstance
 from georisk.scoring.rules.context import EvalContext, nexus
 from georisk.scoring.rules.outcome import (
@@ -95,7 +96,17 @@ def _affiliates(ctx: EvalContext, list_id: str, listed: set[str]) -> set[str]:
     threshold = float(ctx.param("lists.affiliates_threshold"))
 
     def make() -> set[str]:
-        c = threshold_closure(ctx.g.equity, ctx.g.mask(listed), threshold, inclusive=True)
+        # equity closure from the members listed on the date (the key names them: the
+        # closure is shared by the date views of one link set); an overlay's graph updates
+        # the base's
+        members = hashlib.sha256("\n".join(sorted(listed)).encode()).hexdigest()[:16]
+        c = ctx.g.closure(
+            f"affiliates:{list_id}:{members}:{threshold}",
+            ctx.g.mask(listed),
+            threshold,
+            inclusive=True,
+            control=False,
+        )
         return {ctx.g.ids[i] for i in np.flatnonzero(c.possible)}
 
     return ctx.g.cached(f"affiliates:{list_id}:{threshold}", make)

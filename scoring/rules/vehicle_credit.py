@@ -14,7 +14,6 @@ import numpy as np
 
 from georisk.scoring.control import covered_parties
 from georisk.scoring.model import LinkKind
-from georisk.scoring.ownership import threshold_closure
 from georisk.scoring.policy import RuleInstance
 from georisk.scoring.rules.context import EvalContext, nexus
 from georisk.scoring.rules.outcome import (
@@ -32,13 +31,12 @@ __all__ = ["evaluate"]
 
 
 def _feoc_closure(ctx: EvalContext, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        c = threshold_closure(
-            ctx.g.control, covered_parties(ctx.g, ctx.pfe), threshold, inclusive=True
-        )
-        return c.certain, c.possible
-
-    return ctx.g.shared(f"feoc:{threshold}:{sorted(ctx.pfe.covered_nations)}", make)
+    # the control closure from the covered parties, under the key of the foreign-controlled
+    # chain (control.pfe): one computation per graph when the thresholds agree, and an
+    # overlay's graph updates the base's instead of recomputing it
+    key = f"fce-chain:{sorted(ctx.pfe.covered_nations)}:{threshold}:True"
+    c = ctx.g.closure(key, covered_parties(ctx.g, ctx.pfe), threshold, inclusive=True, control=True)
+    return c.certain, c.possible
 
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
