@@ -252,29 +252,25 @@ def _indicators(
 def _macr_clause(ctx: EvalContext) -> Clause:
     uses: list[ParamUse] = []
     text = ctx.text("45x.text.material_assistance")
-    title, clause = text.title, text.clause or ""
-    if not ctx.param("pfe.in_force", uses):
+
+    def clause(verdict: Verdict, reason: str, **more: Any) -> Clause:
+        more.setdefault("decisive", False)
         return Clause(
             id="material_assistance",
-            title=title,
-            clause=clause,
-            decisive=False,
-            verdict=Verdict.NOT_APPLICABLE,
+            title=text.title,
+            clause=text.clause or "",
+            verdict=verdict,
             params=uses,
-            reason=f"not in force on {ctx.on}",
+            reason=reason,
+            **more,
         )
+
+    if not ctx.param("pfe.in_force", uses):
+        return clause(Verdict.NOT_APPLICABLE, f"not in force on {ctx.on}")
     table = ctx.param("macr.45x_battery", uses)
     hit = year_table(table, ctx.on.year)
     if hit is None:
-        return Clause(
-            id="material_assistance",
-            title=title,
-            clause=clause,
-            decisive=False,
-            verdict=Verdict.NOT_APPLICABLE,
-            params=uses,
-            reason=f"no threshold for sales in {ctx.on.year}",
-        )
+        return clause(Verdict.NOT_APPLICABLE, f"no threshold for sales in {ctx.on.year}")
     year, threshold = hit
     buyers = ctx.receivers()
     supplies = [
@@ -284,15 +280,9 @@ def _macr_clause(ctx: EvalContext) -> Clause:
         if l.share is not None
     ]
     if not supplies:
-        return Clause(
-            id="material_assistance",
-            title=title,
-            clause=clause,
-            decisive=False,
-            verdict=Verdict.AT_RISK,
-            params=uses,
-            reason=f"non-PFE share of direct material cost must be ≥ {threshold:.0%} "
-            f"({year} table); "
+        return clause(
+            Verdict.AT_RISK,
+            f"non-PFE share of direct material cost must be ≥ {threshold:.0%} ({year} table); "
             "supplier cost shares are not in the dataset",
             missing=["direct material cost shares by supplier (MACR)"],
         )
@@ -314,15 +304,11 @@ def _macr_clause(ctx: EvalContext) -> Clause:
         Tri.FALSE: Verdict.NOT_ELIGIBLE,
         Tri.UNDETERMINED: Verdict.AT_RISK,
     }[tri]
-    return Clause(
-        id="material_assistance",
-        title=title,
-        clause=clause,
-        verdict=v,
-        params=uses,
-        decisive=tri is not Tri.UNDETERMINED,
-        reason=f"non-PFE cost ratio {ratio} vs ≥ {threshold:.0%} ({year}); "
+    return clause(
+        v,
+        f"non-PFE cost ratio {ratio} vs ≥ {threshold:.0%} ({year}); "
         f"{unknown:.0%} of cost not recorded",
+        decisive=tri is not Tri.UNDETERMINED,
         links=[l.id for l in supplies],
         unconfirmed=[l.id for l in supplies if l.uncertain],
         missing=["remaining supplier cost shares"] if tri is Tri.UNDETERMINED else [],
