@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -70,6 +71,18 @@ class ServerThread:
         if self.app is not None and self._thread.is_alive():
             self.call(self.app.stop(grace))
         self._thread.join(30)
+
+
+def reflection_info(channel: grpc.Channel, version: str) -> Any:
+    """The ``ServerReflectionInfo`` stream-stream callable of reflection ``version`` ("v1" or
+    "v1alpha": the messages are wire-identical, so v1alpha's classes serve both)."""
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    return channel.stream_stream(
+        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from georisk.server.convert import score_to_proto
 from georisk.server.settings import Settings
 from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 from tests.conftest import DATA, REPO
-from tests.server_harness import ServerThread
+from tests.server_harness import ServerThread, reflection_info
 
 TODAY = "2026-11-22"
 TODAY_D = dt.date.fromisoformat(TODAY)
@@ -594,11 +594,7 @@ def test_reflection_needs_a_token_and_is_logged(
     try:
         with grpc.insecure_channel(t.target) as ch:
             for version in ("v1", "v1alpha"):
-                info = ch.stream_stream(
-                    f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
-                    request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-                    response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
-                )
+                info = reflection_info(ch, version)
                 req = reflection_pb2.ServerReflectionRequest(list_services="")
                 anon = (("x-request-id", f"anon-{version}"),)
                 with pytest.raises(grpc.RpcError) as denied:

@@ -37,7 +37,7 @@ from georisk.scoring.engine import Engine
 from georisk.server.settings import Settings
 from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc
 from tests.conftest import DATA, REPO
-from tests.server_harness import ServerThread
+from tests.server_harness import ServerThread, reflection_info
 
 TODAY = "2026-11-22"
 VENV_BIN = Path(sys.executable).parent
@@ -402,11 +402,7 @@ def test_reflection_is_off_in_the_production_profile(engine: Engine) -> None:
         try:
             with grpc.insecure_channel(t.target) as ch:
                 for version in ("v1", "v1alpha"):
-                    info = ch.stream_stream(
-                        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
-                        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-                        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
-                    )
+                    info = reflection_info(ch, version)
                     req = reflection_pb2.ServerReflectionRequest(list_services="")
 
                     def ask(info: Any = info, req: Any = req) -> Any:
