@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from georisk.scoring import clock
-from georisk.scoring.control import OwnershipReport
+from georisk.scoring.control.report import render_ownership_table
 from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
 from georisk.scoring.engine import DEFAULT_DATA, Engine, NotFoundError, View
-from georisk.scoring.graph import ShareValue
 from georisk.scoring.overlay import Overlay, parse_overlay
 from georisk.scoring.report import render_score_table, write_scores_csv
 
@@ -57,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--as-of", type=_date, help=_AS_OF_HELP)
     o.add_argument("--format", choices=["json", "table"], default="table")
     o.add_argument("--pack", default="us", help="policy pack id (default us)")
+    o.add_argument(
+        "--overlay",
+        type=Path,
+        help="what-if overlay file (YAML/JSON): report ownership in the overlaid dataset",
+    )
 
     sc = sub.add_parser("score", help="score arrangements on the three axes, with rule verdicts")
     sc.add_argument("data_dir", type=Path, nargs="?", help=_DATA_HELP)
@@ -207,69 +211,22 @@ def _cmd_ownership(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return EXIT_DATA
-    if args.entity_id not in engine.dataset.entities:
-        print(f"error: entity {args.entity_id!r} is not in {args.data_dir}", file=sys.stderr)
+    try:
+        overlay = _read_overlay(args.overlay, None) if args.overlay else None
+        report = engine.ownership(args.entity_id, args.as_of, overlay=overlay)
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {args.overlay}: {issue}", file=sys.stderr)
+        return EXIT_DATA
+    except NotFoundError:
+        where = f"{args.data_dir or 'the dataset'}" + (f" with {args.overlay}" if args.overlay else "")
+        print(f"error: entity {args.entity_id!r} is not in {where}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    report = engine.ownership(args.entity_id, args.as_of)
     if args.format == "json":
         print(json.dumps(report.model_dump(mode="json", by_alias=True), indent=2))
     else:
         print(render_ownership_table(report))
     return EXIT_OK
-
-
-def _share(s: ShareValue) -> str:
-    return str(s.interval())
-
-
-def render_ownership_table(r: OwnershipReport) -> str:
-    """A plain-text report an analyst can read and check against the JSON."""
-    e = r.entity
-    out = [
-        f"{e.name} ({e.id}) — {e.kind.value}, {e.country or '??'}"
-        + ("  [UNCONFIRMED]" if e.unconfirmed else ""),
-        f"as of {r.as_of}; dataset {r.dataset_version}",
-    ]
-    for m in e.lists:
-        out.append(f"  listed: {m.list} since {m.since or 'enactment'} [{', '.join(m.sources)}]")
-    out.append("")
-    out.append("Direct holders:")
-    if not r.direct_holders:
-        out.append("  (none recorded)")
-    for h in r.direct_holders:
-        flag = " UNCONFIRMED" if h.unconfirmed else ""
-        out.append(
-            f"  {_share(h.share):>18}  {h.kind.value:<7} {h.name} ({h.holder}, {h.country or '??'})"
-            f"  {h.status}{flag}  [{', '.join(h.sources)}]"
-        )
-    c = r.control
-    out.append("")
-    out.append(
-        "Control (majority chain): "
-        + (", ".join(c.ultimate) + " (ultimate)" if c.ultimate else "no controller — widely held")
-        + (f"; undetermined: {', '.join(c.undetermined)}" if c.undetermined else "")
-    )
-    x = r.covered_nation_exposure
-    out.append(
-        f"Covered-nation exposure: {_share(x.share)} (direct {_share(x.direct)})"
-        + ("" if x.converged else "  [series did not converge]")
-    )
-    for p in x.paths.paths:
-        out.append(f"  {_share(p.product):>18}  " + " → ".join(p.entities))
-    if x.paths.truncated:
-        out.append("  … (listing truncated)")
-    out.append("")
-    for title, res in (
-        ("Specified foreign entity", r.specified_foreign_entity),
-        ("Foreign-influenced entity", r.foreign_influenced_entity),
-    ):
-        out.append(f"{title}: {res.verdict.value.upper()}")
-        for t in res.tests:
-            out.append(f"  [{t.verdict.value:^12}] {t.test}: {t.reason}")
-            out.append(f"  {'':14} {t.clause}")
-            if t.depends_on_unconfirmed:
-                out.append(f"  {'':14} rests on unconfirmed: {', '.join(t.depends_on_unconfirmed)}")
-    return "\n".join(out)
 
 
 def _read_overlay(path: Path, arrangement: str | None) -> Overlay:

@@ -197,6 +197,7 @@ class Engine:
         *,
         max_depth: int | None = None,
         max_paths: int | None = None,
+        overlay: Overlay | None = None,
     ) -> OwnershipReport:
         """Who owns and controls ``entity`` on ``on`` (default today), and its PFE tests.
 
@@ -204,22 +205,24 @@ class Engine:
         thresholds, the lists whose members are SFEs), exactly as the rules do
         (:func:`~georisk.scoring.rules.pfe_params`), so with the default ``max_depth`` and
         ``max_paths`` its SFE/FIE verdicts are those of :meth:`score`'s explanation; the two
-        bounds only limit the path listings and their search. Raises :class:`NotFoundError`
-        for an unknown entity.
+        bounds only limit the path listings and their search. With ``overlay`` the report is
+        of the what-if dataset (its ``dataset_version`` says so), as :meth:`score` would see
+        it. Raises :class:`NotFoundError` for an unknown entity.
 
         >>> engine = Engine.from_dir(DEFAULT_DATA)
         >>> engine.ownership("aesc-us", dt.date(2026, 11, 22)).specified_foreign_entity.verdict
         <Tri.TRUE: 'true'>
         """
         day = on or clock.today()
-        if entity not in self.dataset.entities:
+        ds = self.overlaid(self.dataset, overlay) if overlay else self.dataset
+        if entity not in ds.entities:
             raise NotFoundError("entity", entity)
         params = pfe_params(self.pack, day)
         if max_depth is not None:
             params = replace(params, max_depth=max_depth)
         if max_paths is not None:
             params = replace(params, max_paths=max_paths)
-        return ownership_report(self.graph(day), entity, params)
+        return ownership_report(self.graph(day, ds), entity, params)
 
     # ------------------------------------------------------------------ scoring
 

@@ -227,3 +227,29 @@ def test_a_bad_dataset_exits_3_naming_the_file(
         assert code == 3 and f"error: {where}" in err, (argv, err)
     code, _, err = run(capsys, "validate", str(elsewhere / "no-such-dir"))
     assert code == 3 and "no-such-dir" in err
+
+
+def test_ownership_with_overlay_reports_the_what_if(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`ownership --overlay` answers for the overlaid dataset: a what-if 30% stake of CATL in
+    Ford makes Ford a foreign-influenced entity; without the overlay it is not one."""
+    ov = tmp_path / "stake.yaml"
+    ov.write_text(
+        "arrangement: ford-marshall\n"
+        "add:\n  links:\n"
+        "    - {id: catl-holds-ford, kind: equity, source: catl, target: ford, share: 0.3,\n"
+        "       valid_from: 2026-01-01, status: confirmed, sources: [a1]}\n",
+        encoding="utf-8",
+    )
+    argv = ["ownership", str(DATA), "ford", "--format", "json", "--as-of", "2026-11-22"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(out)["foreign_influenced_entity"]["verdict"] == "false"
+    code, out, _ = run(capsys, *argv, "--overlay", str(ov))
+    doc = json.loads(out)
+    assert code == 0 and doc["foreign_influenced_entity"]["verdict"] == "true"
+    assert "catl" in [h["holder"] for h in doc["direct_holders"]]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("arrangement: ford-marshall\nadd: {links: [{id: x, kind: equity}]}\n")
+    code, _, err = run(capsys, *argv, "--overlay", str(bad))
+    assert code == 3 and "bad.yaml" in err

@@ -26,6 +26,7 @@ __all__ = [
     "OwnershipReport",
     "entity_summary",
     "ownership_report",
+    "render_ownership_table",
 ]
 
 
@@ -125,3 +126,57 @@ def ownership_report(
         specified_foreign_entity=specified_foreign_entity(g, entity_id, params),
         foreign_influenced_entity=foreign_influenced(g, entity_id, params),
     )
+
+
+def _share(s: ShareValue) -> str:
+    return str(s.interval())
+
+
+def render_ownership_table(r: OwnershipReport) -> str:
+    """A plain-text report an analyst can read and check against the JSON."""
+    e = r.entity
+    out = [
+        f"{e.name} ({e.id}) — {e.kind.value}, {e.country or '??'}"
+        + ("  [UNCONFIRMED]" if e.unconfirmed else ""),
+        f"as of {r.as_of}; dataset {r.dataset_version}",
+    ]
+    for m in e.lists:
+        out.append(f"  listed: {m.list} since {m.since or 'enactment'} [{', '.join(m.sources)}]")
+    out.append("")
+    out.append("Direct holders:")
+    if not r.direct_holders:
+        out.append("  (none recorded)")
+    for h in r.direct_holders:
+        flag = " UNCONFIRMED" if h.unconfirmed else ""
+        out.append(
+            f"  {_share(h.share):>18}  {h.kind.value:<7} {h.name} ({h.holder}, {h.country or '??'})"
+            f"  {h.status}{flag}  [{', '.join(h.sources)}]"
+        )
+    c = r.control
+    out.append("")
+    out.append(
+        "Control (majority chain): "
+        + (", ".join(c.ultimate) + " (ultimate)" if c.ultimate else "no controller — widely held")
+        + (f"; undetermined: {', '.join(c.undetermined)}" if c.undetermined else "")
+    )
+    x = r.covered_nation_exposure
+    out.append(
+        f"Covered-nation exposure: {_share(x.share)} (direct {_share(x.direct)})"
+        + ("" if x.converged else "  [series did not converge]")
+    )
+    for p in x.paths.paths:
+        out.append(f"  {_share(p.product):>18}  " + " → ".join(p.entities))
+    if x.paths.truncated:
+        out.append("  … (listing truncated)")
+    out.append("")
+    for title, res in (
+        ("Specified foreign entity", r.specified_foreign_entity),
+        ("Foreign-influenced entity", r.foreign_influenced_entity),
+    ):
+        out.append(f"{title}: {res.verdict.value.upper()}")
+        for t in res.tests:
+            out.append(f"  [{t.verdict.value:^12}] {t.test}: {t.reason}")
+            out.append(f"  {'':14} {t.clause}")
+            if t.depends_on_unconfirmed:
+                out.append(f"  {'':14} rests on unconfirmed: {', '.join(t.depends_on_unconfirmed)}")
+    return "\n".join(out)
