@@ -22,7 +22,7 @@ from georisk.scoring import clock
 from georisk.scoring.control import OwnershipReport, ownership_report
 from georisk.scoring.dataset import Dataset, load_dataset
 from georisk.scoring.graph import ArrangementGraph, GraphCache
-from georisk.scoring.model import ArrangementStatus
+from georisk.scoring.model import Arrangement, ArrangementStatus, Link, LinkStatus
 from georisk.scoring.overlay import Overlay, apply_overlay
 from georisk.scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
 from georisk.scoring.remedies import Remedy, find_remedies
@@ -51,6 +51,7 @@ __all__ = [
     "Remedy",
     "SourceRef",
     "View",
+    "own_links",
 ]
 
 # The embedded default dataset: package data of `georisk` (the repository's data/ directory,
@@ -285,7 +286,7 @@ class Engine:
         params = sorted({p for r in chosen.rules for p in r.unconfirmed_params})
         proposed = status is None or (
             status.status in (ArrangementStatus.TALKS, ArrangementStatus.ANNOUNCED)
-            and any(l.status.value == "proposed" for e in arr.party_ids() for l in g.links_from(e))
+            and any(l.status is LinkStatus.PROPOSED for l in own_links(g, arr))
         )
         conf, why = confidence_of(facts, params, bool(proposed) or arr.template)
         cited = sorted(
@@ -332,6 +333,24 @@ class Engine:
         if s is None:
             return SourceRef(id=sid, title=sid)
         return SourceRef(id=s.id, title=s.title, url=s.url, seed=s.seed, secondary=s.secondary)
+
+
+def own_links(g: ArrangementGraph, arr: Arrangement) -> list[Link]:
+    """The links of ``g`` that are part of ``arr``: those tagged ``arrangement: <arr.id>``, and
+    untagged links between two of its members (parties, focal entity, taxpayer). A party's
+    links in its other deals (tagged with another arrangement, or to an entity outside this
+    one) are not this arrangement's."""
+    members = {*arr.party_ids(), arr.focal, *([arr.taxpayer] if arr.taxpayer else [])}
+    seen: dict[str, Link] = {}
+    for e in sorted(members):
+        if e not in g.index:
+            continue
+        for l in (*g.links_from(e), *g.links_into(e)):
+            if l.arrangement == arr.id or (
+                l.arrangement is None and l.source in members and l.target in members
+            ):
+                seen.setdefault(l.id, l)
+    return list(seen.values())
 
 
 def basic(r: ArrangementScore) -> ArrangementScore:
