@@ -22,6 +22,7 @@ from georisk.scoring.control import PfeParams, covered_exposure, covered_parties
 from georisk.scoring.graph import ArrangementGraph, ShareValue
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
 from georisk.scoring.rules import EvalContext, RuleOutcome, Verdict, links_into
+from georisk.scoring.wording import named
 
 __all__ = [
     "AXIS_WEIGHTS",
@@ -194,6 +195,23 @@ def _binding_terms(l: Link, operators: set[str], indicators: dict[str, Any]) -> 
     return terms
 
 
+def _makers(ctx: EvalContext) -> tuple[list[str], bool]:
+    """Who makes the product, for the in-house technology line: the producers
+    (:meth:`EvalContext.producers`), or the taxpayer when the focal facility has no owner or
+    operator on the date (e.g. an abandoned project whose ownership link has ended): the
+    production credit's claimant is by definition its producer. The flag says which."""
+    producers = ctx.producers()
+    focal = ctx.arr.focal
+    if (
+        producers == [focal]
+        and ctx.g.entity(focal).kind is EntityKind.FACILITY
+        and ctx.arr.taxpayer
+        and ctx.arr.taxpayer != focal
+    ):
+        return [ctx.arr.taxpayer], True
+    return producers, False
+
+
 def technology_axis(ctx: EvalContext) -> AxisScore:
     """Technology flowing into the arrangement from covered-nation-controlled providers.
 
@@ -257,11 +275,13 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
                     + (f" × {DOUBTFUL_EXISTENCE} (existence unconfirmed)" if doubt else ""),
                 )
             )
-    for p in ctx.producers():
+    producers, by_taxpayer = _makers(ctx)
+    for p in producers:
         if p in licensed:
             continue
         ctrl = covered_control(g, params, p)
         if ctrl.degree > 0:
+            who = named(g.dataset.entities, p)
             parts.append(
                 Contribution(
                     label="in-house technology of a covered-controlled producer",
@@ -269,8 +289,15 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
                     entities=[p],
                     sources=list(g.entity(p).sources),
                     unconfirmed=g.entity(p).unconfirmed,
-                    detail=f"{p} makes the product with its own technology: base "
-                    f"{TECH_POINTS['in_house']:g} × control {ctrl.degree:.2f} [{ctrl.why}]",
+                    detail=f"{who} makes the product with its own technology"
+                    + (
+                        f" (the taxpayer: no owner or operator of "
+                        f"{named(g.dataset.entities, ctx.arr.focal)} is recorded on {ctx.on})"
+                        if by_taxpayer
+                        else ""
+                    )
+                    + f": base {TECH_POINTS['in_house']:g} × control {ctrl.degree:.2f} "
+                    f"[{ctrl.why}]",
                 )
             )
     notes = [] if parts else ["no technology from covered-nation-controlled providers recorded"]
