@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from georisk.scoring.engine import ArrangementScore, Engine
-from tests.conftest import TODAY
+from tests.conftest import REPO, TODAY
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +47,31 @@ def test_big_rapids_technology_is_gotions_own(today: dict[str, ArrangementScore]
     (c,) = tech.contributions
     assert c.entities == ["gotion-inc"] and c.unconfirmed  # gotion-inc is itself unconfirmed
     assert "Gotion Inc. [gotion-inc]" in c.detail and "taxpayer" in c.detail, c.detail
+
+
+# --------------------------------------------------------------------------- item 2
+
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+def _carries(engine: Engine, sid: str, words: tuple[str, ...]) -> bool:
+    """Whether source ``sid`` (its title, note or seed text) mentions one of ``words``."""
+    s = engine.dataset.sources[sid]
+    text = " ".join(x for x in (s.title, s.note) if x)
+    if s.seed and (SEEDS / s.seed).exists():
+        text += (SEEDS / s.seed).read_text(encoding="utf-8")
+    return any(w.lower() in text.lower() for w in words)
+
+
+def test_tata_ownership_of_jlr_cites_no_source_that_lacks_it(engine: Engine) -> None:
+    """No brief source or seed says Tata Motors owns JLR (A27 is COSMX's supply deal): the
+    link and Tata's entity cite only a record that says so, and stay UNCONFIRMED with a note
+    saying the fact is general knowledge, not in the project's sources."""
+    link = engine.dataset.links["tata-motors-owns-jlr"]
+    tata = engine.dataset.entities["tata-motors"]
+    for what, sources in (("link", link.sources), ("entity", tata.sources)):
+        lacking = [s for s in sources if not _carries(engine, s, ("Tata",))]
+        assert not lacking, f"{what} cites {lacking}, which do not mention Tata"
+    assert link.unconfirmed and tata.unconfirmed
+    note = (link.unconfirmed_note or "").lower()
+    assert "general knowledge" in note and "not in the project's sources" in note, note
