@@ -218,7 +218,6 @@ def test_a_proposed_licence_is_said_to_be_proposed_not_entered(engine: Engine) -
 # ---- item 5: §30D between 2024-01-01 and 2024-05-05 --------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 5: not fixed yet")
 def test_30d_in_march_2024_gives_a_real_verdict(engine: Engine) -> None:
     v = engine.score("gotion-manteno-il", dt.date(2024, 3, 1), remedies=False).verdict("us-30d")
     assert v.verdict is NO, v.reason
