@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,14 @@ from georisk.scoring import clock
 from georisk.scoring.control import OwnershipReport, ownership_report
 from georisk.scoring.dataset import Dataset, load_dataset
 from georisk.scoring.graph import ArrangementGraph, GraphCache
-from georisk.scoring.model import Arrangement, ArrangementStatus, Link, LinkStatus
+from georisk.scoring.model import (
+    Arrangement,
+    ArrangementStatus,
+    Link,
+    LinkKind,
+    LinkStatus,
+    ShareRange,
+)
 from georisk.scoring.overlay import Overlay, apply_overlay
 from georisk.scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
 from georisk.scoring.remedies import Remedy, find_remedies
@@ -42,6 +50,7 @@ from georisk.scoring.score import (
     policy_axis,
     technology_axis,
 )
+from georisk.scoring.wording import named, pct, pct_range
 
 __all__ = [
     "DEFAULT_DATA",
@@ -50,7 +59,12 @@ __all__ = [
     "NotFoundError",
     "Remedy",
     "SourceRef",
+    "UnconfirmedFact",
     "View",
+    "describe_fact",
+    "describe_link",
+    "describe_param",
+    "first_sentence",
     "own_links",
 ]
 
@@ -97,6 +111,23 @@ class ArrangementInfo(BaseModel):
     capacity_gwh: list[float] | None
 
 
+class UnconfirmedFact(BaseModel):
+    """A fact or pack parameter a score rests on that no authority confirmed (or whose sources
+    disagree), named for an analyst, with the note that says why."""
+
+    id: str
+    kind: str = Field(description="entity, link, parameter, or fact (an id the dataset lacks)")
+    text: str = Field(description="what it is: 'Name [id]', a link in words, a parameter id")
+    why: str = Field(default="", description="why it is unconfirmed: from the record's note")
+    rests_on_it: list[str] = Field(
+        default_factory=list, description="the rules (ids) and axes whose findings rest on it"
+    )
+
+    def line(self) -> str:
+        """``text: why`` (the text alone when no note says why)."""
+        return f"{self.text}: {self.why}" if self.why else self.text
+
+
 class ArrangementScore(BaseModel):
     """The result contract of scoring one arrangement (JSON schema ``georisk.score/v1``)."""
 
@@ -119,6 +150,20 @@ class ArrangementScore(BaseModel):
     remedies: list[Remedy] = Field(default_factory=list)
     sources: list[SourceRef] = Field(default_factory=list)
     overlay: str | None = None
+    # Not serialized yet: the protobuf ArrangementScore has no such fields, and the JSON and the
+    # gRPC messages carry the same facts (server/convert.py parses the JSON form strictly). Their
+    # text is in `confidence_reasons` (unconfirmed facts) and `overall.notes` (warnings).
+    unconfirmed: list[UnconfirmedFact] = Field(
+        default_factory=list,
+        exclude=True,
+        description="the unconfirmed facts and parameters the score rests on, with why",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        exclude=True,
+        description="what the reader must know about the result as a whole (e.g. a pack past "
+        "its review date); also in overall.notes",
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -279,16 +324,30 @@ class Engine:
         chosen = next(o for o in outcomes if o.scenario == scenario)
         tech, eq, pol = technology_axis(ctx), equity_axis(ctx), policy_axis(outcomes)
         status = arr.status_on(on)
-        facts = sorted(
-            {u for r in chosen.rules for u in r.unconfirmed}
-            | {l for a in (tech, eq) for c in a.contributions if c.unconfirmed for l in c.links}
-        )
+        uses: dict[str, list[str]] = {}  # fact or parameter id → rules and axes resting on it
+        for r in chosen.rules:
+            for u in (*r.unconfirmed, *r.unconfirmed_params):
+                uses.setdefault(u, []).append(r.rule)
+        for a in (tech, eq):
+            for c in a.contributions:
+                for l in c.links if c.unconfirmed else []:
+                    if a.axis not in uses.setdefault(l, []):
+                        uses[l].append(a.axis)
         params = sorted({p for r in chosen.rules for p in r.unconfirmed_params})
+        facts = sorted(set(uses) - set(params))
+        spack = self.scenario_pack(chosen.scenario)
+        unconfirmed = [describe_fact(ds, f, uses[f]) for f in facts] + [
+            describe_param(spack, p, chosen.evaluated_on, uses[p]) for p in params
+        ]
         proposed = status is None or (
             status.status in (ArrangementStatus.TALKS, ArrangementStatus.ANNOUNCED)
             and any(l.status is LinkStatus.PROPOSED for l in own_links(g, arr))
         )
-        conf, why = confidence_of(facts, params, bool(proposed) or arr.template)
+        conf, why = confidence_of(
+            [u.line() for u in unconfirmed[: len(facts)]],
+            [u.line() for u in unconfirmed[len(facts) :]],
+            bool(proposed) or arr.template,
+        )
         cited = sorted(
             {s for r in chosen.rules for s in r.sources}
             | {s for a in (tech, eq) for c in a.contributions for s in c.sources}
@@ -322,6 +381,7 @@ class Engine:
             # the BASIC view drops the sources (basic()): not looked up for it
             sources=[self._ref(ds, s) for s in cited] if view is View.FULL else [],
             overlay=overlay.id or overlay.digest() if overlay else None,
+            unconfirmed=unconfirmed,
         )
         if remedies if remedies is not None else view is View.FULL:
             result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
@@ -333,6 +393,126 @@ class Engine:
         if s is None:
             return SourceRef(id=sid, title=sid)
         return SourceRef(id=s.id, title=s.title, url=s.url, seed=s.seed, secondary=s.secondary)
+
+
+_ABBREVIATIONS = frozenset(
+    {
+        *("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"),
+        *("no", "nos", "inc", "co", "corp", "ltd", "st", "mr", "ms", "dr", "vs", "cf", "art"),
+        *("para", "e.g", "i.e", "u.s", "approx", "fig"),
+    }
+)
+
+
+def first_sentence(text: str | None) -> str:
+    """The first sentence of a note (abbreviations such as "Dec." and "e.g." do not end one).
+
+    >>> first_sentence("Signed Dec. 14 (2022 inferred). Terms not reported.")
+    'Signed Dec. 14 (2022 inferred).'
+    >>> first_sentence("No full stop here")
+    'No full stop here'
+    """
+    t = " ".join((text or "").split())
+    for m in re.finditer(r"[.!?](?=\s+[A-Z(\[\"'])", t):
+        word = t[: m.start()].rsplit(" ", 1)[-1].lower()
+        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+            continue
+        return t[: m.end()]
+    return t
+
+
+_LINK_VERBS = {
+    LinkKind.EQUITY: "holds {share} of",
+    LinkKind.VOTING: "holds {share} of the votes in",
+    LinkKind.APPOINTMENT: "appoints {role} of",
+    LinkKind.DEBT: "holds {share} of the debt of",
+    LinkKind.LICENCE: "licenses technology to",
+    LinkKind.EQUIPMENT: "supplies equipment to",
+    LinkKind.SERVICES: "provides services to",
+    LinkKind.OPERATION: "operates",
+    LinkKind.OFFTAKE: "sells its output to",
+    LinkKind.SUPPLY: "supplies",
+    LinkKind.MEMBERSHIP: "is a member of",
+}
+
+
+def describe_link(ds: Dataset, l: Link) -> str:
+    """A link in words, names first: ``Envision Group [envision-group] holds 75% of AESC
+    [aesc] (link envision-group-owns-aesc)``."""
+    if l.share is None:
+        share = "a share"
+    elif isinstance(l.share, ShareRange):
+        iv = l.share_interval()
+        share = pct_range(iv.lo, iv.hi, lo_open=iv.lo_open, hi_open=iv.hi_open)
+    else:
+        share = pct(float(l.share))
+    verb = _LINK_VERBS[l.kind].format(share=share, role=f"{l.role or 'board'} members")
+    if l.kind in (LinkKind.SUPPLY, LinkKind.OFFTAKE) and l.share is not None:
+        verb += f" ({share})"
+    return f"{named(ds.entities, l.source)} {verb} {named(ds.entities, l.target)} (link {l.id})"
+
+
+def _link_why(l: Link) -> str:
+    parts = []
+    if l.status is LinkStatus.REPORTED:
+        parts.append("only reported, not confirmed by the parties")
+    elif l.status is LinkStatus.PROPOSED:
+        parts.append("only proposed, not concluded")
+    if isinstance(l.share, ShareRange):
+        parts.append("the share is known only as a range")
+    note = first_sentence(l.unconfirmed_note) or (
+        first_sentence(l.note) if parts or l.unconfirmed else ""
+    )
+    if l.unconfirmed and not l.unconfirmed_note:
+        parts.insert(0, "marked unconfirmed")
+    return "; ".join(parts) + (f" — {note}" if parts and note else note)
+
+
+def describe_fact(ds: Dataset, fid: str, rests_on_it: list[str] | None = None) -> UnconfirmedFact:
+    """An unconfirmed fact named by id (a link or an entity of ``ds``) as an analyst reads it,
+    with why it is unconfirmed (its ``unconfirmed_note``, else its note, first sentence)."""
+    uses = list(rests_on_it or [])
+    if fid in ds.links:
+        l = ds.links[fid]
+        return UnconfirmedFact(
+            id=fid, kind="link", text=describe_link(ds, l), why=_link_why(l), rests_on_it=uses
+        )
+    e = ds.entities.get(fid)
+    if e is None:
+        return UnconfirmedFact(id=fid, kind="fact", text=fid, rests_on_it=uses)
+    if e.unconfirmed:
+        why = first_sentence(e.unconfirmed_note or e.note) or "marked unconfirmed"
+    else:
+        listed = [m for m in e.lists if m.unconfirmed]
+        why = "; ".join(
+            f"its listing on {m.list_id} is unconfirmed"
+            + (f" — {first_sentence(m.note)}" if m.note else "")
+            for m in listed
+        )
+        if not why:
+            why = "a list effect that reaches it is unconfirmed in the policy pack"
+    return UnconfirmedFact(
+        id=fid, kind="entity", text=named(ds.entities, fid), why=why, rests_on_it=uses
+    )
+
+
+def describe_param(
+    pack: PolicyPack, pid: str, on: dt.date, rests_on_it: list[str] | None = None
+) -> UnconfirmedFact:
+    """An unconfirmed or conflicting pack parameter with why: how its sources disagree
+    (``conflict``), else its note (first sentence)."""
+    v = pack.maybe(pid, on)
+    if v is None:
+        return UnconfirmedFact(id=pid, kind="parameter", text=pid, rests_on_it=[])
+    label = "unconfirmed" if v.unconfirmed else "sources conflict"
+    why = first_sentence(v.conflict) or first_sentence(v.note)
+    return UnconfirmedFact(
+        id=pid,
+        kind="parameter",
+        text=pid,
+        why=f"{label}: {why}" if why else label,
+        rests_on_it=list(rests_on_it or []),
+    )
 
 
 def own_links(g: ArrangementGraph, arr: Arrangement) -> list[Link]:

@@ -80,3 +80,46 @@ def test_shipped_announced_deals_are_not_penalised_for_catls_other_talks(engine:
         assert not any("in talks or proposed" in r for r in s.confidence_reasons), (aid, s)
     gm = engine.score("gm-tdk-catl", ON, remedies=False)
     assert any("in talks or proposed" in r for r in gm.confidence_reasons)
+
+
+# ------------------------------------------------------------------ 2. reasons carry the notes
+
+# the CN parent's 60% of the taxpayer is unconfirmed: the SFE verdict and the equity axis rest on it
+UNCONFIRMED_PARENT = BASE_YAML.replace(
+    "share: 0.6, sources: [s1]}",
+    'share: 0.6, sources: [s1], unconfirmed: true,\n     unconfirmed_note: "The 60% is from a'
+    ' 2019 filing. Later changes are not known."}',
+)
+
+
+def test_confidence_reasons_name_the_fact_and_say_why_it_is_unconfirmed(
+    write_dataset: WriteDataset,
+) -> None:
+    s = _engine(write_dataset, {"a.yaml": UNCONFIRMED_PARENT}).score("deal", ON, remedies=False)
+    facts = [r for r in s.confidence_reasons if r.startswith("unconfirmed fact")]
+    (fact,) = [r for r in facts if "parent-sub" in r]
+    assert "Parent Co [parent]" in fact and "US Sub [us-sub]" in fact, fact
+    assert "The 60% is from a 2019 filing." in fact, fact
+    params = [r for r in s.confidence_reasons if "parameter" in r]
+    assert params, s.confidence_reasons
+    pack = _engine(write_dataset, {"a.yaml": UNCONFIRMED_PARENT}).pack
+    for r in params:
+        pid = next(p for p in pack.parameters if p in r)
+        v = pack.param(pid, ON)
+        why = v.conflict or v.note
+        assert why is not None and why.split(";")[0][:40] in r, r
+
+
+def test_shipped_reasons_name_entities_first_with_their_notes(engine: Engine) -> None:
+    s = engine.score("aesc-florence-sc", ON, remedies=False)
+    by_id = {
+        i: r
+        for r in s.confidence_reasons
+        for i in ("envision-group-owns-aesc", "aesc-us")
+        if f"[{i}]" in r or f"link {i})" in r
+    }
+    assert "Envision" in by_id["envision-group-owns-aesc"], by_id
+    assert "current split is unconfirmed" in by_id["envision-group-owns-aesc"], by_id
+    assert by_id["aesc-us"].startswith("unconfirmed fact: AESC US operating company"), by_id
+    for r in s.confidence_reasons:
+        assert not r.rstrip().endswith(("aesc-us", "envision-group-owns-aesc")), r
