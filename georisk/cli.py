@@ -21,6 +21,13 @@ from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
 from georisk.scoring.engine import DEFAULT_DATA, Engine, NotFoundError, View
 from georisk.scoring.overlay import Overlay, parse_overlay
 from georisk.scoring.report import render_score_table, write_scores_csv
+from georisk.scoring.timeline import (
+    MAX_POINTS,
+    default_end,
+    render_timeline_table,
+    timeline,
+    write_timeline_csv,
+)
 
 __all__ = ["default_data_dir", "main"]
 
@@ -93,6 +100,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     sc.add_argument(
         "--pack", default="us", help="policy pack id under DATA_DIR/policies (default us)"
+    )
+
+    tl = sub.add_parser(
+        "timeline",
+        help="the dates on which an arrangement's verdicts, bands or credit change, and why",
+    )
+    tl.add_argument("data_dir", type=Path, nargs="?", help=_DATA_HELP)
+    tl.add_argument("--arrangement", required=True, metavar="ID", help="arrangement id")
+    tl.add_argument(
+        "--from", dest="start", type=_date, help="first day, YYYY-MM-DD (default today, in UTC)"
+    )
+    tl.add_argument(
+        "--to", dest="end", type=_date, help="last day, YYYY-MM-DD (default FROM + 5 years)"
+    )
+    tl.add_argument(
+        "--scenario",
+        default="current-law",
+        help="scenario whose verdicts are followed (default current-law)",
+    )
+    tl.add_argument("--format", choices=["json", "table", "csv"], default="table")
+    tl.add_argument("--pack", default="us", help="policy pack id (default us)")
+    tl.add_argument(
+        "--max-points",
+        type=int,
+        default=MAX_POINTS,
+        help=f"scores computed at most (default {MAX_POINTS}); past it the timeline says "
+        "where it stopped",
     )
 
     sv = sub.add_parser("serve", help="serve scores over gRPC (settings from GEORISK_* variables)")
@@ -219,7 +253,9 @@ def _cmd_ownership(args: argparse.Namespace) -> int:
             print(f"error: {args.overlay}: {issue}", file=sys.stderr)
         return EXIT_DATA
     except NotFoundError:
-        where = f"{args.data_dir or 'the dataset'}" + (f" with {args.overlay}" if args.overlay else "")
+        where = f"{args.data_dir or 'the dataset'}" + (
+            f" with {args.overlay}" if args.overlay else ""
+        )
         print(f"error: entity {args.entity_id!r} is not in {where}", file=sys.stderr)
         return EXIT_NOT_FOUND
     if args.format == "json":
@@ -295,6 +331,37 @@ def _cmd_score(args: argparse.Namespace) -> int:
         write_scores_csv(results, sys.stdout)
     else:
         print(render_score_table(results))
+    return EXIT_OK
+
+
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    start = args.start or clock.today()
+    end = args.end or default_end(start)
+    if start > end:
+        print(f"error: --from {start} is after --to {end}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.max_points < 1:
+        print("error: --max-points must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        engine = Engine.from_dir(args.data_dir, pack=args.pack)
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return EXIT_DATA
+    try:
+        t = timeline(
+            engine, args.arrangement, start, end, args.scenario, max_points=args.max_points
+        )
+    except NotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    if args.format == "json":
+        print(json.dumps(t.model_dump(mode="json", by_alias=True), indent=2))
+    elif args.format == "csv":
+        write_timeline_csv(t, sys.stdout)
+    else:
+        print(render_timeline_table(t))
     return EXIT_OK
 
 
@@ -425,6 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _cmd_validate,
         "ownership": _cmd_ownership,
         "score": _cmd_score,
+        "timeline": _cmd_timeline,
         "serve": _cmd_serve,
         "health": _cmd_health,
         "batch": _cmd_batch,
