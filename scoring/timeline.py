@@ -155,7 +155,11 @@ def default_end(start: dt.date, years: int = 5) -> dt.date:
 
     >>> default_end(dt.date(2024, 1, 1)), default_end(dt.date(2024, 2, 29))
     (datetime.date(2028, 12, 31), datetime.date(2029, 2, 27))
+    >>> default_end(dt.date(9998, 1, 1))
+    datetime.date(9999, 12, 31)
     """
+    if start.year + years > dt.MAXYEAR:
+        return dt.date.max
     try:
         return start.replace(year=start.year + years) - ONE_DAY
     except ValueError:  # 29 February

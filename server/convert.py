@@ -19,6 +19,7 @@ from georisk.scoring.control import OwnershipReport
 from georisk.scoring.engine import ArrangementScore
 from georisk.scoring.model import Arrangement, Entity
 from georisk.scoring.policy import PolicyPack, Scenario
+from georisk.scoring.timeline import Timeline
 from georisk.v1 import graph_pb2, scoring_pb2, types_pb2
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "pack_to_proto",
     "scenario_to_proto",
     "score_to_proto",
+    "timeline_to_proto",
 ]
 
 _VERDICTS = {"eligible", "at_risk", "not_eligible", "not_applicable"}
@@ -163,4 +165,40 @@ def pack_to_proto(p: PolicyPack) -> scoring_pb2.PolicyPack:
         "lists": [lst.model_dump(mode="json") for lst in p.lists],
     }
     msg: scoring_pb2.PolicyPack = _parse(_clean(d), scoring_pb2.PolicyPack())
+    return msg
+
+
+def timeline_to_proto(t: Timeline) -> scoring_pb2.Timeline:
+    d = t.model_dump(mode="json", by_alias=True)
+    intervals = [
+        {
+            "from_date": p["from"],
+            "to_date": p["to"],
+            "verdicts": {r: _enum("verdict", v) for r, v in p["verdicts"].items()},
+            "bands": {a: _enum("band", b) for a, b in p["bands"].items()},
+            "credits": p["credit"] or {},
+        }
+        for p in d["intervals"]
+    ]
+    msg: scoring_pb2.Timeline = _parse(
+        _clean(
+            {
+                "arrangement_id": d["arrangement"],
+                "name": d["name"],
+                "scenario": d["scenario"],
+                "from_date": d["from"],
+                "to_date": d["to"],
+                "dataset_version": d["dataset_version"],
+                "pack_version": d["pack_version"],
+                "scenario_set_version": d["scenario_set_version"],
+                "intervals": intervals,
+                "changes": d["changes"],
+                "candidates": d["candidates"],
+                "evaluated": d["evaluated"],
+                "truncated": d["truncated"],
+                "covered_to": d["covered_to"],
+            }
+        ),
+        scoring_pb2.Timeline(),
+    )
     return msg

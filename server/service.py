@@ -22,6 +22,7 @@ from georisk.scoring.dataset import DatasetError, DatasetIssue
 from georisk.scoring.engine import Engine, View
 from georisk.scoring.model import ID_PATTERN, ArrangementStatus, EntityKind, Product
 from georisk.scoring.overlay import Overlay, parse_overlay
+from georisk.scoring.timeline import default_end, timeline
 from georisk.server.convert import (
     arrangement_to_proto,
     entity_to_proto,
@@ -29,6 +30,7 @@ from georisk.server.convert import (
     pack_to_proto,
     scenario_to_proto,
     score_to_proto,
+    timeline_to_proto,
 )
 from georisk.server.errors import (
     DeadlineExceeded,
@@ -398,6 +400,29 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         return scoring_pb2.GetPolicyPackResponse(
             pack=pack_to_proto(pack), dataset_version=engine.dataset.version
         )
+
+    async def GetTimeline(
+        self, request: scoring_pb2.GetTimelineRequest, context: Ctx
+    ) -> scoring_pb2.GetTimelineResponse:
+        engine = self.state.engine
+        check = _Check()
+        check.id("arrangement_id", request.arrangement_id)
+        start = check.date("from_date", request.from_date)
+        end = check.date("to_date", request.to_date) if request.to_date else default_end(start)
+        if not check.violations and start > end:
+            check.add("to_date", f"{end} is before from_date {start}")
+        scenario = _scenario(check, engine, request.scenario)
+        check.done()
+        if request.arrangement_id not in engine.dataset.arrangements:
+            raise NotFound("arrangement", request.arrangement_id)
+        version = engine.dataset.version
+        key = (version, "timeline", request.arrangement_id, start, end, scenario)
+
+        def run() -> scoring_pb2.Timeline:
+            return timeline_to_proto(timeline(engine, request.arrangement_id, start, end, scenario))
+
+        got = await self.state.cached(key, run)
+        return scoring_pb2.GetTimelineResponse(timeline=got, dataset_version=version)
 
 
 # --------------------------------------------------------------------------- graph

@@ -85,6 +85,92 @@ def quota_violations(err: grpc.RpcError) -> list[tuple[str, str]]:
     return out
 
 
+# --------------------------------------------------------------------------- GetTimeline
+
+
+def test_get_timeline_gives_the_change_dates_of_the_domain_call(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, engine: Engine
+) -> None:
+    from georisk.scoring.timeline import timeline
+
+    req = scoring_pb2.GetTimelineRequest(
+        arrangement_id="gotion-manteno-il", from_date="2024-01-01", to_date="2028-12-31"
+    )
+    r = scoring.GetTimeline(req, timeout=30)
+    t = r.timeline
+    want = timeline(engine, "gotion-manteno-il", dt.date(2024, 1, 1), dt.date(2028, 12, 31))
+    assert r.dataset_version == engine.dataset.version == t.dataset_version
+    assert (t.arrangement_id, t.scenario, t.from_date, t.to_date, t.covered_to) == (
+        "gotion-manteno-il",
+        "current-law",
+        "2024-01-01",
+        "2028-12-31",
+        "2028-12-31",
+    )
+    assert [c.date for c in t.changes] == [c.date.isoformat() for c in want.changes]
+    assert "2027-10-01" in [c.date for c in t.changes]
+    ban = next(c for c in t.changes if c.date == "2027-10-01")
+    assert ("list_effect", "ndaa-fy2024-154") in {(e.kind, e.ref) for e in ban.events}
+    assert any(
+        (d.what, d.subject, d.after) == ("verdict", "us-lists", "not_eligible") for d in ban.changed
+    )
+    # intervals tile the window, with proto enums for verdicts and bands
+    assert t.intervals[0].from_date == "2024-01-01" and t.intervals[-1].to_date == "2028-12-31"
+    last = t.intervals[-1]
+    assert last.verdicts["us-lists"] == types_pb2.VERDICT_NOT_ELIGIBLE
+    assert last.bands["equity"] == types_pb2.SCORE_BAND_HIGH
+    assert last.credits["us-45x"].unit == "USD/year"
+    assert t.evaluated <= t.candidates + 1 and not t.truncated
+
+
+def test_get_timeline_defaults_to_five_years_from_today(
+    scoring: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    from georisk.scoring import clock
+
+    t = scoring.GetTimeline(
+        scoring_pb2.GetTimelineRequest(arrangement_id="ford-marshall"), timeout=30
+    ).timeline
+    today = clock.today()
+    assert t.from_date == today.isoformat()
+    assert dt.date.fromisoformat(t.to_date) > today.replace(year=today.year + 4)
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"from_date": "2026-13-01"}, "from_date"),
+        ({"to_date": "tomorrow"}, "to_date"),
+        ({"from_date": "2027-01-01", "to_date": "2026-01-01"}, "to_date"),
+        ({"arrangement_id": ""}, "arrangement_id"),
+        ({"scenario": "nope"}, "scenario"),
+    ],
+)
+def test_get_timeline_bad_fields_are_invalid_argument_naming_the_field(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, fields: dict[str, str], bad: str
+) -> None:
+    req = scoring_pb2.GetTimelineRequest(**{"arrangement_id": "gotion-manteno-il", **fields})
+    with pytest.raises(grpc.RpcError) as e:
+        scoring.GetTimeline(req, timeout=30)
+    assert e.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert bad in violations(e.value)
+
+
+def test_get_timeline_unknown_arrangement_is_not_found_with_resource_info(
+    scoring: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    req = scoring_pb2.GetTimelineRequest(arrangement_id="no-such-deal", from_date="2026-01-01")
+    with pytest.raises(grpc.RpcError) as e:
+        scoring.GetTimeline(req, timeout=30)
+    assert e.value.code() is grpc.StatusCode.NOT_FOUND
+    infos = []
+    for d in rich_status(e.value).details:
+        ri = error_details_pb2.ResourceInfo()
+        if d.Unpack(ri):
+            infos.append((ri.resource_type, ri.resource_name))
+    assert infos == [("arrangement", "no-such-deal")]
+
+
 # --------------------------------------------------------------------------- GetPolicyPack as_of
 
 

@@ -196,6 +196,19 @@ def test_score_arrangement(stubs: Stubs, aid: str, as_of: str, scenario: str, vi
 
 
 @FUZZ
+@given(aid=IDS, start=DATES, end=DATES, scenario=SCENARIOS)
+def test_get_timeline(stubs: Stubs, aid: str, start: str, end: str, scenario: str) -> None:
+    req = build(
+        scoring_pb2.GetTimelineRequest,
+        arrangement_id=aid,
+        from_date=start,
+        to_date=end,
+        scenario=scenario,
+    )
+    assert_client_error(lambda: stubs[0].GetTimeline(req, timeout=CALL_TIMEOUT))
+
+
+@FUZZ
 @given(ids=st.lists(IDS, max_size=30), as_of=DATES, scenario=SCENARIOS, view=ENUM)
 def test_batch_and_stream(
     stubs: Stubs, ids: list[str], as_of: str, scenario: str, view: int

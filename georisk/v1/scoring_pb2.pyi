@@ -861,3 +861,356 @@ class GetPolicyPackResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPolicyPackResponse: _TypeAlias = GetPolicyPackResponse  # noqa: Y015
+
+@_typing.final
+class GetTimelineRequest(_message.Message):
+    """Request of ScoringService.GetTimeline."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARRANGEMENT_ID_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    SCENARIO_FIELD_NUMBER: _builtins.int
+    arrangement_id: _builtins.str
+    """Id of the arrangement."""
+    from_date: _builtins.str
+    """First day of the window (`YYYY-MM-DD`); empty: today (UTC)."""
+    to_date: _builtins.str
+    """Last day of the window (`YYYY-MM-DD`, inclusive), not before `from_date`; empty: five years
+    after `from_date`, less a day.
+    """
+    scenario: _builtins.str
+    """Id of the scenario whose verdicts are followed; empty: `current-law`. The policy band weighs
+    every scenario whichever is chosen.
+    """
+    def __init__(
+        self,
+        *,
+        arrangement_id: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+        scenario: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "from_date", b"from_date", "scenario", b"scenario", "to_date", b"to_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTimelineRequest: _TypeAlias = GetTimelineRequest  # noqa: Y015
+
+@_typing.final
+class GetTimelineResponse(_message.Message):
+    """Response of ScoringService.GetTimeline."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMELINE_FIELD_NUMBER: _builtins.int
+    DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    dataset_version: _builtins.str
+    """Content hash of the dataset that answered."""
+    @_builtins.property
+    def timeline(self) -> Global___Timeline:
+        """The timeline."""
+
+    def __init__(
+        self,
+        *,
+        timeline: Global___Timeline | None = ...,
+        dataset_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeline", b"timeline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "timeline", b"timeline"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTimelineResponse: _TypeAlias = GetTimelineResponse  # noqa: Y015
+
+@_typing.final
+class Timeline(_message.Message):
+    """When an arrangement's verdicts, bands or credit change over a window (JSON schema
+    `georisk.timeline/v1` of `georisk timeline --format json`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARRANGEMENT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SCENARIO_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    PACK_VERSION_FIELD_NUMBER: _builtins.int
+    SCENARIO_SET_VERSION_FIELD_NUMBER: _builtins.int
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    EVALUATED_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    COVERED_TO_FIELD_NUMBER: _builtins.int
+    arrangement_id: _builtins.str
+    """Id of the arrangement."""
+    name: _builtins.str
+    """Name of the arrangement."""
+    scenario: _builtins.str
+    """Scenario whose verdicts are followed."""
+    from_date: _builtins.str
+    """First day of the window (`YYYY-MM-DD`)."""
+    to_date: _builtins.str
+    """Last day of the window (`YYYY-MM-DD`, inclusive)."""
+    dataset_version: _builtins.str
+    """Content hash of the dataset."""
+    pack_version: _builtins.str
+    """Label of the policy pack, as in ArrangementScore.pack_version."""
+    scenario_set_version: _builtins.str
+    """Content hash of the scenario set."""
+    candidates: _builtins.int
+    """Number of candidate change dates inside the window."""
+    evaluated: _builtins.int
+    """Number of scores computed (the window's first day included)."""
+    truncated: _builtins.bool
+    """True when the evaluation stopped at its bound before `to_date`."""
+    covered_to: _builtins.str
+    """Last day the intervals cover (`YYYY-MM-DD`): `to_date` unless truncated."""
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineInterval]:
+        """Consecutive intervals from `from_date` to `covered_to` over which nothing read changes."""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineChange]:
+        """The dates on which something changes, in date order; the first interval has none."""
+
+    def __init__(
+        self,
+        *,
+        arrangement_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        scenario: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+        dataset_version: _builtins.str = ...,
+        pack_version: _builtins.str = ...,
+        scenario_set_version: _builtins.str = ...,
+        intervals: _abc.Iterable[Global___TimelineInterval] | None = ...,
+        changes: _abc.Iterable[Global___TimelineChange] | None = ...,
+        candidates: _builtins.int = ...,
+        evaluated: _builtins.int = ...,
+        truncated: _builtins.bool = ...,
+        covered_to: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "candidates", b"candidates", "changes", b"changes", "covered_to", b"covered_to", "dataset_version", b"dataset_version", "evaluated", b"evaluated", "from_date", b"from_date", "intervals", b"intervals", "name", b"name", "pack_version", b"pack_version", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "to_date", b"to_date", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Timeline: _TypeAlias = Timeline  # noqa: Y015
+
+@_typing.final
+class TimelineInterval(_message.Message):
+    """An interval of days with the same verdicts, bands and credit estimates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VerdictsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _types_pb2.Verdict.ValueType
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _types_pb2.Verdict.ValueType = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class BandsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _types_pb2.ScoreBand.ValueType
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _types_pb2.ScoreBand.ValueType = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class CreditsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _types_pb2.Amount: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _types_pb2.Amount | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    VERDICTS_FIELD_NUMBER: _builtins.int
+    BANDS_FIELD_NUMBER: _builtins.int
+    CREDITS_FIELD_NUMBER: _builtins.int
+    from_date: _builtins.str
+    """First day (`YYYY-MM-DD`)."""
+    to_date: _builtins.str
+    """Last day (`YYYY-MM-DD`, inclusive)."""
+    @_builtins.property
+    def verdicts(self) -> _containers.ScalarMap[_builtins.str, _types_pb2.Verdict.ValueType]:
+        """Rule id to its verdict in the followed scenario."""
+
+    @_builtins.property
+    def bands(self) -> _containers.ScalarMap[_builtins.str, _types_pb2.ScoreBand.ValueType]:
+        """Axis (`technology`, `equity`, `policy`, `overall`) to its band."""
+
+    @_builtins.property
+    def credits(self) -> _containers.MessageMap[_builtins.str, _types_pb2.Amount]:
+        """Rule id to its estimated annual credit if eligible; empty: no estimate."""
+
+    def __init__(
+        self,
+        *,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+        verdicts: _abc.Mapping[_builtins.str, _types_pb2.Verdict.ValueType] | None = ...,
+        bands: _abc.Mapping[_builtins.str, _types_pb2.ScoreBand.ValueType] | None = ...,
+        credits: _abc.Mapping[_builtins.str, _types_pb2.Amount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bands", b"bands", "credits", b"credits", "from_date", b"from_date", "to_date", b"to_date", "verdicts", b"verdicts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimelineInterval: _TypeAlias = TimelineInterval  # noqa: Y015
+
+@_typing.final
+class TimelineEvent(_message.Message):
+    """Something dated that can change a score."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    REF_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """Kind: `link`, `list`, `status`, `licence`, `parameter`, `rule`, `list_effect` or `scenario`."""
+    ref: _builtins.str
+    """Id of the link, list, arrangement, parameter, rule or scenario."""
+    text: _builtins.str
+    """What happens on the date, for an analyst."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        ref: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "ref", b"ref", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimelineEvent: _TypeAlias = TimelineEvent  # noqa: Y015
+
+@_typing.final
+class TimelineDifference(_message.Message):
+    """One thing that differs from the previous interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WHAT_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    what: _builtins.str
+    """`verdict`, `band` or `credit`."""
+    subject: _builtins.str
+    """The rule id (verdict, credit) or the axis (band)."""
+    before: _builtins.str
+    """The value before (a verdict, a band or a credit amount); empty when there was none."""
+    after: _builtins.str
+    """The value from this date on; empty when there is none."""
+    reason: _builtins.str
+    """For a verdict, the rule's reason from this date on; empty otherwise."""
+    def __init__(
+        self,
+        *,
+        what: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        before: _builtins.str = ...,
+        after: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "reason", b"reason", "subject", b"subject", "what", b"what"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimelineDifference: _TypeAlias = TimelineDifference  # noqa: Y015
+
+@_typing.final
+class TimelineChange(_message.Message):
+    """A date on which something changes, and what happened on it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """The date (`YYYY-MM-DD`): the first day of an interval."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEvent]:
+        """The events of that date that can cause the change."""
+
+    @_builtins.property
+    def changed(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineDifference]:
+        """What changed."""
+
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        events: _abc.Iterable[Global___TimelineEvent] | None = ...,
+        changed: _abc.Iterable[Global___TimelineDifference] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "date", b"date", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimelineChange: _TypeAlias = TimelineChange  # noqa: Y015

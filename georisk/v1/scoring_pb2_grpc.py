@@ -75,6 +75,11 @@ class ScoringServiceStub:
                 request_serializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackRequest.SerializeToString,
                 response_deserializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackResponse.FromString,
                 _registered_method=True)
+        self.GetTimeline = channel.unary_unary(
+                '/georisk.v1.ScoringService/GetTimeline',
+                request_serializer=georisk_dot_v1_dot_scoring__pb2.GetTimelineRequest.SerializeToString,
+                response_deserializer=georisk_dot_v1_dot_scoring__pb2.GetTimelineResponse.FromString,
+                _registered_method=True)
 
 
 class ScoringServiceServicer:
@@ -144,6 +149,21 @@ class ScoringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTimeline(self, request, context):
+        """Returns when an arrangement's scores change over a window of dates: every date on which a
+        verdict (of the chosen scenario), an axis band or an estimated credit changes, the intervals
+        between those dates with their verdicts, and the dated events that can cause each change
+        (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
+        scenario override dates). The server scores at those candidate dates only, never day by day,
+        and at most 500 times: a window with more candidates stops early, with `truncated` set and
+        `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+        INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
+        scenario is NOT_FOUND with ResourceInfo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ScoringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +196,11 @@ def add_ScoringServiceServicer_to_server(servicer, server):
                     servicer.GetPolicyPack,
                     request_deserializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackRequest.FromString,
                     response_serializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackResponse.SerializeToString,
+            ),
+            'GetTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimeline,
+                    request_deserializer=georisk_dot_v1_dot_scoring__pb2.GetTimelineRequest.FromString,
+                    response_serializer=georisk_dot_v1_dot_scoring__pb2.GetTimelineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +376,33 @@ class ScoringService:
             '/georisk.v1.ScoringService/GetPolicyPack',
             georisk_dot_v1_dot_scoring__pb2.GetPolicyPackRequest.SerializeToString,
             georisk_dot_v1_dot_scoring__pb2.GetPolicyPackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/georisk.v1.ScoringService/GetTimeline',
+            georisk_dot_v1_dot_scoring__pb2.GetTimelineRequest.SerializeToString,
+            georisk_dot_v1_dot_scoring__pb2.GetTimelineResponse.FromString,
             options,
             channel_credentials,
             insecure,

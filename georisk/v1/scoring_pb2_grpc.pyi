@@ -73,6 +73,17 @@ class ScoringServiceStub:
     """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
     a date (see GetPolicyPackRequest.as_of).
     """
+    GetTimeline: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.GetTimelineRequest, _scoring_pb2.GetTimelineResponse]
+    """Returns when an arrangement's scores change over a window of dates: every date on which a
+    verdict (of the chosen scenario), an axis band or an estimated credit changes, the intervals
+    between those dates with their verdicts, and the dated events that can cause each change
+    (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
+    scenario override dates). The server scores at those candidate dates only, never day by day,
+    and at most 500 times: a window with more candidates stops early, with `truncated` set and
+    `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+    INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
+    scenario is NOT_FOUND with ResourceInfo.
+    """
 
 @_typing.type_check_only
 class ScoringServiceAsyncStub(ScoringServiceStub):
@@ -116,6 +127,17 @@ class ScoringServiceAsyncStub(ScoringServiceStub):
     GetPolicyPack: _aio.UnaryUnaryMultiCallable[_scoring_pb2.GetPolicyPackRequest, _scoring_pb2.GetPolicyPackResponse]  # type: ignore[assignment]
     """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
     a date (see GetPolicyPackRequest.as_of).
+    """
+    GetTimeline: _aio.UnaryUnaryMultiCallable[_scoring_pb2.GetTimelineRequest, _scoring_pb2.GetTimelineResponse]  # type: ignore[assignment]
+    """Returns when an arrangement's scores change over a window of dates: every date on which a
+    verdict (of the chosen scenario), an axis band or an estimated credit changes, the intervals
+    between those dates with their verdicts, and the dated events that can cause each change
+    (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
+    scenario override dates). The server scores at those candidate dates only, never day by day,
+    and at most 500 times: a window with more candidates stops early, with `truncated` set and
+    `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+    INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
+    scenario is NOT_FOUND with ResourceInfo.
     """
 
 class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -193,6 +215,23 @@ class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_scoring_pb2.GetPolicyPackResponse, _abc.Awaitable[_scoring_pb2.GetPolicyPackResponse]]:
         """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
         a date (see GetPolicyPackRequest.as_of).
+        """
+
+    @_abc_1.abstractmethod
+    def GetTimeline(
+        self,
+        request: _scoring_pb2.GetTimelineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scoring_pb2.GetTimelineResponse, _abc.Awaitable[_scoring_pb2.GetTimelineResponse]]:
+        """Returns when an arrangement's scores change over a window of dates: every date on which a
+        verdict (of the chosen scenario), an axis band or an estimated credit changes, the intervals
+        between those dates with their verdicts, and the dated events that can cause each change
+        (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
+        scenario override dates). The server scores at those candidate dates only, never day by day,
+        and at most 500 times: a window with more candidates stops early, with `truncated` set and
+        `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+        INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
+        scenario is NOT_FOUND with ResourceInfo.
         """
 
 def add_ScoringServiceServicer_to_server(servicer: ScoringServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
