@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from georisk.scoring.control import PfeParams, covered_exposure, covered_parties
 from georisk.scoring.graph import ArrangementGraph, ShareValue
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
 from georisk.scoring.rules import EvalContext, RuleOutcome, Verdict, links_into
-from georisk.scoring.wording import named
+from georisk.scoring.wording import named, named_list, pct, pct_range
 
 __all__ = [
     "AXIS_WEIGHTS",
@@ -34,6 +35,7 @@ __all__ = [
     "equity_axis",
     "policy_axis",
     "technology_axis",
+    "unconfirmed_facts",
 ]
 
 BANDS = ((67.0, "high"), (34.0, "medium"), (0.0, "low"))
@@ -140,21 +142,67 @@ class _Control:
 
 def covered_control(g: ArrangementGraph, params: PfeParams, eid: str) -> _Control:
     e = g.entity(eid)
+    who = named(g.dataset.entities, eid)
     seeds = _seeds(g, params)
     i = g.index[eid]
     if seeds[i]:
-        return _Control(1.0, f"{eid} is a covered-nation party ({e.kind.value}, {e.country})")
+        return _Control(1.0, f"{who} is a covered-nation party ({e.kind.value}, {e.country})")
     certain, possible = _fce(g, params)
     if certain[i]:
         op = "≥" if params.fce_inclusive else ">"
         return _Control(
-            1.0, f"{eid} is {op} {params.fce_threshold:.0%} controlled from a covered nation"
+            1.0, f"{who} is {op} {pct(params.fce_threshold)} controlled from a covered nation"
         )
     exp = covered_exposure(g, eid, params)
     deg = exp.share.min
     if possible[i]:
         deg = max(deg, 0.5)
-    return _Control(deg, f"{eid}: covered-nation ownership {exp.share.min:.0%}–{exp.share.max:.0%}")
+    return _Control(
+        deg, f"{who}: covered-nation ownership {pct_range(exp.share.min, exp.share.max)}"
+    )
+
+
+def _unsure_links(g: ArrangementGraph, links: Iterable[str]) -> list[str]:
+    """The links among ``links`` that are UNCONFIRMED or only reported or proposed."""
+    ls = g.dataset.links
+    return [
+        i
+        for i in links
+        if i in ls and (ls[i].unconfirmed or ls[i].status is not LinkStatus.CONFIRMED)
+    ]
+
+
+def _unsure_entities(g: ArrangementGraph, entities: Iterable[str]) -> list[str]:
+    es = g.dataset.entities
+    return [e for e in entities if e in es and es[e].unconfirmed]
+
+
+def _rests_on(
+    g: ArrangementGraph, links: Iterable[str], entities: Iterable[str]
+) -> tuple[list[str], bool]:
+    """What a contribution resting on ``links`` and ``entities`` cites and whether it is
+    unconfirmed: the sources of its links (of its entities when it has no link), and true when
+    any of them is UNCONFIRMED or (a link) only reported or proposed."""
+    links, entities = list(links), list(entities)
+    ls, es = g.dataset.links, g.dataset.entities
+    if links:
+        cited = {src for i in links if i in ls for src in ls[i].sources}
+    else:
+        cited = {src for e in entities if e in es for src in es[e].sources}
+    unsure = bool(_unsure_links(g, links) or _unsure_entities(g, entities))
+    return sorted(cited), unsure
+
+
+def unconfirmed_facts(g: ArrangementGraph, axes: Iterable[AxisScore]) -> set[str]:
+    """The UNCONFIRMED (or only reported/proposed) links and entities the flagged
+    contributions of ``axes`` rest on: what the confidence counts. A flagged contribution's
+    confirmed links are not among them."""
+    out: set[str] = set()
+    for a in axes:
+        for c in a.contributions:
+            if c.unconfirmed:
+                out |= set(_unsure_links(g, c.links)) | set(_unsure_entities(g, c.entities))
+    return out
 
 
 def _seeds(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
@@ -261,15 +309,17 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
                 terms, mult, label = [], 1.0, l.kind.value
             doubt = l.unconfirmed and l.status is LinkStatus.REPORTED
             pts = base * mult * ctrl.degree * (DOUBTFUL_EXISTENCE if doubt else 1.0)
+            cited, unsure = _rests_on(g, [l.id], [l.source, l.target])
             parts.append(
                 Contribution(
                     label=label,
                     points=pts,
                     links=[l.id],
                     entities=[l.source, l.target],
-                    sources=list(l.sources),
-                    unconfirmed=l.uncertain,
-                    detail=f"{l.source} → {l.target}: base {base:g} × binding {mult:.2f}"
+                    sources=cited,
+                    unconfirmed=unsure or l.uncertain,
+                    detail=f"{named(g.dataset.entities, l.source)} → "
+                    f"{named(g.dataset.entities, l.target)}: base {base:g} × binding {mult:.2f}"
                     + (f" ({', '.join(terms)})" if terms else "")
                     + f" × control {ctrl.degree:.2f} [{ctrl.why}]"
                     + (f" × {DOUBTFUL_EXISTENCE} (existence unconfirmed)" if doubt else ""),
@@ -308,21 +358,31 @@ def technology_axis(ctx: EvalContext) -> AxisScore:
 
 
 def equity_axis(ctx: EvalContext) -> AxisScore:
-    """Covered-nation ownership and control of the taxpayer and the facility (the worst subject)."""
+    """Covered-nation ownership and control of the taxpayer and the facility (the worst subject).
+
+    Every contribution cites the sources of the links it rests on (the ownership paths for the
+    ownership and control lines) and is ``unconfirmed`` when any of those links, or any entity
+    on them, is UNCONFIRMED or only reported or proposed.
+    """
     g, params = ctx.g, ctx.pfe
+    names = g.dataset.entities
     best: AxisScore | None = None
-    for s in subjects(g, ctx.arr):
+    subs = subjects(g, ctx.arr)
+    for s in subs:
         parts: list[Contribution] = []
         e = g.entity(s)
+        who = named(names, s)
         seeds = _seeds(g, params)
         if seeds[g.index[s]] and e.kind is not EntityKind.FACILITY:
+            cited, unsure = _rests_on(g, [], [s])
             parts.append(
                 Contribution(
                     label="organized in a covered nation",
                     points=EQUITY_POINTS["ownership_cap"] + EQUITY_POINTS["majority_control"],
                     entities=[s],
-                    sources=list(e.sources),
-                    detail=f"{s} is a {e.kind.value} of {e.country}: "
+                    sources=cited,
+                    unconfirmed=unsure,
+                    detail=f"{who} is a {e.kind.value} of {e.country}: "
                     "wholly within covered-nation jurisdiction",
                 )
             )
@@ -330,6 +390,7 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
             exp = covered_exposure(g, s, params)
             own = min(EQUITY_POINTS["ownership_cap"], EQUITY_POINTS["ownership"] * exp.share.min)
             path_links = sorted({st.link for p in exp.paths.paths for st in p.steps})
+            path_entities = sorted({x for p in exp.paths.paths for x in p.entities} | {s})
             unconf = sorted(
                 {
                     st.link
@@ -338,6 +399,7 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                     if st.unconfirmed or st.status != "confirmed"
                 }
             )
+            path_cited, path_unsure = _rests_on(g, path_links, path_entities)
             if own > 0:
                 parts.append(
                     Contribution(
@@ -345,10 +407,9 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                         points=own,
                         entities=[s],
                         links=path_links,
-                        sources=sorted(
-                            {src for p in exp.paths.paths for st in p.steps for src in st.sources}
-                        ),
-                        detail=f"{s}: {exp.share.min:.2%} owned directly or indirectly by "
+                        sources=path_cited,
+                        unconfirmed=path_unsure,
+                        detail=f"{who}: {pct(exp.share.min)} owned directly or indirectly by "
                         f"covered-nation parties × {EQUITY_POINTS['ownership']:g} "
                         f"(cap {EQUITY_POINTS['ownership_cap']:g})",
                     )
@@ -361,6 +422,8 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                 if covered_control(g, params, l.source).degree >= 1.0
             ]
             top = max((iv.lo for _, iv in direct), default=0.0)
+            holders = named_list(names, sorted({l.source for l, _ in direct}))
+            direct_ids = [l.id for l, _ in direct]
             if certain[i]:
                 parts.append(
                     Contribution(
@@ -368,42 +431,58 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                         points=EQUITY_POINTS["majority_control"],
                         entities=[s],
                         links=path_links,
-                        detail=f"{'≥' if params.fce_inclusive else '>'} "
-                        f"{params.fce_threshold:.0%} by majority chain",
+                        sources=path_cited,
+                        unconfirmed=path_unsure,
+                        detail=f"{who} is {'≥' if params.fce_inclusive else '>'} "
+                        f"{pct(params.fce_threshold)} controlled from a covered nation "
+                        "by majority chain",
                     )
                 )
             elif possible[i] or top >= 0.5 - 1e-9:
+                cited, unsure = _rests_on(g, direct_ids, [s, *(l.source for l, _ in direct)])
                 parts.append(
                     Contribution(
                         label="joint control by a covered holder",
                         points=EQUITY_POINTS["joint_control"],
                         entities=[s],
-                        links=[l.id for l, _ in direct],
-                        detail="a covered-nation holder has 50% (joint control), "
-                        "or ranged shares may give it control",
+                        links=direct_ids,
+                        sources=cited or path_cited,
+                        unconfirmed=unsure or (not direct_ids and path_unsure),
+                        detail=(
+                            f"{holders} holds 50% of {who} (joint control)"
+                            if top >= 0.5 - 1e-9
+                            else f"ranged shares may give covered-nation holders control of {who}"
+                        ),
                     )
                 )
             elif top >= 0.25 - 1e-9:
+                cited, unsure = _rests_on(g, direct_ids, [s, *(l.source for l, _ in direct)])
                 parts.append(
                     Contribution(
                         label="blocking minority of a covered holder",
                         points=EQUITY_POINTS["blocking_minority"],
                         entities=[s],
-                        links=[l.id for l, _ in direct],
-                        detail="≥ 25% held",
+                        links=direct_ids,
+                        sources=cited,
+                        unconfirmed=unsure,
+                        detail=f"{holders} holds at least {pct(top)} of {who} "
+                        "(a blocking minority, ≥ 25%)",
                     )
                 )
             fie = foreign_influenced(g, s, params)
             debt = next(t for t in fie.tests if t.test == "sfe_debt")
             if debt.value is not None and debt.value.max > 0:
+                cited, unsure = _rests_on(g, debt.links, [s])
                 parts.append(
                     Contribution(
                         label="debt held by SFEs",
                         links=debt.links,
                         entities=[s],
+                        sources=cited,
+                        unconfirmed=unsure,
                         points=EQUITY_POINTS["debt"]
                         * min(1.0, debt.value.max / max(params.fie_debt, 1e-9)),
-                        detail=f"SFEs hold {debt.value.max:.0%} of {s}'s debt",
+                        detail=f"SFEs hold up to {pct(debt.value.max)} of {who}'s debt",
                     )
                 )
             appts = [
@@ -412,13 +491,17 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                 if covered_control(g, params, l.source).degree > 0
             ]
             if appts:
+                cited, unsure = _rests_on(g, [l.id for l in appts], [s])
                 parts.append(
                     Contribution(
                         label="appointment rights of covered parties",
                         points=EQUITY_POINTS["appointment"],
                         entities=[s],
                         links=[l.id for l in appts],
-                        detail="covered-nation parties appoint board members or officers",
+                        sources=cited,
+                        unconfirmed=unsure,
+                        detail=f"{named_list(names, sorted({l.source for l in appts}))} "
+                        f"appoint board members or officers of {who}",
                     )
                 )
             width = exp.share.max - exp.share.min
@@ -426,21 +509,25 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                 15.0, EQUITY_POINTS["opacity_unconfirmed"] * len(unconf)
             )
             if opacity > 0 and (own > 0 or width > 0):
+                cited, _ = _rests_on(g, unconf or path_links, [s])
                 parts.append(
                     Contribution(
                         label="opacity",
                         points=opacity,
                         entities=[s],
                         links=unconf,
+                        sources=cited,
                         unconfirmed=True,
-                        detail=f"ownership range width {width:.0%} × "
+                        detail=f"{who}: ownership range width {pct(width)} × "
                         f"{EQUITY_POINTS['opacity_width']:g}"
                         f" + {len(unconf)} unconfirmed/reported holdings × "
                         f"{EQUITY_POINTS['opacity_unconfirmed']:g} (cap 15)",
                     )
                 )
         axis = _axis(
-            "equity", parts, [f"subject: {s} (the highest-scoring of {subjects(g, ctx.arr)})"]
+            "equity",
+            parts,
+            [f"subject: {who} (the highest-scoring of {named_list(names, subs)})"],
         )
         if best is None or axis.score > best.score:
             best = axis
