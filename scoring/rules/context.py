@@ -135,6 +135,28 @@ class EvalContext:
             side |= set(ultimate_controllers(self.g, x).controllers)
         return sorted(side)
 
+    def contracting_parties(self) -> list[str]:
+        """Who sells what the plant makes, and so would contract with a buyer such as DoD: the
+        owners of the focal facility (else its producers), or the focal entity itself, and the
+        taxpayer. An operator or licensor that owns nothing of the plant (CATL under its LRS
+        model) is not one: it reaches a contracting ban only indirectly."""
+        focal = self.arr.focal
+        if self.g.entity(focal).kind is EntityKind.FACILITY:
+            owners = {l.source for l in self.links_into(focal, [LinkKind.EQUITY])}
+            side = owners or set(self.producers())
+        else:
+            side = {focal}
+        if self.arr.taxpayer:
+            side.add(self.arr.taxpayer)
+        return sorted(side)
+
+    def contracting_side(self) -> list[str]:
+        """The contracting parties and their controllers."""
+        side = set(self.contracting_parties())
+        for x in list(side):
+            side |= set(ultimate_controllers(self.g, x).controllers)
+        return sorted(side)
+
     def receivers(self) -> set[str]:
         """Where technology, licences and supplies flow to: the producers, the focal entity and
         the taxpayer."""
