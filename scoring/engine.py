@@ -49,6 +49,7 @@ from georisk.scoring.score import (
     overall,
     policy_axis,
     technology_axis,
+    unconfirmed_facts,
 )
 from georisk.scoring.wording import named, pct, pct_range
 
@@ -328,11 +329,9 @@ class Engine:
         for r in chosen.rules:
             for u in (*r.unconfirmed, *r.unconfirmed_params):
                 uses.setdefault(u, []).append(r.rule)
-        for a in (tech, eq):
-            for c in a.contributions:
-                for l in c.links if c.unconfirmed else []:
-                    if a.axis not in uses.setdefault(l, []):
-                        uses[l].append(a.axis)
+        for a in (tech, eq):  # only the unconfirmed links and entities of flagged contributions
+            for f in sorted(unconfirmed_facts(g, [a])):
+                uses.setdefault(f, []).append(a.axis)
         params = sorted({p for r in chosen.rules for p in r.unconfirmed_params})
         facts = sorted(set(uses) - set(params))
         spack = self.scenario_pack(chosen.scenario)
