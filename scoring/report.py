@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import csv
+import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
-from georisk.scoring.engine import ArrangementScore
+from georisk.scoring.engine import ArrangementScore, UnconfirmedFact
+from georisk.scoring.rules import RuleOutcome
+from georisk.scoring.wording import prose_list, usd, usd_range
 
-__all__ = ["CSV_COLUMNS", "csv_row", "render_score_table", "write_scores_csv"]
+__all__ = ["CSV_COLUMNS", "WIDTH", "csv_row", "render_score_table", "write_scores_csv"]
+
+#: the table's width in columns: every line fits a 120-column terminal
+WIDTH = 120
+RULE_W = 8
+#: where a verdict's reason starts; what belongs to a verdict is indented as far
+INDENT = " " * (2 + RULE_W + 1 + 15 + 1)
 
 CSV_COLUMNS = [
     "arrangement",
@@ -67,32 +76,125 @@ def write_scores_csv(results: Sequence[ArrangementScore], out: TextIO) -> None:
         w.writerow(csv_row(r))
 
 
-def render_score_table(results: Sequence[ArrangementScore]) -> str:
-    lines = []
-    for r in results:
-        a = r.arrangement
-        lines.append(
-            f"{a.id} — {a.name} [{a.country}, {a.status or 'no status'}"
-            f"{', template' if a.template else ''}]"
-        )
-        lines.append(
-            f"  technology {r.technology.score:5.1f} {r.technology.band:<6}  "
-            f"equity {r.equity.score:5.1f} {r.equity.band:<6}  "
-            f"policy {r.policy.score:5.1f} {r.policy.band:<6}  "
-            f"overall {r.overall.score:5.1f} {r.overall.band:<6}  confidence {r.confidence:.2f}"
-        )
-        for v in r.verdicts:
-            credit = (
-                f" (≈ ${v.credit.min / 1e6:,.0f}–{v.credit.max / 1e6:,.0f}M/yr)" if v.credit else ""
+def _credit(v: RuleOutcome) -> str:
+    """``≈ $700M/yr`` (one figure when the bounds agree), with the reported figure beside it
+    when the outcome carries one (``credit.reported``: ``usd_per_year`` and ``sources``)."""
+    c = v.credit
+    if c is None:
+        return ""
+    text = f"≈ {usd_range(c.min, c.max)}/yr estimated"
+    rep = getattr(c, "reported", None)
+    if rep is not None:
+        amount = getattr(rep, "usd_per_year", None)
+        if amount is None and hasattr(rep, "min") and hasattr(rep, "max"):
+            figure = usd_range(float(rep.min), float(rep.max))
+        elif isinstance(amount, int | float):
+            figure = usd(float(amount))
+        elif isinstance(rep, int | float):
+            figure = usd(float(rep))
+        else:
+            figure = ""
+        cited = list(getattr(rep, "sources", None) or [])
+        if figure:
+            text += f"; reported {figure}/yr" + (f" [{', '.join(cited)}]" if cited else "")
+    return f"({text}) "
+
+
+def _wrap(text: str, first: str, rest: str | None = None) -> list[str]:
+    """``text`` wrapped to :data:`WIDTH` columns after ``first`` (then ``rest``, default as many
+    spaces): words are kept whole (ids are not broken at their hyphens) unless one alone is
+    wider than a line."""
+    lines = textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=first,
+        subsequent_indent=" " * len(first) if rest is None else rest,
+        break_on_hyphens=False,
+    )
+    return lines or [first.rstrip()]
+
+
+def _fact(u: UnconfirmedFact | None, fid: str, shown: set[str]) -> str:
+    if u is None:
+        return f"UNCONFIRMED: {fid}"
+    if fid in shown:
+        return f"UNCONFIRMED: {u.text} (see above)"
+    shown.add(fid)
+    return f"UNCONFIRMED: {u.line()}"
+
+
+def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> list[str]:
+    a = r.arrangement
+    facts = {u.id: u for u in r.unconfirmed}
+    since = f" since {a.status_date}" if a.status and a.status_date else ""
+    out = _wrap(
+        f"{a.name} [{a.id}] — {a.country}, {a.status or 'no status'}{since}"
+        + (", template (scored through what-if overlays)" if a.template else ""),
+        "",
+        "    ",
+    )
+    out.append(
+        f"  technology {r.technology.score:5.1f} {r.technology.band:<6}  "
+        f"equity {r.equity.score:5.1f} {r.equity.band:<6}  "
+        f"policy {r.policy.score:5.1f} {r.policy.band:<6}  "
+        f"overall {r.overall.score:5.1f} {r.overall.band:<6}  confidence {r.confidence:.2f}"
+    )
+    shown: set[str] = set()
+    for u in r.unconfirmed:
+        axes = [x for x in u.rests_on_it if x in ("technology", "equity")]
+        if axes and u.kind != "parameter":
+            out += _wrap(
+                f"{prose_list(axes)} rest{'s' if len(axes) == 1 else ''} on "
+                + _fact(u, u.id, shown),
+                "  ",
+                "      ",
             )
-            lines.append(f"  {v.rule:<8} {v.verdict.value:<15}{credit} {v.reason}")
-            for oc in v.open_conditions:
-                lines.append(f"  {'':<8} open: {oc}")
-        if r.missing_facts:
-            lines.append(f"  missing: {'; '.join(r.missing_facts)}")
-        lines.append(
-            f"  as of {r.as_of}, scenario {r.scenario}; dataset {r.dataset_version}; "
-            f"pack {r.pack_version}"
+    for w in r.warnings:
+        out += _wrap(f"WARNING: {w}", "  ", INDENT)
+    for v in r.verdicts:
+        out += _wrap(
+            f"{_credit(v)}{v.reason}", f"  {v.rule:<{RULE_W}} {v.verdict.value:<15} ", INDENT
         )
+        for fid in v.unconfirmed:
+            out += _wrap(_fact(facts.get(fid), fid, shown), INDENT)
+        if v.unconfirmed_params:
+            for p in v.unconfirmed_params:
+                if p in facts:
+                    params.setdefault(p, facts[p])
+            out += _wrap(
+                "UNCONFIRMED or conflicting pack parameters (notes below the table): "
+                + prose_list(v.unconfirmed_params),
+                INDENT,
+            )
+        for oc in v.open_conditions:
+            out += _wrap(f"open: {oc}", INDENT, INDENT + "      ")
+    if r.missing_facts:
+        out += _wrap(f"missing: {'; '.join(r.missing_facts)}", "  ", "    ")
+    out += _wrap(
+        f"as of {r.as_of}, scenario {r.scenario}; dataset {r.dataset_version}; "
+        f"pack {r.pack_version}" + (f"; overlay {r.overlay}" if r.overlay else ""),
+        "  ",
+        "    ",
+    )
+    return out
+
+
+def render_score_table(results: Sequence[ArrangementScore]) -> str:
+    """Scores as an analyst reads them in a terminal: every line at most :data:`WIDTH`
+    columns; names first with ids in brackets; dollar ranges that collapse to one figure; each
+    verdict followed by the UNCONFIRMED facts it rests on with the note that says why; the
+    pack parameters the verdicts rest on (unconfirmed, or their sources conflict) explained
+    once below the table."""
+    lines: list[str] = []
+    params: dict[str, UnconfirmedFact] = {}
+    for r in results:
+        lines += _arrangement(r, params)
+        lines.append("")
+    if params:
+        lines.append(
+            "Pack parameters the verdicts rest on that are unconfirmed or whose sources conflict:"
+        )
+        for p in sorted(params):
+            lines += _wrap(params[p].why, f"  {p}: ", "    ")
         lines.append("")
     return "\n".join(lines)
