@@ -115,9 +115,13 @@ __all__ = [
     "Closure",
     "ShareMatrix",
     "absorbed_exposure",
+    "absorbing",
     "as_intervals",
     "controllers_of",
+    "first_passage_into",
     "integrated_from",
+    "on_cycle",
+    "subject_exposure",
     "threshold_closure",
 ]
 
@@ -713,6 +717,125 @@ def absorbed_exposure(
     h = _as_mask(n, holders, "holders")
     keep = ~h
     return _run(W, h.astype(np.float64), keep, tol, max_iter)
+
+
+def _without_row(M: CSR, i: int) -> CSR:
+    """``M`` with row ``i`` emptied (entity ``i`` holds nothing)."""
+    out = sp.csr_array(M, copy=True)
+    out.data[out.indptr[i] : out.indptr[i + 1]] = 0.0
+    out.eliminate_zeros()
+    return out
+
+
+def absorbing(W: ShareMatrix, subject: int) -> ShareMatrix:
+    """``W`` with the subject's own holdings removed (the subject made *absorbing*).
+
+    A chain up the holders of the subject then never passes through the subject again, so
+    nothing computed on this matrix for the subject counts a chain through the subject itself,
+    nor the subject's own (indirect) stake in itself. The subject semantics of the FIE tests
+    (:func:`subject_exposure`, :func:`first_passage_into`).
+    """
+    return ShareMatrix(_without_row(W.lo, subject), _without_row(W.hi, subject))
+
+
+def on_cycle(W: ShareMatrix, subject: int, upstream: np.ndarray[Any, Any]) -> bool:
+    """Whether ``subject`` holds (directly) one of its own ``upstream`` entities, i.e. lies on a
+    cycle of holdings: only then can a chain up its holders pass through it again."""
+    row = W.hi.indices[W.hi.indptr[subject] : W.hi.indptr[subject + 1]]
+    return bool(np.isin(row, np.asarray(upstream)).any())
+
+
+def subject_exposure(
+    W: ShareMatrix,
+    holders: np.ndarray[Any, Any],
+    subject: int,
+    *,
+    tol: float = 1e-12,
+    max_iter: int = 10_000,
+) -> Interval:
+    """Share of ``subject`` owned by the set of ``holders`` together, each chain counted once
+    (at the holder nearest the subject, :func:`absorbed_exposure`) and no chain through the
+    subject itself (computed on :func:`absorbing`): the subject's own stake in itself never
+    counts, even when the subject is one of the holders.
+
+    Listed T holds all of A, which holds 45% of T; B holds 55%. With T among the holders,
+    T's "holders together" share is 0%, not its own 45% through A:
+
+    >>> T, A, B = 0, 1, 2
+    >>> W = ShareMatrix.from_edges(3, np.array([T, A, B]), np.array([A, T, T]),
+    ...                            np.array([1.0, 0.45, 0.55]))
+    >>> subject_exposure(W, np.array([T]), T).hi, round(float(absorbed_exposure(W, [T]).hi[T]), 12)
+    (0.0, 0.45)
+    """
+    b = absorbed_exposure(absorbing(W, subject), holders, tol=tol, max_iter=max_iter)
+    return Interval(float(b.lo[subject]), float(b.hi[subject])).clamp()
+
+
+def first_passage_into(
+    W: ShareMatrix,
+    subject: int,
+    holders: np.ndarray[Any, Any],
+    *,
+    tol: float = 1e-12,
+    max_iter: int = 10_000,
+) -> tuple[FloatArray, FloatArray]:
+    """Each holder's own share of ``subject``: (lower bounds, upper bounds), one per holder.
+
+    The sum, over the chains ``k → … → subject``, of the product of the shares along the
+    chain, where a chain passes through neither the subject nor the holder ``k`` a second time
+    (each chain counted once; no chain through the subject itself). It is
+    :func:`absorbed_exposure` with the single holder ``k`` on :func:`absorbing` — so one holder's
+    figure never exceeds the figure of any set of holders containing it (:func:`subject_exposure`).
+
+    Computed for all holders at once: ``G = Σ_n M^n[·, subject]`` with ``M`` = :func:`absorbing`
+    (one solve on the transposed matrix) counts a chain for every time it loops through ``k``;
+    splitting each chain at its last visit to ``k`` gives ``G[k] = N[k, k] · F[k]``, where
+    ``N[k, k] = Σ_n M^n[k, k]`` counts the loops through ``k``, which stay in ``k``'s strongly
+    connected component. So ``F[k] = G[k] / N[k, k]``, with one small solve per holder on a
+    cycle (the others have ``N[k, k] = 1``).
+
+    SFE S holds 20% of T and 50% of X, which holds 50% of S; T holds 60% of A, which holds
+    50% of T. Around the loops S's figure would be 20% / (1 - 25%) / (1 - 30%) = 38%; each
+    chain once, none through T, it is 20%:
+
+    >>> S, X, T, A = 0, 1, 2, 3
+    >>> W = ShareMatrix.from_edges(4, np.array([S, S, X, T, A]), np.array([T, X, S, A, T]),
+    ...                            np.array([0.2, 0.5, 0.5, 0.6, 0.5]))
+    >>> lo, hi = first_passage_into(W, T, np.array([S, X]))
+    >>> [round(float(v), 12) for v in lo]
+    [0.2, 0.1]
+    """
+    hs = np.asarray(holders, dtype=np.intp)
+    n = W.n
+    M = absorbing(W, subject)
+    into = ShareMatrix(sp.csr_array(M.lo.T), sp.csr_array(M.hi.T))  # rows: held, cols: holders
+    unit = np.zeros(n)
+    unit[subject] = 1.0
+    G = integrated_from(into, unit, tol=tol, max_iter=max_iter)
+    lo, hi = G.lo[hs].copy(), G.hi[hs].copy()
+    coo = M.hi.tocoo()
+    live = coo.data > 0.0
+    graph = sp.csr_array((coo.data[live], (coo.row[live], coo.col[live])), shape=(n, n))
+    _, label = connected_components(graph, directed=True, connection="strong")
+    size = np.bincount(label, minlength=n)
+    for pos, k in enumerate(hs.tolist()):
+        if size[label[k]] < 2:
+            continue  # not on a cycle: no loop through k, G[k] is its own share
+        comp = np.flatnonzero(label == label[k])
+        kl = int(np.searchsorted(comp, k))
+        sub = ShareMatrix(sp.csr_array(M.lo[comp][:, comp]), sp.csr_array(M.hi[comp][:, comp]))
+        e = np.zeros(comp.size)
+        e[kl] = 1.0
+        loops = integrated_from(sub, e, tol=tol, max_iter=max_iter)
+        if G.converged and loops.converged:
+            lo[pos] = lo[pos] / (1.0 + loops.lo[kl])
+            hi[pos] = hi[pos] / (1.0 + loops.hi[kl])
+        else:  # a closed cycle: the direct solve, whose clipping handles it
+            one = absorbed_exposure(M, np.array([k]), tol=tol, max_iter=max_iter)
+            lo[pos], hi[pos] = one.lo[subject], one.hi[subject]
+    lo = np.clip(np.nan_to_num(lo, nan=1.0, posinf=1.0), 0.0, 1.0)
+    hi = np.clip(np.nan_to_num(hi, nan=1.0, posinf=1.0), 0.0, 1.0)
+    return lo, np.maximum(hi, lo)
 
 
 def as_intervals(bounds: Bounds, idx: int) -> Interval:

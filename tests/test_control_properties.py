@@ -1,4 +1,6 @@
-"""The bottom-up controller search agrees with the fixed-point definition of control."""
+"""The bottom-up controller search agrees with the fixed-point definition of control; the FIE
+ownership tests keep one semantics (each chain once, none through the subject) on random
+cross-holdings."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from georisk.scoring.control import foreign_influenced
 from georisk.scoring.control.controllers import _controllers
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import Entity, EntityKind, Link, LinkKind
-from georisk.scoring.ownership import threshold_closure
+from georisk.scoring.ownership import first_passage_into, subject_exposure, threshold_closure
 
 
 @st.composite
@@ -59,3 +62,85 @@ def test_controllers_match_single_seed_closures(ds: Dataset) -> None:
             if threshold_closure(g.control, seeds, 0.5, inclusive=False).certain[t]:
                 truth.add(c)
         assert cert == truth, (t, cert, truth)
+
+
+# ------------------------------------------------------------------ issue 13: FIE semantics
+
+
+@st.composite
+def sfe_graphs(draw: st.DrawFn) -> Dataset:
+    """Random cross-holdings (shares into each entity sum to at most 1, some ranged) and a
+    random set of listed entities (SFEs)."""
+    n = draw(st.integers(2, 7))
+    budget = [20] * n  # in 5% units, upper bounds
+    links: dict[str, Link] = {}
+    for k in range(draw(st.integers(1, 3 * n))):
+        a, b = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+        if a == b or budget[b] <= 0:
+            continue
+        hi = draw(st.integers(1, budget[b]))
+        lo = draw(st.integers(0, hi)) if draw(st.booleans()) else hi
+        budget[b] -= hi
+        share: object = hi * 0.05 if lo == hi else {"minimum": lo * 0.05, "maximum": hi * 0.05}
+        links[f"l{k}"] = Link.model_validate(
+            {
+                "id": f"l{k}",
+                "kind": "equity",
+                "source": f"e{a}",
+                "target": f"e{b}",
+                "share": share,
+                "sources": ["s"],
+            }
+        )
+    listed = draw(st.sets(st.integers(0, n - 1), min_size=1))
+    ents = {
+        f"e{i}": Entity.model_validate(
+            {
+                "id": f"e{i}",
+                "name": f"e{i}",
+                "kind": "company",
+                "country": "FR",
+                "lists": [{"list": "dod-1260h", "since": "2025-01-07", "sources": ["s"]}]
+                if i in listed
+                else [],
+            }
+        )
+        for i in range(n)
+    }
+    return Dataset(sources={}, entities=ents, links=links, arrangements={}, version="t")
+
+
+@settings(max_examples=60, deadline=None)
+@given(sfe_graphs())
+def test_one_sfe_never_exceeds_all_sfes_together_and_no_entity_holds_itself(
+    ds: Dataset,
+) -> None:
+    g = ArrangementGraph.build(ds, dt.date(2026, 1, 1))
+    for eid in g.ids:
+        fie = foreign_influenced(g, eid)
+        tests = {t.test: t for t in fie.tests}
+        one, together = tests["single_sfe_ownership"].value, tests["aggregate_sfe_ownership"].value
+        assert one is not None and together is not None
+        assert one.min <= together.min + 1e-9, (eid, one, together)
+        assert one.max <= together.max + 1e-9, (eid, one, together)
+        assert eid not in fie.sfe_holders
+
+
+@settings(max_examples=60, deadline=None)
+@given(sfe_graphs())
+def test_an_entitys_own_stake_in_itself_never_counts(ds: Dataset) -> None:
+    g = ArrangementGraph.build(ds, dt.date(2026, 1, 1))
+    n = len(g.ids)
+    for t in range(n):
+        alone = np.zeros(n, dtype=bool)
+        alone[t] = True
+        assert subject_exposure(g.equity, alone, t).hi == 0.0
+        others = np.flatnonzero(np.arange(n) != t)
+        lo, hi = first_passage_into(g.equity, t, others)
+        together = subject_exposure(g.equity, np.arange(n) != t, t)
+        assert float(hi.max(initial=0.0)) <= together.hi + 1e-9
+        assert float(lo.max(initial=0.0)) <= together.lo + 1e-9
+        # a holder's own share is its absorbed exposure on the matrix with the subject absorbing
+        for pos, k in enumerate(others.tolist()):
+            ref = subject_exposure(g.equity, np.arange(n) == k, t)
+            assert abs(ref.lo - lo[pos]) < 1e-9 and abs(ref.hi - hi[pos]) < 1e-9, (t, k)

@@ -22,6 +22,9 @@ from georisk.scoring.ownership import (
     Closure,
     ShareMatrix,
     absorbed_exposure,
+    first_passage_into,
+    on_cycle,
+    subject_exposure,
 )
 
 __all__ = ["FieResult", "RuleTest", "SfeResult", "foreign_influenced", "specified_foreign_entity"]
@@ -141,27 +144,6 @@ def _sub(W: ShareMatrix, idx: np.ndarray) -> ShareMatrix:
     lo = W.lo[idx][:, idx]
     hi = W.hi[idx][:, idx]
     return ShareMatrix(lo=lo.tocsr(), hi=hi.tocsr())
-
-
-def _integrated_into(
-    W: ShareMatrix, t: int, tol: float = 1e-12, max_iter: int = 10_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Integrated share of every entity in ``t``: column ``t`` of W + W² + … (lo and hi).
-
-    One backward pass instead of one forward pass per holder. A holder on a cycle through
-    itself is counted along every loop of the cycle; the caller clamps to [0, 1].
-    """
-    out = []
-    for M in (W.lo, W.hi):
-        d = np.asarray(M[:, [t]].todense(), dtype=np.float64).ravel()
-        x = d.copy()
-        for _ in range(max_iter):
-            d = np.asarray(M @ d, dtype=np.float64)
-            x += d
-            if float(d.max(initial=0.0)) <= tol or not np.isfinite(x).all():
-                break
-        out.append(np.clip(np.nan_to_num(x, nan=1.0, posinf=1.0), 0.0, 1.0))
-    return out[0], out[1]
 
 
 def specified_foreign_entity(
@@ -349,22 +331,25 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     tests: list[RuleTest] = []
     cand = np.flatnonzero(poss_sub[:t])
     whole = _sfe_exposure(g, params)
+    # the whole-graph aggregate counts the chains that pass through the entity again when it
+    # lies on a cycle of holdings: then the entity's own, on its upstream with it absorbing
+    cyclic = on_cycle(g.equity, i_t, up)
     # the upstream submatrix: for the single-SFE test when an SFE is upstream, and for the
-    # aggregate test when the whole-graph series did not converge
-    sub = _sub(g.equity, idx) if cand.size or whole is None else None
+    # aggregate test when the whole-graph series did not converge or does not apply
+    sub = _sub(g.equity, idx) if cand.size or whole is None or cyclic else None
 
-    # one SFE ≥ 25%: every ancestor's integrated share in the entity, in one backward pass
+    # one SFE ≥ 25%: each SFE's own share in the entity (each chain once, none through the
+    # entity or back through the SFE: never more than SFEs together), all in one solve
     best: tuple[Interval, str] | None = None
     verdicts: list[Tri] = []
     if cand.size:
         assert sub is not None
         if params.fie_single_semantics == "integrated":
-            into_lo, into_hi = _integrated_into(sub, t)
+            lo, hi = first_passage_into(sub, t, cand)
         else:
-            into_lo = np.asarray(sub.lo[:, [t]].todense()).ravel()
-            into_hi = np.asarray(sub.hi[:, [t]].todense()).ravel()
-        lo = np.clip(into_lo[cand], 0.0, 1.0)
-        hi = np.clip(np.maximum(into_hi[cand], into_lo[cand]), 0.0, 1.0)
+            lo = np.clip(np.asarray(sub.lo[:, [t]].todense()).ravel()[cand], 0.0, 1.0)
+            hi = np.clip(np.asarray(sub.hi[:, [t]].todense()).ravel()[cand], 0.0, 1.0)
+            hi = np.maximum(hi, lo)
         meets_all = lo >= params.fie_single - EPS
         meets_some = hi >= params.fie_single - EPS
         sure = cert_sub[cand]
@@ -406,14 +391,15 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         )
     )
 
-    # SFEs together ≥ 40% (each chain counted once, at the SFE nearest the entity)
-    if whole is not None:
+    # SFEs together ≥ 40% (each chain counted once, at the SFE nearest the entity; none
+    # through the entity itself, whose own stake in itself never counts)
+    if whole is not None and not cyclic:
         agg = Interval(float(whole[0][i_t]), float(whole[1][i_t])).clamp()
     else:
         assert sub is not None
-        lo_b = absorbed_exposure(sub, cert_sub)
-        hi_b = absorbed_exposure(sub, poss_sub)
-        agg = Interval(float(lo_b.lo[t]), float(hi_b.hi[t])).clamp()
+        agg = Interval(
+            subject_exposure(sub, cert_sub, t).lo, subject_exposure(sub, poss_sub, t).hi
+        ).clamp()
     agg_paths = g.share_paths(
         entity_id, holders=set(sfe_holders), max_depth=params.max_depth, max_paths=params.max_paths
     )
