@@ -188,6 +188,11 @@ class PackInfo(_Rec):
     title: str
     description: str | None = None
     sources: list[str] = Field(default_factory=list)
+    review_by: dt.date | None = Field(
+        default=None,
+        description="the pack's values were reviewed for use until this date; a score as of a "
+        "later date warns that laws, lists and rates may have changed since",
+    )
 
 
 class PolicyPack(_Rec):
