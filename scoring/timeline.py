@@ -56,6 +56,7 @@ from georisk.scoring.dataset.linkstore import KIND_CODES, NO_DATE
 from georisk.scoring.engine import Engine, NotFoundError, View
 from georisk.scoring.model import LinkKind
 from georisk.scoring.policy import PolicyPack
+from georisk.scoring.rules import EVALUATORS, PFE_PARAMS, EvalContext, evaluate_rule
 from georisk.scoring.rules.outcome import Amount
 from georisk.scoring.wording import named, usd_range
 
@@ -109,9 +110,14 @@ class Change(BaseModel):
 
 
 class ChangePoint(BaseModel):
+    """A date on which something changes: what changed, and the events of that date that can
+    cause it (``events``) apart from those that cannot (``other_events``: a parameter no changed
+    rule reads, another scenario's override, …)."""
+
     date: dt.date
     events: list[TimelineEvent]
     changed: list[Change]
+    other_events: list[TimelineEvent] = Field(default_factory=list)
 
 
 class Period(BaseModel):
@@ -210,7 +216,7 @@ def upstream(ds: Dataset, seeds: Iterable[str]) -> np.ndarray:
 
 def _short(value: Any) -> str:
     if isinstance(value, dict):
-        return "a new table"
+        return "a table"
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "…"
 
@@ -271,19 +277,19 @@ def _pack_events(c: _Collector, pack: PolicyPack) -> None:
     for pid, variants in pack.parameters.items():
         if ".text." in pid:
             continue  # clause words decide no verdict
+        bounds = {v.effective_from for v in variants} | {_after(v.effective_to) for v in variants}
+        for d in sorted(b for b in bounds if b is not None and b > dt.date.min):
+            was, now = pack.maybe(pid, d - ONE_DAY), pack.maybe(pid, d)
+            if was is None and now is None:
+                continue
+            if was is not None and now is not None and was.value == now.value:
+                text = f"parameter {pid}: {_short(now.value)}, newly sourced"
+            else:
+                before = "no value" if was is None else _short(was.value)
+                after = "no value" if now is None else _short(now.value)
+                text = f"parameter {pid}: {before} → {after}"
+            c.add(d, "parameter", pid, text)
         for v in variants:
-            c.add(
-                v.effective_from,
-                "parameter",
-                pid,
-                f"parameter {pid} = {_short(v.value)} from {v.effective_from}",
-            )
-            c.add(
-                _after(v.effective_to),
-                "parameter",
-                pid,
-                f"parameter {pid} = {_short(v.value)} ends (in force until {v.effective_to})",
-            )
             c.value_dates("parameter", pid, f"parameter {pid}", v.value, v.effective_from)
     for r in pack.rules:
         c.add(r.effective_from, "rule", r.id, f"rule {r.id} ({r.title}) in force")
@@ -417,6 +423,70 @@ def _diff(prev: _State, cur: _State) -> list[Change]:
     return out
 
 
+class _Causes:
+    """Which events of a change date can explain its changes.
+
+    A band can move with anything (the policy axis weighs every rule in every scenario): every
+    event explains a band change. A verdict or credit change of rule R is explained by a
+    dataset event (link, listing, licence, status), by R's own dates, by a list effect when R
+    judges lists or runs the PFE tests, and by a pack parameter (or an override of the chosen
+    scenario) that R reads on the date of the change or on the evaluated date before it.
+    """
+
+    def __init__(
+        self, engine: Engine, arrangement: str, scenario: str, days: tuple[dt.date, dt.date]
+    ) -> None:
+        self.engine, self.arrangement, self.scenario, self.days = (
+            engine,
+            arrangement,
+            scenario,
+            days,
+        )
+        self._reads: dict[str, set[str]] = {}
+
+    def reads(self, rule_id: str) -> set[str]:
+        """Ids of the pack parameters rule ``rule_id`` reads on either day (chosen scenario)."""
+        got = self._reads.get(rule_id)
+        if got is None:
+            got = set()
+            e, pack = self.engine, self.engine.scenario_pack(self.scenario)
+            rule = next((r for r in pack.rules if r.id == rule_id), None)
+            for day in self.days if rule is not None else ():
+                assert rule is not None
+                # the date the engine evaluates the scenario on (a scenario's overrides may
+                # start later than the day asked)
+                on = e.evaluate(self.arrangement, day, self.scenario).evaluated_on
+                ctx = EvalContext(e.graph(on), pack, e.dataset.arrangements[self.arrangement], on)
+                with ctx.recording() as reads:
+                    evaluate_rule(ctx, rule, EVALUATORS[rule.kind])
+                got |= reads
+            self._reads[rule_id] = got
+        return got
+
+    def kind(self, rule_id: str) -> str:
+        rule = next((r for r in self.engine.pack.rules if r.id == rule_id), None)
+        return rule.kind if rule else ""
+
+    def explains(self, ev: TimelineEvent, day: dt.date, changed: list[Change]) -> bool:
+        for x in changed:
+            if x.what == "band" or ev.kind in ("link", "list", "licence", "status"):
+                return True
+            reads = self.reads(x.subject)
+            if ev.kind == "rule" and ev.ref == x.subject:
+                return True
+            if ev.kind == "parameter" and ev.ref in reads:
+                return True
+            if ev.kind == "list_effect" and (
+                self.kind(x.subject) == "list_effects" or reads & set(PFE_PARAMS)
+            ):
+                return True
+            if ev.kind == "scenario" and ev.ref == self.scenario:
+                sc = self.engine.scenarios.get(self.scenario)
+                if any(o.param in reads for o in sc.overrides if o.effective_from == day):
+                    return True
+        return False
+
+
 def _period(start: dt.date, end: dt.date, st: _State) -> Period:
     return Period(
         from_=start, to=end, verdicts=dict(st[0]), bands=dict(st[1]), credit=dict(st[2]) or None
@@ -457,7 +527,7 @@ def timeline(
         covered_to = days[max_points - 1] - ONE_DAY
         days = days[: max_points - 1]
     prev = _state(engine, arrangement, start, scenario)
-    opened = start
+    opened = last = start
     periods: list[Period] = []
     changes: list[ChangePoint] = []
     for d in days:
@@ -465,9 +535,16 @@ def timeline(
         changed = _diff(prev, cur)
         if changed:
             periods.append(_period(opened, d - ONE_DAY, prev))
-            changes.append(ChangePoint(date=d, events=cands[d], changed=changed))
+            why = _Causes(engine, arrangement, scenario, (last, d))
+            related = [e for e in cands[d] if why.explains(e, d, changed)]
+            others = [e for e in cands[d] if e not in related]
+            if not related:  # never claim a change without a cause: show them all
+                related, others = others, []
+            changes.append(
+                ChangePoint(date=d, events=related, changed=changed, other_events=others)
+            )
             opened = d
-        prev = cur
+        prev, last = cur, d
     periods.append(_period(opened, covered_to, prev))
     arr = ds.arrangements[arrangement]
     return Timeline(
@@ -611,5 +688,12 @@ def render_timeline_table(t: Timeline, width: int = WIDTH) -> str:
         for e in c.events:
             lines += textwrap.wrap(
                 e.text, width, initial_indent="  because: ", subsequent_indent="    "
+            )
+        if c.other_events:
+            lines += textwrap.wrap(
+                "; ".join(e.text for e in c.other_events),
+                width,
+                initial_indent="  also that day, not read by what changed: ",
+                subsequent_indent="    ",
             )
     return "\n".join(lines)

@@ -98,6 +98,20 @@ def test_gotion_manteno_meets_the_ndaa_154_battery_ban_on_2027_10_01(gotion: Tim
     assert ("list_effect", "ndaa-fy2024-154") in _refs(gotion, dt.date(2027, 10, 1))
 
 
+def test_events_no_changed_rule_reads_are_set_apart(gotion: Timeline) -> None:
+    # on 2026-01-01 the §45X bar starts and, the same day, the storage tariff rises and the
+    # House-text scenario begins: neither can explain a current-law §45X verdict
+    point = next(c for c in gotion.changes if c.date == dt.date(2026, 1, 1))
+    causes = {(e.kind, e.ref) for e in point.events}
+    others = {(e.kind, e.ref) for e in point.other_events}
+    assert ("parameter", "pfe.in_force") in causes
+    assert ("scenario", "house-2025-licensing") in others
+    assert ("parameter", "tariff.301.non_ev_batteries") in others
+    assert not causes & others
+    text = next(e.text for e in point.events if e.ref == "pfe.in_force")
+    assert "false → true" in text
+
+
 def test_intervals_tile_the_window_and_each_change_opens_one(gotion: Timeline) -> None:
     ps = gotion.intervals
     assert ps[0].from_ == START and ps[-1].to == END and not gotion.truncated

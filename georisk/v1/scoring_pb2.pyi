@@ -1190,6 +1190,7 @@ class TimelineChange(_message.Message):
     DATE_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
     CHANGED_FIELD_NUMBER: _builtins.int
+    OTHER_EVENTS_FIELD_NUMBER: _builtins.int
     date: _builtins.str
     """The date (`YYYY-MM-DD`): the first day of an interval."""
     @_builtins.property
@@ -1200,16 +1201,23 @@ class TimelineChange(_message.Message):
     def changed(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineDifference]:
         """What changed."""
 
+    @_builtins.property
+    def other_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEvent]:
+        """The other events of that date: none of them can cause these changes (a parameter no changed
+        rule reads, another scenario's override).
+        """
+
     def __init__(
         self,
         *,
         date: _builtins.str = ...,
         events: _abc.Iterable[Global___TimelineEvent] | None = ...,
         changed: _abc.Iterable[Global___TimelineDifference] | None = ...,
+        other_events: _abc.Iterable[Global___TimelineEvent] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "date", b"date", "events", b"events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "date", b"date", "events", b"events", "other_events", b"other_events"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
