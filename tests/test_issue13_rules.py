@@ -170,7 +170,6 @@ def _terms(**licence: object) -> Overlay:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: not fixed yet")
 def test_a_licence_with_unknown_date_and_compliant_terms_passes_the_licensing_clause(
     engine: Engine,
 ) -> None:
@@ -182,7 +181,6 @@ def test_a_licence_with_unknown_date_and_compliant_terms_passes_the_licensing_cl
     assert s.verdict("us-45x").verdict is OK
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: not fixed yet")
 def test_a_licence_with_unknown_date_and_failing_terms_is_at_risk_naming_the_date(
     engine: Engine,
 ) -> None:
@@ -195,7 +193,6 @@ def test_a_licence_with_unknown_date_and_failing_terms_is_at_risk_naming_the_dat
     assert f"signing or modification date of {KENTUCKY_LICENCE}" in lic.missing
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: not fixed yet")
 def test_a_licence_with_unknown_date_and_unknown_terms_gets_a_remedy(engine: Engine) -> None:
     s = engine.score("ford-kentucky-storage", TODAY)
     v = s.verdict("us-45x")
@@ -206,12 +203,11 @@ def test_a_licence_with_unknown_date_and_unknown_terms_gets_a_remedy(engine: Eng
     assert "royalties for at most 10 years" in fixes[0].change
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: not fixed yet")
 def test_a_proposed_licence_is_said_to_be_proposed_not_entered(engine: Engine) -> None:
     v = engine.score("gm-tdk-catl", TODAY, remedies=False).verdict("us-45x")
     lic = next(c for c in v.clauses if c.id == "licensing")
     assert lic.verdict is RISK
-    assert "entered after the cut-off" not in lic.reason
+    assert "an SFE entered after the cut-off" not in lic.reason  # the old wording
     assert "proposed, not yet entered" in lic.reason
     assert "would be entered after the cut-off 2025-07-04" in lic.reason
 

@@ -28,6 +28,7 @@ from georisk.scoring.rules.outcome import (
     not_applicable,
     worst,
 )
+from georisk.scoring.wording import named, prose_list
 
 __all__ = ["evaluate"]
 
@@ -95,6 +96,15 @@ def _article(v: Tri) -> str:
 
 
 def _licensing_clause(ctx: EvalContext) -> Clause:
+    """Licences from an SFE (or possible SFE) into the producer side, each tested on its terms.
+
+    With ``licensing.scope`` ``new``, a licence entered before ``licensing.cutoff`` is
+    shielded, and so is one whose signing date is unknown but which was first reported before
+    the cut-off. A licence whose date is unknown otherwise is still tested on its terms: terms
+    that pass clear it whatever the date; terms that fail (or are unknown) leave it at risk, with
+    the signing or modification date named as a missing fact. A proposed licence is said to be
+    proposed: it would be entered after the cut-off.
+    """
     uses: list[ParamUse] = []
     text = ctx.text("45x.text.licensing")
     title, clause = text.title, text.clause or ""
@@ -114,6 +124,7 @@ def _licensing_clause(ctx: EvalContext) -> Clause:
     indicators: dict[str, Any] = (
         ctx.param("licensing.indicators", uses) if mode == "indicators" else {}
     )
+    ind_unconfirmed = any(u.unconfirmed for u in uses if u.id == "licensing.indicators")
     receivers = ctx.receivers()
     licences = [l for r in sorted(receivers) for l in ctx.links_into(r, [LinkKind.LICENCE])]
     verdicts: list[Verdict] = []
@@ -126,74 +137,55 @@ def _licensing_clause(ctx: EvalContext) -> Clause:
         sfe = specified_foreign_entity(ctx.g, l.source, ctx.pfe)
         if sfe.verdict is Tri.FALSE:
             continue
+        lead = f"licence {l.id} from {named(ctx.g.dataset.entities, l.source)}"
         evidence += [t for t in sfe.tests if t.verdict is not Tri.FALSE]
-        doubt_exists = l.unconfirmed and l.status.value == "reported"
         if l.uncertain:
             unconfirmed.append(l.id)
         terms = l.licence
         entered = (terms.modified or terms.signed) if terms else None
+        proposed = l.status.value == "proposed"
+        timing = ""  # how the licence's date places it against the cut-off
+        date_unknown = False
         if scope == "new":
             first = min((d for d in (l.valid_from, ctx.first_reported()) if d), default=None)
             if entered is not None and entered < cutoff_d:
                 verdicts.append(Verdict.ELIGIBLE)
                 reasons.append(
-                    f"{l.id}: entered {entered}, before the cut-off {cutoff_d}: "
+                    f"{lead}: entered {entered}, before the cut-off {cutoff_d}: "
                     "existing licences are shielded"
                 )
                 continue
-            if (
-                entered is None
-                and l.status.value != "proposed"
-                and first is not None
-                and first < cutoff_d
-            ):
+            if entered is None and not proposed and first is not None and first < cutoff_d:
                 verdicts.append(Verdict.ELIGIBLE)
                 reasons.append(
-                    f"{l.id}: signing date unknown, first reported {first}, "
+                    f"{lead}: signing date unknown, first reported {first}, "
                     f"before the cut-off {cutoff_d}"
                 )
                 missing.append(f"signing date of {l.id}")
                 unconfirmed.append(l.id)
                 continue
-            if entered is None and l.status.value != "proposed":
-                verdicts.append(Verdict.AT_RISK)
-                reasons.append(
-                    f"{l.id}: whether it was entered or modified on or after {cutoff_d} is unknown"
+            if entered is not None:
+                timing = f"entered {entered}, on or after the cut-off {cutoff_d}"
+            elif proposed:
+                timing = (
+                    f"proposed, not yet entered: it would be entered after the cut-off {cutoff_d}"
                 )
-                missing.append(f"signing or modification date of {l.id}")
-                continue
-        if mode == "any_covered_licence":
-            v = (
-                Verdict.AT_RISK
-                if (doubt_exists or sfe.verdict is Tri.UNDETERMINED)
-                else Verdict.NOT_ELIGIBLE
-            )
-            verdicts.append(v)
-            reasons.append(
-                f"{l.id}: technology licensed from {l.source}, an SFE"
-                + (" (licence existence unconfirmed)" if doubt_exists else "")
-            )
-            continue
-        # reported effective-control indicators
-        if terms is not None and terms.ip_purchase and indicators.get("ip_purchase_exempt", True):
-            verdicts.append(Verdict.ELIGIBLE)
-            reasons.append(f"{l.id}: outright IP purchase")
-            continue
-        triggered, unknown = _indicators(l, indicators, ctx.arr.focal, operators)
-        ind_unconfirmed = any(u.unconfirmed for u in uses if u.id == "licensing.indicators")
-        if triggered:
-            v = Verdict.AT_RISK if (ind_unconfirmed or doubt_exists) else Verdict.NOT_ELIGIBLE
-            reasons.append(
-                f"{l.id}: indicators of effective control: {', '.join(triggered)}"
-                + (" (indicators UNCONFIRMED against the statute)" if ind_unconfirmed else "")
-            )
-        elif unknown:
+            else:
+                date_unknown = True
+                timing = f"whether it was entered or modified on or after {cutoff_d} is unknown"
+        v, why, unknown_terms = _licence_terms(
+            ctx, l, sfe.verdict, mode, indicators, ind_unconfirmed, operators
+        )
+        missing += [f"{u} of {l.id}" for u in unknown_terms]
+        if date_unknown and v is Verdict.ELIGIBLE:
+            reasons.append(f"{lead}: {timing}, but its terms pass either way: {why}")
+        elif date_unknown:
+            # the terms fail or are unknown: the date decides whether they are tested at all
             v = Verdict.AT_RISK
-            reasons.append(f"{l.id}: licence from an SFE entered after the cut-off; terms unknown")
-            missing += [f"{u} of {l.id}" for u in unknown]
+            reasons.append(f"{lead}: {timing}; if it was: {why}")
+            missing.append(f"signing or modification date of {l.id}")
         else:
-            v = Verdict.ELIGIBLE
-            reasons.append(f"{l.id}: no effective-control indicator")
+            reasons.append(f"{lead}: " + (f"{timing}; " if timing else "") + why)
         verdicts.append(v)
     if not verdicts:
         return Clause(
@@ -218,6 +210,45 @@ def _licensing_clause(ctx: EvalContext) -> Clause:
     )
 
 
+def _licence_terms(
+    ctx: EvalContext,
+    l: Link,
+    sfe: Tri,
+    mode: str,
+    indicators: dict[str, Any],
+    ind_unconfirmed: bool,
+    operators: set[str],
+) -> tuple[Verdict, str, list[str]]:
+    """(verdict, why, unknown terms) of a licence from an SFE tested on its terms under
+    ``licensing.mode``: any covered licence fails (House text), or the reported indicators."""
+    doubt_exists = l.unconfirmed and l.status.value == "reported"
+    if mode == "any_covered_licence":
+        v = Verdict.AT_RISK if (doubt_exists or sfe is Tri.UNDETERMINED) else Verdict.NOT_ELIGIBLE
+        return (
+            v,
+            f"technology licensed from {l.source}, an SFE"
+            + (" (licence existence unconfirmed)" if doubt_exists else ""),
+            [],
+        )
+    terms = l.licence
+    if terms is not None and terms.ip_purchase and indicators.get("ip_purchase_exempt", True):
+        return Verdict.ELIGIBLE, "outright IP purchase", []
+    triggered, unknown = _indicators(
+        l, indicators, named(ctx.g.dataset.entities, ctx.arr.focal), operators
+    )
+    if triggered:
+        v = Verdict.AT_RISK if (ind_unconfirmed or doubt_exists) else Verdict.NOT_ELIGIBLE
+        return (
+            v,
+            f"indicators of effective control: {prose_list(triggered)}"
+            + (" (indicators UNCONFIRMED against the statute)" if ind_unconfirmed else ""),
+            [],
+        )
+    if unknown:
+        return Verdict.AT_RISK, f"its terms are unknown ({prose_list(unknown)})", unknown
+    return Verdict.ELIGIBLE, "no effective-control indicator in its terms", []
+
+
 def _indicators(
     l: Link, ind: dict[str, Any], focal: str, operators: set[str]
 ) -> tuple[list[str], list[str]]:
@@ -238,7 +269,11 @@ def _indicators(
             triggered.append(f"services for {t.service_years:g} years (> {svc_max})")
     controls = set(ind.get("licensor_controls", []))
     if t is not None:
-        triggered += [f"licensor controls {c}" for c in t.licensor_controls if c in controls]
+        triggered += [
+            f"the licensor controls {c.replace('_', ' ')}"
+            for c in t.licensor_controls
+            if c in controls
+        ]
     if l.source in operators:
         triggered.append(f"the licensor operates {focal}")
     if ind.get("full_know_how_required", False):
