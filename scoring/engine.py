@@ -352,6 +352,8 @@ class Engine:
             | {s for a in (tech, eq) for c in a.contributions for s in c.sources}
             | set(arr.sources)
         )
+        warnings = self.review_warnings(on)
+        total = overall(tech, eq, pol)
         result = ArrangementScore(
             arrangement=ArrangementInfo(
                 id=arr.id,
@@ -371,7 +373,7 @@ class Engine:
             technology=tech,
             equity=eq,
             policy=pol,
-            overall=overall(tech, eq, pol),
+            overall=total.model_copy(update={"notes": [*total.notes, *warnings]}),
             verdicts=chosen.rules,
             confidence=conf,
             confidence_reasons=why,
@@ -381,10 +383,30 @@ class Engine:
             sources=[self._ref(ds, s) for s in cited] if view is View.FULL else [],
             overlay=overlay.id or overlay.digest() if overlay else None,
             unconfirmed=unconfirmed,
+            warnings=warnings,
         )
         if remedies if remedies is not None else view is View.FULL:
             result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
         return result if view is View.FULL else basic(result)
+
+    def review_warnings(self, on: dt.date) -> list[str]:
+        """A warning when ``on`` is past the pack's review date (``pack.review_by``): its
+        values were not reviewed for that date.
+
+        >>> engine = Engine.from_dir(DEFAULT_DATA)
+        >>> engine.review_warnings(dt.date(2026, 11, 22))
+        []
+        >>> engine.review_warnings(dt.date(2028, 1, 1))[0][:48]
+        'as of 2028-01-01, past the review date of policy'
+        """
+        info = self.pack.pack
+        if info.review_by is None or on <= info.review_by:
+            return []
+        return [
+            f"as of {on}, past the review date of policy pack {info.id}@{info.version} "
+            f"({info.review_by}): its values were not reviewed for this date; statutes, "
+            "guidance, lists and rates may have changed since"
+        ]
 
     @staticmethod
     def _ref(ds: Dataset, sid: str) -> SourceRef:

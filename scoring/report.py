@@ -139,6 +139,8 @@ def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> lis
         f"policy {r.policy.score:5.1f} {r.policy.band:<6}  "
         f"overall {r.overall.score:5.1f} {r.overall.band:<6}  confidence {r.confidence:.2f}"
     )
+    for w in r.warnings:
+        out += _wrap(f"WARNING: {w}", "  ", "      ")
     shown: set[str] = set()
     for u in r.unconfirmed:
         axes = [x for x in u.rests_on_it if x in ("technology", "equity")]
@@ -149,8 +151,6 @@ def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> lis
                 "  ",
                 "      ",
             )
-    for w in r.warnings:
-        out += _wrap(f"WARNING: {w}", "  ", INDENT)
     for v in r.verdicts:
         out += _wrap(
             f"{_credit(v)}{v.reason}", f"  {v.rule:<{RULE_W}} {v.verdict.value:<15} ", INDENT

@@ -206,3 +206,20 @@ def test_the_table_holds_no_python_repr(engine: Engine) -> None:
     if reprs and all("no nexus: products ['" in x for x in reprs):
         pytest.xfail("rules/context.py: 'no nexus: products [...]' prints a Python list")
     assert not reprs, reprs
+
+
+# ------------------------------------------------------------------ 4. the pack's review date
+
+
+def test_a_date_past_the_packs_review_date_says_so(engine: Engine) -> None:
+    review = engine.pack.pack.review_by
+    version = dt.date.fromisoformat(engine.pack.pack.version[:10].replace(".", "-"))
+    assert review is not None and review > version
+    on_time = engine.score("ford-marshall", review, remedies=False)
+    assert on_time.warnings == [] and not any("review" in n for n in on_time.overall.notes)
+    late = engine.score("ford-marshall", review + dt.timedelta(days=1), remedies=False)
+    (w,) = late.warnings
+    assert str(review) in w and "review" in w, w
+    # the JSON (and gRPC) carry it in the overall axis' notes; the table at the top
+    assert w in late.model_dump(mode="json")["overall"]["notes"]
+    assert f"WARNING: {w}"[:60] in _flat(render_score_table([late]).splitlines())
