@@ -253,3 +253,20 @@ def test_ownership_with_overlay_reports_the_what_if(
     bad.write_text("arrangement: ford-marshall\nadd: {links: [{id: x, kind: equity}]}\n")
     code, _, err = run(capsys, *argv, "--overlay", str(bad))
     assert code == 3 and "bad.yaml" in err
+
+
+def test_score_past_the_packs_review_date_warns_in_table_and_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`score` as of a date after the pack's review_by says so: a WARNING line in the table
+    (which fits 120 columns, names first), the same words in the JSON's overall notes."""
+    argv = ["score", str(DATA), "--arrangement", "ford-kentucky-storage", "--as-of", "2027-06-01"]
+    code, out, _ = run(capsys, *argv, "--format", "table")
+    assert code == 0 and "WARNING: as of 2027-06-01, past the review date" in out, out
+    assert out.startswith("Ford energy-storage business") and "[ford-kentucky-storage]" in out
+    assert all(len(line) <= 120 for line in out.splitlines()), out
+    code, out, _ = run(capsys, *argv, "--format", "json", "--view", "basic")
+    (r,) = json.loads(out)["results"]
+    assert code == 0 and any("past the review date" in n for n in r["overall"]["notes"])
+    code, out, _ = run(capsys, *argv[:-1], "2026-11-22", "--format", "table")
+    assert code == 0 and "WARNING" not in out
