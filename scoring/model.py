@@ -57,6 +57,7 @@ __all__ = [
     "ListMembership",
     "Party",
     "Product",
+    "ReportedCredit",
     "Share",
     "ShareRange",
     "Source",
@@ -385,6 +386,17 @@ class Capacity(_Record):
         return lo, hi
 
 
+class ReportedCredit(_Record):
+    """A credit figure reported for the arrangement (e.g. "about $900M a year" for Ford
+    Marshall's §45X), shown beside the engine's estimate, never in its place."""
+
+    usd_per_year: float = Field(ge=0, description="the reported annual amount, US dollars")
+    credit: str = Field(default="45X", min_length=1, description="which credit, e.g. 45X")
+    sources: list[Id] = Field(min_length=1, description="among the arrangement's sources")
+    unconfirmed: bool = False
+    note: str | None = None
+
+
 class Arrangement(_Record):
     """A named deal around a focal facility or entity."""
 
@@ -398,6 +410,9 @@ class Arrangement(_Record):
     products: list[Product] = Field(min_length=1)
     chemistry: str | None = None
     capacity: Capacity | None = None
+    reported_credit: ReportedCredit | None = Field(
+        default=None, description="a credit figure reported in the sources, with them"
+    )
     status: list[StatusEvent] = Field(min_length=1, description="status history, any order")
     template: bool = Field(
         default=False, description="a model deal (e.g. CATL LRS) scored through what-if overlays"
@@ -414,6 +429,17 @@ class Arrangement(_Record):
         if v not in ISO_3166_ALPHA2:
             raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
         return v
+
+    @model_validator(mode="after")
+    def _reported_sources(self) -> Self:
+        # the loader checks the arrangement's own sources exist: the figure cites among them
+        if self.reported_credit is not None:
+            extra = sorted(set(self.reported_credit.sources) - set(self.sources))
+            if extra:
+                raise ValueError(
+                    f"reported_credit cites {', '.join(extra)}, not among the arrangement's sources"
+                )
+        return self
 
     def status_on(self, on: dt.date) -> StatusEvent | None:
         """The latest status event dated on or before ``on`` (None if the deal is not yet known)."""
