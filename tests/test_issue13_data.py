@@ -135,12 +135,6 @@ def test_contributions_resting_on_unconfirmed_facts_say_so(
     assert not wrong, wrong
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py counts every link of a flagged contribution as an unconfirmed fact "
-    "(Engine.score: `for l in c.links if c.unconfirmed`); it should take "
-    "score.unconfirmed_facts(g, (tech, eq)), which keeps only the unconfirmed links and entities",
-)
 def test_flagged_contributions_add_no_confirmed_link_to_the_unconfirmed_facts(
     engine: Engine, scored: list[ArrangementScore]
 ) -> None:
