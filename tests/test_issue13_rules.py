@@ -231,7 +231,6 @@ def test_30d_in_march_2024_gives_a_real_verdict(engine: Engine) -> None:
 # ---- item 6: §45X amounts ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: not fixed yet")
 def test_packs_from_bought_in_cells_earn_the_module_rate(write_dataset: WriteDataset) -> None:
     v = _tiered(write_dataset, share=0.0, products="packs")["us-45x"]
     assert v.credit is not None
@@ -239,7 +238,6 @@ def test_packs_from_bought_in_cells_earn_the_module_rate(write_dataset: WriteDat
     assert "$100M" in v.reason and "$100–100M" not in v.reason
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: not fixed yet")
 def test_cells_and_packs_on_site_count_the_module_rate_only_on_modules_made_there(
     write_dataset: WriteDataset,
 ) -> None:
@@ -250,7 +248,6 @@ def test_cells_and_packs_on_site_count_the_module_rate_only_on_modules_made_ther
     assert "$350–450M" in v.reason
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: not fixed yet")
 def test_ford_marshall_shows_the_reported_credit_beside_the_estimate(engine: Engine) -> None:
     v = engine.score("ford-marshall", TODAY, remedies=False).verdict("us-45x")
     assert v.credit is not None and v.credit.min == pytest.approx(20 * 1e6 * 35)

@@ -19,6 +19,7 @@ from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind
 from georisk.scoring.policy import ClauseText, ParamVariant, PolicyPack, RuleInstance
 from georisk.scoring.rules.outcome import ParamUse
+from georisk.scoring.wording import prose_list
 
 __all__ = [
     "PFE_PARAMS",
@@ -230,10 +231,13 @@ def nexus(ctx: EvalContext, rule: RuleInstance) -> str | None:
     """None if the rule instance reaches the arrangement on the date, else why not."""
     if rule.countries and ctx.arr.country not in rule.countries:
         return (
-            f"no nexus: located in {ctx.arr.country}, the rule covers {', '.join(rule.countries)}"
+            f"no nexus: located in {ctx.arr.country}, the rule covers {prose_list(rule.countries)}"
         )
     if rule.products and not set(p.value for p in ctx.arr.products) & set(rule.products):
-        return f"no nexus: products {[p.value for p in ctx.arr.products]} are outside the rule"
+        return (
+            f"no nexus: its products ({prose_list([p.value for p in ctx.arr.products])}) are "
+            f"outside the rule's ({prose_list(rule.products)})"
+        )
     if rule.effective_from and ctx.on < rule.effective_from:
         return f"not in force on {ctx.on} (from {rule.effective_from})"
     if rule.effective_to and ctx.on > rule.effective_to:

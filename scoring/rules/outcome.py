@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from georisk.scoring.control import RuleTest
+from georisk.scoring.model import ReportedCredit
 from georisk.scoring.policy import RuleInstance
 
 __all__ = [
@@ -86,9 +87,15 @@ class ParamUse(BaseModel):
 
 
 class Amount(BaseModel):
+    """An estimated amount (a range), how it was estimated, and a figure the sources report."""
+
     min: float
     max: float
     unit: str
+    basis: str | None = Field(default=None, description="how the estimate was made, in words")
+    reported: ReportedCredit | None = Field(
+        default=None, description="a figure the sources report, beside (not instead of) it"
+    )
 
 
 class Clause(BaseModel):

@@ -28,7 +28,7 @@ from georisk.scoring.rules.outcome import (
     not_applicable,
     worst,
 )
-from georisk.scoring.wording import named, prose_list
+from georisk.scoring.wording import named, prose_list, usd, usd_range
 
 __all__ = ["evaluate"]
 
@@ -353,24 +353,68 @@ def _macr_clause(ctx: EvalContext) -> Clause:
 def _credit_amount(
     ctx: EvalContext, creditable: set[str], uses: list[ParamUse]
 ) -> tuple[Amount | None, list[str]]:
+    """The estimated annual credit for the battery products made on site, and what it misses.
+
+    Cells made on site earn the cell rate (``cells``, $35/kWh) on the capacity. Modules, packs
+    and storage systems are assembled from battery cells: modules made on site earn the rate of a
+    module using cells (``modules``, $10/kWh), never that of a module without cells
+    (``modules_without_cells``, $45/kWh: no arrangement product records one); a pack or
+    storage system itself earns nothing beyond its modules (the pack's ``45x.products`` note).
+    ASSUMPTIONS, as the data records one capacity: with cells made on site, between none and all
+    of them are assembled into modules on site (the module rate adds 0 to the full capacity);
+    with bought-in cells, the capacity is that of the modules assembled on site.
+    """
     cap = ctx.arr.capacity
     if cap is None:
         return None, ["capacity (GWh)"]
     amounts: dict[str, float] = ctx.param("45x.amount_per_kwh", uses)
-    cells = bool(creditable & {"cells", "storage"})
-    modules = bool(creditable & {"modules", "packs"})
-    if cells and modules:
-        rate = float(amounts["cells"]) + float(amounts["modules"])
-    elif cells:
-        rate = float(amounts["cells"])
-    elif modules:
-        rate = float(amounts["modules_without_cells"])
-    else:
+    cells = "cells" in creditable
+    assembled = bool(creditable & {"modules", "packs", "storage"})
+    if not (cells or assembled):
         return None, ["production cost of materials (10% credit)"]
+    cell_rate = float(amounts["cells"]) if cells else 0.0
+    module_rate = float(amounts["modules"]) if assembled else 0.0
+    lo, hi = cap.bounds()
+    gwh = f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+    if cells and assembled:
+        lo_rate, hi_rate = cell_rate, cell_rate + module_rate
+        basis = (
+            f"{gwh} GWh × ${cell_rate:g}/kWh for cells made on site, plus ${module_rate:g}/kWh "
+            "on the part of them assembled into modules on site, between none and all "
+            "(not recorded)"
+        )
+    elif cells:
+        lo_rate = hi_rate = cell_rate
+        basis = f"{gwh} GWh × ${cell_rate:g}/kWh for cells made on site"
+    else:
+        lo_rate = hi_rate = module_rate
+        basis = (
+            f"{gwh} GWh × ${module_rate:g}/kWh for modules assembled on site from battery "
+            "cells made elsewhere"
+        )
     hit = year_table(ctx.param("45x.phase_down", uses), ctx.on.year)
     factor = 1.0 if hit is None else hit[1]
-    lo, hi = cap.bounds()
-    return Amount(min=lo * 1e6 * rate * factor, max=hi * 1e6 * rate * factor, unit="USD/year"), []
+    if hit is not None and factor < 1.0:
+        basis += f" × {factor:.0%} (phase-down for {ctx.on.year})"
+    amount = Amount(
+        min=lo * 1e6 * lo_rate * factor,
+        max=hi * 1e6 * hi_rate * factor,
+        unit="USD/year",
+        basis=basis,
+        reported=ctx.arr.reported_credit,
+    )
+    return amount, []
+
+
+def _credit_words(credit: Amount) -> str:
+    """``estimated credit $700M a year (basis); reported: $900M a year [p11]``."""
+    text = f"estimated credit {usd_range(credit.min, credit.max)} a year ({credit.basis})"
+    r = credit.reported
+    if r is not None:
+        text += f"; reported: {usd(r.usd_per_year)} a year [{', '.join(r.sources)}]" + (
+            " (UNCONFIRMED)" if r.unconfirmed else ""
+        )
+    return text
 
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
@@ -393,7 +437,8 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             clause=text.clause or rule.clause,
             verdict=Verdict.NOT_ELIGIBLE,
             params=uses,
-            reason=f"no {text.cite or 'credit'} credit for {sorted(products)} on {ctx.on}",
+            reason=f"no {text.cite or 'credit'} credit for {prose_list(sorted(products))} "
+            f"on {ctx.on}",
         )
         return finish(rule, [c], impact=1.0)
     clauses = [_taxpayer_clause(ctx), _licensing_clause(ctx), _macr_clause(ctx)]
@@ -417,5 +462,7 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         credit=credit,
     )
     out.missing = sorted({*out.missing, *missing})
+    if credit is not None:
+        out.reason = f"{out.reason}; {_credit_words(credit)}"
     out.clauses[0].params = [*uses, *out.clauses[0].params]
     return out
