@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
-from georisk.scoring.engine import ArrangementScore, UnconfirmedFact
+from georisk.scoring.engine import ArrangementScore, UnconfirmedFact, first_sentence
 from georisk.scoring.rules import RuleOutcome
 from georisk.scoring.wording import prose_list, usd, usd_range
 
@@ -76,28 +76,22 @@ def write_scores_csv(results: Sequence[ArrangementScore], out: TextIO) -> None:
         w.writerow(csv_row(r))
 
 
-def _credit(v: RuleOutcome) -> str:
-    """``≈ $700M/yr`` (one figure when the bounds agree), with the reported figure beside it
-    when the outcome carries one (``credit.reported``: ``usd_per_year`` and ``sources``)."""
+def _credit(v: RuleOutcome) -> tuple[str, str]:
+    """(``(≈ $700M/yr estimated; reported $900M/yr [p11], UNCONFIRMED) ``, the reported
+    figure's note when it is unconfirmed): one figure when the bounds agree, the figure the
+    sources report beside the estimate when the outcome carries one."""
     c = v.credit
     if c is None:
-        return ""
+        return "", ""
     text = f"≈ {usd_range(c.min, c.max)}/yr estimated"
-    rep = getattr(c, "reported", None)
+    rep, why = c.reported, ""
     if rep is not None:
-        amount = getattr(rep, "usd_per_year", None)
-        if amount is None and hasattr(rep, "min") and hasattr(rep, "max"):
-            figure = usd_range(float(rep.min), float(rep.max))
-        elif isinstance(amount, int | float):
-            figure = usd(float(amount))
-        elif isinstance(rep, int | float):
-            figure = usd(float(rep))
-        else:
-            figure = ""
-        cited = list(getattr(rep, "sources", None) or [])
-        if figure:
-            text += f"; reported {figure}/yr" + (f" [{', '.join(cited)}]" if cited else "")
-    return f"({text}) "
+        text += f"; reported {usd(rep.usd_per_year)}/yr"
+        text += f" [{', '.join(rep.sources)}]" if rep.sources else ""
+        if rep.unconfirmed:
+            text += ", UNCONFIRMED"
+            why = first_sentence(rep.note)
+    return f"({text}) ", why
 
 
 def _wrap(text: str, first: str, rest: str | None = None) -> list[str]:
@@ -152,9 +146,10 @@ def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> lis
                 "      ",
             )
     for v in r.verdicts:
-        out += _wrap(
-            f"{_credit(v)}{v.reason}", f"  {v.rule:<{RULE_W}} {v.verdict.value:<15} ", INDENT
-        )
+        credit, credit_why = _credit(v)
+        out += _wrap(f"{credit}{v.reason}", f"  {v.rule:<{RULE_W}} {v.verdict.value:<15} ", INDENT)
+        if credit_why:
+            out += _wrap(f"UNCONFIRMED: the reported credit: {credit_why}", INDENT)
         for fid in v.unconfirmed:
             out += _wrap(_fact(facts.get(fid), fid, shown), INDENT)
         if v.unconfirmed_params:
