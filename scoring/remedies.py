@@ -23,6 +23,7 @@ from georisk.scoring.model import KnowHowTransfer, Link, LinkKind
 from georisk.scoring.overlay import Overlay
 from georisk.scoring.rules import RuleOutcome, Verdict
 from georisk.scoring.score import ScenarioOutcome
+from georisk.scoring.wording import named, prose_list
 
 if TYPE_CHECKING:
     from georisk.scoring.policy import PolicyPack
@@ -98,8 +99,9 @@ def _stake_remedy(
         else:
             hi = mid
     best = int(lo * 10_000) / 10_000  # round down to 0.01 percentage point
+    ents = ds.entities
     change = (
-        f"reduce {link.source}'s {link.kind.value} in {link.target} "
+        f"reduce {named(ents, link.source)}'s {link.kind.value} in {named(ents, link.target)} "
         f"({link.id}) from {current:.2%} to at most {best:.2%}"
     )
     return Remedy(
@@ -131,7 +133,10 @@ def _compliant_licence(link: Link, ind: dict[str, Any]) -> tuple[dict[str, Any],
         changes.append(f"services for at most {svc} years")
     if link.licence is not None and link.licence.licensor_controls:
         t["licensor_controls"] = []
-        changes.append("licensor gives up control of " + ", ".join(link.licence.licensor_controls))
+        changes.append(
+            "licensor gives up control of "
+            + prose_list(c.replace("_", " ") for c in link.licence.licensor_controls)
+        )
     if link.licence is None or link.licence.know_how_transfer is not KnowHowTransfer.FULL:
         t["know_how_transfer"] = "full"
         changes.append("full transfer of technical data and know-how")
@@ -153,7 +158,7 @@ def _licence_remedies(
         if l.source == link.source
     ]
     if remove:
-        changes.append(f"{link.source} no longer operates the plant")
+        changes.append(f"{named(ds.entities, link.source)} no longer operates the plant")
     candidates = [
         (
             Overlay(
@@ -171,7 +176,8 @@ def _licence_remedies(
                 arrangement=arr,
                 change={"links": [{"id": link.id, "licence": {**terms, "ip_purchase": True}}]},
             ),
-            f"buy the technology outright instead of licensing it from {link.source} ({link.id})",
+            f"buy the technology outright instead of licensing it from "
+            f"{named(ds.entities, link.source)} ({link.id})",
             3.0,
         ),
     ]
@@ -246,7 +252,8 @@ def find_remedies(
                                 overlay=ov,
                                 size=1.0,
                                 verdict_after=v or Verdict.AT_RISK,
-                                change=f"remove {link.source}'s appointment right ({lid})",
+                                change=f"remove {named(ds.entities, link.source)}'s "
+                                f"appointment right ({lid})",
                             )
                         )
     remedies.sort(key=lambda r: (r.rule, r.size))

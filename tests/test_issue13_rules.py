@@ -275,3 +275,20 @@ def test_the_bis_affiliates_rule_applies_again_after_the_suspension(
     assert clause(TODAY) == ["not_eligible"]
     v = load_pack(US).param("bis.affiliates_rule", dt.date(2026, 11, 10))
     assert v.value is True and v.unconfirmed and v.note
+
+
+# ---- language in the rule kinds and remedies: names first, ids in brackets, no reprs -----------
+
+
+def test_rule_and_remedy_texts_name_entities_first_without_python_reprs(engine: Engine) -> None:
+    then = engine.score("ford-marshall", dt.date(2024, 6, 1), remedies=False).verdict("us-30d")
+    assert "licence catl-licence-ford-marshall from Contemporary Amperex" in then.reason
+    assert "[catl]" in then.reason
+    gotion = engine.score("gotion-manteno-il", TODAY)
+    stake = next(r for r in gotion.remedies if "gotion-owns-gotion-inc" in r.change)
+    assert "[gotion-high-tech]'s equity in " in stake.change and "[gotion-inc]" in stake.change
+    for aid in ("cosmx-jlr", "casip"):
+        for v in engine.score(aid, TODAY, remedies=False).verdicts:
+            assert "['" not in v.reason and "[]" not in v.reason, v.reason
+    casip = engine.score("casip", TODAY, remedies=False).verdict("us-45x")
+    assert casip.reason == "no nexus: located in CN, the rule covers US"

@@ -26,6 +26,7 @@ from georisk.scoring.rules.outcome import (
     not_applicable,
     worst,
 )
+from georisk.scoring.wording import named, named_list, prose_list
 
 __all__ = ["evaluate"]
 
@@ -68,6 +69,7 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     ctx.param("covered_nations", uses)
     certain, possible = _feoc_closure(ctx, t)
     makers = ctx.producers()
+    ents = ctx.g.dataset.entities
     verdicts: list[Verdict] = []
     reasons: list[str] = []
     for m in makers:
@@ -75,12 +77,12 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         if certain[i]:
             verdicts.append(Verdict.NOT_ELIGIBLE)
             reasons.append(
-                f"{m} makes the components and is a FEOC "
+                f"{named(ents, m)} makes the components and is a FEOC "
                 f"(covered-nation party or ≥ {t:.0%} held by them)"
             )
         elif possible[i]:
             verdicts.append(Verdict.AT_RISK)
-            reasons.append(f"{m} may be a FEOC (ranged holdings)")
+            reasons.append(f"{named(ents, m)} may be a FEOC (ranged holdings)")
     feoc_lic = [
         l
         for r in sorted(ctx.receivers())
@@ -93,7 +95,9 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         reasons.append(
             "licence from a FEOC"
             + (f": {why}" if why else "")
-            + f"; terms decide ({', '.join(l.id for l in feoc_lic)})"
+            + "; terms decide ("
+            + prose_list(f"licence {l.id} from {named(ents, l.source)}" for l in feoc_lic)
+            + ")"
         )
     c = Clause(
         id="feoc_components",
@@ -101,7 +105,8 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         clause=text.clause or rule.clause,
         verdict=worst(verdicts) if verdicts else Verdict.ELIGIBLE,
         params=uses,
-        reason="; ".join(reasons) or f"no FEOC among the makers {makers}",
+        reason="; ".join(reasons)
+        or f"no FEOC among the makers of the components ({named_list(ents, makers)})",
         links=[l.id for l in feoc_lic],
         unconfirmed=[l.id for l in feoc_lic if l.uncertain],
         missing=[f"licence terms of {l.id}" for l in feoc_lic],
