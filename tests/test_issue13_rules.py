@@ -292,3 +292,24 @@ def test_rule_and_remedy_texts_name_entities_first_without_python_reprs(engine: 
             assert "['" not in v.reason and "[]" not in v.reason, v.reason
     casip = engine.score("casip", TODAY, remedies=False).verdict("us-45x")
     assert casip.reason == "no nexus: located in CN, the rule covers US"
+
+
+def test_an_affiliate_by_ranged_holdings_may_be_blocked_and_is_at_risk(
+    write_dataset: WriteDataset,
+) -> None:
+    text = (
+        TIERED.replace("LIST", "ofac-sdn")
+        .replace("share: SHARE", "share: {minimum: 0.4, maximum: 0.6}")
+        .replace("share: REST", "share: 0.4")
+        .replace("PRODUCTS", "cells")
+    )
+    ds = load_dataset(write_dataset({"d.yaml": text}))
+    ctx = EvalContext(
+        ArrangementGraph.build(ds, TODAY), load_pack(US), ds.arrangements["deal"], TODAY
+    )
+    out = {r.rule: r for r in evaluate_pack(ctx)}
+    c = next(c for c in out["us-lists"].clauses if c.id == "ofac-sdn:blocked:maker")
+    assert c.verdict is RISK, c.reason
+    assert "Maker Inc [maker] (producer side) may be blocked as an affiliate of" in c.reason
+    assert "own 40–60% of it together" in c.reason
+    assert "holdco-maker" in c.unconfirmed  # the ranged holding it rests on
