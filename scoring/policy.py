@@ -14,7 +14,12 @@ A pack (``data/policies/<id>.yaml``) holds
   the kind's parameter names to pack parameter ids (defaults: the kind's standard ids).
 
 A scenario file (``data/policies/<id>.scenarios.yaml``) holds named sets of overrides of pack
-parameters, each with a probability labelled as an assumption.
+parameters. Each scenario says what it rests on (``basis``: the law in force, a bill, a
+proposal, or a stated hypothetical, with its reference and sources), which question it answers
+(``event``), and how likely it is (``probability``, an assumption to replace). Scenarios of
+different events are independent; scenarios sharing an event are alternative answers to it and
+exclusive; the one ``enacted`` scenario (current law) has no overrides and probability 1. The
+policy axis combines them (``scoring/README.md``, "Policy sensitivity").
 
 Adding a jurisdiction (EU, UK) is a new pack file with its own parameters and lists, using the
 same rule kinds; no code changes unless it needs a new kind of rule.
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
@@ -40,6 +46,7 @@ from georisk.scoring.model import Id
 
 __all__ = [
     "TEXT_PART",
+    "BasisKind",
     "ClauseText",
     "ListDefinition",
     "ListEffect",
@@ -50,6 +57,7 @@ __all__ = [
     "PolicyPack",
     "RuleInstance",
     "Scenario",
+    "ScenarioBasis",
     "ScenarioSet",
     "load_pack",
     "load_scenarios",
@@ -316,11 +324,49 @@ class Override(_Rec):
     note: str | None = None
 
 
+class BasisKind(StrEnum):
+    """What a scenario rests on, from firmest to loosest; its default weight follows it."""
+
+    ENACTED = "enacted"  # the law in force as the pack records it (the current-law scenario)
+    BILL = "bill"  # a legislative text: introduced, passed a chamber, or dropped in conference
+    PROPOSAL = "proposal"  # a stated plan or draft with no bill (a party's plan, a draft rule)
+    STATED_HYPOTHETICAL = "stated_hypothetical"  # a possibility stated with no bill or plan
+
+
+class ScenarioBasis(_Rec):
+    """What a scenario models: the bill, proposal or statement behind it, with its sources.
+
+    >>> ScenarioBasis(kind="bill", reference="H.R. 1 as passed by the House", sources=["p10"]).kind
+    <BasisKind.BILL: 'bill'>
+    """
+
+    kind: BasisKind
+    reference: str = Field(min_length=1, description="the bill, proposal or statement, in words")
+    sources: list[Id] = Field(min_length=1)
+
+
 class Scenario(_Rec):
+    """A named set of overrides of pack parameters, what it rests on and how likely it is.
+
+    ``event`` and ``basis`` are left out of dumps (``exclude``) until ``georisk.v1.Scenario``
+    has them: ``server.convert`` parses the JSON form strictly.
+    """
+
     id: Id
     title: str
-    probability: float = Field(ge=0.0, le=1.0)
+    probability: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="the assumed probability that the change happens (independent of other "
+        "events); 1 for the enacted current-law scenario",
+    )
     assumption: str = Field(description="why this probability: always an assumption to replace")
+    event: Id = Field(
+        exclude=True,
+        description="the question the scenario answers (e.g. licensing-test); scenarios "
+        "sharing an event are exclusive alternatives, different events are independent",
+    )
+    basis: ScenarioBasis = Field(exclude=True, description="what the scenario rests on")
     overrides: list[Override] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     note: str | None = None
@@ -334,13 +380,46 @@ class ScenarioSet(_Rec):
 
     @model_validator(mode="after")
     def _probabilities(self) -> Self:
-        total = sum(s.probability for s in self.scenarios)
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"scenario probabilities add up to {total:.4f}, not 1")
         ids = [s.id for s in self.scenarios]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate scenario ids")
+        enacted = [s for s in self.scenarios if s.basis.kind is BasisKind.ENACTED]
+        for s in enacted:
+            if s.overrides:
+                raise ValueError(
+                    f"scenario {s.id!r}: enacted law belongs in the pack, not in overrides"
+                )
+        if len(enacted) != 1:
+            raise ValueError(
+                f"a scenario set needs exactly one scenario with basis kind 'enacted' (current "
+                f"law), has {len(enacted)}"
+            )
+        (base,) = enacted
+        if abs(base.probability - 1.0) > 1e-9:
+            raise ValueError(
+                f"scenario {base.id!r}: the enacted current law has probability 1, not "
+                f"{base.probability:g} (the other scenarios are changes to it, each with its own "
+                "probability)"
+            )
+        events: dict[str, float] = {}
+        for s in self.scenarios:
+            if s is base:
+                continue
+            if s.event == base.event:
+                raise ValueError(f"scenario {s.id!r} shares the current-law event {s.event!r}")
+            events[s.event] = events.get(s.event, 0.0) + s.probability
+        for event, total in events.items():
+            if total > 1.0 + 1e-6:
+                raise ValueError(
+                    f"the alternatives of event {event!r} are exclusive: their probabilities "
+                    f"add up to {total:.4f}, more than 1"
+                )
         return self
+
+    @property
+    def baseline(self) -> Scenario:
+        """The enacted current-law scenario."""
+        return next(s for s in self.scenarios if s.basis.kind is BasisKind.ENACTED)
 
     def get(self, sid: str) -> Scenario:
         for s in self.scenarios:

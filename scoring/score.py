@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field
 from georisk.scoring.control import PfeParams, covered_exposure, covered_parties, foreign_influenced
 from georisk.scoring.graph import ArrangementGraph, ShareValue
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
+from georisk.scoring.policy import BasisKind, Scenario
 from georisk.scoring.rules import EvalContext, RuleOutcome, Verdict, links_into
-from georisk.scoring.wording import named, named_list, pct, pct_range
+from georisk.scoring.wording import named, named_list, pct, pct_range, prose_list
 
 __all__ = [
     "AXIS_WEIGHTS",
@@ -549,34 +550,131 @@ class ScenarioOutcome(BaseModel):
     rules: list[RuleOutcome]
 
 
-def policy_axis(outcomes: list[ScenarioOutcome]) -> AxisScore:
-    """100 × min(1, E[I] + SD[I]) over scenarios, I = worst rule impact in a scenario.
+def _verdicts(o: ScenarioOutcome) -> str:
+    return prose_list(f"{r.rule} {r.verdict.value.replace('_', ' ')}" for r in o.rules)
 
-    Contributions: p·I per scenario (the expected impact) plus one for the dispersion.
+
+def policy_axis(
+    outcomes: list[ScenarioOutcome], scenarios: Sequence[Scenario] | None = None
+) -> AxisScore:
+    """100 × min(1, E[I] + SD[I]), I = the worst rule impact of the world that comes about.
+
+    The enacted current-law scenario is the baseline (impact I₀). Every other scenario is a
+    change that happens with its probability ``p``; scenarios of different events (``event``)
+    are independent, scenarios of one event are exclusive alternatives. A world is current law
+    plus the changes that happen; its impact is that of its worst change (the one with the
+    highest impact), or I₀ when none of the changes that move the impact happens. Changes whose
+    impact equals I₀ do not move it. Hence, with ``above(e, s)`` the probability that event
+    ``e`` yields a change ranked above ``s`` (higher impact, or equal and listed first):
+
+        P(s decides) = p_s × Π over the other events e of (1 − above(e, s))
+        P(no change) = Π over the events e of (1 − Σ p of its alternatives that move I)
+
+    and E[I], SD[I] are taken over that distribution (worked example in ``scoring/README.md``).
+    Contributions: 100 × P(no change) × I₀ for current law, 100 × P(s decides) × I_s per
+    scenario, and one line for the dispersion; they add up to the score.
+
+    Without ``scenarios`` (their events and bases), the baseline is the outcome with
+    probability 1 and each other scenario is its own event.
     """
-    total_p = sum(o.probability for o in outcomes) or 1.0
-    mean = sum(o.probability * o.impact for o in outcomes) / total_p
-    var = sum(o.probability * (o.impact - mean) ** 2 for o in outcomes) / total_p
-    sd = math.sqrt(max(var, 0.0))
-    parts = [
-        Contribution(
-            label=f"scenario {o.scenario}",
-            points=100.0 * o.probability * o.impact / total_p,
-            detail=f"p={o.probability:g} × impact {o.impact:.2f} "
-            f"({'; '.join(f'{r.rule}: {r.verdict.value}' for r in o.rules)})",
+    meta = {s.id: s for s in scenarios or ()}
+
+    def is_base(o: ScenarioOutcome) -> bool:
+        sc = meta.get(o.scenario)
+        if sc is not None:
+            return sc.basis.kind is BasisKind.ENACTED
+        return o.probability >= 1.0 - 1e-9
+
+    base = next((o for o in outcomes if is_base(o)), None)
+    i0 = base.impact if base is not None else 0.0
+    changes = [o for o in outcomes if o is not base]
+    event = {
+        o.scenario: meta[o.scenario].event if o.scenario in meta else o.scenario for o in changes
+    }
+    movers = sorted(
+        (o for o in changes if abs(o.impact - i0) > 1e-12), key=lambda o: -o.impact
+    )  # stable: ties keep the file's order
+    rank = {o.scenario: r for r, o in enumerate(movers)}
+    events = sorted({event[o.scenario] for o in movers})
+
+    def above(e: str, o: ScenarioOutcome) -> float:
+        return sum(
+            k.probability
+            for k in movers
+            if event[k.scenario] == e and rank[k.scenario] < rank[o.scenario]
         )
-        for o in outcomes
-        if o.impact > 0
-    ]
+
+    decides = {
+        o.scenario: o.probability
+        * math.prod(max(0.0, 1.0 - above(e, o)) for e in events if e != event[o.scenario])
+        for o in movers
+    }
+    p_none = math.prod(
+        max(0.0, 1.0 - sum(k.probability for k in movers if event[k.scenario] == e)) for e in events
+    )
+    dist = [(p_none, i0)] + [(decides[o.scenario], o.impact) for o in movers]
+    mean = sum(p * i for p, i in dist)
+    var = sum(p * (i - mean) ** 2 for p, i in dist)
+    sd = math.sqrt(max(var, 0.0))
+    adverse = 1.0 - math.prod(
+        max(
+            0.0,
+            1.0 - sum(k.probability for k in movers if event[k.scenario] == e and k.impact > i0),
+        )
+        for e in events
+    )
+
+    def basis(sid: str) -> str:
+        sc = meta.get(sid)
+        if sc is None:
+            return ""
+        return f" ({sc.basis.kind.value.replace('_', ' ')}: {sc.basis.reference.strip()})"
+
+    parts: list[Contribution] = []
+    if base is not None and p_none * i0 > 0:
+        parts.append(
+            Contribution(
+                label=f"scenario {base.scenario}",
+                points=100.0 * p_none * i0,
+                sources=sorted(meta[base.scenario].basis.sources) if base.scenario in meta else [],
+                detail=f"{base.title}{basis(base.scenario)}: no change that moves the outcome "
+                f"happens, probability {p_none:.3f} (the product of 1 − p over the events); "
+                f"impact {i0:.2f} ({_verdicts(base)})",
+            )
+        )
+    for o in movers:
+        if decides[o.scenario] * o.impact <= 0:
+            continue
+        sc = meta.get(o.scenario)
+        parts.append(
+            Contribution(
+                label=f"scenario {o.scenario}",
+                points=100.0 * decides[o.scenario] * o.impact,
+                sources=sorted(sc.basis.sources) if sc is not None else [],
+                detail=f"{o.title}{basis(o.scenario)}: p={o.probability:g} assumed; the worst "
+                f"change in force with probability {decides[o.scenario]:.3f} (events independent, "
+                f"alternatives of one event exclusive); impact {o.impact:.2f} ({_verdicts(o)})",
+            )
+        )
     if sd > 0:
         parts.append(
             Contribution(
                 label="dispersion across scenarios",
                 points=100.0 * sd,
-                detail=f"standard deviation of impact {sd:.3f}",
+                detail=f"standard deviation of impact {sd:.3f} over the combined outcomes",
             )
         )
     notes = []
+    if movers:
+        notes.append(
+            "scenarios combine as independent events (alternatives of one event exclusive): "
+            f"probability of at least one change worse than current law {pct(adverse)} "
+            "(1 − Π(1 − p) over the events); of no change that moves the outcome "
+            f"{pct(p_none)}"
+        )
+    still = [o.scenario for o in changes if abs(o.impact - i0) <= 1e-12]
+    if still and movers:
+        notes.append(f"same impact as current law: {prose_list(still)}")
     if all(r.verdict is Verdict.NOT_APPLICABLE for o in outcomes for r in o.rules):
         notes.append(
             "no rule of the pack reaches this arrangement (no nexus): "

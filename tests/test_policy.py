@@ -42,16 +42,19 @@ def test_every_parameter_variant_has_a_source() -> None:
     assert all(e.sources for lst in pack.lists for e in lst.effects)
 
 
-def test_scenarios_sum_to_one_and_override_from_their_date() -> None:
+def test_scenarios_validate_and_override_from_their_date() -> None:
     pack = load_pack(US)
     ss = load_scenarios(DATA / "policies" / "us.scenarios.yaml", pack)
-    assert sum(s.probability for s in ss.scenarios) == pytest.approx(1.0)
+    by_event: dict[str, float] = {}
+    for s in ss.scenarios:
+        by_event[s.event] = by_event.get(s.event, 0.0) + s.probability
+    assert all(p <= 1.0 + 1e-9 for p in by_event.values()), by_event
     assert {
         "current-law",
         "house-2025-licensing",
         "repeal-45x-batteries",
         "vehicle-credits-restored",
-        "bis-affiliates-back",
+        "bis-affiliates-extended",
     } <= {s.id for s in ss.scenarios}
     assert all(
         "assum" in s.assumption.lower() or "placeholder" in s.assumption.lower()
@@ -61,14 +64,69 @@ def test_scenarios_sum_to_one_and_override_from_their_date() -> None:
     assert restored.param("30d.available", dt.date(2026, 12, 31)).value is False
     assert restored.param("30d.available", dt.date(2027, 1, 1)).value is True
     assert restored.param("30d.available", dt.date(2025, 1, 1)).value is True  # history kept
-    bis = pack.with_overrides(list(ss.get("bis-affiliates-back").overrides), "bis")
-    assert bis.param("bis.affiliates_rule", dt.date(2026, 11, 22)).value is True
+    # the pack now reads the BIS Affiliates Rule as back from 2026-11-10 (UNCONFIRMED); the
+    # scenario is the other reading: the suspension was extended
+    assert pack.param("bis.affiliates_rule", dt.date(2026, 11, 22)).value is True
+    ext = pack.with_overrides(list(ss.get("bis-affiliates-extended").overrides), "ext")
+    assert ext.param("bis.affiliates_rule", dt.date(2026, 11, 22)).value is False
+    assert ext.param("bis.affiliates_rule", dt.date(2025, 10, 1)).value is True  # history kept
+
+
+def test_every_scenario_has_a_basis_and_a_weight_that_reflects_it() -> None:
+    """Each scenario says what it rests on (the law in force, a bill, a proposal, or a stated
+    hypothetical), citing sources the dataset has, and its default weight follows: a
+    hypothetical with no bill weighs far less than the text that passed the House."""
+    from georisk.scoring.dataset import load_dataset
+
+    sources = load_dataset(DATA).sources
+    pack = load_pack(US)
+    ss = load_scenarios(DATA / "policies" / "us.scenarios.yaml", pack)
+    for s in ss.scenarios:
+        assert s.basis.reference and s.basis.sources, s.id
+        assert set(s.basis.sources) <= set(sources), (s.id, s.basis.sources)
+        assert s.basis.kind.value in s.assumption or s.basis.kind.value.replace("_", " ") in (
+            s.assumption
+        ), (s.id, s.assumption)  # the weight's reason names the basis
+    current = ss.get("current-law")
+    assert current.basis.kind.value == "enacted" and current.probability == 1.0
+    assert not current.overrides
+    house, repeal = ss.get("house-2025-licensing"), ss.get("repeal-45x-batteries")
+    assert house.basis.kind.value == "bill"
+    assert repeal.basis.kind.value == "stated_hypothetical"
+    assert repeal.probability <= house.probability / 4
+    restored = ss.get("vehicle-credits-restored")
+    assert restored.basis.kind.value == "proposal"
+    assert repeal.probability < restored.probability < house.probability
+    # alternative answers to one question are one event (they cannot both happen)
+    assert ss.get("no-licensing-test").event == house.event
 
 
 def _write(tmp_path: Path, doc: object, name: str = "pack.yaml") -> Path:
     p = tmp_path / name
     p.write_text(yaml.safe_dump(doc))
     return p
+
+
+BASELINE = {
+    "id": "current-law",
+    "title": "now",
+    "probability": 1.0,
+    "event": "current-law",
+    "basis": {"kind": "enacted", "reference": "the pack as written", "sources": ["a17"]},
+    "assumption": "assumed: the law in force",
+}
+
+
+def _scen(sid: str, event: str, p: float, kind: str = "bill") -> dict[str, object]:
+    return {
+        "id": sid,
+        "title": sid,
+        "probability": p,
+        "event": event,
+        "basis": {"kind": kind, "reference": "H.R. x", "sources": ["p10"]},
+        "assumption": "assumed",
+        "overrides": [{"param": "licensing.mode", "value": "off"}],
+    }
 
 
 def test_bad_pack_is_refused_naming_the_field(tmp_path: Path) -> None:
@@ -85,13 +143,11 @@ def test_scenario_overriding_unknown_parameter_is_refused(tmp_path: Path) -> Non
         "pack": "us",
         "version": "x",
         "scenarios": [
+            BASELINE,
             {
-                "id": "a",
-                "title": "A",
-                "probability": 1.0,
-                "assumption": "assumed",
+                **_scen("a", "e", 0.2),
                 "overrides": [{"param": "no.such.param", "value": 1}],
-            }
+            },
         ],
     }
     with pytest.raises(DatasetError) as info:
@@ -99,16 +155,37 @@ def test_scenario_overriding_unknown_parameter_is_refused(tmp_path: Path) -> Non
     assert "unknown parameter 'no.such.param'" in str(info.value)
 
 
-def test_probabilities_must_sum_to_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("scenarios", "message"),
+    [
+        # alternatives of one event are exclusive: their probabilities cannot exceed 1
+        ([BASELINE, _scen("a", "e", 0.7), _scen("b", "e", 0.5)], "event 'e'"),
+        ([_scen("a", "e", 0.5)], "one scenario with basis kind 'enacted'"),
+        ([{**BASELINE, "probability": 0.45}], "probability 1"),
+        ([BASELINE, _scen("a", "e", 0.2, kind="enacted")], "enacted law belongs in the pack"),
+        ([BASELINE, {**_scen("a", "e", 0.2), "basis": None}], "basis"),
+    ],
+)
+def test_scenario_sets_that_do_not_validate(
+    tmp_path: Path, scenarios: list[object], message: str
+) -> None:
+    pack = load_pack(US)
+    doc = {"pack": "us", "version": "x", "scenarios": scenarios}
+    with pytest.raises(DatasetError) as info:
+        load_scenarios(_write(tmp_path, doc, "s.yaml"), pack)
+    assert message in str(info.value), info.value
+
+
+def test_independent_events_may_add_up_past_one(tmp_path: Path) -> None:
+    """Scenarios of different events are independent: 0.7 and 0.6 can both hold."""
     pack = load_pack(US)
     doc = {
         "pack": "us",
         "version": "x",
-        "scenarios": [{"id": "a", "title": "A", "probability": 0.5, "assumption": "assumed"}],
+        "scenarios": [BASELINE, _scen("a", "e1", 0.7), _scen("b", "e2", 0.6)],
     }
-    with pytest.raises(DatasetError) as info:
-        load_scenarios(_write(tmp_path, doc, "s.yaml"), pack)
-    assert "add up to 0.5000" in str(info.value)
+    ss = load_scenarios(_write(tmp_path, doc, "s.yaml"), pack)
+    assert [s.event for s in ss.scenarios] == ["current-law", "e1", "e2"]
 
 
 def test_another_jurisdiction_needs_no_code(tmp_path: Path) -> None:
@@ -143,7 +220,14 @@ def test_another_jurisdiction_needs_no_code(tmp_path: Path) -> None:
         "pack": "uk",
         "version": "1",
         "scenarios": [
-            {"id": "current-law", "title": "now", "probability": 1.0, "assumption": "assumed"}
+            {
+                "id": "current-law",
+                "title": "now",
+                "probability": 1.0,
+                "event": "current-law",
+                "basis": {"kind": "enacted", "reference": "example", "sources": ["a17"]},
+                "assumption": "assumed",
+            }
         ],
     }
     pdir = tmp_path / "policies"
