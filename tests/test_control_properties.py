@@ -124,6 +124,10 @@ def test_one_sfe_never_exceeds_all_sfes_together_and_no_entity_holds_itself(
         assert one.min <= together.min + 1e-9, (eid, one, together)
         assert one.max <= together.max + 1e-9, (eid, one, together)
         assert eid not in fie.sfe_holders
+        assert all(h.holder != eid for h in fie.holders)
+        # one SFE's figure is the test's value when it meets the threshold for certain
+        if fie.certain_holders:
+            assert fie.certain_holders[0].share.max <= together.max + 1e-9
 
 
 @settings(max_examples=60, deadline=None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from georisk.scoring.control import foreign_influenced
+from georisk.scoring.control import foreign_influenced, specified_foreign_entity
 from georisk.scoring.dataset import load_dataset
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.interval import Tri
@@ -93,3 +93,97 @@ def test_an_sfe_is_never_influenced_by_its_own_stake_in_itself(
     assert agg.value.max == 0.0  # type: ignore[attr-defined]
     assert "t" not in fie.sfe_holders
     assert fie.verdict is Tri.FALSE
+
+
+# ------------------------------------------------------------------ 2. certain and possible
+
+
+def test_a_merely_possible_sfe_is_not_named_the_largest_sfe_holder(
+    write_dataset: WriteDataset,
+) -> None:
+    # c: listed, holds 26% of T (an SFE for certain, meeting 25% for certain).
+    # p: 40-60% held by a CN company (possibly foreign-controlled), holds 30% of T.
+    # r: listed, holds 20-30% of T (only the upper bound meets 25%).
+    g = graph(
+        write_dataset,
+        ent("c", "US", LISTED, name="Certain Co")
+        + ent("cn", "CN", name="CN Parent")
+        + ent("p", "US", name="Possible Co")
+        + ent("r", "US", LISTED, name="Ranged Co")
+        + ent("t", "US", name="Target Inc"),
+        link("c-t", "c", "t", 0.26)
+        + link("cn-p", "cn", "p", "{minimum: 0.4, maximum: 0.6}")
+        + link("p-t", "p", "t", 0.3)
+        + link("r-t", "r", "t", "{minimum: 0.2, maximum: 0.3}"),
+    )
+    fie = foreign_influenced(g, "t")
+    single = _test(fie, "single_sfe_ownership")
+    assert single.verdict is Tri.TRUE  # type: ignore[attr-defined]
+    assert [h.holder for h in fie.certain_holders] == ["c"]
+    assert sorted(h.holder for h in fie.possible_holders) == ["p", "r"]
+    reason = single.reason  # type: ignore[attr-defined]
+    assert reason.startswith("Certain Co [c] holds 26%"), reason
+    assert "largest SFE holder" not in reason
+    certain_part, _, possible_part = reason.partition("possibly")
+    assert "Possible Co [p]" in possible_part and "Possible Co" not in certain_part
+    assert "Possible Co [p] (possibly an SFE) holds 30%" in possible_part
+    assert "Ranged Co [r] holds 20–30%" in possible_part
+    # the value is the certain holder's share, not the merely possible 30%
+    assert (single.value.min, single.value.max) == (0.26, 0.26)  # type: ignore[attr-defined]
+
+
+def test_only_possible_holders_make_the_test_undetermined_and_say_so(
+    write_dataset: WriteDataset,
+) -> None:
+    g = graph(
+        write_dataset,
+        ent("cn", "CN", name="CN Parent") + ent("p", "US", name="Possible Co") + ent("t", "US"),
+        link("cn-p", "cn", "p", "{minimum: 0.4, maximum: 0.6}") + link("p-t", "p", "t", 0.3),
+    )
+    fie = foreign_influenced(g, "t")
+    single = _test(fie, "single_sfe_ownership")
+    assert single.verdict is Tri.UNDETERMINED  # type: ignore[attr-defined]
+    assert fie.certain_holders == [] and [h.holder for h in fie.possible_holders] == ["p"]
+    assert single.reason.startswith("no SFE holds 25% for certain; possibly:")  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ 3. controlled share
+
+
+def test_the_foreign_controlled_test_gives_the_controlled_share(
+    write_dataset: WriteDataset,
+) -> None:
+    # Envision (CN) 75% of AESC, AESC 100% of AESC US: along the chain, covered-nation
+    # controlled parties hold 75% of AESC and 100% of AESC US.
+    g = graph(
+        write_dataset,
+        ent("envision", "CN", name="Envision Group")
+        + ent("nissan", "JP", name="Nissan")
+        + ent("aesc", "JP", name="AESC")
+        + ent("aesc-us", "US", name="AESC US"),
+        link("e-a", "envision", "aesc", 0.75)
+        + link("n-a", "nissan", "aesc", 0.25)
+        + link("a-u", "aesc", "aesc-us", 1.0),
+    )
+    fc = _test(specified_foreign_entity(g, "aesc"), "foreign_controlled")
+    assert fc.value is not None and (fc.value.min, fc.value.max) == (0.75, 0.75)  # type: ignore[attr-defined]
+    fc_us = _test(specified_foreign_entity(g, "aesc-us"), "foreign_controlled")
+    assert (fc_us.value.min, fc_us.value.max) == (1.0, 1.0)  # type: ignore[attr-defined]
+    assert "controlled by Envision Group [envision] (organized in CN) through AESC [aesc]" in (
+        fc_us.reason  # type: ignore[attr-defined]
+    )
+    # not controlled: the share held is still given
+    fc_n = _test(specified_foreign_entity(g, "nissan"), "foreign_controlled")
+    assert (fc_n.value.min, fc_n.value.max) == (0.0, 0.0)  # type: ignore[attr-defined]
+
+
+def test_a_ranged_controlled_share_is_a_range(write_dataset: WriteDataset) -> None:
+    g = graph(
+        write_dataset,
+        ent("cn", "CN") + ent("t", "US"),
+        link("p-t", "cn", "t", "{minimum: 0.4, maximum: 0.6}"),
+    )
+    fc = _test(specified_foreign_entity(g, "t"), "foreign_controlled")
+    assert fc.verdict is Tri.UNDETERMINED  # type: ignore[attr-defined]
+    assert (fc.value.min, fc.value.max) == (0.4, 0.6)  # type: ignore[attr-defined]
+    assert "40–60%" in fc.reason  # type: ignore[attr-defined]

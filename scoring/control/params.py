@@ -6,6 +6,12 @@ The policy pack supplies them per jurisdiction and date
 >>> p = PfeParams()
 >>> p.fce_threshold, p.fce_inclusive, p.fie_single
 (0.5, False, 0.25)
+
+The titles and citations the tests quote come from the pack too (``pfe.text.*``); without a
+pack they cite the section only, no sub-clause:
+
+>>> p.text("fie_single")
+('one SFE owns at least {threshold}, directly or indirectly', '§7701(a)(51)')
 """
 
 from __future__ import annotations
@@ -13,10 +19,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["PfeParams", "Semantics"]
+__all__ = ["PFE_TEXT_KEYS", "PfeParams", "Semantics"]
 
 #: how indirect holdings count: "chain" (majority-chain control) or "integrated" (multiplied)
 Semantics = Literal["chain", "integrated"]
+
+#: the tests whose title and citation the pack supplies as ``pfe.text.<key>``; a title may hold
+#: ``{threshold}`` (the test's threshold as a percentage) and ``{op}`` ("more than"/"at least")
+PFE_TEXT_KEYS = (
+    "listed",
+    "covered_party",
+    "foreign_controlled",
+    "fie_appointment",
+    "fie_single",
+    "fie_aggregate",
+    "fie_debt",
+)
+
+#: neutral defaults (no pack): the section, no sub-clause
+_SECTION = "§7701(a)(51)"
+DEFAULT_TEXTS: tuple[tuple[str, str, str], ...] = (
+    ("listed", "on a list whose members are specified foreign entities", _SECTION),
+    (
+        "covered_party",
+        "a covered-nation government, national, or entity organized or with its principal "
+        "place of business in a covered nation",
+        _SECTION,
+    ),
+    (
+        "foreign_controlled",
+        "{op} {threshold} owned or controlled by covered-nation parties",
+        _SECTION,
+    ),
+    ("fie_appointment", "an SFE has authority to appoint a covered officer", _SECTION),
+    ("fie_single", "one SFE owns at least {threshold}, directly or indirectly", _SECTION),
+    ("fie_aggregate", "SFEs together own at least {threshold}", _SECTION),
+    ("fie_debt", "SFEs hold at least {threshold} of its debt", _SECTION),
+)
 
 
 @dataclass(frozen=True)
@@ -39,3 +78,13 @@ class PfeParams:
     fie_appointment: bool = True
     max_depth: int = 8
     max_paths: int = 25
+    #: (key, title, citation) of each test (:data:`PFE_TEXT_KEYS`), from the pack's
+    #: ``pfe.text.*`` clause texts (:func:`georisk.scoring.rules.pfe_params`)
+    texts: tuple[tuple[str, str, str], ...] = DEFAULT_TEXTS
+
+    def text(self, key: str) -> tuple[str, str]:
+        """(title, citation) of test ``key``; the neutral default when the pack has none."""
+        for k, title, clause in (*self.texts, *DEFAULT_TEXTS):
+            if k == key:
+                return title, clause
+        raise KeyError(key)

@@ -1,22 +1,43 @@
-"""The US 2025 prohibited-foreign-entity tests: specified foreign entity (SFE, §7701(a)(51)(B),
-(C)) and foreign-influenced entity (FIE, §7701(a)(51)(D)), each clause a :class:`RuleTest` with
-its value, threshold, paths and the unconfirmed facts it rests on.
+"""The US 2025 prohibited-foreign-entity tests: specified foreign entity (SFE: listed, or
+foreign-controlled) and foreign-influenced entity (FIE), §7701(a)(51), each clause a
+:class:`RuleTest` with its value, threshold, paths and the unconfirmed facts it rests on.
+
+The titles and citations of the tests come from the policy pack (``pfe.text.*``, carried in
+:class:`PfeParams`): the code cites no sub-clause the pack's sources do not state.
+
+Ownership in the FIE tests (one SFE ≥ 25%, SFEs together ≥ 40%): multiply the shares along a
+chain of holdings and add across chains, **each chain counted once and no chain through the
+subject itself**. A chain that passes through the subject again, or back through the SFE it
+starts from, is a loop, not a further holding; the subject's own stake in itself never counts.
+"SFEs together" attributes each chain to the SFE nearest the subject
+(:func:`~georisk.scoring.ownership.subject_exposure`); "one SFE" sums the chains from that SFE
+(:func:`~georisk.scoring.ownership.first_passage_into`), so one SFE never exceeds all SFEs
+together. Worked example: SFE S holds 20% of T; T holds 60% of A, which holds 50% of T. Counting
+the loop through T, S would hold 20% / (1 − 30%) = 28.6% (above 25%); each chain once, none
+through T, S holds 20% and SFEs together hold 20%: T is not an FIE.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from georisk.scoring.control.exposure import covered_parties, covered_paths
+from georisk.scoring.control.exposure import covered_exposure, covered_parties, covered_paths
 from georisk.scoring.control.params import PfeParams
 from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
 from georisk.scoring.interval import EPS, Interval, Tri
-from georisk.scoring.model import OWNERSHIP_KINDS, Link, LinkKind
+from georisk.scoring.model import (
+    OWNERSHIP_KINDS,
+    Entity,
+    EntityKind,
+    Link,
+    LinkKind,
+    ListMembership,
+)
 from georisk.scoring.ownership import (
     Bounds,
     Closure,
@@ -26,8 +47,18 @@ from georisk.scoring.ownership import (
     on_cycle,
     subject_exposure,
 )
+from georisk.scoring.wording import named, named_list, pct, pct_range, prose_list
 
-__all__ = ["FieResult", "RuleTest", "SfeResult", "foreign_influenced", "specified_foreign_entity"]
+__all__ = [
+    "LIST_NAMES",
+    "FieResult",
+    "RuleTest",
+    "SfeHolder",
+    "SfeResult",
+    "foreign_influenced",
+    "sfe_basis",
+    "specified_foreign_entity",
+]
 
 
 class RuleTest(BaseModel):
@@ -53,11 +84,43 @@ class SfeResult(BaseModel):
     tests: list[RuleTest]
 
 
+class SfeHolder(BaseModel):
+    """An SFE (certain or possible) upstream of the entity, with its own share of it (each
+    chain once, none through the entity) and whether that alone meets the one-SFE threshold."""
+
+    holder: str
+    name: str
+    sfe: Tri = Field(description="TRUE: an SFE for certain; UNDETERMINED: possibly an SFE")
+    share: ShareValue
+    meets: Tri = Field(
+        description="TRUE: an SFE for certain whose lower bound meets the one-SFE threshold; "
+        "UNDETERMINED: only the upper bound meets, or its SFE status is undetermined"
+    )
+
+
 class FieResult(BaseModel):
     entity: str
     verdict: Tri
     sfe_holders: list[str] = Field(description="SFEs (certain or possible) upstream of the entity")
     tests: list[RuleTest]
+    # not serialized until GetOwnership's FieResult message has a field for it (the gRPC
+    # conversion refuses unknown fields); the reasons name the same holders in words
+    holders: list[SfeHolder] = Field(
+        default_factory=list,
+        exclude=True,
+        description="the SFE holders, largest share first, certain and possible apart",
+    )
+
+    @property
+    def certain_holders(self) -> list[SfeHolder]:
+        """SFEs for certain whose own share meets the one-SFE threshold for certain."""
+        return [h for h in self.holders if h.meets is Tri.TRUE]
+
+    @property
+    def possible_holders(self) -> list[SfeHolder]:
+        """Holders that only possibly meet it: a ranged share whose upper bound meets, or an
+        entity that is only possibly an SFE."""
+        return [h for h in self.holders if h.meets is Tri.UNDETERMINED]
 
 
 @dataclass(frozen=True)
@@ -180,25 +243,75 @@ def specified_foreign_entity(
     return g.cached(f"sfe-result:{entity_id}:{params!r}", lambda: _sfe(g, entity_id, params))
 
 
+def _clause(params: PfeParams, key: str, threshold: float | None = None, note: str = "") -> str:
+    """``citation: title`` of test ``key``, from the pack's ``pfe.text.<key>``."""
+    title, cite = params.text(key)
+    if threshold is not None:
+        op = "at least" if key != "foreign_controlled" or params.fce_inclusive else "more than"
+        title = title.replace("{threshold}", pct(threshold)).replace("{op}", op)
+    return f"{cite}: {title}" + (f" ({note})" if note else "")
+
+
+#: how the findings name the lists whose members are SFEs (the id in brackets follows)
+LIST_NAMES = {
+    "dod-1260h": "the DoD 1260H list",
+    "uflpa-entity-list": "the UFLPA Entity List",
+    "ndaa-fy2024-154": "the FY2024 NDAA §154(b) list",
+}
+
+
+def _listing(m: ListMembership) -> str:
+    name = LIST_NAMES.get(m.list_id, f"the {m.list_id} list")
+    since = f"since {m.since}" if m.since else "since its enactment"
+    return f"on {name} [{m.list_id}] {since}" + (" (UNCONFIRMED)" if m.unconfirmed else "")
+
+
+def _party(e: Entity) -> str:
+    """What makes ``e`` a covered-nation party, in words."""
+    if e.kind is EntityKind.PERSON:
+        return f"a national of {e.country}"
+    if e.kind in (EntityKind.GOVERNMENT, EntityKind.STATE_BODY):
+        return (
+            f"the government of {e.country}"
+            if e.kind is EntityKind.GOVERNMENT
+            else (f"a state body of {e.country}")
+        )
+    if e.principal_place and e.principal_place != e.country:
+        return f"principal place of business in {e.principal_place}"
+    return f"organized in {e.country}"
+
+
+def _chain(g: ArrangementGraph, paths: PathListing | None, controlled: np.ndarray) -> str:
+    """``controlled by Party [p] (organized in CN) through A [a] → B [b]``: the heaviest path
+    from a covered-nation party whose intermediates are all controlled by such parties."""
+    if paths is None or not paths.paths:
+        return ""
+    ents = g.dataset.entities
+    ok = [p for p in paths.paths if all(controlled[g.index[x]] for x in p.entities[1:-1])]
+    p = max(ok or paths.paths, key=lambda p: (p.product.max, p.product.min))
+    via = p.entities[1:-1]
+    return f"controlled by {named(ents, p.holder)} ({_party(ents[p.holder])})" + (
+        f" through {' → '.join(named(ents, x) for x in via)}" if via else ""
+    )
+
+
 def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
     sets = _sfe_sets(g, params)
     i = g.index[entity_id]
-    e = g.dataset.entities[entity_id]
+    ents = g.dataset.entities
+    e = ents[entity_id]
     tests: list[RuleTest] = []
     listed = [m for lst in sorted(params.sfe_lists) if (m := e.listed_on(lst, g.as_of))]
+    names = [f"{LIST_NAMES.get(x, f'the {x} list')} [{x}]" for x in sorted(params.sfe_lists)]
     tests.append(
         RuleTest(
             test="listed",
-            clause="§7701(a)(51)(B): 1260H, UFLPA entity list, FY2024 NDAA §154(b) entities",
+            clause=_clause(params, "listed"),
             verdict=Tri.TRUE if listed else Tri.FALSE,
             reason=(
-                "on "
-                + ", ".join(
-                    f"{m.list_id} since {m.since or 'enactment'} [{', '.join(m.sources)}]"
-                    for m in listed
-                )
+                prose_list(f"{_listing(m)} (sources {', '.join(m.sources)})" for m in listed)
                 if listed
-                else f"on none of {sorted(params.sfe_lists)} on {g.as_of}"
+                else f"on none of {prose_list(names, 'or')} on {g.as_of}"
             ),
             depends_on_unconfirmed=[entity_id] if any(m.unconfirmed for m in listed) else [],
         )
@@ -207,11 +320,9 @@ def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
         tests.append(
             RuleTest(
                 test="foreign_controlled",
-                clause="§7701(a)(51)(C): government, national, or entity organized or with its "
-                "principal place of business in a covered nation",
+                clause=_clause(params, "covered_party"),
                 verdict=Tri.TRUE,
-                reason=f"{e.kind.value} of {e.country}"
-                + (f", principal place {e.principal_place}" if e.principal_place else ""),
+                reason=f"a covered-nation party itself: {e.kind.value}, {_party(e)}",
             )
         )
     else:
@@ -223,26 +334,88 @@ def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
             else Tri.FALSE
         )
         paths = covered_paths(g, entity_id, params, OWNERSHIP_KINDS)
-        op = ">=" if params.fce_inclusive else ">"
+        share = _controlled_share(g, entity_id, params, sets)
+        held = pct_range(share.lo, share.hi)
+        op = "at least" if params.fce_inclusive else "more than"
+        chain = _chain(g, paths, sets.fce.possible) if verdict is not Tri.FALSE else ""
         tests.append(
             RuleTest(
                 test="foreign_controlled",
-                clause=f"§7701(a)(51)(C): {op} {params.fce_threshold:.0%} owned or controlled by "
-                f"covered-nation parties ({params.fce_semantics} semantics)",
+                clause=_clause(
+                    params,
+                    "foreign_controlled",
+                    params.fce_threshold,
+                    f"{params.fce_semantics} semantics",
+                ),
                 verdict=verdict,
+                value=ShareValue.of(share),
                 threshold=params.fce_threshold,
                 inclusive=params.fce_inclusive,
                 reason={
-                    Tri.TRUE: "covered-nation parties and the entities they control hold more "
-                    f"than {params.fce_threshold:.0%}",
-                    Tri.UNDETERMINED: "ranged or unknown shares straddle the threshold",
-                    Tri.FALSE: "covered-nation parties do not reach the threshold",
+                    Tri.TRUE: f"covered-nation parties and the entities they control hold {held}"
+                    f", {op} {pct(params.fce_threshold)}: {chain}",
+                    Tri.UNDETERMINED: f"covered-nation parties and the entities they control hold "
+                    f"{held}: ranged or unknown shares straddle {pct(params.fce_threshold)}; "
+                    f"possibly {chain}",
+                    Tri.FALSE: f"covered-nation parties and the entities they control hold "
+                    f"{held}, not {op} {pct(params.fce_threshold)}",
                 }[verdict],
                 paths=paths,
                 depends_on_unconfirmed=_uncertain_in(g, paths),
             )
         )
     return SfeResult(entity=entity_id, verdict=Tri.any_of([t.verdict for t in tests]), tests=tests)
+
+
+def _controlled_share(
+    g: ArrangementGraph, entity_id: str, params: PfeParams, sets: _SfeSets
+) -> Interval:
+    """The share of the entity the foreign-controlled test compares with its threshold.
+
+    Majority chain ("chain"): what covered-nation parties and the entities they control hold
+    of it directly, added (the fixed point's sum): the certain members' lower-bound shares to
+    the possible members' upper-bound shares; the entity's own stake in itself never counts.
+    Integrated: the covered-nation exposure (each chain counted once).
+    """
+    i = g.index[entity_id]
+    if params.fce_semantics != "chain":
+        exp = covered_exposure(g, entity_id, params)
+        return exp.share.interval()
+    lo_c, hi_c = g.control_columns
+    out = []
+    for M, members in ((lo_c, sets.fce.certain), (hi_c, sets.fce.possible)):
+        a, b = int(M.indptr[i]), int(M.indptr[i + 1])
+        rows, vals = M.indices[a:b], M.data[a:b]
+        keep = members[rows] & (rows != i)
+        out.append(float(vals[keep].sum()))
+    return Interval(out[0], max(out)).clamp()
+
+
+def sfe_basis(g: ArrangementGraph, entity_id: str, params: PfeParams | None = None) -> str | None:
+    """Why ``entity_id`` is (possibly) an SFE on the graph's date, in words; None if it is not.
+
+    Which list since when (``on the DoD 1260H list [dod-1260h] since 2025-01-07``), or which
+    control chain (``controlled by Envision Group [envision-group] (organized in CN) through
+    AESC [aesc]``); ``possibly`` where ranged shares leave it undetermined.
+    """
+    params = params or PfeParams()
+    res = specified_foreign_entity(g, entity_id, params)
+    if res.verdict is Tri.FALSE:
+        return None
+    e = g.dataset.entities[entity_id]
+    out: list[str] = []
+    listed = [m for lst in sorted(params.sfe_lists) if (m := e.listed_on(lst, g.as_of))]
+    out += [_listing(m) for m in listed]
+    for t in res.tests:
+        if t.test != "foreign_controlled" or t.verdict is Tri.FALSE:
+            continue
+        if t.threshold is None:
+            out.append(f"a covered-nation party ({_party(e)})")
+        else:
+            sets = _sfe_sets(g, params)
+            chain = _chain(g, t.paths, sets.fce.possible) or "controlled by covered-nation parties"
+            out.append(chain if t.verdict is Tri.TRUE else f"possibly {chain}")
+    return "; ".join(out)
 
 
 def foreign_influenced(
@@ -340,8 +513,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
 
     # one SFE ≥ 25%: each SFE's own share in the entity (each chain once, none through the
     # entity or back through the SFE: never more than SFEs together), all in one solve
-    best: tuple[Interval, str] | None = None
-    verdicts: list[Tri] = []
+    holders: list[SfeHolder] = []
     if cand.size:
         assert sub is not None
         if params.fie_single_semantics == "integrated":
@@ -350,42 +522,50 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
             lo = np.clip(np.asarray(sub.lo[:, [t]].todense()).ravel()[cand], 0.0, 1.0)
             hi = np.clip(np.asarray(sub.hi[:, [t]].todense()).ravel()[cand], 0.0, 1.0)
             hi = np.maximum(hi, lo)
-        meets_all = lo >= params.fie_single - EPS
-        meets_some = hi >= params.fie_single - EPS
-        sure = cert_sub[cand]
-        # TRUE needs a certain SFE holding the share for sure; a possible SFE only makes it
-        # UNDETERMINED (a ranged share may or may not reach the threshold either)
-        if np.any(meets_all & sure):
-            verdicts.append(Tri.TRUE)
-        elif np.any(meets_some):
-            verdicts.append(Tri.UNDETERMINED)
-        else:
-            verdicts.append(Tri.FALSE)
-        k = int(np.argmax(hi))
-        best = (Interval(float(lo[k]), float(hi[k])), g.ids[int(up[cand[k]])])
+        ents = g.dataset.entities
+        for pos, k in enumerate(cand.tolist()):
+            share = Interval(float(lo[pos]), float(hi[pos]))
+            sure = bool(cert_sub[k])
+            # TRUE needs a certain SFE holding the share for sure; a possible SFE, or a ranged
+            # share only its upper bound meets, only makes it UNDETERMINED
+            meets = share.meets(params.fie_single, inclusive=True)
+            if meets is Tri.TRUE and not sure:
+                meets = Tri.UNDETERMINED
+            hid = g.ids[int(up[k])]
+            holders.append(
+                SfeHolder(
+                    holder=hid,
+                    name=ents[hid].name,
+                    sfe=Tri.TRUE if sure else Tri.UNDETERMINED,
+                    share=ShareValue.of(share),
+                    meets=meets,
+                )
+            )
+        holders.sort(key=lambda h: (-h.share.max, -h.share.min, h.holder))
+    certain = [h for h in holders if h.meets is Tri.TRUE]
+    possible = [h for h in holders if h.meets is Tri.UNDETERMINED]
+    shown = certain + possible or holders[:1]
     single_paths = (
         g.share_paths(
             entity_id,
-            holders={best[1]},
+            holders={h.holder for h in shown},
             stop_at_holders=False,
             max_depth=params.max_depth,
             max_paths=params.max_paths,
         )
-        if best
+        if shown
         else None
     )
+    best = shown[0].share.interval() if shown else Interval.zero()
     tests.append(
         RuleTest(
             test="single_sfe_ownership",
-            clause=f"§7701(a)(51)(D)(ii): one SFE owns ≥ {params.fie_single:.0%} "
-            f"(directly or indirectly; {params.fie_single_semantics})",
-            verdict=Tri.any_of(verdicts) if verdicts else Tri.FALSE,
-            value=ShareValue.of(best[0]) if best else ShareValue.of(Interval.zero()),
+            clause=_clause(params, "fie_single", params.fie_single, params.fie_single_semantics),
+            verdict=Tri.TRUE if certain else Tri.UNDETERMINED if possible else Tri.FALSE,
+            value=ShareValue.of(best),
             threshold=params.fie_single,
             inclusive=True,
-            reason=f"largest SFE holder: {best[1]} with {best[0]}"
-            if best
-            else "no SFE holds equity in it",
+            reason=_single_reason(g, holders, certain, possible, params.fie_single),
             paths=single_paths,
             depends_on_unconfirmed=_uncertain_in(g, single_paths),
         )
@@ -403,15 +583,31 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     agg_paths = g.share_paths(
         entity_id, holders=set(sfe_holders), max_depth=params.max_depth, max_paths=params.max_paths
     )
+    ents = g.dataset.entities
+    sure_ids = [h.holder for h in holders if h.sfe is Tri.TRUE]
+    maybe_ids = [h.holder for h in holders if h.sfe is Tri.UNDETERMINED]
     tests.append(
         RuleTest(
             test="aggregate_sfe_ownership",
-            clause=f"§7701(a)(51)(D)(iii): SFEs together own ≥ {params.fie_aggregate:.0%}",
+            clause=_clause(params, "fie_aggregate", params.fie_aggregate),
             verdict=agg.meets(params.fie_aggregate, inclusive=True),
             value=ShareValue.of(agg),
             threshold=params.fie_aggregate,
             inclusive=True,
-            reason=f"SFE holders {sfe_holders or 'none'} together own {agg}",
+            reason=(
+                f"SFEs together hold {pct_range(agg.lo, agg.hi)} (each chain counted once, at the "
+                "SFE nearest it): "
+                + "; ".join(
+                    x
+                    for x in (
+                        f"SFE holders {named_list(ents, sure_ids)}" if sure_ids else "",
+                        f"possible SFE holders {named_list(ents, maybe_ids)}" if maybe_ids else "",
+                    )
+                    if x
+                )
+                if holders
+                else "no SFE holds equity in it"
+            ),
             paths=agg_paths,
             depends_on_unconfirmed=_uncertain_in(g, agg_paths),
         )
@@ -425,12 +621,20 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     tests.append(
         RuleTest(
             test="sfe_debt",
-            clause=f"§7701(a)(51)(D)(iv): SFEs hold ≥ {params.fie_debt:.0%} of its debt",
+            clause=_clause(params, "fie_debt", params.fie_debt),
             verdict=debt.meets(params.fie_debt, inclusive=True) if debt_links else Tri.FALSE,
             value=ShareValue.of(debt),
             threshold=params.fie_debt,
             inclusive=True,
-            reason=f"SFE debt links: {[l.id for l in debt_links] or 'none'}",
+            reason=(
+                f"SFEs hold {pct_range(debt.lo, debt.hi)} of its debt: "
+                + prose_list(
+                    f"{named(ents, l.source)} {_share(l.share_interval())} [{l.id}]"
+                    for l in debt_links
+                )
+                if debt_links
+                else "no SFE holds its debt"
+            ),
             links=[l.id for l in debt_links],
             depends_on_unconfirmed=_uncertain_in(g, None, debt_links),
         )
@@ -443,13 +647,18 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
             for l in g.links_into(entity_id, [LinkKind.APPOINTMENT])
             if sets.possible[g.index[l.source]]
         ]
-        certain = [l for l in appts if sets.certain[g.index[l.source]] and not l.uncertain]
+        sure_appts = [l for l in appts if sets.certain[g.index[l.source]] and not l.uncertain]
         tests.append(
             RuleTest(
                 test="sfe_appointment",
-                clause="§7701(a)(51)(D)(i): an SFE has authority to appoint a covered officer",
-                verdict=Tri.TRUE if certain else Tri.UNDETERMINED if appts else Tri.FALSE,
-                reason=f"appointment links from SFEs: {[l.id for l in appts] or 'none'}",
+                clause=_clause(params, "fie_appointment"),
+                verdict=Tri.TRUE if sure_appts else Tri.UNDETERMINED if appts else Tri.FALSE,
+                reason=(
+                    "may appoint a covered officer: "
+                    + prose_list(f"{named(ents, l.source)} [{l.id}]" for l in appts)
+                    if appts
+                    else "no SFE may appoint a covered officer"
+                ),
                 links=[l.id for l in appts],
                 depends_on_unconfirmed=_uncertain_in(g, None, appts),
             )
@@ -459,4 +668,44 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         verdict=Tri.any_of([t.verdict for t in tests]),
         sfe_holders=sfe_holders,
         tests=tests,
+        holders=holders,
     )
+
+
+def _holding(entities: Mapping[str, Entity], h: SfeHolder) -> str:
+    return (
+        f"{named(entities, h.holder)}"
+        + (" (possibly an SFE)" if h.sfe is Tri.UNDETERMINED else "")
+        + f" holds {pct_range(h.share.min, h.share.max)}"
+    )
+
+
+def _single_reason(
+    g: ArrangementGraph,
+    holders: list[SfeHolder],
+    certain: list[SfeHolder],
+    possible: list[SfeHolder],
+    threshold: float,
+) -> str:
+    """Certain holders (an SFE for certain, the lower bound meets) and possible ones (only the
+    upper bound meets, or SFE status undetermined) named apart."""
+    ents = g.dataset.entities
+    if not holders:
+        return "no SFE holds equity in it"
+    parts: list[str] = []
+    if certain:
+        parts.append(prose_list(_holding(ents, h) for h in certain))
+    else:
+        parts.append(f"no SFE holds {pct(threshold)} for certain")
+    if possible:
+        parts.append(
+            ("possibly also: " if certain else "possibly: ")
+            + prose_list(_holding(ents, h) for h in possible)
+        )
+    if not certain and not possible:
+        parts.append(f"the largest SFE holder: {_holding(ents, holders[0])}")
+    return "; ".join(parts)
+
+
+def _share(i: Interval) -> str:
+    return pct_range(i.lo, i.hi, lo_open=i.lo_open, hi_open=i.hi_open)
