@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import pytest
 
 from georisk.scoring.engine import ArrangementScore, Engine
-from georisk.scoring.model import LinkStatus
+from georisk.scoring.model import LinkKind, LinkStatus
 from georisk.scoring.policy import Scenario
 from georisk.scoring.score import ScenarioOutcome, policy_axis
 from tests.conftest import REPO, TODAY
@@ -253,3 +254,27 @@ def test_the_engine_weighs_scenarios_by_their_events_and_bases(
     for aid in ("ford-marshall", "ford-kentucky-storage", "tesla-nevada-lfp"):
         s = today[aid]
         assert s.policy == policy_axis(s.scenarios, engine.scenarios.scenarios), aid
+
+
+# --------------------------------------------------------------------------- item 5
+
+_ASSUMED = re.compile(r"modell?ed as|\bassum", re.IGNORECASE)
+
+
+def test_facts_whose_note_says_assumed_or_unconfirmed_are_marked(engine: Engine) -> None:
+    """A holding the note calls 'modelled as' or assumed (Gotion Inc. owning Manteno and Big
+    Rapids outright, the Zaragoza JV owning its plant outright), or a record whose note says
+    UNCONFIRMED, carries ``unconfirmed: true`` so that the verdicts resting on it say so."""
+    ds = engine.dataset
+    unmarked = [
+        l.id
+        for l in ds.links.values()
+        if l.kind in (LinkKind.EQUITY, LinkKind.VOTING)
+        and not l.unconfirmed
+        and _ASSUMED.search(l.note or "")
+    ] + [
+        r.id
+        for r in (*ds.links.values(), *ds.entities.values())
+        if not r.unconfirmed and "UNCONFIRMED" in (r.note or "")
+    ]
+    assert not unmarked, unmarked
