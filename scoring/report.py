@@ -153,12 +153,13 @@ def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> lis
         for fid in v.unconfirmed:
             out += _wrap(_fact(facts.get(fid), fid, shown), INDENT)
         if v.unconfirmed_params:
-            for p in v.unconfirmed_params:
-                if p in facts:
-                    params.setdefault(p, facts[p])
+            known = [p for p in v.unconfirmed_params if p in facts]
+            for p in known:
+                params.setdefault(p, facts[p])
             out += _wrap(
-                "UNCONFIRMED or conflicting pack parameters (notes below the table): "
-                + prose_list(v.unconfirmed_params),
+                "UNCONFIRMED or conflicting pack parameters"
+                + (" (notes below the table)" if known else "")
+                + f": {prose_list(v.unconfirmed_params)}",
                 INDENT,
             )
         for oc in v.open_conditions:
