@@ -6,11 +6,15 @@ the pack."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
-from georisk.scoring.control import foreign_influenced, specified_foreign_entity
+from georisk.scoring.control import PfeParams, foreign_influenced, specified_foreign_entity
+from georisk.scoring.control.params import PFE_TEXT_KEYS
 from georisk.scoring.dataset import load_dataset
+from georisk.scoring.engine import Engine
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.interval import Tri
+from georisk.scoring.rules import pfe_params
 from tests.conftest import WriteDataset
 
 DAY = dt.date(2026, 11, 22)
@@ -187,3 +191,79 @@ def test_a_ranged_controlled_share_is_a_range(write_dataset: WriteDataset) -> No
     assert fc.verdict is Tri.UNDETERMINED  # type: ignore[attr-defined]
     assert (fc.value.min, fc.value.max) == (0.4, 0.6)  # type: ignore[attr-defined]
     assert "40–60%" in fc.reason  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ 5. citations from the pack
+
+CITE = re.compile(r"§\s*7701\(a\)((?:\([0-9A-Za-z]+\))+)")
+
+
+def _clauses(doc: object) -> list[str]:
+    """Every ``clause`` string in a dumped score, report or pack (not notes or conflicts)."""
+    out: list[str] = []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k == "clause" and isinstance(v, str):
+                out.append(v)
+            else:
+                out += _clauses(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            out += _clauses(v)
+    return out
+
+
+def _cited(texts: list[str]) -> set[str]:
+    return {m.group(1) for t in texts for m in CITE.finditer(t)}
+
+
+def test_no_output_cites_a_sub_clause_the_pack_does_not_state(engine: Engine) -> None:
+    stated = _cited(_clauses(engine.pack.model_dump(mode="json")))
+    assert stated  # the pack cites §7701(a)(51)(B) for its lists, (51) and (52) in its texts
+    on = dt.date(2026, 11, 22)
+    shown: list[str] = []
+    for aid, arr in sorted(engine.dataset.arrangements.items()):
+        shown += _clauses(engine.score(aid, on, remedies=False).model_dump(mode="json"))
+        if arr.taxpayer:
+            shown += _clauses(engine.ownership(arr.taxpayer, on).model_dump(mode="json"))
+    for eid in ("gotion-inc", "aesc-us", "catl"):
+        shown += _clauses(engine.ownership(eid, on).model_dump(mode="json"))
+    cited = _cited(shown)
+    assert "(51)" in cited or "(51)(B)" in cited
+    assert cited <= stated, sorted(cited - stated)
+
+
+def test_the_pfe_titles_and_citations_come_from_the_pack(engine: Engine) -> None:
+    on = dt.date(2026, 11, 22)
+    params = pfe_params(engine.pack, on)
+    for key in PFE_TEXT_KEYS:
+        v = engine.pack.param(f"pfe.text.{key}", on).value
+        assert params.text(key) == (v["title"], v["clause"]), key
+    report = engine.ownership("gotion-inc", on)
+    fie = {t.test: t for t in report.foreign_influenced_entity.tests}
+    title, cite = params.text("fie_single")
+    assert fie["single_sfe_ownership"].clause.startswith(f"{cite}: ")
+    assert "25%" in fie["single_sfe_ownership"].clause
+    # a pack that words it differently is quoted as it is
+    texts = {
+        **engine.pack.parameters,
+        "pfe.text.fie_single": [
+            engine.pack.parameters["pfe.text.fie_single"][0].model_copy(
+                update={"value": {"title": "one SFE holds {threshold} or more", "clause": "X"}}
+            )
+        ],
+    }
+    other = pfe_params(engine.pack.model_copy(update={"parameters": texts}), on)
+    assert other.text("fie_single") == ("one SFE holds {threshold} or more", "X")
+    g = engine.graph(on)
+    single = next(
+        t
+        for t in foreign_influenced(g, "gotion-inc", other).tests
+        if t.test == "single_sfe_ownership"
+    )
+    assert single.clause.startswith("X: one SFE holds 25% or more")
+
+
+def test_without_a_pack_the_tests_cite_no_sub_clause() -> None:
+    p = PfeParams()
+    assert _cited([p.text(k)[1] for k in PFE_TEXT_KEYS]) == {"(51)"}

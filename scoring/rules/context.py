@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from georisk.scoring.control import PfeParams, ultimate_controllers
+from georisk.scoring.control.params import PFE_TEXT_KEYS
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind
 from georisk.scoring.policy import ClauseText, ParamVariant, PolicyPack, RuleInstance
@@ -187,8 +188,20 @@ def links_into(g: ArrangementGraph, eid: str, kinds: Iterable[LinkKind]) -> list
 
 
 def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
-    """The 2025 PFE test parameters in force on ``on`` (defaults where the pack is silent)."""
+    """The 2025 PFE test parameters in force on ``on`` (defaults where the pack is silent).
+
+    The titles and citations of the tests are the pack's ``pfe.text.<key>`` clause texts
+    (:data:`~georisk.scoring.control.params.PFE_TEXT_KEYS`); where the pack has none, the
+    neutral default of :class:`PfeParams` (the section, no sub-clause). They decide no
+    verdict, so they are not among :data:`PFE_PARAMS`.
+    """
     d = PfeParams()
+    texts = []
+    for key in PFE_TEXT_KEYS:
+        v = pack.maybe(f"pfe.text.{key}", on)
+        if v is not None:
+            t = ClauseText.model_validate(v.value)
+            texts.append((key, t.title, t.clause or d.text(key)[1]))
 
     def get(pid: str, default: Any) -> Any:
         assert pid in PFE_PARAMS  # what RuleCache records as read through EvalContext.pfe
@@ -206,6 +219,7 @@ def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
         fie_single=float(get("pfe.fie_single", d.fie_single)),
         fie_aggregate=float(get("pfe.fie_aggregate", d.fie_aggregate)),
         fie_debt=float(get("pfe.fie_debt", d.fie_debt)),
+        texts=tuple(texts) or d.texts,
     )
 
 
