@@ -524,7 +524,9 @@ def describe_param(
     (``conflict``), else its note (first sentence)."""
     v = pack.maybe(pid, on)
     if v is None:
-        return UnconfirmedFact(id=pid, kind="parameter", text=pid, rests_on_it=[])
+        return UnconfirmedFact(
+            id=pid, kind="parameter", text=pid, rests_on_it=list(rests_on_it or [])
+        )
     label = "unconfirmed" if v.unconfirmed else "sources conflict"
     why = first_sentence(v.conflict) or first_sentence(v.note)
     return UnconfirmedFact(
