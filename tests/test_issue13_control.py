@@ -8,8 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from georisk.scoring.control import PfeParams, foreign_influenced, specified_foreign_entity
+from georisk.scoring.control import (
+    PfeParams,
+    foreign_influenced,
+    pfe_sentence,
+    specified_foreign_entity,
+)
 from georisk.scoring.control.params import PFE_TEXT_KEYS
+from georisk.scoring.control.report import render_ownership_table
 from georisk.scoring.dataset import load_dataset
 from georisk.scoring.engine import Engine
 from georisk.scoring.graph import ArrangementGraph
@@ -173,8 +179,11 @@ def test_the_foreign_controlled_test_gives_the_controlled_share(
     assert fc.value is not None and (fc.value.min, fc.value.max) == (0.75, 0.75)  # type: ignore[attr-defined]
     fc_us = _test(specified_foreign_entity(g, "aesc-us"), "foreign_controlled")
     assert (fc_us.value.min, fc_us.value.max) == (1.0, 1.0)  # type: ignore[attr-defined]
-    assert "controlled by Envision Group [envision] (organized in CN) through AESC [aesc]" in (
-        fc_us.reason  # type: ignore[attr-defined]
+    assert (
+        "controlled by Envision Group [envision], a company organized in CN, through AESC [aesc]"
+        in (
+            fc_us.reason  # type: ignore[attr-defined]
+        )
     )
     # not controlled: the share held is still given
     fc_n = _test(specified_foreign_entity(g, "nissan"), "foreign_controlled")
@@ -241,7 +250,7 @@ def test_the_pfe_titles_and_citations_come_from_the_pack(engine: Engine) -> None
         assert params.text(key) == (v["title"], v["clause"]), key
     report = engine.ownership("gotion-inc", on)
     fie = {t.test: t for t in report.foreign_influenced_entity.tests}
-    title, cite = params.text("fie_single")
+    _title, cite = params.text("fie_single")
     assert fie["single_sfe_ownership"].clause.startswith(f"{cite}: ")
     assert "25%" in fie["single_sfe_ownership"].clause
     # a pack that words it differently is quoted as it is
@@ -267,3 +276,61 @@ def test_the_pfe_titles_and_citations_come_from_the_pack(engine: Engine) -> None
 def test_without_a_pack_the_tests_cite_no_sub_clause() -> None:
     p = PfeParams()
     assert _cited([p.text(k)[1] for k in PFE_TEXT_KEYS]) == {"(51)"}
+
+
+# ------------------------------------------------------------------ 4. why each holder is an SFE
+
+
+def _taxpayer_reason(engine: Engine, aid: str, on: dt.date) -> str:
+    v = engine.score(aid, on, remedies=False).verdict("us-45x")
+    return next(c.reason for c in v.clauses if c.id == "taxpayer_pfe")
+
+
+def test_the_taxpayer_clause_says_why_each_holder_is_an_sfe(engine: Engine) -> None:
+    on = dt.date(2026, 11, 22)
+    gotion = _taxpayer_reason(engine, "gotion-manteno-il", on)
+    assert gotion.startswith(
+        "Gotion Inc. [gotion-inc] is an SFE (controlled by Gotion High-Tech Co., Ltd. "
+        "[gotion-high-tech], a company organized in CN) and an FIE: Gotion High-Tech Co., Ltd. "
+        "[gotion-high-tech] holds 100% (on the FY2024 NDAA §154(b) list [ndaa-fy2024-154] since "
+        "its enactment"
+    ), gotion
+    assert _taxpayer_reason(engine, "ford-marshall", on) == (
+        "Ford Motor Company [ford] is neither an SFE nor an FIE"
+    )
+    aesc = _taxpayer_reason(engine, "aesc-florence-sc", on)
+    assert (
+        "is an SFE (controlled by Envision Group [envision-group], a company organized in CN, "
+        "through AESC (Envision AESC) [aesc])"
+    ) in aesc
+    for reason in (gotion, aesc):
+        assert "['" not in reason and "Interval(" not in reason
+
+
+def test_a_listed_holder_says_which_list_since_when(write_dataset: WriteDataset) -> None:
+    g = graph(
+        write_dataset,
+        ent("s", "HK", LISTED, name="Listed Co") + ent("t", "US", name="Target Inc"),
+        link("s-t", "s", "t", 0.3),
+    )
+    assert pfe_sentence(g, "t") == (
+        "Target Inc [t] is not an SFE but is an FIE: Listed Co [s] holds 30% "
+        "(on the DoD 1260H list [dod-1260h] since 2025-01-07)"
+    )
+
+
+def test_the_ownership_table_names_first_without_reprs(engine: Engine) -> None:
+    on = dt.date(2026, 11, 22)
+    table = render_ownership_table(engine.ownership("gotion-inc", on))
+    assert table.startswith("Gotion Inc. [gotion-inc] — company, US")
+    assert "Gotion Inc. [gotion-inc] is an SFE (controlled by" in table
+    assert "100%  equity      Gotion High-Tech Co., Ltd. [gotion-high-tech], CN" in table
+    assert "Gotion High-Tech Co., Ltd. [gotion-high-tech] → Gotion Inc. [gotion-inc]" in table
+    assert "Why each SFE holder is an SFE:" in table
+    assert "Li Zhen [li-zhen]: a covered-nation party, a national of CN" in table
+    assert "100.00%" not in table and "['" not in table and "(gotion-high-tech" not in table
+    assert max(len(x) for x in table.splitlines()) <= 120
+    catl = render_ownership_table(engine.ownership("catl", on))
+    assert "listed: on the DoD 1260H list [dod-1260h] since 2025-01-07" in catl
+    ford = render_ownership_table(engine.ownership("ford", on))
+    assert "Ford Motor Company [ford] is neither an SFE nor an FIE" in ford

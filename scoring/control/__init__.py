@@ -43,8 +43,11 @@ from georisk.scoring.control.params import PfeParams, Semantics
 from georisk.scoring.control.pfe import (
     FieResult,
     RuleTest,
+    SfeHolder,
     SfeResult,
     foreign_influenced,
+    pfe_sentence,
+    sfe_basis,
     specified_foreign_entity,
 )
 from georisk.scoring.control.report import (
@@ -68,6 +71,7 @@ __all__ = [
     "PfeParams",
     "RuleTest",
     "Semantics",
+    "SfeHolder",
     "SfeResult",
     "covered_exposure",
     "covered_parties",
@@ -75,6 +79,8 @@ __all__ = [
     "entity_summary",
     "foreign_influenced",
     "ownership_report",
+    "pfe_sentence",
+    "sfe_basis",
     "specified_foreign_entity",
     "ultimate_controllers",
 ]

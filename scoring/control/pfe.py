@@ -56,6 +56,7 @@ __all__ = [
     "SfeHolder",
     "SfeResult",
     "foreign_influenced",
+    "pfe_sentence",
     "sfe_basis",
     "specified_foreign_entity",
 ]
@@ -267,31 +268,30 @@ def _listing(m: ListMembership) -> str:
 
 
 def _party(e: Entity) -> str:
-    """What makes ``e`` a covered-nation party, in words."""
+    """What makes ``e`` a covered-nation party, in words: ``a company organized in CN``."""
     if e.kind is EntityKind.PERSON:
         return f"a national of {e.country}"
-    if e.kind in (EntityKind.GOVERNMENT, EntityKind.STATE_BODY):
-        return (
-            f"the government of {e.country}"
-            if e.kind is EntityKind.GOVERNMENT
-            else (f"a state body of {e.country}")
-        )
+    if e.kind is EntityKind.GOVERNMENT:
+        return f"the government of {e.country}"
+    if e.kind is EntityKind.STATE_BODY:
+        return f"a state body of {e.country}"
     if e.principal_place and e.principal_place != e.country:
-        return f"principal place of business in {e.principal_place}"
-    return f"organized in {e.country}"
+        return f"a {e.kind.value} with its principal place of business in {e.principal_place}"
+    return f"a {e.kind.value} organized in {e.country}"
 
 
 def _chain(g: ArrangementGraph, paths: PathListing | None, controlled: np.ndarray) -> str:
-    """``controlled by Party [p] (organized in CN) through A [a] → B [b]``: the heaviest path
-    from a covered-nation party whose intermediates are all controlled by such parties."""
+    """``controlled by Party [p], a company organized in CN, through A [a] → B [b]``: the
+    heaviest path from a covered-nation party whose intermediates are all controlled by such
+    parties."""
     if paths is None or not paths.paths:
         return ""
     ents = g.dataset.entities
     ok = [p for p in paths.paths if all(controlled[g.index[x]] for x in p.entities[1:-1])]
     p = max(ok or paths.paths, key=lambda p: (p.product.max, p.product.min))
     via = p.entities[1:-1]
-    return f"controlled by {named(ents, p.holder)} ({_party(ents[p.holder])})" + (
-        f" through {' → '.join(named(ents, x) for x in via)}" if via else ""
+    return f"controlled by {named(ents, p.holder)}, {_party(ents[p.holder])}" + (
+        f", through {' → '.join(named(ents, x) for x in via)}" if via else ""
     )
 
 
@@ -322,7 +322,7 @@ def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
                 test="foreign_controlled",
                 clause=_clause(params, "covered_party"),
                 verdict=Tri.TRUE,
-                reason=f"a covered-nation party itself: {e.kind.value}, {_party(e)}",
+                reason=f"a covered-nation party itself: {_party(e)}",
             )
         )
     else:
@@ -395,8 +395,8 @@ def sfe_basis(g: ArrangementGraph, entity_id: str, params: PfeParams | None = No
     """Why ``entity_id`` is (possibly) an SFE on the graph's date, in words; None if it is not.
 
     Which list since when (``on the DoD 1260H list [dod-1260h] since 2025-01-07``), or which
-    control chain (``controlled by Envision Group [envision-group] (organized in CN) through
-    AESC [aesc]``); ``possibly`` where ranged shares leave it undetermined.
+    control chain (``controlled by Envision Group [envision-group], a company organized in CN,
+    through AESC [aesc]``); ``possibly`` where ranged shares leave it undetermined.
     """
     params = params or PfeParams()
     res = specified_foreign_entity(g, entity_id, params)
@@ -410,7 +410,7 @@ def sfe_basis(g: ArrangementGraph, entity_id: str, params: PfeParams | None = No
         if t.test != "foreign_controlled" or t.verdict is Tri.FALSE:
             continue
         if t.threshold is None:
-            out.append(f"a covered-nation party ({_party(e)})")
+            out.append(f"a covered-nation party, {_party(e)}")
         else:
             sets = _sfe_sets(g, params)
             chain = _chain(g, t.paths, sets.fce.possible) or "controlled by covered-nation parties"
@@ -709,3 +709,66 @@ def _single_reason(
 
 def _share(i: Interval) -> str:
     return pct_range(i.lo, i.hi, lo_open=i.lo_open, hi_open=i.hi_open)
+
+
+def pfe_sentence(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None, *, fie: bool = True
+) -> str:
+    """The verdict of the SFE (and, with ``fie``, FIE) tests as one sentence that cannot be
+    misread: names first, ids in brackets, why the entity is an SFE, and which SFEs hold what
+    (and why each is an SFE) when it is an FIE.
+
+    ``Ford Motor Company [ford] is neither an SFE nor an FIE``; ``Gotion Inc. [gotion-inc] is
+    an SFE (controlled by Gotion High-Tech Co., Ltd. [gotion-high-tech], a company organized in
+    CN) and an FIE: Gotion High-Tech Co., Ltd. [gotion-high-tech] holds 100% (on the FY2024
+    NDAA §154(b) list [ndaa-fy2024-154] since its enactment; …)``.
+    """
+    params = params or PfeParams()
+    ents = g.dataset.entities
+    who = named(ents, entity_id)
+    sfe = specified_foreign_entity(g, entity_id, params).verdict
+    basis = sfe_basis(g, entity_id, params)
+    s_part = {
+        Tri.TRUE: f"an SFE ({basis})",
+        Tri.UNDETERMINED: f"possibly an SFE ({basis})",
+        Tri.FALSE: "not an SFE",
+    }[sfe]
+    if not fie:
+        return f"{who} is {s_part}"
+    res = foreign_influenced(g, entity_id, params)
+    if sfe is Tri.FALSE and res.verdict is Tri.FALSE:
+        return f"{who} is neither an SFE nor an FIE"
+    if res.verdict is Tri.FALSE:
+        return f"{who} is {s_part} but not an FIE"
+    f_part = "an FIE" if res.verdict is Tri.TRUE else "possibly an FIE"
+    if sfe is Tri.FALSE:
+        head = f"{who} is not an SFE but " + ("is " if res.verdict is Tri.TRUE else "") + f_part
+    else:
+        head = f"{who} is {s_part} and {f_part}"
+    return f"{head}: {'; '.join(_fie_details(g, res, params))}"
+
+
+def _fie_details(g: ArrangementGraph, res: FieResult, params: PfeParams) -> list[str]:
+    """What makes the entity an FIE (the tests with the result's verdict), in words."""
+    ents = g.dataset.entities
+    out: list[str] = []
+    for t in res.tests:
+        if t.verdict is not res.verdict:
+            continue
+        v = t.value.interval() if t.value is not None else None
+        if t.test == "single_sfe_ownership":
+            hs = res.certain_holders if t.verdict is Tri.TRUE else res.possible_holders
+            out.append(
+                prose_list(
+                    f"{named(ents, h.holder)} holds {pct_range(h.share.min, h.share.max)}"
+                    f" ({sfe_basis(g, h.holder, params) or 'an SFE'})"
+                    for h in hs
+                )
+            )
+        elif t.test == "aggregate_sfe_ownership" and v is not None:
+            out.append(f"SFEs together hold {_share(v)}")
+        elif t.test == "sfe_debt" and v is not None:
+            out.append(f"SFEs hold {_share(v)} of its debt")
+        else:
+            out.append(t.reason)
+    return out

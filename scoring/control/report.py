@@ -4,6 +4,7 @@ holders, controllers, covered-nation exposure and the SFE/FIE tests, on the grap
 from __future__ import annotations
 
 import builtins
+import textwrap
 
 from pydantic import BaseModel, Field
 
@@ -11,13 +12,17 @@ from georisk.scoring.control.controllers import ControlResult, ultimate_controll
 from georisk.scoring.control.exposure import ExposureResult, covered_exposure
 from georisk.scoring.control.params import PfeParams
 from georisk.scoring.control.pfe import (
+    LIST_NAMES,
     FieResult,
     SfeResult,
     foreign_influenced,
+    pfe_sentence,
+    sfe_basis,
     specified_foreign_entity,
 )
-from georisk.scoring.graph import ArrangementGraph, ShareValue
+from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
 from georisk.scoring.model import OWNERSHIP_KINDS, EntityKind, LinkKind
+from georisk.scoring.wording import pct_range, prose_list
 
 __all__ = [
     "DirectHolder",
@@ -70,6 +75,21 @@ class OwnershipReport(BaseModel):
     covered_nation_exposure: ExposureResult
     specified_foreign_entity: SfeResult
     foreign_influenced_entity: FieResult
+    # for the reader (the table); not serialized until GetOwnership's message has fields for
+    # them (the gRPC conversion refuses unknown fields)
+    summary: str = Field(
+        default="",
+        exclude=True,
+        description="the SFE/FIE verdict as one sentence, with why each SFE is one",
+    )
+    sfe_basis: dict[str, str] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="why the entity and each (possible) SFE holder is an SFE, by id",
+    )
+    names: dict[str, str] = Field(
+        default_factory=dict, exclude=True, description="the names of the entities it mentions"
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -116,67 +136,142 @@ def ownership_report(
             g.links_into(entity_id, OWNERSHIP_KINDS), key=lambda l: -l.share_interval().hi
         )
     ]
+    control = ultimate_controllers(g, entity_id, params)
+    exposure = covered_exposure(g, entity_id, params)
+    sfe = specified_foreign_entity(g, entity_id, params)
+    fie = foreign_influenced(g, entity_id, params)
+    basis = {
+        eid: why
+        for eid in [entity_id, *fie.sfe_holders]
+        if (why := sfe_basis(g, eid, params)) is not None
+    }
+    listings: list[PathListing | None] = [control.paths, exposure.paths]
+    listings += [t.paths for t in (*sfe.tests, *fie.tests)]
+    mentioned = {entity_id, *fie.sfe_holders, *control.controllers, *control.undetermined}
+    mentioned |= {e for p in listings if p is not None for x in p.paths for e in x.entities}
+    ents = g.dataset.entities
     return OwnershipReport(
         dataset_version=g.dataset.version,
         as_of=g.as_of.isoformat(),
         entity=entity_summary(g, entity_id),
         direct_holders=holders,
-        control=ultimate_controllers(g, entity_id, params),
-        covered_nation_exposure=covered_exposure(g, entity_id, params),
-        specified_foreign_entity=specified_foreign_entity(g, entity_id, params),
-        foreign_influenced_entity=foreign_influenced(g, entity_id, params),
+        control=control,
+        covered_nation_exposure=exposure,
+        specified_foreign_entity=sfe,
+        foreign_influenced_entity=fie,
+        summary=pfe_sentence(g, entity_id, params),
+        sfe_basis=basis,
+        names={e: ents[e].name for e in sorted(mentioned) if e in ents},
     )
 
 
 def _share(s: ShareValue) -> str:
-    return str(s.interval())
+    return pct_range(s.min, s.max, lo_open=s.exclusive_min, hi_open=s.exclusive_max)
+
+
+#: the width the table is wrapped to
+WIDTH = 120
 
 
 def render_ownership_table(r: OwnershipReport) -> str:
-    """A plain-text report an analyst can read and check against the JSON."""
+    """A plain-text report an analyst can read and check against the JSON: names first with
+    ids in brackets, shares as percentages, the verdict as a sentence, and why each SFE holder
+    is an SFE; wrapped to 120 columns."""
+
+    def nm(eid: str) -> str:
+        name = r.names.get(eid)
+        return f"{name} [{eid}]" if name and name != eid else eid
+
+    out: list[tuple[str, str]] = []  # (first-line text, indent of the continuation lines)
+
+    def line(text: str, indent: str = "") -> None:
+        out.append((text, indent))
+
     e = r.entity
-    out = [
-        f"{e.name} ({e.id}) — {e.kind.value}, {e.country or '??'}"
-        + ("  [UNCONFIRMED]" if e.unconfirmed else ""),
-        f"as of {r.as_of}; dataset {r.dataset_version}",
-    ]
+    line(
+        f"{nm(e.id) if e.id in r.names else f'{e.name} [{e.id}]'} — {e.kind.value}, "
+        f"{e.country or 'country unknown'}" + ("  UNCONFIRMED" if e.unconfirmed else "")
+    )
+    line(f"as of {r.as_of}; dataset {r.dataset_version}")
     for m in e.lists:
-        out.append(f"  listed: {m.list} since {m.since or 'enactment'} [{', '.join(m.sources)}]")
-    out.append("")
-    out.append("Direct holders:")
+        name = LIST_NAMES.get(m.list, f"the {m.list} list")
+        line(
+            f"  listed: on {name} [{m.list}] since {m.since or 'its enactment'}"
+            + (" UNCONFIRMED" if m.unconfirmed else "")
+            + f" (sources {', '.join(m.sources)})",
+            "    ",
+        )
+    if r.summary:
+        line("")
+        line(r.summary, "  ")
+    line("")
+    line("Direct holders:")
     if not r.direct_holders:
-        out.append("  (none recorded)")
+        line("  none recorded")
     for h in r.direct_holders:
-        flag = " UNCONFIRMED" if h.unconfirmed else ""
-        out.append(
-            f"  {_share(h.share):>18}  {h.kind.value:<7} {h.name} ({h.holder}, {h.country or '??'})"
-            f"  {h.status}{flag}  [{', '.join(h.sources)}]"
+        flag = ", UNCONFIRMED" if h.unconfirmed else ""
+        line(
+            f"  {_share(h.share):>10}  {h.kind.value:<11} {nm(h.holder)}, "
+            f"{h.country or 'country unknown'}  {h.status}{flag} "
+            f"[{h.link}] (sources {', '.join(h.sources) or 'none'})",
+            " " * 26,
         )
     c = r.control
-    out.append("")
-    out.append(
+    line("")
+    line(
         "Control (majority chain): "
-        + (", ".join(c.ultimate) + " (ultimate)" if c.ultimate else "no controller — widely held")
-        + (f"; undetermined: {', '.join(c.undetermined)}" if c.undetermined else "")
+        + (
+            prose_list(nm(x) for x in c.ultimate) + " (ultimate)"
+            if c.ultimate
+            else "no controller, widely held"
+        )
+        + (
+            f"; undetermined: {prose_list(nm(x) for x in c.undetermined)}" if c.undetermined else ""
+        ),
+        "  ",
     )
     x = r.covered_nation_exposure
-    out.append(
+    line(
         f"Covered-nation exposure: {_share(x.share)} (direct {_share(x.direct)})"
-        + ("" if x.converged else "  [series did not converge]")
+        + ("" if x.converged else "; the series did not converge"),
+        "  ",
     )
     for p in x.paths.paths:
-        out.append(f"  {_share(p.product):>18}  " + " → ".join(p.entities))
+        line(f"  {_share(p.product):>10}  " + " → ".join(nm(i) for i in p.entities), " " * 14)
     if x.paths.truncated:
-        out.append("  … (listing truncated)")
-    out.append("")
+        line("  … more paths (listing truncated)")
+    line("")
     for title, res in (
         ("Specified foreign entity", r.specified_foreign_entity),
         ("Foreign-influenced entity", r.foreign_influenced_entity),
     ):
-        out.append(f"{title}: {res.verdict.value.upper()}")
+        line(f"{title}: {res.verdict.value.upper()}")
         for t in res.tests:
-            out.append(f"  [{t.verdict.value:^12}] {t.test}: {t.reason}")
-            out.append(f"  {'':14} {t.clause}")
+            line(f"  [{t.verdict.value:^12}] {t.test.replace('_', ' ')}: {t.reason}", " " * 17)
+            line(f"  {'':14} {t.clause}", " " * 17)
             if t.depends_on_unconfirmed:
-                out.append(f"  {'':14} rests on unconfirmed: {', '.join(t.depends_on_unconfirmed)}")
-    return "\n".join(out)
+                line(
+                    f"  {'':14} rests on UNCONFIRMED: {prose_list(t.depends_on_unconfirmed)}",
+                    " " * 17,
+                )
+    upstream = [x for x in r.foreign_influenced_entity.sfe_holders if x in r.sfe_basis]
+    if upstream:
+        line("")
+        line("Why each SFE holder is an SFE:")
+        for sid in upstream:
+            line(f"  {nm(sid)}: {r.sfe_basis[sid]}", "    ")
+    text: list[str] = []
+    for first, indent in out:
+        if len(first) <= WIDTH:
+            text.append(first)
+            continue
+        lead = first[: len(first) - len(first.lstrip())]
+        text += textwrap.wrap(
+            first,
+            WIDTH,
+            initial_indent="",
+            subsequent_indent=indent or lead,
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        ) or [first]
+    return "\n".join(text)

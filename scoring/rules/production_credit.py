@@ -12,7 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from georisk.scoring.control import RuleTest, foreign_influenced, specified_foreign_entity
+from georisk.scoring.control import (
+    RuleTest,
+    foreign_influenced,
+    pfe_sentence,
+    specified_foreign_entity,
+)
 from georisk.scoring.interval import Interval, Tri
 from georisk.scoring.model import ArrangementStatus, KnowHowTransfer, Link, LinkKind
 from georisk.scoring.policy import RuleInstance
@@ -63,10 +68,10 @@ def _taxpayer_clause(ctx: EvalContext) -> Clause:
         Tri.UNDETERMINED: Verdict.AT_RISK,
         Tri.FALSE: Verdict.ELIGIBLE,
     }[sfe.verdict]
-    reasons = [f"{tp} is {_article(sfe.verdict)} SFE"]
     for pid in ("pfe.fce_threshold", "pfe.fce_semantics"):
         ctx.param(pid, uses)
-    if ctx.param("pfe.fie_bar_in_force", uses):
+    fie_in_force = bool(ctx.param("pfe.fie_bar_in_force", uses))
+    if fie_in_force:
         for pid in ("pfe.fie_single", "pfe.fie_aggregate", "pfe.fie_debt"):
             ctx.param(pid, uses)
         fie = foreign_influenced(ctx.g, tp, ctx.pfe)
@@ -77,22 +82,19 @@ def _taxpayer_clause(ctx: EvalContext) -> Clause:
             Tri.FALSE: Verdict.ELIGIBLE,
         }[fie.verdict]
         verdict = worst([verdict, fv])
-        reasons.append(f"{_article(fie.verdict)} FIE")
     unconfirmed = sorted({u for t in tests for u in t.depends_on_unconfirmed})
     return Clause(
         id="taxpayer_pfe",
         title=title,
         clause=clause,
         verdict=verdict,
-        reason=", ".join(reasons),
+        # names first, why the taxpayer (and each SFE holder) is an SFE: "Gotion Inc.
+        # [gotion-inc] is an SFE (controlled by …) and an FIE: Gotion High-Tech … holds 100%"
+        reason=pfe_sentence(ctx.g, tp, ctx.pfe, fie=fie_in_force),
         params=uses,
         evidence=tests,
         unconfirmed=unconfirmed,
     )
-
-
-def _article(v: Tri) -> str:
-    return {Tri.TRUE: "an", Tri.UNDETERMINED: "possibly an", Tri.FALSE: "not an"}[v]
 
 
 def _licensing_clause(ctx: EvalContext) -> Clause:
