@@ -24,9 +24,9 @@ an end date ``to`` makes ``to + 1 day`` a candidate):
 Between two consecutive candidates no input of the score changes, so the score is the one of
 the earlier candidate: evaluating at change points gives the same verdicts as a day-by-day scan
 (``tests/test_timeline.py`` checks it against random days and a day-by-day window). The
-number of scores is bounded (``max_points``, default :data:`MAX_POINTS`): past it the timeline
-stops at the day before the first candidate not evaluated and says so (``truncated``,
-``covered_to``).
+number of scores is bounded (``max_points``, default :data:`MAX_POINTS`, and optionally a
+``time_budget``): past it the timeline stops at the day before the first candidate not
+evaluated and says so (``truncated``, ``truncated_by``, ``covered_to``).
 
 >>> from georisk.scoring.engine import DEFAULT_DATA, Engine
 >>> engine = Engine.from_dir(DEFAULT_DATA)
@@ -42,6 +42,7 @@ import datetime as dt
 import json
 import textwrap
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from typing import Any, TextIO
@@ -150,7 +151,10 @@ class Timeline(BaseModel):
     changes: list[ChangePoint]
     candidates: int = Field(description="candidate change dates inside the window")
     evaluated: int = Field(description="scores computed (the window start included)")
-    truncated: bool = Field(description="true: stopped at max_points, before `to`")
+    truncated: bool = Field(description="true: stopped at a bound, before `to`")
+    truncated_by: str | None = Field(
+        default=None, description="the bound that stopped it: max_points or time_budget"
+    )
     covered_to: dt.date = Field(description="last day the intervals cover (`to` unless truncated)")
 
     model_config = {"populate_by_name": True}
@@ -501,9 +505,15 @@ def timeline(
     scenario: str = "current-law",
     *,
     max_points: int = MAX_POINTS,
+    time_budget: float | None = None,
 ) -> Timeline:
     """The intervals of ``[start, end]`` over which ``arrangement``'s verdicts (in
     ``scenario``), bands and credit estimates hold, and the dated changes between them.
+
+    At most ``max_points`` scores are computed, and with ``time_budget`` (seconds) no new score
+    is started once that much time has passed (the first is always computed); either way the
+    timeline then ends on the day before the first candidate not evaluated (``truncated``,
+    ``truncated_by``, ``covered_to``).
 
     Raises :class:`~georisk.scoring.engine.NotFoundError` for an unknown arrangement or
     scenario, :class:`TimelineRangeError` when ``start`` is after ``end``, and ``ValueError``
@@ -513,6 +523,7 @@ def timeline(
         raise TimelineRangeError(f"from {start} is after to {end}")
     if max_points < 1:
         raise ValueError("max_points must be at least 1")
+    began = time.monotonic()
     ds = engine.dataset
     if arrangement not in ds.arrangements:
         raise NotFoundError("arrangement", arrangement, sorted(ds.arrangements))
@@ -521,17 +532,21 @@ def timeline(
         raise NotFoundError("scenario", scenario, known)
     cands = candidates(engine, arrangement, start, end)
     days = list(cands)
-    truncated = len(days) + 1 > max_points
-    covered_to = end
-    if truncated:
-        covered_to = days[max_points - 1] - ONE_DAY
-        days = days[: max_points - 1]
     prev = _state(engine, arrangement, start, scenario)
     opened = last = start
     periods: list[Period] = []
     changes: list[ChangePoint] = []
+    stop: str | None = None
+    evaluated = 1
     for d in days:
+        if evaluated >= max_points:
+            stop = "max_points"
+        elif time_budget is not None and time.monotonic() - began > time_budget:
+            stop = "time_budget"
+        if stop:
+            break
         cur = _state(engine, arrangement, d, scenario)
+        evaluated += 1
         changed = _diff(prev, cur)
         if changed:
             periods.append(_period(opened, d - ONE_DAY, prev))
@@ -545,6 +560,7 @@ def timeline(
             )
             opened = d
         prev, last = cur, d
+    covered_to = days[evaluated - 1] - ONE_DAY if stop else end
     periods.append(_period(opened, covered_to, prev))
     arr = ds.arrangements[arrangement]
     return Timeline(
@@ -559,8 +575,9 @@ def timeline(
         intervals=periods,
         changes=changes,
         candidates=len(cands),
-        evaluated=len(days) + 1,
-        truncated=truncated,
+        evaluated=evaluated,
+        truncated=stop is not None,
+        truncated_by=stop,
         covered_to=covered_to,
     )
 

@@ -197,6 +197,7 @@ def timeline_to_proto(t: Timeline) -> scoring_pb2.Timeline:
                 "evaluated": d["evaluated"],
                 "truncated": d["truncated"],
                 "covered_to": d["covered_to"],
+                "truncated_by": d["truncated_by"],
             }
         ),
         scoring_pb2.Timeline(),

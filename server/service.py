@@ -214,6 +214,14 @@ def _field_size(message: Any) -> int:
     return 1 + max(1, (n.bit_length() + 6) // 7) + n
 
 
+class _Partial(Exception):
+    """A timeline cut short by the call's deadline: returned, never cached."""
+
+    def __init__(self, timeline: scoring_pb2.Timeline) -> None:
+        super().__init__("partial timeline")
+        self.timeline = timeline
+
+
 class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     def __init__(self, state: ServingState, settings: Settings) -> None:
         self.state, self.settings = state, settings
@@ -416,12 +424,23 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         if request.arrangement_id not in engine.dataset.arrangements:
             raise NotFound("arrangement", request.arrangement_id)
         version = engine.dataset.version
+        remaining = context.time_remaining()
+        # under a deadline, stop scoring with a fifth of it left: the answer says where it
+        # stopped, and such a partial answer is not cached
+        budget = None if remaining is None else 0.8 * remaining
         key = (version, "timeline", request.arrangement_id, start, end, scenario)
 
         def run() -> scoring_pb2.Timeline:
-            return timeline_to_proto(timeline(engine, request.arrangement_id, start, end, scenario))
+            t = timeline(engine, request.arrangement_id, start, end, scenario, time_budget=budget)
+            msg = timeline_to_proto(t)
+            if t.truncated_by == "time_budget":
+                raise _Partial(msg)
+            return msg
 
-        got = await self.state.cached(key, run)
+        try:
+            got = await self.state.cached(key, run)
+        except _Partial as partial:
+            got = partial.timeline
         return scoring_pb2.GetTimelineResponse(timeline=got, dataset_version=version)
 
 

@@ -222,10 +222,19 @@ def test_a_bounded_evaluation_says_where_it_stopped(engine: Engine) -> None:
     full = timeline(engine, GOTION, START, END)
     cut = timeline(engine, GOTION, START, END, max_points=3)
     assert cut.truncated and cut.evaluated == 3 and cut.candidates == full.candidates
+    assert cut.truncated_by == "max_points" and full.truncated_by is None
     days = list(candidates(engine, GOTION, START, END))
     assert cut.covered_to == days[2] - dt.timedelta(days=1)
     assert cut.intervals[-1].to == cut.covered_to
     assert all(c.date <= cut.covered_to for c in cut.changes)
+
+
+def test_a_spent_time_budget_stops_after_the_first_score(engine: Engine) -> None:
+    t = timeline(engine, GOTION, START, END, time_budget=0.0)
+    first = next(iter(candidates(engine, GOTION, START, END)))
+    assert (t.truncated, t.truncated_by, t.evaluated) == (True, "time_budget", 1)
+    assert t.covered_to == first - dt.timedelta(days=1) == t.intervals[-1].to
+    assert not t.changes
 
 
 def test_bad_windows_and_unknown_ids(engine: Engine) -> None:

@@ -950,6 +950,7 @@ class Timeline(_message.Message):
     EVALUATED_FIELD_NUMBER: _builtins.int
     TRUNCATED_FIELD_NUMBER: _builtins.int
     COVERED_TO_FIELD_NUMBER: _builtins.int
+    TRUNCATED_BY_FIELD_NUMBER: _builtins.int
     arrangement_id: _builtins.str
     """Id of the arrangement."""
     name: _builtins.str
@@ -974,6 +975,10 @@ class Timeline(_message.Message):
     """True when the evaluation stopped at its bound before `to_date`."""
     covered_to: _builtins.str
     """Last day the intervals cover (`YYYY-MM-DD`): `to_date` unless truncated."""
+    truncated_by: _builtins.str
+    """The bound that stopped a truncated timeline: `max_points` (500 scores) or `time_budget`
+    (most of the call's deadline spent); empty when not truncated.
+    """
     @_builtins.property
     def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineInterval]:
         """Consecutive intervals from `from_date` to `covered_to` over which nothing read changes."""
@@ -999,10 +1004,11 @@ class Timeline(_message.Message):
         evaluated: _builtins.int = ...,
         truncated: _builtins.bool = ...,
         covered_to: _builtins.str = ...,
+        truncated_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "candidates", b"candidates", "changes", b"changes", "covered_to", b"covered_to", "dataset_version", b"dataset_version", "evaluated", b"evaluated", "from_date", b"from_date", "intervals", b"intervals", "name", b"name", "pack_version", b"pack_version", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "to_date", b"to_date", "truncated", b"truncated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "candidates", b"candidates", "changes", b"changes", "covered_to", b"covered_to", "dataset_version", b"dataset_version", "evaluated", b"evaluated", "from_date", b"from_date", "intervals", b"intervals", "name", b"name", "pack_version", b"pack_version", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "to_date", b"to_date", "truncated", b"truncated", "truncated_by", b"truncated_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -155,8 +155,8 @@ class ScoringServiceServicer:
         between those dates with their verdicts, and the dated events that can cause each change
         (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
         scenario override dates). The server scores at those candidate dates only, never day by day,
-        and at most 500 times: a window with more candidates stops early, with `truncated` set and
-        `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+        at most 500 times and, under a deadline, within 80% of the time left: a window with more
+        candidates stops early, with `truncated` set and `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
         INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
         scenario is NOT_FOUND with ResourceInfo.
         """

@@ -79,8 +79,8 @@ class ScoringServiceStub:
     between those dates with their verdicts, and the dated events that can cause each change
     (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
     scenario override dates). The server scores at those candidate dates only, never day by day,
-    and at most 500 times: a window with more candidates stops early, with `truncated` set and
-    `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+    at most 500 times and, under a deadline, within 80% of the time left: a window with more
+    candidates stops early, with `truncated` set and `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
     INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
     scenario is NOT_FOUND with ResourceInfo.
     """
@@ -134,8 +134,8 @@ class ScoringServiceAsyncStub(ScoringServiceStub):
     between those dates with their verdicts, and the dated events that can cause each change
     (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
     scenario override dates). The server scores at those candidate dates only, never day by day,
-    and at most 500 times: a window with more candidates stops early, with `truncated` set and
-    `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+    at most 500 times and, under a deadline, within 80% of the time left: a window with more
+    candidates stops early, with `truncated` set and `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
     INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
     scenario is NOT_FOUND with ResourceInfo.
     """
@@ -228,8 +228,8 @@ class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
         between those dates with their verdicts, and the dated events that can cause each change
         (link and list dates upstream of the parties, pack parameter, rule and list-effect dates,
         scenario override dates). The server scores at those candidate dates only, never day by day,
-        and at most 500 times: a window with more candidates stops early, with `truncated` set and
-        `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
+        at most 500 times and, under a deadline, within 80% of the time left: a window with more
+        candidates stops early, with `truncated` set and `covered_to` naming the last day covered. A bad date, or `from_date` after `to_date`, is
         INVALID_ARGUMENT with a BadRequest violation naming the field; an unknown arrangement or
         scenario is NOT_FOUND with ResourceInfo.
         """
