@@ -326,7 +326,7 @@ def test_the_ownership_table_names_first_without_reprs(engine: Engine) -> None:
     assert "Gotion Inc. [gotion-inc] is an SFE (controlled by" in table
     assert "100%  equity      Gotion High-Tech Co., Ltd. [gotion-high-tech], CN" in table
     assert "Gotion High-Tech Co., Ltd. [gotion-high-tech] → Gotion Inc. [gotion-inc]" in table
-    assert "Why each SFE holder is an SFE:" in table
+    assert "Why each SFE holder named is an SFE:" in table
     assert "Li Zhen [li-zhen]: a covered-nation party, a national of CN" in table
     assert "100.00%" not in table and "['" not in table and "(gotion-high-tech" not in table
     assert max(len(x) for x in table.splitlines()) <= 120

@@ -51,11 +51,13 @@ from georisk.scoring.wording import named, named_list, pct, pct_range, prose_lis
 
 __all__ = [
     "LIST_NAMES",
+    "NAMED_AT_MOST",
     "FieResult",
     "RuleTest",
     "SfeHolder",
     "SfeResult",
     "foreign_influenced",
+    "named_holders",
     "pfe_sentence",
     "sfe_basis",
     "specified_foreign_entity",
@@ -600,8 +602,8 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
                 + "; ".join(
                     x
                     for x in (
-                        f"SFE holders {named_list(ents, sure_ids)}" if sure_ids else "",
-                        f"possible SFE holders {named_list(ents, maybe_ids)}" if maybe_ids else "",
+                        f"SFE holders {_some(ents, sure_ids)}" if sure_ids else "",
+                        f"possible SFE holders {_some(ents, maybe_ids)}" if maybe_ids else "",
                     )
                     if x
                 )
@@ -672,6 +674,24 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     )
 
 
+#: at most this many holders are named in a reason (the rest are counted)
+NAMED_AT_MOST = 10
+
+
+def _some(entities: Mapping[str, Entity], ids: list[str]) -> str:
+    """``A [a], B [b] and C [c]``, or the first :data:`NAMED_AT_MOST` and ``N more``."""
+    if len(ids) <= NAMED_AT_MOST:
+        return named_list(entities, ids)
+    shown = [named(entities, i) for i in ids[:NAMED_AT_MOST]]
+    return prose_list([*shown, f"{len(ids) - NAMED_AT_MOST} more"])
+
+
+def named_holders(res: FieResult) -> list[SfeHolder]:
+    """The SFE holders a finding names: those that meet the one-SFE threshold, certainly or
+    possibly, else the largest; at most :data:`NAMED_AT_MOST`."""
+    return (res.certain_holders + res.possible_holders or res.holders[:1])[:NAMED_AT_MOST]
+
+
 def _holding(entities: Mapping[str, Entity], h: SfeHolder) -> str:
     return (
         f"{named(entities, h.holder)}"
@@ -693,15 +713,19 @@ def _single_reason(
     if not holders:
         return "no SFE holds equity in it"
     parts: list[str] = []
+
+    def some(hs: list[SfeHolder]) -> str:
+        more = len(hs) - NAMED_AT_MOST
+        return prose_list(
+            [_holding(ents, h) for h in hs[:NAMED_AT_MOST]] + ([f"{more} more"] if more > 0 else [])
+        )
+
     if certain:
-        parts.append(prose_list(_holding(ents, h) for h in certain))
+        parts.append(some(certain))
     else:
         parts.append(f"no SFE holds {pct(threshold)} for certain")
     if possible:
-        parts.append(
-            ("possibly also: " if certain else "possibly: ")
-            + prose_list(_holding(ents, h) for h in possible)
-        )
+        parts.append(("possibly also: " if certain else "possibly: ") + some(possible))
     if not certain and not possible:
         parts.append(f"the largest SFE holder: {_holding(ents, holders[0])}")
     return "; ".join(parts)
@@ -758,11 +782,15 @@ def _fie_details(g: ArrangementGraph, res: FieResult, params: PfeParams) -> list
         v = t.value.interval() if t.value is not None else None
         if t.test == "single_sfe_ownership":
             hs = res.certain_holders if t.verdict is Tri.TRUE else res.possible_holders
+            more = len(hs) - NAMED_AT_MOST
             out.append(
                 prose_list(
-                    f"{named(ents, h.holder)} holds {pct_range(h.share.min, h.share.max)}"
-                    f" ({sfe_basis(g, h.holder, params) or 'an SFE'})"
-                    for h in hs
+                    [
+                        f"{named(ents, h.holder)} holds {pct_range(h.share.min, h.share.max)}"
+                        f" ({sfe_basis(g, h.holder, params) or 'an SFE'})"
+                        for h in hs[:NAMED_AT_MOST]
+                    ]
+                    + ([f"{more} more"] if more > 0 else [])
                 )
             )
         elif t.test == "aggregate_sfe_ownership" and v is not None:

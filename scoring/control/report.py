@@ -13,14 +13,17 @@ from georisk.scoring.control.exposure import ExposureResult, covered_exposure
 from georisk.scoring.control.params import PfeParams
 from georisk.scoring.control.pfe import (
     LIST_NAMES,
+    NAMED_AT_MOST,
     FieResult,
     SfeResult,
     foreign_influenced,
+    named_holders,
     pfe_sentence,
     sfe_basis,
     specified_foreign_entity,
 )
 from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
+from georisk.scoring.interval import Tri
 from georisk.scoring.model import OWNERSHIP_KINDS, EntityKind, LinkKind
 from georisk.scoring.wording import pct_range, prose_list
 
@@ -85,7 +88,7 @@ class OwnershipReport(BaseModel):
     sfe_basis: dict[str, str] = Field(
         default_factory=dict,
         exclude=True,
-        description="why the entity and each (possible) SFE holder is an SFE, by id",
+        description="why the entity and each SFE holder the findings name is an SFE, by id",
     )
     names: dict[str, str] = Field(
         default_factory=dict, exclude=True, description="the names of the entities it mentions"
@@ -142,7 +145,12 @@ def ownership_report(
     fie = foreign_influenced(g, entity_id, params)
     basis = {
         eid: why
-        for eid in [entity_id, *fie.sfe_holders]
+        for eid in [
+            entity_id,
+            *(h.holder for h in named_holders(fie)),
+            *[h.holder for h in fie.holders if h.sfe is Tri.TRUE][:NAMED_AT_MOST],
+            *[h.holder for h in fie.holders if h.sfe is not Tri.TRUE][:NAMED_AT_MOST],
+        ]
         if (why := sfe_basis(g, eid, params)) is not None
     }
     listings: list[PathListing | None] = [control.paths, exposure.paths]
@@ -254,10 +262,10 @@ def render_ownership_table(r: OwnershipReport) -> str:
                     f"  {'':14} rests on UNCONFIRMED: {prose_list(t.depends_on_unconfirmed)}",
                     " " * 17,
                 )
-    upstream = [x for x in r.foreign_influenced_entity.sfe_holders if x in r.sfe_basis]
+    upstream = [h.holder for h in r.foreign_influenced_entity.holders if h.holder in r.sfe_basis]
     if upstream:
         line("")
-        line("Why each SFE holder is an SFE:")
+        line("Why each SFE holder named is an SFE:")
         for sid in upstream:
             line(f"  {nm(sid)}: {r.sfe_basis[sid]}", "    ")
     text: list[str] = []
