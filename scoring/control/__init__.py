@@ -8,13 +8,21 @@ Semantics, stated and configurable (:class:`PfeParams`):
 
 * **Owned, multiplicative** ("integrated"): multiply shares along a path, add across paths
   (Vitali, Glattfelder & Battiston 2011, Appendix S1 §3). Used for covered-nation exposure and
-  the FIE single-SFE (≥ 25%) and aggregate (≥ 40%) ownership tests, which the statute words as
-  ownership "directly or indirectly" (26 U.S.C. §7701(a)(51)(D), as reported in brief.md §3).
+  the FIE single-SFE (≥ 25%) and aggregate (≥ 40%) ownership tests, which the sources word as
+  ownership "directly or indirectly" (foreign-influenced entity, 26 U.S.C. §7701(a)(51), as
+  reported in brief.md §3). In the FIE tests each chain counts once and no chain passes
+  through the subject itself (:mod:`.pfe`): one SFE never exceeds all SFEs together, and the
+  subject's own stake in itself never counts.
 * **Controlled, by chain** ("chain"): a threshold fixed point — an entity is controlled by a
   set when the set's members and what they already control together hold more than 50% of it
   (Eurostat 2010 majority-chain control; the OFAC 50% rule uses the same fixed point with ≥ 50%).
   Used by default for the foreign-controlled-entity test ("more than 50% owned or controlled
-  by", §7701(a)(51)(C)): with ``fce_semantics="integrated"`` it uses multiplied ownership instead.
+  by"; a foreign-controlled entity is an SFE, §7701(a)(51)(B)): with
+  ``fce_semantics="integrated"`` it uses multiplied ownership instead.
+
+The tests' titles and citations are the policy pack's (``pfe.text.*``, carried in
+:class:`PfeParams`); their findings name entities first with ids in brackets and say why each
+SFE is one (:func:`sfe_basis`, :func:`pfe_sentence`).
 
 Covered-nation parties (the seeds of the foreign-controlled test) are: governments and state
 bodies of a covered nation; persons whose nationality is a covered nation and who are not known
