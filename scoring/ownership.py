@@ -776,10 +776,12 @@ def first_passage_into(
     subject: int,
     holders: np.ndarray[Any, Any],
     *,
+    at_least: float = 0.0,
     tol: float = 1e-12,
     max_iter: int = 10_000,
-) -> tuple[FloatArray, FloatArray]:
-    """Each holder's own share of ``subject``: (lower bounds, upper bounds), one per holder.
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Each holder's own share of ``subject``: (lower bounds, upper bounds, exact), one each per
+    holder.
 
     The sum, over the chains ``k → … → subject``, of the product of the shares along the
     chain, where a chain passes through neither the subject nor the holder ``k`` a second time
@@ -791,8 +793,14 @@ def first_passage_into(
     (one solve on the transposed matrix) counts a chain for every time it loops through ``k``;
     splitting each chain at its last visit to ``k`` gives ``G[k] = N[k, k] · F[k]``, where
     ``N[k, k] = Σ_n M^n[k, k]`` counts the loops through ``k``, which stay in ``k``'s strongly
-    connected component. So ``F[k] = G[k] / N[k, k]``, with one small solve per holder on a
-    cycle (the others have ``N[k, k] = 1``).
+    connected component. So ``F[k] = G[k] / N[k, k]``: exact at once for a holder on no cycle
+    (``N[k, k] = 1``), one small solve on its component for a holder on a cycle.
+
+    Since ``F[k] <= G[k]``, the solve is skipped for a holder on a cycle whose ``G[k]`` upper
+    bound is below ``at_least`` and below the largest share found (holders in decreasing order
+    of ``G``): its share is then only bounded, ``[0, G[k]]``, and ``exact`` is False for it.
+    With ``at_least=0`` (the default) every share is exact, but one solve per holder on a cycle
+    can cost much on a large strongly connected component.
 
     SFE S holds 20% of T and 50% of X, which holds 50% of S; T holds 60% of A, which holds
     50% of T. Around the loops S's figure would be 20% / (1 - 25%) / (1 - 30%) = 38%; each
@@ -801,9 +809,9 @@ def first_passage_into(
     >>> S, X, T, A = 0, 1, 2, 3
     >>> W = ShareMatrix.from_edges(4, np.array([S, S, X, T, A]), np.array([T, X, S, A, T]),
     ...                            np.array([0.2, 0.5, 0.5, 0.6, 0.5]))
-    >>> lo, hi = first_passage_into(W, T, np.array([S, X]))
-    >>> [round(float(v), 12) for v in lo]
-    [0.2, 0.1]
+    >>> lo, hi, exact = first_passage_into(W, T, np.array([S, X]))
+    >>> [round(float(v), 12) for v in lo], exact.tolist()
+    ([0.2, 0.1], [True, True])
     """
     hs = np.asarray(holders, dtype=np.intp)
     n = W.n
@@ -812,18 +820,31 @@ def first_passage_into(
     unit = np.zeros(n)
     unit[subject] = 1.0
     G = integrated_from(into, unit, tol=tol, max_iter=max_iter)
+    g_lo = np.clip(np.nan_to_num(G.lo[hs], nan=1.0, posinf=1.0), 0.0, 1.0)
+    g_hi = np.clip(np.nan_to_num(G.hi[hs], nan=1.0, posinf=1.0), 0.0, 1.0)
     lo, hi = G.lo[hs].copy(), G.hi[hs].copy()
+    exact = np.ones(hs.size, dtype=np.bool_)
     coo = M.hi.tocoo()
     live = coo.data > 0.0
     graph = sp.csr_array((coo.data[live], (coo.row[live], coo.col[live])), shape=(n, n))
     _, label = connected_components(graph, directed=True, connection="strong")
     size = np.bincount(label, minlength=n)
-    for pos, k in enumerate(hs.tolist()):
-        if size[label[k]] < 2:
-            continue  # not on a cycle: no loop through k, G[k] is its own share
-        comp = np.flatnonzero(label == label[k])
+    cyclic = size[label[hs]] >= 2
+    best = float(np.max(np.maximum(g_hi, g_lo)[~cyclic], initial=0.0))
+    comps: dict[int, tuple[IndexArray, ShareMatrix]] = {}
+    for pos in sorted(np.flatnonzero(cyclic).tolist(), key=lambda p: -float(g_hi[p])):
+        k = int(hs[pos])
+        if g_hi[pos] < at_least - EPS and g_hi[pos] < best - EPS:
+            exact[pos] = False  # F <= G: below what is asked and below the largest share
+            lo[pos], hi[pos] = 0.0, g_hi[pos]
+            continue
+        got = comps.get(int(label[k]))
+        if got is None:
+            comp = np.flatnonzero(label == label[k])
+            sub = ShareMatrix(sp.csr_array(M.lo[comp][:, comp]), sp.csr_array(M.hi[comp][:, comp]))
+            got = comps[int(label[k])] = (comp, sub)
+        comp, sub = got
         kl = int(np.searchsorted(comp, k))
-        sub = ShareMatrix(sp.csr_array(M.lo[comp][:, comp]), sp.csr_array(M.hi[comp][:, comp]))
         e = np.zeros(comp.size)
         e[kl] = 1.0
         loops = integrated_from(sub, e, tol=tol, max_iter=max_iter)
@@ -833,9 +854,10 @@ def first_passage_into(
         else:  # a closed cycle: the direct solve, whose clipping handles it
             one = absorbed_exposure(M, np.array([k]), tol=tol, max_iter=max_iter)
             lo[pos], hi[pos] = one.lo[subject], one.hi[subject]
+        best = max(best, float(np.clip(np.nan_to_num(hi[pos], nan=1.0), 0.0, 1.0)))
     lo = np.clip(np.nan_to_num(lo, nan=1.0, posinf=1.0), 0.0, 1.0)
     hi = np.clip(np.nan_to_num(hi, nan=1.0, posinf=1.0), 0.0, 1.0)
-    return lo, np.maximum(hi, lo)
+    return lo, np.maximum(hi, lo), exact
 
 
 def as_intervals(bounds: Bounds, idx: int) -> Interval:

@@ -140,7 +140,13 @@ def test_an_entitys_own_stake_in_itself_never_counts(ds: Dataset) -> None:
         alone[t] = True
         assert subject_exposure(g.equity, alone, t).hi == 0.0
         others = np.flatnonzero(np.arange(n) != t)
-        lo, hi = first_passage_into(g.equity, t, others)
+        lo, hi, exact = first_passage_into(g.equity, t, others)
+        assert exact.all()
+        # asked only for shares of at least 25%: exact where it could be, bounded elsewhere
+        lo25, hi25, exact25 = first_passage_into(g.equity, t, others, at_least=0.25)
+        assert np.all(exact25 | (hi < 0.25 - 1e-9))
+        assert np.all(hi25 >= hi - 1e-9) and np.all(lo25 <= lo + 1e-9)
+        assert np.allclose(lo25[exact25], lo[exact25]) and np.allclose(hi25[exact25], hi[exact25])
         together = subject_exposure(g.equity, np.arange(n) != t, t)
         assert float(hi.max(initial=0.0)) <= together.hi + 1e-9
         assert float(lo.max(initial=0.0)) <= together.lo + 1e-9

@@ -111,7 +111,8 @@ class FieResult(BaseModel):
     holders: list[SfeHolder] = Field(
         default_factory=list,
         exclude=True,
-        description="the SFE holders, largest share first, certain and possible apart",
+        description="the SFE holders whose own share was computed (every one that could meet "
+        "the one-SFE threshold, and the largest), largest first; certain and possible apart",
     )
 
     @property
@@ -519,13 +520,18 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     if cand.size:
         assert sub is not None
         if params.fie_single_semantics == "integrated":
-            lo, hi = first_passage_into(sub, t, cand)
+            # exact for every SFE that could meet the threshold, and for the largest; the
+            # others only bounded below both (skipping a solve each on a cycle)
+            lo, hi, exact = first_passage_into(sub, t, cand, at_least=params.fie_single)
         else:
             lo = np.clip(np.asarray(sub.lo[:, [t]].todense()).ravel()[cand], 0.0, 1.0)
             hi = np.clip(np.asarray(sub.hi[:, [t]].todense()).ravel()[cand], 0.0, 1.0)
             hi = np.maximum(hi, lo)
+            exact = np.ones(cand.size, dtype=bool)
         ents = g.dataset.entities
         for pos, k in enumerate(cand.tolist()):
+            if not exact[pos]:
+                continue
             share = Interval(float(lo[pos]), float(hi[pos]))
             sure = bool(cert_sub[k])
             # TRUE needs a certain SFE holding the share for sure; a possible SFE, or a ranged
@@ -586,8 +592,12 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         entity_id, holders=set(sfe_holders), max_depth=params.max_depth, max_paths=params.max_paths
     )
     ents = g.dataset.entities
-    sure_ids = [h.holder for h in holders if h.sfe is Tri.TRUE]
-    maybe_ids = [h.holder for h in holders if h.sfe is Tri.UNDETERMINED]
+    # every SFE holder, those with a computed share first (largest first)
+    listed = [h.holder for h in holders]
+    rest = sorted(set(sfe_holders) - set(listed))
+    ordered = listed + rest
+    sure_ids = [x for x in ordered if sets.certain[g.index[x]]]
+    maybe_ids = [x for x in ordered if not sets.certain[g.index[x]]]
     tests.append(
         RuleTest(
             test="aggregate_sfe_ownership",
