@@ -161,6 +161,25 @@ def test_change_dates_are_those_of_a_day_by_day_scan(engine: Engine, aid: str) -
     assert [c.date for c in t.changes] == scanned
 
 
+def test_random_days_agree_on_a_synthetic_dataset_with_many_dated_links(tmp_path: Path) -> None:
+    # the shipped data has few link dates inside the window; a synthetic one has dozens per deal
+    from georisk.synth import SynthSpec, generate
+
+    generate(SynthSpec(entities=300, links_per_entity=3.0, arrangements=4, seed=5), tmp_path)
+    engine = Engine.from_dir(tmp_path)
+    rng = random.Random(5)
+    for aid in sorted(engine.dataset.arrangements)[:2]:
+        t = timeline(engine, aid, dt.date(2023, 1, 1), dt.date(2028, 12, 31))
+        assert t.candidates > 30 and not t.truncated
+        assert any(
+            e.kind == "link" for evs in candidates(engine, aid, t.from_, t.to).values() for e in evs
+        )
+        for p in t.intervals:
+            span = (p.to - p.from_).days
+            for day in {p.from_, p.to, p.from_ + dt.timedelta(rng.randint(0, span))}:
+                assert _read(engine, aid, day) == _interval_reading(t, day), (aid, day)
+
+
 # --------------------------------------------------------------------------- dataset dates
 
 
