@@ -55,6 +55,7 @@ from scipy.sparse import csgraph
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.dataset.linkstore import KIND_CODES, NO_DATE
 from georisk.scoring.engine import Engine, NotFoundError, View
+from georisk.scoring.graph import GraphCache
 from georisk.scoring.model import LinkKind
 from georisk.scoring.policy import PolicyPack
 from georisk.scoring.rules import EVALUATORS, PFE_PARAMS, EvalContext, evaluate_rule
@@ -83,6 +84,8 @@ SCHEMA = "georisk.timeline/v1"
 #: scores a timeline computes at most (the window start included)
 MAX_POINTS = 500
 AXES = ("technology", "equity", "policy", "overall")
+#: graphs the walk keeps (the date scored and the one before it, each with its date view)
+WALK_GRAPHS = 4
 ONE_DAY = dt.timedelta(days=1)
 
 
@@ -532,6 +535,14 @@ def timeline(
         raise NotFoundError("scenario", scenario, known)
     cands = candidates(engine, arrangement, start, end)
     days = list(cands)
+    # the walk builds a graph per new date: in a cache of its own, so that it never evicts
+    # the graphs the caller's engine keeps for its own scores (a server's hot dates)
+    engine = Engine(
+        engine.dataset,
+        engine.pack,
+        engine.scenarios,
+        graphs=GraphCache(base_limit=WALK_GRAPHS, overlay_limit=2),
+    )
     prev = _state(engine, arrangement, start, scenario)
     opened = last = start
     periods: list[Period] = []

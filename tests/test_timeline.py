@@ -256,6 +256,19 @@ def test_a_spent_time_budget_stops_after_the_first_score(engine: Engine) -> None
     assert not t.changes
 
 
+def test_the_walk_leaves_the_callers_graph_cache_alone() -> None:
+    # a server's engine keeps its hot dates' graphs; a 500-date walk must not evict them
+    from tests.conftest import DATA
+
+    engine = Engine.from_dir(DATA)
+    hot = dt.date(2026, 11, 22)
+    engine.score(GOTION, hot, view=View.BASIC, remedies=False)
+    before = engine.graphs.sizes()
+    t = timeline(engine, GOTION, START, END)
+    assert t.evaluated > 10
+    assert engine.graphs.sizes() == before and engine.cached_graph(hot) is not None
+
+
 def test_bad_windows_and_unknown_ids(engine: Engine) -> None:
     with pytest.raises(TimelineRangeError):
         timeline(engine, GOTION, END, START)
