@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -305,17 +306,27 @@ def test_simulate_names_the_document_path_of_a_bad_value(
 
 # --------------------------------------------------------------------------- GetOwnership = Score
 
-_ARTICLE = {"an": 1, "possibly an": 3, "not an": 2}  # TestVerdict: TRUE, UNDETERMINED, FALSE
+_SFE = {"an SFE": 1, "possibly an SFE": 3, "not an SFE": 2}  # TestVerdict: TRUE, UNDET., FALSE
+_FIE = {"and an": 1, "and possibly an": 3, "but not an": 2, "but is an": 1, "but possibly an": 3}
 PFE_DATES = ("2026-01-01", TODAY, "2027-06-30")  # the PFE rules are in force from 2026
 
 
 def stated_pfe(reason: str, entity: str) -> dict[str, int]:
-    """The SFE/FIE verdicts a taxpayer_pfe clause states: ``"x is an SFE, possibly an FIE"``."""
-    assert reason.startswith(f"{entity} is "), reason
-    out: dict[str, int] = {}
-    for part in reason[len(entity) + 4 :].split(", "):
-        article, _, what = part.rpartition(" ")
-        out[what] = _ARTICLE[article]
+    """The SFE/FIE verdicts a taxpayer_pfe clause states: ``"Name [x] is an SFE (why) and
+    possibly an FIE: …"``, ``"Name [x] is neither an SFE nor an FIE"``."""
+    head = f"[{entity}] is "
+    assert head in reason, reason
+    rest = reason[reason.index(head) + len(head) :]
+    if rest.startswith("neither an SFE nor an FIE"):
+        return {"SFE": 2, "FIE": 2}
+    out = {
+        "SFE": next(
+            v for k, v in sorted(_SFE.items(), key=lambda kv: -len(kv[0])) if rest.startswith(k)
+        )
+    }
+    fie = re.search(r"\b(and an|and possibly an|but not an|but is an|but possibly an) FIE\b", rest)
+    if fie:
+        out["FIE"] = _FIE[fie.group(1)]
     return out
 
 
