@@ -671,7 +671,11 @@ def render_timeline_table(t: Timeline, width: int = WIDTH) -> str:
         f"{t.evaluated} score(s) computed",
     ]
     if t.truncated:
-        lines.append(f"TRUNCATED: stopped after {t.evaluated} scores; covered up to {t.covered_to}")
+        why = {"max_points": "the bound on scores", "time_budget": "the time budget"}
+        lines.append(
+            f"TRUNCATED by {why.get(t.truncated_by or '', t.truncated_by)}: stopped after "
+            f"{t.evaluated} scores; covered up to {t.covered_to}, not to {t.to}"
+        )
     lines.append("")
     rules = _rules(t)
     bands = "tech/equity/policy/overall"

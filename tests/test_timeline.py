@@ -333,6 +333,25 @@ def test_cli_table_fits_a_terminal_and_csv_has_one_row_per_interval(
     assert "ndaa-fy2024-154" in rows[-1]["events"]
 
 
+def test_cli_table_says_where_a_bounded_timeline_stopped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, table, _ = _cli(
+        capsys,
+        "--arrangement",
+        GOTION,
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2028-12-31",
+        "--max-points",
+        "2",
+    )
+    assert code == 0
+    line = next(x for x in table.splitlines() if x.startswith("TRUNCATED"))
+    assert "bound on scores" in line and "not to 2028-12-31" in line
+
+
 def test_cli_from_after_to_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _cli(
         capsys, "--arrangement", GOTION, "--from", "2028-01-01", "--to", "2027-01-01"
