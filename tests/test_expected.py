@@ -101,7 +101,7 @@ def test_aesc_us_is_sfe_through_envision_with_lowered_confidence(
     s = today["aesc-florence-sc"]
     v = s.verdict("us-45x")
     tp = next(c for c in v.clauses if c.id == "taxpayer_pfe")
-    assert "aesc-us is an SFE" in tp.reason
+    assert "[aesc-us] is an SFE (controlled by Envision Group [envision-group]" in tp.reason
     paths = [p.entities for t in tp.evidence if t.paths for p in t.paths.paths]
     assert ["envision-group", "aesc", "aesc-us"] in paths
     assert "envision-group-owns-aesc" in v.unconfirmed  # 75% is the 2019 split
