@@ -35,10 +35,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -413,8 +410,6 @@ class Arrangement(_Record):
     products: list[Product] = Field(min_length=1)
     chemistry: str | None = None
     capacity: Capacity | None = None
-    # Left out of the JSON form (see _json_without_reported_credit) until the protobuf
-    # Arrangement has the field: server/convert.py parses that form strictly.
     reported_credit: ReportedCredit | None = Field(
         default=None, description="a credit figure reported in the sources, with them"
     )
@@ -434,17 +429,6 @@ class Arrangement(_Record):
         if v not in ISO_3166_ALPHA2:
             raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
         return v
-
-    @model_serializer(mode="wrap")
-    def _json_without_reported_credit(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> Any:
-        # the Python form keeps it (overlays merge records through it); the JSON form, which
-        # the gRPC conversion parses into a message without the field, does not yet
-        d = handler(self)
-        if info.mode_is_json() and isinstance(d, dict):
-            d.pop("reported_credit", None)
-        return d
 
     @model_validator(mode="after")
     def _reported_sources(self) -> Self:

@@ -346,11 +346,7 @@ class ScenarioBasis(_Rec):
 
 
 class Scenario(_Rec):
-    """A named set of overrides of pack parameters, what it rests on and how likely it is.
-
-    ``event`` and ``basis`` are left out of dumps (``exclude``) until ``georisk.v1.Scenario``
-    has them: ``server.convert`` parses the JSON form strictly.
-    """
+    """A named set of overrides of pack parameters, what it rests on and how likely it is."""
 
     id: Id
     title: str
@@ -362,11 +358,10 @@ class Scenario(_Rec):
     )
     assumption: str = Field(description="why this probability: always an assumption to replace")
     event: Id = Field(
-        exclude=True,
         description="the question the scenario answers (e.g. licensing-test); scenarios "
         "sharing an event are exclusive alternatives, different events are independent",
     )
-    basis: ScenarioBasis = Field(exclude=True, description="what the scenario rests on")
+    basis: ScenarioBasis = Field(description="what the scenario rests on")
     overrides: list[Override] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     note: str | None = None

@@ -733,3 +733,205 @@ def test_reflection_v1_is_v1alpha_renamed() -> None:
     )
     renamed.package = "grpc.reflection.v1alpha"
     assert renamed == alpha
+
+
+# --------------------------------------------------------------------------- issue 13's fields
+# The fields issue 13 added to the domain results travel over gRPC as they are in the JSON form:
+# FIE holders (certain and possible apart), the ownership verdict sentence and why each SFE is
+# one, the §45X estimate's basis and reported figure, an arrangement's reported credit, each
+# scenario's basis and event, a score's unconfirmed facts and warnings.
+
+_TRI = {"true": types_pb2.TEST_VERDICT_TRUE, "false": types_pb2.TEST_VERDICT_FALSE}
+_TRI["undetermined"] = types_pb2.TEST_VERDICT_UNDETERMINED
+
+
+def _share(s: Any) -> tuple[float, float, bool, bool]:
+    return (s.min, s.max, s.exclusive_min, s.exclusive_max)
+
+
+def test_get_ownership_carries_the_fie_holders_sentence_and_sfe_basis(
+    channel: grpc.Channel, engine: Engine
+) -> None:
+    """GetOwnership's FIE holders (each SFE's own share, SFE for certain or possibly, meets the
+    one-SFE threshold for certain or possibly), the verdict sentence, why each SFE is one and the
+    names equal Engine.ownership's, for every taxpayer on each date."""
+    graph = graph_pb2_grpc.GraphServiceStub(channel)
+    taxpayers = sorted({a.taxpayer for a in engine.dataset.arrangements.values() if a.taxpayer})
+    holders_seen: set[tuple[str, int]] = set()
+    for eid in taxpayers:
+        for on in PFE_DATES:
+            want = engine.ownership(eid, dt.date.fromisoformat(on))
+            got = graph.GetOwnership(
+                graph_pb2.GetOwnershipRequest(entity_id=eid, as_of=on), timeout=60
+            ).report
+            fie = got.foreign_influenced_entity
+            assert [(h.holder, h.name, h.sfe, _share(h.share), h.meets) for h in fie.holders] == [
+                (h.holder, h.name, _TRI[h.sfe.value], _share(h.share), _TRI[h.meets.value])
+                for h in want.foreign_influenced_entity.holders
+            ], (eid, on)
+            assert got.summary == want.summary and got.summary.startswith(
+                f"{want.entity.name} [{eid}] is "
+            )
+            assert dict(got.sfe_basis) == want.sfe_basis
+            assert dict(got.names) == want.names and got.names[eid] == want.entity.name
+            holders_seen |= {(h.holder, h.meets) for h in fie.holders}
+    # Gotion High-Tech holds 100% of Gotion Inc. (meets for certain); Li Zhen, an SFE for
+    # certain, holds 18.17% alone (does not meet 25%)
+    assert {("gotion-high-tech", 1), ("li-zhen", 2)} <= holders_seen
+
+
+def test_ownership_json_carries_the_fie_holders_sentence_and_sfe_basis(engine: Engine) -> None:
+    """The JSON form of the ownership report (``georisk ownership --format json``) carries what
+    GetOwnership does."""
+    d = engine.ownership("gotion-inc", TODAY_D).model_dump(mode="json", by_alias=True)
+    holders = {h["holder"]: h for h in d["foreign_influenced_entity"]["holders"]}
+    assert holders["li-zhen"]["sfe"] == "true" and holders["li-zhen"]["meets"] == "false"
+    assert holders["gotion-high-tech"]["share"]["min"] == 1.0
+    assert d["summary"].startswith("Gotion Inc. [gotion-inc] is an SFE (controlled by ")
+    assert "gotion-high-tech" in d["sfe_basis"] and d["names"]["li-zhen"]
+
+
+def test_score_of_ford_marshall_carries_the_reported_credit_with_its_sources(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, engine: Engine
+) -> None:
+    """The §45X estimate of Ford Marshall carries how it was made and, beside it, the reported
+    ~$900M a year with its source, in the verdicts and in every scenario's rules."""
+    want = engine.score("ford-marshall", TODAY_D).verdict("us-45x").credit
+    assert want is not None and want.reported is not None and want.basis
+    req = scoring_pb2.ScoreArrangementRequest(
+        arrangement_id="ford-marshall", as_of=TODAY, view=types_pb2.EXPLANATION_VIEW_FULL
+    )
+    score = scoring.ScoreArrangement(req, timeout=60).score
+    v45 = next(v for v in score.verdicts if v.rule == "us-45x")
+    assert v45.HasField("credit") and v45.credit.HasField("reported")
+    got = v45.credit.reported
+    assert (got.usd_per_year, got.credit, list(got.sources), got.unconfirmed, got.note) == (
+        9e8,
+        "45X",
+        ["p11"],
+        True,
+        want.reported.note,
+    )
+    assert v45.credit.basis == want.basis and "GWh" in v45.credit.basis
+    assert (v45.credit.min, v45.credit.max) == (want.min, want.max)
+    in_scenarios = [
+        r.credit.reported.usd_per_year
+        for sc in score.scenarios
+        for r in sc.rules
+        if r.rule == "us-45x" and r.HasField("credit")
+    ]
+    assert in_scenarios and set(in_scenarios) == {9e8}
+    # the JSON form carries the same
+    d = engine.score("ford-marshall", TODAY_D).model_dump(mode="json", by_alias=True)
+    credit = next(v for v in d["verdicts"] if v["rule"] == "us-45x")["credit"]
+    assert credit["basis"] == want.basis and credit["reported"]["sources"] == ["p11"]
+
+
+def test_every_streamed_score_converts_with_its_credit_basis(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, engine: Engine
+) -> None:
+    """Every shipped arrangement streams as a score (none fails converting the new fields), and
+    each estimated credit says how it was estimated."""
+    req = scoring_pb2.StreamScoreArrangementsRequest(as_of=TODAY)
+    items = list(scoring.StreamScoreArrangements(req, timeout=120))
+    assert len(items) == len(engine.dataset.arrangements)
+    assert all(i.WhichOneof("result") == "score" for i in items), [
+        i.error.message for i in items if i.HasField("error")
+    ]
+    credits = [v.credit for i in items for v in i.score.verdicts if v.HasField("credit")]
+    assert credits and all(c.basis for c in credits)
+
+
+def test_get_arrangement_carries_the_reported_credit(channel: grpc.Channel, engine: Engine) -> None:
+    """GetArrangement and ListArrangements carry an arrangement's reported credit with its
+    sources; the arrangement's JSON form does too."""
+    graph = graph_pb2_grpc.GraphServiceStub(channel)
+    want = engine.dataset.arrangements["ford-marshall"].reported_credit
+    assert want is not None
+    got = graph.GetArrangement(
+        graph_pb2.GetArrangementRequest(arrangement_id="ford-marshall"), timeout=30
+    ).arrangement
+    assert got.HasField("reported_credit")
+    r = got.reported_credit
+    assert (r.usd_per_year, r.credit, list(r.sources), r.unconfirmed, r.note) == (
+        want.usd_per_year,
+        want.credit,
+        want.sources,
+        want.unconfirmed,
+        want.note,
+    )
+    listed = graph.ListArrangements(
+        graph_pb2.ListArrangementsRequest(page_size=1000), timeout=30
+    ).arrangements
+    assert len(listed) == len(engine.dataset.arrangements)
+    assert {a.id for a in listed if a.HasField("reported_credit")} == {
+        a.id for a in engine.dataset.arrangements.values() if a.reported_credit is not None
+    }
+    d = engine.dataset.arrangements["ford-marshall"].model_dump(mode="json")
+    assert d["reported_credit"]["usd_per_year"] == 9e8
+
+
+def test_list_scenarios_carries_each_scenarios_basis_and_event(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, engine: Engine
+) -> None:
+    """Each scenario says what it rests on (enacted law, a bill, a proposal, a stated
+    hypothetical: reference and sources) and which event it is an alternative of."""
+    got = scoring.ListScenarios(scoring_pb2.ListScenariosRequest(page_size=1000), timeout=30)
+    want = engine.scenarios.scenarios
+    assert [
+        (s.id, s.event, s.basis.kind, s.basis.reference, list(s.basis.sources))
+        for s in got.scenarios
+    ] == [(s.id, s.event, s.basis.kind.value, s.basis.reference, s.basis.sources) for s in want]
+    kinds = {s.id: s.basis.kind for s in got.scenarios}
+    assert kinds["current-law"] == "enacted" and kinds["house-2025-licensing"] == "bill"
+    events = {s.id: s.event for s in got.scenarios}
+    assert events["house-2025-licensing"] == events["no-licensing-test"]  # exclusive
+    d = engine.scenarios.get("house-2025-licensing").model_dump(mode="json")
+    assert d["basis"]["kind"] == "bill" and d["event"] == "licensing-test"
+
+
+def test_unconfirmed_facts_parse_strictly_into_the_proto_message(engine: Engine) -> None:
+    """Every unconfirmed fact of the shipped scores has the shape of georisk.v1.UnconfirmedFact:
+    once the score's JSON form carries them, the strict conversion takes them as they are."""
+    from google.protobuf import json_format
+
+    facts = [
+        u
+        for aid in sorted(engine.dataset.arrangements)
+        for u in engine.score(aid, TODAY_D, view=View.BASIC).unconfirmed
+    ]
+    assert facts
+    for u in facts:
+        msg = json_format.ParseDict(
+            u.model_dump(mode="json"), types_pb2.UnconfirmedFact(), ignore_unknown_fields=False
+        )
+        assert (msg.id, msg.kind, msg.text, msg.why, list(msg.rests_on_it)) == (
+            u.id,
+            u.kind,
+            u.text,
+            u.why,
+            u.rests_on_it,
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="scoring/engine.py still excludes ArrangementScore.unconfirmed and .warnings from "
+    "the JSON form (exclude=True); remove this marker with those two exclude=True",
+)
+def test_score_carries_its_unconfirmed_facts_and_warnings(
+    scoring: scoring_pb2_grpc.ScoringServiceStub, engine: Engine
+) -> None:
+    """ScoreArrangement carries the unconfirmed facts the score rests on (with why, and the rules
+    resting on each) and the warnings about the result as a whole, as Engine.score does."""
+    for on in (TODAY, "2028-01-01"):  # 2028: past the pack's review date, a warning
+        want = engine.score("gotion-manteno-il", dt.date.fromisoformat(on))
+        got = scoring.ScoreArrangement(
+            scoring_pb2.ScoreArrangementRequest(arrangement_id="gotion-manteno-il", as_of=on),
+            timeout=60,
+        ).score
+        assert [(u.id, u.kind, u.text, u.why, list(u.rests_on_it)) for u in got.unconfirmed] == [
+            (u.id, u.kind, u.text, u.why, u.rests_on_it) for u in want.unconfirmed
+        ]
+        assert list(got.warnings) == want.warnings
+    assert got.unconfirmed and got.warnings

@@ -412,6 +412,7 @@ class Arrangement(_message.Message):
     UNCONFIRMED_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_NOTE_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    REPORTED_CREDIT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Arrangement id."""
     name: _builtins.str
@@ -454,6 +455,12 @@ class Arrangement(_message.Message):
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the sources behind it."""
 
+    @_builtins.property
+    def reported_credit(self) -> _types_pb2.ReportedCredit:
+        """A credit figure reported in the sources (e.g. about $900M a year of §45X), with them;
+        absent when none. Scores show it beside their estimate.
+        """
+
     def __init__(
         self,
         *,
@@ -473,14 +480,20 @@ class Arrangement(_message.Message):
         unconfirmed: _builtins.bool = ...,
         unconfirmed_note: _builtins.str = ...,
         note: _builtins.str = ...,
+        reported_credit: _types_pb2.ReportedCredit | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "_reported_credit", b"_reported_credit", "capacity", b"capacity", "reported_credit", b"reported_credit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "chemistry", b"chemistry", "country", b"country", "focal", b"focal", "id", b"id", "name", b"name", "note", b"note", "parties", b"parties", "products", b"products", "region", b"region", "sources", b"sources", "status", b"status", "taxpayer", b"taxpayer", "template", b"template", "unconfirmed", b"unconfirmed", "unconfirmed_note", b"unconfirmed_note"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "_reported_credit", b"_reported_credit", "capacity", b"capacity", "chemistry", b"chemistry", "country", b"country", "focal", b"focal", "id", b"id", "name", b"name", "note", b"note", "parties", b"parties", "products", b"products", "region", b"region", "reported_credit", b"reported_credit", "sources", b"sources", "status", b"status", "taxpayer", b"taxpayer", "template", b"template", "unconfirmed", b"unconfirmed", "unconfirmed_note", b"unconfirmed_note"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__capacity: _TypeAlias = _typing.Literal["capacity"]  # noqa: Y015
     _WhichOneofArgType__capacity: _TypeAlias = _typing.Literal["_capacity", b"_capacity"]  # noqa: Y015
+    _WhichOneofReturnType__reported_credit: _TypeAlias = _typing.Literal["reported_credit"]  # noqa: Y015
+    _WhichOneofArgType__reported_credit: _TypeAlias = _typing.Literal["_reported_credit", b"_reported_credit"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__capacity) -> _WhichOneofReturnType__capacity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reported_credit) -> _WhichOneofReturnType__reported_credit | None: ...
 
 Global___Arrangement: _TypeAlias = Arrangement  # noqa: Y015
 
@@ -881,6 +894,52 @@ class SfeResult(_message.Message):
 Global___SfeResult: _TypeAlias = SfeResult  # noqa: Y015
 
 @_typing.final
+class SfeHolder(_message.Message):
+    """A specified foreign entity (certain or possible) upstream of the analysed entity, with its own
+    share of it (each chain of holdings counted once, none through the entity itself) and whether
+    that share alone meets the one-SFE threshold of the FIE test.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLDER_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SFE_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    MEETS_FIELD_NUMBER: _builtins.int
+    holder: _builtins.str
+    """Id of the holder."""
+    name: _builtins.str
+    """Name of the holder."""
+    sfe: _types_pb2.TestVerdict.ValueType
+    """TEST_VERDICT_TRUE: an SFE for certain; TEST_VERDICT_UNDETERMINED: possibly an SFE."""
+    meets: _types_pb2.TestVerdict.ValueType
+    """TEST_VERDICT_TRUE: an SFE for certain whose share meets the one-SFE threshold for certain
+    (a certain holder); TEST_VERDICT_UNDETERMINED: only the upper bound of its share meets it, or
+    it is only possibly an SFE (a possible holder); TEST_VERDICT_FALSE: it does not meet it.
+    """
+    @_builtins.property
+    def share(self) -> _types_pb2.ShareValue:
+        """Its own share of the analysed entity."""
+
+    def __init__(
+        self,
+        *,
+        holder: _builtins.str = ...,
+        name: _builtins.str = ...,
+        sfe: _types_pb2.TestVerdict.ValueType = ...,
+        share: _types_pb2.ShareValue | None = ...,
+        meets: _types_pb2.TestVerdict.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["share", b"share"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "meets", b"meets", "name", b"name", "sfe", b"sfe", "share", b"share"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SfeHolder: _TypeAlias = SfeHolder  # noqa: Y015
+
+@_typing.final
 class FieResult(_message.Message):
     """The foreign-influenced-entity test of the entity."""
 
@@ -890,6 +949,7 @@ class FieResult(_message.Message):
     VERDICT_FIELD_NUMBER: _builtins.int
     SFE_HOLDERS_FIELD_NUMBER: _builtins.int
     TESTS_FIELD_NUMBER: _builtins.int
+    HOLDERS_FIELD_NUMBER: _builtins.int
     entity: _builtins.str
     """Id of the analysed entity."""
     verdict: _types_pb2.TestVerdict.ValueType
@@ -902,6 +962,12 @@ class FieResult(_message.Message):
     def tests(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.RuleTest]:
         """The statutory tests behind the verdict."""
 
+    @_builtins.property
+    def holders(self) -> _containers.RepeatedCompositeFieldContainer[Global___SfeHolder]:
+        """The SFE holders whose own share was computed (every one that could meet the one-SFE
+        threshold, and the largest), largest first; certain and possible holders apart by `meets`.
+        """
+
     def __init__(
         self,
         *,
@@ -909,10 +975,11 @@ class FieResult(_message.Message):
         verdict: _types_pb2.TestVerdict.ValueType = ...,
         sfe_holders: _abc.Iterable[_builtins.str] | None = ...,
         tests: _abc.Iterable[_types_pb2.RuleTest] | None = ...,
+        holders: _abc.Iterable[Global___SfeHolder] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "sfe_holders", b"sfe_holders", "tests", b"tests", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "holders", b"holders", "sfe_holders", b"sfe_holders", "tests", b"tests", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -924,6 +991,46 @@ class OwnershipReport(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class SfeBasisEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class NamesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     ENTITY_FIELD_NUMBER: _builtins.int
@@ -933,12 +1040,19 @@ class OwnershipReport(_message.Message):
     SPECIFIED_FOREIGN_ENTITY_FIELD_NUMBER: _builtins.int
     FOREIGN_INFLUENCED_ENTITY_FIELD_NUMBER: _builtins.int
     TRUNCATED_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    SFE_BASIS_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
     dataset_version: _builtins.str
     """Content hash of the dataset used."""
     as_of: _builtins.str
     """Date of the links used (`YYYY-MM-DD`): only links valid on it count."""
     truncated: _builtins.bool
     """True when any path listing in the report hit a cap: more paths exist."""
+    summary: _builtins.str
+    """The SFE/FIE verdict as one sentence, names first with ids in brackets, with why each SFE
+    holder is one (e.g. `Ford Motor Company [ford] is neither an SFE nor an FIE`).
+    """
     @_builtins.property
     def entity(self) -> Global___EntitySummary:
         """The analysed entity."""
@@ -963,6 +1077,16 @@ class OwnershipReport(_message.Message):
     def foreign_influenced_entity(self) -> Global___FieResult:
         """Foreign-influenced-entity test."""
 
+    @_builtins.property
+    def sfe_basis(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Entity id to why it is an SFE (which list since when, or which control chain), for the
+        analysed entity and each SFE holder the findings name.
+        """
+
+    @_builtins.property
+    def names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Entity id to name, for the entities the report mentions."""
+
     def __init__(
         self,
         *,
@@ -975,10 +1099,13 @@ class OwnershipReport(_message.Message):
         specified_foreign_entity: Global___SfeResult | None = ...,
         foreign_influenced_entity: Global___FieResult | None = ...,
         truncated: _builtins.bool = ...,
+        summary: _builtins.str = ...,
+        sfe_basis: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["control", b"control", "covered_nation_exposure", b"covered_nation_exposure", "entity", b"entity", "foreign_influenced_entity", b"foreign_influenced_entity", "specified_foreign_entity", b"specified_foreign_entity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "control", b"control", "covered_nation_exposure", b"covered_nation_exposure", "dataset_version", b"dataset_version", "direct_holders", b"direct_holders", "entity", b"entity", "foreign_influenced_entity", b"foreign_influenced_entity", "specified_foreign_entity", b"specified_foreign_entity", "truncated", b"truncated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "control", b"control", "covered_nation_exposure", b"covered_nation_exposure", "dataset_version", b"dataset_version", "direct_holders", b"direct_holders", "entity", b"entity", "foreign_influenced_entity", b"foreign_influenced_entity", "names", b"names", "sfe_basis", b"sfe_basis", "specified_foreign_entity", b"specified_foreign_entity", "summary", b"summary", "truncated", b"truncated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

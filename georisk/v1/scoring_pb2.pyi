@@ -376,8 +376,47 @@ class Override(_message.Message):
 Global___Override: _TypeAlias = Override  # noqa: Y015
 
 @_typing.final
+class ScenarioBasis(_message.Message):
+    """What a scenario rests on: the law in force, a bill, a proposal or a stated hypothetical, with
+    its sources. A scenario's default probability follows it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """Kind, from firmest to loosest: `enacted` (the law in force as the pack records it: the
+    current-law scenario), `bill` (a legislative text), `proposal` (a stated plan or draft with no
+    bill) or `stated_hypothetical` (a possibility stated with no bill or plan).
+    """
+    reference: _builtins.str
+    """The bill, proposal or statement, in words."""
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the sources behind it."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "reference", b"reference", "sources", b"sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScenarioBasis: _TypeAlias = ScenarioBasis  # noqa: Y015
+
+@_typing.final
 class Scenario(_message.Message):
-    """A policy scenario: a set of parameter overrides with an assumed probability."""
+    """A policy scenario: a set of parameter overrides with an assumed probability, the event it is
+    an alternative of and what it rests on.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -388,16 +427,25 @@ class Scenario(_message.Message):
     OVERRIDES_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Scenario id, e.g. `current-law`."""
     title: _builtins.str
     """Title."""
     probability: _builtins.float
-    """Assumed probability from 0 to 1."""
+    """Assumed probability from 0 to 1 that the change happens, independent of other events; 1 for
+    the enacted current law.
+    """
     assumption: _builtins.str
     """Why this probability: always an assumption to replace."""
     note: _builtins.str
     """Remark; empty when none."""
+    event: _builtins.str
+    """Id of the question the scenario answers (e.g. `licensing-test`): scenarios sharing an event
+    are exclusive alternatives (their probabilities add up to at most 1), scenarios of different
+    events are independent.
+    """
     @_builtins.property
     def overrides(self) -> _containers.RepeatedCompositeFieldContainer[Global___Override]:
         """Parameter overrides relative to the pack."""
@@ -405,6 +453,10 @@ class Scenario(_message.Message):
     @_builtins.property
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the sources behind it."""
+
+    @_builtins.property
+    def basis(self) -> Global___ScenarioBasis:
+        """What the scenario rests on."""
 
     def __init__(
         self,
@@ -416,10 +468,12 @@ class Scenario(_message.Message):
         overrides: _abc.Iterable[Global___Override] | None = ...,
         sources: _abc.Iterable[_builtins.str] | None = ...,
         note: _builtins.str = ...,
+        event: _builtins.str = ...,
+        basis: Global___ScenarioBasis | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumption", b"assumption", "id", b"id", "note", b"note", "overrides", b"overrides", "probability", b"probability", "sources", b"sources", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumption", b"assumption", "basis", b"basis", "event", b"event", "id", b"id", "note", b"note", "overrides", b"overrides", "probability", b"probability", "sources", b"sources", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

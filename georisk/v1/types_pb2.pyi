@@ -577,6 +577,48 @@ class ParamUse(_message.Message):
 Global___ParamUse: _TypeAlias = ParamUse  # noqa: Y015
 
 @_typing.final
+class ReportedCredit(_message.Message):
+    """A credit figure reported for an arrangement in the sources (e.g. about $900M a year of §45X
+    for Ford Marshall), shown beside the engine's estimate, never in its place.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USD_PER_YEAR_FIELD_NUMBER: _builtins.int
+    CREDIT_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    usd_per_year: _builtins.float
+    """The reported annual amount, in US dollars."""
+    credit: _builtins.str
+    """Which credit, e.g. `45X`."""
+    unconfirmed: _builtins.bool
+    """True when no authority confirmed the figure (or how it is read, e.g. as annual)."""
+    note: _builtins.str
+    """What the sources say and how the figure is read; empty when nothing to add."""
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the sources that report it (among the arrangement's sources)."""
+
+    def __init__(
+        self,
+        *,
+        usd_per_year: _builtins.float = ...,
+        credit: _builtins.str = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+        unconfirmed: _builtins.bool = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "note", b"note", "sources", b"sources", "unconfirmed", b"unconfirmed", "usd_per_year", b"usd_per_year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportedCredit: _TypeAlias = ReportedCredit  # noqa: Y015
+
+@_typing.final
 class Amount(_message.Message):
     """An amount range with its unit, e.g. an estimated annual credit."""
 
@@ -585,24 +627,40 @@ class Amount(_message.Message):
     MIN_FIELD_NUMBER: _builtins.int
     MAX_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    REPORTED_FIELD_NUMBER: _builtins.int
     min: _builtins.float
     """Lower estimate."""
     max: _builtins.float
     """Upper estimate."""
     unit: _builtins.str
     """Unit, e.g. `USD/year`."""
+    basis: _builtins.str
+    """How the estimate was made, in words (e.g. `20 GWh × $35/kWh for cells made on site`);
+    empty when not stated.
+    """
+    @_builtins.property
+    def reported(self) -> Global___ReportedCredit:
+        """A figure the sources report for the same credit, beside (not instead of) the estimate;
+        absent when the dataset has none.
+        """
+
     def __init__(
         self,
         *,
         min: _builtins.float = ...,
         max: _builtins.float = ...,
         unit: _builtins.str = ...,
+        basis: _builtins.str = ...,
+        reported: Global___ReportedCredit | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_reported", b"_reported", "reported", b"reported"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max", b"max", "min", b"min", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reported", b"_reported", "basis", b"basis", "max", b"max", "min", b"min", "reported", b"reported", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__reported: _TypeAlias = _typing.Literal["reported"]  # noqa: Y015
+    _WhichOneofArgType__reported: _TypeAlias = _typing.Literal["_reported", b"_reported"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reported) -> _WhichOneofReturnType__reported | None: ...
 
 Global___Amount: _TypeAlias = Amount  # noqa: Y015
 
@@ -943,6 +1001,8 @@ class ArrangementScore(_message.Message):
     REMEDIES_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     OVERLAY_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     as_of: _builtins.str
     """Date of the facts and rules used (`YYYY-MM-DD`)."""
     scenario: _builtins.str
@@ -1001,6 +1061,19 @@ class ArrangementScore(_message.Message):
     def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceRef]:
         """The sources cited anywhere in this score."""
 
+    @_builtins.property
+    def unconfirmed(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnconfirmedFact]:
+        """The unconfirmed facts and policy parameters the score rests on (or whose sources disagree),
+        each with why and the rules and axes resting on it; `confidence_reasons` says the same in
+        sentences.
+        """
+
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the reader must know about the result as a whole (e.g. `as_of` past the policy pack's
+        review date); also in `overall.notes`.
+        """
+
     def __init__(
         self,
         *,
@@ -1022,13 +1095,57 @@ class ArrangementScore(_message.Message):
         remedies: _abc.Iterable[Global___Remedy] | None = ...,
         sources: _abc.Iterable[Global___SourceRef] | None = ...,
         overlay: _builtins.str | None = ...,
+        unconfirmed: _abc.Iterable[Global___UnconfirmedFact] | None = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_overlay", b"_overlay", "arrangement", b"arrangement", "equity", b"equity", "overall", b"overall", "overlay", b"overlay", "policy", b"policy", "technology", b"technology"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_overlay", b"_overlay", "arrangement", b"arrangement", "as_of", b"as_of", "confidence", b"confidence", "confidence_reasons", b"confidence_reasons", "dataset_version", b"dataset_version", "equity", b"equity", "missing_facts", b"missing_facts", "overall", b"overall", "overlay", b"overlay", "pack_version", b"pack_version", "policy", b"policy", "remedies", b"remedies", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "scenarios", b"scenarios", "sources", b"sources", "technology", b"technology", "verdicts", b"verdicts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_overlay", b"_overlay", "arrangement", b"arrangement", "as_of", b"as_of", "confidence", b"confidence", "confidence_reasons", b"confidence_reasons", "dataset_version", b"dataset_version", "equity", b"equity", "missing_facts", b"missing_facts", "overall", b"overall", "overlay", b"overlay", "pack_version", b"pack_version", "policy", b"policy", "remedies", b"remedies", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "scenarios", b"scenarios", "sources", b"sources", "technology", b"technology", "unconfirmed", b"unconfirmed", "verdicts", b"verdicts", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__overlay: _TypeAlias = _typing.Literal["overlay"]  # noqa: Y015
     _WhichOneofArgType__overlay: _TypeAlias = _typing.Literal["_overlay", b"_overlay"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__overlay) -> _WhichOneofReturnType__overlay | None: ...
 
 Global___ArrangementScore: _TypeAlias = ArrangementScore  # noqa: Y015
+
+@_typing.final
+class UnconfirmedFact(_message.Message):
+    """A fact or policy parameter a score rests on that no authority confirmed, or whose sources
+    disagree, named for an analyst.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    WHY_FIELD_NUMBER: _builtins.int
+    RESTS_ON_IT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Id of the entity, link or parameter (or of a fact the dataset lacks)."""
+    kind: _builtins.str
+    """Kind: `entity`, `link`, `parameter`, or `fact` (an id the dataset lacks)."""
+    text: _builtins.str
+    """What it is, for an analyst: `Name [id]`, a link in words, a parameter id."""
+    why: _builtins.str
+    """Why it is unconfirmed, from the record's note; empty when no note says why."""
+    @_builtins.property
+    def rests_on_it(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the rules, and names of the axes, whose findings rest on it."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        text: _builtins.str = ...,
+        why: _builtins.str = ...,
+        rests_on_it: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "kind", b"kind", "rests_on_it", b"rests_on_it", "text", b"text", "why", b"why"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnconfirmedFact: _TypeAlias = UnconfirmedFact  # noqa: Y015

@@ -106,11 +106,8 @@ class FieResult(BaseModel):
     verdict: Tri
     sfe_holders: list[str] = Field(description="SFEs (certain or possible) upstream of the entity")
     tests: list[RuleTest]
-    # not serialized until GetOwnership's FieResult message has a field for it (the gRPC
-    # conversion refuses unknown fields); the reasons name the same holders in words
     holders: list[SfeHolder] = Field(
         default_factory=list,
-        exclude=True,
         description="the SFE holders whose own share was computed (every one that could meet "
         "the one-SFE threshold, and the largest), largest first; certain and possible apart",
     )

@@ -78,20 +78,16 @@ class OwnershipReport(BaseModel):
     covered_nation_exposure: ExposureResult
     specified_foreign_entity: SfeResult
     foreign_influenced_entity: FieResult
-    # for the reader (the table); not serialized until GetOwnership's message has fields for
-    # them (the gRPC conversion refuses unknown fields)
     summary: str = Field(
         default="",
-        exclude=True,
         description="the SFE/FIE verdict as one sentence, with why each SFE is one",
     )
     sfe_basis: dict[str, str] = Field(
         default_factory=dict,
-        exclude=True,
         description="why the entity and each SFE holder the findings name is an SFE, by id",
     )
     names: dict[str, str] = Field(
-        default_factory=dict, exclude=True, description="the names of the entities it mentions"
+        default_factory=dict, description="the names of the entities it mentions"
     )
 
     model_config = {"populate_by_name": True}

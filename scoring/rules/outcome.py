@@ -92,15 +92,9 @@ class Amount(BaseModel):
     min: float
     max: float
     unit: str
-    # Not serialized yet: the protobuf Amount has no such fields, and the JSON and the gRPC
-    # messages carry the same facts (server/convert.py parses the JSON form strictly). Their
-    # text is in the rule's reason ("estimated credit …; reported: …").
-    basis: str | None = Field(
-        default=None, exclude=True, description="how the estimate was made, in words"
-    )
+    basis: str | None = Field(default=None, description="how the estimate was made, in words")
     reported: ReportedCredit | None = Field(
         default=None,
-        exclude=True,
         description="a figure the sources report, beside (not instead of) the estimate",
     )
 
