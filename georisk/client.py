@@ -230,6 +230,23 @@ class GeoriskClient:
         )
         return r.pack
 
+    def timeline(
+        self, arrangement_id: str, *, from_date: str = "", to_date: str = "", scenario: str = ""
+    ) -> scoring_pb2.Timeline:
+        """When the arrangement's verdicts, bands or credit change over ``[from_date, to_date]``
+        (empty: today, and five years on), with the events that cause each change; a long
+        window may come back ``truncated`` (see ``covered_to`` and ``truncated_by``)."""
+        r: scoring_pb2.GetTimelineResponse = self._call(
+            self._scoring.GetTimeline,
+            scoring_pb2.GetTimelineRequest(
+                arrangement_id=arrangement_id,
+                from_date=from_date,
+                to_date=to_date,
+                scenario=scenario,
+            ),
+        )
+        return r.timeline
+
     # ------------------------------------------------------------------ graph
 
     def entity(self, entity_id: str, as_of: str = "") -> graph_pb2.Entity:

@@ -558,3 +558,29 @@ def test_load_warm_builds_todays_graph_before_serving() -> None:
     g = eng.cached_graph(dt.date.today())
     assert g is not None
     assert "equity" in g._shared and "control" in g._shared
+
+
+def test_client_timeline(client: GeoriskClient, engine: Engine) -> None:
+    """GeoriskClient.timeline: the GetTimeline RPC, typed, with its errors as GeoriskError."""
+    import datetime as dt
+
+    from georisk.scoring.timeline import timeline
+
+    t = client.timeline("gotion-manteno-il", from_date="2024-01-01", to_date="2028-12-31")
+    want = timeline(engine, "gotion-manteno-il", dt.date(2024, 1, 1), dt.date(2028, 12, 31))
+    assert (t.arrangement_id, t.scenario, t.from_date, t.to_date) == (
+        "gotion-manteno-il",
+        "current-law",
+        "2024-01-01",
+        "2028-12-31",
+    )
+    assert [c.date for c in t.changes] == [c.date.isoformat() for c in want.changes]
+    ban = next(c for c in t.changes if c.date == "2027-10-01")
+    assert any((d.subject, d.after) == ("us-lists", "not_eligible") for d in ban.changed)
+    other = client.timeline(
+        "ford-marshall", from_date="2026-01-01", to_date="2027-12-31", scenario="no-licensing-test"
+    )
+    assert other.scenario == "no-licensing-test" and other.covered_to == "2027-12-31"
+    assert code_of(lambda: client.timeline("nope")).code is grpc.StatusCode.NOT_FOUND
+    bad = code_of(lambda: client.timeline("ford-marshall", from_date="2027-01-01", to_date="2026"))
+    assert bad.code is grpc.StatusCode.INVALID_ARGUMENT and bad.violations[0][0] == "to_date"
