@@ -108,11 +108,12 @@ class ScoringServiceServicer:
         NOT_FOUND (use StreamScoreArrangements for per-item errors).
 
         The response is sized as it is assembled, against the server's response limit: 1,000 ids
-        fit in both views on the shipped data (at most 5.2 MiB BASIC and 55 MiB FULL, against the
-        default limit of 128 MiB). A response that would not fit (larger scores of another dataset,
-        or a lower limit) fails at the first score that crosses the limit with RESOURCE_EXHAUSTED and
-        a `google.rpc.QuotaFailure` (subject `arrangement_ids`) pointing to StreamScoreArrangements,
-        which sends one message per score and has no such limit.
+        fit in both views on the shipped data (at most 11 MiB BASIC and 67 MiB FULL on 2026-11-22,
+        unconfirmed facts included, against the default limit of 128 MiB). A response that would
+        not fit (larger scores of another dataset, or a lower limit) fails at the first score that
+        crosses the limit with RESOURCE_EXHAUSTED and a `google.rpc.QuotaFailure` (subject
+        `arrangement_ids`) pointing to StreamScoreArrangements, which sends one message per score
+        and has no such limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -53,11 +53,12 @@ class ScoringServiceStub:
     NOT_FOUND (use StreamScoreArrangements for per-item errors).
 
     The response is sized as it is assembled, against the server's response limit: 1,000 ids
-    fit in both views on the shipped data (at most 5.2 MiB BASIC and 55 MiB FULL, against the
-    default limit of 128 MiB). A response that would not fit (larger scores of another dataset,
-    or a lower limit) fails at the first score that crosses the limit with RESOURCE_EXHAUSTED and
-    a `google.rpc.QuotaFailure` (subject `arrangement_ids`) pointing to StreamScoreArrangements,
-    which sends one message per score and has no such limit.
+    fit in both views on the shipped data (at most 11 MiB BASIC and 67 MiB FULL on 2026-11-22,
+    unconfirmed facts included, against the default limit of 128 MiB). A response that would
+    not fit (larger scores of another dataset, or a lower limit) fails at the first score that
+    crosses the limit with RESOURCE_EXHAUSTED and a `google.rpc.QuotaFailure` (subject
+    `arrangement_ids`) pointing to StreamScoreArrangements, which sends one message per score
+    and has no such limit.
     """
     StreamScoreArrangements: _grpc.UnaryStreamMultiCallable[_scoring_pb2.StreamScoreArrangementsRequest, _scoring_pb2.StreamScoreArrangementsResponse]
     """Scores many arrangements and streams one message per id, in request order. An arrangement that
@@ -108,11 +109,12 @@ class ScoringServiceAsyncStub(ScoringServiceStub):
     NOT_FOUND (use StreamScoreArrangements for per-item errors).
 
     The response is sized as it is assembled, against the server's response limit: 1,000 ids
-    fit in both views on the shipped data (at most 5.2 MiB BASIC and 55 MiB FULL, against the
-    default limit of 128 MiB). A response that would not fit (larger scores of another dataset,
-    or a lower limit) fails at the first score that crosses the limit with RESOURCE_EXHAUSTED and
-    a `google.rpc.QuotaFailure` (subject `arrangement_ids`) pointing to StreamScoreArrangements,
-    which sends one message per score and has no such limit.
+    fit in both views on the shipped data (at most 11 MiB BASIC and 67 MiB FULL on 2026-11-22,
+    unconfirmed facts included, against the default limit of 128 MiB). A response that would
+    not fit (larger scores of another dataset, or a lower limit) fails at the first score that
+    crosses the limit with RESOURCE_EXHAUSTED and a `google.rpc.QuotaFailure` (subject
+    `arrangement_ids`) pointing to StreamScoreArrangements, which sends one message per score
+    and has no such limit.
     """
     StreamScoreArrangements: _aio.UnaryStreamMultiCallable[_scoring_pb2.StreamScoreArrangementsRequest, _scoring_pb2.StreamScoreArrangementsResponse]  # type: ignore[assignment]
     """Scores many arrangements and streams one message per id, in request order. An arrangement that
@@ -172,11 +174,12 @@ class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
         NOT_FOUND (use StreamScoreArrangements for per-item errors).
 
         The response is sized as it is assembled, against the server's response limit: 1,000 ids
-        fit in both views on the shipped data (at most 5.2 MiB BASIC and 55 MiB FULL, against the
-        default limit of 128 MiB). A response that would not fit (larger scores of another dataset,
-        or a lower limit) fails at the first score that crosses the limit with RESOURCE_EXHAUSTED and
-        a `google.rpc.QuotaFailure` (subject `arrangement_ids`) pointing to StreamScoreArrangements,
-        which sends one message per score and has no such limit.
+        fit in both views on the shipped data (at most 11 MiB BASIC and 67 MiB FULL on 2026-11-22,
+        unconfirmed facts included, against the default limit of 128 MiB). A response that would
+        not fit (larger scores of another dataset, or a lower limit) fails at the first score that
+        crosses the limit with RESOURCE_EXHAUSTED and a `google.rpc.QuotaFailure` (subject
+        `arrangement_ids`) pointing to StreamScoreArrangements, which sends one message per score
+        and has no such limit.
         """
 
     @_abc_1.abstractmethod
