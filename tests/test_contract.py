@@ -935,3 +935,19 @@ def test_score_carries_its_unconfirmed_facts_and_warnings(
         ]
         assert list(got.warnings) == want.warnings
     assert got.unconfirmed and got.warnings
+
+
+def test_get_timeline_credits_carry_the_basis_and_reported_figure(
+    scoring: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    """A timeline's credit estimates say how they were made and carry the reported figure, as
+    the score's do: Ford Marshall's §45X beside the reported $900M a year [p11]."""
+    t = scoring.GetTimeline(
+        scoring_pb2.GetTimelineRequest(
+            arrangement_id="ford-marshall", from_date=TODAY, to_date="2027-12-31"
+        ),
+        timeout=60,
+    ).timeline
+    credits = [i.credits["us-45x"] for i in t.intervals if "us-45x" in i.credits]
+    assert credits and all(c.basis and c.reported.usd_per_year == 9e8 for c in credits)
+    assert {tuple(c.reported.sources) for c in credits} == {("p11",)}
