@@ -151,17 +151,13 @@ class ArrangementScore(BaseModel):
     remedies: list[Remedy] = Field(default_factory=list)
     sources: list[SourceRef] = Field(default_factory=list)
     overlay: str | None = None
-    # Not serialized yet: the protobuf ArrangementScore has no such fields, and the JSON and the
-    # gRPC messages carry the same facts (server/convert.py parses the JSON form strictly). Their
-    # text is in `confidence_reasons` (unconfirmed facts) and `overall.notes` (warnings).
     unconfirmed: list[UnconfirmedFact] = Field(
         default_factory=list,
-        exclude=True,
-        description="the unconfirmed facts and parameters the score rests on, with why",
+        description="the unconfirmed facts and parameters the score rests on, with why "
+        "(confidence_reasons says the same in sentences)",
     )
     warnings: list[str] = Field(
         default_factory=list,
-        exclude=True,
         description="what the reader must know about the result as a whole (e.g. a pack past "
         "its review date); also in overall.notes",
     )
