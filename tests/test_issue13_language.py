@@ -221,6 +221,7 @@ def test_a_date_past_the_packs_review_date_says_so(engine: Engine) -> None:
     late = engine.score("ford-marshall", review + dt.timedelta(days=1), remedies=False)
     (w,) = late.warnings
     assert str(review) in w and "review" in w, w
-    # the JSON (and gRPC) carry it in the overall axis' notes; the table at the top
-    assert w in late.model_dump(mode="json")["overall"]["notes"]
+    # the JSON (and gRPC) carry it, also in the overall axis' notes; the table at the top
+    doc = late.model_dump(mode="json")
+    assert doc["warnings"] == [w] and w in doc["overall"]["notes"]
     assert f"WARNING: {w}"[:60] in _flat(render_score_table([late]).splitlines())
