@@ -274,7 +274,8 @@ def test_facts_whose_note_says_assumed_or_unconfirmed_are_marked(engine: Engine)
         and _ASSUMED.search(l.note or "")
     ] + [
         r.id
-        for r in (*ds.links.values(), *ds.entities.values())
+        for rs in (ds.links.values(), ds.entities.values())
+        for r in rs
         if not r.unconfirmed and "UNCONFIRMED" in (r.note or "")
     ]
     assert not unmarked, unmarked

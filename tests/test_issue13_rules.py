@@ -101,7 +101,7 @@ def test_an_affiliate_is_said_to_be_blocked_as_an_affiliate_with_its_aggregation
     assert "Holding Co [holdco] holds 70%" in c.reason
     assert "[" in c.reason and "['" not in c.reason  # no Python list reprs
     (t,) = c.evidence
-    assert t.value is not None and (t.value.min, t.value.max) == (pytest.approx(0.7),) * 2
+    assert t.value is not None and t.value.min == t.value.max == pytest.approx(0.7)
     assert t.threshold == pytest.approx(0.5)
     assert t.paths is not None
     assert [p.entities for p in t.paths.paths] == [["listed", "holdco", "maker"]]
@@ -234,7 +234,7 @@ def test_30d_in_march_2024_gives_a_real_verdict(engine: Engine) -> None:
 def test_packs_from_bought_in_cells_earn_the_module_rate(write_dataset: WriteDataset) -> None:
     v = _tiered(write_dataset, share=0.0, products="packs")["us-45x"]
     assert v.credit is not None
-    assert (v.credit.min, v.credit.max) == (pytest.approx(10 * 1e6 * 10),) * 2  # 10 GWh × $10
+    assert v.credit.min == v.credit.max == pytest.approx(10 * 1e6 * 10)  # 10 GWh × $10
     assert "$100M" in v.reason and "$100–100M" not in v.reason
 
 
