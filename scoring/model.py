@@ -49,6 +49,7 @@ __all__ = [
     "Capacity",
     "Entity",
     "EntityKind",
+    "Identifier",
     "KnowHowTransfer",
     "LicenceTerms",
     "Link",
@@ -126,6 +127,16 @@ class ListMembership(_Record):
         return (self.since is None or self.since <= on) and (self.until is None or on <= self.until)
 
 
+class Identifier(_Record):
+    """A foreign identifier of an entity, with its scheme: ``XI-LEI`` (an LEI), ``GB-COH`` (a
+    register number, org-id.guide list codes), ``OpenSanctions``, ``BODS-record``, …; imports
+    match entities on (scheme, id)."""
+
+    scheme: str = Field(min_length=1)
+    id: str = Field(min_length=1)
+    sources: list[Id] = Field(default_factory=list)
+
+
 class Entity(_Record):
     """A company, government, state body, person, facility, consortium, …"""
 
@@ -147,6 +158,13 @@ class Entity(_Record):
     unconfirmed: bool = False
     unconfirmed_note: str | None = None
     note: str | None = None
+    # exclude=True: not yet in the proto (server/convert.py dumps entities into georisk.v1.Entity);
+    # georisk.interop.write writes it explicitly
+    identifiers: list[Identifier] = Field(
+        default_factory=list,
+        exclude=True,
+        description="foreign identifiers (LEI, register numbers, …)",
+    )
 
     @field_validator("country", "principal_place")
     @classmethod

@@ -368,7 +368,7 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
         return None
     ids = _col(t, "id")
     ok = _match(ids, ID_RE)
-    for name in ("aliases", "lists"):
+    for name in ("aliases", "lists", "identifiers"):
         ok &= _blank(_col(t, name))
     name_c = _col(t, "name")
     names = name_c.to_pylist()
@@ -428,6 +428,7 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
             "unconfirmed": un == 2,
             "unconfirmed_note": None,
             "note": None,
+            "identifiers": [],
         }
         if r in noted:  # rare: notes are sparse
             for c, texts in notes.items():

@@ -1,0 +1,140 @@
+"""The common shape of an import: validated records, the rejected input, and notes.
+
+Every importer (:mod:`.bods`, and the FtM, GLEIF and list importers beside it) turns foreign
+records into an :class:`Imported`: the project's own pydantic records
+(:mod:`georisk.scoring.model`), so every check of the loader already holds for them, plus one
+:class:`Rejected` per input record that could not be taken, with where it was and why.
+:func:`.write.write_dataset` writes it as a dataset directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from georisk.scoring.model import ID_PATTERN, Entity, Link, ShareRange, Source
+
+__all__ = ["Imported", "Rejected", "ShareError", "share_range", "slug"]
+
+_ID_RE = re.compile(ID_PATTERN)
+_MAX_ID = 128
+_HASH = 10  # hex digits of the hash suffix
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input record that was not imported: the file, where in it, its own id, and why."""
+
+    file: str
+    where: str
+    record_id: str | None
+    reason: str
+
+    def line(self) -> str:
+        """One line an analyst reads: ``FILE: WHERE (id=ID): REASON``."""
+        rid = f" (id={self.record_id})" if self.record_id else ""
+        return f"{self.file}: {self.where}{rid}: {self.reason}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.file, "where": self.where, "id": self.record_id, "reason": self.reason}
+
+
+@dataclass
+class Imported:
+    """What one import produced: records keyed by id, the rejected input, and notes (facts kept
+    but not turned into records, choices made) for the analyst."""
+
+    format: str
+    sources: dict[str, Source] = field(default_factory=dict)
+    entities: dict[str, Entity] = field(default_factory=dict)
+    links: dict[str, Link] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def slug(prefix: str, raw_id: str) -> str:
+    """A valid, lower-case record id made deterministically from a foreign id.
+
+    Characters outside ``a-z 0-9 . _ : -`` become ``-``; when anything was changed (other than
+    lower-casing) or the id must be shortened, a hash of the raw id is appended so that two
+    foreign ids never share a slug. ``prefix`` (itself a slug, e.g. ``bods``) names the scheme.
+
+    >>> slug("bods", "openownership-register-123")
+    'bods:openownership-register-123'
+    >>> slug("bods", "A b/c")[:10]
+    'bods:a-b-c'
+    """
+    if not prefix or not _ID_RE.match(prefix):
+        raise ValueError(f"prefix {prefix!r} is not a valid id")
+    low = raw_id.strip().lower()
+    clean = re.sub(r"[^a-z0-9._:-]+", "-", low).strip("-._:")
+    changed = clean != low
+    head = f"{prefix}:{clean}" if clean else prefix
+    if changed or len(head) > _MAX_ID:
+        digest = hashlib.sha256(raw_id.encode("utf-8")).hexdigest()[:_HASH]
+        head = f"{head[: _MAX_ID - _HASH - 1].rstrip('-._:')}-{digest}"
+    if not _ID_RE.match(head):  # cannot happen: kept as a guard for the loader's sake
+        raise ValueError(f"cannot make an id from {raw_id!r}")
+    return head
+
+
+class ShareError(ValueError):
+    """A share that cannot be read (out of range, bounds crossed)."""
+
+
+def share_range(
+    *,
+    exact: float | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: float | None = None,
+    exclusive_maximum: float | None = None,
+    scale: float = 100.0,
+) -> float | ShareRange | None:
+    """A BODS-style share (percentages by default; ``scale=1`` for fractions) as the model's
+    share: an exact fraction, a :class:`ShareRange`, or None when nothing is given.
+
+    ``exact`` wins when given with bounds that contain it; bounds that exclude it are a
+    :class:`ShareError`. An exclusive bound replaces an inclusive one on the same side.
+
+    >>> share_range(exact=51)
+    0.51
+    >>> share_range(minimum=25, exclusive_maximum=50)
+    ShareRange(minimum=0.25, maximum=0.5, exclusive_minimum=False, exclusive_maximum=True)
+    """
+
+    def frac(v: float | None, what: str) -> float | None:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ShareError(f"share {what} {v!r} is not a number")
+        f = float(v) / scale
+        if not 0.0 <= f <= 1.0:
+            raise ShareError(f"share {what} {v} is outside 0–{scale:g}")
+        return round(f, 12)
+
+    ex = frac(exact, "exact")
+    lo, hi = frac(minimum, "minimum"), frac(maximum, "maximum")
+    xlo, xhi = (
+        frac(exclusive_minimum, "exclusiveMinimum"),
+        frac(exclusive_maximum, "exclusiveMaximum"),
+    )
+    low, low_x = (xlo, True) if xlo is not None else (lo, False)
+    high, high_x = (xhi, True) if xhi is not None else (hi, False)
+    if ex is not None:
+        if (low is not None and (ex < low or (low_x and ex == low))) or (
+            high is not None and (ex > high or (high_x and ex == high))
+        ):
+            raise ShareError(f"share exact {exact} is outside its own bounds")
+        return ex
+    if low is None and high is None:
+        return None
+    lo_v = 0.0 if low is None else low
+    hi_v = 1.0 if high is None else high
+    if hi_v < lo_v or (hi_v == lo_v and (low_x or high_x)):
+        raise ShareError(f"share bounds cross: {lo_v * scale:g} to {hi_v * scale:g}")
+    if lo_v == hi_v:
+        return lo_v
+    return ShareRange(minimum=lo_v, maximum=hi_v, exclusive_minimum=low_x, exclusive_maximum=high_x)
