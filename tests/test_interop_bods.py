@@ -8,12 +8,16 @@ entity, joint ownership and indirect ownership.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from georisk.interop.core import Rejected, ShareError, share_range, slug
-from georisk.scoring.model import ID_PATTERN, Entity, ShareRange
+from georisk.scoring.dataset import load_dataset
+from georisk.scoring.model import ID_PATTERN, Entity, EntityKind, ShareRange
 
 DATA = Path(__file__).parent / "data" / "bods"
 
@@ -71,8 +75,6 @@ def test_rejected_reads_as_one_line() -> None:
 
 
 def test_entities_carry_identifiers_and_csv_entities_have_none(tmp_path: Path) -> None:
-    from georisk.scoring.dataset import load_dataset
-
     e = Entity.model_validate(
         {
             "id": "gasgrid",
@@ -93,3 +95,175 @@ def test_entities_carry_identifiers_and_csv_entities_have_none(tmp_path: Path) -
     ds = load_dataset(tmp_path)
     assert ds.entities["acme"].identifiers == []
     assert ds.entities["b"].identifiers[0].id == "5493001KJTIIGC8Y1R12"
+
+
+# --------------------------------------------------------------------------- BODS → dataset
+
+
+def _statements(name: str) -> list[dict[str, Any]]:
+    doc: list[dict[str, Any]] = json.loads((DATA / name).read_text(encoding="utf-8"))
+    return doc
+
+
+def test_official_examples_validate_against_the_vendored_schema() -> None:
+    from georisk.interop.bods import statement_errors
+
+    for f in sorted(DATA.glob("*.json")):
+        for st in _statements(f.name):
+            assert statement_errors(st) == [], (f.name, st["statementId"])
+
+
+def test_state_owned_enterprise_imports_loads_and_has_the_expected_holders(
+    tmp_path: Path,
+) -> None:
+    """bods-package-fi-soe.json: Gasgrid Finland Oy is 76.5 % held by Suomen Kaasuverkko Oy and
+    23.5 % by the Ministry of Finance, which holds all of Kaasuverkko; the Republic of Finland
+    holds Gasgrid indirectly (100 %) and influences the ministry otherwise."""
+    from georisk.interop.bods import import_bods
+    from georisk.interop.write import write_dataset
+    from georisk.scoring.engine import Engine
+
+    imported = import_bods([DATA / "bods-package-fi-soe.json"])
+    assert imported.rejected == []
+    out = tmp_path / "fi"
+    write_dataset(imported, out)
+    ds = load_dataset(out)
+    gasgrid = ds.entities["bods:19f1c5afe9d7"]
+    assert gasgrid.name == "Gasgrid Finland Oy" and gasgrid.country == "FI"
+    assert ("FI-PRO", "3007894-1") in {(i.scheme, i.id) for i in gasgrid.identifiers}
+    assert ("BODS-record", "19f1c5afe9d7") in {(i.scheme, i.id) for i in gasgrid.identifiers}
+    assert ds.entities["bods:05ce06ec97b1"].kind == EntityKind.GOVERNMENT
+    assert ds.entities["bods:7ff95ba3682c"].kind == EntityKind.STATE_BODY
+    # the indirect 100 % of the state is a reported fact, not a fourth link into Gasgrid
+    into = sorted(
+        (link.source, link.share) for link in ds.links.values() if link.target == gasgrid.id
+    )
+    assert into == [("bods:0199c515a699", 0.765), ("bods:7ff95ba3682c", 0.235)]
+    assert any("e8ddaee2a7a4" in n and "indirect" in n for n in imported.notes)
+    assert any("324d0f570675" in n and "otherInfluenceOrControl" in n for n in imported.notes)
+    rep = Engine.from_dir(out).ownership(gasgrid.id, dt.date(2024, 1, 1))
+    holders = {h.holder: h.share for h in rep.direct_holders}
+    assert set(holders) == {"bods:0199c515a699", "bods:7ff95ba3682c"}
+    # the ministry controls Gasgrid: directly 23.5 % and through its 100 % of Kaasuverkko
+    assert "bods:7ff95ba3682c" in rep.control.controllers
+
+
+def test_a_malformed_statement_is_rejected_with_its_id_and_the_rest_imports(
+    tmp_path: Path,
+) -> None:
+    from georisk.interop.bods import import_bods
+    from georisk.interop.write import errors_path, write_dataset
+
+    sts = _statements("bods-package-fi-soe.json")
+    bad_id = sts[0]["statementId"]  # Gasgrid's entity statement
+    sts[0]["recordType"] = "company"  # not in the recordType codelist
+    sts[4]["recordDetails"]["interests"][0]["share"] = {"exact": 130}  # the schema's maximum: 100
+    src = tmp_path / "soe.jsonl"
+    src.write_text("\n".join(json.dumps(s) for s in sts) + "\nnot json\n", encoding="utf-8")
+    imported = import_bods([src])
+    ids = {r.record_id: r for r in imported.rejected}
+    assert bad_id in ids and "recordType" in ids[bad_id].reason
+    assert any(r.where == f"line {len(sts) + 1}" and "JSON" in r.reason for r in imported.rejected)
+    assert "maximum of 100" in ids[sts[4]["statementId"]].reason
+    # the relationships into the rejected Gasgrid record are rejected, each with its reason
+    assert all(r.line().startswith("soe.jsonl: ") for r in imported.rejected)
+    assert "bods:0199c515a699" in imported.entities  # the rest imported
+    assert "bods:e34164e75ac3" in imported.links
+    res = write_dataset(imported, tmp_path / "out")
+    lines = errors_path(tmp_path / "out").read_text(encoding="utf-8").splitlines()
+    assert res.errors_file is not None and len(lines) == len(imported.rejected)
+    assert {json.loads(x)["id"] for x in lines} >= {bad_id}
+    load_dataset(tmp_path / "out")
+
+
+def test_later_statements_replace_earlier_ones_and_closed_ends_validity(tmp_path: Path) -> None:
+    from georisk.interop.bods import import_bods
+
+    sts = _statements("bods-package-fi-soe.json")
+    rel = next(s for s in sts if s["recordId"] == "87ed6d1daf8f")
+    upd = json.loads(json.dumps(rel))
+    upd["statementId"] = "xregi-es-updated-000000000000000000001"
+    upd["recordStatus"] = "updated"
+    upd["recordDetails"]["interests"][0]["share"] = {"minimum": 70, "maximum": 80}
+    closed = json.loads(json.dumps(upd))
+    closed["statementId"] = "xregi-es-closed-0000000000000000000001"
+    closed["recordStatus"] = "closed"
+    closed["statementDate"] = "2023-06-30"
+    src = tmp_path / "s.json"
+    src.write_text(json.dumps([*sts, upd, closed]), encoding="utf-8")
+    link = import_bods([src]).links["bods:87ed6d1daf8f"]
+    assert isinstance(link.share, ShareRange) and (link.share.minimum, link.share.maximum) == (
+        0.7,
+        0.8,
+    )
+    assert link.valid_to == dt.date(2023, 6, 30)
+    assert link.note is not None and rel["statementId"] in link.note
+
+
+def test_a_crash_while_writing_leaves_the_previous_dataset_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from georisk.interop import write
+    from georisk.interop.bods import import_bods
+
+    out = tmp_path / "ds"
+    write.write_dataset(import_bods([DATA / "joint-ownership.json"]), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = 0
+    real = write.record_line
+
+    def boom(kind: str, rec: Any) -> str:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise OSError("disk full")
+        return real(kind, rec)
+
+    monkeypatch.setattr(write, "record_line", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write.write_dataset(import_bods([DATA / "bods-package-fi-soe.json"]), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no temporary left behind
+    load_dataset(out)
+
+
+def test_merging_matches_on_identifiers_and_keeps_conflicting_shares_as_a_range(
+    tmp_path: Path,
+) -> None:
+    from georisk.interop.bods import import_bods
+    from georisk.interop.write import write_dataset
+
+    out = tmp_path / "ds"
+    write_dataset(import_bods([DATA / "bods-package-fi-soe.json"]), out)
+    # another file: new record ids for the companies, found by their register numbers (FI-PRO),
+    # the same record ids for the ministry and the state (which have no register number), and
+    # another share for Kaasuverkko's holding in Gasgrid
+    sts = _statements("bods-package-fi-soe.json")
+    shared = {"7ff95ba3682c", "05ce06ec97b1"}
+    for s in sts:
+        s["statementId"] = "other-" + s["statementId"]
+        d = s["recordDetails"]
+        if s["recordId"] not in shared:
+            s["recordId"] = "o" + s["recordId"]
+        for k in ("subject", "interestedParty"):
+            if isinstance(d.get(k), str) and d[k] not in shared:
+                d[k] = "o" + d[k]
+        if "componentRecords" in d:
+            d["componentRecords"] = [c if c in shared else "o" + c for c in d["componentRecords"]]
+        if s["recordId"] == "o87ed6d1daf8f":
+            d["interests"][0]["share"] = {"exact": 80}
+    src = tmp_path / "other.json"
+    src.write_text(json.dumps(sts), encoding="utf-8")
+    res = write_dataset(import_bods([src]), out, merge_into=out)
+    ds = load_dataset(out)
+    gasgrid = ds.entities["bods:19f1c5afe9d7"]
+    assert "bods:o19f1c5afe9d7" not in ds.entities  # one entity, not two
+    assert ("BODS-record", "o19f1c5afe9d7") in {(i.scheme, i.id) for i in gasgrid.identifiers}
+    assert len(gasgrid.sources) == 2
+    link = ds.links["bods:87ed6d1daf8f"]
+    assert isinstance(link.share, ShareRange)
+    assert (link.share.minimum, link.share.maximum) == (0.765, 0.8)
+    assert link.unconfirmed and link.unconfirmed_note and "disagree" in link.unconfirmed_note
+    assert len([x for x in ds.links.values() if x.target == gasgrid.id]) == 2
+    assert any("merged Gasgrid Finland Oy" in m for m in res.merged)
+    assert any(m.startswith("conflict:") for m in res.merged)
