@@ -141,6 +141,7 @@ def test_state_owned_enterprise_imports_loads_and_has_the_expected_holders(
     assert into == [("bods:0199c515a699", 0.765), ("bods:7ff95ba3682c", 0.235)]
     assert any("e8ddaee2a7a4" in n and "indirect" in n for n in imported.notes)
     assert any("324d0f570675" in n and "otherInfluenceOrControl" in n for n in imported.notes)
+    assert "e8ddaee2a7a4" in (gasgrid.note or "") and "(indirect)" in (gasgrid.note or "")
     rep = Engine.from_dir(out).ownership(gasgrid.id, dt.date(2024, 1, 1))
     holders = {h.holder: h.share for h in rep.direct_holders}
     assert set(holders) == {"bods:0199c515a699", "bods:7ff95ba3682c"}

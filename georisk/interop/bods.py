@@ -238,9 +238,15 @@ def _entity(rec: _Record) -> Entity:
     )
 
 
-def _links(rec: _Record, entities: dict[str, Entity], imported: Imported) -> list[Link]:
+def _links(
+    rec: _Record,
+    entities: dict[str, Entity],
+    imported: Imported,
+    reported: dict[str, list[str]],
+) -> list[Link]:
     """The direct, scorable interests of one relationship record as links; raises ValueError
-    (the statement is rejected) when a party is unknown or a share or date cannot be read."""
+    (the statement is rejected) when a party is unknown or a share or date cannot be read.
+    Interests that are not links are added to ``reported`` (by the held entity's id)."""
     st = rec.statement
     d = st.get("recordDetails") or {}
     rid = str(st["recordId"])
@@ -282,6 +288,11 @@ def _links(rec: _Record, entities: dict[str, Entity], imported: Imported) -> lis
             fact += f" {json.dumps(share_obj, sort_keys=True)}"
         kind = INTEREST_KINDS.get(itype) if isinstance(itype, str) else None
         how = it.get("directOrIndirect", "unknown")
+        if kind is None or how == "indirect":
+            reported.setdefault(tgt, []).append(
+                f"reported in BODS relationship {rid}: {fact}"
+                + (" (indirect)" if how == "indirect" else "")
+            )
         if kind is None:
             imported.notes.append(
                 f"relationship {rid}: {fact} kept as reported, not a link "
@@ -369,11 +380,12 @@ def import_bods(paths: Iterable[Path]) -> Imported:
             )
             continue
         imported.entities[e.id] = e
+    reported: dict[str, list[str]] = {}
     for rec in records.values():
         if rec.statement["recordType"] != "relationship":
             continue
         try:
-            links = _links(rec, imported.entities, imported)
+            links = _links(rec, imported.entities, imported, reported)
         except ValueError as exc:
             imported.rejected.append(
                 Rejected(rec.file, rec.where, rec.statement.get("statementId"), str(exc))
@@ -381,6 +393,10 @@ def import_bods(paths: Iterable[Path]) -> Imported:
             continue
         for link in links:
             imported.links[link.id] = link
+    for eid, facts in reported.items():  # kept in the dataset, on the entity held
+        e = imported.entities[eid]
+        note = "; ".join([e.note, *facts] if e.note else facts)
+        imported.entities[eid] = e.model_copy(update={"note": note})
     return imported
 
 
