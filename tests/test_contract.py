@@ -914,11 +914,6 @@ def test_unconfirmed_facts_parse_strictly_into_the_proto_message(engine: Engine)
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scoring/engine.py still excludes ArrangementScore.unconfirmed and .warnings from "
-    "the JSON form (exclude=True); remove this marker with those two exclude=True",
-)
 def test_score_carries_its_unconfirmed_facts_and_warnings(
     scoring: scoring_pb2_grpc.ScoringServiceStub, engine: Engine
 ) -> None:
