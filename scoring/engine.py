@@ -319,7 +319,7 @@ class Engine:
         ctx = EvalContext(g, self.pack, arr, on)
         outcomes = [self.evaluate(arrangement, on, s.id, ds) for s in self.scenarios.scenarios]
         chosen = next(o for o in outcomes if o.scenario == scenario)
-        tech, eq, pol = technology_axis(ctx), equity_axis(ctx), policy_axis(outcomes)
+        tech, eq, pol = technology_axis(ctx), equity_axis(ctx), policy_axis(outcomes, self.scenarios.scenarios)
         status = arr.status_on(on)
         uses: dict[str, list[str]] = {}  # fact or parameter id → rules and axes resting on it
         for r in chosen.rules:

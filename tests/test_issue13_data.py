@@ -240,12 +240,6 @@ def test_a_hypothetical_repeal_weighs_far_less_than_the_house_text(
     assert pol.band == "high"  # expected.md: the House text removes the credit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py calls policy_axis(outcomes) without the scenarios, so the axis cannot "
-    "group alternatives of one event or name each scenario's basis; it should call "
-    "policy_axis(outcomes, self.scenarios.scenarios)",
-)
 def test_the_engine_weighs_scenarios_by_their_events_and_bases(
     engine: Engine, today: dict[str, ArrangementScore]
 ) -> None:
