@@ -335,3 +335,30 @@ def test_export_validates_and_the_round_trip_keeps_ownership(tmp_path: Path) -> 
         ], eid
         assert ra.control.controllers == rb.control.controllers, eid
         assert ra.covered_nation_exposure.share == rb.covered_nation_exposure.share, eid
+
+
+def test_hostile_files_give_clear_rejects_not_crashes(tmp_path: Path) -> None:
+    from georisk.interop.bods import import_bods
+
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe[\x00")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps([5, None, "x", {"statementId": 7}]), encoding="utf-8")
+    # two records whose ids differ only in case would share one georisk id: the second is refused
+    sts = _statements("joint-ownership.json")
+    twin = json.loads(json.dumps(sts[0]))
+    twin["recordId"] = twin["recordId"].upper()
+    twin["statementId"] = "twin-" + twin["statementId"]
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps([*sts, twin]), encoding="utf-8")
+    imported = import_bods([binary, deep, odd, case])
+    by_file: dict[str, list[str]] = {}
+    for r in imported.rejected:
+        by_file.setdefault(r.file, []).append(r.reason)
+    assert "UTF-8" in by_file["binary.json"][0]
+    assert "JSON" in by_file["deep.json"][0]
+    assert len(by_file["odd.json"]) == 4
+    assert any("same georisk id" in x for x in by_file["case.json"])
+    assert len(imported.entities) == 4

@@ -102,7 +102,11 @@ def statement_errors(statement: Any) -> list[str]:
 def read_statements(path: Path) -> Iterator[tuple[str, Any]]:
     """(where, statement) for every statement of a file: a JSON array, or JSON lines. A line or
     file that is not JSON yields (where, an :class:`Exception`)."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        yield "file", ValueError(f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+        return
     if text.lstrip().startswith("["):
         try:
             doc = json.loads(text)
@@ -377,6 +381,18 @@ def import_bods(paths: Iterable[Path]) -> Imported:
         except ValueError as exc:
             imported.rejected.append(
                 Rejected(rec.file, rec.where, rec.statement.get("statementId"), str(exc))
+            )
+            continue
+        other = imported.entities.get(e.id)
+        if other is not None:
+            imported.rejected.append(
+                Rejected(
+                    rec.file,
+                    rec.where,
+                    rec.statement.get("statementId"),
+                    f"record {rec.statement['recordId']} would have the same georisk id {e.id} "
+                    f"as {other.name} (record ids that differ only in case)",
+                )
             )
             continue
         imported.entities[e.id] = e
