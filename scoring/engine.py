@@ -270,11 +270,25 @@ class Engine:
     # ------------------------------------------------------------------ scoring
 
     def evaluate(
-        self, arrangement: str, on: dt.date, scenario: str, ds: Dataset | None = None
+        self,
+        arrangement: str,
+        on: dt.date,
+        scenario: str,
+        ds: Dataset | None = None,
+        *,
+        in_force_only: bool = False,
     ) -> ScenarioOutcome:
+        """The rule outcomes of ``arrangement`` under ``scenario``.
+
+        By default a scenario is judged when its changes are in force (on the latest of ``on``
+        and its overrides' start dates: the policy axis asks "if this happens, how does the
+        deal fare"). With ``in_force_only`` it is judged on ``on`` itself, its overrides
+        applying only from their dates (what a timeline shows day by day).
+        """
         d = ds or self.dataset
         sc = self._scenario(scenario)
-        when = max([on, *(o.effective_from for o in sc.overrides if o.effective_from)])
+        starts = () if in_force_only else (o.effective_from for o in sc.overrides)
+        when = max([on, *(x for x in starts if x)])
         ctx = EvalContext(
             self.graph(when, d), self.scenario_pack(sc.id), d.arrangements[arrangement], when
         )
@@ -302,10 +316,14 @@ class Engine:
         view: View = View.FULL,
         overlay: Overlay | None = None,
         remedies: bool | None = None,
+        scenario_in_force_only: bool = False,
     ) -> ArrangementScore:
         """Score one arrangement as of a date (default today) under every scenario.
 
         ``scenario`` picks whose verdicts are reported; the policy axis always uses them all.
+        The reported verdicts of a scenario whose changes start later than ``as_of`` are those
+        of its first day in force, unless ``scenario_in_force_only`` (then those of ``as_of``,
+        with only the changes in force on it: :meth:`evaluate`).
         """
         on = as_of or clock.today()
         ds = self.overlaid(self.dataset, overlay) if overlay else self.dataset
@@ -319,7 +337,13 @@ class Engine:
         ctx = EvalContext(g, self.pack, arr, on)
         outcomes = [self.evaluate(arrangement, on, s.id, ds) for s in self.scenarios.scenarios]
         chosen = next(o for o in outcomes if o.scenario == scenario)
-        tech, eq, pol = technology_axis(ctx), equity_axis(ctx), policy_axis(outcomes, self.scenarios.scenarios)
+        if scenario_in_force_only and chosen.evaluated_on != on:
+            chosen = self.evaluate(arrangement, on, scenario, ds, in_force_only=True)
+        tech, eq, pol = (
+            technology_axis(ctx),
+            equity_axis(ctx),
+            policy_axis(outcomes, self.scenarios.scenarios),
+        )
         status = arr.status_on(on)
         uses: dict[str, list[str]] = {}  # fact or parameter id → rules and axes resting on it
         for r in chosen.rules:

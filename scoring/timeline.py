@@ -394,7 +394,9 @@ _State = tuple[dict[str, str], dict[str, str], dict[str, Amount], dict[str, str]
 
 
 def _state(engine: Engine, arrangement: str, on: dt.date, scenario: str) -> _State:
-    s = engine.score(arrangement, on, scenario, view=View.BASIC, remedies=False)
+    s = engine.score(
+        arrangement, on, scenario, view=View.BASIC, remedies=False, scenario_in_force_only=True
+    )
     verdicts = {v.rule: v.verdict.value for v in s.verdicts}
     bands = {a: getattr(s, a).band for a in AXES}
     credit = {v.rule: v.credit for v in s.verdicts if v.credit is not None}
@@ -460,9 +462,8 @@ class _Causes:
             rule = next((r for r in pack.rules if r.id == rule_id), None)
             for day in self.days if rule is not None else ():
                 assert rule is not None
-                # the date the engine evaluates the scenario on (a scenario's overrides may
-                # start later than the day asked)
-                on = e.evaluate(self.arrangement, day, self.scenario).evaluated_on
+                # the day itself: the timeline shows a scenario's changes from their dates
+                on = day
                 ctx = EvalContext(e.graph(on), pack, e.dataset.arrangements[self.arrangement], on)
                 with ctx.recording() as reads:
                     evaluate_rule(ctx, rule, EVALUATORS[rule.kind])

@@ -55,7 +55,9 @@ def _refs(t: Timeline, day: dt.date) -> set[tuple[str, str]]:
 def _read(
     engine: Engine, aid: str, day: dt.date, scenario: str = "current-law"
 ) -> tuple[object, ...]:
-    s = engine.score(aid, day, scenario, view=View.BASIC, remedies=False)
+    s = engine.score(
+        aid, day, scenario, view=View.BASIC, remedies=False, scenario_in_force_only=True
+    )
     return (
         {v.rule: v.verdict.value for v in s.verdicts},
         {a: getattr(s, a).band for a in AXES},
@@ -368,3 +370,16 @@ def test_cli_unknown_arrangement_exits_4(capsys: pytest.CaptureFixture[str]) -> 
 def test_cli_unknown_scenario_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "--arrangement", GOTION, "--scenario", "nope")
     assert code == 4 and "nope" in err
+
+
+def test_a_scenarios_change_shows_on_its_own_date_not_before(engine: Engine) -> None:
+    """Under the hypothetical §45X battery repeal (from 2027-01-01), Ford Marshall keeps the
+    credit until 2026-12-31 and loses it on 2027-01-01, the scenario named as the cause; the
+    timeline never shows a future change as already in force (it did: not_eligible from the
+    window's first day)."""
+    t = timeline(engine, "ford-marshall", dt.date(2025, 1, 1), END, "repeal-45x-batteries")
+    before = next(p for p in t.intervals if p.from_ <= dt.date(2026, 12, 31) <= p.to)
+    after = next(p for p in t.intervals if p.from_ <= dt.date(2027, 1, 1) <= p.to)
+    assert before.verdicts["us-45x"] == "eligible" and after.verdicts["us-45x"] == "not_eligible"
+    change = next(c for c in t.changes if c.date == dt.date(2027, 1, 1))
+    assert any(e.kind == "scenario" and e.ref == "repeal-45x-batteries" for e in change.events)
