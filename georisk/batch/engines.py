@@ -65,19 +65,27 @@ class _BatchEngine(Engine):
     for (dataset version, arrangement, date, scenario).
     """
 
-    _memo: dict[tuple[str, str, dt.date, str], ScenarioOutcome] = field(
+    _memo: dict[tuple[str, str, dt.date, str, bool], ScenarioOutcome] = field(
         default_factory=dict, repr=False
     )
 
     def evaluate(
-        self, arrangement: str, on: dt.date, scenario: str, ds: Any = None
+        self,
+        arrangement: str,
+        on: dt.date,
+        scenario: str,
+        ds: Any = None,
+        *,
+        in_force_only: bool = False,
     ) -> ScenarioOutcome:
-        key = ((ds or self.dataset).version, arrangement, on, scenario)
+        key = ((ds or self.dataset).version, arrangement, on, scenario, in_force_only)
         hit = self._memo.get(key)
         if hit is None:
             if len(self._memo) > 512:
                 self._memo.clear()
-            hit = self._memo[key] = super().evaluate(arrangement, on, scenario, ds)
+            hit = self._memo[key] = super().evaluate(
+                arrangement, on, scenario, ds, in_force_only=in_force_only
+            )
         return hit
 
 
