@@ -75,7 +75,7 @@ class Settings:
     max_batch: int = 1000
     max_message_bytes: int = 4 * 1024 * 1024  # largest request accepted
     #: largest response sent. 128 MiB: BatchScoreArrangements with the documented maximum of
-    #: 1,000 ids in the FULL view is up to 55 MiB on the shipped data (2.3x margin); a larger
+    #: 1,000 ids in the FULL view is up to 67 MiB on the shipped data (1.9x margin); a larger
     #: response is refused with RESOURCE_EXHAUSTED + QuotaFailure, never cut off by gRPC
     max_response_bytes: int = 128 * 1024 * 1024
     max_path_depth: int = 12
