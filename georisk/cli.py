@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from georisk.interop import IMPORTERS, importer
 from georisk.scoring import clock
 from georisk.scoring.control.report import render_ownership_table
 from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
@@ -208,12 +209,12 @@ def _parser() -> argparse.ArgumentParser:
 
     im = sub.add_parser(
         "import",
-        help="import ownership data (BODS 0.4) as a dataset directory (docs/import.md)",
+        help="import ownership data as a dataset directory (docs/import.md)",
         description="Exit status: 0 all imported, 1 some statements rejected (listed in "
         "OUT_DIR.errors.jsonl; the rest imported), 2 usage, 3 the result or the dataset to "
         "merge into was refused (the previous dataset is left as it was).",
     )
-    im.add_argument("format", choices=["bods"])
+    im.add_argument("format", choices=sorted(IMPORTERS))
     im.add_argument("sources", type=Path, nargs="+", metavar="SOURCE")
     im.add_argument("-o", "--out", type=Path, required=True, metavar="DATASET_DIR")
     im.add_argument(
@@ -496,7 +497,6 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from georisk.interop.bods import import_bods
     from georisk.interop.write import write_dataset
 
     missing = [str(p) for p in args.sources if not p.is_file()]
@@ -506,7 +506,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.merge and not args.out.is_dir():
         print(f"error: --merge: {args.out} is not a dataset directory", file=sys.stderr)
         return EXIT_USAGE
-    imported = import_bods(args.sources)
+    imported = importer(args.format)(args.sources)
     try:
         res = write_dataset(imported, args.out, merge_into=args.out if args.merge else None)
     except DatasetError as exc:
