@@ -172,3 +172,25 @@ def test_list_ids_map_only_unambiguous_authorities_to_the_pack() -> None:
     # 'Entity List' from another authority is not the BIS list
     assert list_id_for("Some Ministry", "Entity List") == "ftm-sanction-some-ministry"
     assert list_id_for(None, None) == "ftm-sanction-unknown"
+
+
+def test_imported_dataset_loads_and_the_engine_reads_the_owner(tmp_path: Path) -> None:
+    from georisk.interop.write import write_dataset
+    from georisk.scoring.dataset import load_dataset
+    from georisk.scoring.engine import Engine
+
+    out = tmp_path / "ftm"
+    write_dataset(read_ftm([SAMPLE]), out)
+    ds = load_dataset(out)
+    assert set(ds.entities) == {
+        "ftm:nk-acme-battery",
+        "ftm:nk-holding-group",
+        "ftm:q1234-state-assets",
+        "ftm:nk-jane-doe",
+    }
+    # identifiers survive the write (they are excluded from ordinary dumps)
+    acme = ds.entities["ftm:nk-acme-battery"]
+    assert ("XI-LEI", "5493001KJTIIGC8Y1R12") in {(i.scheme, i.id) for i in acme.identifiers}
+    rep = Engine.from_dir(out).ownership("ftm:nk-acme-battery", dt.date(2024, 6, 1))
+    holders = {h.holder: (round(h.share.min, 9), round(h.share.max, 9)) for h in rep.direct_holders}
+    assert holders == {"ftm:nk-holding-group": (0.6, 0.6)}
