@@ -1,0 +1,243 @@
+"""Official lists published as documents (the DoD §1260H list, the UFLPA Entity List, the BIS
+Entity List), typed up as a plain CSV, in.
+
+Columns (a header row names them, in any order):
+
+========================  ===================================================================
+``name``                  required: the listed party as the list names it
+``list``                  required: the list id of the policy pack (``dod-1260h``,
+                          ``uflpa-entity-list``, ``bis-entity-list``, ``ofac-sdn``, …)
+``source``                required: where the listing is published, a URL or a title (a
+                          Federal Register notice, the list's PDF)
+``listed_since``          the listing date (ISO ``YYYY-MM-DD``), empty when not known
+``listed_until``          optional: the removal date
+``identifiers``           optional: ``scheme:id`` pairs separated by ``;`` (``XI-LEI:5493…``,
+                          ``CN-USCC:9144…``); the scheme is everything before the first ``:``
+``country``               optional: ISO 3166-1 alpha-2
+``aliases``               optional: other names separated by ``;``
+``kind``                  optional: ``company`` (default), ``person``, ``government``,
+                          ``state_body``, ``academic``, ``fund``
+========================  ===================================================================
+
+Rows naming the same party (the same ``scheme:id``, or else the same name, case and spacing
+aside) become one entity with one membership per list; its id is ``list:<name slug>``. Each
+distinct ``source`` value becomes one Source (a URL as its url, a title with a note naming the
+file). A row that cannot be read (no name, list or source; a bad date, country, kind or
+identifier) becomes a :class:`.core.Rejected` naming the file and its row (the line number in the
+file, the header being line 1); the other rows import.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from georisk.interop.core import Imported, Rejected, slug
+from georisk.scoring.countries import ISO_3166_ALPHA2
+from georisk.scoring.model import ID_PATTERN, Entity, EntityKind, Identifier, ListMembership, Source
+
+__all__ = ["COLUMNS", "REQUIRED", "read_lists_csv"]
+
+FORMAT = "lists"
+REQUIRED = ("name", "list", "source")
+COLUMNS = (*REQUIRED, "listed_since", "listed_until", "identifiers", "country", "aliases", "kind")
+_ID_RE = re.compile(ID_PATTERN)
+_URL = re.compile(r"^https?://\S+$", re.I)
+
+
+class _RowError(ValueError):
+    pass
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+def _date(raw: str, column: str) -> dt.date | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise _RowError(f"{column} {raw!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _split(raw: str) -> list[str]:
+    return [p.strip() for p in raw.split(";") if p.strip()]
+
+
+@dataclass
+class _Party:
+    name: str
+    kind: EntityKind
+    country: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    identifiers: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    lists: list[ListMembership] = field(default_factory=list)
+    sources: set[str] = field(default_factory=set)
+    rows: list[str] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.out = Imported(format=FORMAT)
+        self.parties: list[_Party] = []
+        self.by_ident: dict[tuple[str, str], _Party] = {}
+        self.by_name: dict[str, _Party] = {}
+
+    def source(self, value: str, file: str) -> str:
+        sid = slug("list-src", value)
+        if sid not in self.out.sources:
+            if _URL.match(value):
+                src = Source(id=sid, title=f"List published at {value}", url=value)
+            else:
+                src = Source(id=sid, title=value, note=f"named in the list file {file}")
+            self.out.sources[sid] = src
+        return sid
+
+    def read_file(self, path: str | os.PathLike[str]) -> None:
+        name = os.path.basename(os.fspath(path))
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                self.read_csv(name, fh)
+        except OSError as exc:
+            self.out.rejected.append(Rejected(name, "file", None, f"cannot read: {exc.strerror}"))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            self.out.rejected.append(Rejected(name, "file", None, f"not a UTF-8 CSV file: {exc}"))
+
+    def read_csv(self, name: str, fh: TextIO) -> None:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            why = f"the header lacks column(s) {', '.join(missing)}"
+            self.out.rejected.append(Rejected(name, "row 1 (header)", None, why))
+            return
+        extra = [h for h in header if h not in COLUMNS]
+        if extra:
+            self.out.notes.append(f"{name}: columns not read: {', '.join(extra)}")
+        reader.fieldnames = header
+        for row in reader:
+            where = f"row {reader.line_num}"
+            try:
+                self.read_row(name, where, row)
+            except _RowError as exc:
+                rid = (row.get("name") or "").strip() or None
+                self.out.rejected.append(Rejected(name, where, rid, str(exc)))
+
+    def read_row(self, file: str, where: str, row: dict[str, str | None]) -> None:
+        if None in row:
+            raise _RowError("more cells than the header has columns")
+
+        def cell(col: str) -> str:
+            return (row.get(col) or "").strip()
+
+        name, list_id, source = cell("name"), cell("list"), cell("source")
+        for col, v in (("name", name), ("list", list_id), ("source", source)):
+            if not v:
+                raise _RowError(f"no {col}")
+        if not _ID_RE.match(list_id):
+            raise _RowError(f"list {list_id!r} is not a list id (lower-case a-z 0-9 . _ : -)")
+        since = _date(cell("listed_since"), "listed_since")
+        until = _date(cell("listed_until"), "listed_until")
+        if since and until and until < since:
+            raise _RowError(f"listed_until {until} is before listed_since {since}")
+        country = cell("country").upper() or None
+        if country is not None and country not in ISO_3166_ALPHA2:
+            raise _RowError(f"country {cell('country')!r} is not an ISO 3166-1 alpha-2 code")
+        kind_raw = cell("kind").lower() or EntityKind.COMPANY.value
+        try:
+            kind = EntityKind(kind_raw)
+        except ValueError:
+            kinds = ", ".join(k.value for k in EntityKind)
+            raise _RowError(f"kind {kind_raw!r} is not one of {kinds}") from None
+        idents: list[tuple[str, str]] = []
+        for part in _split(cell("identifiers")):
+            scheme, sep, ident = part.partition(":")
+            if not sep or not scheme.strip() or not ident.strip():
+                raise _RowError(f"identifier {part!r} is not scheme:id")
+            idents.append((scheme.strip(), ident.strip()))
+        # the party: by identifier, else by name
+        party = next((self.by_ident[i] for i in idents if i in self.by_ident), None)
+        if party is None:
+            party = self.by_name.get(_norm(name))
+        if party is not None:
+            if party.kind is not kind and cell("kind"):
+                raise _RowError(
+                    f"kind {kind.value} conflicts with {party.kind.value} given in {party.rows[0]}"
+                )
+            if country and party.country and country != party.country:
+                raise _RowError(
+                    f"country {country} conflicts with {party.country} given in {party.rows[0]}"
+                )
+        sid = self.source(source, file)
+        try:
+            membership = ListMembership(
+                list_id=list_id,
+                since=since,
+                until=until,
+                sources=[sid],
+                note=f"{file} {where}",
+            )
+        except ValidationError as exc:  # pragma: no cover - checked above
+            raise _RowError(str(exc)) from None
+        if party is None:
+            party = _Party(name=name, kind=kind)
+            self.parties.append(party)
+            self.by_name[_norm(name)] = party
+        party.country = party.country or country
+        for alias in [name, *_split(cell("aliases"))]:
+            if _norm(alias) != _norm(party.name) and alias not in party.aliases:
+                party.aliases.append(alias)
+            self.by_name.setdefault(_norm(alias), party)
+        for i in idents:
+            party.identifiers.setdefault(i, set()).add(sid)
+            self.by_ident[i] = party
+        if any(
+            (m.list_id, m.since, m.until) == (list_id, since, until) and m.sources == [sid]
+            for m in party.lists
+        ):
+            self.out.notes.append(f"{file} {where}: repeats {party.rows[0]}; kept once")
+        else:
+            party.lists.append(membership)
+        party.sources.add(sid)
+        party.rows.append(f"{file} {where}")
+
+    def finish(self) -> Imported:
+        for party in self.parties:
+            eid = slug("list", party.name)
+            n = 2
+            while eid in self.out.entities:
+                eid = slug("list", f"{party.name} {n}")
+                n += 1
+            self.out.entities[eid] = Entity(
+                id=eid,
+                name=party.name,
+                kind=party.kind,
+                country=party.country,
+                aliases=party.aliases,
+                lists=party.lists,
+                sources=sorted(party.sources),
+                identifiers=[
+                    Identifier(scheme=s, id=i, sources=sorted(srcs))
+                    for (s, i), srcs in party.identifiers.items()
+                ],
+                note="from " + ", ".join(party.rows),
+            )
+        return self.out
+
+
+def read_lists_csv(paths: Iterable[str | os.PathLike[str]]) -> Imported:
+    """Read list CSV files (columns: see the module docstring) into one :class:`.core.Imported`."""
+    reader = _Reader()
+    for path in paths:
+        reader.read_file(path)
+    return reader.finish()

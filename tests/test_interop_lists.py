@@ -1,0 +1,122 @@
+"""Official lists typed up as CSV (georisk.interop.lists).
+
+tests/data/lists/restricted-parties.csv is hand-written: listing dates as recorded in the
+scoring pack's list notes (data/policies/us.yaml: CATL on the §1260H list from 2025-01-07; Camel
+Group on the UFLPA Entity List from 2023-08-02, Xinjiang Nonferrous Metals from 2024-11-25) and
+CATL among the FY2024 NDAA §154 battery makers. ``TEST-ID:catl`` is a placeholder identifier, not
+a real register number. Rows 6-10 are broken on purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from georisk.interop.lists import read_lists_csv
+from georisk.scoring.model import EntityKind
+
+DATA = Path(__file__).parent / "data" / "lists"
+SAMPLE = DATA / "restricted-parties.csv"
+
+
+def _by_name(name: str) -> str:
+    out = read_lists_csv([SAMPLE])
+    return next(eid for eid, e in out.entities.items() if e.name == name)
+
+
+def test_rows_become_listed_entities_with_dates_and_sources() -> None:
+    out = read_lists_csv([SAMPLE])
+    names = sorted(e.name for e in out.entities.values())
+    assert names == [
+        "Camel Group Co., Ltd.",
+        "Contemporary Amperex Technology Co., Limited",
+        "Xinjiang Nonferrous Metals Industry (Group) Co., Ltd.",
+    ]
+    camel = out.entities[_by_name("Camel Group Co., Ltd.")]
+    assert camel.kind is EntityKind.COMPANY and camel.country == "CN"
+    m = camel.listed_on("uflpa-entity-list", dt.date(2024, 1, 1))
+    assert m is not None and m.since == dt.date(2023, 8, 2)
+    assert camel.listed_on("uflpa-entity-list", dt.date(2023, 8, 1)) is None
+    # a URL source is a Source with that url; both UFLPA rows share it
+    (sid,) = m.sources
+    assert out.sources[sid].url == "https://www.dhs.gov/uflpa-entity-list"
+    xj = out.entities[_by_name("Xinjiang Nonferrous Metals Industry (Group) Co., Ltd.")]
+    assert xj.lists[0].sources == [sid]
+    # a title source is kept as the title, with a note naming the file
+    catl = out.entities[_by_name("Contemporary Amperex Technology Co., Limited")]
+    src = out.sources[catl.lists[0].sources[0]]
+    assert src.title.startswith("DoD Section 1260H list") and src.url is None
+    assert src.note is not None and "restricted-parties.csv" in src.note
+
+
+def test_the_same_party_on_two_lists_is_one_entity() -> None:
+    out = read_lists_csv([SAMPLE])
+    catl = out.entities[_by_name("Contemporary Amperex Technology Co., Limited")]
+    # row 5 names it by its alias CATL: the same entity, a second membership, undated
+    assert {m.list_id: m.since for m in catl.lists} == {
+        "dod-1260h": dt.date(2025, 1, 7),
+        "ndaa-fy2024-154": None,
+    }
+    assert catl.aliases == ["CATL", "宁德时代"]
+    assert [(i.scheme, i.id) for i in catl.identifiers] == [("TEST-ID", "catl")]
+    assert len(catl.sources) == 2
+
+
+def test_every_bad_row_is_rejected_naming_file_row_and_reason() -> None:
+    out = read_lists_csv([SAMPLE])
+    got = [(r.file, r.where, r.record_id) for r in out.rejected]
+    assert got == [
+        ("restricted-parties.csv", "row 6", "Bad Date Co"),
+        ("restricted-parties.csv", "row 7", "No List Co"),
+        ("restricted-parties.csv", "row 8", "Wrong Country Co"),
+        ("restricted-parties.csv", "row 9", "Bad Identifier Co"),
+        ("restricted-parties.csv", "row 10", "Too Many Cells Co"),
+    ]
+    reasons = [r.reason for r in out.rejected]
+    assert "2025-13-01" in reasons[0]
+    assert reasons[1] == "no list"
+    assert "'China'" in reasons[2]
+    assert "nocolon" in reasons[3]
+    assert "more cells" in reasons[4]
+
+
+def test_a_file_without_the_required_columns_is_rejected_whole(tmp_path: Path) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text("name,listed_since\nAcme,2025-01-01\n", encoding="utf-8")
+    out = read_lists_csv([f, SAMPLE])
+    assert out.rejected[0].file == "bad.csv"
+    assert out.rejected[0].where == "row 1 (header)"
+    assert "list, source" in out.rejected[0].reason
+    assert len(out.entities) == 3  # the other file still imports
+
+
+def test_a_file_that_is_not_utf8_is_rejected_not_a_crash(tmp_path: Path) -> None:
+    f = tmp_path / "latin1.csv"
+    f.write_bytes("name,list,source\nSoci\xe9t\xe9,bis-entity-list,BIS\n".encode("latin-1"))
+    out = read_lists_csv([f])
+    assert [(r.file, r.where) for r in out.rejected] == [("latin1.csv", "file")]
+    assert "UTF-8" in out.rejected[0].reason
+
+
+def test_conflicting_country_for_the_same_party_is_rejected(tmp_path: Path) -> None:
+    f = tmp_path / "conflict.csv"
+    f.write_text(
+        "name,list,source,country,identifiers\n"
+        "Acme,bis-entity-list,BIS,CN,XI-LEI:123\n"
+        "ACME Corp,ofac-sdn,OFAC,HK,XI-LEI:123\n",
+        encoding="utf-8",
+    )
+    out = read_lists_csv([f])
+    assert len(out.entities) == 1
+    (r,) = out.rejected
+    assert r.where == "row 3" and "HK conflicts with CN" in r.reason
+
+
+def test_imported_lists_write_as_a_dataset_that_loads(tmp_path: Path) -> None:
+    from georisk.interop.write import write_dataset
+    from georisk.scoring.dataset import load_dataset
+
+    write_dataset(read_lists_csv([SAMPLE]), tmp_path / "lists")
+    ds = load_dataset(tmp_path / "lists")
+    catl = next(e for e in ds.entities.values() if e.name.startswith("Contemporary"))
+    assert catl.listed_on("dod-1260h", dt.date(2025, 6, 1)) is not None
