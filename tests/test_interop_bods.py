@@ -362,3 +362,25 @@ def test_hostile_files_give_clear_rejects_not_crashes(tmp_path: Path) -> None:
     assert len(by_file["odd.json"]) == 4
     assert any("same georisk id" in x for x in by_file["case.json"])
     assert len(imported.entities) == 4
+
+
+def test_merging_into_a_hand_written_dataset_keeps_its_files_and_policies(tmp_path: Path) -> None:
+    """The embedded dataset (YAML, with its policies/ directory) merged with a BODS file: every
+    file and directory is kept byte for byte, the import is added, re-merging changes nothing."""
+    import shutil
+
+    from georisk.cli import main
+    from georisk.scoring.engine import DEFAULT_DATA
+
+    out = tmp_path / "ds"
+    shutil.copytree(DEFAULT_DATA, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    src = str(DATA / "bods-package-fi-soe.json")
+    assert main(["import", "bods", src, "-o", str(out), "--merge"]) == 0
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert {k: after[k] for k in before} == before
+    assert set(after) - set(before) == {Path("import-merged.jsonl")}
+    merged = load_dataset(out)
+    assert len(merged.entities) == len(load_dataset(DEFAULT_DATA).entities) + 4
+    assert main(["import", "bods", src, "-o", str(out), "--merge"]) == 0
+    assert load_dataset(out).version == merged.version

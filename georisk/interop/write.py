@@ -253,8 +253,12 @@ def write_dataset(
         if merge_into is not None:
             merger = _Merger(Path(merge_into))
             merger.add(imported)
-            for f in sorted(Path(merge_into).iterdir()):
-                if f.is_file() and not f.name.startswith((_IMPORT_PREFIX, ".")):
+            for f in sorted(Path(merge_into).iterdir()):  # all but earlier imports (in pool)
+                if f.name.startswith(".") or (f.is_file() and f.name.startswith(_IMPORT_PREFIX)):
+                    continue
+                if f.is_dir():  # e.g. policies/: the dataset's own packs
+                    shutil.copytree(f, tmp / f.name, symlinks=True)
+                else:
                     shutil.copy2(f, tmp / f.name)
             pool = merger.pool
             result.merged = merger.messages
