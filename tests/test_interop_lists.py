@@ -120,3 +120,66 @@ def test_imported_lists_write_as_a_dataset_that_loads(tmp_path: Path) -> None:
     ds = load_dataset(tmp_path / "lists")
     catl = next(e for e in ds.entities.values() if e.name.startswith("Contemporary"))
     assert catl.listed_on("dod-1260h", dt.date(2025, 6, 1)) is not None
+
+
+# ---- GLEIF golden-copy CSV (georisk.interop.gleif) ---------------------------------------------
+# tests/data/lists/gleif-lei-sample.csv and gleif-rr-sample.csv are hand-written with the column
+# names of GLEIF's LEI-CDF and RR-CDF golden-copy CSV files (LEI, Entity.LegalName,
+# Entity.LegalJurisdiction, Entity.HeadquartersAddress.Country, Relationship.StartNode.NodeID,
+# Relationship.Period.N.startDate/endDate/periodType, …); the LEIs are placeholders (TEST…), not
+# real LEIs. Child Cells Inc. is directly consolidated by Parent Battery and ultimately by
+# Ultimate Holdings from 2021-06-15; rows 5 (LEI) and 5-6 (RR) are broken on purpose.
+GLEIF_LEI = DATA / "gleif-lei-sample.csv"
+GLEIF_RR = DATA / "gleif-rr-sample.csv"
+
+
+def test_gleif_lei_records_become_companies_with_lei_and_countries() -> None:
+    from georisk.interop.gleif import read_gleif
+
+    out = read_gleif([GLEIF_LEI])
+    child = out.entities["lei:test000000000child02"]
+    assert child.name == "Child Cells Inc." and child.kind is EntityKind.COMPANY
+    # US-DE (Delaware) is organized in the US
+    assert (child.country, child.principal_place) == ("US", "US")
+    ult = out.entities["lei:test000000000ultim03"]
+    # legal jurisdiction Hong Kong, headquarters in mainland China
+    assert (ult.country, ult.principal_place) == ("HK", "CN")
+    assert [(i.scheme, i.id) for i in ult.identifiers] == [("XI-LEI", "TEST000000000ULTIM03")]
+    assert out.entities["lei:test00000000parent01"].aliases == ["Parent Battery"]
+    assert [(r.file, r.where, r.record_id) for r in out.rejected] == [
+        ("gleif-lei-sample.csv", "row 5", "SHORT")
+    ]
+
+
+def test_gleif_consolidation_is_kept_as_a_reported_fact_never_a_share() -> None:
+    from georisk.interop.gleif import read_gleif
+
+    out = read_gleif([GLEIF_LEI], [GLEIF_RR])
+    # no link kind for accounting consolidation: no link, and no invented share
+    assert out.links == {}
+    child = out.entities["lei:test000000000child02"]
+    assert child.note is not None
+    assert (
+        "Child Cells Inc. [lei:test000000000child02] is directly consolidated by "
+        "Parent Battery Co. Ltd. [lei:test00000000parent01] from 2021-06-15"
+    ) in child.note
+    assert "ultimately consolidated by Ultimate Holdings Ltd." in child.note
+    # the relationship period is the validity, not the accounting period (2023)
+    assert "2023" not in child.note
+    assert "gleif-file:gleif-rr-sample.csv" in child.sources
+    assert sum("consolidated by" in n for n in out.notes) == 2
+    assert any("IS_INTERNATIONAL_BRANCH_OF (1)" in n for n in out.notes)
+    rr = [(r.where, r.reason) for r in out.rejected if r.file == "gleif-rr-sample.csv"]
+    assert [w for w, _ in rr] == ["row 5", "row 6"]
+    assert "NOTREAD0000000000099 is not in the LEI records read" in rr[0][1]
+    assert "'not-a-date' is not a date" in rr[1][1]
+
+
+def test_gleif_import_writes_a_dataset_that_loads(tmp_path: Path) -> None:
+    from georisk.interop.gleif import read_gleif
+    from georisk.interop.write import write_dataset
+    from georisk.scoring.dataset import load_dataset
+
+    write_dataset(read_gleif([GLEIF_LEI], [GLEIF_RR]), tmp_path / "gleif")
+    ds = load_dataset(tmp_path / "gleif")
+    assert len(ds.entities) == 3 and ds.links == {}

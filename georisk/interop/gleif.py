@@ -1,0 +1,271 @@
+"""GLEIF LEI records (Level 1, "who is who") and relationship records (Level 2, "who owns whom")
+in, from the golden-copy CSV files GLEIF publishes (LEI-CDF and RR-CDF, one record a row, the
+column names as in the files: ``LEI``, ``Entity.LegalName``, ``Relationship.StartNode.NodeID``,
+``Relationship.Period.1.startDate``, …).
+
+* An LEI record → a ``company`` entity, id ``lei:<lei>`` (lower-case), the LEI kept as
+  ``Identifier(scheme="XI-LEI")`` (the org-id.guide scheme the BODS and FtM importers also use, so
+  the same company merges across them). ``country`` is the legal jurisdiction's country
+  (``US-DE`` → ``US``), else the legal address's country; ``principal_place`` is the headquarters
+  address's country. Other names (``Entity.OtherEntityNames.*``) become aliases.
+* A relationship record ``IS_DIRECTLY_CONSOLIDATED_BY`` / ``IS_ULTIMATELY_CONSOLIDATED_BY``
+  (start node = the child, end node = the parent) says that the parent consolidates the child in
+  its accounts. That is accounting control, **not a share**: the model has no link kind for it, so
+  no link is made (no share is invented). Each one is kept as a reported fact: a line in the
+  child's note and in :attr:`.core.Imported.notes`, with its period (the ``RELATIONSHIP_PERIOD``)
+  and status. Turning them into control links waits for a ``consolidation`` link kind.
+  Other relationship types (``IS_INTERNATIONAL_BRANCH_OF``, fund relations) are counted in a note.
+
+A row that cannot be read (no or malformed LEI, no name, a node not in the LEI files, a bad date)
+becomes a :class:`.core.Rejected` naming the file and the row; the rest imports. One Source per
+input file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from georisk.interop.core import Imported, Rejected, slug
+from georisk.scoring.countries import ISO_3166_ALPHA2
+from georisk.scoring.model import Entity, EntityKind, Identifier, Source
+
+__all__ = ["CONSOLIDATION_TYPES", "Consolidation", "read_gleif"]
+
+FORMAT = "gleif"
+CONSOLIDATION_TYPES = {
+    "IS_DIRECTLY_CONSOLIDATED_BY": "direct",
+    "IS_ULTIMATELY_CONSOLIDATED_BY": "ultimate",
+}
+_LEI = re.compile(r"^[A-Z0-9]{18}[0-9]{2}$")
+
+
+class _RowError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    """A Level 2 accounting-consolidation relationship, kept as a reported fact (no link)."""
+
+    child: str  # entity id
+    parent: str  # entity id
+    level: str  # direct | ultimate
+    start: dt.date | None
+    end: dt.date | None
+    status: str
+    source: str
+
+    def sentence(self, names: dict[str, str]) -> str:
+        period = ""
+        if self.start or self.end:
+            period = f" from {self.start or '?'}" + (f" to {self.end}" if self.end else "")
+        status = f" ({self.status.lower()})" if self.status and self.status != "ACTIVE" else ""
+        return (
+            f"{names.get(self.child, self.child)} [{self.child}] is {self.level}ly consolidated by "
+            f"{names.get(self.parent, self.parent)} [{self.parent}]{period}{status} "
+            "(GLEIF Level 2: accounting consolidation, not a share; no link made)"
+        )
+
+
+def _date(raw: str, column: str) -> dt.date | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw[:10])
+    except ValueError:
+        raise _RowError(f"{column} {raw!r} is not a date") from None
+
+
+def _iso(raw: str) -> str | None:
+    code = raw.strip().upper().split("-")[0]
+    return code if code in ISO_3166_ALPHA2 else None
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.out = Imported(format=FORMAT)
+        self.leis: dict[str, Entity] = {}
+        self.consolidations: list[Consolidation] = []
+        self.other_types: Counter[str] = Counter()
+
+    def source(self, name: str, what: str) -> str:
+        sid = slug("gleif-file", name)
+        self.out.sources.setdefault(
+            sid, Source(id=sid, title=f"GLEIF {what} in {name}", note=f"file {name}")
+        )
+        return sid
+
+    def each_row(
+        self, path: str | os.PathLike[str], required: tuple[str, ...], what: str
+    ) -> Iterable[tuple[str, str, str, dict[str, str]]]:
+        name = os.path.basename(os.fspath(path))
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                yield from self._rows(name, fh, required, what)
+        except OSError as exc:
+            self.out.rejected.append(Rejected(name, "file", None, f"cannot read: {exc.strerror}"))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            self.out.rejected.append(Rejected(name, "file", None, f"not a UTF-8 CSV file: {exc}"))
+
+    def _rows(
+        self, name: str, fh: TextIO, required: tuple[str, ...], what: str
+    ) -> Iterable[tuple[str, str, str, dict[str, str]]]:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            why = f"not a GLEIF {what} file: the header lacks {', '.join(missing)}"
+            self.out.rejected.append(Rejected(name, "row 1 (header)", None, why))
+            return
+        reader.fieldnames = header
+        sid = self.source(name, what)
+        for row in reader:
+            if None in row:
+                self.out.rejected.append(
+                    Rejected(name, f"row {reader.line_num}", None, "more cells than the header")
+                )
+                continue
+            yield (
+                name,
+                f"row {reader.line_num}",
+                sid,
+                {k: (v or "").strip() for k, v in row.items()},
+            )
+
+    def lei_file(self, path: str | os.PathLike[str]) -> None:
+        for file, where, sid, row in self.each_row(
+            path, ("LEI", "Entity.LegalName"), "LEI records"
+        ):
+            lei = row["LEI"].upper()
+            try:
+                self.lei_row(lei, sid, row)
+            except _RowError as exc:
+                self.out.rejected.append(Rejected(file, where, lei or None, str(exc)))
+
+    def lei_row(self, lei: str, sid: str, row: dict[str, str]) -> None:
+        if not _LEI.match(lei):
+            raise _RowError(f"LEI {lei!r} is not 20 characters of A-Z 0-9 ending in two digits")
+        if lei in self.leis:
+            raise _RowError("LEI repeated: the first record is kept")
+        name = row["Entity.LegalName"]
+        if not name:
+            raise _RowError("no Entity.LegalName")
+        jur = row.get("Entity.LegalJurisdiction", "")
+        legal = row.get("Entity.LegalAddress.Country", "")
+        hq = row.get("Entity.HeadquartersAddress.Country", "")
+        country = _iso(jur) or _iso(legal)
+        notes = [f"GLEIF LEI {lei}"]
+        if jur and not _iso(jur):
+            notes.append(f"legal jurisdiction {jur} is not an ISO country")
+        status = row.get("Entity.EntityStatus", "")
+        if status and status != "ACTIVE":
+            notes.append(f"entity status {status}")
+        reg = row.get("Registration.RegistrationStatus", "")
+        if reg:
+            notes.append(f"registration status {reg}")
+        aliases = [
+            v
+            for k, v in row.items()
+            if k.startswith("Entity.OtherEntityNames.") and not k.endswith(("type", "xmllang"))
+            if v and v != name
+        ]
+        try:
+            ent = Entity(
+                id=slug("lei", lei),
+                name=name,
+                kind=EntityKind.COMPANY,
+                country=country,
+                principal_place=_iso(hq),
+                aliases=aliases,
+                sources=[sid],
+                identifiers=[Identifier(scheme="XI-LEI", id=lei, sources=[sid])],
+                note="; ".join(notes),
+            )
+        except ValidationError as exc:
+            raise _RowError(str(exc.errors()[0]["msg"])) from None
+        self.leis[lei] = ent
+
+    def rr_file(self, path: str | os.PathLike[str]) -> None:
+        required = (
+            "Relationship.StartNode.NodeID",
+            "Relationship.EndNode.NodeID",
+            "Relationship.RelationshipType",
+        )
+        for file, where, sid, row in self.each_row(path, required, "relationship records"):
+            try:
+                self.rr_row(sid, row)
+            except _RowError as exc:
+                rid = f"{row['Relationship.StartNode.NodeID']}>{row['Relationship.EndNode.NodeID']}"
+                self.out.rejected.append(Rejected(file, where, rid, str(exc)))
+
+    def rr_row(self, sid: str, row: dict[str, str]) -> None:
+        rtype = row["Relationship.RelationshipType"]
+        if rtype not in CONSOLIDATION_TYPES:
+            self.other_types[rtype or "(none)"] += 1
+            return
+        child = row["Relationship.StartNode.NodeID"].upper()
+        parent = row["Relationship.EndNode.NodeID"].upper()
+        for role, lei in (("start node (child)", child), ("end node (parent)", parent)):
+            if lei not in self.leis:
+                raise _RowError(f"{role} {lei or '(none)'} is not in the LEI records read")
+        start = end = None
+        for n in range(1, 6):  # Relationship.Period.N.* (RELATIONSHIP_PERIOD is the validity)
+            key = f"Relationship.Period.{n}."
+            if row.get(key + "periodType") == "RELATIONSHIP_PERIOD":
+                start = _date(row.get(key + "startDate", ""), key + "startDate")
+                end = _date(row.get(key + "endDate", ""), key + "endDate")
+        if start and end and end < start:
+            raise _RowError(f"relationship period ends {end} before it starts {start}")
+        self.consolidations.append(
+            Consolidation(
+                child=self.leis[child].id,
+                parent=self.leis[parent].id,
+                level=CONSOLIDATION_TYPES[rtype],
+                start=start,
+                end=end,
+                status=row.get("Relationship.RelationshipStatus", ""),
+                source=sid,
+            )
+        )
+
+    def finish(self) -> Imported:
+        names = {e.id: e.name for e in self.leis.values()}
+        by_child: dict[str, list[Consolidation]] = {}
+        for c in self.consolidations:
+            by_child.setdefault(c.child, []).append(c)
+            self.out.notes.append(c.sentence(names))
+        for ent in self.leis.values():
+            cs = by_child.get(ent.id, [])
+            if cs:
+                extra = "; ".join(c.sentence(names) for c in cs)
+                srcs = sorted({*ent.sources, *(c.source for c in cs)})
+                ent = ent.model_copy(update={"note": f"{ent.note}; {extra}", "sources": srcs})
+            self.out.entities[ent.id] = ent
+        if self.other_types:
+            kinds = ", ".join(f"{k} ({n})" for k, n in sorted(self.other_types.items()))
+            self.out.notes.append(f"GLEIF relationship types not imported: {kinds}")
+        return self.out
+
+
+def read_gleif(
+    lei_paths: Iterable[str | os.PathLike[str]],
+    rr_paths: Iterable[str | os.PathLike[str]] = (),
+) -> Imported:
+    """Read GLEIF golden-copy CSV files: LEI records first, then relationship records (whose
+    nodes must be among the LEI records read); see the module docstring."""
+    reader = _Reader()
+    for p in lei_paths:
+        reader.lei_file(p)
+    for p in rr_paths:
+        reader.rr_file(p)
+    return reader.finish()
