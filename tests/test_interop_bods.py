@@ -384,3 +384,27 @@ def test_merging_into_a_hand_written_dataset_keeps_its_files_and_policies(tmp_pa
     assert len(merged.entities) == len(load_dataset(DEFAULT_DATA).entities) + 4
     assert main(["import", "bods", src, "-o", str(out), "--merge"]) == 0
     assert load_dataset(out).version == merged.version
+
+
+def test_the_embedded_dataset_round_trips_through_bods(tmp_path: Path) -> None:
+    """All 52 hand-written entities exported and imported back: every entity has the same
+    direct holders, controllers and covered-nation exposure (ids gain the ``bods:`` prefix).
+    List memberships have no BODS form, so SFE verdicts are not expected to survive."""
+    from georisk.cli import main
+    from georisk.scoring.engine import DEFAULT_DATA, Engine
+
+    out = tmp_path / "emb.json"
+    assert main(["export", "bods", str(DEFAULT_DATA), "-o", str(out), "--as-of", "2025-06-01"]) == 0
+    assert main(["import", "bods", str(out), "-o", str(tmp_path / "emb")]) == 0
+    a, b = Engine.from_dir(DEFAULT_DATA), Engine.from_dir(tmp_path / "emb")
+    assert len(b.dataset.entities) == len(a.dataset.entities)
+    on = dt.date(2025, 6, 1)
+    for eid in a.dataset.entities:
+        ra, rb = a.ownership(eid, on), b.ownership(slug("bods", eid), on)
+        assert sorted((slug("bods", h.holder), h.kind, h.share) for h in ra.direct_holders) == (
+            sorted((h.holder, h.kind, h.share) for h in rb.direct_holders)
+        ), eid
+        assert sorted(slug("bods", c) for c in ra.control.controllers) == sorted(
+            rb.control.controllers
+        ), eid
+        assert ra.covered_nation_exposure.share == rb.covered_nation_exposure.share, eid
