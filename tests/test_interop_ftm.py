@@ -194,3 +194,26 @@ def test_imported_dataset_loads_and_the_engine_reads_the_owner(tmp_path: Path) -
     rep = Engine.from_dir(out).ownership("ftm:nk-acme-battery", dt.date(2024, 6, 1))
     holders = {h.holder: (round(h.share.min, 9), round(h.share.max, 9)) for h in rep.direct_holders}
     assert holders == {"ftm:nk-holding-group": (0.6, 0.6)}
+
+
+def test_links_to_a_rejected_entity_are_rejected_and_the_rest_writes(tmp_path: Path) -> None:
+    from georisk.interop.write import write_dataset
+
+    f = tmp_path / "noname.jsonl"
+    rows = [
+        {"id": "a", "schema": "Company", "properties": {"name": ["A Co"]}},
+        {"id": "b", "schema": "Company", "properties": {"country": ["cn"]}},
+        {
+            "id": "o1",
+            "schema": "Ownership",
+            "properties": {"owner": ["b"], "asset": ["a"], "percentage": ["30"]},
+        },
+        {"id": "s1", "schema": "Sanction", "properties": {"entity": ["b"], "authority": ["X"]}},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    out = read_ftm([f])
+    got = [(r.where, r.record_id) for r in out.rejected]
+    assert got == [("line 2", "b"), ("line 3", "o1"), ("line 4", "s1")]
+    assert "no name" in out.rejected[0].reason
+    assert "line 2" in out.rejected[1].reason and "line 2" in out.rejected[2].reason
+    write_dataset(out, tmp_path / "ds")  # loads: no link to a missing entity

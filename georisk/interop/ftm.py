@@ -222,6 +222,7 @@ class _Reader:
         self.file_source: dict[str, str] = {}
         self.skipped: Counter[str] = Counter()
         self.countries_skipped: Counter[str] = Counter()
+        self.dropped: dict[str, str] = {}  # FtM id of a rejected entity -> where it was
 
     def reject(self, file: str, line: int, rid: str | None, reason: str) -> None:
         self.out.rejected.append(Rejected(file, f"line {line}", rid, reason))
@@ -289,6 +290,12 @@ class _Reader:
     # ---- after all input is read ------------------------------------------------------------
 
     def finish(self) -> Imported:
+        # entities that cannot be records go first, so that no link or list points at them
+        for rid, rec in list(self.entities.items()):
+            if not any(n.strip() for n in rec.proxy.get("name")):
+                self.reject(rec.file, rec.line, rid, f"{rec.proxy.schema.name} has no name")
+                self.dropped[rid] = f"{rec.file} line {rec.line}"
+                del self.entities[rid]
         ids = {rid: slug(_PREFIX, rid) for rid in self.entities}
         lists: dict[str, list[ListMembership]] = {rid: [] for rid in self.entities}
         for rec in self.records:
@@ -382,6 +389,11 @@ class _Reader:
             return
         self.out.entities[eid] = ent
 
+    def missing(self, ftm_id: str) -> str:
+        if ftm_id in self.dropped:
+            return f"{ftm_id} was rejected ({self.dropped[ftm_id]})"
+        return f"{ftm_id} is not an imported entity of the input"
+
     def ends(self, rec: _Pending, rid: str, props: tuple[str, str]) -> tuple[str, str] | None:
         p = rec.proxy
         a, b = p.first(props[0]), p.first(props[1])
@@ -390,12 +402,7 @@ class _Reader:
                 self.reject(rec.file, rec.line, rid, f"{p.schema.name} has no {prop}")
                 return None
             if v not in self.entities:
-                self.reject(
-                    rec.file,
-                    rec.line,
-                    rid,
-                    f"{p.schema.name} {prop} {v} is not an imported entity of the input",
-                )
+                self.reject(rec.file, rec.line, rid, f"{p.schema.name} {prop} {self.missing(v)}")
                 return None
         assert a is not None and b is not None
         return a, b
@@ -477,9 +484,7 @@ class _Reader:
             self.reject(rec.file, rec.line, rid, "Sanction has no entity")
             return
         if target not in self.entities:
-            self.reject(
-                rec.file, rec.line, rid, f"Sanction entity {target} is not an imported entity"
-            )
+            self.reject(rec.file, rec.line, rid, f"Sanction entity {self.missing(target)}")
             return
         got = self.dates(rec, rid, ("startDate", "listingDate", "date"))
         if got is None:
