@@ -217,3 +217,37 @@ def test_links_to_a_rejected_entity_are_rejected_and_the_rest_writes(tmp_path: P
     assert "no name" in out.rejected[0].reason
     assert "line 2" in out.rejected[1].reason and "line 2" in out.rejected[2].reason
     write_dataset(out, tmp_path / "ds")  # loads: no link to a missing entity
+
+
+def test_values_the_library_cannot_read_are_named_not_dropped_silently(tmp_path: Path) -> None:
+    f = tmp_path / "unreadable.jsonl"
+    rows = [
+        {
+            "id": "a",
+            "schema": "Company",
+            "properties": {"name": ["A Co"], "leiCode": ["not an lei"], "colour": ["red"]},
+        },
+        {"id": "b", "schema": "Company", "properties": {"name": ["B Co"]}},
+        {
+            "id": "o1",
+            "schema": "Ownership",
+            "properties": {
+                "owner": ["b"],
+                "asset": ["a"],
+                "percentage": ["30"],
+                "startDate": ["sometime in 2020"],
+            },
+        },
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    out = read_ftm([f])
+    assert out.rejected == []
+    a = out.entities["ftm:a"]
+    assert [i.scheme for i in a.identifiers] == ["OpenSanctions"]
+    text = "\n".join(out.notes)
+    assert "unreadable.jsonl line 1 (id=a): Company.leiCode 'not an lei'" in text
+    assert "unreadable.jsonl line 1 (id=a): Company.colour 'red' (no such property)" in text
+    assert "unreadable.jsonl line 3 (id=o1): Ownership.startDate 'sometime in 2020'" in text
+    link = out.links["ftm:o1"]
+    assert link.valid_from is None
+    assert link.note is not None and "startDate 'sometime in 2020' unreadable" in link.note

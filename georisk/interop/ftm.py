@@ -196,6 +196,7 @@ class _Pending:
     line: int
     datasets: list[str]
     source_ids: set[str] = field(default_factory=set)
+    unread: list[str] = field(default_factory=list)  # "prop 'value'" the library dropped
 
 
 def _ftm_model() -> Any:
@@ -270,6 +271,9 @@ class _Reader:
         datasets = [d for d in data.get("datasets") or [] if isinstance(d, str)]
         self.file_datasets[src].update(datasets)
         rec = _Pending(proxy, file, lineno, datasets, {src})
+        rec.unread = self.unread(proxy, data.get("properties"))
+        for u in rec.unread:
+            self.out.notes.append(f"{file} line {lineno} (id={rid}): {schema}.{u}")
         if schema in _ENTITY_SCHEMATA:
             old = self.entities.get(rid)
             if old is None:
@@ -286,6 +290,25 @@ class _Reader:
             self.records.append(rec)
         else:
             self.skipped[schema] += 1
+
+    @staticmethod
+    def unread(proxy: EntityProxy, props: Any) -> list[str]:
+        """Property values the library drops when it cleans them (an unreadable date, an LEI
+        that fails its check, a property the schema does not have), so that they are named."""
+        out: list[str] = []
+        if not isinstance(props, dict):
+            return out
+        for name, values in props.items():
+            prop = proxy.schema.get(name)
+            kept = set(proxy.get(name)) if prop is not None else set()
+            for v in values if isinstance(values, list) else [values]:
+                if prop is None:
+                    out.append(f"{name} {v!r} (no such property)")
+                elif isinstance(v, str) and v not in kept:
+                    clean = prop.type.clean(v, format=prop.format)
+                    if clean is None or clean not in kept:
+                        out.append(f"{name} {v!r} unreadable, dropped by followthemoney")
+        return out
 
     # ---- after all input is read ------------------------------------------------------------
 
@@ -430,6 +453,7 @@ class _Reader:
         if ends is None or got is None:
             return
         start, end, notes = got
+        notes.extend(u for u in rec.unread if u.startswith(("startDate", "endDate", "date")))
         kind: LinkKind
         share: float | ShareRange | None = None
         role: str | None = None
