@@ -214,7 +214,12 @@ def _parser() -> argparse.ArgumentParser:
         "OUT_DIR.errors.jsonl; the rest imported), 2 usage, 3 the result or the dataset to "
         "merge into was refused (the previous dataset is left as it was).",
     )
-    im.add_argument("format", choices=sorted(IMPORTERS))
+    im.add_argument(
+        "format",
+        choices=sorted(IMPORTERS),
+        help="bods: BODS 0.4 JSON or JSON lines; ftm: FollowTheMoney JSON lines; gleif: GLEIF "
+        "LEI and relationship-record CSV; lists: official lists as CSV",
+    )
     im.add_argument("sources", type=Path, nargs="+", metavar="SOURCE")
     im.add_argument("-o", "--out", type=Path, required=True, metavar="DATASET_DIR")
     im.add_argument(
@@ -506,7 +511,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.merge and not args.out.is_dir():
         print(f"error: --merge: {args.out} is not a dataset directory", file=sys.stderr)
         return EXIT_USAGE
-    imported = importer(args.format)(args.sources)
+    try:
+        imported = importer(args.format)(args.sources)
+    except RuntimeError as exc:  # a format whose library is not installed (ftm: an extra)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         res = write_dataset(imported, args.out, merge_into=args.out if args.merge else None)
     except DatasetError as exc:
