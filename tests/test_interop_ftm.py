@@ -251,3 +251,51 @@ def test_values_the_library_cannot_read_are_named_not_dropped_silently(tmp_path:
     link = out.links["ftm:o1"]
     assert link.valid_from is None
     assert link.note is not None and "startDate 'sometime in 2020' unreadable" in link.note
+
+
+def test_hostile_lines_are_rejected_with_reasons_not_crashes(tmp_path: Path) -> None:
+    f = tmp_path / "hostile.jsonl"
+    f.write_text(
+        "\n".join(
+            [
+                '{"id": "a", "schema": "Company", "properties": {"name": ["A"]}, '
+                '"datasets": "us_ofac_sdn"}',
+                '{"id": "b", "schema": "Company", "properties": "nope"}',
+                '{"id": "c", "schema": "Company", "properties": {"name": [1, null, {"x": 1}]}}',
+                '{"id": 5, "schema": "Company"}',
+                '{"id": "d", "schema": ["Company"]}',
+                "[1, 2]",
+                '{"id": "e", "schema": "Ownership", "properties": {"owner": ["a"], '
+                '"asset": ["a"], "percentage": ["50"]}}',
+                '{"id": "f", "schema": "Ownership", "properties": {"owner": ["a"], '
+                '"asset": ["a"], "percentage": ["1e309"]}}',
+                '{"id": "g", "schema": "Sanction", "properties": {"entity": ["a"], '
+                '"startDate": ["2025-01-01"], "endDate": ["2024-01-01"]}}',
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(
+        '{"id": "x", "schema": "Company", "properties": {"name": ["Soci\xe9t\xe9"]}}\n'.encode(
+            "latin-1"
+        )
+    )
+    out = read_ftm([f, latin])
+    assert list(out.entities) == ["ftm:a"]
+    where = [(r.file, r.where, r.record_id) for r in out.rejected]
+    assert where == [
+        ("hostile.jsonl", "line 2", "b"),
+        ("hostile.jsonl", "line 3", "c"),
+        ("hostile.jsonl", "line 4", None),
+        ("hostile.jsonl", "line 5", "d"),
+        ("hostile.jsonl", "line 6", None),
+        ("hostile.jsonl", "line 7", "e"),
+        ("hostile.jsonl", "line 8", "f"),
+        ("hostile.jsonl", "line 9", "g"),
+        ("latin1.jsonl", "line 1", None),
+    ]
+    assert all(r.reason for r in out.rejected)
+    # a datasets value that is not a list is not read letter by letter
+    assert out.entities["ftm:a"].note == "FtM Company a"

@@ -237,8 +237,13 @@ class _Reader:
             n += 1
         self.file_source[name] = src
         self.file_datasets[src] = set()
-        with open(path, encoding="utf-8") as fh:
-            for lineno, raw in enumerate(fh, 1):
+        with open(path, "rb") as fh:
+            for lineno, raw_bytes in enumerate(fh, 1):
+                try:
+                    raw = raw_bytes.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self.reject(name, lineno, None, f"not UTF-8 text: {exc.reason}")
+                    continue
                 if raw.strip():
                     self.read_line(name, src, lineno, raw)
         datasets = sorted(self.file_datasets[src])
@@ -262,13 +267,17 @@ class _Reader:
         if not rid:
             self.reject(file, lineno, None, "no id")
             return
+        if problem := _shape_problem(data):
+            self.reject(file, lineno, rid, problem)
+            return
         try:
             proxy = self.model.get_proxy(data, cleaned=False)
         except Exception as exc:  # the library's InvalidData and its type errors
             self.reject(file, lineno, rid, f"not an FtM entity: {exc}")
             return
         schema = proxy.schema.name
-        datasets = [d for d in data.get("datasets") or [] if isinstance(d, str)]
+        raw_ds = data.get("datasets")
+        datasets = [d for d in raw_ds if isinstance(d, str)] if isinstance(raw_ds, list) else []
         self.file_datasets[src].update(datasets)
         rec = _Pending(proxy, file, lineno, datasets, {src})
         rec.unread = self.unread(proxy, data.get("properties"))
@@ -530,6 +539,21 @@ class _Reader:
             self.reject(rec.file, rec.line, rid, _why(exc))
             return
         lists[target].append(m)
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of an FtM record the library would take on trust."""
+    if not isinstance(data.get("schema"), str):
+        return "schema is not a string"
+    props = data.get("properties", {})
+    if not isinstance(props, dict):
+        return "properties is not an object"
+    for k, vs in props.items():
+        if isinstance(vs, str):
+            continue
+        if not isinstance(vs, list) or not all(isinstance(v, str) for v in vs):
+            return f"properties.{k} is not a list of strings"
+    return None
 
 
 def _envelope(shares: list[float | ShareRange]) -> float | ShareRange | None:
