@@ -183,3 +183,11 @@ def test_gleif_import_writes_a_dataset_that_loads(tmp_path: Path) -> None:
     write_dataset(read_gleif([GLEIF_LEI], [GLEIF_RR]), tmp_path / "gleif")
     ds = load_dataset(tmp_path / "gleif")
     assert len(ds.entities) == 3 and ds.links == {}
+
+
+def test_gleif_files_in_any_order_are_told_apart_by_their_header() -> None:
+    from georisk.interop.gleif import read_gleif, read_gleif_files
+
+    a = read_gleif_files([GLEIF_RR, GLEIF_LEI])
+    b = read_gleif([GLEIF_LEI], [GLEIF_RR])
+    assert a.entities == b.entities and a.notes == b.notes and a.rejected == b.rejected

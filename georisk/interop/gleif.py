@@ -38,7 +38,7 @@ from georisk.interop.core import Imported, Rejected, slug
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import Entity, EntityKind, Identifier, Source
 
-__all__ = ["CONSOLIDATION_TYPES", "Consolidation", "read_gleif"]
+__all__ = ["CONSOLIDATION_TYPES", "Consolidation", "read_gleif", "read_gleif_files"]
 
 FORMAT = "gleif"
 CONSOLIDATION_TYPES = {
@@ -269,3 +269,19 @@ def read_gleif(
     for p in rr_paths:
         reader.rr_file(p)
     return reader.finish()
+
+
+def read_gleif_files(paths: Iterable[str | os.PathLike[str]]) -> Imported:
+    """:func:`read_gleif` for files given in any order: a file whose header names
+    ``Relationship.StartNode.NodeID`` is read as relationship records (after all LEI files), any
+    other as LEI records (a file that is neither is rejected by its header check)."""
+    lei: list[str | os.PathLike[str]] = []
+    rr: list[str | os.PathLike[str]] = []
+    for p in paths:
+        try:
+            with open(p, encoding="utf-8-sig", errors="replace") as fh:
+                head = fh.readline()
+        except OSError:
+            head = ""
+        (rr if "Relationship.StartNode.NodeID" in head else lei).append(p)
+    return read_gleif(lei, rr)
