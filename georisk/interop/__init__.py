@@ -19,28 +19,15 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from georisk.interop.core import Imported
 
-__all__ = ["IMPORTERS", "importer", "read_gleif_files"]
+__all__ = ["IMPORTERS", "importer"]
 
 #: format → "module:function" (imported only when the format is used)
 IMPORTERS: dict[str, str] = {
     "bods": "georisk.interop.bods:import_bods",
     "ftm": "georisk.interop.ftm:read_ftm",
-    "gleif": "georisk.interop:read_gleif_files",
+    "gleif": "georisk.interop.gleif:read_gleif_files",
     "lists": "georisk.interop.lists:read_lists_csv",
 }
-
-
-def read_gleif_files(paths: Sequence[Path]) -> Imported:
-    """GLEIF golden-copy CSV files in any order: relationship-record files (their header names
-    ``Relationship.StartNode.NodeID``) are read after the LEI-record files."""
-    from georisk.interop.gleif import read_gleif
-
-    def is_rr(p: Path) -> bool:
-        with Path(p).open("rb") as f:
-            return b"Relationship.StartNode.NodeID" in f.readline()
-
-    rr = [p for p in paths if is_rr(p)]
-    return read_gleif([p for p in paths if p not in rr], rr)
 
 
 def importer(fmt: str) -> Callable[[Sequence[Path]], Imported]:
