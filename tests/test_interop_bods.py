@@ -427,7 +427,9 @@ def test_cli_imports_every_registered_format(
     from georisk.cli import main
 
     if fmt == "ftm":
-        pytest.importorskip("followthemoney")
+        pytest.importorskip(
+            "followthemoney", reason="FOLLOWTHEMONEY IS NOT INSTALLED (pip install -e '.[ftm]')"
+        )
     out = tmp_path / fmt
     code = main(["import", fmt, *(str(DATA.parent / f) for f in files), "-o", str(out)])
     assert code in (0, 1), capsys.readouterr().err

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("followthemoney")
+pytest.importorskip(
+    "followthemoney",
+    reason="FOLLOWTHEMONEY IS NOT INSTALLED: the FtM import tests are skipped (pip install -e "
+    "'.[ftm]' needs g++ and libicu-dev to build PyICU; .ci/run installs them and requires it)",
+)
 
 from georisk.interop.core import ShareError
 from georisk.interop.ftm import list_id_for, parse_percentage, read_ftm
