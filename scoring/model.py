@@ -158,11 +158,8 @@ class Entity(_Record):
     unconfirmed: bool = False
     unconfirmed_note: str | None = None
     note: str | None = None
-    # exclude=True: not yet in the proto (server/convert.py dumps entities into georisk.v1.Entity);
-    # georisk.interop.write writes it explicitly
     identifiers: list[Identifier] = Field(
         default_factory=list,
-        exclude=True,
         description="foreign identifiers (LEI, register numbers, …)",
     )
 

@@ -946,3 +946,25 @@ def test_get_timeline_credits_carry_the_basis_and_reported_figure(
     credits = [i.credits["us-45x"] for i in t.intervals if "us-45x" in i.credits]
     assert credits and all(c.basis and c.reported.usd_per_year == 9e8 for c in credits)
     assert {tuple(c.reported.sources) for c in credits} == {("p11",)}
+
+
+def test_an_entitys_identifiers_reach_the_wire() -> None:
+    """An imported entity's identifiers (scheme, id, sources) are on its gRPC Entity, as in the
+    JSON form (they were left out of both while the proto had no field)."""
+    from georisk.scoring.model import Entity, Identifier
+    from georisk.server.convert import entity_to_proto
+
+    e = Entity(
+        id="lei:5493001kjtiigc8y1r12",
+        name="Example Holding AG",
+        kind="company",
+        country="DE",
+        identifiers=[Identifier(scheme="XI-LEI", id="5493001KJTIIGC8Y1R12", sources=["s1"])],
+    )
+    assert e.model_dump(mode="json")["identifiers"] == [
+        {"scheme": "XI-LEI", "id": "5493001KJTIIGC8Y1R12", "sources": ["s1"]}
+    ]
+    msg = entity_to_proto(e, dt.date(2026, 11, 22))
+    assert [(i.scheme, i.id, list(i.sources)) for i in msg.identifiers] == [
+        ("XI-LEI", "5493001KJTIIGC8Y1R12", ["s1"])
+    ]

@@ -60,10 +60,6 @@ def record_line(kind: str, rec: Source | Entity | Link) -> str:
     """One JSONL record line: the record's fields (defaults left out) and its ``record`` kind."""
     d: dict[str, Any] = {"record": kind}
     d.update(rec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-    if isinstance(rec, Entity) and rec.identifiers:  # excluded from model dumps (model.py)
-        d["identifiers"] = [
-            i.model_dump(mode="json", exclude_defaults=True) for i in rec.identifiers
-        ]
     return json.dumps(d, ensure_ascii=False, sort_keys=False)
 
 

@@ -87,6 +87,7 @@ class Entity(_message.Message):
     UNCONFIRMED_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_NOTE_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Entity id."""
     name: _builtins.str
@@ -117,6 +118,12 @@ class Entity(_message.Message):
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the sources behind it."""
 
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Identifier]:
+        """Foreign identifiers (LEI, register numbers, OpenSanctions/BODS ids) with their scheme;
+        imports match entities on (scheme, id).
+        """
+
     def __init__(
         self,
         *,
@@ -132,16 +139,51 @@ class Entity(_message.Message):
         unconfirmed: _builtins.bool = ...,
         unconfirmed_note: _builtins.str = ...,
         note: _builtins.str = ...,
+        identifiers: _abc.Iterable[Global___Identifier] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_us_person", b"_us_person", "us_person", b"us_person"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_us_person", b"_us_person", "aliases", b"aliases", "country", b"country", "id", b"id", "kind", b"kind", "lists", b"lists", "name", b"name", "note", b"note", "principal_place", b"principal_place", "sources", b"sources", "unconfirmed", b"unconfirmed", "unconfirmed_note", b"unconfirmed_note", "us_person", b"us_person"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_us_person", b"_us_person", "aliases", b"aliases", "country", b"country", "id", b"id", "identifiers", b"identifiers", "kind", b"kind", "lists", b"lists", "name", b"name", "note", b"note", "principal_place", b"principal_place", "sources", b"sources", "unconfirmed", b"unconfirmed", "unconfirmed_note", b"unconfirmed_note", "us_person", b"us_person"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__us_person: _TypeAlias = _typing.Literal["us_person"]  # noqa: Y015
     _WhichOneofArgType__us_person: _TypeAlias = _typing.Literal["_us_person", b"_us_person"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__us_person) -> _WhichOneofReturnType__us_person | None: ...
 
 Global___Entity: _TypeAlias = Entity  # noqa: Y015
+
+@_typing.final
+class Identifier(_message.Message):
+    """A foreign identifier of an entity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEME_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    scheme: _builtins.str
+    """Scheme: `XI-LEI` (an LEI), an org-id.guide register code such as `GB-COH`,
+    `OpenSanctions`, `BODS-record`, ….
+    """
+    id: _builtins.str
+    """The identifier within its scheme."""
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the sources that give it."""
+
+    def __init__(
+        self,
+        *,
+        scheme: _builtins.str = ...,
+        id: _builtins.str = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "scheme", b"scheme", "sources", b"sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Identifier: _TypeAlias = Identifier  # noqa: Y015
 
 @_typing.final
 class GetEntityRequest(_message.Message):
