@@ -265,12 +265,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_ownership(args: argparse.Namespace) -> int:
-    try:  # the engine: the PFE tests use the pack's parameters on that date, as the rules do
-        engine = Engine.from_dir(args.data_dir, pack=args.pack)
+def _engine(args: argparse.Namespace) -> Engine | None:
+    """The engine of ``args.data_dir`` and ``args.pack``; None (with one ``error:`` line per
+    problem on stderr) when the dataset is refused."""
+    try:
+        return Engine.from_dir(args.data_dir, pack=args.pack)
     except DatasetError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
+        return None
+
+
+def _cmd_ownership(args: argparse.Namespace) -> int:
+    # the engine: the PFE tests use the pack's parameters on that date, as the rules do
+    engine = _engine(args)
+    if engine is None:
         return EXIT_DATA
     try:
         overlay = _read_overlay(args.overlay, None) if args.overlay else None
@@ -370,11 +379,8 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     if args.max_points < 1:
         print("error: --max-points must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        engine = Engine.from_dir(args.data_dir, pack=args.pack)
-    except DatasetError as exc:
-        for issue in exc.issues:
-            print(f"error: {issue}", file=sys.stderr)
+    engine = _engine(args)
+    if engine is None:
         return EXIT_DATA
     try:
         t = timeline(
