@@ -9,14 +9,17 @@ records into an :class:`Imported`: the project's own pydantic records
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from georisk.scoring.model import ID_PATTERN, Entity, Link, ShareRange, Source
 
-__all__ = ["Imported", "Rejected", "ShareError", "share_range", "slug"]
+__all__ = ["Imported", "Rejected", "ShareError", "csv_rows", "share_range", "slug"]
 
 _ID_RE = re.compile(ID_PATTERN)
 _MAX_ID = 128
@@ -138,3 +141,38 @@ def share_range(
     if lo_v == hi_v:
         return lo_v
     return ShareRange(minimum=lo_v, maximum=hi_v, exclusive_minimum=low_x, exclusive_maximum=high_x)
+
+
+def csv_rows(
+    path: str | os.PathLike[str], required: Sequence[str], out: Imported, *, kind: str = ""
+) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """The rows of a UTF-8 CSV file as ``(file name, "row N", {column: stripped cell})``.
+
+    What cannot be read is rejected into ``out``, never raised: an unreadable or non-UTF-8 file
+    (rows read before the bad byte stay), a header without a ``required`` column (the whole
+    file; ``kind`` names what the file should have been), a row with more cells than the header.
+    """
+    name = os.path.basename(os.fspath(path))
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                what = f"not {kind} file: " if kind else ""
+                why = f"{what}the header lacks column(s) {', '.join(missing)}"
+                out.rejected.append(Rejected(name, "row 1 (header)", None, why))
+                return
+            reader.fieldnames = header
+            for row in reader:
+                where = f"row {reader.line_num}"
+                if None in row:
+                    first = (row.get(required[0]) or "").strip() if required else ""
+                    why = "more cells than the header has columns"
+                    out.rejected.append(Rejected(name, where, first or None, why))
+                    continue
+                yield name, where, {k: (v or "").strip() for k, v in row.items()}
+    except OSError as exc:
+        out.rejected.append(Rejected(name, "file", None, f"cannot read: {exc.strerror}"))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        out.rejected.append(Rejected(name, "file", None, f"not a UTF-8 CSV file: {exc}"))

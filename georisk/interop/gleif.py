@@ -23,18 +23,16 @@ input file.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TextIO
 
 from pydantic import ValidationError
 
-from georisk.interop.core import Imported, Rejected, slug
+from georisk.interop.core import Imported, Rejected, csv_rows, slug
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import Entity, EntityKind, Identifier, Source
 
@@ -108,39 +106,9 @@ class _Reader:
     def each_row(
         self, path: str | os.PathLike[str], required: tuple[str, ...], what: str
     ) -> Iterable[tuple[str, str, str, dict[str, str]]]:
-        name = os.path.basename(os.fspath(path))
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as fh:
-                yield from self._rows(name, fh, required, what)
-        except OSError as exc:
-            self.out.rejected.append(Rejected(name, "file", None, f"cannot read: {exc.strerror}"))
-        except (UnicodeDecodeError, csv.Error) as exc:
-            self.out.rejected.append(Rejected(name, "file", None, f"not a UTF-8 CSV file: {exc}"))
-
-    def _rows(
-        self, name: str, fh: TextIO, required: tuple[str, ...], what: str
-    ) -> Iterable[tuple[str, str, str, dict[str, str]]]:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            why = f"not a GLEIF {what} file: the header lacks {', '.join(missing)}"
-            self.out.rejected.append(Rejected(name, "row 1 (header)", None, why))
-            return
-        reader.fieldnames = header
-        sid = self.source(name, what)
-        for row in reader:
-            if None in row:
-                self.out.rejected.append(
-                    Rejected(name, f"row {reader.line_num}", None, "more cells than the header")
-                )
-                continue
-            yield (
-                name,
-                f"row {reader.line_num}",
-                sid,
-                {k: (v or "").strip() for k, v in row.items()},
-            )
+        """``(file, "row N", source id, row)`` of a GLEIF CSV file (:func:`.core.csv_rows`)."""
+        for name, where, row in csv_rows(path, required, self.out, kind=f"a GLEIF {what}"):
+            yield name, where, self.source(name, what), row
 
     def lei_file(self, path: str | os.PathLike[str]) -> None:
         for file, where, sid, row in self.each_row(

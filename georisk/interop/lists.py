@@ -29,17 +29,15 @@ file, the header being line 1); the other rows import.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from pydantic import ValidationError
 
-from georisk.interop.core import Imported, Rejected, slug
+from georisk.interop.core import Imported, Rejected, csv_rows, slug
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import ID_PATTERN, Entity, EntityKind, Identifier, ListMembership, Source
 
@@ -104,41 +102,21 @@ class _Reader:
         return sid
 
     def read_file(self, path: str | os.PathLike[str]) -> None:
-        name = os.path.basename(os.fspath(path))
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as fh:
-                self.read_csv(name, fh)
-        except OSError as exc:
-            self.out.rejected.append(Rejected(name, "file", None, f"cannot read: {exc.strerror}"))
-        except (UnicodeDecodeError, csv.Error) as exc:
-            self.out.rejected.append(Rejected(name, "file", None, f"not a UTF-8 CSV file: {exc}"))
-
-    def read_csv(self, name: str, fh: TextIO) -> None:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            why = f"the header lacks column(s) {', '.join(missing)}"
-            self.out.rejected.append(Rejected(name, "row 1 (header)", None, why))
-            return
-        extra = [h for h in header if h not in COLUMNS]
-        if extra:
-            self.out.notes.append(f"{name}: columns not read: {', '.join(extra)}")
-        reader.fieldnames = header
-        for row in reader:
-            where = f"row {reader.line_num}"
+        noted = False
+        for name, where, row in csv_rows(path, REQUIRED, self.out):
+            if not noted:  # once per file: columns this reader ignores
+                noted = True
+                extra = [h for h in row if h not in COLUMNS]
+                if extra:
+                    self.out.notes.append(f"{name}: columns not read: {', '.join(extra)}")
             try:
                 self.read_row(name, where, row)
             except _RowError as exc:
-                rid = (row.get("name") or "").strip() or None
-                self.out.rejected.append(Rejected(name, where, rid, str(exc)))
+                self.out.rejected.append(Rejected(name, where, row.get("name") or None, str(exc)))
 
-    def read_row(self, file: str, where: str, row: dict[str, str | None]) -> None:
-        if None in row:
-            raise _RowError("more cells than the header has columns")
-
+    def read_row(self, file: str, where: str, row: dict[str, str]) -> None:
         def cell(col: str) -> str:
-            return (row.get(col) or "").strip()
+            return row.get(col, "")
 
         name, list_id, source = cell("name"), cell("list"), cell("source")
         for col, v in (("name", name), ("list", list_id), ("source", source)):
