@@ -549,7 +549,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from georisk.interop.bods import export_bods
+    from georisk.interop.bods_out import export_bods
 
     ds = _load(args.data_dir)
     if ds is None:

@@ -3,7 +3,7 @@ official lists) imported as the project's dataset format, and exported back.
 
 * :mod:`.core`: the common shape of an import (:class:`Imported`, :class:`Rejected`, ids, shares);
 * :mod:`.write`: the atomic writer of an imported dataset (and merging into an existing one);
-* :mod:`.bods`: BODS 0.4 statements in (validated with the official schema) and out.
+* :mod:`.bods`: BODS 0.4 statements in (validated with the official schema), :mod:`.bods_out` out;
 
 :data:`IMPORTERS` names the reader of each format ``georisk import`` accepts (a function of the
 source paths returning an :class:`~georisk.interop.core.Imported`); a new format is one line.
