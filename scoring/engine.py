@@ -474,6 +474,12 @@ _LINK_VERBS = {
     LinkKind.OFFTAKE: "sells its output to",
     LinkKind.SUPPLY: "supplies",
     LinkKind.MEMBERSHIP: "is a member of",
+    LinkKind.CONTROL: "{control}",
+}
+_CONTROL_VERBS = {
+    "direct_consolidation": "consolidates the accounts of",
+    "ultimate_consolidation": "is the ultimate consolidating parent of",
+    "influence": "has influence or control (no share) over",
 }
 
 
@@ -487,7 +493,11 @@ def describe_link(ds: Dataset, l: Link) -> str:
         share = pct_range(iv.lo, iv.hi, lo_open=iv.lo_open, hi_open=iv.hi_open)
     else:
         share = pct(float(l.share))
-    verb = _LINK_VERBS[l.kind].format(share=share, role=f"{l.role or 'board'} members")
+    verb = _LINK_VERBS[l.kind].format(
+        share=share,
+        role=f"{l.role or 'board'} members",
+        control=_CONTROL_VERBS.get(l.role or "", "controls (no share)"),
+    )
     if l.kind in (LinkKind.SUPPLY, LinkKind.OFFTAKE) and l.share is not None:
         verb += f" ({share})"
     return f"{named(ds.entities, l.source)} {verb} {named(ds.entities, l.target)} (link {l.id})"

@@ -11,7 +11,8 @@ Conventions
 * A link points from the party that *holds or provides* to the party that *is held or receives*:
   owner → owned (equity, votes), lender → borrower (debt), appointer → entity (appointment),
   licensor → licensee, supplier → buyer (equipment, services, material supply), operator →
-  facility (operation), producer → buyer (offtake), member → consortium (membership).
+  facility (operation), producer → buyer (offtake), member → consortium (membership),
+  controller → controlled (control: consolidation or other influence, never a share).
 * Dates are ISO dates; ``valid_from``/``valid_to`` are inclusive. A missing bound is open.
 * ``unconfirmed: true`` marks a fact that no authority confirmed (the brief's UNCONFIRMED);
   ``unconfirmed_note`` says what exactly is unconfirmed.
@@ -43,7 +44,10 @@ from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.interval import Interval
 
 __all__ = [
+    "APPOINTMENT_ROLES",
+    "CONTROL_ROLES",
     "ID_PATTERN",
+    "ROLES_OF",
     "Arrangement",
     "ArrangementStatus",
     "Capacity",
@@ -210,6 +214,9 @@ class LinkKind(StrEnum):
     OFFTAKE = "offtake"
     SUPPLY = "supply"  # material supply
     MEMBERSHIP = "membership"  # consortium membership
+    # control without a share: accounting consolidation (GLEIF Level 2), other influence or
+    # control (BODS); never multiplied or summed as a share (its ``role`` says what it is)
+    CONTROL = "control"
 
 
 OWNERSHIP_KINDS = frozenset({LinkKind.EQUITY, LinkKind.VOTING})
@@ -256,6 +263,14 @@ class LicenceTerms(_Record):
 
 
 APPOINTMENT_ROLES = frozenset({"board", "officer"})
+#: what a ``control`` link records: the parent that consolidates the entity's accounts directly
+#: or ultimately (GLEIF Level 2 "IS_DIRECTLY/ULTIMATELY_CONSOLIDATED_BY"; IFRS 10 / US GAAP
+#: control), or another influence or control (BODS ``otherInfluenceOrControl``)
+CONTROL_ROLES = frozenset({"direct_consolidation", "ultimate_consolidation", "influence"})
+ROLES_OF: dict[LinkKind, frozenset[str]] = {
+    LinkKind.APPOINTMENT: APPOINTMENT_ROLES,
+    LinkKind.CONTROL: CONTROL_ROLES,
+}
 
 
 class Link(_Record):
@@ -271,7 +286,11 @@ class Link(_Record):
     status: LinkStatus = LinkStatus.CONFIRMED
     unconfirmed: bool = False
     unconfirmed_note: str | None = None
-    role: str | None = Field(default=None, description="appointment links: board or officer")
+    role: str | None = Field(
+        default=None,
+        description="appointment links: board or officer; control links: direct_consolidation, "
+        "ultimate_consolidation or influence",
+    )
     licence: LicenceTerms | None = None
     arrangement: Id | None = Field(
         default=None,
@@ -290,10 +309,13 @@ class Link(_Record):
         if self.licence is not None and self.kind is not LinkKind.LICENCE:
             raise ValueError("licence terms belong on a link of kind 'licence'")
         if self.role is not None:
-            if self.kind is not LinkKind.APPOINTMENT:
-                raise ValueError("role belongs on a link of kind 'appointment'")
-            if self.role not in APPOINTMENT_ROLES:
-                raise ValueError(f"role must be one of {sorted(APPOINTMENT_ROLES)}")
+            roles = ROLES_OF.get(self.kind)
+            if roles is None:
+                raise ValueError("role belongs on a link of kind 'appointment' or 'control'")
+            if self.role not in roles:
+                raise ValueError(f"role of a {self.kind.value} link must be one of {sorted(roles)}")
+        if self.kind is LinkKind.CONTROL and self.share is not None:
+            raise ValueError("a control link carries no share (record equity or votes instead)")
         if self.kind in OWNERSHIP_KINDS and self.share is None:
             raise ValueError(f"a {self.kind.value} link needs a share (exact or range)")
         return self

@@ -130,7 +130,17 @@ links:
 
 LINK_CELLS: dict[str, list[str]] = {
     "id": ["l1", "l2", "l3", "l4", "l5", "L6", " l7", ""],
-    "kind": ["equity", "voting", "licence", "appointment", "supply", "Equity", "", "bogus"],
+    "kind": [
+        "equity",
+        "voting",
+        "licence",
+        "appointment",
+        "supply",
+        "control",
+        "Equity",
+        "",
+        "bogus",
+    ],
     "source": ["a", "b", "c", "zz", " a", "A"],
     "target": ["a", "b", "c", "zz"],
     "share": ["", "0.5", "0.25", "1", "1.0", "0.7", ".5", "5e-1", "1.5", "-0.1", "x", " 0.3"],
@@ -142,7 +152,7 @@ LINK_CELLS: dict[str, list[str]] = {
     "status": ["", "confirmed", "reported", "proposed", "Confirmed", "x"],
     "unconfirmed": ["", "true", "false", "1", "0", "yes", "TRUE", "maybe"],
     "unconfirmed_note": ["", "", "not confirmed", "  padded  "],
-    "role": ["", "", "", "board", "officer", "ceo"],
+    "role": ["", "", "", "board", "officer", "ceo", "direct_consolidation", "influence"],
     "licence_royalty_years": ["", "", "", "5", "-1", "x"],
     "licence_licensor_controls": ["", "", "component_sourcing; operations"],
     "arrangement": ["", "", "", "nope"],

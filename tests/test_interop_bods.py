@@ -140,13 +140,25 @@ def test_state_owned_enterprise_imports_loads_and_has_the_expected_holders(
     )
     assert into == [("bods:0199c515a699", 0.765), ("bods:7ff95ba3682c", 0.235)]
     assert any("e8ddaee2a7a4" in n and "indirect" in n for n in imported.notes)
-    assert any("324d0f570675" in n and "otherInfluenceOrControl" in n for n in imported.notes)
+    # the state's other influence over the ministry is a control link: no share, never summed
+    (ctl,) = [link for link in ds.links.values() if link.kind == "control"]
+    assert (ctl.source, ctl.target, ctl.role, ctl.share) == (
+        "bods:05ce06ec97b1",
+        "bods:7ff95ba3682c",
+        "influence",
+        None,
+    )
     assert "e8ddaee2a7a4" in (gasgrid.note or "") and "(indirect)" in (gasgrid.note or "")
     rep = Engine.from_dir(out).ownership(gasgrid.id, dt.date(2024, 1, 1))
     holders = {h.holder: h.share for h in rep.direct_holders}
     assert set(holders) == {"bods:0199c515a699", "bods:7ff95ba3682c"}
     # the ministry controls Gasgrid: directly 23.5 % and through its 100 % of Kaasuverkko
     assert "bods:7ff95ba3682c" in rep.control.controllers
+    ministry = Engine.from_dir(out).ownership("bods:7ff95ba3682c", dt.date(2024, 1, 1))
+    assert [(o.holder, o.role) for o in ministry.other_control] == [
+        ("bods:05ce06ec97b1", "influence")
+    ]
+    assert ministry.direct_holders == []  # the influence is not a holding
 
 
 def test_a_malformed_statement_is_rejected_with_its_id_and_the_rest_imports(

@@ -11,13 +11,14 @@ a statement that does not validate, or cannot be mapped, becomes a :class:`Rejec
   nationality (persons) → country; ``recordId`` and the record's identifiers kept as
   :class:`~georisk.scoring.model.Identifier` (scheme ``BODS-record`` for the record id);
 * relationship records → one link per direct interest: shareholding → equity, votingRights →
-  voting, appointmentOfBoard → appointment (role board); ``share`` → share (fractions) or range;
+  voting, appointmentOfBoard → appointment (role board), otherInfluenceOrControl → control (role
+  influence, no share); ``share`` → share (fractions) or range;
   startDate/endDate → valid_from/valid_to;
 * ``directOrIndirect: indirect`` interests are kept as reported facts in the notes, never as
   links: the chain of direct links already carries them, and a second, direct-looking link would
   count the same holding twice;
-* other interests (otherInfluenceOrControl, senior managing official, trusts, contracts, …) have
-  no link kind georisk scores: they are kept as reported facts (notes), not links;
+* other interests (senior managing official, trusts, contracts, …) have no link kind in
+  georisk: they are kept as reported facts (notes), not links;
 * statements are taken in file order: a later statement of a record replaces the earlier one;
   ``recordStatus: closed`` ends a relationship on the statement date (when no endDate says
   otherwise) and marks a closed entity in its note.
@@ -62,7 +63,12 @@ INTEREST_KINDS: dict[str, LinkKind] = {
     "shareholding": LinkKind.EQUITY,
     "votingRights": LinkKind.VOTING,
     "appointmentOfBoard": LinkKind.APPOINTMENT,
+    "otherInfluenceOrControl": LinkKind.CONTROL,
 }
+#: the role a link of these kinds gets (a control link from BODS is "influence": BODS does not
+#: say it is accounting consolidation)
+_ROLE = {LinkKind.APPOINTMENT: "board", LinkKind.CONTROL: "influence"}
+_NO_SHARE = frozenset(_ROLE)
 _ENTITY_KINDS = {"state": EntityKind.GOVERNMENT, "stateBody": EntityKind.STATE_BODY}
 RECORD_SCHEME = "BODS-record"
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
@@ -295,7 +301,7 @@ def _links(
         if kind is None:
             imported.notes.append(
                 f"relationship {rid}: {fact} kept as reported, not a link "
-                "(georisk scores equity, votes and board appointment only)"
+                "(georisk has no link kind for this interest)"
             )
             continue
         if how == "indirect":
@@ -304,7 +310,7 @@ def _links(
                 "(the direct links of the chain carry it; counted once)"
             )
             continue
-        if kind is not LinkKind.APPOINTMENT and share is None:
+        if kind not in _NO_SHARE and share is None:
             imported.notes.append(f"relationship {rid}: {fact} has no share; not a link")
             continue
         note = f"BODS relationship {rid}, statement {st['statementId']}"
@@ -312,6 +318,8 @@ def _links(
             note += f" (replaces {', '.join(rec.history)})"
         if it.get("details"):
             note += f"; {it['details']}"
+        if kind in _NO_SHARE and share_obj:
+            note += f"; share {json.dumps(share_obj, sort_keys=True)} as reported (not used)"
         if start and end and end < start:
             raise ValueError(f"interests/{n}: ends {end} before it starts {start}")
         out.append(
@@ -320,10 +328,10 @@ def _links(
                 kind=kind,
                 source=src,
                 target=tgt,
-                share=share if kind is not LinkKind.APPOINTMENT else None,
+                share=share if kind not in _NO_SHARE else None,
                 valid_from=start,
                 valid_to=end,
-                role="board" if kind is LinkKind.APPOINTMENT else None,
+                role=_ROLE.get(kind),
                 unconfirmed=how != "direct",
                 unconfirmed_note=(
                     "BODS directOrIndirect unknown: taken as direct" if how != "direct" else None

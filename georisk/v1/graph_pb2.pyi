@@ -1028,6 +1028,63 @@ class FieResult(_message.Message):
 Global___FieResult: _TypeAlias = FieResult  # noqa: Y015
 
 @_typing.final
+class ControlHolder(_message.Message):
+    """A controller recorded without a share (a `control` link): the parent that consolidates the
+    entity's accounts (GLEIF Level 2) or another influence or control (BODS). Never counted in
+    the share arithmetic.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLDER_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    LINK_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    holder: _builtins.str
+    """Id of the controller."""
+    name: _builtins.str
+    """Name of the controller."""
+    country: _builtins.str
+    """ISO 3166-1 alpha-2 code of the controller; empty when unknown."""
+    role: _builtins.str
+    """What the link records: direct_consolidation, ultimate_consolidation or influence; empty
+    when not said.
+    """
+    link: _builtins.str
+    """Id of the link."""
+    status: _builtins.str
+    """Link status: confirmed, reported or proposed."""
+    unconfirmed: _builtins.bool
+    """True when no authority confirmed the link."""
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the sources behind it."""
+
+    def __init__(
+        self,
+        *,
+        holder: _builtins.str = ...,
+        name: _builtins.str = ...,
+        country: _builtins.str = ...,
+        role: _builtins.str = ...,
+        link: _builtins.str = ...,
+        status: _builtins.str = ...,
+        unconfirmed: _builtins.bool = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "holder", b"holder", "link", b"link", "name", b"name", "role", b"role", "sources", b"sources", "status", b"status", "unconfirmed", b"unconfirmed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ControlHolder: _TypeAlias = ControlHolder  # noqa: Y015
+
+@_typing.final
 class OwnershipReport(_message.Message):
     """Ownership, control and PFE analysis of one entity (JSON schema `georisk.ownership/v1`)."""
 
@@ -1085,6 +1142,7 @@ class OwnershipReport(_message.Message):
     SUMMARY_FIELD_NUMBER: _builtins.int
     SFE_BASIS_FIELD_NUMBER: _builtins.int
     NAMES_FIELD_NUMBER: _builtins.int
+    OTHER_CONTROL_FIELD_NUMBER: _builtins.int
     dataset_version: _builtins.str
     """Content hash of the dataset used."""
     as_of: _builtins.str
@@ -1129,6 +1187,10 @@ class OwnershipReport(_message.Message):
     def names(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Entity id to name, for the entities the report mentions."""
 
+    @_builtins.property
+    def other_control(self) -> _containers.RepeatedCompositeFieldContainer[Global___ControlHolder]:
+        """Controllers recorded without a share (consolidation, other influence), beside the holders."""
+
     def __init__(
         self,
         *,
@@ -1144,10 +1206,11 @@ class OwnershipReport(_message.Message):
         summary: _builtins.str = ...,
         sfe_basis: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         names: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        other_control: _abc.Iterable[Global___ControlHolder] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["control", b"control", "covered_nation_exposure", b"covered_nation_exposure", "entity", b"entity", "foreign_influenced_entity", b"foreign_influenced_entity", "specified_foreign_entity", b"specified_foreign_entity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "control", b"control", "covered_nation_exposure", b"covered_nation_exposure", "dataset_version", b"dataset_version", "direct_holders", b"direct_holders", "entity", b"entity", "foreign_influenced_entity", b"foreign_influenced_entity", "names", b"names", "sfe_basis", b"sfe_basis", "specified_foreign_entity", b"specified_foreign_entity", "summary", b"summary", "truncated", b"truncated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "control", b"control", "covered_nation_exposure", b"covered_nation_exposure", "dataset_version", b"dataset_version", "direct_holders", b"direct_holders", "entity", b"entity", "foreign_influenced_entity", b"foreign_influenced_entity", "names", b"names", "other_control", b"other_control", "sfe_basis", b"sfe_basis", "specified_foreign_entity", b"specified_foreign_entity", "summary", b"summary", "truncated", b"truncated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

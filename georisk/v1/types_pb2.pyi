@@ -197,7 +197,7 @@ class PathStep(_message.Message):
     """Id of the link in the dataset."""
     kind: _builtins.str
     """Link kind: equity, voting, appointment, debt, licence, equipment, services, operation,
-    offtake, supply or membership.
+    offtake, supply, membership or control.
     """
     source: _builtins.str
     """Id of the entity that holds or provides (the upstream end)."""

@@ -28,6 +28,7 @@ from georisk.scoring.model import OWNERSHIP_KINDS, EntityKind, LinkKind
 from georisk.scoring.wording import pct_range, prose_list
 
 __all__ = [
+    "ControlHolder",
     "DirectHolder",
     "EntitySummary",
     "ListEntry",
@@ -44,6 +45,21 @@ class DirectHolder(BaseModel):
     country: str | None
     kind: LinkKind
     share: ShareValue
+    link: str
+    status: str
+    unconfirmed: bool
+    sources: list[str]
+
+
+class ControlHolder(BaseModel):
+    """A controller recorded without a share (a ``control`` link): the parent that consolidates
+    the entity's accounts (GLEIF Level 2) or another influence or control (BODS). Shown beside
+    the holders, never counted in the share arithmetic."""
+
+    holder: str
+    name: str
+    country: str | None
+    role: str | None
     link: str
     status: str
     unconfirmed: bool
@@ -75,6 +91,10 @@ class OwnershipReport(BaseModel):
     entity: EntitySummary
     direct_holders: list[DirectHolder]
     control: ControlResult
+    other_control: list[ControlHolder] = Field(
+        default_factory=list,
+        description="controllers recorded without a share (consolidation, other influence)",
+    )
     covered_nation_exposure: ExposureResult
     specified_foreign_entity: SfeResult
     foreign_influenced_entity: FieResult
@@ -135,6 +155,20 @@ def ownership_report(
             g.links_into(entity_id, OWNERSHIP_KINDS), key=lambda l: -l.share_interval().hi
         )
     ]
+    ents = g.dataset.entities
+    others = [
+        ControlHolder(
+            holder=l.source,
+            name=ents[l.source].name,
+            country=ents[l.source].country,
+            role=l.role,
+            link=l.id,
+            status=l.status.value,
+            unconfirmed=l.unconfirmed,
+            sources=list(l.sources),
+        )
+        for l in sorted(g.links_into(entity_id, [LinkKind.CONTROL]), key=lambda l: l.id)
+    ]
     control = ultimate_controllers(g, entity_id, params)
     exposure = covered_exposure(g, entity_id, params)
     sfe = specified_foreign_entity(g, entity_id, params)
@@ -146,6 +180,7 @@ def ownership_report(
             *(h.holder for h in named_holders(fie)),
             *[h.holder for h in fie.holders if h.sfe is Tri.TRUE][:NAMED_AT_MOST],
             *[h.holder for h in fie.holders if h.sfe is not Tri.TRUE][:NAMED_AT_MOST],
+            *(o.holder for o in others),
         ]
         if (why := sfe_basis(g, eid, params)) is not None
     }
@@ -153,13 +188,14 @@ def ownership_report(
     listings += [t.paths for t in (*sfe.tests, *fie.tests)]
     mentioned = {entity_id, *fie.sfe_holders, *control.controllers, *control.undetermined}
     mentioned |= {e for p in listings if p is not None for x in p.paths for e in x.entities}
-    ents = g.dataset.entities
+    mentioned |= {o.holder for o in others}
     return OwnershipReport(
         dataset_version=g.dataset.version,
         as_of=g.as_of.isoformat(),
         entity=entity_summary(g, entity_id),
         direct_holders=holders,
         control=control,
+        other_control=others,
         covered_nation_exposure=exposure,
         specified_foreign_entity=sfe,
         foreign_influenced_entity=fie,
@@ -218,6 +254,18 @@ def render_ownership_table(r: OwnershipReport) -> str:
             f"  {_share(h.share):>10}  {h.kind.value:<11} {nm(h.holder)}, "
             f"{h.country or 'country unknown'}  {h.status}{flag} "
             f"[{h.link}] (sources {', '.join(h.sources) or 'none'})",
+            " " * 26,
+        )
+    if r.other_control:
+        line("")
+        line("Other control (recorded without a share; not counted in the share tests):")
+    for o in r.other_control:
+        flag = ", UNCONFIRMED" if o.unconfirmed else ""
+        why = r.sfe_basis.get(o.holder)
+        line(
+            f"  {(o.role or 'control').replace('_', ' '):<22} {nm(o.holder)}, "
+            f"{o.country or 'country unknown'}  {o.status}{flag} [{o.link}] "
+            f"(sources {', '.join(o.sources) or 'none'})" + (f"; an SFE: {why}" if why else ""),
             " " * 26,
         )
     c = r.control

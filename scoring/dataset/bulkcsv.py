@@ -37,7 +37,15 @@ from georisk.scoring.dataset.linkstore import (
     LinkColumns,
     build,
 )
-from georisk.scoring.model import OWNERSHIP_KINDS, Entity, EntityKind, LicenceTerms, Link, LinkKind
+from georisk.scoring.model import (
+    OWNERSHIP_KINDS,
+    ROLES_OF,
+    Entity,
+    EntityKind,
+    LicenceTerms,
+    Link,
+    LinkKind,
+)
 
 __all__ = ["FastEntities", "FastLinks", "read_entities", "read_links", "split_list"]
 
@@ -256,6 +264,7 @@ def read_links(file: str, data: bytes) -> FastLinks | None:
     has_share = ~b_share | ranged
     ownership = np.isin(kind, [LINK_KINDS.index(k) for k in OWNERSHIP_KINDS])
     ok &= ~ownership | has_share
+    ok &= ~(has_share & (kind == LINK_KINDS.index(LinkKind.CONTROL)))  # an error: reference path
 
     vf_c, vt_c = _col(t, "valid_from"), _col(t, "valid_to")
     vf, ok_vf = _dates(vf_c, _blank(vf_c))
@@ -275,7 +284,11 @@ def read_links(file: str, data: bytes) -> FastLinks | None:
     role_c = _col(t, "role")
     b_role = _blank(role_c)
     role = _codes(role_c, [r for r in ROLES if r])
-    ok &= b_role | ((role >= 0) & (kind == LINK_KINDS.index(LinkKind.APPOINTMENT)))
+    role_fits = np.zeros(n, dtype=bool)
+    for k, allowed in ROLES_OF.items():  # a role is valid only on its kind (Link._consistent)
+        codes = [i for i, r in enumerate(ROLES[1:]) if r in allowed]
+        role_fits |= (kind == LINK_KINDS.index(k)) & np.isin(role, codes)
+    ok &= b_role | role_fits
     role = np.where(b_role, 0, role + 1)
 
     arr_c = _col(t, "arrangement")

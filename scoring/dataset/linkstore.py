@@ -53,7 +53,15 @@ __all__ = [
 LINK_KINDS: tuple[LinkKind, ...] = tuple(LinkKind)
 KIND_CODES: dict[LinkKind, int] = {k: i for i, k in enumerate(LINK_KINDS)}
 LINK_STATUSES: tuple[LinkStatus, ...] = tuple(LinkStatus)
-ROLES: tuple[str | None, ...] = (None, "board", "officer")
+#: role codes (append only: codes are stored in snapshots and arrays)
+ROLES: tuple[str | None, ...] = (
+    None,
+    "board",
+    "officer",
+    "direct_consolidation",
+    "ultimate_consolidation",
+    "influence",
+)
 #: day ordinal standing for "no date" (open bound) in the date columns
 NO_DATE = 0
 #: materialized links kept per store (a bounded cache: a batch over every arrangement touches
