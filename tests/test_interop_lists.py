@@ -151,12 +151,33 @@ def test_gleif_lei_records_become_companies_with_lei_and_countries() -> None:
     ]
 
 
-def test_gleif_consolidation_is_kept_as_a_reported_fact_never_a_share() -> None:
+def test_gleif_consolidation_is_a_control_link_never_a_share() -> None:
     from georisk.interop.gleif import read_gleif
 
     out = read_gleif([GLEIF_LEI], [GLEIF_RR])
-    # no link kind for accounting consolidation: no link, and no invented share
-    assert out.links == {}
+    # accounting consolidation is control without a share: control links, no invented share
+    got = sorted(
+        (l.source, l.target, l.kind.value, l.role, l.share, l.valid_from)
+        for l in out.links.values()
+    )
+    assert got == [
+        (
+            "lei:test000000000ultim03",
+            "lei:test000000000child02",
+            "control",
+            "ultimate_consolidation",
+            None,
+            dt.date(2021, 6, 15),
+        ),
+        (
+            "lei:test00000000parent01",
+            "lei:test000000000child02",
+            "control",
+            "direct_consolidation",
+            None,
+            dt.date(2021, 6, 15),
+        ),
+    ]
     child = out.entities["lei:test000000000child02"]
     assert child.note is not None
     assert (
@@ -182,7 +203,8 @@ def test_gleif_import_writes_a_dataset_that_loads(tmp_path: Path) -> None:
 
     write_dataset(read_gleif([GLEIF_LEI], [GLEIF_RR]), tmp_path / "gleif")
     ds = load_dataset(tmp_path / "gleif")
-    assert len(ds.entities) == 3 and ds.links == {}
+    assert len(ds.entities) == 3
+    assert {l.kind.value for l in ds.links.values()} == {"control"} and len(ds.links) == 2
 
 
 def test_gleif_files_in_any_order_are_told_apart_by_their_header() -> None:

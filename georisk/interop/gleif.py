@@ -10,10 +10,12 @@ column names as in the files: ``LEI``, ``Entity.LegalName``, ``Relationship.Star
   address's country. Other names (``Entity.OtherEntityNames.*``) become aliases.
 * A relationship record ``IS_DIRECTLY_CONSOLIDATED_BY`` / ``IS_ULTIMATELY_CONSOLIDATED_BY``
   (start node = the child, end node = the parent) says that the parent consolidates the child in
-  its accounts. That is accounting control, **not a share**: the model has no link kind for it, so
-  no link is made (no share is invented). Each one is kept as a reported fact: a line in the
-  child's note and in :attr:`.core.Imported.notes`, with its period (the ``RELATIONSHIP_PERIOD``)
-  and status. Turning them into control links waits for a ``consolidation`` link kind.
+  its accounts. That is accounting control, **not a share**: it becomes a ``control`` link
+  parent → child with role ``direct_consolidation`` or ``ultimate_consolidation`` and no share
+  (no share test reads it; ``georisk ownership`` shows it as "Other control"), valid over the
+  record's ``RELATIONSHIP_PERIOD`` (not its accounting period). An ``INACTIVE`` relationship with
+  no end date has no period to give a link: it is kept as a reported fact (a note) instead.
+  Every consolidation is also a line in :attr:`.core.Imported.notes` and in the child's note.
   Other relationship types (``IS_INTERNATIONAL_BRANCH_OF``, fund relations) are counted in a note.
 
 A row that cannot be read (no or malformed LEI, no name, a node not in the LEI files, a bad date)
@@ -34,7 +36,7 @@ from pydantic import ValidationError
 
 from georisk.interop.core import Imported, Rejected, csv_rows, slug
 from georisk.scoring.countries import ISO_3166_ALPHA2
-from georisk.scoring.model import Entity, EntityKind, Identifier, Source
+from georisk.scoring.model import Entity, EntityKind, Identifier, Link, LinkKind, Source
 
 __all__ = ["CONSOLIDATION_TYPES", "Consolidation", "read_gleif", "read_gleif_files"]
 
@@ -52,7 +54,7 @@ class _RowError(ValueError):
 
 @dataclass(frozen=True)
 class Consolidation:
-    """A Level 2 accounting-consolidation relationship, kept as a reported fact (no link)."""
+    """A Level 2 accounting-consolidation relationship (a ``control`` link, see :meth:`link`)."""
 
     child: str  # entity id
     parent: str  # entity id
@@ -70,7 +72,25 @@ class Consolidation:
         return (
             f"{names.get(self.child, self.child)} [{self.child}] is {self.level}ly consolidated by "
             f"{names.get(self.parent, self.parent)} [{self.parent}]{period}{status} "
-            "(GLEIF Level 2: accounting consolidation, not a share; no link made)"
+            "(GLEIF Level 2: accounting consolidation, not a share)"
+        )
+
+    def link(self) -> Link | None:
+        """The ``control`` link parent → child, or None when the relationship is inactive and
+        has no end date (no period to give a link)."""
+        if self.status not in ("", "ACTIVE") and self.end is None:
+            return None
+        return Link(
+            id=slug("gleif", f"{self.child}-{self.level}-{self.parent}".replace("lei:", "")),
+            kind=LinkKind.CONTROL,
+            role=f"{self.level}_consolidation",
+            source=self.parent,
+            target=self.child,
+            valid_from=self.start,
+            valid_to=self.end,
+            sources=[self.source],
+            note=f"GLEIF Level 2 relationship record, {self.level} accounting consolidation"
+            + (f", status {self.status}" if self.status else ""),
         )
 
 
@@ -211,7 +231,10 @@ class _Reader:
         by_child: dict[str, list[Consolidation]] = {}
         for c in self.consolidations:
             by_child.setdefault(c.child, []).append(c)
-            self.out.notes.append(c.sentence(names))
+            link = c.link()
+            if link is not None:
+                self.out.links[link.id] = link
+            self.out.notes.append(c.sentence(names) + ("" if link else "; inactive, no link"))
         for ent in self.leis.values():
             cs = by_child.get(ent.id, [])
             if cs:
