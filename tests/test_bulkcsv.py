@@ -168,6 +168,19 @@ ENTITY_CELLS: dict[str, list[str]] = {
     "principal_place": ["", "", "CN", "zz"],
     "us_person": ["", "", "true", "no", "maybe"],
     "lists": ["", "", "", "dod-1260h@2024-01-31@s1", "broken"],
+    "identifiers": [
+        "",
+        "",
+        "XI-LEI:5493001KJTIIGC8Y1R12",
+        "XI-LEI:ABC;GB-COH:01234567",
+        "BODS-record:a:b",
+        " XI-LEI:x",
+        "XI-LEI: x",
+        "nocolon",
+        ":x",
+        "S:",
+        "a:b;;c:d",
+    ],
     "sources": ["", "s1", "s1;s2", "s3"],
     "unconfirmed": ["", "", "1", "nah"],
     "note": ["", "", "n"],
@@ -326,3 +339,29 @@ def test_fuzzed_jsonl_lines_give_the_same_dataset_or_problems(
         lines.append(json.dumps(obj))
     (d / "m.jsonl").write_text("\n".join([*lines, raw_tail]) + "\n")
     _both(d, monkeypatch)
+
+
+def test_identifiers_in_an_entities_csv_carry_the_rows_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``identifiers`` cells (``SCHEME:ID;…``) read the same on both paths, each identifier
+    sourced by its row; a malformed item names the file, the row and the item."""
+    d = _fresh(tmp_path)
+    (d / "m.entities.csv").write_text(
+        "id,name,kind,country,identifiers,sources\n"
+        "e1,One,company,CN,XI-LEI:5493001KJTIIGC8Y1R12;GB-COH:01234567,s1;s2\n"
+        "e2,Two,company,US, BODS-record:abc:1 ,s1\n"
+    )
+    fast, _ = _both(d, monkeypatch)
+    assert isinstance(fast, D.Dataset)
+    one = fast.entities["e1"].identifiers
+    assert [(i.scheme, i.id, i.sources) for i in one] == [
+        ("XI-LEI", "5493001KJTIIGC8Y1R12", ["s1", "s2"]),
+        ("GB-COH", "01234567", ["s1", "s2"]),
+    ]
+    assert [(i.scheme, i.id) for i in fast.entities["e2"].identifiers] == [("BODS-record", "abc:1")]
+    (d / "m.entities.csv").write_text("id,name,kind,identifiers,sources\ne3,Three,company,LEI,s1\n")
+    with pytest.raises(D.DatasetError) as exc:
+        D.load_dataset(d)
+    assert "m.entities.csv" in str(exc.value) and "row 2" in str(exc.value)
+    assert "identifier 'LEI' is not SCHEME:ID" in str(exc.value)

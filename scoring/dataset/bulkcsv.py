@@ -42,6 +42,7 @@ from georisk.scoring.model import (
     ROLES_OF,
     Entity,
     EntityKind,
+    Identifier,
     LicenceTerms,
     Link,
     LinkKind,
@@ -55,6 +56,10 @@ SOURCES_RE = f"^{_ID}(;{_ID})*$"
 SHARE_RE = r"^(0(\.[0-9]{1,17})?|1(\.0{1,17})?)$"
 DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 BLANK_RE = r"^[ \t]*$"
+# an identifiers cell the column reader takes: SCHEME:ID items, no blanks, no stray separators
+_IDENT = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[^;\s]+"
+IDENTIFIERS_RE = f"^{_IDENT}(;{_IDENT})*$"
+_IDENT_FIELDS = {"scheme", "id", "sources"}
 # pydantic's lax bool strings (case-insensitive)
 TRUE_WORDS = ("1", "on", "t", "true", "y", "yes")
 FALSE_WORDS = ("0", "off", "f", "false", "n", "no")
@@ -190,6 +195,23 @@ def _bool_col(t: pa.Table, name: str) -> tuple[np.ndarray[Any, Any], np.ndarray[
     blank = _blank(col)
     true, ok = _bools(col, blank)
     return true, blank, ok
+
+
+def _identifiers(cell: str, srcs: str) -> list[Identifier]:
+    """A plain ``identifiers`` cell (matched by IDENTIFIERS_RE) as Identifier records sourced by
+    the row's sources (as the reference reader makes them)."""
+    if not cell:
+        return []
+    sources = srcs.split(";") if srcs else []
+    out = []
+    for item in cell.split(";"):
+        scheme, _, ident = item.partition(":")
+        out.append(
+            Identifier.model_construct(
+                _fields_set=_IDENT_FIELDS, scheme=scheme, id=ident, sources=list(sources)
+            )
+        )
+    return out
 
 
 def split_list(value: str) -> list[str]:
@@ -374,15 +396,19 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     Entities stay pydantic objects (a few per link, and read everywhere); rows that pass the
     strict checks are built as ``model_construct`` would (all fields in declaration order, the
     given ones marked set) instead of being validated one by one.
-    Rows with aliases or list memberships take the reference path.
+    Rows with aliases or list memberships take the reference path; identifiers written plainly
+    (``SCHEME:ID;…``, no blanks) are read here.
     """
     t = _table(data, ENTITY_COLUMNS, None)
     if t is None:
         return None
     ids = _col(t, "id")
     ok = _match(ids, ID_RE)
-    for name in ("aliases", "lists", "identifiers"):
+    for name in ("aliases", "lists"):
         ok &= _blank(_col(t, name))
+    idents_c = _col(t, "identifiers")
+    b_idents = _blank(idents_c)
+    ok &= b_idents | _match(idents_c, IDENTIFIERS_RE)
     name_c = _col(t, "name")
     names = name_c.to_pylist()
     # Python's strip, as the model applies it: a name that begins and ends with a printable
@@ -421,6 +447,7 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
     us_l = np.where(b_us, 0, np.where(us_true, 2, 1))[fast].tolist()
     un_l = _tri(unconfirmed, b_un)[fast].tolist()
     names_f = [names[r] for r in fast.tolist()]
+    idents_f = pc.if_else(pa.array(b_idents), pa.scalar(""), idents_c).take(take).to_pylist()
     cn = [None, *countries]  # code + 1 → country (None when blank)
     country_l = (cc["country"][fast] + 1).tolist()
     place_l = (cc["principal_place"][fast] + 1).tolist()
@@ -441,7 +468,7 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
             "unconfirmed": un == 2,
             "unconfirmed_note": None,
             "note": None,
-            "identifiers": [],
+            "identifiers": _identifiers(idents_f[j], srcs),
         }
         if r in noted:  # rare: notes are sparse
             for c, texts in notes.items():
@@ -456,13 +483,22 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
             un > 0,
             noted_r and r in notes["unconfirmed_note"],
             noted_r and r in notes["note"],
+            bool(idents_f[j]),
         )
         fs = fieldsets.get(key)
         if fs is None:
             fs = fieldsets[key] = {"id", "name", "kind"} | {
                 f
                 for f, given in zip(
-                    ("country", "principal_place", "us_person", "sources", "unconfirmed", *notes),
+                    (
+                        "country",
+                        "principal_place",
+                        "us_person",
+                        "sources",
+                        "unconfirmed",
+                        *notes,
+                        "identifiers",
+                    ),
                     key,
                     strict=True,
                 )

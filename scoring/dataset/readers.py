@@ -20,7 +20,7 @@ from georisk.scoring.dataset.core import _LIST_FIELDS, _PLURAL, RECORD_KINDS, Da
 from georisk.scoring.dataset.linkstore import build
 from georisk.scoring.dataset.yamlio import YamlError, load_yaml
 
-__all__ = ["READERS", "dataset_files", "read_bulk_csv", "validate_record"]
+__all__ = ["READERS", "dataset_files", "identifier_item", "read_bulk_csv", "validate_record"]
 
 # --------------------------------------------------------------------------- file readers
 
@@ -91,6 +91,8 @@ def _csv_row_to_record(kind: str, row: dict[str, str | None]) -> dict[str, Any]:
             licence[sub] = split_list(value) if sub == "licensor_controls" else value
         elif key == "lists" and kind == "entity":
             rec["lists"] = [_list_item(item) for item in split_list(value)]
+        elif key == "identifiers" and kind == "entity":
+            rec["identifiers"] = [identifier_item(item) for item in split_list(value)]
         else:
             rec[key] = value
     if share_range:
@@ -99,7 +101,22 @@ def _csv_row_to_record(kind: str, row: dict[str, str | None]) -> dict[str, Any]:
         rec["share"] = share_range
     if licence:
         rec["licence"] = licence
+    for ident in rec.get("identifiers", []):  # a CSV identifier is sourced by its row
+        ident["sources"] = list(rec.get("sources", []))
     return rec
+
+
+def identifier_item(item: str) -> dict[str, Any]:
+    """One ``SCHEME:ID`` item of an entities CSV ``identifiers`` cell (split at the first colon:
+    schemes have none, ids may).
+
+    >>> identifier_item("XI-LEI:5493001KJTIIGC8Y1R12")
+    {'scheme': 'XI-LEI', 'id': '5493001KJTIIGC8Y1R12'}
+    """
+    scheme, sep, ident = item.partition(":")
+    if not sep or not scheme.strip() or not ident.strip():
+        raise ValueError(f"identifier {item!r} is not SCHEME:ID")
+    return {"scheme": scheme, "id": ident}
 
 
 def _list_item(item: str) -> dict[str, Any]:
