@@ -19,7 +19,16 @@ from typing import Any
 
 from georisk.scoring.model import ID_PATTERN, Entity, Link, ShareRange, Source
 
-__all__ = ["Imported", "Rejected", "ShareError", "csv_rows", "share_range", "slug"]
+__all__ = [
+    "GEORISK_SCHEME",
+    "Imported",
+    "Rejected",
+    "ShareError",
+    "csv_rows",
+    "identifier_key",
+    "share_range",
+    "slug",
+]
 
 _ID_RE = re.compile(ID_PATTERN)
 _MAX_ID = 128
@@ -176,3 +185,34 @@ def csv_rows(
         out.rejected.append(Rejected(name, "file", None, f"cannot read: {exc.strerror}"))
     except (UnicodeDecodeError, csv.Error) as exc:
         out.rejected.append(Rejected(name, "file", None, f"not a UTF-8 CSV file: {exc}"))
+
+
+#: scheme spellings met in the wild → the org-id.guide code the importers write
+_SCHEME_ALIASES = {"LEI": "XI-LEI", "GLEIF": "XI-LEI", "OPENSANCTIONS": "OPENSANCTIONS"}
+#: georisk's own ids, as an export writes them: they match the entity of that id on merge
+GEORISK_SCHEME = "georisk"
+
+
+def identifier_key(scheme: str, ident: str) -> tuple[str, str]:
+    """The form two identifiers are compared in when imports are merged: the scheme upper-cased
+    (``LEI`` is ``XI-LEI``), the id without surrounding or inner blanks; an LEI upper-cased, an
+    all-digit UK Companies House number zero-padded to its 8 characters. The records keep the
+    spelling their source gave; only the comparison is normalised.
+
+    >>> identifier_key("lei", " 5493001kjtiigc8y1r12 ")
+    ('XI-LEI', '5493001KJTIIGC8Y1R12')
+    >>> identifier_key("GB-COH", "1234567")
+    ('GB-COH', '01234567')
+    >>> identifier_key("FI-PRO", "3007894-1")
+    ('FI-PRO', '3007894-1')
+    """
+    s = re.sub(r"\s+", "", scheme).upper()
+    s = _SCHEME_ALIASES.get(s, s)
+    i = re.sub(r"\s+", "", ident)
+    if s == "XI-LEI":
+        i = i.upper()
+    elif s == "GB-COH":
+        i = i.upper()
+        if i.isdigit() and len(i) < 8:
+            i = i.zfill(8)
+    return s, i

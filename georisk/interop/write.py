@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from georisk.interop.core import Imported
+from georisk.interop.core import GEORISK_SCHEME, Imported, identifier_key
 from georisk.scoring.dataset import load_dataset
 from georisk.scoring.model import Entity, Identifier, Link, ShareRange, Source
 
@@ -81,7 +81,7 @@ def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
 def _idents(a: list[Identifier], b: list[Identifier]) -> list[Identifier]:
     out: dict[tuple[str, str], Identifier] = {}
     for i in [*a, *b]:
-        key = (i.scheme, i.id)
+        key = identifier_key(i.scheme, i.id)
         prev = out.get(key)
         out[key] = (
             i
@@ -113,10 +113,13 @@ class _Merger:
         self.fixed_entities = {k: v for k, v in ds.entities.items() if k not in self.pool["entity"]}
         self.fixed_sources = set(ds.sources) - set(self.pool["source"])
         self.fixed_links = {k: v for k, v in ds.links.items() if k not in self.pool["link"]}
+        # (normalised scheme, id) → entity id; an entity's own id is its `georisk` identifier
         self.by_ident: dict[tuple[str, str], str] = {}
         for e in [*self.fixed_entities.values(), *self.pool["entity"].values()]:
+            self.by_ident[identifier_key(GEORISK_SCHEME, e.id)] = e.id
+        for e in [*self.fixed_entities.values(), *self.pool["entity"].values()]:
             for i in e.identifiers:
-                self.by_ident.setdefault((i.scheme, i.id), e.id)
+                self.by_ident.setdefault(identifier_key(i.scheme, i.id), e.id)
         self.holdings: dict[tuple[str, str, str], str] = {}
         for link in [*self.fixed_links.values(), *self.pool["link"].values()]:
             self.holdings.setdefault((link.source, link.target, link.kind.value), link.id)
@@ -134,15 +137,15 @@ class _Merger:
         for e in imported.entities.values():
             match, how = None, ""
             for i in e.identifiers:
-                if (i.scheme, i.id) in self.by_ident:
-                    match, how = self.by_ident[(i.scheme, i.id)], f"{i.scheme} {i.id}"
+                if (ik := identifier_key(i.scheme, i.id)) in self.by_ident:
+                    match, how = self.by_ident[ik], f"{i.scheme} {i.id}"
                     break
             if match is None and (e.id in self.pool["entity"] or e.id in self.fixed_entities):
                 match, how = e.id, "its id"
             if match is None:
                 self.pool["entity"][e.id] = e
                 for i in e.identifiers:
-                    self.by_ident.setdefault((i.scheme, i.id), e.id)
+                    self.by_ident.setdefault(identifier_key(i.scheme, i.id), e.id)
                 continue
             id_map[e.id] = match
             old = self.pool["entity"].get(match)
@@ -161,7 +164,7 @@ class _Merger:
                 }
             )
             for i in e.identifiers:
-                self.by_ident.setdefault((i.scheme, i.id), match)
+                self.by_ident.setdefault(identifier_key(i.scheme, i.id), match)
             if e.id != match or set(e.sources) - set(old.sources):
                 self.messages.append(
                     f"merged {e.name} [{e.id}] into {self._name(match)} (matched on {how})"
