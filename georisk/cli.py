@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from georisk.interop import IMPORTERS, importer
+from georisk.interop import EXPORTERS, IMPORTERS, exporter, importer
 from georisk.scoring import clock
 from georisk.scoring.control.report import render_ownership_table
 from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
@@ -227,11 +227,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="merge into the dataset at DATASET_DIR (match on identifiers) instead of replacing it",
     )
-    ex = sub.add_parser("export", help="export a dataset as BODS 0.4 statements (JSON)")
-    ex.add_argument("format", choices=["bods"])
+    ex = sub.add_parser(
+        "export",
+        help="export a dataset as BODS 0.4, FollowTheMoney, GraphML or GEXF (docs/import.md)",
+        description="Exit status: 0 written, 2 usage (the ftm extra missing, no such output "
+        "directory), 3 the dataset was refused. FILE is replaced atomically.",
+    )
+    ex.add_argument(
+        "format",
+        choices=sorted(EXPORTERS),
+        help="bods: BODS 0.4 JSON; ftm: FollowTheMoney JSON lines; graphml, gexf: the graph of "
+        "the --as-of date for Gephi, yEd, NetworkX",
+    )
     ex.add_argument("data_dir", type=Path, metavar="DATA")
     ex.add_argument("-o", "--out", type=Path, required=True, metavar="FILE")
-    ex.add_argument("--as-of", type=_date, default=None, help="statement date (default today)")
+    ex.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="statement date (bods, ftm) or the graph's date (graphml, gexf); default today",
+    )
     return p
 
 
@@ -549,16 +564,30 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from georisk.interop.bods_out import export_bods
-
+    out: Path = args.out
+    if out.is_dir() or not out.absolute().parent.is_dir():
+        print(f"error: {out}: not a file in an existing directory", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        write = exporter(args.format)
+    except RuntimeError as exc:  # a format whose library is not installed (ftm: an extra)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     ds = _load(args.data_dir)
     if ds is None:
         return EXIT_DATA
-    statements = export_bods(ds, args.as_of or clock.today())
-    tmp = args.out.with_name(f".{args.out.name}.part")
-    tmp.write_text(json.dumps(statements, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, args.out)
-    print(f"ok: {args.out}: {len(statements)} BODS 0.4 statements", file=sys.stderr)
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        res = write(ds, args.as_of or clock.today(), tmp)
+        os.replace(tmp, out)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        tmp.unlink(missing_ok=True)
+    for note in res.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"ok: {out}: {res.count} {res.what}", file=sys.stderr)
     return EXIT_OK
 
 

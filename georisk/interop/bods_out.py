@@ -1,9 +1,16 @@
 """A georisk dataset → BODS 0.4 statements (``georisk export bods``).
 
-Entities and persons become entity and person statements; equity, voting and board-appointment
-links become direct relationships. The statements validate against the vendored schema
-(:data:`georisk.interop.bods.SCHEMA_DIR`), and importing them back with
+Entities and persons become entity and person statements, each carrying its georisk id as an
+identifier (``schemeName: georisk``), so that ``georisk import bods FILE -o DATA --merge`` lands
+on the dataset's own entities (:data:`georisk.interop.core.GEORISK_SCHEME`). Equity, voting,
+appointment and control links become direct relationships (``shareholding``, ``votingRights``,
+``appointmentOfBoard``, ``otherInfluenceOrControl``). The statements validate against the
+vendored schema (:data:`georisk.interop.bods.SCHEMA_DIR`), and importing them back with
 :func:`georisk.interop.bods.import_bods` gives the same ownership (``docs/import.md``, Export).
+
+What BODS has no form for is left out and counted in :func:`left_out`: arrangements, list
+memberships, links of other kinds (debt, licence, supply, …), and the status (reported,
+proposed) and ``unconfirmed`` mark of an exported link.
 """
 
 from __future__ import annotations
@@ -11,16 +18,63 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from georisk.interop import Exported
 from georisk.interop.bods import INTEREST_KINDS, RECORD_SCHEME
+from georisk.interop.core import GEORISK_SCHEME, identifier_key
 from georisk.scoring.dataset import Dataset
-from georisk.scoring.model import Entity, EntityKind, Link, LinkKind, ShareRange
+from georisk.scoring.model import Entity, EntityKind, Link, LinkKind, LinkStatus, ShareRange
 
-__all__ = ["export_bods"]
+__all__ = ["carried", "export_bods", "left_out", "write_bods"]
 
 _EXPORT_INTERESTS = {kind: itype for itype, kind in INTEREST_KINDS.items()}
 _EXPORT_ENTITY_TYPES = {EntityKind.GOVERNMENT: "state", EntityKind.STATE_BODY: "stateBody"}
+_GEORISK_KEY = identifier_key(GEORISK_SCHEME, "")[0]
+
+
+def carried(link: Link) -> bool:
+    """Whether a BODS export and import gives ``link`` back whole: an exported kind (equity,
+    voting, a board appointment, control of role ``influence``), confirmed, not marked
+    unconfirmed, and not tied to one arrangement (BODS has no form for status, the mark or the
+    arrangement). Such a link may be left to the export in a round trip (docs/import.md)."""
+    if link.kind not in _EXPORT_INTERESTS:
+        return False
+    if link.kind is LinkKind.APPOINTMENT and (link.role == "officer" or link.share is not None):
+        return False
+    if link.kind is LinkKind.CONTROL and link.role not in (None, "influence"):
+        return False
+    return link.status is LinkStatus.CONFIRMED and not link.unconfirmed and link.arrangement is None
+
+
+def left_out(ds: Dataset) -> list[str]:
+    """What a BODS export of ``ds`` does not carry, one line each (the CLI prints them as
+    ``note:`` lines): counted, with the reason."""
+    notes: list[str] = []
+    if ds.arrangements:
+        notes.append(f"{len(ds.arrangements)} arrangements not exported: BODS has no form for them")
+    members = sum(len(e.lists) for e in ds.entities.values())
+    if members:
+        notes.append(
+            f"{members} list memberships not exported: BODS has no form for sanctions or "
+            "restricted-party lists"
+        )
+    other = Counter(l.kind.value for l in ds.links.values() if l.kind not in _EXPORT_INTERESTS)
+    if other:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(other.items()))
+        notes.append(f"links not exported (BODS interests are ownership and control): {kinds}")
+    lost = [l.id for l in ds.links.values() if l.kind in _EXPORT_INTERESTS and not carried(l)]
+    if lost:
+        notes.append(
+            f"{len(lost)} exported links lose what BODS cannot say (status reported/proposed, "
+            "unconfirmed, arrangement, officer role, appointment share, consolidation role): "
+            + ", ".join(sorted(lost)[:10])
+            + (" …" if len(lost) > 10 else "")
+        )
+    return notes
 
 
 def _record_id(e: Entity) -> str:
@@ -76,9 +130,13 @@ def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
 
     for e in ds.entities.values():
         r = rid[e.id]
-        idents = [
-            {"id": i.id, "scheme": i.scheme} for i in e.identifiers if i.scheme != RECORD_SCHEME
+        idents: list[dict[str, str]] = [
+            {"id": i.id, "scheme": i.scheme}
+            for i in e.identifiers
+            if i.scheme != RECORD_SCHEME and identifier_key(i.scheme, i.id)[0] != _GEORISK_KEY
         ]
+        # its own id last: the key `import --merge` matches (not an org-id.guide list: schemeName)
+        idents.append({"id": e.id, "schemeName": GEORISK_SCHEME})
         country = {"name": e.country, "code": e.country} if e.country else None
         if e.kind is EntityKind.PERSON:
             d: dict[str, Any] = {
@@ -98,8 +156,7 @@ def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
                 d["jurisdiction"] = country
             if e.aliases:
                 d["alternateNames"] = list(e.aliases)
-        if idents:
-            d["identifiers"] = idents
+        d["identifiers"] = idents
         statement(r, "person" if e.kind is EntityKind.PERSON else "entity", r, d)
     for link in ds.links.values():
         itype = _EXPORT_INTERESTS.get(link.kind)
@@ -110,8 +167,14 @@ def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
             "directOrIndirect": "direct",
             "beneficialOwnershipOrControl": False,
         }
+        if link.kind is LinkKind.APPOINTMENT and link.role == "officer":
+            # BODS has board appointment rights only: officers are other influence or control
+            interest["type"] = "otherInfluenceOrControl"
+            interest["details"] = "appoints officers (georisk appointment link, role officer)"
+        elif link.kind is LinkKind.CONTROL and link.role:
+            interest["details"] = f"georisk control link, role {link.role}"
         share = _share_out(link)
-        if share is not None and link.kind is not LinkKind.APPOINTMENT:
+        if share is not None and link.kind in (LinkKind.EQUITY, LinkKind.VOTING):
             interest["share"] = share
         if link.valid_from:
             interest["startDate"] = link.valid_from.isoformat()
@@ -125,3 +188,17 @@ def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
         }
         statement(link.id, "relationship", rid[link.target], d)
     return out
+
+
+def write_bods(ds: Dataset, on: dt.date, path: Path) -> Exported:
+    """Write :func:`export_bods` of ``ds`` to ``path`` as a JSON array (one statement per
+    line of the array), the form ``georisk import bods`` reads."""
+    statements = export_bods(ds, on)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("[\n")
+        for n, st in enumerate(statements):
+            fh.write(("," if n else "") + json.dumps(st, ensure_ascii=False) + "\n")
+        fh.write("]\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Exported(len(statements), "BODS 0.4 statements", left_out(ds))
