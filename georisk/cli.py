@@ -247,6 +247,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="statement date (bods, ftm) or the graph's date (graphml, gexf); default today",
     )
+    _store_parser(sub)
     return p
 
 
@@ -591,6 +592,67 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _store_parser(sub: Any) -> None:
+    st = sub.add_parser(
+        "store",
+        help="the durable store: init from a dataset directory, migrate, export (docs/store.md)",
+        description="URL is sqlite:///PATH or postgresql://USER@HOST:PORT/DB. Exit status: 0 ok, "
+        "2 usage (a bad URL, an unreachable or unmigrated store), 3 refused (the dataset, or "
+        "init into a store that is not empty).",
+    )
+    ss = st.add_subparsers(dest="store_command", required=True)
+    si = ss.add_parser("init", help="migrate, then fill an empty store from a dataset directory")
+    si.add_argument("url", metavar="URL")
+    si.add_argument("--from", dest="from_dir", type=Path, required=True, metavar="DIR")
+    si.add_argument("--actor", default=None, help="who (default: the login name)")
+    si.add_argument("--reason", default=None, help="why (default: 'init from DIR')")
+    sm = ss.add_parser("migrate", help="create or upgrade the store's schema (Alembic)")
+    sm.add_argument("url", metavar="URL")
+    se = ss.add_parser("export", help="write the store as a dataset directory")
+    se.add_argument("url", metavar="URL")
+    se.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    import getpass
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from georisk.store import StoreError, StoreNotEmpty, migrate, open_store
+
+    try:
+        if args.store_command == "migrate":
+            print(f"ok: {args.url}: schema revision {migrate(args.url)}", file=sys.stderr)
+            return EXIT_OK
+        if args.store_command == "init":
+            migrate(args.url)
+            with open_store(args.url) as s:
+                seq = s.init_from(
+                    args.from_dir,
+                    actor=args.actor or getpass.getuser(),
+                    reason=args.reason or f"init from {args.from_dir}",
+                )
+            print(f"ok: {args.url}: {seq} records from {args.from_dir}; version {seq}",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_OK
+        with open_store(args.url) as s:
+            seq = s.export(args.out)
+        print(f"ok: {args.out}: the store at version {seq}", file=sys.stderr)
+        return EXIT_OK
+    except DatasetError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        print(f"error: dataset {args.from_dir} refused ({len(exc.issues)} problems)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_DATA
+    except StoreNotEmpty as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except (StoreError, ValueError, SQLAlchemyError, OSError) as exc:
+        print(f"error: {exc}".splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+
+
 def _remote_options(args: argparse.Namespace) -> Any:
     from georisk.batch.remote import RemoteOptions  # gRPC only for --target
 
@@ -616,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "synth": _cmd_synth,
         "import": _cmd_import,
         "export": _cmd_export,
+        "store": _cmd_store,
     }
     try:
         return handlers[args.command](args)
