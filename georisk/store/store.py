@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from georisk.scoring.dataset import Dataset, DatasetError, DatasetIssue, assemble, load_dataset
 from georisk.scoring.dataset.readers import validate_record
+from georisk.scoring.model import Entity
 from georisk.store import docs
 from georisk.store.db import WRITE, check_revision, connect, lock_for_write
 from georisk.store.errors import (
@@ -195,10 +196,7 @@ class Store:
         tmp.mkdir(parents=True, exist_ok=False)
         try:
             for kind in docs.KINDS:
-                items = [
-                    rec.model_dump(mode="python", by_alias=True, exclude_defaults=True)
-                    for rec in ds.table(kind).values()
-                ]
+                items = [json.loads(docs.canonical(rec)) for rec in ds.table(kind).values()]
                 text = yaml.dump(
                     {docs.plural(kind): items},
                     Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
@@ -479,6 +477,11 @@ def _rows_at(conn: Connection, seq: int) -> list[RowMapping]:
     return list(conn.execute(q).mappings())
 
 
+def _current_rows(conn: Connection) -> list[RowMapping]:
+    q = select(records.c.kind, records.c.id, records.c.doc).where(records.c.recorded_to.is_(None))
+    return list(conn.execute(q.order_by(records.c.created)).mappings())
+
+
 def _where(kind: str, rid: str) -> str:
     return f"{docs.plural(kind)}/{rid}"
 
@@ -508,7 +511,9 @@ def _validated(kind: str, doc: dict[str, Any], conn: Connection, fallback: str) 
     rec = validate_record(kind, doc, STORE_FILE, where, issues)
     if rec is None:
         raise _invalid(issues, {where: (kind, doc)}, fallback)
-    rows = [r for r in _rows_at(conn, _last_seq(conn)) if (r["kind"], r["id"]) != (kind, rid)]
+    if isinstance(rec, Entity) and not rec.sources:  # the loader allows it; a write may not
+        raise InvalidWrite(f"{kind}.sources", "every fact needs a source: cite at least one")
+    rows = [r for r in _current_rows(conn) if (r["kind"], r["id"]) != (kind, rid)]
     located = _located(rows, issues)
     located.append((kind, rec, STORE_FILE, where))
     try:

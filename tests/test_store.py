@@ -1,0 +1,293 @@
+"""georisk.store on SQLite and on a real PostgreSQL server (tests/pg_harness.py): the store
+holds what the directory holds, records who changed what and why, refuses what the loader
+refuses, lets exactly one of racing writers win, and gives back the dataset (and so the
+scores) as known at any earlier version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from georisk.cli import main
+from georisk.scoring.dataset import Dataset, load_dataset
+from georisk.scoring.engine import Engine
+from georisk.scoring.policy import load_pack, load_scenarios
+from georisk.store import (
+    AlreadyExists,
+    Conflict,
+    IdempotencyMismatch,
+    InvalidWrite,
+    NotFound,
+    SchemaOutdated,
+    Store,
+    StoreNotEmpty,
+    migrate,
+    open_store,
+)
+from tests.conftest import DATA, TODAY
+from tests.pg_harness import create_database, pg_url
+
+__all__ = ["pg_url"]  # the session fixture, imported for pytest
+
+WHO = {"actor": "analyst@example.org", "reason": "test"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated store URL of each backend."""
+    if request.param == "sqlite":
+        u = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        u = create_database(request.getfixturevalue("pg_url"))
+    assert migrate(u) == "0001"
+    return u
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    """A store seeded from data/."""
+    with open_store(url) as s:
+        s.init_from(DATA, actor="ops", reason="seed from data/")
+        yield s
+
+
+def _same_records(a: Dataset, b: Dataset) -> None:
+    for kind in ("source", "entity", "link", "arrangement"):
+        ta, tb = a.table(kind), b.table(kind)
+        assert list(ta) == list(tb), kind  # same ids, same order
+        assert all(ta[i] == tb[i] for i in tb), kind
+
+
+def test_init_then_snapshot_is_the_directory(url: str) -> None:
+    directory = load_dataset(DATA)
+    with open_store(url) as s:
+        assert s.version() == 0
+        seq = s.init_from(DATA, actor="ops", reason="seed")
+        n = sum(len(directory.table(k)) for k in ("source", "entity", "link", "arrangement"))
+        assert seq == n == s.version()
+        ds, at = s.snapshot()
+        assert at == seq
+        assert ds.version == directory.version  # scores carry the same dataset version
+        _same_records(ds, directory)
+        with pytest.raises(StoreNotEmpty):
+            s.init_from(DATA, actor="ops", reason="again")
+        assert s.version() == seq
+
+
+def test_writes_are_logged_with_actor_reason_before_and_after(store: Store) -> None:
+    v0 = store.version()
+    w1 = store.create(
+        "entity",
+        {"id": "acme", "name": "Acme Cells", "kind": "company", "country": "cn", "sources": ["a1"]},
+        actor="alice",
+        reason="A1 names Acme",
+    )
+    assert w1.version == v0 + 1 and w1.doc["country"] == "CN"  # stored as the loader reads it
+    link = {"id": "acme-owns-ford", "kind": "equity", "source": "acme", "target": "ford",
+            "share": 0.05, "valid_from": "2025-01-01", "sources": ["a1"]}  # fmt: skip
+    w2 = store.create("link", link, actor="alice", reason="A1: 5% stake")
+    w3 = store.update(
+        "link", "acme-owns-ford", {"share": {"minimum": 0.05, "maximum": 0.08}, "note": "x"},
+        update_mask=["share"], etag=w2.etag, actor="bob", reason="range per A2",
+    )  # fmt: skip
+    assert w3.doc["share"] == {"minimum": 0.05, "maximum": 0.08} and "note" not in w3.doc
+    w4 = store.end(
+        "link", "acme-owns-ford", valid_to=dt.date(2025, 6, 30), etag=w3.etag,
+        actor="carol", reason="sold, A3",
+    )  # fmt: skip
+    assert store.get("link", "acme-owns-ford") == (w4.doc, w4.etag)
+    assert w4.doc["valid_to"] == "2025-06-30"
+    got, nxt = store.changes(after_seq=v0)
+    assert nxt is None
+    assert [(c.op, c.kind, c.id, c.actor, c.reason) for c in got] == [
+        ("create", "entity", "acme", "alice", "A1 names Acme"),
+        ("create", "link", "acme-owns-ford", "alice", "A1: 5% stake"),
+        ("update", "link", "acme-owns-ford", "bob", "range per A2"),
+        ("end", "link", "acme-owns-ford", "carol", "sold, A3"),
+    ]
+    assert got[0].before is None and got[2].before == w2.doc and got[2].after == w3.doc
+    assert got[3].before == w3.doc and got[3].after == w4.doc
+    page, nxt = store.changes(after_seq=v0, page_size=3, kind="link", id="acme-owns-ford")
+    assert [c.seq for c in page] == [v0 + 2, v0 + 3, v0 + 4] and nxt is None
+    page, nxt = store.changes(after_seq=0, page_size=2)
+    assert nxt == 2 and [c.seq for c in page] == [1, 2]
+    # the list memberships are part of the entity: end one, then it is history
+    _doc, tag = store.get("entity", "catl")
+    w5 = store.end("entity", "catl", list_id="dod-1260h", valid_to=dt.date(2026, 1, 31),
+                   etag=tag, **WHO)  # fmt: skip
+    assert [m.get("until") for m in w5.doc["lists"] if m["list"] == "dod-1260h"] == ["2026-01-31"]
+    ds, _ = store.snapshot()
+    assert "catl" in ds.listed_on("dod-1260h", dt.date(2026, 1, 31))
+    assert "catl" not in ds.listed_on("dod-1260h", dt.date(2026, 2, 1))
+    with pytest.raises(AlreadyExists):
+        store.create("entity", {"id": "acme", "name": "A", "kind": "company"}, **WHO)
+    with pytest.raises(NotFound):
+        store.get("link", "no-such-link")
+
+
+def test_a_stale_etag_is_refused_and_changes_nothing(store: Store) -> None:
+    _doc, tag = store.get("link", "vw-owns-gotion")
+    store.update("link", "vw-owns-gotion", {"share": 0.3}, update_mask=["share"], etag=tag, **WHO)
+    v = store.version()
+    with pytest.raises(Conflict) as err:
+        store.update("link", "vw-owns-gotion", {"share": 0.29}, update_mask=["share"],
+                     etag=tag, **WHO)  # fmt: skip
+    assert err.value.status == "ABORTED" and err.value.field == "link.etag"
+    assert store.version() == v and store.get("link", "vw-owns-gotion")[0]["share"] == 0.3
+
+
+def test_racing_writers_on_one_etag_exactly_one_wins(store: Store) -> None:
+    n = 8
+    _, tag = store.get("link", "vw-owns-gotion")
+    v = store.version()
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def write(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = store.update(
+                "link", "vw-owns-gotion", {"share": 0.27 + i / 1000}, update_mask=["share"],
+                etag=tag, actor=f"writer-{i}", reason="race",
+            )  # fmt: skip
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    wins = [r for r in results if not isinstance(r, Exception)]
+    assert len(wins) == 1, results
+    assert all(isinstance(r, Conflict) for r in results if r is not wins[0]), results
+    assert store.version() == v + 1
+    assert store.get("link", "vw-owns-gotion")[0]["share"] == wins[0].doc["share"]
+
+
+def test_a_retried_request_id_writes_once(store: Store) -> None:
+    _, tag = store.get("link", "vw-owns-gotion")
+    args: dict[str, Any] = dict(update_mask=["share"], etag=tag, request_id="req-1", **WHO)
+    first = store.update("link", "vw-owns-gotion", {"share": 0.3}, **args)
+    again = store.update("link", "vw-owns-gotion", {"share": 0.3}, **args)
+    assert again == first and store.version() == first.version
+    assert len(store.changes(kind="link", id="vw-owns-gotion")[0]) == 2  # init, one update
+    with pytest.raises(IdempotencyMismatch) as err:
+        store.update("link", "vw-owns-gotion", {"share": 0.31}, **args)
+    assert err.value.field == "request_id" and store.version() == first.version
+
+
+@pytest.mark.parametrize(
+    ("write", "field", "words"),
+    [
+        (lambda s: s.create("link", {"id": "x", "kind": "equity", "source": "ford",
+                                     "target": "catl", "share": 1.5, "sources": ["a1"]}, **WHO),
+         "link.share", "less than or equal to 1"),
+        (lambda s: s.create("entity", {"id": "x", "name": "X", "kind": "company",
+                                       "sources": ["a1", "no-such-source"]}, **WHO),
+         "entity.sources[1]", "unknown source 'no-such-source'"),
+        (lambda s: s.create("link", {"id": "x", "kind": "equity", "source": "catl",
+                                     "target": "gotion-high-tech", "share": 0.9,
+                                     "sources": ["a1"]}, **WHO),
+         "link.share", "adds up to"),
+        (lambda s: s.create("link", {"id": "x", "kind": "equity", "source": "ford",
+                                     "target": "nobody", "share": 0.1, "sources": ["a1"]}, **WHO),
+         "link.target", "unknown entity 'nobody'"),
+        (lambda s: s.update("entity", "catl", {}, update_mask=["sources"], etag=None, **WHO),
+         "entity.sources", "every fact needs a source"),
+        (lambda s: s.update("link", "vw-owns-gotion", {"share": 0.3}, update_mask=["share"],
+                            etag=None, actor="x", reason="  "),
+         "reason", "non-empty reason"),
+        (lambda s: s.update("link", "vw-owns-gotion", {"shares": 0.3},
+                            update_mask=["shares", "licence.colour", "note"], etag=None, **WHO),
+         "update_mask", "shares, licence.colour"),
+        (lambda s: s.end("link", "vw-owns-gotion", valid_to=dt.date(2020, 1, 1), etag=None,
+                         **WHO),
+         "link.valid_to", "before valid_from"),
+        (lambda s: s.end("source", "a1", valid_to=dt.date(2020, 1, 1), etag=None, **WHO),
+         "kind", "no valid time"),
+    ],
+    ids=["bad-share", "unknown-source", "equity-over-100", "unknown-target", "unsourced",
+         "no-reason", "unknown-mask-path", "end-before-start", "end-a-source"],
+)  # fmt: skip
+def test_an_invalid_write_names_the_field_and_changes_nothing(
+    store: Store, write: Any, field: str, words: str
+) -> None:
+    v = store.version()
+    with pytest.raises(InvalidWrite) as err:
+        write(store)
+    assert err.value.field == field and err.value.status == "INVALID_ARGUMENT"
+    assert words in err.value.reason, err.value.reason
+    assert store.version() == v
+    assert store.get("link", "vw-owns-gotion")[0]["valid_from"] == "2021-12-15"
+
+
+def _engine(ds: Dataset) -> Engine:
+    pack = load_pack(DATA / "policies" / "us.yaml")
+    return Engine(ds, pack, load_scenarios(DATA / "policies" / "us.scenarios.yaml", pack))
+
+
+def test_a_snapshot_as_known_at_an_earlier_version_scores_as_then(store: Store) -> None:
+    before, v0 = store.snapshot()
+    then = _engine(before).score("ford-marshall", TODAY).model_dump()
+    at0 = store.changes(after_seq=v0 - 1)[0][0].at
+    _, tag = store.get("link", "catl-licence-ford-marshall")
+    store.end("link", "catl-licence-ford-marshall", valid_to=dt.date(2024, 1, 1), etag=tag,
+              actor="analyst", reason="licence terminated (hypothetical)")  # fmt: skip
+    _, tag = store.get("link", "ford-owns-blueoval-mi")
+    store.update("link", "ford-owns-blueoval-mi", {"share": 0.49}, update_mask=["share"],
+                 etag=tag, actor="analyst", reason="stake sold down (hypothetical)")  # fmt: skip
+    now_ds, v2 = store.snapshot()
+    assert v2 == v0 + 2 and now_ds.version != before.version
+    now = _engine(now_ds).score("ford-marshall", TODAY).model_dump()
+    assert now != then  # the writes matter to this score
+    for known_at in (v0, at0):
+        again_ds, seq = store.snapshot(as_known_at=known_at)
+        assert seq == v0 and again_ds.version == before.version
+        _same_records(again_ds, before)
+        assert _engine(again_ds).score("ford-marshall", TODAY).model_dump() == then
+
+
+def test_export_round_trips(store: Store, tmp_path: Path) -> None:
+    _, tag = store.get("link", "vw-owns-gotion")
+    store.update("link", "vw-owns-gotion", {"share": 0.3}, update_mask=["share"], etag=tag, **WHO)
+    out = tmp_path / "exported"
+    assert store.export(out) == store.version()
+    _same_records(load_dataset(out), store.snapshot()[0])
+    first = tmp_path / "first"
+    store.export(first, as_known_at=1)
+    assert [p.name for p in sorted(first.iterdir())] == [
+        "arrangements.yaml", "entities.yaml", "links.yaml", "sources.yaml",
+    ]  # fmt: skip
+    assert len(load_dataset(first).sources) == 1
+    with pytest.raises(Exception, match="not an empty directory"):
+        store.export(out)
+
+
+def test_an_unmigrated_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SchemaOutdated, match="georisk store migrate"):
+        open_store(f"sqlite:///{tmp_path / 'new.db'}")
+    with pytest.raises(ValueError, match="sqlite:///PATH"):
+        open_store("sqlite://")
+
+
+def test_the_store_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["store", "init", url, "--from", str(DATA), "--reason", "seed"]) == 0
+    assert main(["store", "init", url, "--from", str(DATA)]) == 3  # not empty
+    assert "not empty" in capsys.readouterr().err
+    assert main(["store", "migrate", url]) == 0
+    assert main(["store", "export", url, "-o", str(tmp_path / "out")]) == 0
+    _same_records(load_dataset(tmp_path / "out"), load_dataset(DATA))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.yaml").write_text("links: [{id: a}]\n")
+    assert main(["store", "init", f"sqlite:///{tmp_path / 't.db'}", "--from", str(bad)]) == 3
+    assert main(["store", "export", "mysql://x/y", "-o", str(tmp_path / "o2")]) == 2
+    with open_store(url) as s:
+        assert s.changes(page_size=1)[0][0].reason == "seed"
