@@ -3,6 +3,8 @@
 - ``georisk.scoring`` is the domain: it never imports gRPC, protobuf, the server, the CLI side
   (batch engines, synthetic data), Dask, multiprocessing or tqdm, not even lazily.
 - ``georisk.server`` translates between protobuf and the domain; it never imports the CLI side.
+- ``georisk.store`` (the durable store) builds on the domain; it never imports gRPC, the server
+  or the CLI side, and the domain never imports it.
 - Every import names ``georisk.…``: the repository's ``scoring``/``server`` directories are never
   imported under their bare names (one module, one name).
 - No module imports a private name (``_x``) from another package, and the imports between
@@ -83,6 +85,7 @@ def test_domain_and_server_stay_in_their_layer() -> None:
             "google",
             "georisk.v1",
             "georisk.server",
+            "georisk.store",
             "georisk.cli",
             "georisk.client",
             "georisk.batch",
@@ -94,6 +97,19 @@ def test_domain_and_server_stay_in_their_layer() -> None:
             "tqdm",
         ),
         "georisk.server": ("georisk.cli", "georisk.batch", "georisk.synth", "dask", "tqdm"),
+        # the store: a domain library on SQLAlchemy; the server imports it, never the reverse
+        "georisk.store": (
+            "grpc",
+            "google",
+            "georisk.v1",
+            "georisk.server",
+            "georisk.cli",
+            "georisk.client",
+            "georisk.batch",
+            "georisk.synth",
+            "dask",
+            "tqdm",
+        ),
     }
     bad = []
     for mod, imports in IMPORTS.items():
