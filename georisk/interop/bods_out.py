@@ -142,7 +142,10 @@ def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
             d: dict[str, Any] = {
                 "isComponent": False,
                 "personType": "knownPerson",
-                "names": [{"type": "legal", "fullName": e.name}],
+                "names": [
+                    {"type": "legal", "fullName": e.name},
+                    *({"type": "alternative", "fullName": a} for a in e.aliases),
+                ],
             }
             if country:
                 d["nationalities"] = [country]
