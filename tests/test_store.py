@@ -291,3 +291,43 @@ def test_the_store_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["store", "export", "mysql://x/y", "-o", str(tmp_path / "o2")]) == 2
     with open_store(url) as s:
         assert s.changes(page_size=1)[0][0].reason == "seed"
+
+
+def test_writes_valid_alone_but_not_together_cannot_both_commit(store: Store) -> None:
+    """Two new stakes into one company, each fitting alone, together over 100%: the writes are
+    serialized and validated against the dataset as committed, so exactly one lands."""
+    barrier = threading.Barrier(2)
+    results: list[Any] = [None, None]
+
+    def write(i: int) -> None:
+        link = {"id": f"stake-{i}", "kind": "equity", "source": ["catl", "ford"][i],
+                "target": "gotion-high-tech", "share": 0.5, "sources": ["a1"]}  # fmt: skip
+        barrier.wait()
+        try:
+            results[i] = store.create("link", link, **WHO)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    refused = [r for r in results if isinstance(r, InvalidWrite)]
+    assert len(refused) == 1 and refused[0].field == "link.share", results
+    assert "adds up to" in refused[0].reason
+
+
+def test_update_mask_forms(store: Store) -> None:
+    doc, tag = store.get("link", "catl-licence-ford-marshall")
+    w = store.update("link", doc["id"], {"licence": {"chemistry": "LMFP"}},
+                     update_mask=["licence.chemistry"], etag=tag, **WHO)  # fmt: skip
+    assert w.doc["licence"] == {**doc["licence"], "chemistry": "LMFP"}  # the rest kept
+    w = store.update("link", doc["id"], {"status": "reported"}, update_mask=None,
+                     etag=w.etag, **WHO)  # fmt: skip
+    assert w.doc["status"] == "reported" and w.doc["note"] == doc["note"]
+    whole = {k: v for k, v in doc.items() if k not in ("note", "licence")}
+    w = store.update("link", doc["id"], whole, update_mask=["*"], etag=w.etag, **WHO)
+    assert w.doc == whole
+    with pytest.raises(InvalidWrite, match="cannot change"):
+        store.update("link", doc["id"], {"id": "other"}, update_mask=["id"], etag=None, **WHO)
