@@ -28,7 +28,15 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PgServer", "create_database", "find_bin", "free_port", "pg_url", "start_postgres"]
+__all__ = [
+    "PgServer",
+    "create_database",
+    "find_bin",
+    "free_port",
+    "pg_server",
+    "pg_url",
+    "start_postgres",
+]
 
 REQUIRE_ENV = "GEORISK_REQUIRE_PG"
 
@@ -70,6 +78,18 @@ class PgServer:
         if self.as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+    def restart(self) -> None:
+        """Stop the server at once (``-m immediate``: as a crash would) and start it again on
+        the same port and data."""
+        data = str(self.root / "data")
+        self.run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+        opts = f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port}"
+        got = self.run(
+            "pg_ctl", "-D", data, "-o", opts, "-l", str(self.root / "log"), "-w", "start"
+        )
+        if got.returncode:
+            raise RuntimeError(f"PostgreSQL did not restart: {got.stderr}")
 
     def stop(self) -> None:
         self.run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
@@ -119,8 +139,8 @@ def _missing(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """The URL of a throwaway PostgreSQL server's ``postgres`` database, for the session."""
+def pg_server() -> Iterator[PgServer]:
+    """A throwaway PostgreSQL server for the session."""
     bindir = find_bin()
     if bindir is None:
         _missing("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql")
@@ -133,6 +153,12 @@ def pg_url() -> Iterator[str]:
         _missing(str(exc))
         raise
     try:
-        yield srv.url
+        yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of the session's throwaway PostgreSQL server (its ``postgres`` database)."""
+    return pg_server.url

@@ -30,9 +30,9 @@ from georisk.store import (
     open_store,
 )
 from tests.conftest import DATA, TODAY
-from tests.pg_harness import create_database, pg_url
+from tests.pg_harness import PgServer, create_database, pg_server, pg_url
 
-__all__ = ["pg_url"]  # the session fixture, imported for pytest
+__all__ = ["pg_server", "pg_url"]  # the session fixtures, imported for pytest
 
 WHO = {"actor": "analyst@example.org", "reason": "test"}
 
@@ -331,3 +331,20 @@ def test_update_mask_forms(store: Store) -> None:
     assert w.doc == whole
     with pytest.raises(InvalidWrite, match="cannot change"):
         store.update("link", doc["id"], {"id": "other"}, update_mask=["id"], etag=None, **WHO)
+
+
+def test_a_postgresql_restart_is_survived(pg_server: PgServer) -> None:
+    """The server goes down (as in a crash) and comes back: the store reconnects, every
+    acknowledged write is there, and the next write lands."""
+    url = create_database(pg_server.url)
+    migrate(url)
+    with open_store(url) as s:
+        s.init_from(DATA, **WHO)
+        _, tag = s.get("link", "vw-owns-gotion")
+        w = s.update("link", "vw-owns-gotion", {"share": 0.3}, update_mask=["share"], etag=tag,
+                     **WHO)  # fmt: skip
+        pg_server.restart()
+        assert s.get("link", "vw-owns-gotion") == (w.doc, w.etag)
+        w2 = s.update("link", "vw-owns-gotion", {"share": 0.29}, update_mask=["share"],
+                      etag=w.etag, **WHO)  # fmt: skip
+        assert w2.version == w.version + 1 and s.snapshot()[1] == w2.version

@@ -100,8 +100,8 @@ def migrate(url: str) -> str:
     """
     engine = connect(url)
     try:
-        with engine.begin() as conn:
-            lock_for_write(conn)
+        with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            lock_for_write(conn)  # two migrating processes: one migrates, the other finds it done
             command.upgrade(_config(conn), "head")
         with engine.connect() as conn:
             return revision(conn) or ""
