@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from georisk.interop.core import GEORISK_SCHEME, identifier_key
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.model import Entity, EntityKind, Link, LinkKind, LinkStatus, ShareRange
 
-__all__ = ["carried", "export_bods", "left_out", "write_bods"]
+__all__ = ["carried", "export_bods", "iter_bods", "left_out", "write_bods"]
 
 _EXPORT_INTERESTS = {kind: itype for itype, kind in INTEREST_KINDS.items()}
 _EXPORT_ENTITY_TYPES = {EntityKind.GOVERNMENT: "state", EntityKind.STATE_BODY: "stateBody"}
@@ -102,31 +103,35 @@ def _share_out(link: Link) -> dict[str, Any] | None:
 
 
 def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
-    """The entities and the equity, voting and board-appointment links of ``ds`` as BODS 0.4
+    """The entities and the equity, voting, appointment and control links of ``ds`` as BODS 0.4
     statements (entities and persons first, then relationships), dated ``on``. Other link kinds
     (supply, licences, …) and arrangements have no BODS form and are left out; an entity keeps
     its BODS record id when it has one (scheme ``BODS-record``), so a round trip keeps ids."""
+    return list(iter_bods(ds, on))
+
+
+def iter_bods(ds: Dataset, on: dt.date) -> Iterator[dict[str, Any]]:
+    """:func:`export_bods` one statement at a time (what :func:`write_bods` writes)."""
     pub = {
         "publicationDate": on.isoformat(),
         "bodsVersion": "0.4",
         "publisher": {"name": "georisk export"},
     }
     rid = {e.id: _record_id(e) for e in ds.entities.values()}
-    out: list[dict[str, Any]] = []
 
-    def statement(record_id: str, rtype: str, subject: str, details: dict[str, Any]) -> None:
-        out.append(
-            {
-                "statementId": _statement_id(record_id, details),
-                "declarationSubject": subject,
-                "statementDate": on.isoformat(),
-                "publicationDetails": pub,
-                "recordId": record_id,
-                "recordStatus": "new",
-                "recordType": rtype,
-                "recordDetails": details,
-            }
-        )
+    def statement(
+        record_id: str, rtype: str, subject: str, details: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "statementId": _statement_id(record_id, details),
+            "declarationSubject": subject,
+            "statementDate": on.isoformat(),
+            "publicationDetails": pub,
+            "recordId": record_id,
+            "recordStatus": "new",
+            "recordType": rtype,
+            "recordDetails": details,
+        }
 
     for e in ds.entities.values():
         r = rid[e.id]
@@ -160,7 +165,7 @@ def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
             if e.aliases:
                 d["alternateNames"] = list(e.aliases)
         d["identifiers"] = idents
-        statement(r, "person" if e.kind is EntityKind.PERSON else "entity", r, d)
+        yield statement(r, "person" if e.kind is EntityKind.PERSON else "entity", r, d)
     for link in ds.links.values():
         itype = _EXPORT_INTERESTS.get(link.kind)
         if itype is None:
@@ -189,19 +194,18 @@ def export_bods(ds: Dataset, on: dt.date) -> list[dict[str, Any]]:
             "interestedParty": rid[link.source],
             "interests": [interest],
         }
-        statement(link.id, "relationship", rid[link.target], d)
-    return out
+        yield statement(link.id, "relationship", rid[link.target], d)
 
 
 def write_bods(ds: Dataset, on: dt.date, path: Path) -> Exported:
     """Write :func:`export_bods` of ``ds`` to ``path`` as a JSON array (one statement per
     line of the array), the form ``georisk import bods`` reads."""
-    statements = export_bods(ds, on)
+    n = 0
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("[\n")
-        for n, st in enumerate(statements):
-            fh.write(("," if n else "") + json.dumps(st, ensure_ascii=False) + "\n")
+        for n, st in enumerate(iter_bods(ds, on), 1):
+            fh.write(("," if n > 1 else "") + json.dumps(st, ensure_ascii=False) + "\n")
         fh.write("]\n")
         fh.flush()
         os.fsync(fh.fileno())
-    return Exported(len(statements), "BODS 0.4 statements", left_out(ds))
+    return Exported(n, "BODS 0.4 statements", left_out(ds))
