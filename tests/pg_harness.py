@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 REQUIRE_ENV = "GEORISK_REQUIRE_PG"
+#: no fsync: a commit still reaches the operating system before it is acknowledged, so a crash
+#: of the server (``restart``: ``pg_ctl -m immediate``) loses nothing; only a crash of the
+#: machine could, and tests do not crash the machine
+FAST = "-c fsync=off"
 
 
 def find_bin() -> Path | None:
@@ -84,7 +88,7 @@ class PgServer:
         the same port and data."""
         data = str(self.root / "data")
         self.run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-        opts = f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port}"
+        opts = f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port} {FAST}"
         got = self.run(
             "pg_ctl", "-D", data, "-o", opts, "-l", str(self.root / "log"), "-w", "start"
         )
@@ -110,7 +114,7 @@ def start_postgres(bindir: Path) -> PgServer:
         raise RuntimeError(f"initdb failed: {init.stderr or init.stdout}")
     for _ in range(3):  # a port taken between free_port() and the start: try another
         srv.port = free_port()
-        opts = f"-k {root} -c listen_addresses=127.0.0.1 -p {srv.port}"
+        opts = f"-k {root} -c listen_addresses=127.0.0.1 -p {srv.port} {FAST}"
         log = root / "log"
         got = srv.run("pg_ctl", "-D", str(root / "data"), "-o", opts, "-l", str(log), "-w", "start")
         if got.returncode == 0:
