@@ -220,6 +220,9 @@ links:
   - {id: a2, kind: appointment, source: ann, target: "child:1", role: officer, sources: [s1]}
   - {id: e1, kind: equity, source: parent_co, target: "child:1", valid_to: 2030-12-31,
      share: {minimum: 0.5, maximum: 0.75, exclusive_minimum: true}, sources: [s1]}
+  - {id: d1, kind: debt, source: parent_co, target: "child:1", share: 0.2, status: reported,
+     sources: [s1]}
+  - {id: m1, kind: membership, source: ann, target: "child:1", status: proposed, sources: [s1]}
 """,
         encoding="utf-8",
     )
@@ -281,6 +284,9 @@ def test_ftm_export_is_valid_ftm_with_stable_ids_and_reads_back(tmp_path: Path) 
     assert roles["georisk.link-c1"] == ["georisk control (direct_consolidation)"]
     assert roles["georisk.link-c2"] == ["georisk control (influence)"]
     assert (roles["georisk.link-a1"], roles["georisk.link-a2"]) == (["board"], ["officer"])
+    props = {r["id"]: r["properties"] for r in recs}
+    assert props["georisk.link-d1"]["summary"] == ["status reported; share 20 %"]  # Debt: no status
+    assert props["georisk.link-m1"]["status"] == ["proposed"]
     own = next(r for r in recs if r["schema"] == "Ownership")["properties"]
     assert (own["percentage"], own["ownershipType"]) == (["50-75"], ["shares"])
     assert "open ends written closed" in own["summary"][0]

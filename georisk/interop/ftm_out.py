@@ -353,7 +353,10 @@ class _Writer:
         p.add("startDate", link.valid_from.isoformat() if link.valid_from else None)
         p.add("endDate", link.valid_to.isoformat() if link.valid_to else None)
         if link.status is not LinkStatus.CONFIRMED:
-            p.add("status", link.status.value)
+            if p.schema.get("status") is not None:
+                p.add("status", link.status.value)
+            else:  # Debt has no status property
+                summary.insert(0, f"status {link.status.value}")
         p.add("summary", "; ".join(summary) if summary else None)
         p.add("description", link.note)
         return p
