@@ -257,10 +257,13 @@ def test_a_snapshot_as_known_at_an_earlier_version_scores_as_then(store: Store) 
     store.end("link", "catl-licence-ford-marshall", valid_to=dt.date(2024, 1, 1), etag=tag,
               actor="analyst", reason="licence terminated (hypothetical)")  # fmt: skip
     _, tag = store.get("link", "ford-owns-blueoval-mi")
-    store.update("link", "ford-owns-blueoval-mi", {"share": 0.49}, update_mask=["share"],
+    w = store.update("link", "ford-owns-blueoval-mi", {"share": 0.49}, update_mask=["share"],
                  etag=tag, actor="analyst", reason="stake sold down (hypothetical)")  # fmt: skip
     now_ds, v2 = store.snapshot()
     assert v2 == v0 + 2 and now_ds.version != before.version
+    assert (
+        now_ds.version == w.dataset_version == store.changes(after_seq=v0 + 1)[0][0].dataset_version
+    )
     now = _engine(now_ds).score("ford-marshall", TODAY).model_dump()
     assert now != then  # the writes matter to this score
     for known_at in (v0, at0):

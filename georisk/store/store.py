@@ -43,12 +43,14 @@ _EMPTY_VERSION = "sha256:" + hashlib.sha256(b"").hexdigest()[:16]
 
 @dataclass(frozen=True)
 class Written:
-    """What a write returns: the record's document after it, its new etag, and the store
-    version (the seq of the change that wrote it)."""
+    """What a write returns: the record's document after it, its new etag, the store version
+    (the seq of the change that wrote it) and the ``Dataset.version`` after it (what scores
+    given on it carry)."""
 
     doc: dict[str, Any]
     etag: str
     version: int
+    dataset_version: str
 
 
 @dataclass(frozen=True)
@@ -422,7 +424,7 @@ class Store:
                     doc=doc,
                 )
             )
-        return Written(json.loads(doc), docs.etag(seq, doc), seq)
+        return Written(json.loads(doc), docs.etag(seq, doc), seq, version)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -550,7 +552,8 @@ def _replay(conn: Connection, request_id: str, digest: str) -> Written | None:
             "request_id",
             f"request id {request_id!r} was used for another request (seq {row['seq']})",
         )
-    return Written(json.loads(row["after"]), docs.etag(row["seq"], row["after"]), row["seq"])
+    seq, after = int(row["seq"]), row["after"]
+    return Written(json.loads(after), docs.etag(seq, after), seq, row["dataset_version"])
 
 
 def _change(r: RowMapping) -> Change:
