@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument(
         "--address", help="HOST:PORT to bind (default $GEORISK_ADDRESS or 127.0.0.1:50051)"
     )
+    sv.add_argument(
+        "--store",
+        metavar="URL",
+        help="serve from a durable store and accept writes (sqlite:///PATH, seeded from --data "
+        "when empty; postgresql://…): docs/store.md (default $GEORISK_STORE)",
+    )
 
     h = sub.add_parser("health", help="exit 0 if a georisk server answers SERVING (for probes)")
     h.add_argument("--address", default=os.environ.get("GEORISK_HEALTH_ADDRESS", "127.0.0.1:50051"))
@@ -430,6 +436,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         overrides["data_dir"] = args.data
     if args.address:
         overrides["address"] = args.address
+    if args.store:
+        overrides["store_url"] = args.store
     try:
         settings = Settings.from_env(None, **overrides)
         return asyncio.run(serve(settings))
