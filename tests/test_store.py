@@ -418,3 +418,19 @@ def test_sigkill_during_a_write_storm_loses_no_acknowledged_write(tmp_path: Path
         ).scalar()
         assert orphans == 0
     engine.dispose()
+
+
+def test_the_change_log_times_never_go_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    migrate(url)
+    times = iter(
+        [dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC), dt.datetime(2026, 11, 1, tzinfo=dt.UTC)]
+    )
+    with open_store(url, now=lambda: next(times)) as s:
+        v = s.init_from(DATA, **WHO)
+        _, tag = s.get("link", "vw-owns-gotion")
+        s.update("link", "vw-owns-gotion", {"share": 0.3}, update_mask=["share"], etag=tag, **WHO)
+        last = s.changes(after_seq=v)[0][0]
+        assert last.at == dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)  # not 1 November
+        assert s.seq_at(dt.datetime(2026, 12, 1, 12)) == v + 1
+        assert s.seq_at(dt.datetime(2026, 11, 30, tzinfo=dt.UTC)) == 0

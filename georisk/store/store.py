@@ -394,7 +394,7 @@ class Store:
             conn.execute(
                 insert(changes).values(
                     seq=seq,
-                    at=_utc(self._now()),
+                    at=_monotonic(conn, _utc(self._now())),
                     actor=actor,
                     reason=reason,
                     request_id=request_id,
@@ -448,6 +448,13 @@ def _need_current(cur: RowMapping | None, kind: str, rid: str, etag: str | None)
         raise Conflict(f"{kind}.etag", f"{kind} {rid!r} was changed since etag {etag!r}")
     doc: dict[str, Any] = json.loads(cur["doc"])
     return doc
+
+
+def _monotonic(conn: Connection, now: dt.datetime) -> dt.datetime:
+    """``now``, or the time of the last change if the clock went back: the log's times never
+    decrease, so "as known at an instant" is one seq."""
+    last = conn.execute(select(changes.c.at).order_by(changes.c.seq.desc()).limit(1)).scalar()
+    return max(now, _utc(last)) if last is not None else now
 
 
 def _last_seq(conn: Connection) -> int:
