@@ -434,3 +434,20 @@ def test_the_change_log_times_never_go_back(tmp_path: Path) -> None:
         assert last.at == dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)  # not 1 November
         assert s.seq_at(dt.datetime(2026, 12, 1, 12)) == v + 1
         assert s.seq_at(dt.datetime(2026, 11, 30, tzinfo=dt.UTC)) == 0
+
+
+def test_the_migrations_make_the_schema_the_code_uses(url: str) -> None:
+    """schema.py (what the code reads and writes) and the migrations (what makes the database)
+    agree: Alembic's autogenerate comparison finds no difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from georisk.store.db import normalize_url
+    from georisk.store.schema import metadata
+
+    engine = create_engine(normalize_url(url))
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == []
