@@ -227,6 +227,33 @@ def test_what_each_format_gives_back_of_an_entity(tmp_path: Path) -> None:
     assert all(not e.lists for e in back["bods"].values())  # BODS has no lists
 
 
+def test_ftm_topics_are_the_lists_in_force_on_the_export_date(tmp_path: Path) -> None:
+    """BYD is on the 1260H list from 2026-06-08: topic ``mil`` on 2026-11-22, not on
+    2026-01-01; its Sanction record carries the dates either way."""
+    pytest.importorskip("followthemoney", reason=FTM_MISSING)
+    from georisk.interop.ftm_out import ftm_id
+
+    def records(on: dt.date) -> dict[str, Any]:
+        _export("ftm", DEFAULT_DATA, tmp_path / "t.jsonl", on)
+        lines = (tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()
+        return {r["id"]: r for r in map(json.loads, lines)}
+
+    late, early = records(ON), records(dt.date(2026, 1, 1))
+    byd = ftm_id("byd")
+    assert late[byd]["properties"]["topics"] == ["debarment", "mil"]
+    assert early[byd]["properties"]["topics"] == ["debarment"]
+    sanction = next(
+        r["properties"]
+        for r in early.values()
+        if r["schema"] == "Sanction"
+        and r["properties"]["entity"] == [byd]
+        and r["properties"].get("startDate")
+    )
+    assert sanction["startDate"] == ["2026-06-08"] and sanction["programId"] == [
+        "georisk:dod-1260h"
+    ]
+
+
 # --------------------------------------------------------------------------- BODS
 
 

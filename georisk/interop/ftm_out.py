@@ -285,7 +285,9 @@ class _Writer:
                 p.add(prop, i.id, quiet=True)
         p.add(
             "topics",
-            [_LISTS[m.list_id][2] for m in e.lists if m.list_id in _LISTS and m.active(self.on)],
+            sorted(
+                {_LISTS[m.list_id][2] for m in e.lists if m.list_id in _LISTS and m.active(self.on)}
+            ),
         )
         notes = [x for x in (e.note, e.unconfirmed_note) if x]
         if e.unconfirmed:
