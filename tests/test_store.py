@@ -240,6 +240,7 @@ def test_an_invalid_write_names_the_field_and_changes_nothing(
         write(store)
     assert err.value.field == field and err.value.status == "INVALID_ARGUMENT"
     assert words in err.value.reason, err.value.reason
+    assert err.value.violations[0] == (err.value.field, err.value.reason)
     assert store.version() == v
     assert store.get("link", "vw-owns-gotion")[0]["valid_from"] == "2021-12-15"
 
@@ -451,3 +452,12 @@ def test_the_migrations_make_the_schema_the_code_uses(url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_every_problem_of_a_refused_write_is_a_field_violation(seeded: Store) -> None:
+    link = {"id": "x", "kind": "equity", "source": "nobody", "target": "ford", "share": 0.1,
+            "sources": ["a1", "nowhere"]}  # fmt: skip
+    with pytest.raises(InvalidWrite) as err:
+        seeded.create("link", link, **WHO)
+    assert [f for f, _ in err.value.violations] == ["link.source", "link.sources[1]"]
+    assert len(err.value.issues) == 2

@@ -40,13 +40,21 @@ class StoreError(Exception):
 class InvalidWrite(StoreError):
     """The written record, the arguments, or the dataset after the write fail validation (the
     loader's checks). ``issues`` holds every problem found (``DatasetIssue`` as the loader
-    reports them, located at ``store``/``links/ID``); ``field`` and ``reason`` are the first's."""
+    reports them, located at ``store``/``links/ID``), ``violations`` each as (field path,
+    reason) for the server's field violations; ``field`` and ``reason`` are the first's."""
 
     status = "INVALID_ARGUMENT"
 
-    def __init__(self, field: str, reason: str, issues: list[DatasetIssue] | None = None) -> None:
+    def __init__(
+        self,
+        field: str,
+        reason: str,
+        issues: list[DatasetIssue] | None = None,
+        violations: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(field, reason)
         self.issues = issues or []
+        self.violations = violations or [(field, reason)]
 
 
 class Conflict(StoreError):

@@ -539,13 +539,15 @@ def _invalid(
     by_where: Mapping[str, tuple[str, Mapping[str, Any]]],
     fallback: str = "",
 ) -> InvalidWrite:
-    first = issues[0]
-    kind, doc = by_where.get(first.record, ("record", {}))
-    fld = docs.refine_reference(kind, doc, first.field, first.message)
-    if not first.field and fallback:
-        fld = fallback
-    subject = f" ({first.record})" if first.record else ""
-    return InvalidWrite(fld, first.message + subject, issues)
+    violations = []
+    for issue in issues:
+        kind, doc = by_where.get(issue.record, ("record", {}))
+        fld = docs.refine_reference(kind, doc, issue.field, issue.message)
+        if not issue.field and fallback:
+            fld = fallback
+        subject = f" ({issue.record})" if issue.record else ""
+        violations.append((fld, issue.message + subject))
+    return InvalidWrite(*violations[0], issues, violations)
 
 
 def _replay(conn: Connection, request_id: str, digest: str) -> Written | None:
