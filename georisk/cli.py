@@ -621,9 +621,17 @@ def _store_parser(sub: Any) -> None:
     se.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
 
 
-def _cmd_store(args: argparse.Namespace) -> int:
+def _login_name() -> str:
+    """Who runs the command, for the change log (``cli`` when the system cannot say)."""
     import getpass
 
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no USER/LOGNAME and no passwd entry (some containers)
+        return "cli"
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from georisk.store import StoreError, StoreNotEmpty, migrate, open_store
@@ -637,7 +645,7 @@ def _cmd_store(args: argparse.Namespace) -> int:
             with open_store(args.url) as s:
                 seq = s.init_from(
                     args.from_dir,
-                    actor=args.actor or getpass.getuser(),
+                    actor=args.actor or _login_name(),
                     reason=args.reason or f"init from {args.from_dir}",
                 )
             print(f"ok: {args.url}: {seq} records from {args.from_dir}; version {seq}",
