@@ -186,6 +186,11 @@ class Engine:
     #: rule outcomes shared by the scenarios that leave a rule's parameters unchanged
     _rules: RuleCache = field(default_factory=RuleCache, repr=False)
 
+    def with_dataset(self, dataset: Dataset) -> Engine:
+        """A new engine on ``dataset`` with this engine's pack and scenarios (fresh caches):
+        what a store-backed server builds after a write."""
+        return Engine(dataset, self.pack, self.scenarios)
+
     @staticmethod
     def from_dir(
         data_dir: str | Path, pack: str = "us", policies: str | Path | None = None

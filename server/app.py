@@ -18,18 +18,29 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from georisk.scoring.engine import Engine
 from georisk.server.interceptors import AuthInterceptor, Metrics, ObserveInterceptor
+from georisk.server.records import RecordServicer
 from georisk.server.reflection import enable_reflection
 from georisk.server.service import GraphServicer, ScoringServicer
 from georisk.server.settings import Settings, SettingsError
-from georisk.server.state import ReloadResult, ServingState, load_warm
-from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from georisk.server.state import ReloadResult, ServingState, load_warm, load_warm_engine
+from georisk.v1 import (
+    graph_pb2,
+    graph_pb2_grpc,
+    records_pb2,
+    records_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
+
+if TYPE_CHECKING:
+    from georisk.store import Store
 
 __all__ = ["GeoriskApp", "create_app", "create_server", "serve"]
 
@@ -38,6 +49,7 @@ log = logging.getLogger("georisk.server")
 SERVICE_NAMES = (
     scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
     graph_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name,
+    records_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
 )
 
 
@@ -50,10 +62,13 @@ class GeoriskApp:
     metrics: Metrics
     port: int = 0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _poller: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.server.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if self.state.store is not None:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_store())
         log.info(
             "serving %s on port %d (dataset %s, pack %s)",
             self.settings.address,
@@ -69,12 +84,27 @@ class GeoriskApp:
     async def reload(self) -> ReloadResult:
         return await self.state.reload()
 
+    async def _poll_store(self) -> None:
+        """Serve what other replicas write: look at the store's version every
+        ``store_poll_seconds`` and refresh when it moved (a failed look keeps the data served
+        and is retried: a database restart is survived)."""
+        while True:
+            await asyncio.sleep(self.settings.store_poll_seconds)
+            try:
+                await self.state.refresh()
+            except Exception:  # refresh logs and keeps serving; never let the loop die
+                log.exception("store poll failed; still serving %s", self.state.version)
+
     async def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, refuse new calls, let calls in flight finish within ``grace``."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._poller is not None:
+            self._poller.cancel()
         g = self.settings.grace_seconds if grace is None else grace
         await self.server.stop(g)
         self.state.close()
+        if self.state.store is not None:
+            self.state.store.close()
         self._stopping.set()
 
     async def wait(self) -> None:
@@ -95,6 +125,37 @@ def _credentials(s: Settings) -> grpc.ServerCredentials | None:
     )
 
 
+def _open_store(settings: Settings, engine: Engine | None) -> tuple[Store, Engine, int]:
+    """Open the store of ``settings.store_url`` and build the engine on its newest snapshot
+    (packs from the dataset directory's ``policies/``). An empty SQLite store is first seeded
+    from ``settings.data_dir`` (the quick start); an empty PostgreSQL store is refused (seed it
+    once with ``georisk store init``, not from every replica)."""
+    from georisk.store import StoreError, migrate, open_store
+
+    url = settings.store_url
+    assert url is not None
+    try:
+        if url.startswith("sqlite"):
+            migrate(url)  # the embedded store creates and upgrades itself
+        store = open_store(url)
+        if store.version() == 0:
+            if not url.startswith("sqlite"):
+                store.close()
+                raise SettingsError(
+                    "GEORISK_STORE: the store is empty; seed it once with "
+                    "`georisk store init URL --from DIR`"
+                )
+            store.init_from(
+                settings.data_dir, actor="georisk serve", reason="seeded on first start"
+            )
+            log.info("seeded the empty store from %s", settings.data_dir)
+        ds, seq = store.snapshot()
+    except StoreError as exc:
+        raise SettingsError(f"GEORISK_STORE: {exc}") from None
+    base = engine or Engine.from_dir(settings.data_dir, settings.pack)
+    return store, load_warm_engine(base.with_dataset(ds)), seq
+
+
 async def create_app(settings: Settings, engine: Engine | None = None) -> GeoriskApp:
     """Build (not start) the server: load and validate the dataset, bind the address."""
     if not settings.tls and not settings.loopback:
@@ -109,6 +170,9 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
             "bearer tokens are readable on the network !!!",
             settings.address,
         )
+    store, seq = None, 0
+    if settings.store_url is not None:
+        store, engine, seq = await asyncio.to_thread(_open_store, settings, engine)
     eng = (
         engine
         if engine is not None
@@ -120,6 +184,8 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
         settings.pack,
         workers=settings.workers,
         cache_size=settings.cache_size,
+        store=store,
+        store_version=seq,
     )
     metrics = Metrics()
     interceptors: list[grpc.aio.ServerInterceptor] = [
@@ -139,6 +205,7 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
     )
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(state, settings), server)
     graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(state, settings), server)
+    records_pb2_grpc.add_RecordServiceServicer_to_server(RecordServicer(state, settings), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:

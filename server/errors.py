@@ -16,12 +16,15 @@ from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import NotFoundError
 
 __all__ = [
+    "AlreadyExists",
     "DeadlineExceeded",
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
+    "PermissionDenied",
     "ResourceExhausted",
     "ServiceError",
+    "StaleEtag",
     "to_service_error",
 ]
 
@@ -78,6 +81,30 @@ class NotFound(ServiceError):
                 )
             )
         ]
+
+
+class AlreadyExists(NotFound):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class PermissionDenied(ServiceError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class StaleEtag(ServiceError):
+    """ABORTED: the record changed since its etag was read (AIP-154); read it again."""
+
+    code = grpc.StatusCode.ABORTED
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(
+            reason="STALE_ETAG", domain="georisk.v1", metadata={"field": self.field}
+        )
+        return [_pack(info)]
 
 
 class FailedPrecondition(ServiceError):

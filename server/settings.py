@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from georisk.server.identity import Identity, parse_mtls_roles, parse_token_entry
+
 __all__ = ["Settings", "SettingsError"]
 
 
@@ -71,6 +73,15 @@ class Settings:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # set → mutual TLS (client certificates required)
     auth_tokens: tuple[str, ...] = field(default=(), repr=False)  # never logged
+    #: (token, identity) of every token entry (``TOKEN`` or ``TOKEN NAME ROLE``: identity.py)
+    token_identities: tuple[tuple[str, Identity], ...] = field(default=(), repr=False)
+    #: client-certificate common name → role under mutual TLS (others are readers)
+    mtls_roles: tuple[tuple[str, str], ...] = ()
+    #: the durable store served from (``sqlite:///PATH`` or ``postgresql://…``); None: the
+    #: dataset directory
+    store_url: str | None = field(default=None, repr=False)  # may hold a password
+    #: how often a store-backed server looks for changes written by other replicas, seconds
+    store_poll_seconds: float = 0.5
     allow_insecure_remote: bool = False
     max_batch: int = 1000
     max_message_bytes: int = 4 * 1024 * 1024  # largest request accepted
@@ -94,15 +105,33 @@ class Settings:
         profile = e.get("GEORISK_PROFILE", "development")
         if profile not in ("development", "production"):
             raise SettingsError(f"GEORISK_PROFILE={profile!r}: expected development or production")
-        tokens: list[str] = [
-            t.strip() for t in e.get("GEORISK_AUTH_TOKENS", "").split(",") if t.strip()
+        entries: list[tuple[str, str]] = [
+            ("GEORISK_AUTH_TOKENS", t.strip())
+            for t in e.get("GEORISK_AUTH_TOKENS", "").split(",")
+            if t.strip()
         ]
         token_file = _path(e, "GEORISK_AUTH_TOKENS_FILE")
         if token_file is not None:
             try:
-                tokens += [t.strip() for t in token_file.read_text().splitlines() if t.strip()]
+                lines = token_file.read_text().splitlines()
             except OSError as exc:
                 raise SettingsError(f"GEORISK_AUTH_TOKENS_FILE: cannot read: {exc}") from None
+            entries += [
+                (f"GEORISK_AUTH_TOKENS_FILE line {n}", t.strip())
+                for n, t in enumerate(lines, 1)
+                if t.strip() and not t.strip().startswith("#")
+            ]
+        idents: list[tuple[str, Identity]] = []
+        for where, entry in entries:
+            try:
+                idents.append(parse_token_entry(entry))
+            except ValueError as exc:
+                raise SettingsError(f"{where}: {exc}") from None
+        tokens = [t for t, _ in idents]
+        try:
+            mtls_roles = parse_mtls_roles(e.get("GEORISK_MTLS_ROLES", ""))
+        except ValueError as exc:
+            raise SettingsError(f"GEORISK_MTLS_ROLES: {exc}") from None
         s = Settings(
             data_dir=_path(e, "GEORISK_DATA") or DEFAULT_DATA,
             address=e.get("GEORISK_ADDRESS", "127.0.0.1:50051"),
@@ -113,6 +142,10 @@ class Settings:
             tls_key=_path(e, "GEORISK_TLS_KEY"),
             tls_client_ca=_path(e, "GEORISK_TLS_CLIENT_CA"),
             auth_tokens=tuple(tokens),
+            token_identities=tuple(idents),
+            mtls_roles=tuple(sorted(mtls_roles.items())),
+            store_url=e.get("GEORISK_STORE") or None,
+            store_poll_seconds=_float(e, "GEORISK_STORE_POLL_SECONDS", 0.5),
             allow_insecure_remote=_bool(
                 e, "GEORISK_ALLOW_INSECURE_REMOTE", profile == "development"
             ),

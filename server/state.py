@@ -20,13 +20,16 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from georisk.scoring import clock
 from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import Engine
 
-__all__ = ["ReloadResult", "ServingState", "load_warm", "warm"]
+if TYPE_CHECKING:
+    from georisk.store import Store
+
+__all__ = ["ReloadResult", "ServingState", "load_warm", "load_warm_engine", "warm"]
 
 log = logging.getLogger("georisk.server")
 T = TypeVar("T")
@@ -48,7 +51,13 @@ def load_warm(data_dir: Path, pack: str) -> Engine:
     (``gc.freeze``): they live as long as the engine, and a full collection would otherwise walk
     millions of them while calls wait. After a reload the previous dataset is still freed by
     reference counting (its records hold no reference cycles)."""
-    engine = warm(Engine.from_dir(data_dir, pack))
+    return load_warm_engine(Engine.from_dir(data_dir, pack))
+
+
+def load_warm_engine(engine: Engine) -> Engine:
+    """:func:`warm` a loaded engine and freeze its objects out of the collector's sight (see
+    :func:`load_warm`)."""
+    engine = warm(engine)
     gc.freeze()  # no collect first: it costs ~4 s on a 1M dataset, and loading leaves no cycles
     return engine
 
@@ -72,6 +81,10 @@ class ServingState:
     _wire: dict[int, tuple[object, bytes]] = field(default_factory=dict, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    #: the durable store served from (None: the directory ``data_dir``), and the store version
+    #: (change seq) of the dataset in ``engine``
+    store: Store | None = field(default=None, repr=False)
+    store_version: int = 0
 
     @property
     def version(self) -> str:
@@ -130,7 +143,34 @@ class ServingState:
         entry = self._wire.get(id(message))
         return entry[1] if entry is not None and entry[0] is message else None
 
+    async def refresh(self) -> ReloadResult:
+        """Serve the store's newest version if it is newer than the one served: a snapshot
+        validated by the loader, warmed, then swapped in as :meth:`reload` does. Called after a
+        write of this server and by the poll loop for writes of other replicas."""
+        store = self.store
+        if store is None:
+            return ReloadResult(False, self.version, "not serving a store")
+        async with self._reload_lock:
+            if await self.run(store.version) == self.store_version:
+                return ReloadResult(True, self.version, f"serving {self.version}")
+            try:
+                ds, seq = await self.run(store.snapshot)
+                new = await self.run(lambda: warm(self.engine.with_dataset(ds)))
+            except Exception as exc:  # a store that cannot be read keeps the old data serving
+                log.exception("store refresh failed: %s; still serving %s", exc, self.version)
+                return ReloadResult(False, self.version, f"{type(exc).__name__}: {exc}")
+            if seq <= self.store_version:  # a concurrent refresh got here first
+                return ReloadResult(True, self.version, f"serving {self.version}")
+            old = self.version
+            self.engine, self.store_version = new, seq
+            self._cache.clear()
+            self._wire.clear()
+            log.info("store version %d: dataset %s (was %s)", seq, self.version, old)
+            return ReloadResult(True, self.version, f"serving {self.version}")
+
     async def reload(self, data_dir: Path | None = None) -> ReloadResult:
+        if self.store is not None:
+            return await self.refresh()
         async with self._reload_lock:
             target = data_dir or self.data_dir
             try:

@@ -662,6 +662,7 @@ def test_reflection_protocols_with_buf_curl(srv: ServerThread, protocol: str) ->
     assert set(services.stdout.split()) == {
         "georisk.v1.ScoringService",
         "georisk.v1.GraphService",
+        "georisk.v1.RecordService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
