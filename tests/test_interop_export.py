@@ -385,6 +385,9 @@ def test_graph_files_read_back_with_networkx(fmt: str, tmp_path: Path) -> None:
     out = tmp_path / f"g.{fmt}"
     _export(fmt, DEFAULT_DATA, out)
     g = nx.read_graphml(out) if fmt == "graphml" else nx.read_gexf(out)
+    if fmt == "graphml":  # key ids are unique in the document (node and edge keys apart)
+        keys = re.findall(r'<key id="([^"]+)"', out.read_text(encoding="utf-8"))
+        assert len(keys) == len(set(keys))
     ds = load_dataset(DEFAULT_DATA)
     assert set(g.nodes) == set(ds.entities)
     valid = {l.id for l in ds.links.values() if l.active(ON)}

@@ -116,7 +116,7 @@ def _write(ds: Dataset, on: dt.date, path: Path, fmt: str) -> Exported:
     g = export_graph(ds, on)
     with open(path, "wb") as fh:
         if fmt == "graphml":
-            nx.write_graphml(g, fh, named_key_ids=True)
+            nx.write_graphml(g, fh)  # key ids d0, d1…: unique, as GraphML requires
         else:
             for _u, _v, k, d in g.edges(keys=True, data=True):
                 d["id"] = k  # the GEXF edge id (else a counter); the writer pops it
@@ -132,8 +132,8 @@ def _write(ds: Dataset, on: dt.date, path: Path, fmt: str) -> Exported:
 
 
 def write_graphml(ds: Dataset, on: dt.date, path: Path) -> Exported:
-    """The graph of ``ds`` on ``on`` as GraphML (``networkx.write_graphml``; keys named after
-    the attributes, for yEd and Cytoscape)."""
+    """The graph of ``ds`` on ``on`` as GraphML (``networkx.write_graphml``, for yEd and
+    Cytoscape): each attribute a ``<key>`` with its ``attr.name`` and type."""
     return _write(ds, on, path, "graphml")
 
 
