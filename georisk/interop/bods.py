@@ -19,9 +19,15 @@ a statement that does not validate, or cannot be mapped, becomes a :class:`Rejec
   count the same holding twice;
 * other interests (senior managing official, trusts, contracts, …) have no link kind in
   georisk: they are kept as reported facts (notes), not links;
-* statements are taken in file order: a later statement of a record replaces the earlier one;
-  ``recordStatus: closed`` ends a relationship on the statement date (when no endDate says
-  otherwise) and marks a closed entity in its note.
+* the statements of one record are ordered by ``statementDate``, then input order (files in
+  the order given, statements in file order): the last one stands and replaces the earlier
+  ones; ``recordStatus: closed`` ends a relationship on the statement date (when no endDate
+  says otherwise) and marks a closed entity in its note.
+
+At scale (:func:`stream_bods`): the input is read once, streaming; per record only where its
+statements are is kept, and the one that stands is read again and mapped, its records going to
+a sink as they are made (:class:`~georisk.interop.write.BulkSink`: bulk CSV). Every statement is
+validated, with ``jsonschema-rs`` (the reasons of a refused one worded by ``jsonschema``).
 """
 
 from __future__ import annotations
@@ -29,13 +35,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from georisk.interop.core import Imported, Rejected, ShareError, share_range, slug
+from georisk.interop.write import RecordSink
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import (
     Entity,
@@ -74,56 +83,180 @@ RECORD_SCHEME = "BODS-record"
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
 
 
+def _registry_docs() -> list[tuple[str, Any]]:
+    out = []
+    for name in _SCHEMA_FILES:
+        doc = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
+        out.append((doc["$id"], doc))
+    return out
+
+
 @cache
 def _validator() -> Any:
-    """A Draft 2020-12 validator of one statement, with the schema's ``urn:`` references
-    resolved from the vendored files (never fetched)."""
+    """A Draft 2020-12 validator of one statement (the Python ``jsonschema`` package), with the
+    schema's ``urn:`` references resolved from the vendored files (never fetched). It words the
+    reasons of a rejected statement."""
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
     from referencing import Registry, Resource
 
-    resources = []
-    for name in _SCHEMA_FILES:
-        doc = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
-        resources.append((doc["$id"], Resource.from_contents(doc)))
+    resources = [(uri, Resource.from_contents(doc)) for uri, doc in _registry_docs()]
     registry: Registry[Any] = Registry().with_resources(resources)
     return Draft202012Validator({"$ref": "urn:statement#/$defs/Statement"}, registry=registry)
 
 
+@cache
+def _fast_validator() -> Any:
+    """The same schema compiled by ``jsonschema-rs`` (Rust; ~2 µs a statement against ~400 µs):
+    it decides whether every statement is valid; None when the package is not installed. Formats
+    are not asserted, as the Python validator does not assert them either."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a dependency; kept optional for odd platforms
+        return None
+    registry = jsonschema_rs.Registry(_registry_docs())
+    return jsonschema_rs.Draft202012Validator(
+        {"$ref": "urn:statement#/$defs/Statement"}, registry=registry, validate_formats=False
+    )
+
+
 def statement_errors(statement: Any) -> list[str]:
     """What the BODS 0.4 schema finds wrong with one statement (empty when valid), each as
-    ``path: message``, shortest paths first."""
+    ``path: message``, shortest paths first.
+
+    Every statement is validated (no caching by shape): by ``jsonschema-rs`` when it is
+    installed, and a statement it refuses is validated again by ``jsonschema`` for the wording.
+    """
+    fast = _fast_validator()
+    if fast is not None and fast.is_valid(statement):
+        return []
     errors = sorted(_validator().iter_errors(statement), key=lambda e: (len(e.path), str(e.path)))
     out = []
     for e in errors[:5]:
         path = "/".join(str(p) for p in e.path) or "statement"
         out.append(f"{path}: {e.message[:200]}")
+    if not out and fast is not None:  # the two validators disagree: say what the fast one saw
+        for err in list(fast.iter_errors(statement))[:5]:
+            path = "/".join(str(p) for p in err.instance_path) or "statement"
+            out.append(f"{path}: {err.message[:200]}")
     return out
 
 
-def read_statements(path: Path) -> Iterator[tuple[str, Any]]:
-    """(where, statement) for every statement of a file: a JSON array, or JSON lines. A line or
-    file that is not JSON yields (where, an :class:`Exception`)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        yield "file", ValueError(f"not UTF-8 text: {exc.reason} at byte {exc.start}")
-        return
-    if text.lstrip().startswith("["):
-        try:
-            doc = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            yield "file", ValueError(f"unparsable JSON: {str(exc)[:200]}")
+_CHUNK = 1 << 20
+
+
+def _array_items(fh: IO[str]) -> Iterator[tuple[str, Any, str]]:
+    """(where, statement or exception, its JSON text) for each item of the JSON array read from
+    ``fh``, streaming (a buffer of about a megabyte; an item larger than the buffer grows it)."""
+    dec = json.JSONDecoder()
+    buf, pos, eof = "", 0, False
+
+    def fill() -> bool:
+        nonlocal buf, pos, eof
+        if eof:
+            return False
+        more = fh.read(_CHUNK)
+        if not more:
+            eof = True
+            return False
+        buf, pos = buf[pos:] + more, 0
+        return True
+
+    def skip_ws() -> bool:  # False at the end of the input
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf):
+                return True
+            if not fill():
+                return False
+
+    fill()
+    skip_ws()
+    pos += 1  # the "[" the caller saw
+    n = 0
+    while True:
+        if not skip_ws():
+            yield f"statement {n}", ValueError("unparsable JSON: the array is not closed"), ""
             return
-        for i, st in enumerate(doc):
-            yield f"statement {i}", st
-        return
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+        if buf[pos] == "]":
+            pos += 1
+            if skip_ws():
+                yield "file", ValueError("unparsable JSON: text after the array"), ""
+            return
+        if n:
+            if buf[pos] != ",":
+                yield f"statement {n}", ValueError("unparsable JSON: ',' expected"), ""
+                return
+            pos += 1
+            if not skip_ws():
+                continue
+        while True:
+            try:
+                obj, end = dec.raw_decode(buf, pos)
+            except ValueError as exc:
+                if fill():
+                    continue
+                yield f"statement {n}", ValueError(f"unparsable JSON: {str(exc)[:200]}"), ""
+                return
+            except RecursionError:
+                yield f"statement {n}", ValueError("unparsable JSON: nested too deeply"), ""
+                return
+            if end >= len(buf) and fill():  # a number may go on in the next chunk
+                continue
+            break
+        yield f"statement {n}", obj, buf[pos:end]
+        pos, n = end, n + 1
+
+
+def _is_array(path: Path) -> bool:
+    with path.open("rb") as fh:
+        while head := fh.read(4096):
+            rest = head.lstrip(b" \t\r\n")
+            if rest:
+                return rest.startswith(b"[")
+    return False
+
+
+def read_statements(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, statement) for every statement of a file, streaming: a JSON array (``statement
+    N``, from 0), or JSON lines (``line N``). What is not JSON or not UTF-8 yields (where, an
+    :class:`Exception`); the statements before it are read."""
+    for where, st, _off, _len in _read_raw(path, None):
+        yield where, st
+
+
+def _read_raw(path: Path, spill: IO[bytes] | None) -> Iterator[tuple[str, Any, int, int]]:
+    """(where, statement or exception, offset, length): where the statement's JSON text can be
+    read again — in ``path`` itself for JSON lines, in ``spill`` (appended) for an array."""
+    if _is_array(path):
         try:
-            yield f"line {n}", json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            yield f"line {n}", ValueError(f"unparsable JSON: {str(exc)[:200]}")
+            with path.open(encoding="utf-8") as fh:
+                for where, st, text in _array_items(fh):
+                    off = ln = 0
+                    if spill is not None and not isinstance(st, Exception):
+                        data = text.encode("utf-8")
+                        off, ln = spill.seek(0, 2), len(data)
+                        spill.write(data)
+                    yield where, st, off, ln
+        except UnicodeDecodeError as exc:
+            yield "file", ValueError(f"not UTF-8 text: {exc.reason} at byte {exc.start}"), 0, 0
+        return
+    off = 0
+    with path.open("rb") as fb:
+        for n, raw in enumerate(fb, start=1):
+            here, off = off, off + len(raw)
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield f"line {n}", ValueError(f"not UTF-8 text: {exc.reason}"), here, 0
+                continue
+            try:
+                yield f"line {n}", json.loads(line), here, len(raw)
+            except (ValueError, RecursionError) as exc:
+                yield f"line {n}", ValueError(f"unparsable JSON: {str(exc)[:200]}"), here, 0
 
 
 @dataclass
@@ -167,15 +300,11 @@ def _person_name(details: dict[str, Any]) -> str | None:
     return None
 
 
-def _source_for(file: Path, statements: Iterable[Any]) -> Source:
-    publisher = None
-    for st in statements:
-        if isinstance(st, dict):
-            publisher = (st.get("publicationDetails") or {}).get("publisher") or None
-            if publisher:
-                break
-    name = (publisher or {}).get("name")
-    url = (publisher or {}).get("url")
+def _source_for(file: Path, publisher: Any) -> Source:
+    """The Source of one input file, named after the first publisher its statements give."""
+    publisher = publisher if isinstance(publisher, dict) else {}
+    name = publisher.get("name")
+    url = publisher.get("url")
     return Source(
         id=slug("bods-file", file.stem),
         title=f"BODS 0.4 statements {file.name}" + (f" published by {name}" if name else ""),
@@ -245,8 +374,8 @@ def _entity(rec: _Record) -> Entity:
 
 def _links(
     rec: _Record,
-    entities: dict[str, Entity],
-    imported: Imported,
+    names: dict[str, str],
+    sink: RecordSink,
     reported: dict[str, list[str]],
 ) -> list[Link]:
     """The direct, scorable interests of one relationship record as links; raises ValueError
@@ -257,15 +386,15 @@ def _links(
     rid = str(st["recordId"])
     party = d.get("interestedParty")
     subject = d.get("subject")
-    if not isinstance(subject, str) or slug("bods", subject) not in entities:
+    if not isinstance(subject, str) or slug("bods", subject) not in names:
         raise ValueError(f"subject {subject!r} is not an imported entity or person record")
     if not isinstance(party, str):
         reason = (party or {}).get("reason", "not given") if isinstance(party, dict) else party
-        imported.notes.append(
+        sink.note(
             f"relationship {rid}: interested party of {subject} unspecified ({reason}); no link"
         )
         return []
-    if slug("bods", party) not in entities:
+    if slug("bods", party) not in names:
         raise ValueError(f"interestedParty {party!r} is not an imported entity or person record")
     src, tgt = slug("bods", party), slug("bods", subject)
     closed = st.get("recordStatus") == "closed"
@@ -288,7 +417,7 @@ def _links(
         end = _date(it.get("endDate"), f"interests/{n}/endDate")
         if closed_on is not None and (end is None or closed_on < end):
             end = closed_on
-        fact = f"{entities[src].name} [{src}] → {entities[tgt].name} [{tgt}]: {itype}"
+        fact = f"{names[src]} [{src}] → {names[tgt]} [{tgt}]: {itype}"
         if share_obj:
             fact += f" {json.dumps(share_obj, sort_keys=True)}"
         kind = INTEREST_KINDS.get(itype) if isinstance(itype, str) else None
@@ -299,19 +428,19 @@ def _links(
                 + (" (indirect)" if how == "indirect" else "")
             )
         if kind is None:
-            imported.notes.append(
+            sink.note(
                 f"relationship {rid}: {fact} kept as reported, not a link "
                 "(georisk has no link kind for this interest)"
             )
             continue
         if how == "indirect":
-            imported.notes.append(
+            sink.note(
                 f"relationship {rid}: {fact} is indirect: kept as reported, not a link "
                 "(the direct links of the chain carry it; counted once)"
             )
             continue
         if kind not in _NO_SHARE and share is None:
-            imported.notes.append(f"relationship {rid}: {fact} has no share; not a link")
+            sink.note(f"relationship {rid}: {fact} has no share; not a link")
             continue
         note = f"BODS relationship {rid}, statement {st['statementId']}"
         if rec.history:
@@ -343,80 +472,172 @@ def _links(
     return out
 
 
-def import_bods(paths: Iterable[Path]) -> Imported:
-    """BODS 0.4 statements of ``paths`` (in order) → :class:`Imported`."""
-    imported = Imported(format="bods")
-    records: dict[str, _Record] = {}
-    for path in paths:
-        stmts = list(read_statements(path))
-        source = _source_for(path, (s for _, s in stmts))
-        imported.sources[source.id] = source
-        for where, st in stmts:
-            if isinstance(st, Exception):
-                imported.rejected.append(Rejected(path.name, where, None, str(st)))
+_TYPES = ("entity", "person", "relationship")
+
+
+class _Statements:
+    """Where the statements of the input are, so that only the chosen one of each record is
+    read again: JSON lines in their own file, the items of an array in a spill file."""
+
+    def __init__(self) -> None:
+        self.spill: IO[bytes] = tempfile.TemporaryFile(prefix="georisk-bods-")  # noqa: SIM115
+        self.names: list[str] = []  # file name per file number
+        self.sources: list[str] = []  # Source id per file number
+        self.data: list[IO[bytes]] = []  # where the JSON text of the file's statements is
+
+    def add(self, path: Path, source_id: str, array: bool) -> int:
+        self.names.append(path.name)
+        self.sources.append(source_id)
+        self.data.append(self.spill if array else path.open("rb"))
+        return len(self.names) - 1
+
+    def read(self, fno: int, off: int, ln: int) -> dict[str, Any]:
+        fh = self.data[fno]
+        fh.seek(off)
+        st: dict[str, Any] = json.loads(fh.read(ln))
+        return st
+
+    def close(self) -> None:
+        for fh in {id(f): f for f in self.data}.values():
+            fh.close()
+        self.spill.close()
+
+
+def _where(entry: tuple[Any, ...], files: _Statements) -> str:
+    return f"{'statement' if files.data[entry[2]] is files.spill else 'line'} {entry[3]}"
+
+
+def stream_bods(paths: Iterable[Path], sink: RecordSink) -> None:
+    """Read the BODS 0.4 statements of ``paths`` into ``sink``, streaming.
+
+    Pass 1 reads each file once (a JSON array item by item, or JSON lines), validates every
+    statement and keeps, per record, only (statementDate, order, where its text is) of each
+    statement. Pass 2 orders the statements of each record by ``statementDate``, then input
+    order, reads the last one again and maps it: entities and persons first, then
+    relationships. Memory: a few hundred bytes per record, plus a name per entity.
+    """
+    files = _Statements()
+    # recordId → [(statementDate, order, file number, position, offset, length, recordType)]
+    records: dict[str, list[tuple[Any, ...]]] = {}
+    seq = 0
+    try:
+        for path in paths:
+            array = _is_array(path)
+            publisher: Any = None
+            fno = files.add(path, slug("bods-file", path.stem), array)
+            for where, st, off, ln in _read_raw(path, files.spill if array else None):
+                if isinstance(st, Exception):
+                    sink.reject(Rejected(path.name, where, None, str(st)))
+                    continue
+                sid = st.get("statementId") if isinstance(st, dict) else None
+                errs = statement_errors(st)
+                if errs:
+                    reason = "not a valid BODS 0.4 statement: " + "; ".join(errs)
+                    sink.reject(Rejected(path.name, where, sid, reason))
+                    continue
+                if publisher is None:
+                    publisher = (st.get("publicationDetails") or {}).get("publisher") or None
+                pos = int(where.split()[-1])
+                date = sys.intern(str(st["statementDate"]))
+                entry = (date, seq, fno, pos, off, ln, sys.intern(st["recordType"]))
+                seq += 1
+                records.setdefault(str(st["recordId"]), []).append(entry)
+            sink.source(_source_for(path, publisher))
+        names = _entities(records, files, sink)
+        reported: dict[str, list[str]] = {}
+        for rid, entries in records.items():
+            if _first_type(entries) != "relationship":
                 continue
-            sid = st.get("statementId") if isinstance(st, dict) else None
-            errs = statement_errors(st)
-            if errs:
-                reason = "not a valid BODS 0.4 statement: " + "; ".join(errs)
-                imported.rejected.append(Rejected(path.name, where, sid, reason))
-                continue
-            rid = str(st["recordId"])
-            prev = records.get(rid)
-            if prev is not None and prev.statement["recordType"] != st["recordType"]:
-                imported.rejected.append(
-                    Rejected(
-                        path.name,
-                        where,
-                        sid,
-                        f"record {rid} was a {prev.statement['recordType']}, "
-                        f"this statement makes it a {st['recordType']}",
-                    )
+            got = _chosen(rid, entries, files, sink)
+            try:
+                links = _links(got, names, sink, reported)
+            except ValueError as exc:
+                sink.reject(
+                    Rejected(got.file, got.where, got.statement.get("statementId"), str(exc))
                 )
                 continue
-            history = [*prev.history, str(prev.statement["statementId"])] if prev else []
-            records[rid] = _Record(st, path.name, where, source.id, history)
-    for rec in records.values():
-        if rec.statement["recordType"] == "relationship":
+            for link in links:
+                sink.link(link)
+        sink.add_notes(reported)  # kept in the dataset, on the entity held
+    finally:
+        files.close()
+
+
+def _chosen(
+    rid: str, entries: list[tuple[Any, ...]], files: _Statements, sink: RecordSink
+) -> _Record:
+    """The statement of record ``rid`` that stands (the last by statementDate, then input
+    order) with the ids of those it replaces; statements that change the record's type (the
+    type of its first statement in that order) are rejected into ``sink``."""
+    if len(entries) == 1:
+        (e,) = entries
+        st = files.read(e[2], e[4], e[5])
+        return _Record(st, files.names[e[2]], _where(e, files), files.sources[e[2]])
+    ordered = sorted(entries, key=lambda e: (e[0], e[1]))
+    rtype = ordered[0][6]
+    history: list[str] = []
+    last: tuple[Any, ...] | None = None
+    for e in ordered:
+        if e[6] != rtype:
+            st = files.read(e[2], e[4], e[5])
+            sink.reject(
+                Rejected(
+                    files.names[e[2]],
+                    _where(e, files),
+                    st.get("statementId"),
+                    f"record {rid} was a {rtype}, this statement makes it a {e[6]}",
+                )
+            )
             continue
+        if last is not None:
+            history.append(str(files.read(last[2], last[4], last[5])["statementId"]))
+        last = e
+    assert last is not None
+    st = files.read(last[2], last[4], last[5])
+    return _Record(st, files.names[last[2]], _where(last, files), files.sources[last[2]], history)
+
+
+def _entities(
+    records: dict[str, list[tuple[Any, ...]]], files: _Statements, sink: RecordSink
+) -> dict[str, str]:
+    """Map the entity and person records into ``sink``; their names by georisk id."""
+    names: dict[str, str] = {}
+    for rid, entries in records.items():
+        if _first_type(entries) == "relationship":
+            continue
+        rec = _chosen(rid, entries, files, sink)
         try:
             e = _entity(rec)
         except ValueError as exc:
-            imported.rejected.append(
-                Rejected(rec.file, rec.where, rec.statement.get("statementId"), str(exc))
-            )
+            sink.reject(Rejected(rec.file, rec.where, rec.statement.get("statementId"), str(exc)))
             continue
-        other = imported.entities.get(e.id)
+        other = names.get(e.id)
         if other is not None:
-            imported.rejected.append(
+            sink.reject(
                 Rejected(
                     rec.file,
                     rec.where,
                     rec.statement.get("statementId"),
                     f"record {rec.statement['recordId']} would have the same georisk id {e.id} "
-                    f"as {other.name} (record ids that differ only in case)",
+                    f"as {other} (record ids that differ only in case)",
                 )
             )
             continue
-        imported.entities[e.id] = e
-    reported: dict[str, list[str]] = {}
-    for rec in records.values():
-        if rec.statement["recordType"] != "relationship":
-            continue
-        try:
-            links = _links(rec, imported.entities, imported, reported)
-        except ValueError as exc:
-            imported.rejected.append(
-                Rejected(rec.file, rec.where, rec.statement.get("statementId"), str(exc))
-            )
-            continue
-        for link in links:
-            imported.links[link.id] = link
-    for eid, facts in reported.items():  # kept in the dataset, on the entity held
-        e = imported.entities[eid]
-        note = "; ".join([e.note, *facts] if e.note else facts)
-        imported.entities[eid] = e.model_copy(update={"note": note})
-    return imported
+        names[e.id] = e.name
+        sink.entity(e)
+    return names
+
+
+def _first_type(entries: list[tuple[Any, ...]]) -> str:
+    return str(min(entries, key=lambda e: (e[0], e[1]))[6])
+
+
+def import_bods(paths: Iterable[Path]) -> Imported:
+    """BODS 0.4 statements of ``paths`` (in order) → :class:`Imported`, in memory (small
+    inputs, ``--merge``); :func:`stream_bods` with a :class:`~.write.BulkSink` at scale."""
+    sink = RecordSink("bods")
+    stream_bods(paths, sink)
+    return sink.imported
 
 
 # --------------------------------------------------------------------------- export

@@ -18,20 +18,34 @@ is reported and not written (the dataset's figure stands), never silently replac
 
 from __future__ import annotations
 
+import csv
+import importlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from georisk.interop.core import GEORISK_SCHEME, Imported, identifier_key
+from georisk.interop.core import GEORISK_SCHEME, Imported, Rejected, identifier_key
 from georisk.scoring.dataset import load_dataset
 from georisk.scoring.model import Entity, Identifier, Link, ShareRange, Source
 
-__all__ = ["WriteResult", "errors_path", "import_file_name", "record_line", "write_dataset"]
+__all__ = [
+    "STREAMERS",
+    "BulkSink",
+    "RecordSink",
+    "StreamResult",
+    "WriteResult",
+    "errors_path",
+    "import_file_name",
+    "record_line",
+    "stream_dataset",
+    "write_dataset",
+]
 
 _IMPORT_PREFIX = "import-"
 
@@ -61,17 +75,6 @@ def record_line(kind: str, rec: Source | Entity | Link) -> str:
     d: dict[str, Any] = {"record": kind}
     d.update(rec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
     return json.dumps(d, ensure_ascii=False, sort_keys=False)
-
-
-def _read_import_file(path: Path) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    models: dict[str, Any] = {"source": Source, "entity": Entity, "link": Link}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            obj = json.loads(line)
-            kind = obj.pop("record")
-            out.append((kind, models[kind].model_validate(obj)))
-    return out
 
 
 def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
@@ -106,10 +109,14 @@ class _Merger:
 
     def __init__(self, base: Path) -> None:
         ds = load_dataset(base)
+        # the pool: records read from earlier imports' files (import-*.jsonl, and the bulk CSV
+        # of a streaming import, import-FMT.entities.csv / .links.csv)
         self.pool: dict[str, dict[str, Any]] = {"source": {}, "entity": {}, "link": {}}
-        for f in sorted(base.glob(f"{_IMPORT_PREFIX}*.jsonl")):
-            for kind, rec in _read_import_file(f):
-                self.pool[kind][rec.id] = rec
+        tables: dict[str, Any] = {"source": ds.sources, "entity": ds.entities, "link": ds.links}
+        for kind, table in tables.items():
+            for rid, rec in table.items():
+                if os.path.basename(ds.locate(kind, rid)[0]).startswith(_IMPORT_PREFIX):
+                    self.pool[kind][rid] = rec
         self.fixed_entities = {k: v for k, v in ds.entities.items() if k not in self.pool["entity"]}
         self.fixed_sources = set(ds.sources) - set(self.pool["source"])
         self.fixed_links = {k: v for k, v in ds.links.items() if k not in self.pool["link"]}
@@ -286,3 +293,289 @@ def write_dataset(
     elif errs.exists():
         errs.unlink()  # a stale errors file would describe another import
     return result
+
+
+# --------------------------------------------------------------------------- streaming, at scale
+
+#: formats ``georisk import`` reads streaming (``FORMAT:function(paths, sink)``): bounded memory,
+#: bulk CSV out (docs/import.md "At scale")
+STREAMERS: dict[str, str] = {
+    "bods": "georisk.interop.bods:stream_bods",
+    "ftm": "georisk.interop.ftm:stream_ftm",
+}
+
+_ENTITY_CSV = (
+    "id",
+    "name",
+    "kind",
+    "country",
+    "principal_place",
+    "us_person",
+    "aliases",
+    "identifiers",
+    "sources",
+    "unconfirmed",
+    "unconfirmed_note",
+    "note",
+)
+_LINK_CSV = (
+    "id",
+    "kind",
+    "source",
+    "target",
+    "share",
+    "share_min",
+    "share_max",
+    "share_exclusive_min",
+    "share_exclusive_max",
+    "valid_from",
+    "valid_to",
+    "status",
+    "role",
+    "arrangement",
+    "unconfirmed",
+    "unconfirmed_note",
+    "note",
+    "sources",
+)
+_SCHEME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_PLAIN_ID = re.compile(r"^[^;\s]+$")
+
+
+def _plain(text: str | None) -> bool:
+    """Text a CSV cell holds on one line (a quoted newline sends a whole file the slow way)."""
+    return text is None or ("\n" not in text and "\r" not in text)
+
+
+def _entity_row(e: Entity) -> list[str] | None:
+    """``e`` as a row of ``_ENTITY_CSV``, or None when CSV cannot say it exactly (list
+    memberships, an alias holding ``;``, an identifier whose scheme holds ``:`` or whose id holds
+    ``;`` or blanks, or sources of its own, a line break in a text): JSONL then."""
+    if e.lists or not all(_plain(t) for t in (e.name, e.note, e.unconfirmed_note)):
+        return None
+    if any(";" in a or not a or not _plain(a) for a in e.aliases):
+        return None
+    for i in e.identifiers:
+        if not _SCHEME_OK.match(i.scheme) or not _PLAIN_ID.match(i.id) or i.sources != e.sources:
+            return None
+    return [
+        e.id,
+        e.name,
+        e.kind.value,
+        e.country or "",
+        e.principal_place or "",
+        "" if e.us_person is None else str(e.us_person).lower(),
+        ";".join(e.aliases),
+        ";".join(f"{i.scheme}:{i.id}" for i in e.identifiers),
+        ";".join(e.sources),
+        "true" if e.unconfirmed else "",
+        e.unconfirmed_note or "",
+        e.note or "",
+    ]
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+def _link_row(link: Link) -> list[str] | None:
+    """``link`` as a row of ``_LINK_CSV``, or None when CSV cannot say it (licence terms, a line
+    break in a text): JSONL then."""
+    if link.licence is not None or not all(_plain(t) for t in (link.note, link.unconfirmed_note)):
+        return None
+    s = link.share
+    share = smin = smax = xmin = xmax = ""
+    if isinstance(s, ShareRange):
+        smin, smax = _num(s.minimum), _num(s.maximum)
+        xmin = "true" if s.exclusive_minimum else ""
+        xmax = "true" if s.exclusive_maximum else ""
+    elif s is not None:
+        share = _num(s)
+    return [
+        link.id,
+        link.kind.value,
+        link.source,
+        link.target,
+        share,
+        smin,
+        smax,
+        xmin,
+        xmax,
+        link.valid_from.isoformat() if link.valid_from else "",
+        link.valid_to.isoformat() if link.valid_to else "",
+        link.status.value,
+        link.role or "",
+        link.arrangement or "",
+        "true" if link.unconfirmed else "",
+        link.unconfirmed_note or "",
+        link.note or "",
+        ";".join(link.sources),
+    ]
+
+
+class RecordSink:
+    """Where a streaming reader puts what it reads: records, rejects and notes. This one keeps
+    them in an :class:`Imported` (small inputs, ``--merge``, tests); :class:`BulkSink` writes
+    them out as it goes."""
+
+    def __init__(self, fmt: str) -> None:
+        self.imported = Imported(format=fmt)
+
+    def source(self, s: Source) -> None:
+        self.imported.sources[s.id] = s
+
+    def entity(self, e: Entity) -> None:
+        self.imported.entities[e.id] = e
+
+    def link(self, link: Link) -> None:
+        self.imported.links[link.id] = link
+
+    def reject(self, r: Rejected) -> None:
+        self.imported.rejected.append(r)
+
+    def note(self, text: str) -> None:
+        self.imported.notes.append(text)
+
+    def add_notes(self, notes: dict[str, list[str]]) -> None:
+        """Append ``notes`` (entity id → facts) to the notes of entities already given."""
+        for eid, facts in notes.items():
+            e = self.imported.entities[eid]
+            note = "; ".join([e.note, *facts] if e.note else facts)
+            self.imported.entities[eid] = e.model_copy(update={"note": note})
+
+
+class BulkSink(RecordSink):
+    """Writes records as they come into ``DIR/import-FMT.entities.csv`` and
+    ``import-FMT.links.csv`` (the bulk CSV the loader reads column-wise) and, for the records
+    CSV cannot say exactly and the sources, ``import-FMT.jsonl``. Holds only the rejects, the
+    notes and counts."""
+
+    def __init__(self, fmt: str, directory: Path) -> None:
+        super().__init__(fmt)
+        self.dir = directory
+        stem = f"{_IMPORT_PREFIX}{fmt}"
+        self.paths = {
+            "entity": directory / f"{stem}.entities.csv",
+            "link": directory / f"{stem}.links.csv",
+            "jsonl": directory / f"{stem}.jsonl",
+        }
+        self._files = {k: p.open("w", encoding="utf-8", newline="") for k, p in self.paths.items()}
+        self._csv = {
+            "entity": csv.writer(self._files["entity"], lineterminator="\n"),
+            "link": csv.writer(self._files["link"], lineterminator="\n"),
+        }
+        self._csv["entity"].writerow(_ENTITY_CSV)
+        self._csv["link"].writerow(_LINK_CSV)
+        self.counts = {"source": 0, "entity": 0, "link": 0}
+
+    def _jsonl(self, kind: str, rec: Source | Entity | Link) -> None:
+        self._files["jsonl"].write(record_line(kind, rec) + "\n")
+
+    def source(self, s: Source) -> None:
+        self._jsonl("source", s)
+        self.counts["source"] += 1
+
+    def entity(self, e: Entity) -> None:
+        row = _entity_row(e)
+        if row is None:
+            self._jsonl("entity", e)
+        else:
+            self._csv["entity"].writerow(row)
+        self.counts["entity"] += 1
+
+    def link(self, link: Link) -> None:
+        row = _link_row(link)
+        if row is None:
+            self._jsonl("link", link)
+        else:
+            self._csv["link"].writerow(row)
+        self.counts["link"] += 1
+
+    def add_notes(self, notes: dict[str, list[str]]) -> None:
+        """Rewrite the entity rows named in ``notes`` (streamed through once) with the facts
+        appended to their note."""
+        if not notes:
+            return
+        self.close()
+        ent, js = self.paths["entity"], self.paths["jsonl"]
+        part = ent.with_name(ent.name + ".part")
+        with (
+            ent.open(encoding="utf-8", newline="") as fin,
+            part.open("w", encoding="utf-8", newline="") as fout,
+        ):
+            w = csv.writer(fout, lineterminator="\n")
+            col = _ENTITY_CSV.index("note")
+            for row in csv.reader(fin):
+                facts = notes.get(row[0])
+                if facts:
+                    row[col] = "; ".join([row[col], *facts] if row[col] else facts)
+                w.writerow(row)
+        os.replace(part, ent)
+        part = js.with_name(js.name + ".part")
+        with js.open(encoding="utf-8") as fin, part.open("w", encoding="utf-8") as fout:
+            for line in fin:
+                obj = json.loads(line)
+                facts = notes.get(obj.get("id", "")) if obj.get("record") == "entity" else None
+                if facts:
+                    obj["note"] = "; ".join([obj["note"], *facts] if obj.get("note") else facts)
+                    line = json.dumps(obj, ensure_ascii=False) + "\n"
+                fout.write(line)
+        os.replace(part, js)
+        self._files = {k: p.open("a", encoding="utf-8", newline="") for k, p in self.paths.items()}
+        self._csv = {
+            "entity": csv.writer(self._files["entity"], lineterminator="\n"),
+            "link": csv.writer(self._files["link"], lineterminator="\n"),
+        }
+
+    def close(self) -> None:
+        for f in self._files.values():
+            if not f.closed:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+
+
+@dataclass
+class StreamResult:
+    """What a streaming import wrote (:func:`stream_dataset`): the write result, the notes, the
+    rejected input (all of it, in the errors file too)."""
+
+    written: WriteResult
+    notes: list[str]
+    rejected: list[Rejected]
+
+
+def stream_dataset(fmt: str, paths: Sequence[Path], out_dir: Path) -> StreamResult:
+    """Import ``paths`` of format ``fmt`` (a key of :data:`STREAMERS`) into the dataset
+    directory ``out_dir``, replacing it atomically, with memory bounded by the number of
+    records (not their size): the reader streams the input, the records go to bulk CSV as they
+    are made, and the result is loaded (every check of the loader) before it is swapped in.
+    Raises :class:`~georisk.scoring.dataset.DatasetError` (``out_dir`` left as it was) when it
+    does not load, RuntimeError when the format's library is missing."""
+    module, _, name = STREAMERS[fmt].partition(":")
+    run = getattr(importlib.import_module(module), name)
+    out_dir = Path(out_dir).absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new.", dir=out_dir.parent))
+    try:
+        sink = BulkSink(fmt, tmp)
+        try:
+            run(paths, sink)
+        finally:
+            sink.close()
+        rejected, notes = sink.imported.rejected, sink.imported.notes
+        result = WriteResult(out_dir, None, counts=dict(sink.counts))
+        load_dataset(tmp)  # the loader's checks: a refused dataset is never swapped in
+        _swap(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    errs = errors_path(out_dir)
+    if rejected:
+        part = errs.with_name(f".{errs.name}.part")
+        _write_lines(part, (json.dumps(r.as_json(), ensure_ascii=False) for r in rejected))
+        os.replace(part, errs)
+        result.errors_file = errs
+    elif errs.exists():
+        errs.unlink()
+    return StreamResult(result, notes, rejected)
