@@ -17,13 +17,22 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2, json_format, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
+from georisk.v1 import (
+    graph_pb2,
+    graph_pb2_grpc,
+    records_pb2,
+    records_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+    types_pb2,
+)
 
-__all__ = ["GeoriskClient", "GeoriskError", "health_check"]
+__all__ = ["GeoriskClient", "GeoriskError", "Record", "health_check"]
 
 VIEWS = {"basic": types_pb2.EXPLANATION_VIEW_BASIC, "full": types_pb2.EXPLANATION_VIEW_FULL}
 
@@ -94,6 +103,36 @@ def health_check(
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
 
 
+def _struct(doc: dict[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(doc)
+    return s
+
+
+class Record:
+    """A record of a store-backed server: its name, document (a dict), etag, and the store and
+    dataset versions of the answer."""
+
+    def __init__(
+        self,
+        name: str,
+        document: dict[str, Any],
+        etag: str,
+        store_version: int,
+        dataset_version: str = "",
+    ) -> None:
+        self.name, self.document, self.etag = name, document, etag
+        self.store_version, self.dataset_version = store_version, dataset_version
+
+    @staticmethod
+    def of(msg: records_pb2.Record, store_version: int, dataset_version: str = "") -> Record:
+        doc = json_format.MessageToDict(msg.document)
+        return Record(msg.name, doc, msg.etag, store_version, dataset_version)
+
+    def __repr__(self) -> str:
+        return f"Record({self.name!r}, etag={self.etag!r}, store_version={self.store_version})"
+
+
 class GeoriskClient:
     """Synchronous client; use as a context manager or call :meth:`close`."""
 
@@ -112,6 +151,7 @@ class GeoriskClient:
         self._ch = _channel(target, ca, cert, key, opts)
         self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._ch)
         self._graph = graph_pb2_grpc.GraphServiceStub(self._ch)
+        self._records = records_pb2_grpc.RecordServiceStub(self._ch)
         self._health: Any = health_pb2_grpc.HealthStub(self._ch)  # stubs lack client methods
         self._md = (("authorization", f"Bearer {token}"),) if token else ()
         self.timeout = timeout
@@ -316,6 +356,86 @@ class GeoriskClient:
             ),
         )
         return r.report
+
+    # ------------------------------------------------------------------ records (a store)
+
+    def record(self, name: str) -> Record:
+        """The record ``name`` (``links/ID``, ``entities/ID``, …) as a dict, with its etag."""
+        r: records_pb2.GetRecordResponse = self._call(
+            self._records.GetRecord, records_pb2.GetRecordRequest(name=name)
+        )
+        return Record.of(r.record, r.store_version)
+
+    def create_record(
+        self, collection: str, document: dict[str, Any], *, reason: str, request_id: str = ""
+    ) -> Record:
+        """Create a record in ``collection`` (``links``, ``entities``, ``sources``,
+        ``arrangements``); ``document`` as a JSONL line of the dataset (data/README.md)."""
+        r: records_pb2.CreateRecordResponse = self._call(
+            self._records.CreateRecord,
+            records_pb2.CreateRecordRequest(
+                parent=collection,
+                record=records_pb2.Record(document=_struct(document)),
+                reason=reason,
+                request_id=request_id,
+            ),
+        )
+        return Record.of(r.record, r.store_version, r.dataset_version)
+
+    def update_record(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        etag: str,
+        reason: str,
+        clear: Sequence[str] = (),
+        request_id: str = "",
+    ) -> Record:
+        """Set the fields of ``changes`` (and clear those of ``clear``) on the record ``name``
+        whose current etag is ``etag``; a stale etag raises ABORTED."""
+        r: records_pb2.UpdateRecordResponse = self._call(
+            self._records.UpdateRecord,
+            records_pb2.UpdateRecordRequest(
+                record=records_pb2.Record(name=name, document=_struct(changes), etag=etag),
+                update_mask=field_mask_pb2.FieldMask(paths=[*changes, *clear]),
+                reason=reason,
+                request_id=request_id,
+            ),
+        )
+        return Record.of(r.record, r.store_version, r.dataset_version)
+
+    def end_record(
+        self,
+        name: str,
+        valid_to: str,
+        *,
+        etag: str,
+        reason: str,
+        list_id: str = "",
+        request_id: str = "",
+    ) -> Record:
+        """End a link (or an entity's membership of ``list_id``) on ``valid_to``."""
+        r: records_pb2.EndRecordResponse = self._call(
+            self._records.EndRecord,
+            records_pb2.EndRecordRequest(
+                name=name,
+                valid_to=valid_to,
+                etag=etag,
+                list_id=list_id,
+                reason=reason,
+                request_id=request_id,
+            ),
+        )
+        return Record.of(r.record, r.store_version, r.dataset_version)
+
+    def changes(self, name: str = "", *, page_size: int = 0) -> Iterator[records_pb2.Change]:
+        """The change log (of one record when ``name`` is given), oldest first, every page."""
+        return self._pages(
+            self._records.ListChanges,
+            lambda t: records_pb2.ListChangesRequest(name=name, page_size=page_size, page_token=t),
+            "changes",
+        )
 
     def health(self, service: str = "") -> str:
         r: health_pb2.HealthCheckResponse = self._call(

@@ -240,3 +240,29 @@ def test_two_replicas_on_postgresql_converge(pg_server: PgServer) -> None:  # no
     finally:
         a.stop()
         b.stop()
+
+
+def test_the_typed_client_writes_and_reads_the_log(server: ServerThread) -> None:
+    from georisk.client import GeoriskClient, GeoriskError
+
+    with GeoriskClient(server.target, token=WRITER) as c:
+        rec = c.record("links/vw-owns-gotion")
+        assert rec.document["share"] == {"minimum": 0.2647, "maximum": 0.3}
+        new = c.update_record(
+            "links/vw-owns-gotion",
+            {"share": 0.3},
+            etag=rec.etag,
+            reason="A21: about 30%",
+            clear=["note"],
+        )
+        assert new.document["share"] == 0.3 and "note" not in new.document
+        assert new.store_version == rec.store_version + 1
+        with pytest.raises(GeoriskError) as exc:
+            c.update_record("links/vw-owns-gotion", {"share": 0.2}, etag=rec.etag, reason="x")
+        assert exc.value.code is grpc.StatusCode.ABORTED
+        log = list(c.changes("links/vw-owns-gotion", page_size=1))  # pages of one, all followed
+        assert [ch.operation for ch in log] == ["create", "update"]
+        assert c.ownership("gotion-high-tech", as_of=ON).direct_holders
+    with GeoriskClient(server.target, token=READER) as c, pytest.raises(GeoriskError) as exc:
+        c.create_record("sources", {"id": "s-new", "title": "t", "url": "https://x"}, reason="r")
+    assert exc.value.code is grpc.StatusCode.PERMISSION_DENIED
