@@ -88,21 +88,20 @@ def _name(field: str, name: str) -> tuple[str, str]:
 def _service_error(exc: StoreError, kind: str, rid: str, doc_prefix: str) -> ServiceError:
     """A store error as the status of this request, its field named as the request names it:
     ``link.share`` → ``{doc_prefix}share``, ``link.etag`` → ``record.etag`` (or ``etag``)."""
-    fld = exc.field
-    head, dot, rest = fld.partition(".")
-    if dot and head == kind:
+
+    def request_field(path: str) -> str:
+        head, dot, rest = path.partition(".")
+        if not (dot and head == kind):
+            return path or "record"
         if rest == "etag":
-            fld = "record.etag" if doc_prefix else "etag"
-        elif doc_prefix:
-            fld = doc_prefix + rest
-        else:
-            fld = rest
+            return "record.etag" if doc_prefix else "etag"
+        return doc_prefix + rest
+
+    fld = request_field(exc.field)
     name = f"{_COLLECTION_OF.get(kind, kind)}/{rid}"
     if exc.status == "INVALID_ARGUMENT":
-        violations = [(fld or "record", exc.reason)]
-        for issue in getattr(exc, "issues", [])[1:20]:
-            violations.append((fld or "record", str(issue)))
-        return InvalidArgument(violations)
+        paths = getattr(exc, "violations", None) or [(exc.field, exc.reason)]
+        return InvalidArgument([(request_field(f), why) for f, why in paths[:20]])
     if exc.status == "ABORTED":
         return StaleEtag(fld, exc.reason)
     if exc.status == "NOT_FOUND":

@@ -227,16 +227,25 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self.state, self.settings = state, settings
 
     async def _score(
-        self, engine: Engine, aid: str, on: dt.date, scenario: str, view: View
+        self,
+        engine: Engine,
+        aid: str,
+        on: dt.date,
+        scenario: str,
+        view: View,
+        store_version: int | None = None,
     ) -> scoring_pb2.ScoreArrangementResponse:
         """The ScoreArrangement response, cached with its wire bytes: a hit is neither copied
         nor encoded again (batch and stream take its ``score``)."""
         version = engine.dataset.version
+        seq = self.state.store_version if store_version is None else store_version  # 0: a dir
         key = (version, "score", aid, on, scenario, view)
 
         def run() -> scoring_pb2.ScoreArrangementResponse:
             score = score_to_proto(engine.score(aid, on, scenario, view=view))
-            return scoring_pb2.ScoreArrangementResponse(score=score, dataset_version=version)
+            return scoring_pb2.ScoreArrangementResponse(
+                score=score, dataset_version=version, store_version=seq
+            )
 
         return await self.state.cached(key, run, _encode)
 
@@ -250,7 +259,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     async def ScoreArrangement(
         self, request: scoring_pb2.ScoreArrangementRequest, context: Ctx
     ) -> scoring_pb2.ScoreArrangementResponse:
-        engine = self.state.engine
+        engine, seq = await self._known_at(request)
         check, on, scenario, view = self._common(
             engine, request.as_of, request.scenario, request.view
         )
@@ -258,12 +267,36 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         check.done()
         if request.arrangement_id not in engine.dataset.arrangements:
             raise NotFound("arrangement", request.arrangement_id)
-        return await self._score(engine, request.arrangement_id, on, scenario, view)
+        return await self._score(engine, request.arrangement_id, on, scenario, view, seq)
+
+    async def _known_at(
+        self, request: scoring_pb2.ScoreArrangementRequest
+    ) -> tuple[Engine, int | None]:
+        """The engine a request asks for: now, or as the store knew it (``known_at_version`` /
+        ``known_at``)."""
+        has_at = request.HasField("known_at")
+        if not request.known_at_version and not has_at:
+            return self.state.engine, self.state.store_version  # read together: a pair
+        if request.known_at_version and has_at:
+            raise InvalidArgument([("known_at", "give known_at or known_at_version, not both")])
+        if request.known_at_version < 0:
+            raise InvalidArgument([("known_at_version", "must not be negative")])
+        field = "known_at" if has_at else "known_at_version"
+        if self.state.store is None:
+            raise FailedPrecondition(
+                f"{field}: this server serves a dataset directory, which keeps no history; "
+                "serve a store (`georisk serve --store URL`) to score as of a past version"
+            )
+        at = request.known_at.ToDatetime(dt.UTC) if has_at else None
+        try:
+            return await self.state.engine_known_at(request.known_at_version or None, at)
+        except ValueError as exc:
+            raise InvalidArgument([(field, str(exc))]) from None
 
     async def BatchScoreArrangements(
         self, request: scoring_pb2.BatchScoreArrangementsRequest, context: Ctx
     ) -> scoring_pb2.BatchScoreArrangementsResponse:
-        engine = self.state.engine
+        engine, seq = self.state.engine, self.state.store_version
         ids = list(request.arrangement_ids)
         if len(ids) > self.settings.max_batch:
             raise ResourceExhausted(
@@ -291,7 +324,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         out = []
         for i, aid in enumerate(ids):
             _deadline(context)
-            response = await self._score(engine, aid, on, scenario, view)
+            response = await self._score(engine, aid, on, scenario, view, seq)
             wire = self.state.serialized(response)  # score field + dataset_version field
             size += len(wire) - tail if wire is not None else _field_size(response.score)
             if size > limit:
@@ -307,7 +340,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     async def StreamScoreArrangements(
         self, request: scoring_pb2.StreamScoreArrangementsRequest, context: Ctx
     ) -> AsyncIterator[scoring_pb2.StreamScoreArrangementsResponse]:
-        engine = self.state.engine
+        engine, seq = self.state.engine, self.state.store_version
         check, on, scenario, view = self._common(
             engine, request.as_of, request.scenario, request.view
         )
@@ -321,7 +354,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                     raise InvalidArgument([("arrangement_ids", f"{aid[:80]!r} is not a valid id")])
                 if aid not in engine.dataset.arrangements:
                     raise NotFound("arrangement", aid)
-                score = (await self._score(engine, aid, on, scenario, view)).score
+                score = (await self._score(engine, aid, on, scenario, view, seq)).score
             except Exception as exc:
                 err = to_service_error(exc)
                 if err is None:

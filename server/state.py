@@ -13,6 +13,7 @@ its wire bytes (``encode``), so that a hit is sent without being encoded again
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import logging
 from collections import OrderedDict
@@ -34,6 +35,8 @@ __all__ = ["ReloadResult", "ServingState", "load_warm", "load_warm_engine", "war
 log = logging.getLogger("georisk.server")
 T = TypeVar("T")
 _MISS = object()
+#: engines on past store versions kept for ``known_at`` requests
+PAST_ENGINES = 4
 
 
 def warm(engine: Engine) -> Engine:
@@ -85,6 +88,8 @@ class ServingState:
     #: (change seq) of the dataset in ``engine``
     store: Store | None = field(default=None, repr=False)
     store_version: int = 0
+    #: engines on past store versions (``known_at``), most recently used last
+    _past: OrderedDict[int, Engine] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def version(self) -> str:
@@ -142,6 +147,32 @@ class ServingState:
         """The wire bytes kept with ``message`` if it is a cached value stored with them."""
         entry = self._wire.get(id(message))
         return entry[1] if entry is not None and entry[0] is message else None
+
+    async def engine_known_at(
+        self, seq: int | None = None, at: dt.datetime | None = None
+    ) -> tuple[Engine, int]:
+        """The engine on the data as the store knew it at store version ``seq`` or instant
+        ``at`` (neither: the engine served now), and that store version. Past engines are
+        rebuilt from the store's snapshot and a few are kept (bounded)."""
+        store = self.store
+        if store is None:
+            raise LookupError("not serving a store")
+        if seq is None and at is not None:
+            seq = await self.run(lambda: store.seq_at(at))
+        engine, now = self.engine, self.store_version
+        if seq is None or seq == now:
+            return engine, now
+        if seq < 1 or seq > now:
+            raise ValueError(f"store version {seq} is not between 1 and {now}")
+        past = self._past.get(seq)
+        if past is None:
+            ds, _ = await self.run(lambda: store.snapshot(as_known_at=seq))
+            past = engine.with_dataset(ds)
+            self._past[seq] = past
+            while len(self._past) > PAST_ENGINES:
+                self._past.popitem(last=False)
+        self._past.move_to_end(seq)
+        return past, seq
 
     async def refresh(self) -> ReloadResult:
         """Serve the store's newest version if it is newer than the one served: a snapshot

@@ -11,6 +11,10 @@ import pytest
 
 from georisk.scoring.dataset import Dataset, load_dataset
 from georisk.scoring.engine import Engine
+from tests.pg_harness import pg_server, pg_url
+
+# the throwaway PostgreSQL server: one per session for every test module that asks for it
+__all__ = ["pg_server", "pg_url"]
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"

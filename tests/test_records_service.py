@@ -16,7 +16,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from georisk.server.settings import Settings
 from georisk.v1 import graph_pb2, graph_pb2_grpc, records_pb2, records_pb2_grpc
-from tests.pg_harness import PgServer, create_database, pg_server  # noqa: F401 (fixture)
+from tests.pg_harness import PgServer, create_database
 from tests.server_harness import ServerThread
 
 READER, WRITER = "reader-token", "writer-token"
@@ -217,7 +217,7 @@ def _converge(srv_b: ServerThread, want: tuple[float, float], timeout: float = 2
             time.sleep(0.05)
 
 
-def test_two_replicas_on_postgresql_converge(pg_server: PgServer) -> None:  # noqa: F811
+def test_two_replicas_on_postgresql_converge(pg_server: PgServer) -> None:
     """Two servers on one PostgreSQL: a write through A is served by B within 2 s."""
     from georisk.scoring.engine import DEFAULT_DATA
     from georisk.store import migrate, open_store
@@ -266,3 +266,65 @@ def test_the_typed_client_writes_and_reads_the_log(server: ServerThread) -> None
     with GeoriskClient(server.target, token=READER) as c, pytest.raises(GeoriskError) as exc:
         c.create_record("sources", {"id": "s-new", "title": "t", "url": "https://x"}, reason="r")
     assert exc.value.code is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_past_score_is_given_again_exactly(server: ServerThread) -> None:
+    """Every score carries its store version; asking with that version after later writes
+    gives the same score, byte for byte (FULL view, with its evidence)."""
+    from georisk.v1 import scoring_pb2, scoring_pb2_grpc, types_pb2
+
+    with grpc.insecure_channel(server.target) as ch:
+        scoring = scoring_pb2_grpc.ScoringServiceStub(ch)
+        records = records_pb2_grpc.RecordServiceStub(ch)
+
+        def score(**kw: Any) -> scoring_pb2.ScoreArrangementResponse:
+            req = scoring_pb2.ScoreArrangementRequest(
+                arrangement_id="gotion-manteno-il",
+                as_of=ON,
+                view=types_pb2.EXPLANATION_VIEW_FULL,
+                **kw,
+            )
+            r: scoring_pb2.ScoreArrangementResponse = scoring.ScoreArrangement(
+                req, metadata=_md(READER)
+            )
+            return r
+
+        then = score()
+        assert then.store_version > 0
+        etag = records.GetRecord(
+            records_pb2.GetRecordRequest(name="links/vw-owns-gotion"), metadata=_md(READER)
+        ).record.etag
+        w = _update_share(records, etag, 0.6)
+        now = score()
+        assert now.store_version == w.store_version and now.dataset_version != then.dataset_version
+        again = score(known_at_version=then.store_version)
+        assert again.SerializeToString() == then.SerializeToString()
+        with pytest.raises(grpc.RpcError) as exc:
+            score(known_at_version=w.store_version + 5)
+        assert exc.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert (
+            "known_at_version",
+            f"store version {w.store_version + 5} is not between 1 and {w.store_version}",
+        ) in _violations(exc.value)
+
+
+def test_a_directory_server_has_no_past_to_score_on() -> None:
+    from georisk.v1 import scoring_pb2, scoring_pb2_grpc
+
+    srv = ServerThread(Settings.from_env({}, address="127.0.0.1:0")).start()
+    try:
+        with grpc.insecure_channel(srv.target) as ch:
+            stub = scoring_pb2_grpc.ScoringServiceStub(ch)
+            ok = stub.ScoreArrangement(
+                scoring_pb2.ScoreArrangementRequest(arrangement_id="ford-marshall", as_of=ON)
+            )
+            assert ok.store_version == 0
+            with pytest.raises(grpc.RpcError) as exc:
+                stub.ScoreArrangement(
+                    scoring_pb2.ScoreArrangementRequest(
+                        arrangement_id="ford-marshall", known_at_version=1
+                    )
+                )
+            assert exc.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        srv.stop()

@@ -30,9 +30,7 @@ from georisk.store import (
     open_store,
 )
 from tests.conftest import DATA, TODAY
-from tests.pg_harness import PgServer, create_database, pg_server, pg_url
-
-__all__ = ["pg_server", "pg_url"]  # the session fixtures, imported for pytest
+from tests.pg_harness import PgServer, create_database
 
 WHO = {"actor": "analyst@example.org", "reason": "test"}
 

@@ -9,6 +9,7 @@ from collections import abc as _abc
 from georisk.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
@@ -32,6 +33,8 @@ class ScoreArrangementRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     SCENARIO_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     arrangement_id: _builtins.str
     """Id of the arrangement to score."""
     as_of: _builtins.str
@@ -40,6 +43,17 @@ class ScoreArrangementRequest(_message.Message):
     """Id of the scenario whose verdicts fill `verdicts`; empty: `current-law`."""
     view: _types_pb2.ExplanationView.ValueType
     """How much explanation to return; unspecified means BASIC."""
+    known_at_version: _builtins.int
+    """Score on the data as the store knew it at this store version (the `store_version` of an
+    earlier response): that score is given again exactly. 0: the data served now. Only on a
+    server that serves a store (else FAILED_PRECONDITION); at most one of this and `known_at`.
+    """
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """Score on the data as the store knew it at this instant (the last change recorded at or
+        before it). Unset: now.
+        """
+
     def __init__(
         self,
         *,
@@ -47,10 +61,12 @@ class ScoreArrangementRequest(_message.Message):
         as_of: _builtins.str = ...,
         scenario: _builtins.str = ...,
         view: _types_pb2.ExplanationView.ValueType = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "as_of", b"as_of", "scenario", b"scenario", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "as_of", b"as_of", "known_at", b"known_at", "known_at_version", b"known_at_version", "scenario", b"scenario", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -64,8 +80,11 @@ class ScoreArrangementResponse(_message.Message):
 
     SCORE_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version (change seq) of the data that answered; 0 when the server serves a directory."""
     @_builtins.property
     def score(self) -> _types_pb2.ArrangementScore:
         """The score."""
@@ -75,10 +94,11 @@ class ScoreArrangementResponse(_message.Message):
         *,
         score: _types_pb2.ArrangementScore | None = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["score", b"score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "score", b"score", "store_version", b"store_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
