@@ -186,10 +186,13 @@ class Engine:
     #: rule outcomes shared by the scenarios that leave a rule's parameters unchanged
     _rules: RuleCache = field(default_factory=RuleCache, repr=False)
 
-    def with_dataset(self, dataset: Dataset) -> Engine:
-        """A new engine on ``dataset`` with this engine's pack and scenarios (fresh caches):
-        what a store-backed server builds after a write."""
-        return Engine(dataset, self.pack, self.scenarios)
+    def with_dataset(self, dataset: Dataset, *, share_graphs: bool = False) -> Engine:
+        """A new engine on ``dataset`` with this engine's pack and scenarios: what a
+        store-backed server builds after a write. Its caches are fresh, except, with
+        ``share_graphs``, the graph cache, for a ``dataset`` that varies this engine's (its
+        graphs are then derived from the cached graphs of their base)."""
+        graphs = self.graphs if share_graphs else GraphCache()
+        return Engine(dataset, self.pack, self.scenarios, graphs=graphs)
 
     @staticmethod
     def from_dir(

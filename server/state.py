@@ -37,6 +37,10 @@ T = TypeVar("T")
 _MISS = object()
 #: engines on past store versions kept for ``known_at`` requests
 PAST_ENGINES = 4
+#: at most this many changes are applied by following at once (more: a full snapshot)
+FOLLOW_AT_MOST = 1000
+#: a full snapshot after this many followed changes (the edits over the loaded dataset grow)
+REBASE_AFTER = 5000
 
 
 def warm(engine: Engine) -> Engine:
@@ -90,6 +94,8 @@ class ServingState:
     store_version: int = 0
     #: engines on past store versions (``known_at``), most recently used last
     _past: OrderedDict[int, Engine] = field(default_factory=OrderedDict, repr=False)
+    #: changes applied by following since the last full snapshot
+    _followed: int = 0
 
     @property
     def version(self) -> str:
@@ -182,11 +188,11 @@ class ServingState:
         if store is None:
             return ReloadResult(False, self.version, "not serving a store")
         async with self._reload_lock:
-            if await self.run(store.version) == self.store_version:
+            since = self.store_version
+            if await self.run(store.version) == since:
                 return ReloadResult(True, self.version, f"serving {self.version}")
             try:
-                ds, seq = await self.run(store.snapshot)
-                new = await self.run(lambda: warm(self.engine.with_dataset(ds)))
+                new, seq, how = await self.run(lambda: self._newer(store, since))
             except Exception as exc:  # a store that cannot be read keeps the old data serving
                 log.exception("store refresh failed: %s; still serving %s", exc, self.version)
                 return ReloadResult(False, self.version, f"{type(exc).__name__}: {exc}")
@@ -196,8 +202,34 @@ class ServingState:
             self.engine, self.store_version = new, seq
             self._cache.clear()
             self._wire.clear()
-            log.info("store version %d: dataset %s (was %s)", seq, self.version, old)
+            log.info("store version %d (%s): dataset %s (was %s)", seq, how, self.version, old)
             return ReloadResult(True, self.version, f"serving {self.version}")
+
+    def _newer(self, store: Store, since: int) -> tuple[Engine, int, str]:
+        """The engine on the store's newest version (off the loop): the changes since
+        ``since`` applied to the served dataset (:func:`georisk.store.follow.follow`: the cost
+        follows the change; the graph cache is shared, so graphs are derived from the served
+        ones), or a full snapshot when there are many or they do not apply."""
+        from georisk.store.follow import follow
+
+        old = self.engine
+        page, more = store.changes(after_seq=since, page_size=FOLLOW_AT_MOST)
+        if page and more is None and self._followed + len(page) <= REBASE_AFTER:
+            try:
+                ds = follow(old.dataset, page)
+            except DatasetError as exc:  # cannot happen for a consistent store: say so, rebase
+                log.warning(
+                    "store changes %d..%d did not apply (%s); full snapshot",
+                    since + 1,
+                    page[-1].seq,
+                    exc,
+                )
+            else:
+                self._followed += len(page)
+                return old.with_dataset(ds, share_graphs=True), page[-1].seq, "followed"
+        ds, seq = store.snapshot()
+        self._followed = 0
+        return warm(old.with_dataset(ds)), seq, "snapshot"
 
     async def reload(self, data_dir: Path | None = None) -> ReloadResult:
         if self.store is not None:
