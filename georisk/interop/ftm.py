@@ -34,15 +34,19 @@ import calendar
 import datetime as dt
 import json
 import os
+import pickle
 import re
-from collections import Counter
-from collections.abc import Iterable
+import sys
+import tempfile
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from georisk.interop.core import Imported, Rejected, ShareError, share_range, slug
+from georisk.interop.write import RecordSink
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import (
     Entity,
@@ -58,7 +62,7 @@ from georisk.scoring.model import (
 if TYPE_CHECKING:
     from followthemoney.proxy import EntityProxy
 
-__all__ = ["list_id_for", "parse_percentage", "read_ftm"]
+__all__ = ["list_id_for", "parse_percentage", "read_ftm", "stream_ftm"]
 
 FORMAT = "ftm"
 _PREFIX = "ftm"
@@ -187,18 +191,6 @@ def _date(raw: str | None, *, end: bool) -> tuple[dt.date | None, str | None]:
     return d, f"{raw} given to the {'month' if len(parts) == 2 else 'year'}; read as {d}"
 
 
-@dataclass
-class _Pending:
-    """An FtM record held until every entity of the input is known."""
-
-    proxy: EntityProxy
-    file: str
-    line: int
-    datasets: list[str]
-    source_ids: set[str] = field(default_factory=set)
-    unread: list[str] = field(default_factory=list)  # "prop 'value'" the library dropped
-
-
 def _ftm_model() -> Any:
     try:
         from followthemoney import model
@@ -213,332 +205,557 @@ _ENTITY_SCHEMATA = {"Person", "PublicBody", "Company", "Organization", "LegalEnt
 _LINK_SCHEMATA = {"Ownership", "Directorship", "Sanction"}
 
 
+# --------------------------------------------------------------------------- one line at a time
+# What a line gives is worked out from that line alone (in a worker process at scale): the
+# library's proxy, the values it drops, and a draft of the record. Only what needs the other
+# lines (do the ends of a link exist, a Sanction's list, an entity met on several lines) waits.
+
+
+@dataclass
+class _Line:
+    """What one input line gives: a reject, or a record's draft and what the reader keeps."""
+
+    lineno: int
+    rid: str | None = None
+    reject: str | None = None
+    kind: str = "skip"  # entity, link, sanction or skip
+    schema: str = ""
+    datasets: tuple[str, ...] = ()
+    unread: list[str] = field(default_factory=list)  # "prop 'value'" the library dropped
+    has_name: bool = False
+    #: the pickled draft (_EntityDraft, _LinkDraft, _SanctionDraft) as the spool holds it, made
+    #: in the worker so that the reader only writes bytes
+    blob: bytes = b""
+
+
+@dataclass
+class _EntityDraft:
+    """An entity as its line(s) give it, list memberships of Sanctions aside."""
+
+    entity: Entity | None
+    reason: str | None  # why the model refused it
+    countries_skipped: list[str]
+
+
+@dataclass
+class _LinkDraft:
+    ends: tuple[str | None, str | None]
+    props: tuple[str, str]
+    date_error: str | None
+    link: Link | None = None
+    reason: str | None = None  # a percentage that cannot be read, a record the model refuses
+
+
+@dataclass
+class _SanctionDraft:
+    target: str | None
+    date_error: str | None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    notes: list[str] = field(default_factory=list)
+    authority: str | None = None
+    program: str | None = None
+
+
+def _unread(proxy: EntityProxy, props: Any) -> list[str]:
+    """Property values the library drops when it cleans them (an unreadable date, an LEI
+    that fails its check, a property the schema does not have), so that they are named."""
+    out: list[str] = []
+    if not isinstance(props, dict):
+        return out
+    for name, values in props.items():
+        prop = proxy.schema.get(name)
+        kept = set(proxy.get(name)) if prop is not None else set()
+        for v in values if isinstance(values, list) else [values]:
+            if prop is None:
+                out.append(f"{name} {v!r} (no such property)")
+            elif isinstance(v, str) and v not in kept:
+                clean = prop.type.clean(v, format=prop.format)
+                if clean is None or clean not in kept:
+                    out.append(f"{name} {v!r} unreadable, dropped by followthemoney")
+    return out
+
+
+def _read_line(model: Any, file: str, src: str, lineno: int, raw_bytes: bytes) -> _Line | None:
+    """One input line (None when blank)."""
+    try:
+        raw = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _Line(lineno, reject=f"not UTF-8 text: {exc.reason}")
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return _Line(lineno, reject=f"not JSON: {exc.msg} (column {exc.colno})")
+    if not isinstance(data, dict):
+        return _Line(lineno, reject="not a JSON object")
+    rid = data.get("id") if isinstance(data.get("id"), str) else None
+    if not rid:
+        return _Line(lineno, reject="no id")
+    if problem := _shape_problem(data):
+        return _Line(lineno, rid, reject=problem)
+    try:
+        proxy = model.get_proxy(data, cleaned=False)
+    except Exception as exc:  # the library's InvalidData and its type errors
+        return _Line(lineno, rid, reject=f"not an FtM entity: {exc}")
+    schema = proxy.schema.name
+    raw_ds = data.get("datasets")
+    datasets = [d for d in raw_ds if isinstance(d, str)] if isinstance(raw_ds, list) else []
+    line = _Line(lineno, rid, schema=schema, datasets=tuple(datasets))
+    line.unread = _unread(proxy, data.get("properties"))
+    if schema in _ENTITY_SCHEMATA:
+        line.kind = "entity"
+        line.has_name = any(n.strip() for n in proxy.get("name"))
+        draft = _entity_draft(proxy, rid, [src], datasets) if line.has_name else None
+        line.blob = pickle.dumps((rid, lineno, draft), protocol=pickle.HIGHEST_PROTOCOL)
+        return line
+    if schema in _LINK_SCHEMATA:
+        line.kind = "sanction" if schema == "Sanction" else "link"
+        link = (
+            _sanction_draft(proxy, rid)
+            if schema == "Sanction"
+            else _link_draft(proxy, rid, [src], line.unread)
+        )
+        spooled = (file, src, lineno, rid, line.kind, line.datasets, link)
+        line.blob = pickle.dumps(spooled, protocol=pickle.HIGHEST_PROTOCOL)
+    return line
+
+
+def _read_chunk(args: tuple[str, str, list[tuple[int, bytes]]]) -> list[_Line]:
+    """The lines of one chunk of a file (a worker's task)."""
+    file, src, lines = args
+    model = _ftm_model()
+    return [x for n, raw in lines if (x := _read_line(model, file, src, n, raw)) is not None]
+
+
+def _country(values: list[str]) -> tuple[str | None, list[str], list[str]]:
+    """(country, other countries, values that are not ISO 3166-1 alpha-2)."""
+    iso: list[str] = []
+    skipped: list[str] = []
+    for v in values:
+        code = v.strip().upper()
+        if code in ISO_3166_ALPHA2:
+            if code not in iso:
+                iso.append(code)
+        else:
+            skipped.append(v)
+    return (iso[0] if iso else None), iso[1:], skipped
+
+
+def _entity_draft(p: EntityProxy, rid: str, srcs: list[str], datasets: list[str]) -> _EntityDraft:
+    schema = p.schema.name
+    names = [n for n in p.get("name") if n.strip()]
+    name = names[0]
+    aliases: list[str] = []
+    for a in [*names[1:], *p.get("alias"), *p.get("previousName"), *p.get("weakAlias")]:
+        if a.strip() and a != name and a not in aliases:
+            aliases.append(a)
+    if schema == "Person":
+        kind = EntityKind.PERSON
+        cvals = [*p.get("nationality"), *p.get("citizenship"), *p.get("country")]
+    else:
+        kind = EntityKind.STATE_BODY if schema == "PublicBody" else EntityKind.COMPANY
+        cvals = [*p.get("jurisdiction"), *p.get("country")]
+    country, other, skipped = _country(cvals)
+    idents = [Identifier(scheme="OpenSanctions", id=rid, sources=srcs)]
+    for prop in p.schema.properties.values():
+        if prop.type.name != "identifier" or prop.name == "programId":
+            continue
+        for v in p.get(prop.name):
+            scheme = _SCHEMES.get(prop.name, f"FtM:{prop.name}")
+            if v.strip() and not any(i.scheme == scheme and i.id == v for i in idents):
+                idents.append(Identifier(scheme=scheme, id=v.strip(), sources=srcs))
+    memberships = [
+        ListMembership(list_id="ftm-topic-" + _list_slug(t), sources=srcs, note=f"FtM topic {t}")
+        for t in sorted(set(p.get("topics")))
+    ]
+    notes = [f"FtM {schema} {rid}"]
+    if datasets:
+        notes.append(f"datasets: {', '.join(datasets)}")
+    if other:
+        notes.append(f"other countries: {', '.join(other)}")
+    try:
+        ent = Entity(
+            id=slug(_PREFIX, rid),
+            name=name,
+            kind=kind,
+            country=country,
+            aliases=aliases,
+            lists=memberships,
+            sources=srcs,
+            identifiers=idents,
+            note="; ".join(notes),
+        )
+    except ValidationError as exc:
+        return _EntityDraft(None, _why(exc), skipped)
+    return _EntityDraft(ent, None, skipped)
+
+
+def _dates(
+    p: EntityProxy, start_props: tuple[str, ...]
+) -> tuple[dt.date | None, dt.date | None, list[str]]:
+    """(start, end, notes); ValueError for a date that cannot be read."""
+    start_raw = next((p.first(s) for s in start_props if p.first(s)), None)
+    start, n1 = _date(start_raw, end=False)
+    end, n2 = _date(p.first("endDate"), end=True)
+    return start, end, [n for n in (n1, n2) if n]
+
+
+def _link_draft(p: EntityProxy, rid: str, srcs: list[str], unread: list[str]) -> _LinkDraft:
+    schema = p.schema.name
+    props = ("owner", "asset") if schema == "Ownership" else ("director", "organization")
+    a, b = p.first(props[0]), p.first(props[1])
+    try:
+        start, end, notes = _dates(p, ("startDate", "date"))
+    except ValueError as exc:
+        return _LinkDraft((a, b), props, str(exc))
+    out = _LinkDraft((a, b), props, None)
+    if not a or not b:
+        return out  # rejected for the missing end, once the entities are known
+    notes.extend(u for u in unread if u.startswith(("startDate", "endDate", "date")))
+    kind: LinkKind
+    share: float | ShareRange | None = None
+    role: str | None = None
+    if schema == "Ownership":
+        otype = " ".join(p.get("ownershipType")).lower()
+        kind = LinkKind.VOTING if "vot" in otype else LinkKind.EQUITY
+        raw = [v for v in p.get("percentage") if v.strip()]
+        try:
+            shares = [parse_percentage(v) for v in raw]
+        except ShareError as exc:
+            out.reason = str(exc)
+            return out
+        share = _envelope(shares)
+        if not shares:
+            share = ShareRange(minimum=0.0, maximum=1.0, exclusive_minimum=True)
+            notes.append("no percentage given: an open share (more than 0 %, up to 100 %)")
+        elif len(set(map(repr, shares))) > 1:
+            notes.append(f"several percentages given ({', '.join(raw)}): their range kept")
+    else:
+        kind = LinkKind.APPOINTMENT
+        text = " ".join(p.get("role")).lower()
+        if re.search(r"director|board|chair|supervis", text):
+            role = "board"
+        elif re.search(r"officer|secretar|executive|ceo|cfo|manag|president|head", text):
+            role = "officer"
+        if text:
+            notes.append(f"role: {' / '.join(p.get('role'))}")
+    try:
+        out.link = Link(
+            id=slug(_PREFIX, rid),
+            kind=kind,
+            source=slug(_PREFIX, a),
+            target=slug(_PREFIX, b),
+            share=share,
+            valid_from=start,
+            valid_to=end,
+            role=role,
+            sources=srcs,
+            note="; ".join([f"FtM {schema} {rid}", *notes]),
+        )
+    except ValidationError as exc:
+        out.reason = _why(exc)
+    return out
+
+
+def _sanction_draft(p: EntityProxy, rid: str) -> _SanctionDraft:
+    target = p.first("entity")
+    try:
+        since, until, notes = _dates(p, ("startDate", "listingDate", "date"))
+    except ValueError as exc:
+        return _SanctionDraft(target, str(exc))
+    return _SanctionDraft(
+        target, None, since, until, notes, p.first("authority"), p.first("program")
+    )
+
+
+# --------------------------------------------------------------------------- the whole input
+
+
+@dataclass
+class _Seen:
+    """An FtM entity id met in the input: its schema so far, where, and with what."""
+
+    schema: str
+    file: str
+    line: int
+    has_name: bool
+    sources: list[str]
+    datasets: list[str]
+    refs: list[tuple[int, int, int]]  # (file number, offset, length) of each of its lines
+
+
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, sink: RecordSink, workers: int) -> None:
         self.model = _ftm_model()
-        self.out = Imported(format=FORMAT)
-        self.entities: dict[str, _Pending] = {}
-        self.records: list[_Pending] = []
+        self.sink = sink
+        self.workers = workers
+        self.entities: dict[str, _Seen] = {}
+        self.rejected: list[Rejected] = []
         self.file_datasets: dict[str, set[str]] = {}
         self.file_source: dict[str, str] = {}
+        self.paths: list[str] = []
         self.skipped: Counter[str] = Counter()
         self.countries_skipped: Counter[str] = Counter()
         self.dropped: dict[str, str] = {}  # FtM id of a rejected entity -> where it was
+        # drafts of links and sanctions (line order), and of entities, pickled to disk
+        self.link_spool: IO[bytes] = tempfile.TemporaryFile(prefix="georisk-ftm-")  # noqa: SIM115
+        self.entity_spool: IO[bytes] = tempfile.TemporaryFile(prefix="georisk-ftm-")  # noqa: SIM115
+        self.sources_of: list[str] = []
 
     def reject(self, file: str, line: int, rid: str | None, reason: str) -> None:
-        self.out.rejected.append(Rejected(file, f"line {line}", rid, reason))
+        self.rejected.append(Rejected(file, f"line {line}", rid, reason))
 
-    def read_file(self, path: str | os.PathLike[str]) -> None:
+    def read(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        pool = None
+        try:
+            if self.workers > 1:
+                import multiprocessing
+
+                pool = multiprocessing.get_context("fork").Pool(self.workers)
+            for path in paths:
+                self.read_file(path, pool)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+
+    def read_file(self, path: str | os.PathLike[str], pool: Any) -> None:
         name = os.path.basename(os.fspath(path))
         src = slug("ftm-file", name)
         n = 2
-        while src in self.out.sources or src in self.file_source.values():
+        while src in self.file_source.values():
             src = slug("ftm-file", f"{name}-{n}")
             n += 1
         self.file_source[name] = src
         self.file_datasets[src] = set()
-        with open(path, "rb") as fh:
-            for lineno, raw_bytes in enumerate(fh, 1):
-                try:
-                    raw = raw_bytes.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    self.reject(name, lineno, None, f"not UTF-8 text: {exc.reason}")
-                    continue
-                if raw.strip():
-                    self.read_line(name, src, lineno, raw)
+        fno = len(self.paths)
+        self.paths.append(os.fspath(path))
+        self.sources_of.append(src)
+        pending: deque[Any] = deque()
+        for chunk in _chunks(path):
+            offsets = {n: (off, ln) for n, off, ln, _ in chunk}
+            task = (name, src, [(n, raw) for n, _, _, raw in chunk])
+            if pool is None:
+                self.take(name, src, fno, _read_chunk(task), offsets)
+                continue
+            pending.append((pool.apply_async(_read_chunk, (task,)), offsets))
+            if len(pending) >= 2 * self.workers:
+                res, offs = pending.popleft()
+                self.take(name, src, fno, res.get(), offs)
+        while pending:
+            res, offs = pending.popleft()
+            self.take(name, src, fno, res.get(), offs)
         datasets = sorted(self.file_datasets[src])
         ds = f"; datasets: {', '.join(datasets)}" if datasets else ""
-        self.out.sources[src] = Source(
-            id=src,
-            title=f"FollowTheMoney entities in {name}",
-            note=f"file {name}{ds}",
+        self.sink.source(
+            Source(id=src, title=f"FollowTheMoney entities in {name}", note=f"file {name}{ds}")
         )
 
-    def read_line(self, file: str, src: str, lineno: int, raw: str) -> None:
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            self.reject(file, lineno, None, f"not JSON: {exc.msg} (column {exc.colno})")
-            return
-        if not isinstance(data, dict):
-            self.reject(file, lineno, None, "not a JSON object")
-            return
-        rid = data.get("id") if isinstance(data.get("id"), str) else None
-        if not rid:
-            self.reject(file, lineno, None, "no id")
-            return
-        if problem := _shape_problem(data):
-            self.reject(file, lineno, rid, problem)
-            return
-        try:
-            proxy = self.model.get_proxy(data, cleaned=False)
-        except Exception as exc:  # the library's InvalidData and its type errors
-            self.reject(file, lineno, rid, f"not an FtM entity: {exc}")
-            return
-        schema = proxy.schema.name
-        raw_ds = data.get("datasets")
-        datasets = [d for d in raw_ds if isinstance(d, str)] if isinstance(raw_ds, list) else []
-        self.file_datasets[src].update(datasets)
-        rec = _Pending(proxy, file, lineno, datasets, {src})
-        rec.unread = self.unread(proxy, data.get("properties"))
-        for u in rec.unread:
-            self.out.notes.append(f"{file} line {lineno} (id={rid}): {schema}.{u}")
-        if schema in _ENTITY_SCHEMATA:
-            old = self.entities.get(rid)
-            if old is None:
-                self.entities[rid] = rec
-            else:  # the same entity again (another file or dataset): one entity, all its facts
-                try:
-                    old.proxy.merge(proxy)
-                except Exception as exc:
-                    self.reject(file, lineno, rid, f"cannot merge with line {old.line}: {exc}")
-                    return
-                old.source_ids.add(src)
-                old.datasets.extend(d for d in datasets if d not in old.datasets)
-        elif schema in _LINK_SCHEMATA:
-            self.records.append(rec)
-        else:
-            self.skipped[schema] += 1
+    def take(
+        self,
+        file: str,
+        src: str,
+        fno: int,
+        lines: list[_Line],
+        offsets: dict[int, tuple[int, int]],
+    ) -> None:
+        """Keep what the lines of one chunk gave (in line order)."""
+        for x in lines:
+            if x.reject is not None:
+                self.reject(file, x.lineno, x.rid, x.reject)
+                continue
+            assert x.rid is not None
+            self.file_datasets[src].update(x.datasets)
+            for u in x.unread:
+                self.sink.note(f"{file} line {x.lineno} (id={x.rid}): {x.schema}.{u}")
+            if x.kind == "entity":
+                self.entity_line(file, src, fno, x, offsets[x.lineno])
+            elif x.kind in ("link", "sanction"):
+                self.link_spool.write(x.blob)
+            else:
+                self.skipped[x.schema] += 1
 
-    @staticmethod
-    def unread(proxy: EntityProxy, props: Any) -> list[str]:
-        """Property values the library drops when it cleans them (an unreadable date, an LEI
-        that fails its check, a property the schema does not have), so that they are named."""
-        out: list[str] = []
-        if not isinstance(props, dict):
-            return out
-        for name, values in props.items():
-            prop = proxy.schema.get(name)
-            kept = set(proxy.get(name)) if prop is not None else set()
-            for v in values if isinstance(values, list) else [values]:
-                if prop is None:
-                    out.append(f"{name} {v!r} (no such property)")
-                elif isinstance(v, str) and v not in kept:
-                    clean = prop.type.clean(v, format=prop.format)
-                    if clean is None or clean not in kept:
-                        out.append(f"{name} {v!r} unreadable, dropped by followthemoney")
-        return out
+    def entity_line(self, file: str, src: str, fno: int, x: _Line, where: tuple[int, int]) -> None:
+        assert x.rid is not None
+        old = self.entities.get(x.rid)
+        ref = (fno, where[0], where[1])
+        if old is None:
+            self.entities[x.rid] = _Seen(
+                sys.intern(x.schema), file, x.lineno, x.has_name, [src], list(x.datasets), [ref]
+            )
+            self.entity_spool.write(x.blob)
+            return
+        # the same entity again (another file or dataset): one entity, all its facts
+        try:
+            common = self.model.common_schema(old.schema, x.schema)
+        except Exception as exc:
+            self.reject(file, x.lineno, x.rid, f"cannot merge with line {old.line}: {exc}")
+            return
+        old.schema = common.name
+        old.has_name = old.has_name or x.has_name
+        old.refs.append(ref)
+        if src not in old.sources:
+            old.sources.append(src)
+        old.datasets.extend(d for d in x.datasets if d not in old.datasets)
 
     # ---- after all input is read ------------------------------------------------------------
 
-    def finish(self) -> Imported:
+    def finish(self) -> None:
         # entities that cannot be records go first, so that no link or list points at them
-        for rid, rec in list(self.entities.items()):
-            if not any(n.strip() for n in rec.proxy.get("name")):
-                self.reject(rec.file, rec.line, rid, f"{rec.proxy.schema.name} has no name")
-                self.dropped[rid] = f"{rec.file} line {rec.line}"
+        for rid, first in list(self.entities.items()):
+            if not first.has_name:
+                self.reject(first.file, first.line, rid, f"{first.schema} has no name")
+                self.dropped[rid] = f"{first.file} line {first.line}"
                 del self.entities[rid]
-        ids = {rid: slug(_PREFIX, rid) for rid in self.entities}
-        lists: dict[str, list[ListMembership]] = {rid: [] for rid in self.entities}
-        for rec in self.records:
-            name = rec.proxy.schema.name
-            if name == "Sanction":
-                self.sanction(rec, lists)
+        lists: dict[str, list[ListMembership]] = {}
+        for file, src, lineno, rid, kind, datasets, draft in _spooled(self.link_spool):
+            if kind == "sanction":
+                self.sanction(file, src, lineno, rid, datasets, draft, lists)
             else:
-                self.link(rec, ids)
-        for rid, rec in self.entities.items():
-            self.entity(rid, ids[rid], rec, lists[rid])
+                self.link(file, lineno, rid, draft)
+        for rid, lineno, draft in _spooled(self.entity_spool):
+            seen = self.entities.get(rid)
+            if seen is None or seen.line != lineno:
+                continue  # rejected, or a line after its first (merged below)
+            if len(seen.refs) > 1:
+                draft = self.merged(rid, seen)
+            self.entity(rid, seen, draft, lists.get(rid, []))
         if self.skipped:
             kinds = ", ".join(f"{k} ({n})" for k, n in sorted(self.skipped.items()))
-            self.out.notes.append(f"FtM records of schemata not imported: {kinds}")
+            self.sink.note(f"FtM records of schemata not imported: {kinds}")
         if self.countries_skipped:
             codes = ", ".join(f"{k} ({n})" for k, n in sorted(self.countries_skipped.items()))
-            self.out.notes.append(f"FtM country codes that are not ISO 3166-1 alpha-2: {codes}")
-        self.out.rejected.sort(key=lambda r: (r.file, int(r.where.split()[-1])))
-        return self.out
+            self.sink.note(f"FtM country codes that are not ISO 3166-1 alpha-2: {codes}")
+        self.rejected.sort(key=lambda r: (r.file, int(r.where.split()[-1])))
+        for r in self.rejected:
+            self.sink.reject(r)
 
-    def sources(self, rec: _Pending) -> list[str]:
-        return sorted(rec.source_ids)
-
-    def country(self, values: list[str]) -> tuple[str | None, list[str]]:
-        iso = []
-        for v in values:
-            code = v.strip().upper()
-            if code in ISO_3166_ALPHA2:
-                if code not in iso:
-                    iso.append(code)
+    def merged(self, rid: str, seen: _Seen) -> _EntityDraft:
+        """The draft of an entity met on several lines: their proxies merged by the library."""
+        proxy = None
+        for fno, off, ln in seen.refs:
+            with open(self.paths[fno], "rb") as fh:
+                fh.seek(off)
+                data = json.loads(fh.read(ln).decode("utf-8"))
+            p = self.model.get_proxy(data, cleaned=False)
+            if proxy is None:
+                proxy = p
             else:
-                self.countries_skipped[v] += 1
-        return (iso[0] if iso else None), iso[1:]
+                try:
+                    proxy.merge(p)
+                except Exception:
+                    continue
+        assert proxy is not None
+        return _entity_draft(proxy, rid, sorted(seen.sources), seen.datasets)
 
-    def entity(self, rid: str, eid: str, rec: _Pending, lists: list[ListMembership]) -> None:
-        p = rec.proxy
-        schema = p.schema.name
-        names = [n for n in p.get("name") if n.strip()]
-        if not names:
-            self.reject(rec.file, rec.line, rid, f"{schema} has no name")
+    def entity(
+        self, rid: str, seen: _Seen, draft: _EntityDraft, lists: list[ListMembership]
+    ) -> None:
+        self.countries_skipped.update(draft.countries_skipped)
+        if draft.entity is None:
+            self.reject(seen.file, seen.line, rid, draft.reason or "refused")
             return
-        name = names[0]
-        aliases: list[str] = []
-        for a in [*names[1:], *p.get("alias"), *p.get("previousName"), *p.get("weakAlias")]:
-            if a.strip() and a != name and a not in aliases:
-                aliases.append(a)
-        if schema == "Person":
-            kind = EntityKind.PERSON
-            cvals = [*p.get("nationality"), *p.get("citizenship"), *p.get("country")]
-        else:
-            kind = EntityKind.STATE_BODY if schema == "PublicBody" else EntityKind.COMPANY
-            cvals = [*p.get("jurisdiction"), *p.get("country")]
-        country, other = self.country(cvals)
-        srcs = self.sources(rec)
-        idents = [Identifier(scheme="OpenSanctions", id=rid, sources=srcs)]
-        for prop in p.schema.properties.values():
-            if prop.type.name != "identifier" or prop.name == "programId":
-                continue
-            for v in p.get(prop.name):
-                scheme = _SCHEMES.get(prop.name, f"FtM:{prop.name}")
-                if v.strip() and not any(i.scheme == scheme and i.id == v for i in idents):
-                    idents.append(Identifier(scheme=scheme, id=v.strip(), sources=srcs))
-        topics = sorted(set(p.get("topics")))
-        memberships = list(lists)
-        for t in topics:
-            memberships.append(
-                ListMembership(
-                    list_id="ftm-topic-" + _list_slug(t),
-                    sources=srcs,
-                    note=f"FtM topic {t}",
-                )
-            )
-        notes = [f"FtM {schema} {rid}"]
-        if rec.datasets:
-            notes.append(f"datasets: {', '.join(rec.datasets)}")
-        if other:
-            notes.append(f"other countries: {', '.join(other)}")
-        try:
-            ent = Entity(
-                id=eid,
-                name=name,
-                kind=kind,
-                country=country,
-                aliases=aliases,
-                lists=memberships,
-                sources=srcs,
-                identifiers=idents,
-                note="; ".join(notes),
-            )
-        except ValidationError as exc:
-            self.reject(rec.file, rec.line, rid, _why(exc))
-            return
-        self.out.entities[eid] = ent
+        ent = draft.entity
+        if lists:
+            ent = ent.model_copy(update={"lists": [*lists, *ent.lists]})
+        self.sink.entity(ent)
 
     def missing(self, ftm_id: str) -> str:
         if ftm_id in self.dropped:
             return f"{ftm_id} was rejected ({self.dropped[ftm_id]})"
         return f"{ftm_id} is not an imported entity of the input"
 
-    def ends(self, rec: _Pending, rid: str, props: tuple[str, str]) -> tuple[str, str] | None:
-        p = rec.proxy
-        a, b = p.first(props[0]), p.first(props[1])
-        for prop, v in ((props[0], a), (props[1], b)):
+    def ends_ok(self, file: str, lineno: int, rid: str, schema: str, d: _LinkDraft) -> bool:
+        for prop, v in zip(d.props, d.ends, strict=True):
             if not v:
-                self.reject(rec.file, rec.line, rid, f"{p.schema.name} has no {prop}")
-                return None
+                self.reject(file, lineno, rid, f"{schema} has no {prop}")
+                return False
             if v not in self.entities:
-                self.reject(rec.file, rec.line, rid, f"{p.schema.name} {prop} {self.missing(v)}")
-                return None
-        assert a is not None and b is not None
-        return a, b
+                self.reject(file, lineno, rid, f"{schema} {prop} {self.missing(v)}")
+                return False
+        return True
 
-    def dates(
-        self, rec: _Pending, rid: str, start_props: tuple[str, ...]
-    ) -> tuple[dt.date | None, dt.date | None, list[str]] | None:
-        p = rec.proxy
-        start_raw = next((p.first(s) for s in start_props if p.first(s)), None)
-        try:
-            start, n1 = _date(start_raw, end=False)
-            end, n2 = _date(p.first("endDate"), end=True)
-        except ValueError as exc:
-            self.reject(rec.file, rec.line, rid, str(exc))
-            return None
-        return start, end, [n for n in (n1, n2) if n]
-
-    def link(self, rec: _Pending, ids: dict[str, str]) -> None:
-        p = rec.proxy
-        rid = str(p.id)
-        schema = p.schema.name
-        props = ("owner", "asset") if schema == "Ownership" else ("director", "organization")
-        ends = self.ends(rec, rid, props)
-        got = self.dates(rec, rid, ("startDate", "date"))
-        if ends is None or got is None:
+    def link(self, file: str, lineno: int, rid: str, d: _LinkDraft) -> None:
+        schema = "Ownership" if d.props[0] == "owner" else "Directorship"
+        ok = self.ends_ok(file, lineno, rid, schema, d)
+        if d.date_error is not None:
+            self.reject(file, lineno, rid, d.date_error)
             return
-        start, end, notes = got
-        notes.extend(u for u in rec.unread if u.startswith(("startDate", "endDate", "date")))
-        kind: LinkKind
-        share: float | ShareRange | None = None
-        role: str | None = None
-        if schema == "Ownership":
-            otype = " ".join(p.get("ownershipType")).lower()
-            kind = LinkKind.VOTING if "vot" in otype else LinkKind.EQUITY
-            raw = [v for v in p.get("percentage") if v.strip()]
-            try:
-                shares = [parse_percentage(v) for v in raw]
-            except ShareError as exc:
-                self.reject(rec.file, rec.line, rid, str(exc))
-                return
-            share = _envelope(shares)
-            if not shares:
-                share = ShareRange(minimum=0.0, maximum=1.0, exclusive_minimum=True)
-                notes.append("no percentage given: an open share (more than 0 %, up to 100 %)")
-            elif len(set(map(repr, shares))) > 1:
-                notes.append(f"several percentages given ({', '.join(raw)}): their range kept")
-        else:
-            kind = LinkKind.APPOINTMENT
-            text = " ".join(p.get("role")).lower()
-            if re.search(r"director|board|chair|supervis", text):
-                role = "board"
-            elif re.search(r"officer|secretar|executive|ceo|cfo|manag|president|head", text):
-                role = "officer"
-            if text:
-                notes.append(f"role: {' / '.join(p.get('role'))}")
-        lid = slug(_PREFIX, rid)
-        try:
-            link = Link(
-                id=lid,
-                kind=kind,
-                source=ids[ends[0]],
-                target=ids[ends[1]],
-                share=share,
-                valid_from=start,
-                valid_to=end,
-                role=role,
-                sources=self.sources(rec),
-                note="; ".join([f"FtM {schema} {rid}", *notes]),
-            )
-        except ValidationError as exc:
-            self.reject(rec.file, rec.line, rid, _why(exc))
+        if not ok:
             return
-        self.out.links[lid] = link
+        if d.reason is not None or d.link is None:
+            self.reject(file, lineno, rid, d.reason or "refused")
+            return
+        self.sink.link(d.link)
 
-    def sanction(self, rec: _Pending, lists: dict[str, list[ListMembership]]) -> None:
-        p = rec.proxy
-        rid = str(p.id)
-        target = p.first("entity")
+    def sanction(
+        self,
+        file: str,
+        src: str,
+        lineno: int,
+        rid: str,
+        datasets: tuple[str, ...],
+        d: _SanctionDraft,
+        lists: dict[str, list[ListMembership]],
+    ) -> None:
+        target = d.target
         if not target:
-            self.reject(rec.file, rec.line, rid, "Sanction has no entity")
+            self.reject(file, lineno, rid, "Sanction has no entity")
             return
         if target not in self.entities:
-            self.reject(rec.file, rec.line, rid, f"Sanction entity {self.missing(target)}")
+            self.reject(file, lineno, rid, f"Sanction entity {self.missing(target)}")
             return
-        got = self.dates(rec, rid, ("startDate", "listingDate", "date"))
-        if got is None:
+        if d.date_error is not None:
+            self.reject(file, lineno, rid, d.date_error)
             return
-        since, until, notes = got
-        authority, program = p.first("authority"), p.first("program")
-        datasets = rec.datasets or self.entities[target].datasets
-        list_id = list_id_for(authority, program, datasets)
-        what = ", ".join(x for x in (authority, program) if x)
+        list_id = list_id_for(d.authority, d.program, datasets or self.entities[target].datasets)
+        what = ", ".join(x for x in (d.authority, d.program) if x)
         try:
             m = ListMembership(
                 list_id=list_id,
-                since=since,
-                until=until,
-                sources=self.sources(rec),
-                note="; ".join([f"FtM Sanction {rid}" + (f": {what}" if what else ""), *notes]),
+                since=d.since,
+                until=d.until,
+                sources=[src],
+                note="; ".join([f"FtM Sanction {rid}" + (f": {what}" if what else ""), *d.notes]),
             )
         except ValidationError as exc:
-            self.reject(rec.file, rec.line, rid, _why(exc))
+            self.reject(file, lineno, rid, _why(exc))
             return
-        lists[target].append(m)
+        lists.setdefault(target, []).append(m)
+
+    def close(self) -> None:
+        self.link_spool.close()
+        self.entity_spool.close()
+
+
+_CHUNK_LINES = 2000
+
+
+def _chunks(path: str | os.PathLike[str]) -> Iterator[list[tuple[int, int, int, bytes]]]:
+    """(line number, offset, length, bytes) of the lines of a file, in chunks."""
+    chunk: list[tuple[int, int, int, bytes]] = []
+    off = 0
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            chunk.append((n, off, len(raw), raw))
+            off += len(raw)
+            if len(chunk) >= _CHUNK_LINES:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _spooled(fh: IO[bytes]) -> Iterator[Any]:
+    fh.flush()
+    fh.seek(0)
+    while True:
+        try:
+            yield pickle.load(fh)
+        except EOFError:
+            return
 
 
 def _shape_problem(data: dict[str, Any]) -> str | None:
@@ -575,10 +792,27 @@ def _why(exc: ValidationError) -> str:
     )
 
 
-def read_ftm(paths: Iterable[str | os.PathLike[str]]) -> Imported:
+def stream_ftm(
+    paths: Iterable[str | os.PathLike[str]], sink: RecordSink, *, workers: int | None = None
+) -> None:
+    """Read FollowTheMoney JSON-lines files into ``sink``, streaming: each line is read by the
+    library in a worker process (``workers``, default: one per CPU; 1: in this process), its
+    record drafted and spooled to a temporary file; only a few facts per entity id stay in
+    memory. Then links and sanctions are checked against the entities read, and the entities
+    (with their list memberships) are written."""
+    if workers is None:
+        workers = os.cpu_count() or 1
+    reader = _Reader(sink, workers)
+    try:
+        reader.read(paths)
+        reader.finish()
+    finally:
+        reader.close()
+
+
+def read_ftm(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1) -> Imported:
     """Read FollowTheMoney JSON-lines files (OpenSanctions' ``entities.ftm.json`` shape) into
-    one :class:`.core.Imported`; see the module docstring for the mapping."""
-    reader = _Reader()
-    for path in paths:
-        reader.read_file(path)
-    return reader.finish()
+    one :class:`.core.Imported`, in memory; see the module docstring for the mapping."""
+    sink = RecordSink(FORMAT)
+    stream_ftm(paths, sink, workers=workers)
+    return sink.imported
