@@ -1,0 +1,205 @@
+"""Real published records through ``georisk import``: what an analyst would check.
+
+* GLEIF: tests/data/gleif/gleif-{lei,rr}-records.csv, real LEI and relationship records
+  (Bloomberg, Apple, Amazon, Fraport, Shell; GLEIF golden copy of 2025-05-15, CC0) in the
+  golden-copy CSV columns. No golden-copy CSV file could be had offline: the values come from
+  GLEIF API responses, transcribed field by field (tests/data/gleif/README.md says how).
+* FollowTheMoney: tests/data/ftm/opensanctions-zala-excerpt.ftm.jsonl, 27 real OpenSanctions
+  entities (LLC CST / Zala Aero, the Russian drone maker, its owners, directors and sanctions),
+  whole lines of opensanctions/yente's test fixture (tests/data/ftm/README.md).
+
+The BODS 0.4 official examples (openownership/data-standard) are imported by
+tests/test_interop_bods.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from georisk.cli import main
+from georisk.interop.core import Imported
+from georisk.interop.gleif import read_gleif_files
+from georisk.scoring.dataset import load_dataset
+from georisk.scoring.engine import Engine
+from georisk.scoring.interval import Tri
+from georisk.scoring.model import EntityKind, LinkKind
+
+DATA = Path(__file__).parent / "data"
+GLEIF_LEI = DATA / "gleif" / "gleif-lei-records.csv"
+GLEIF_RR = DATA / "gleif" / "gleif-rr-records.csv"
+ZALA = DATA / "ftm" / "opensanctions-zala-excerpt.ftm.jsonl"
+
+BLOOMBERG_FINANCE = "lei:5493001kjtiigc8y1r12"
+BLOOMBERG_LP = "lei:549300b56md0zc402l06"
+BLOOMBERG_INC = "lei:549300rmudwphcuqne66"
+APPLE_ENERGY = "lei:549300yx4s1llsmk2627"
+APPLE = "lei:hwupkr0mpou8fgxbt394"
+FRAPORT = "lei:5299001erx0k10izul40"
+
+
+# ---------------------------------------------------------------------------------- GLEIF
+
+
+@pytest.fixture(scope="module")
+def gleif_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``georisk import gleif`` of the real records (files given RR first: told apart by header)."""
+    out = tmp_path_factory.mktemp("gleif") / "ds"
+    assert main(["import", "gleif", str(GLEIF_RR), str(GLEIF_LEI), "-o", str(out)]) == 1
+    return out
+
+
+def test_gleif_lei_records_give_legal_and_headquarters_countries(gleif_dir: Path) -> None:
+    ds = load_dataset(gleif_dir)
+    assert len(ds.entities) == 11
+    bf = ds.entities[BLOOMBERG_FINANCE]
+    assert bf.name == "Bloomberg Finance L.P." and bf.kind is EntityKind.COMPANY
+    # organised in Delaware (US-DE), headquartered in New York
+    assert (bf.country, bf.principal_place) == ("US", "US")
+    assert [(i.scheme, i.id) for i in bf.identifiers] == [("XI-LEI", "5493001KJTIIGC8Y1R12")]
+    assert ds.entities["lei:254900rx3nw13ddg3905"].country == "PE"  # Lima Airport Partners
+    assert ds.entities["lei:529900yr7eorvq2u3353"].country == "MT"  # Fraport Malta
+    assert ds.entities["lei:21380068p1drhmj8ku70"].aliases == ["ROYAL DUTCH SHELL PLC"]
+    assert ds.entities[APPLE].aliases == ["Apple Computer, Inc."]
+
+
+def test_gleif_who_consolidates_whom_with_relationship_periods(gleif_dir: Path) -> None:
+    ds = load_dataset(gleif_dir)
+    got = sorted(
+        (l.source, l.target, l.role, l.valid_from, l.valid_to)
+        for l in ds.links.values()
+        if l.kind is LinkKind.CONTROL
+    )
+    assert len(got) == len(ds.links) == 7
+    # the RELATIONSHIP_PERIOD is the validity, never the accounting period (2016, 2019, …)
+    assert (
+        BLOOMBERG_LP,
+        BLOOMBERG_FINANCE,
+        "direct_consolidation",
+        dt.date(2007, 6, 5),
+        None,
+    ) in got
+    assert (
+        BLOOMBERG_INC,
+        BLOOMBERG_FINANCE,
+        "ultimate_consolidation",
+        dt.date(2007, 6, 5),
+        None,
+    ) in got
+    # Apple is both direct and ultimate parent of Apple Energy, from different dates
+    assert [(r, f) for s, t, r, f, _ in got if (s, t) == (APPLE, APPLE_ENERGY)] == [
+        ("direct_consolidation", dt.date(2018, 4, 10)),
+        ("ultimate_consolidation", dt.date(2018, 11, 3)),
+    ]
+    assert sorted(t for s, t, *_ in got if s == FRAPORT) == [
+        "lei:254900rx3nw13ddg3905",
+        "lei:529900yr7eorvq2u3353",
+    ]
+    assert all(l.share is None for l in ds.links.values())  # consolidation is not a share
+
+
+def test_gleif_rows_outside_the_extract_are_rejected_with_the_missing_lei(gleif_dir: Path) -> None:
+    errors = [
+        json.loads(x) for x in gleif_dir.with_name("ds.errors.jsonl").read_text().split("\n") if x
+    ]
+    assert [(e["file"], e["where"], e["id"]) for e in errors] == [
+        ("gleif-rr-records.csv", "row 9", "2138009AGE4DW1J76R35>21380068P1DRHMJ8KU70"),
+        ("gleif-rr-records.csv", "row 10", "213800C2Y6KDQCD2WZ09>21380068P1DRHMJ8KU70"),
+    ]
+    assert errors[0]["reason"] == (
+        "start node (child) 2138009AGE4DW1J76R35 is not in the LEI records read"
+    )
+
+
+def test_gleif_import_scores_consolidation_as_other_control(gleif_dir: Path) -> None:
+    report = Engine.from_dir(gleif_dir).ownership(BLOOMBERG_FINANCE, dt.date(2025, 1, 1))
+    assert report.direct_holders == []  # no share is invented
+    assert sorted((c.holder, c.role) for c in report.other_control) == [
+        (BLOOMBERG_LP, "direct_consolidation"),
+        (BLOOMBERG_INC, "ultimate_consolidation"),
+    ]
+    assert report.specified_foreign_entity.verdict is Tri.FALSE
+    assert report.covered_nation_exposure.share.max == 0
+
+
+def test_gleif_reader_keeps_every_record_of_the_real_files() -> None:
+    out = read_gleif_files([GLEIF_LEI, GLEIF_RR])
+    assert len(out.entities) == 11 and len(out.links) == 7 and len(out.rejected) == 2
+    assert not any("not imported" in n for n in out.notes)  # no unknown relationship type
+
+
+# ------------------------------------------------------------------------- FollowTheMoney
+
+CST = "ftm:nk-abdzbebkqyt29gyrebiurz"  # LLC CST (Zala Aero's predecessor)
+ZAKHAROV = "ftm:nk-au5ybkbrfjucf8ymwsjvdw"
+IZHMASH = "ftm:nk-nr5axm9avpq4pqaspsavam"  # JSC NPO Izhmash / Kalashnikov Concern
+
+
+@pytest.fixture(scope="module")
+def zala() -> Imported:
+    pytest.importorskip("followthemoney", reason="FOLLOWTHEMONEY IS NOT INSTALLED")
+    from georisk.interop.ftm import read_ftm
+
+    return read_ftm([ZALA])
+
+
+def test_ftm_real_entities_read_with_kinds_countries_and_identifiers(zala: Imported) -> None:
+    assert zala.rejected == []
+    assert len(zala.entities) == 7
+    assert {e.kind for e in zala.entities.values()} == {EntityKind.COMPANY, EntityKind.PERSON}
+    assert all(e.country == "RU" for e in zala.entities.values())
+    izh = zala.entities[IZHMASH]
+    assert "CONCERN KALASHNIKOV JSC" in izh.aliases
+    assert ("FtM:innCode", "1832090230") in [(i.scheme, i.id) for i in izh.identifiers]
+    assert any("Address (1), Family (1), Passport (1)" in n for n in zala.notes)
+
+
+def test_ftm_real_sanctions_become_dated_list_memberships(zala: Imported) -> None:
+    cst = zala.entities[CST]
+    lists = {(m.list_id, m.since, m.until) for m in cst.lists}
+    # the BIS Entity List through the US consolidated screening list, from 2023-11-02
+    assert ("bis-entity-list", dt.date(2023, 11, 2), None) in lists
+    # OFAC's SDN entry carries no date in the data: an undated membership, not an invented one
+    assert ("ofac-sdn", None, None) in lists
+    # Ukraine's NSDC sanction ran 2021-10-30 to 2024-10-30
+    nsdc = [
+        m for m in cst.lists if m.list_id == "ftm-sanction-national-security-and-defense-council"
+    ]
+    assert [(m.since, m.until) for m in nsdc] == [(dt.date(2021, 10, 30), dt.date(2024, 10, 30))]
+    assert cst.listed_on("bis-entity-list", dt.date(2023, 11, 1)) is None
+    # an OFAC-sourced SAM exclusion ("Reciprocal") is not the SDN list
+    assert ("ftm-sanction-ofac", dt.date(2023, 11, 2), None) in lists
+    assert {m.list_id for m in zala.entities[ZAKHAROV].lists} >= {"ofac-sdn", "ftm-topic-sanction"}
+
+
+def test_ftm_real_ownership_and_directorships(zala: Imported) -> None:
+    into_cst = [
+        (l.source, l.share, l.valid_from, l.valid_to)
+        for l in zala.links.values()
+        if l.target == CST and l.kind is LinkKind.EQUITY
+    ]
+    assert (IZHMASH, 0.49, dt.date(2016, 3, 29), None) in into_cst
+    assert (ZAKHAROV, 0.51, dt.date(2015, 11, 25), None) in into_cst
+    directors = {
+        l.source for l in zala.links.values() if l.target == CST and l.kind is LinkKind.APPOINTMENT
+    }
+    assert directors == {ZAKHAROV, "ftm:nk-mcemxffuhfdjpc8gsxh74o"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="requested from the FtM reader's owner (requests.md, 'overlapping Ownership records'): "
+    "the Russian register keeps one Ownership per change of a holding with overlapping periods "
+    "(Zakharov's 50 %, 48 % and 51 % of CST, all from 2015-11-25); they are imported as three "
+    "holdings, CST's equity adds up to 149 % and the loader refuses the whole file (exit 3)",
+)
+def test_ftm_real_file_imports_and_scores(tmp_path: Path) -> None:
+    pytest.importorskip("followthemoney", reason="FOLLOWTHEMONEY IS NOT INSTALLED")
+    out = tmp_path / "zala"
+    assert main(["import", "ftm", str(ZALA), "-o", str(out)]) == 0
+    report = Engine.from_dir(out).ownership(CST, dt.date(2024, 1, 1))
+    assert {h.holder for h in report.direct_holders} >= {ZAKHAROV, IZHMASH}
+    assert report.entity.lists
