@@ -532,7 +532,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from georisk.interop.write import write_dataset
+    from georisk.interop.write import STREAMERS, stream_dataset, write_dataset
 
     missing = [str(p) for p in args.sources if not p.is_file()]
     if missing:
@@ -542,12 +542,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"error: --merge: {args.out} is not a dataset directory", file=sys.stderr)
         return EXIT_USAGE
     try:
-        imported = importer(args.format)(args.sources)
+        if args.format in STREAMERS and not args.merge:  # streaming, bulk CSV out (at scale)
+            got = stream_dataset(args.format, args.sources, args.out)
+            res, notes, rejected = got.written, got.notes, got.rejected
+        else:
+            imported = importer(args.format)(args.sources)
+            notes, rejected = imported.notes, imported.rejected
+            res = write_dataset(imported, args.out, merge_into=args.out if args.merge else None)
     except RuntimeError as exc:  # a format whose library is not installed (ftm: an extra)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        res = write_dataset(imported, args.out, merge_into=args.out if args.merge else None)
     except DatasetError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
@@ -558,18 +562,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
         return EXIT_DATA
     for line in res.merged:
         print(f"merge: {line}", file=sys.stderr)
-    for note in imported.notes:
+    for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    for r in imported.rejected[:20]:
+    for r in rejected[:20]:
         print(f"rejected: {r.line()}", file=sys.stderr)
     c = res.counts
     print(
         f"ok: {args.out}: {c['entity']} entities, {c['link']} links, {c['source']} sources; "
-        f"{len(imported.rejected)} rejected"
-        + (f" (all in {res.errors_file})" if res.errors_file else ""),
+        f"{len(rejected)} rejected" + (f" (all in {res.errors_file})" if res.errors_file else ""),
         file=sys.stderr,
     )
-    return 1 if imported.rejected else EXIT_OK
+    return 1 if rejected else EXIT_OK
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
