@@ -150,6 +150,7 @@ def _open_store(settings: Settings, engine: Engine | None) -> tuple[Store, Engin
             )
             log.info("seeded the empty store from %s", settings.data_dir)
         ds, seq = store.snapshot()
+        store.adopt(seq, ds)  # writes are checked against the served dataset, incrementally
     except StoreError as exc:
         raise SettingsError(f"GEORISK_STORE: {exc}") from None
     base = engine or Engine.from_dir(settings.data_dir, settings.pack)

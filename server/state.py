@@ -226,9 +226,11 @@ class ServingState:
                 )
             else:
                 self._followed += len(page)
+                store.adopt(page[-1].seq, ds)  # the store checks the next write against it
                 return old.with_dataset(ds, share_graphs=True), page[-1].seq, "followed"
         ds, seq = store.snapshot()
         self._followed = 0
+        store.adopt(seq, ds)
         return warm(old.with_dataset(ds)), seq, "snapshot"
 
     async def reload(self, data_dir: Path | None = None) -> ReloadResult:

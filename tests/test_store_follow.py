@@ -105,3 +105,63 @@ def test_a_record_created_and_changed_in_one_batch_is_added_as_it_ends() -> None
 
     ov = overlay_of(ds, [change(1, "create", doc), change(2, "update", {**doc, "title": "b"})])
     assert [s["title"] for s in ov.add.sources] == ["b"] and not ov.change.sources
+
+
+def test_writes_are_checked_incrementally_and_refusals_worded_by_the_loader(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """With a dataset adopted, a valid write is checked against it incrementally (the whole-
+    dataset check never runs); a refused one is checked whole, so its error is the loader's;
+    a write of another process is caught up with, not missed."""
+    import pytest
+
+    import georisk.store.store as store_mod
+    from georisk.store import InvalidWrite
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    migrate(url)
+    store, other = open_store(url), open_store(url)
+    seq = store.init_from(DEFAULT_DATA, actor="ops", reason="seed")
+    store.adopt(seq, store.snapshot()[0])
+    other.adopt(seq, other.snapshot()[0])  # (else its first write is checked whole, counted)
+    whole = []
+    real = store_mod._validated
+
+    def counted(*a: Any, **k: Any) -> Any:
+        whole.append(a[0])
+        return real(*a, **k)
+
+    monkeypatch.setattr(store_mod, "_validated", counted)
+    kw: dict[str, Any] = {"actor": "a", "reason": "r"}
+    _, etag = store.get("link", "vw-owns-gotion")
+    store.update("link", "vw-owns-gotion", {"share": 0.3}, update_mask=["share"], etag=etag, **kw)
+    assert whole == []
+    with pytest.raises(InvalidWrite) as exc:  # CATL's owners already hold most of CATL
+        store.create(
+            "link",
+            {
+                "id": "t-big",
+                "kind": "equity",
+                "source": "volkswagen",
+                "target": "gotion-high-tech",
+                "share": 0.9,
+                "sources": ["a21"],
+            },
+            **kw,
+        )
+    assert whole == ["link"] and "100%" in exc.value.reason.replace(" %", "%")
+    # another process (another Store on the same database) writes; this one catches up
+    _, etag = other.get("link", "vw-owns-gotion")
+    other.update("link", "vw-owns-gotion", {"share": 0.28}, update_mask=["share"], etag=etag, **kw)
+    _, etag = store.get("link", "vw-votes-gotion")
+    store.update(
+        "link", "vw-votes-gotion", {"note": "checked"}, update_mask=["note"], etag=etag, **kw
+    )
+    assert whole == ["link"]
+    checked = store._checked
+    assert checked is not None
+    snap = store.snapshot()[0]
+    assert checked[0] == store.version() and checked[1].version == snap.version
+    assert _tables(checked[1]) == _tables(snap)
+    store.close()
+    other.close()

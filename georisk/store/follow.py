@@ -28,14 +28,14 @@ score of a followed replica and of a fresh snapshot carry the same version and a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from georisk.scoring.dataset import RECORD_KINDS, Dataset
 from georisk.scoring.overlay import Overlay, apply_overlay
 from georisk.store.store import Change
 
-__all__ = ["follow", "overlay_of"]
+__all__ = ["follow", "overlay_of", "records_overlay"]
 
 _PLURAL = {kind: plural for kind, (plural, _) in RECORD_KINDS.items()}
 
@@ -53,19 +53,26 @@ def overlay_of(ds: Dataset, changes: Sequence[Change]) -> Overlay:
     last: dict[tuple[str, str], dict[str, Any]] = {}
     for c in changes:
         last[(c.kind, c.id)] = c.after
+    seqs = f"{changes[0].seq}-{changes[-1].seq}" if changes else "none"
+    return records_overlay(ds, last.items(), f"store-changes-{seqs}")
+
+
+def records_overlay(
+    ds: Dataset, docs: Iterable[tuple[tuple[str, str], dict[str, Any]]], name: str
+) -> Overlay:
+    """Records given whole (``((kind, id), document)``) as an overlay of ``ds`` that makes
+    them so: added when ``ds`` lacks them, else changed, the fields a document no longer has
+    set back to their defaults (an overlay's change only replaces the fields it names)."""
     add: dict[str, list[dict[str, Any]]] = {p: [] for p in _PLURAL.values()}
     change: dict[str, list[dict[str, Any]]] = {p: [] for p in _PLURAL.values()}
-    for (kind, rid), doc in last.items():
+    for (kind, rid), doc in docs:
         have = ds.table(kind).get(rid)
         if have is None:
             add[_PLURAL[kind]].append(doc)
             continue
         gone = set(have.model_dump(exclude_unset=True)) - set(doc)
         change[_PLURAL[kind]].append({**_defaults(kind, gone), **doc})
-    seqs = f"{changes[0].seq}-{changes[-1].seq}" if changes else "none"
-    return Overlay.model_validate(
-        {"id": f"store-changes-{seqs}", "arrangement": "", "add": add, "change": change}
-    )
+    return Overlay.model_validate({"id": name, "arrangement": "", "add": add, "change": change})
 
 
 def follow(ds: Dataset, changes: Sequence[Change]) -> Dataset:

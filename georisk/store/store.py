@@ -5,9 +5,11 @@ See :mod:`georisk.store` for the worked example and ``docs/store.md`` for the de
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,10 @@ __all__ = ["Change", "Store", "Written", "open_store"]
 
 #: the ``file`` of issues about stored records (their ``record`` is ``links/ID`` and the like)
 STORE_FILE = "store"
+#: changes caught up at once by the incremental check (more: the write is checked whole)
+FOLLOW_AT_MOST = 1000
+#: the incremental check's dataset is loaded whole again after this many edits
+REBASE_AFTER = 5000
 _EMPTY_VERSION = "sha256:" + hashlib.sha256(b"").hexdigest()[:16]
 
 
@@ -103,6 +109,22 @@ class Store:
         self._engine = engine
         self.url = url
         self._now = now
+        #: (store version, the dataset of that version, edits since it was loaded whole): what
+        #: the next write is checked against incrementally (see :meth:`adopt`)
+        self._checked: tuple[int, Dataset, int] | None = None
+        self._checked_lock = threading.Lock()
+
+    def adopt(self, seq: int, ds: Dataset) -> None:
+        """Check the next writes against ``ds``, the dataset of store version ``seq`` (e.g. the
+        one a server serves), incrementally: only what a write touches is re-checked, with
+        :func:`georisk.scoring.overlay.apply_overlay` (the loader's checks, limited to the
+        records a change can break), so a write costs what it changes, not the dataset's size.
+        A write the incremental check refuses is checked whole again, so its error is worded
+        exactly as the loader words it. Without a dataset adopted, the first write is checked
+        whole and its result kept for the next."""
+        with self._checked_lock:
+            if self._checked is None or self._checked[0] < seq:
+                self._checked = (seq, ds, 0)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -387,7 +409,7 @@ class Store:
                     return done
             cur = _current(conn, kind, rid)
             new_doc, fallback = change(cur)
-            rec = _validated(kind, new_doc, conn, fallback)
+            rec, after, edits = self._check(kind, new_doc, conn, fallback)
             doc = docs.canonical(rec)
             seq = _last_seq(conn) + 1
             version = _next_version(_version_at(conn, seq - 1), op, kind, rid, doc, seq)
@@ -424,7 +446,44 @@ class Store:
                     doc=doc,
                 )
             )
+        # committed: the next write is checked against this one's dataset
+        if after is not None and edits <= REBASE_AFTER:
+            with self._checked_lock:  # a slower thread's older write must not go back
+                if self._checked is None or self._checked[0] < seq:
+                    self._checked = (seq, dataclasses.replace(after, version=version), edits)
         return Written(json.loads(doc), docs.etag(seq, doc), seq, version)
+
+    def _check(
+        self, kind: str, doc: dict[str, Any], conn: Connection, fallback: str
+    ) -> tuple[BaseModel, Dataset | None, int]:
+        """The record of ``doc`` checked as the loader would check the dataset with it, the
+        dataset after the write (None if unknown) and the edits it holds since it was loaded
+        whole: incrementally against the adopted dataset when there is one of the last store
+        version (or one that the changes since bring up to it), else whole."""
+        from georisk.scoring.overlay import apply_overlay
+        from georisk.store.follow import follow, records_overlay
+
+        last = _last_seq(conn)
+        with self._checked_lock:
+            got = self._checked
+        if got is not None and got[0] < last:  # another process wrote: catch up
+            page, more = self.changes(after_seq=got[0], page_size=FOLLOW_AT_MOST)
+            try:
+                got = (last, follow(got[1], page), got[2] + len(page)) if more is None else None
+            except DatasetError:
+                got = None
+        if got is not None and got[0] == last:
+            rid = str(doc.get("id"))
+            issues: list[DatasetIssue] = []
+            rec = validate_record(kind, doc, STORE_FILE, _where(kind, rid), issues)
+            if rec is not None and not (isinstance(rec, Entity) and not rec.sources):
+                ov = records_overlay(got[1], [((kind, rid), doc)], f"store-write-{last + 1}")
+                try:
+                    return rec, apply_overlay(got[1], ov, name="store"), got[2] + 1
+                except DatasetError:
+                    pass  # refused: checked whole below, so the error is the loader's words
+        rec, ds = _validated(kind, doc, conn, fallback)
+        return rec, ds, 0
 
 
 # --------------------------------------------------------------------------- helpers
@@ -509,11 +568,14 @@ def _located(
     return out
 
 
-def _validated(kind: str, doc: dict[str, Any], conn: Connection, fallback: str) -> BaseModel:
+def _validated(
+    kind: str, doc: dict[str, Any], conn: Connection, fallback: str
+) -> tuple[BaseModel, Dataset]:
     """The record of ``doc`` if it and the dataset with it pass the loader's checks, else
     :class:`~.errors.InvalidWrite` naming the first field at fault (every issue attached;
     ``fallback``, when given, names the field of a whole-record problem, e.g. an end date
-    before the start). The whole dataset is checked: O(records) per write (docs/store.md)."""
+    before the start), and the dataset with it. The whole dataset is checked: O(records);
+    :meth:`Store._check` does it only when no incremental check applies (docs/store.md)."""
     rid = str(doc.get("id"))
     where = _where(kind, rid)
     issues: list[DatasetIssue] = []
@@ -526,12 +588,12 @@ def _validated(kind: str, doc: dict[str, Any], conn: Connection, fallback: str) 
     located = _located(rows, issues)
     located.append((kind, rec, STORE_FILE, where))
     try:
-        assemble(located, issues, "check", None)
+        ds = assemble(located, issues, "check", None)
     except DatasetError as exc:
         by_where = {_where(r["kind"], r["id"]): (r["kind"], json.loads(r["doc"])) for r in rows}
         by_where[where] = (kind, doc)
         raise _invalid(exc.issues, by_where, fallback) from None
-    return rec
+    return rec, ds
 
 
 def _invalid(
