@@ -212,6 +212,18 @@ def _parser() -> argparse.ArgumentParser:
     sy.add_argument("--links-per-entity", type=float, default=3.0)
     sy.add_argument("--arrangements", type=int, default=1_000)
     sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument(
+        "--bods",
+        type=Path,
+        metavar="FILE",
+        help="also write the world as BODS 0.4 statements, JSON lines (for georisk import bods)",
+    )
+    sy.add_argument(
+        "--ftm",
+        type=Path,
+        metavar="FILE",
+        help="also write the world as FollowTheMoney entities, JSON lines (needs the ftm extra)",
+    )
 
     im = sub.add_parser(
         "import",
@@ -527,7 +539,19 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(json.dumps(stats.to_dict(), indent=2))
+    doc = stats.to_dict()
+    if args.bods or args.ftm:
+        from georisk.synth.foreign import write_bods, write_ftm
+
+        try:
+            if args.bods:
+                doc["bods_statements"] = write_bods(args.out_dir, args.bods)
+            if args.ftm:
+                doc["ftm_entities"] = write_ftm(args.out_dir, args.ftm)
+        except (RuntimeError, OSError) as exc:  # no followthemoney; an unwritable FILE
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    print(json.dumps(doc, indent=2))
     return EXIT_OK
 
 
