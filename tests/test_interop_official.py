@@ -203,3 +203,87 @@ def test_ftm_real_file_imports_and_scores(tmp_path: Path) -> None:
     report = Engine.from_dir(out).ownership(CST, dt.date(2024, 1, 1))
     assert {h.holder for h in report.direct_holders} >= {ZAKHAROV, IZHMASH}
     assert report.entity.lists
+
+
+# ------------------------------------------------------------------- official lists (CSV)
+
+#: Whole lines (1, 6, 12, 13, 151, 224, 247, 343) of OpenSanctions' transcription of the DoD
+#: Section 1260H list, opensanctions/opensanctions datasets/us/dod_chinese_milcorps/sanctions.csv
+#: at commit dd4f7d35145097d25835ebc72dfa7617742165e6 (2026-08-20): "maintained by hand" from the
+#: DoD PDFs, one row per listing (MAINTENANCE.md beside it). Repository MIT; OpenSanctions data
+#: CC BY-NC 4.0. The list is published only as PDF editions: this is the transcription in use.
+OPENSANCTIONS_1260H = (
+    "Name,Clean Name,Alias,Previous Name,Parent Name,Note,Start date,End date,Source Url",
+    "AVIC Aviation High-Technology Company Limited (AVIC Aviation Hi-Tech)*,AVIC Aviation High-Technology Company Limited,AVIC Aviation Hi-Tech,,Aviation Industry Corporation of China Ltd.,,2021-06-03,,",  # noqa: E501
+    "Zhonghang Electronic Measuring Instruments Company Limited (ZEMIC)*,Zhonghang Electronic Measuring Instruments Company Limited,ZEMIC,,Aviation Industry Corporation of China Ltd.,,2021-06-03,,",  # noqa: E501
+    '"Beijing Megvii Technology Co., Ltd. (Megvii)","Beijing Megvii Technology Co., Ltd.",Megvii,,,,2024-01-31,2025-01-07,',  # noqa: E501
+    '"Contemporary Amperex Technology Co., Ltd. (CATL)","Contemporary Amperex Technology Co., Ltd.",CATL,,,,2025-01-07,,https://media.defense.gov/2025/Jan/07/2003625471/-1/-1/1/ENTITIES-IDENTIFIED-AS-CHINESE-MILITARY-COMPANIES-OPERATING-IN-THE-UNITED-STATES.PDF',
+    '"AVIC Chengdu Aircraft Co., Ltd. (formerly Zhonghang Electronic Measuring Instruments Company Limited (ZEMIC))","AVIC Chengdu Aircraft Co., Ltd.",,Zhonghang Electronic Measuring Instruments Company Limited; ZEMIC,"Aviation Industry Corporation of China, Ltd.",,2026-06-08,,https://media.defense.gov/2026/Jun/08/2003945537/-1/-1/1/ENTITIES-IDENTIFIED-AS-CHINESE-MILITARY-COMPANIES-OPERATING-IN-THE-UNITED-STATES-IN-ACCORDANCE-WITH-SECTION-1260H.PDF',  # noqa: E501
+    "BYD Company Limited (BYD),BYD Company Limited,BYD,,,BYD is directly and indirectly affiliated with SASAC and is indirectly affiliated with MIIT (Section 1260H(g)(2)(B)(i)(I)). BYD is a military-civil fusion contributor to the Chinese defense industrial base because it is affiliated with MIIT and because it resides in or is affiliated with a military-civil fusion enterprise zone (Sections 1260H(g)(3)(B)(i) and (g)(3)(E)).,2026-06-08,,https://media.defense.gov/2026/Jun/08/2003945537/-1/-1/1/ENTITIES-IDENTIFIED-AS-CHINESE-MILITARY-COMPANIES-OPERATING-IN-THE-UNITED-STATES-IN-ACCORDANCE-WITH-SECTION-1260H.PDF",  # noqa: E501
+    '"Contemporary Amperex Technology Co., Ltd. (CATL)","Contemporary Amperex Technology Co., Ltd.",CATL,,,CATL is indirectly affiliated with MIIT and is directly and indirectly affiliated with SASAC (Section 1260H(g)(2)(B)(i)(I)).,2026-06-08,,https://media.defense.gov/2026/Jun/08/2003945537/-1/-1/1/ENTITIES-IDENTIFIED-AS-CHINESE-MILITARY-COMPANIES-OPERATING-IN-THE-UNITED-STATES-IN-ACCORDANCE-WITH-SECTION-1260H.PDF',  # noqa: E501
+)
+
+
+@pytest.fixture(scope="module")
+def milcorps_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("milcorps")
+    src = base / "sanctions.csv"
+    src.write_text("\n".join(OPENSANCTIONS_1260H) + "\n", encoding="utf-8")
+    assert main(["import", "lists", str(src), "-o", str(base / "ds")]) == 0
+    return base / "ds"
+
+
+def _named(ds_dir: Path, name: str) -> str:
+    return next(e.id for e in load_dataset(ds_dir).entities.values() if e.name == name)
+
+
+def test_the_published_1260h_transcription_imports_as_the_1260h_list(milcorps_dir: Path) -> None:
+    ds = load_dataset(milcorps_dir)
+    assert len(ds.entities) == 5  # 7 rows; CATL twice, ZEMIC renamed AVIC Chengdu Aircraft
+    catl = ds.entities[_named(milcorps_dir, "Contemporary Amperex Technology Co., Ltd.")]
+    assert catl.aliases == ["CATL"]
+    assert [(m.list_id, m.since, m.until) for m in catl.lists] == [
+        ("dod-1260h", dt.date(2025, 1, 7), None),
+        ("dod-1260h", dt.date(2026, 6, 8), None),  # the 2026 edition lists it again
+    ]
+    src = ds.sources[catl.lists[0].sources[0]]
+    assert src.url is not None and src.url.startswith("https://media.defense.gov/2025/Jan/07/")
+    assert (
+        catl.lists[1].note is not None and "indirectly affiliated with MIIT" in catl.lists[1].note
+    )
+    megvii = ds.entities[_named(milcorps_dir, "Beijing Megvii Technology Co., Ltd.")]
+    assert megvii.listed_on("dod-1260h", dt.date(2024, 6, 1)) is not None
+    # "End date" 2025-01-07 is the edition that removed it: listed through 2025-01-06
+    assert megvii.listed_on("dod-1260h", dt.date(2025, 1, 6)) is not None
+    assert megvii.listed_on("dod-1260h", dt.date(2025, 1, 7)) is None
+    assert megvii.lists[0].note is not None
+    assert "removed by the edition of 2025-01-07" in megvii.lists[0].note
+
+
+def test_the_1260h_transcription_keeps_renames_parents_and_undated_sources(
+    milcorps_dir: Path,
+) -> None:
+    ds = load_dataset(milcorps_dir)
+    # the 2026 edition lists "AVIC Chengdu Aircraft Co., Ltd. (formerly Zhonghang Electronic
+    # Measuring Instruments Company Limited (ZEMIC))": one company under both names
+    zemic = ds.entities[
+        _named(milcorps_dir, "Zhonghang Electronic Measuring Instruments Company Limited")
+    ]
+    assert "AVIC Chengdu Aircraft Co., Ltd." in zemic.aliases and "ZEMIC" in zemic.aliases
+    assert [m.since for m in zemic.lists] == [dt.date(2021, 6, 3), dt.date(2026, 6, 8)]
+    first = zemic.lists[0]
+    assert first.note is not None
+    assert "as printed: Zhonghang Electronic Measuring Instruments Company Limited (ZEMIC)*" in (
+        first.note
+    )
+    assert "listed under Aviation Industry Corporation of China Ltd." in first.note
+    # a 2021 row names no PDF: the source is the transcription itself, by title
+    src = ds.sources[first.sources[0]]
+    assert src.url is None and "1260H" in src.title and "OpenSanctions" in src.title
+
+
+def test_a_listed_1260h_company_is_a_specified_foreign_entity(milcorps_dir: Path) -> None:
+    engine = Engine.from_dir(milcorps_dir)
+    byd = _named(milcorps_dir, "BYD Company Limited")
+    assert engine.ownership(byd, dt.date(2026, 7, 1)).specified_foreign_entity.verdict is Tri.TRUE
+    assert engine.ownership(byd, dt.date(2026, 6, 1)).specified_foreign_entity.verdict is Tri.FALSE

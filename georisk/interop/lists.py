@@ -29,6 +29,8 @@ file, the header being line 1); the other rows import.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
 import os
 import re
@@ -41,17 +43,102 @@ from georisk.interop.core import Imported, Rejected, csv_rows, slug
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import ID_PATTERN, Entity, EntityKind, Identifier, ListMembership, Source
 
-__all__ = ["COLUMNS", "REQUIRED", "read_lists_csv"]
+__all__ = ["COLUMNS", "LAYOUTS", "REQUIRED", "Layout", "read_lists_csv"]
 
 FORMAT = "lists"
 REQUIRED = ("name", "list", "source")
-COLUMNS = (*REQUIRED, "listed_since", "listed_until", "identifiers", "country", "aliases", "kind")
+COLUMNS = (
+    *REQUIRED,
+    "listed_since",
+    "listed_until",
+    "identifiers",
+    "country",
+    "aliases",
+    "kind",
+    "note",
+)
 _ID_RE = re.compile(ID_PATTERN)
 _URL = re.compile(r"^https?://\S+$", re.I)
 
 
 class _RowError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A published transcription of a list whose columns are not this reader's own: recognised
+    by its header (``signature``, every column present), each row translated to the reader's
+    columns by :meth:`translate`.
+
+    >>> row = {"Name": "BYD Company Limited (BYD)", "Clean Name": "BYD Company Limited"}
+    >>> got = LAYOUTS[0].translate({**row, "Alias": "BYD", "Start date": "2026-06-08"})
+    >>> got["name"], got["list"], got["listed_since"], got["note"]
+    ('BYD Company Limited', 'dod-1260h', '2026-06-08', 'as printed: BYD Company Limited (BYD)')
+    """
+
+    name: str
+    signature: frozenset[str]
+    list_id: str
+    title: str  # the source when a row names none
+
+    def translate(self, row: dict[str, str]) -> dict[str, str]:
+        def cell(col: str) -> str:
+            return row.get(col, "").strip()
+
+        printed, why, parent = cell("Name"), cell("Note"), cell("Parent Name")
+        # "End date" is the date of the edition that removed the entry: its first day off the
+        # list, so the membership (whose `until` is its last day) ends the day before
+        removed, until = cell("End date"), cell("End date")
+        with contextlib.suppress(ValueError):  # empty, or not a date: read_row rejects it
+            until = (dt.date.fromisoformat(removed) - dt.timedelta(days=1)).isoformat()
+        note = "; ".join(
+            x
+            for x in (
+                f"as printed: {printed}" if printed and printed != cell("Clean Name") else "",
+                why,
+                f"listed under {parent}" if parent else "",
+                f"removed by the edition of {removed}" if removed and until != removed else "",
+            )
+            if x
+        )
+        return {
+            "name": cell("Clean Name") or printed,
+            "list": self.list_id,
+            "source": cell("Source Url") or self.title,
+            "listed_since": cell("Start date"),
+            "listed_until": until,
+            "aliases": ";".join(x for x in (cell("Alias"), cell("Previous Name")) if x),
+            "note": note,
+        }
+
+
+#: published transcriptions read as they are (docs/import.md, "Official lists as CSV")
+LAYOUTS = (
+    Layout(
+        name="OpenSanctions us_dod_chinese_milcorps",
+        signature=frozenset(
+            {"Name", "Clean Name", "Alias", "Previous Name", "Parent Name", "Note"}
+            | {"Start date", "End date", "Source Url"}
+        ),
+        list_id="dod-1260h",
+        title="DoD Section 1260H list of Chinese military companies, as transcribed by "
+        "OpenSanctions (datasets/us/dod_chinese_milcorps/sanctions.csv)",
+    ),
+)
+
+
+def _layout(path: str | os.PathLike[str]) -> Layout | None:
+    """The published layout whose columns the file's header has, if any (else None: the
+    reader's own columns; a file that cannot be read is reported by :func:`.core.csv_rows`)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            header = {h.strip() for h in next(csv.reader(fh), [])}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if set(REQUIRED) <= header:
+        return None
+    return next((lay for lay in LAYOUTS if lay.signature <= header), None)
 
 
 def _norm(name: str) -> str:
@@ -102,13 +189,20 @@ class _Reader:
         return sid
 
     def read_file(self, path: str | os.PathLike[str]) -> None:
+        layout = _layout(path)
+        required = tuple(sorted(layout.signature)) if layout else REQUIRED
         noted = False
-        for name, where, row in csv_rows(path, REQUIRED, self.out):
-            if not noted:  # once per file: columns this reader ignores
+        for name, where, row in csv_rows(path, required, self.out):
+            if not noted:  # once per file: the layout, columns this reader ignores
                 noted = True
-                extra = [h for h in row if h not in COLUMNS]
+                known = layout.signature if layout else set(COLUMNS)
+                extra = [h for h in row if h not in known]
+                if layout:
+                    self.out.notes.append(f"{name}: read as {layout.name} ({layout.list_id})")
                 if extra:
                     self.out.notes.append(f"{name}: columns not read: {', '.join(extra)}")
+            if layout:
+                row = layout.translate(row)
             try:
                 self.read_row(name, where, row)
             except _RowError as exc:
@@ -143,10 +237,11 @@ class _Reader:
             if not sep or not scheme.strip() or not ident.strip():
                 raise _RowError(f"identifier {part!r} is not scheme:id")
             idents.append((scheme.strip(), ident.strip()))
-        # the party: by identifier, else by name
+        # the party: by identifier, else by name, else by one of the row's other names (a
+        # renamed company: the 1260H list prints "X (formerly Y)")
         party = next((self.by_ident[i] for i in idents if i in self.by_ident), None)
-        if party is None:
-            party = self.by_name.get(_norm(name))
+        for other in (name, *_split(cell("aliases"))):
+            party = party or self.by_name.get(_norm(other))
         if party is not None:
             if party.kind is not kind and cell("kind"):
                 raise _RowError(
@@ -163,7 +258,7 @@ class _Reader:
                 since=since,
                 until=until,
                 sources=[sid],
-                note=f"{file} {where}",
+                note=f"{file} {where}" + (f": {cell('note')}" if cell("note") else ""),
             )
         except ValidationError as exc:  # pragma: no cover - checked above
             raise _RowError(str(exc)) from None
