@@ -24,7 +24,16 @@ aside) become one entity with one membership per list; its id is ``list:<name sl
 distinct ``source`` value becomes one Source (a URL as its url, a title with a note naming the
 file). A row that cannot be read (no name, list or source; a bad date, country, kind or
 identifier) becomes a :class:`.core.Rejected` naming the file and its row (the line number in the
-file, the header being line 1); the other rows import.
+file, the header being line 1); the other rows import. A row also matches a party by one of its
+other names (``aliases``: a renamed company).
+
+Published transcriptions with columns of their own are read as they are when their header has
+every column of one of :data:`LAYOUTS` (and not this reader's three required ones): OpenSanctions'
+hand-kept transcription of the DoD 1260H list (``Name, Clean Name, Alias, Previous Name, Parent
+Name, Note, Start date, End date, Source Url``) is the list ``dod-1260h``, ``Clean Name`` the
+name, ``Alias``/``Previous Name`` aliases, ``End date`` (the edition that removed the entry) the
+day after the membership's last day; the name as printed, the note and the parent go to the
+membership's note (a ``note`` column in this reader's own layout).
 """
 
 from __future__ import annotations
