@@ -1,0 +1,203 @@
+"""A write on a large store, seen by a replica: issue 15's "one link written into the 1M-entity
+dataset is visible in scores within 2 s".
+
+Steps (each timed): generate a synthetic dataset (``georisk synth``), seed a SQLite store from
+it (``georisk store init``), start two ``georisk serve --store`` replicas on 127.0.0.1 (A takes
+the write, B follows by polling), then repeat: read a link's etag through A, write a new stake
+into a company through A (RecordService.CreateRecord, then end it), and poll B's GetOwnership of
+that company until the stake shows (or stops showing). The figure is the time from sending the
+write to B answering with it; the write's own latency on A is beside it. The replica applies the
+change in memory (georisk.store.follow), and A checks the write incrementally against the
+dataset it serves, so neither figure should grow with the dataset.
+
+    .venv/bin/python bench/store_bench.py --entities 100000           # ~3 min
+    .venv/bin/python bench/store_bench.py --entities 1000000          # the issue's size
+
+Writes bench/results/store.json (``targets``: visible within 2 s, at the size run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import RESULTS, free_port, georisk_cmd, write_json
+
+
+def _run(args: list[str], what: str) -> float:
+    t = time.perf_counter()
+    got = subprocess.run(args, capture_output=True, text=True, check=False)
+    if got.returncode not in (0, 1):
+        raise SystemExit(f"{what} failed ({got.returncode}): {got.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _wait_serving(proc: subprocess.Popen[str], target: str, timeout: float) -> float:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with grpc.insecure_channel(target) as ch:
+                stub: Any = health_pb2_grpc.HealthStub(ch)  # the stubs lack client methods
+                r = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if r.status == health_pb2.HealthCheckResponse.SERVING:
+                    return time.perf_counter() - start
+        except grpc.RpcError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"{target} not SERVING after {timeout} s")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--entities", type=int, default=100_000)
+    ap.add_argument("--writes", type=int, default=10, help="writes measured (each one ended too)")
+    ap.add_argument("--poll", type=float, default=0.5, help="replica poll interval, s")
+    ap.add_argument("--timeout", type=float, default=1800, help="start-up limit per replica, s")
+    ap.add_argument("--out", type=Path, default=RESULTS / "store.json")
+    args = ap.parse_args()
+
+    import grpc
+    from google.protobuf import struct_pb2
+
+    from georisk.scoring.dataset import load_dataset
+    from georisk.v1 import graph_pb2, graph_pb2_grpc, records_pb2, records_pb2_grpc
+
+    cmd = georisk_cmd()
+    tmp = Path(tempfile.mkdtemp(prefix="georisk-store-bench-"))
+    data = tmp / "synth"
+    steps: dict[str, float] = {}
+    steps["synth_s"] = _run(
+        [*cmd, "synth", str(data), "--entities", str(args.entities), "--arrangements", "1000"],
+        "synth",
+    )
+    ds = load_dataset(data)
+    companies = [e.id for e in ds.entities.values() if e.kind.value == "company"]
+    fund = next(e.id for e in ds.entities.values() if e.kind.value == "fund")
+    source = next(iter(ds.sources))
+    n_links = len(ds.links)
+    del ds
+    url = f"sqlite:///{tmp / 'store.db'}"
+    steps["store_init_s"] = _run([*cmd, "store", "init", url, "--from", str(data)], "store init")
+    env = {**os.environ, "GEORISK_STORE": url, "GEORISK_STORE_POLL_SECONDS": str(args.poll)}
+    env.pop("GEORISK_AUTH_TOKENS", None)
+    procs, targets = [], []
+    for name in ("a", "b"):
+        port = free_port()
+        p = subprocess.Popen(
+            [*cmd, "serve", "--data", str(data), "--address", f"127.0.0.1:{port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(p)
+        targets.append(f"127.0.0.1:{port}")
+        steps[f"replica_{name}_serving_s"] = _wait_serving(p, targets[-1], args.timeout)
+    rss_start = [_rss_mb(p.pid) for p in procs]
+    writes, visible = [], []
+    try:
+        ch_a, ch_b = grpc.insecure_channel(targets[0]), grpc.insecure_channel(targets[1])
+        rec_a = records_pb2_grpc.RecordServiceStub(ch_a)
+        graph_b = graph_pb2_grpc.GraphServiceStub(ch_b)
+
+        def holders(eid: str) -> set[str]:
+            rep = graph_b.GetOwnership(graph_pb2.GetOwnershipRequest(entity_id=eid)).report
+            return {h.link for h in rep.direct_holders}
+
+        for i in range(args.writes):
+            target = companies[(i * 7919) % len(companies)]
+            lid = f"bench-stake-{i}"
+            doc = struct_pb2.Struct()
+            doc.update(
+                {
+                    "id": lid,
+                    "kind": "equity",
+                    "source": fund,
+                    "target": target,
+                    "share": 0.0001,
+                    "sources": [source],
+                }
+            )
+            t0 = time.perf_counter()
+            r = rec_a.CreateRecord(
+                records_pb2.CreateRecordRequest(
+                    parent="links",
+                    record=records_pb2.Record(document=doc),
+                    reason="bench: a new stake",
+                )
+            )
+            t1 = time.perf_counter()
+            while lid not in holders(target):
+                if time.perf_counter() - t0 > 60:
+                    raise SystemExit(f"replica B never showed {lid}")
+                time.sleep(0.02)
+            t2 = time.perf_counter()
+            writes.append(t1 - t0)
+            visible.append(t2 - t0)
+            rec_a.EndRecord(
+                records_pb2.EndRecordRequest(
+                    name=f"links/{lid}",
+                    valid_to="2000-01-01",
+                    etag=r.record.etag,
+                    reason="bench: undo",
+                )
+            )
+        rss_end = [_rss_mb(p.pid) for p in procs]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    worst = max(visible)
+    result: dict[str, Any] = {
+        "entities": args.entities,
+        "links": n_links,
+        "poll_seconds": args.poll,
+        "steps": {k: round(v, 2) for k, v in steps.items()},
+        "write_latency_s": {
+            "median": round(statistics.median(writes), 3),
+            "max": round(max(writes), 3),
+        },
+        "visible_on_replica_s": {
+            "median": round(statistics.median(visible), 3),
+            "max": round(worst, 3),
+        },
+        "replica_rss_mb": {"start": rss_start, "end": rss_end},
+        "targets": [
+            {
+                "name": f"a write visible in replica B's scores ({args.entities:,} entities)",
+                "target": "<= 2 s",
+                "value": round(worst, 3),
+                "met": worst <= 2.0,
+            }
+        ],
+    }
+    write_json(args.out, result)
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
