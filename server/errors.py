@@ -8,9 +8,12 @@ clients in any language can read the field and the reason. A bad request never y
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from sqlalchemy import exc as sa_exc
 
 from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import NotFoundError
@@ -25,8 +28,12 @@ __all__ = [
     "ResourceExhausted",
     "ServiceError",
     "StaleEtag",
+    "Unavailable",
+    "store_unavailable",
     "to_service_error",
 ]
+
+log = logging.getLogger("georisk.server")
 
 
 class ServiceError(Exception):
@@ -140,10 +147,52 @@ class ResourceExhausted(ServiceError):
         return [_pack(qf)]
 
 
+class Unavailable(ServiceError):
+    """UNAVAILABLE: the store's database cannot be reached right now (down, restarting, locked);
+    the client should retry with backoff. Carries ``ErrorInfo(reason="STORE_UNAVAILABLE")``."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> list[any_pb2.Any]:
+        return [_pack(error_details_pb2.ErrorInfo(reason="STORE_UNAVAILABLE", domain="georisk.v1"))]
+
+
+#: what a client is told when the store's database cannot be reached (the driver's own message,
+#: which names hosts and ports, is logged, not sent)
+STORE_UNAVAILABLE = (
+    "the store is unavailable: its database cannot be reached right now; retry with backoff "
+    "(a write retried with the same request_id is made at most once)"
+)
+
+
+def store_unavailable(exc: BaseException) -> Unavailable | None:
+    """:class:`Unavailable` for a database error that means "cannot reach the database now"
+    (a refused or lost connection, a server restarting, a pool timeout, SQLite's lock timeout),
+    None for any other error (a bug stays INTERNAL).
+
+    >>> from sqlalchemy.exc import OperationalError
+    >>> store_unavailable(OperationalError("SELECT 1", {}, ConnectionRefusedError())).code.name
+    'UNAVAILABLE'
+    >>> store_unavailable(ValueError("x")) is None
+    True
+    """
+    down = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+    if not down and isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        down = True
+    if not down:
+        return None
+    first = (str(exc).splitlines() or [""])[0][:300]
+    log.warning("store unavailable: %s: %s", type(exc).__name__, first)
+    return Unavailable(STORE_UNAVAILABLE)
+
+
 def to_service_error(exc: BaseException) -> ServiceError | None:
     """Map a domain error to its service error (None: not a known error; a bug)."""
     if isinstance(exc, ServiceError):
         return exc
+    down = store_unavailable(exc)
+    if down is not None:
+        return down
     if isinstance(exc, NotFoundError):
         return NotFound(exc.what, exc.key, str(exc))
     if isinstance(exc, DatasetError):

@@ -27,6 +27,7 @@ from georisk.server.errors import (
     PermissionDenied,
     ServiceError,
     StaleEtag,
+    store_unavailable,
 )
 from georisk.server.identity import Identity, caller
 from georisk.server.settings import Settings
@@ -177,10 +178,17 @@ class RecordServicer(records_pb2_grpc.RecordServiceServicer):
         return store, ident
 
     async def _store_call(self, fn: Callable[[], T], kind: str, rid: str, doc_prefix: str) -> T:
+        """``fn()`` off the loop; a store's refusal as this request's status, a database that
+        cannot be reached as UNAVAILABLE (:func:`~georisk.server.errors.store_unavailable`)."""
         try:
             return await self.state.run(fn)
         except StoreError as exc:
             raise _service_error(exc, kind, rid, doc_prefix) from None
+        except Exception as exc:
+            down = store_unavailable(exc)
+            if down is None:
+                raise
+            raise down from None
 
     async def _written(self, kind: str, w: Written) -> tuple[records_pb2.Record, int, str]:
         """Serve the version the write made before answering (read-your-writes)."""
