@@ -128,12 +128,12 @@ def _rebuild(fmt: str, data: Path, tmp_path: Path) -> tuple[Path, list[str]]:
 
 
 def _synthetic(tmp_path: Path) -> Path:
-    """A synthetic dataset (georisk synth): 400 entities, state chains, cross-holdings, ranged
-    shares, appointments, debt; 30 arrangements."""
+    """A synthetic dataset (georisk synth): 250 entities, state chains, cross-holdings, ranged
+    shares, appointments, debt; 20 arrangements."""
     from georisk.synth import SynthSpec, generate
 
     out = tmp_path / "synth"
-    generate(SynthSpec(entities=400, links_per_entity=3.0, arrangements=30, seed=3), out)
+    generate(SynthSpec(entities=250, links_per_entity=3.0, arrangements=20, seed=3), out)
     return out
 
 
