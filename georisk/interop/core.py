@@ -152,39 +152,65 @@ def share_range(
     return ShareRange(minimum=lo_v, maximum=hi_v, exclusive_minimum=low_x, exclusive_maximum=high_x)
 
 
+#: C0 control characters (and DEL) other than tab, line feed and carriage return: no name,
+#: date or identifier holds one; a cell with one is a damaged file, not data
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def csv_rows(
     path: str | os.PathLike[str], required: Sequence[str], out: Imported, *, kind: str = ""
 ) -> Iterator[tuple[str, str, dict[str, str]]]:
     """The rows of a UTF-8 CSV file as ``(file name, "row N", {column: stripped cell})``.
 
     What cannot be read is rejected into ``out``, never raised: an unreadable or non-UTF-8 file
-    (rows read before the bad byte stay), a header without a ``required`` column (the whole
-    file; ``kind`` names what the file should have been), a row with more cells than the header.
+    or one the CSV parser gives up on (rows read before stay), a header without a ``required``
+    column or naming a column twice (the whole file; ``kind`` names what the file should have
+    been), a row with more cells than the header or a control character in a cell.
     """
     name = os.path.basename(os.fspath(path))
+    where = "row 1 (header)"
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in (reader.fieldnames or [])]
             missing = [c for c in required if c not in header]
-            if missing:
-                what = f"not {kind} file: " if kind else ""
-                why = f"{what}the header lacks column(s) {', '.join(missing)}"
-                out.rejected.append(Rejected(name, "row 1 (header)", None, why))
+            twice = sorted({h for h in header if h and header.count(h) > 1})
+            if missing or twice:
+                what = f"not {kind} file: " if kind and missing else ""
+                why = (
+                    f"{what}the header lacks column(s) {', '.join(missing)}"
+                    if missing
+                    else f"the header names column(s) twice: {', '.join(twice)}"
+                )
+                out.rejected.append(Rejected(name, where, None, why))
                 return
             reader.fieldnames = header
             for row in reader:
                 where = f"row {reader.line_num}"
+                first = (row.get(required[0]) or "").strip() if required else ""
                 if None in row:
-                    first = (row.get(required[0]) or "").strip() if required else ""
                     why = "more cells than the header has columns"
                     out.rejected.append(Rejected(name, where, first or None, why))
+                    continue
+                bad = [(k, m.group()) for k, v in row.items() if v and (m := _CONTROL.search(v))]
+                if bad:
+                    col, char = bad[0]
+                    why = f"column {col} has a control character (U+{ord(char):04X})"
+                    out.rejected.append(Rejected(name, where, _CONTROL.sub("", first) or None, why))
                     continue
                 yield name, where, {k: (v or "").strip() for k, v in row.items()}
     except OSError as exc:
         out.rejected.append(Rejected(name, "file", None, f"cannot read: {exc.strerror}"))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        out.rejected.append(Rejected(name, "file", None, f"not a UTF-8 CSV file: {exc}"))
+    except UnicodeDecodeError as exc:
+        why = f"not UTF-8 text: {exc.reason} at byte {exc.start} (rows before it are read)"
+        out.rejected.append(Rejected(name, "file", None, why))
+    except csv.Error as exc:
+        text = str(exc)
+        limit = re.search(r"field larger than field limit \((\d+)\)", text)
+        if limit:
+            text = f"a cell is longer than {int(limit.group(1)):,} characters"
+        why = f"not readable as CSV after {where}: {text} (rows before it are read)"
+        out.rejected.append(Rejected(name, "file", None, why))
 
 
 #: scheme spellings met in the wild → the org-id.guide code the importers write
