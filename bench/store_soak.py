@@ -422,6 +422,7 @@ def soak(
     tmp = Path(tempfile.mkdtemp(prefix="georisk-store-soak-"))
     procs: list[subprocess.Popen[str]] = []
     logs: list[Path] = []
+    load_start = os.getloadavg()
     try:
         with store_url(backend, tmp) as url:
             replicas = 1 if backend == "sqlite" else 2
@@ -452,6 +453,9 @@ def soak(
     result["backend"] = backend
     result["server_log_errors"] = problems
     result["cpus"] = os.cpu_count()
+    # the machine is shared: the load average says how busy it was besides this run
+    result["loadavg_1_5_15_start"] = [round(x, 2) for x in load_start]
+    result["loadavg_1_5_15_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
 
