@@ -45,7 +45,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from georisk.interop.core import Imported, Rejected, ShareError, share_range, slug
+from georisk.interop.core import (
+    GEORISK_SCHEME,
+    Imported,
+    Rejected,
+    ShareError,
+    share_range,
+    slug,
+)
+from georisk.interop.ftm_out import georisk_id_of
 from georisk.interop.write import RecordSink
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import (
@@ -359,6 +367,8 @@ def _entity_draft(p: EntityProxy, rid: str, srcs: list[str], datasets: list[str]
         cvals = [*p.get("jurisdiction"), *p.get("country")]
     country, other, skipped = _country(cvals)
     idents = [Identifier(scheme="OpenSanctions", id=rid, sources=srcs)]
+    if (own := georisk_id_of(rid)) is not None:  # written by georisk export ftm: that entity
+        idents.append(Identifier(scheme=GEORISK_SCHEME, id=own, sources=srcs))
     for prop in p.schema.properties.values():
         if prop.type.name != "identifier" or prop.name == "programId":
             continue
