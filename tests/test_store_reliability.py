@@ -30,6 +30,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from georisk.server.settings import Settings
 from georisk.v1 import (
@@ -440,6 +441,14 @@ def test_a_postgresql_restart_is_survived_by_serving_replicas(
                 lambda: stub.ListChanges(
                     records_pb2.ListChangesRequest(), metadata=_md(READER), timeout=15
                 ),
+                # a score as known at a past version needs that version's snapshot
+                lambda: scoring_pb2_grpc.ScoringServiceStub(ch).ScoreArrangement(
+                    scoring_pb2.ScoreArrangementRequest(
+                        arrangement_id="gotion-manteno-il", as_of=ON, known_at_version=1
+                    ),
+                    metadata=_md(READER),
+                    timeout=15,
+                ),
             ):
                 start = time.monotonic()
                 with pytest.raises(grpc.RpcError) as exc:
@@ -448,6 +457,9 @@ def test_a_postgresql_restart_is_survived_by_serving_replicas(
                 assert "store" in (exc.value.details() or "")
                 assert time.monotonic() - start < 5
             assert _score(a.target) == before
+            hstub: Any = health_pb2_grpc.HealthStub(ch)  # the typeshed stub lacks the methods
+            health = hstub.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING  # it still scores
         finally:
             _pg_ctl(pg_server, "start")
         # back: the write, retried as a client retries UNAVAILABLE, lands (once), and the other
