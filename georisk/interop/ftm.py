@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 import json
 import os
 import pickle
@@ -234,6 +235,9 @@ class _Line:
     #: the pickled draft (_EntityDraft, _LinkDraft, _SanctionDraft) as the spool holds it, made
     #: in the worker so that the reader only writes bytes
     blob: bytes = b""
+    #: an equity or voting link's holding (owner, asset, kind) as a short hash, so that the
+    #: reader can tell which holdings several Ownership records describe (see _overlaps)
+    holding: int | None = None
 
 
 @dataclass
@@ -327,6 +331,8 @@ def _read_line(model: Any, file: str, src: str, lineno: int, raw_bytes: bytes) -
         )
         spooled = (file, src, lineno, rid, line.kind, line.datasets, link)
         line.blob = pickle.dumps(spooled, protocol=pickle.HIGHEST_PROTOCOL)
+        if isinstance(link, _LinkDraft) and link.link is not None:
+            line.holding = _holding_hash(link.link)
     return line
 
 
@@ -513,6 +519,8 @@ class _Reader:
         self.link_spool: IO[bytes] = tempfile.TemporaryFile(prefix="georisk-ftm-")  # noqa: SIM115
         self.entity_spool: IO[bytes] = tempfile.TemporaryFile(prefix="georisk-ftm-")  # noqa: SIM115
         self.sources_of: list[str] = []
+        self.holdings: Counter[int] = Counter()  # holding hash → Ownership records of it
+        self.several: dict[tuple[str, str, str], list[Link]] = {}  # held back: see _overlaps
 
     def reject(self, file: str, line: int, rid: str | None, reason: str) -> None:
         self.rejected.append(Rejected(file, f"line {line}", rid, reason))
@@ -584,6 +592,8 @@ class _Reader:
                 self.entity_line(file, src, fno, x, offsets[x.lineno])
             elif x.kind in ("link", "sanction"):
                 self.link_spool.write(x.blob)
+                if x.holding is not None:
+                    self.holdings[x.holding] += 1
             else:
                 self.skipped[x.schema] += 1
 
@@ -625,6 +635,9 @@ class _Reader:
                 self.sanction(file, src, lineno, rid, datasets, draft, lists)
             else:
                 self.link(file, lineno, rid, draft)
+        for group in self.several.values():
+            for link in _overlaps(group):
+                self.sink.link(link)
         for rid, lineno, draft in _spooled(self.entity_spool):
             seen = self.entities.get(rid)
             if seen is None or seen.line != lineno:
@@ -698,7 +711,12 @@ class _Reader:
         if d.reason is not None or d.link is None:
             self.reject(file, lineno, rid, d.reason or "refused")
             return
-        self.sink.link(d.link)
+        link = d.link
+        if link.kind in _OWNERSHIP and self.holdings[_holding_hash(link)] > 1:
+            key = (link.source, link.target, link.kind.value)
+            self.several.setdefault(key, []).append(link)
+            return
+        self.sink.link(link)
 
     def sanction(
         self,
@@ -738,6 +756,97 @@ class _Reader:
     def close(self) -> None:
         self.link_spool.close()
         self.entity_spool.close()
+
+
+_OWNERSHIP = (LinkKind.EQUITY, LinkKind.VOTING)
+
+
+def _holding_hash(link: Link) -> int:
+    key = f"{link.source}\0{link.target}\0{link.kind.value}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+
+
+_OPEN = ShareRange(minimum=0.0, maximum=1.0, exclusive_minimum=True)  # no percentage given
+
+
+def _bounds(link: Link) -> tuple[float, bool, float, bool]:
+    """(low, low exclusive, high, high exclusive) of a link's share."""
+    s = link.share
+    if isinstance(s, ShareRange):
+        return s.minimum, s.exclusive_minimum, s.maximum, s.exclusive_maximum
+    assert s is not None  # equity and voting links have a share
+    return float(s), False, float(s), False
+
+
+def _overlaps(links: list[Link]) -> list[Link]:
+    """Ownership records of one holding (owner, asset, kind) whose periods overlap are one
+    holding, not several: a register such as the Russian EGRUL keeps one record per change of a
+    holding (50 %, then 48 %, then 51 %, each from the same date), which as separate links would
+    count the holding two or three times. Each run of overlapping periods becomes one link: the
+    first record's id; the share the range of the figures given (exact when they agree; a record
+    without a percentage adds no figure when another gives one) and the period of those records;
+    marked unconfirmed when the figures disagree; a note naming each record and its figure.
+    Records whose periods do not overlap stay links of their own.
+
+    >>> from georisk.scoring.model import Link
+    >>> a = Link(id="a", kind="equity", source="x", target="y", share=0.5, sources=["s"])
+    >>> b = a.model_copy(update={"id": "b", "share": 0.48})
+    >>> (one,) = _overlaps([a, b])
+    >>> (one.id, one.share.minimum, one.share.maximum, one.unconfirmed)
+    ('a', 0.48, 0.5, True)
+    """
+    lo_day, hi_day = dt.date.min, dt.date.max
+    ordered = sorted(links, key=lambda x: x.valid_from or lo_day)
+    runs: list[list[Link]] = []
+    end = lo_day
+    for link in ordered:
+        if runs and (link.valid_from or lo_day) <= end:
+            runs[-1].append(link)
+        else:
+            runs.append([link])
+            end = lo_day
+        end = max(end, link.valid_to or hi_day)
+    return [run[0] if len(run) == 1 else _one_holding(run) for run in runs]
+
+
+def _one_holding(run: list[Link]) -> Link:
+    basis = [x for x in run if x.share != _OPEN] or run
+    bounds = [_bounds(x) for x in basis]
+    lo, lo_x = min((b[0], b[1]) for b in bounds)
+    hi, hi_neg_x = max((b[2], not b[3]) for b in bounds)
+    share: float | ShareRange = (
+        lo
+        if (lo, lo_x, hi, not hi_neg_x) == (hi, False, lo, False)
+        else ShareRange(
+            minimum=lo, maximum=hi, exclusive_minimum=lo_x, exclusive_maximum=not hi_neg_x
+        )
+    )
+    disagree = len({b for b in bounds}) > 1
+    starts = [x.valid_from for x in basis]
+    ends = [x.valid_to for x in basis]
+    figures = ", ".join(
+        f"{x.id} ({_pct_text(x)}, {x.valid_from or '…'}–{x.valid_to or '…'})" for x in run
+    )
+    what = f"{len(run)} FtM Ownership records of one holding with overlapping periods: {figures}"
+    first = basis[0]
+    update: dict[str, Any] = {
+        "share": share,
+        "valid_from": None if None in starts else min(d for d in starts if d),
+        "valid_to": None if None in ends else max(d for d in ends if d),
+        "sources": list(dict.fromkeys(s for x in run for s in x.sources)),
+        "note": "; ".join([*(x.note for x in run if x.note), f"{what}; taken as one holding"]),
+    }
+    if disagree:
+        update["unconfirmed"] = True
+        update["unconfirmed_note"] = f"{what}: their figures disagree, the range of them is kept"
+    return first.model_copy(update=update)
+
+
+def _pct_text(link: Link) -> str:
+    if link.share == _OPEN:
+        return "no percentage"
+    lo, _, hi, _ = _bounds(link)
+    return f"{lo * 100:.4g} %" if lo == hi else f"{lo * 100:.4g}–{hi * 100:.4g} %"
 
 
 _CHUNK_LINES = 2000
