@@ -201,3 +201,42 @@ def test_merging_into_a_streamed_import_keeps_its_records(tmp_path: Path) -> Non
     assert set(before.entities) <= set(after.entities)
     assert set(before.links) <= set(after.links)
     assert sorted(p.name for p in out.iterdir()) == ["import-merged.jsonl"]
+
+
+def test_merging_onto_an_earlier_import_keeps_its_lists_and_fills_its_country(
+    tmp_path: Path,
+) -> None:
+    from georisk.interop.core import Imported
+    from georisk.interop.write import write_dataset
+    from georisk.scoring.model import Entity, EntityKind, Identifier, ListMembership, Source
+
+    lei = Identifier(scheme="XI-LEI", id="5493001KJTIIGC8Y1R12")
+
+    def imported(src: str, e: Entity) -> Imported:
+        out = Imported(format="test")
+        out.sources[src] = Source(id=src, title=src, url=f"https://example.org/{src}")
+        out.entities[e.id] = e
+        return out
+
+    gleif = Entity(id="lei:x", name="X Ltd", kind="company", sources=["gleif"], identifiers=[lei])
+    sdn = ListMembership(list_id="ofac-sdn", since=dt.date(2024, 5, 1), sources=["os"])
+    ftm = Entity(
+        id="ftm:x",
+        name="X Limited",
+        kind=EntityKind.COMPANY,
+        country="CN",
+        lists=[sdn],
+        sources=["os"],
+        identifiers=[lei],
+    )
+    out = tmp_path / "ds"
+    write_dataset(imported("gleif", gleif), out)
+    write_dataset(imported("os", ftm), out, merge_into=out)
+    x = load_dataset(out).entities["lei:x"]
+    assert x.country == "CN"  # filled: the dataset had none
+    assert [(m.list_id, m.since) for m in x.lists] == [("ofac-sdn", dt.date(2024, 5, 1))]
+    # another country is a conflict, said, and the dataset's stands
+    ru = ftm.model_copy(update={"id": "ftm:x2", "country": "RU", "lists": []})
+    res = write_dataset(imported("os2", ru), out, merge_into=out)
+    assert load_dataset(out).entities["lei:x"].country == "CN"
+    assert any(m.startswith("conflict: country of X Ltd [lei:x]") for m in res.merged)

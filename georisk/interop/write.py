@@ -32,7 +32,7 @@ from typing import Any
 
 from georisk.interop.core import GEORISK_SCHEME, Imported, Rejected, identifier_key
 from georisk.scoring.dataset import load_dataset
-from georisk.scoring.model import Entity, Identifier, Link, ShareRange, Source
+from georisk.scoring.model import Entity, Identifier, Link, ListMembership, ShareRange, Source
 
 __all__ = [
     "STREAMERS",
@@ -92,6 +92,34 @@ def _idents(a: list[Identifier], b: list[Identifier]) -> list[Identifier]:
             else prev.model_copy(update={"sources": _union(prev.sources, i.sources)})
         )
     return list(out.values())
+
+
+def _listing_key(m: ListMembership) -> tuple[str, Any, Any]:
+    return (m.list_id, m.since, m.until)
+
+
+def _new_lists(have: list[ListMembership], said: list[ListMembership]) -> list[ListMembership]:
+    keys = {_listing_key(m) for m in have}
+    return [m for m in said if _listing_key(m) not in keys]
+
+
+def _lists(have: list[ListMembership], said: list[ListMembership]) -> list[ListMembership]:
+    """List memberships of both: one per (list, since, until), the sources of both."""
+    out: dict[tuple[str, Any, Any], ListMembership] = {}
+    for m in [*have, *said]:
+        key = _listing_key(m)
+        prev = out.get(key)
+        out[key] = (
+            m
+            if prev is None
+            else prev.model_copy(update={"sources": _union(prev.sources, m.sources)})
+        )
+    return list(out.values())
+
+
+def _listing(m: ListMembership) -> str:
+    since = f" since {m.since}" if m.since else ""
+    return f"{m.list_id} listing{since} (sources {', '.join(m.sources)})"
 
 
 def _share_text(link: Link) -> str:
@@ -157,19 +185,36 @@ class _Merger:
             id_map[e.id] = match
             old = self.pool["entity"].get(match)
             if old is None:
+                fixed = self.fixed_entities[match]
+                unsaid = [f"its {_listing(m)}" for m in _new_lists(fixed.lists, e.lists)]
                 self.messages.append(
                     f"{e.name} [{e.id}] is {self._name(match)} (matched on {how}); that entity "
                     "is in a hand-written file and is left as it is"
+                    + (
+                        f": not added, edit the hand-written record: {', '.join(unsaid)}"
+                        if unsaid
+                        else ""
+                    )
                 )
                 continue
             aliases = _union(old.aliases, [e.name] if e.name != old.name else [])
-            self.pool["entity"][match] = old.model_copy(
-                update={
-                    "identifiers": _idents(old.identifiers, e.identifiers),
-                    "sources": _union(old.sources, e.sources),
-                    "aliases": _union(aliases, e.aliases),
-                }
-            )
+            update: dict[str, Any] = {
+                "identifiers": _idents(old.identifiers, e.identifiers),
+                "sources": _union(old.sources, e.sources),
+                "aliases": _union(aliases, e.aliases),
+                "lists": _lists(old.lists, e.lists),
+            }
+            for fld in ("country", "principal_place"):  # filled when missing, never overwritten
+                have, said = getattr(old, fld), getattr(e, fld)
+                if have is None and said is not None:
+                    update[fld] = said
+                elif have is not None and said is not None and have != said:
+                    self.messages.append(
+                        f"conflict: {fld} of {self._name(match)}: the dataset says {have}, "
+                        f"{e.name} [{e.id}] (sources {', '.join(e.sources)}) says {said}; "
+                        f"{have} stands"
+                    )
+            self.pool["entity"][match] = old.model_copy(update=update)
             for i in e.identifiers:
                 self.by_ident.setdefault(identifier_key(i.scheme, i.id), match)
             if e.id != match or set(e.sources) - set(old.sources):
