@@ -37,8 +37,8 @@ from _common import RESULTS, ROOT, georisk_cmd, write_json
 from startup_bench import serve_start
 
 #: BODS statements per synthetic entity (entities and persons, plus the equity, voting and
-#: board-appointment links): measured on `georisk synth --entities 10000` (28,237 statements)
-STATEMENTS_PER_ENTITY = 2.82
+#: board-appointment links): measured on `georisk synth --entities 354610` (971,539 statements)
+STATEMENTS_PER_ENTITY = 2.74
 GIB = 1024.0
 
 

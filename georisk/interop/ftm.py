@@ -489,7 +489,7 @@ def _sanction_draft(p: EntityProxy, rid: str) -> _SanctionDraft:
 # --------------------------------------------------------------------------- the whole input
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
     """An FtM entity id met in the input: its schema so far, where, and with what."""
 
