@@ -176,33 +176,42 @@ def test_ftm_real_sanctions_become_dated_list_memberships(zala: Imported) -> Non
 
 
 def test_ftm_real_ownership_and_directorships(zala: Imported) -> None:
-    into_cst = [
-        (l.source, l.share, l.valid_from, l.valid_to)
-        for l in zala.links.values()
-        if l.target == CST and l.kind is LinkKind.EQUITY
-    ]
-    assert (IZHMASH, 0.49, dt.date(2016, 3, 29), None) in into_cst
-    assert (ZAKHAROV, 0.51, dt.date(2015, 11, 25), None) in into_cst
+    into_cst = [l for l in zala.links.values() if l.target == CST and l.kind is LinkKind.EQUITY]
+    got = {(l.source, l.share, l.valid_from, l.valid_to) for l in into_cst}
+    assert (
+        "ftm:nk-dsxj9zzhxbbmyemnntbhai",
+        0.02,
+        dt.date(2019, 5, 24),
+        dt.date(2023, 12, 21),
+    ) in got
+    assert ("ftm:nk-dq98gpmgdvh8dszd8g9xtc", 0.01, dt.date(2022, 1, 17), dt.date(2023, 3, 2)) in got
+    # the register's records of Zakharov's holding: 50 %, 48 %, 51 %, all from 2015-11-25
+    zak = [l for l in into_cst if l.source == ZAKHAROV]
+    assert zak and all(l.valid_from == dt.date(2015, 11, 25) for l in zak)
+    for l in zak:
+        share = l.share
+        assert share is not None
+        lo, hi = (share, share) if isinstance(share, float) else (share.minimum, share.maximum)
+        assert 0.48 <= lo <= hi <= 0.51, share
+    assert any(l.source == IZHMASH for l in into_cst)  # Kalashnikov's Izhmash holds CST
     directors = {
         l.source for l in zala.links.values() if l.target == CST and l.kind is LinkKind.APPOINTMENT
     }
     assert directors == {ZAKHAROV, "ftm:nk-mcemxffuhfdjpc8gsxh74o"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="requested from the FtM reader's owner (requests.md, 'overlapping Ownership records'): "
-    "the Russian register keeps one Ownership per change of a holding with overlapping periods "
-    "(Zakharov's 50 %, 48 % and 51 % of CST, all from 2015-11-25); they are imported as three "
-    "holdings, CST's equity adds up to 149 % and the loader refuses the whole file (exit 3)",
-)
 def test_ftm_real_file_imports_and_scores(tmp_path: Path) -> None:
+    """The register's overlapping records of one holding (Zakharov's 50 %, 48 % and 51 % of CST,
+    all from 2015-11-25) are one holding of 48-51 %: the file imports whole (it was refused,
+    149 %, before the FtM reader merged them) and scores."""
     pytest.importorskip("followthemoney", reason="FOLLOWTHEMONEY IS NOT INSTALLED")
     out = tmp_path / "zala"
     assert main(["import", "ftm", str(ZALA), "-o", str(out)]) == 0
     report = Engine.from_dir(out).ownership(CST, dt.date(2024, 1, 1))
     assert {h.holder for h in report.direct_holders} >= {ZAKHAROV, IZHMASH}
-    assert report.entity.lists
+    (zak,) = [h for h in report.direct_holders if h.holder == ZAKHAROV]
+    assert (zak.share.min, zak.share.max, zak.unconfirmed) == (0.48, 0.51, True)
+    assert {"bis-entity-list", "ofac-sdn"} <= {e.list for e in report.entity.lists}
 
 
 # ------------------------------------------------------------------- official lists (CSV)
@@ -287,3 +296,41 @@ def test_a_listed_1260h_company_is_a_specified_foreign_entity(milcorps_dir: Path
     byd = _named(milcorps_dir, "BYD Company Limited")
     assert engine.ownership(byd, dt.date(2026, 7, 1)).specified_foreign_entity.verdict is Tri.TRUE
     assert engine.ownership(byd, dt.date(2026, 6, 1)).specified_foreign_entity.verdict is Tri.FALSE
+
+
+#: The header and rows 2-3 of OpenSanctions' transcription of the FY2024 NDAA §154 list
+#: (datasets/us/special_leg/source_files/section_154.csv, commit
+#: 7ccd1f43f96d062ff530bf82ef2751c8f8ed6692, 2026-08-18), and Huawei's row of section_889.csv
+#: (same layout): the laws name the parties; OpenSanctions types them up.
+OPENSANCTIONS_SECTION_154 = (
+    "schema,name,aliases,topics,program,authority,reason,report-date,start-date,end-date,country,notes,source_url",
+    'Company,"BYD Company, Limited",,,Section 154 of the United States National Defense Authorization Act for Fiscal Year 2024,United States Congress,,2023-12-22,"October 1, 2027",,,"Beginning on October 1, 2027, none of the funds authorized to be appropriated or otherwise made available for the Department of Defense may be obligated or expended to procure a battery produced by the entity.",https://www.congress.gov/118/plaws/publ31/PLAW-118publ31.pdf',  # noqa: E501
+    'Company,"Contemporary Amperex Technology Company, Limited",CATL,,Section 154 of the United States National Defense Authorization Act for Fiscal Year 2024,United States Congress,,2023-12-22,"October 1, 2027",,,"Beginning on October 1, 2027, none of the funds authorized to be appropriated or otherwise made available for the Department of Defense may be obligated or expended to procure a battery produced by the entity.",https://www.congress.gov/118/plaws/publ31/PLAW-118publ31.pdf',  # noqa: E501
+    "Company,Huawei Technologies Company,,debarment,Section 889 of the John S. McCain National Defense Authorization Act for Fiscal Year 2019 (Public Law 115 - 232),United States Congress,,,,,,,https://www.congress.gov/115/plaws/publ232/PLAW-115publ232.pdf",  # noqa: E501
+)
+
+
+def test_the_published_section_154_list_imports_as_the_packs_list(tmp_path: Path) -> None:
+    src = tmp_path / "section_154.csv"
+    src.write_text("\n".join(OPENSANCTIONS_SECTION_154) + "\n", encoding="utf-8")
+    assert main(["import", "lists", str(src), "-o", str(tmp_path / "ds")]) == 0
+    ds = load_dataset(tmp_path / "ds")
+    catl = ds.entities[_named(tmp_path / "ds", "Contemporary Amperex Technology Company, Limited")]
+    assert catl.aliases == ["CATL"]
+    (m,) = catl.lists
+    # listed by the law of 2023-12-22; its procurement ban starts on 2027-10-01 (the pack's
+    # effect dates), which the note keeps
+    assert (m.list_id, m.since, m.until) == ("ndaa-fy2024-154", dt.date(2023, 12, 22), None)
+    assert m.note is not None and "in force from 2027-10-01" in m.note
+    assert (
+        ds.sources[m.sources[0]].url
+        == "https://www.congress.gov/118/plaws/publ31/PLAW-118publ31.pdf"
+    )
+    # a law's list the pack does not have keeps its program as the list id
+    huawei = ds.entities[_named(tmp_path / "ds", "Huawei Technologies Company")]
+    assert huawei.lists[0].list_id.startswith("program:section-889-of-the-john-s.-mccain")
+    # the pack makes a §154 battery maker a specified foreign entity
+    engine = Engine.from_dir(tmp_path / "ds")
+    assert (
+        engine.ownership(catl.id, dt.date(2025, 8, 1)).specified_foreign_entity.verdict is Tri.TRUE
+    )

@@ -43,7 +43,7 @@ import csv
 import datetime as dt
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -78,7 +78,7 @@ class _RowError(ValueError):
 class Layout:
     """A published transcription of a list whose columns are not this reader's own: recognised
     by its header (``signature``, every column present), each row translated to the reader's
-    columns by :meth:`translate`.
+    columns by ``translate``.
 
     >>> row = {"Name": "BYD Company Limited (BYD)", "Clean Name": "BYD Company Limited"}
     >>> got = LAYOUTS[0].translate({**row, "Alias": "BYD", "Start date": "2026-06-08"})
@@ -88,38 +88,124 @@ class Layout:
 
     name: str
     signature: frozenset[str]
-    list_id: str
-    title: str  # the source when a row names none
+    translate: Callable[[dict[str, str]], dict[str, str]]
 
-    def translate(self, row: dict[str, str]) -> dict[str, str]:
-        def cell(col: str) -> str:
-            return row.get(col, "").strip()
 
-        printed, why, parent = cell("Name"), cell("Note"), cell("Parent Name")
-        # "End date" is the date of the edition that removed the entry: its first day off the
-        # list, so the membership (whose `until` is its last day) ends the day before
-        removed, until = cell("End date"), cell("End date")
-        with contextlib.suppress(ValueError):  # empty, or not a date: read_row rejects it
-            until = (dt.date.fromisoformat(removed) - dt.timedelta(days=1)).isoformat()
-        note = "; ".join(
-            x
-            for x in (
-                f"as printed: {printed}" if printed and printed != cell("Clean Name") else "",
-                why,
-                f"listed under {parent}" if parent else "",
-                f"removed by the edition of {removed}" if removed and until != removed else "",
-            )
-            if x
+def _cells(row: dict[str, str]) -> Callable[[str], str]:
+    return lambda col: (row.get(col) or "").strip()
+
+
+def _note(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _day_before(day: str) -> str:
+    """``day`` less one day (ISO), or ``day`` unchanged when it is not a date."""
+    with contextlib.suppress(ValueError):  # empty, or not a date: read_row rejects the latter
+        return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+    return day
+
+
+_MILCORPS_TITLE = (
+    "DoD Section 1260H list of Chinese military companies, as transcribed by OpenSanctions "
+    "(datasets/us/dod_chinese_milcorps/sanctions.csv)"
+)
+
+
+def _milcorps_row(row: dict[str, str]) -> dict[str, str]:
+    """OpenSanctions' transcription of the DoD 1260H list, one row per listing and edition."""
+    cell = _cells(row)
+    printed, clean, removed = cell("Name"), cell("Clean Name"), cell("End date")
+    # "End date" is the date of the edition that removed the entry: its first day off the list,
+    # so the membership (whose `until` is its last day) ends the day before
+    until = _day_before(removed)
+    return {
+        "name": clean or printed,
+        "list": "dod-1260h",
+        "source": cell("Source Url") or _MILCORPS_TITLE,
+        "listed_since": cell("Start date"),
+        "listed_until": until,
+        "aliases": ";".join(x for x in (cell("Alias"), cell("Previous Name")) if x),
+        "note": _note(
+            f"as printed: {printed}" if printed and printed != clean else "",
+            cell("Note"),
+            f"listed under {cell('Parent Name')}" if cell("Parent Name") else "",
+            f"removed by the edition of {removed}" if removed and until != removed else "",
+        ),
+    }
+
+
+#: programs of OpenSanctions' special_leg files that are lists of the scoring pack
+_PROGRAM_LISTS = (
+    (re.compile(r"\bSection 154\b.*\bFiscal Year 2024\b", re.I), "ndaa-fy2024-154"),
+    (re.compile(r"\b1260H\b"), "dod-1260h"),
+)
+_KINDS = {"company": "company", "organization": "company", "legalentity": "company"}
+_KINDS |= {"person": "person", "publicbody": "state_body"}
+
+
+def _loose_date(raw: str, *, end: bool = False) -> tuple[str, str]:
+    """(ISO date or the text unchanged, a note when it was read loosely): ``2023-12-22``,
+    ``October 1, 2027`` → ``2027-10-01``; a month or a year alone reads as its first day, or its
+    last when ``end`` (``December 2023`` → ``2023-12-31``), with a note.
+
+    >>> _loose_date("October 1, 2027"), _loose_date("December 2023", end=True)[0]
+    (('2027-10-01', ''), '2023-12-31')
+    """
+    raw = raw.strip()
+    for fmt in ("%B %d, %Y", "%b %d, %Y", "%d %B %Y"):
+        with contextlib.suppress(ValueError):
+            return dt.datetime.strptime(raw, fmt).date().isoformat(), ""
+    first: dt.date | None = None
+    with contextlib.suppress(ValueError):
+        first = dt.datetime.strptime(raw, "%B %Y").date()
+    if first is None and re.fullmatch(r"\d{4}", raw):
+        first = dt.date(int(raw), 1, 1)
+    if first is None:
+        return raw, ""  # ISO, empty, or unreadable: read_row decides
+    day = first
+    if end:
+        nxt = (
+            dt.date(first.year + 1, 1, 1)
+            if len(raw) == 4 or first.month == 12
+            else dt.date(first.year, first.month + 1, 1)
         )
-        return {
-            "name": cell("Clean Name") or printed,
-            "list": self.list_id,
-            "source": cell("Source Url") or self.title,
-            "listed_since": cell("Start date"),
-            "listed_until": until,
-            "aliases": ";".join(x for x in (cell("Alias"), cell("Previous Name")) if x),
-            "note": note,
-        }
+        day = nxt - dt.timedelta(days=1)
+    return day.isoformat(), f"dated {raw!r}, read as {day.isoformat()}"
+
+
+def _special_leg_row(row: dict[str, str]) -> dict[str, str]:
+    """OpenSanctions' transcriptions of lists named in US laws (datasets/us/special_leg)."""
+    cell = _cells(row)
+    program = cell("program")
+    list_id = next((lid for rx, lid in _PROGRAM_LISTS if rx.search(program)), "")
+    since, since_note = _loose_date(cell("report-date"))
+    start, _ = _loose_date(cell("start-date"))
+    until, until_note = _loose_date(cell("end-date"), end=True)
+    country = cell("country")
+    iso = country.upper() if country.upper() in ISO_3166_ALPHA2 else ""
+    sources = [u.strip() for u in cell("source_url").split(";") if u.strip()]
+    return {
+        "name": cell("name"),
+        "list": list_id or slug("program", program) if program else "",
+        "source": sources[0] if sources else cell("authority"),
+        "listed_since": since,
+        "listed_until": until,
+        "aliases": cell("aliases"),
+        "country": iso,
+        "kind": _KINDS.get(cell("schema").lower(), cell("schema").lower()),
+        "note": _note(
+            program,
+            f"named in a report of {cell('report-date')}" if cell("report-date") else "",
+            since_note,
+            until_note,
+            f"in force from {start}" if start and start != since else "",
+            cell("reason"),
+            cell("notes"),
+            f"country as given: {country}" if country and not iso else "",
+            f"also published at {'; '.join(sources[1:])}" if len(sources) > 1 else "",
+        ),
+    }
 
 
 #: published transcriptions read as they are (docs/import.md, "Official lists as CSV")
@@ -130,9 +216,15 @@ LAYOUTS = (
             {"Name", "Clean Name", "Alias", "Previous Name", "Parent Name", "Note"}
             | {"Start date", "End date", "Source Url"}
         ),
-        list_id="dod-1260h",
-        title="DoD Section 1260H list of Chinese military companies, as transcribed by "
-        "OpenSanctions (datasets/us/dod_chinese_milcorps/sanctions.csv)",
+        translate=_milcorps_row,
+    ),
+    Layout(
+        name="OpenSanctions special_leg",
+        signature=frozenset(
+            {"schema", "name", "aliases", "program", "authority", "reason", "report-date"}
+            | {"start-date", "end-date", "country", "notes", "source_url"}
+        ),
+        translate=_special_leg_row,
     ),
 )
 
@@ -207,7 +299,7 @@ class _Reader:
                 known = layout.signature if layout else set(COLUMNS)
                 extra = [h for h in row if h not in known]
                 if layout:
-                    self.out.notes.append(f"{name}: read as {layout.name} ({layout.list_id})")
+                    self.out.notes.append(f"{name}: read as {layout.name}")
                 if extra:
                     self.out.notes.append(f"{name}: columns not read: {', '.join(extra)}")
             if layout:
