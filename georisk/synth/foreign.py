@@ -101,10 +101,13 @@ def bods_statements(dataset: Path) -> Iterator[dict[str, Any]]:
         "publisher": {"name": "georisk synth", "url": "https://example.invalid/georisk-synth"},
     }
 
-    def statement(rid: str, rtype: str, details: dict[str, Any]) -> dict[str, Any]:
+    def statement(
+        rid: str, rtype: str, details: dict[str, Any], subject: str | None = None
+    ) -> dict[str, Any]:
         return {
             "statementId": _sid(rtype, rid),
-            "declarationSubject": rid,
+            # the entity or person the declaration is about: a relationship's subject
+            "declarationSubject": subject or rid,
             "statementDate": STATEMENT_DATE,
             "publicationDetails": pub,
             "recordId": rid,
@@ -163,6 +166,7 @@ def bods_statements(dataset: Path) -> Iterator[dict[str, Any]]:
                 "interestedParty": row["source"],
                 "interests": [interest],
             },
+            subject=row["target"],
         )
 
 
