@@ -83,7 +83,8 @@ def test_kinds_and_country_mix(generated: tuple[Path, SynthStats, Dataset]) -> N
 def test_link_kinds_and_terms(generated: tuple[Path, SynthStats, Dataset]) -> None:
     _, stats, ds = generated
     kinds = Counter(l.kind for l in ds.links.values())
-    assert set(kinds) == set(LinkKind) - {LinkKind.MEMBERSHIP}
+    # membership and control (consolidation, other influence: from imports) are not generated
+    assert set(kinds) == set(LinkKind) - {LinkKind.MEMBERSHIP, LinkKind.CONTROL}
     assert kinds.most_common(1)[0][0] is LinkKind.EQUITY
     assert {k.value: v for k, v in kinds.items()} == {
         k: v for k, v in stats.links_by_kind.items() if v

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from georisk.scoring.dataset import RECORD_KINDS, Dataset
 from georisk.scoring.overlay import Overlay, apply_overlay
-from georisk.store.store import Change
+
+if TYPE_CHECKING:  # the store imports this module (its incremental check): no cycle at run time
+    from georisk.store.store import Change
 
 __all__ = ["follow", "overlay_of", "records_overlay"]
 
