@@ -257,13 +257,25 @@ def _parser() -> argparse.ArgumentParser:
         help="bods: BODS 0.4 JSON; ftm: FollowTheMoney JSON lines; graphml, gexf: the graph of "
         "the --as-of date for Gephi, yEd, NetworkX",
     )
-    ex.add_argument("data_dir", type=Path, metavar="DATA")
+    ex.add_argument("data_dir", type=Path, metavar="DATA", nargs="?", default=None)
     ex.add_argument("-o", "--out", type=Path, required=True, metavar="FILE")
     ex.add_argument(
         "--as-of",
         type=_date,
         default=None,
         help="statement date (bods, ftm) or the graph's date (graphml, gexf); default today",
+    )
+    ex.add_argument(
+        "--store",
+        metavar="URL",
+        help="export the dataset held in a store (docs/store.md) instead of a directory DATA",
+    )
+    ex.add_argument(
+        "--known-at",
+        type=int,
+        default=None,
+        metavar="VERSION",
+        help="with --store: the dataset as the store knew it at this store version",
     )
     _store_parser(sub)
     return p
@@ -574,6 +586,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
             notes, rejected = imported.notes, imported.rejected
             res = write_dataset(imported, args.out, merge_into=args.out if args.merge else None)
     except RuntimeError as exc:  # a format whose library is not installed (ftm: an extra)
+        if isinstance(exc, RecursionError):  # a bug, not a usage error: say so loudly
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DatasetError as exc:
@@ -609,9 +623,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except RuntimeError as exc:  # a format whose library is not installed (ftm: an extra)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    ds = _load(args.data_dir)
-    if ds is None:
-        return EXIT_DATA
+    if args.store is not None:
+        if args.data_dir is not None:
+            print("error: give DATA or --store, not both", file=sys.stderr)
+            return EXIT_USAGE
+        from georisk.store import StoreError, open_store
+
+        try:
+            with open_store(args.store) as store:
+                ds, seq = store.snapshot(as_known_at=args.known_at)
+        except StoreError as exc:
+            print(f"error: {args.store.split('@')[-1]}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"note: store version {seq}, dataset {ds.version}", file=sys.stderr)
+    elif args.known_at is not None:
+        print("error: --known-at goes with --store", file=sys.stderr)
+        return EXIT_USAGE
+    else:
+        loaded = _load(args.data_dir or default_data_dir())
+        if loaded is None:
+            return EXIT_DATA
+        ds = loaded
     tmp = out.with_name(f".{out.name}.part")
     try:
         res = write(ds, args.as_of or clock.today(), tmp)
@@ -706,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # defaults that depend on when and where the command runs are resolved now, not when the
     # parser is built: the dataset ($GEORISK_DATA, else the embedded one) and today (UTC)
-    if "data_dir" in args and args.data_dir is None:
+    if "data_dir" in args and args.data_dir is None and args.command != "export":
         args.data_dir = default_data_dir()
     if args.command in ("ownership", "score") and args.as_of is None:
         args.as_of = clock.today()

@@ -305,12 +305,15 @@ def _source_for(file: Path, publisher: Any) -> Source:
     publisher = publisher if isinstance(publisher, dict) else {}
     name = publisher.get("name")
     url = publisher.get("url")
-    return Source(
-        id=slug("bods-file", file.stem),
-        title=f"BODS 0.4 statements {file.name}" + (f" published by {name}" if name else ""),
-        url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
-        note=f"imported from {file.name} by georisk import bods",
-    )
+    try:
+        return Source(
+            id=slug("bods-file", file.stem),
+            title=f"BODS 0.4 statements {file.name}" + (f" published by {name}" if name else ""),
+            url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
+            note=f"imported from {file.name} by georisk import bods",
+        )
+    except ValueError:  # a publisher the model refuses (a lone surrogate): the file names it
+        return _source_for(file, None)
 
 
 def _entity(rec: _Record) -> Entity:

@@ -300,6 +300,18 @@ def _read_line(model: Any, file: str, src: str, lineno: int, raw_bytes: bytes) -
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         return _Line(lineno, reject=f"not JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return _Line(lineno, reject="not JSON this reader can take: nested too deeply")
+    try:
+        return _read_object(model, file, src, lineno, data)
+    except (ValidationError, RecursionError) as exc:  # e.g. a lone surrogate (\ud800) in a text
+        rid = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
+        why = _why(exc) if isinstance(exc, ValidationError) else "nested too deeply"
+        return _Line(lineno, rid, reject=f"cannot be read: {why}")
+
+
+def _read_object(model: Any, file: str, src: str, lineno: int, data: Any) -> _Line:
+    """One parsed input line."""
     if not isinstance(data, dict):
         return _Line(lineno, reject="not a JSON object")
     rid = data.get("id") if isinstance(data.get("id"), str) else None

@@ -266,7 +266,9 @@ class _Merger:
 
 
 def _write_lines(path: Path, lines: Iterable[str]) -> None:
-    with path.open("w", encoding="utf-8") as f:
+    # a lone surrogate (a JSON escape such as \ud800 in the input) is written back as that
+    # escape, which reads back as the same text, instead of failing the write
+    with path.open("w", encoding="utf-8", errors="backslashreplace") as f:
         for line in lines:
             f.write(line)
             f.write("\n")
