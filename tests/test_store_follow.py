@@ -165,3 +165,55 @@ def test_writes_are_checked_incrementally_and_refusals_worded_by_the_loader(
     assert _tables(checked[1]) == _tables(snap)
     store.close()
     other.close()
+
+
+def test_export_from_a_store_as_known_at_a_version(tmp_path: Path) -> None:
+    """`georisk export FORMAT --store URL [--known-at V]`: the store's dataset, now or as it
+    was, in any export format (here GraphML, read back with NetworkX)."""
+    import networkx as nx
+
+    from georisk.cli import main
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    migrate(url)
+    store = open_store(url)
+    seq = store.init_from(DEFAULT_DATA, actor="ops", reason="seed")
+    _, etag = store.get("link", "vw-owns-gotion")
+    store.update(
+        "link",
+        "vw-owns-gotion",
+        {"share": 0.3},
+        update_mask=["share"],
+        etag=etag,
+        actor="a",
+        reason="A21",
+    )
+    store.close()
+
+    def vw_share(path: Path) -> Any:
+        g = nx.read_graphml(path)
+        (d,) = [d for _, _, k, d in g.edges(keys=True, data=True) if k == "vw-owns-gotion"]
+        return d["share_text"]
+
+    now, then = tmp_path / "now.graphml", tmp_path / "then.graphml"
+    assert main(["export", "graphml", "--store", url, "-o", str(now), "--as-of", "2026-11-22"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "graphml",
+                "--store",
+                url,
+                "--known-at",
+                str(seq),
+                "-o",
+                str(then),
+                "--as-of",
+                "2026-11-22",
+            ]
+        )
+        == 0
+    )
+    assert (vw_share(now), vw_share(then)) == ("30%", "26.47–30%")
+    assert main(["export", "graphml", "data", "--store", url, "-o", str(now)]) == 2
+    assert main(["export", "graphml", "--known-at", "1", "-o", str(now)]) == 2
