@@ -213,3 +213,34 @@ def test_gleif_files_in_any_order_are_told_apart_by_their_header() -> None:
     a = read_gleif_files([GLEIF_RR, GLEIF_LEI])
     b = read_gleif([GLEIF_LEI], [GLEIF_RR])
     assert a.entities == b.entities and a.notes == b.notes and a.rejected == b.rejected
+
+
+def test_gleif_records_no_longer_kept_give_unconfirmed_or_no_links(tmp_path: Path) -> None:
+    """A relationship record whose registration lapsed (not renewed) or retired is not vouched
+    for any more: an unconfirmed link saying so; an annulled or duplicate one: no link."""
+    from georisk.interop.gleif import read_gleif
+
+    head = (
+        "Relationship.StartNode.NodeID,Relationship.EndNode.NodeID,"
+        "Relationship.RelationshipType,Relationship.RelationshipStatus,"
+        "Relationship.Period.1.startDate,Relationship.Period.1.periodType,"
+        "Registration.RegistrationStatus\n"
+    )
+    rows = [
+        ("TEST00000000PARENT01", "LAPSED"),
+        ("TEST000000000ULTIM03", "ANNULLED"),
+    ]
+    rr = tmp_path / "rr.csv"
+    rr.write_text(
+        head
+        + "".join(
+            f"TEST000000000CHILD02,{p},IS_DIRECTLY_CONSOLIDATED_BY,ACTIVE,2021-06-15,"
+            f"RELATIONSHIP_PERIOD,{reg}\n"
+            for p, reg in rows
+        )
+    )
+    out = read_gleif([GLEIF_LEI], [rr])
+    (link,) = out.links.values()
+    assert link.source == "lei:test00000000parent01" and link.unconfirmed
+    assert "LAPSED" in (link.unconfirmed_note or "")
+    assert any("(registration annulled)" in n for n in out.notes)

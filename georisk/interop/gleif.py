@@ -45,6 +45,10 @@ CONSOLIDATION_TYPES = {
     "IS_DIRECTLY_CONSOLIDATED_BY": "direct",
     "IS_ULTIMATELY_CONSOLIDATED_BY": "ultimate",
 }
+#: relationship records GLEIF no longer vouches for: annulled or duplicate (no link), and not
+#: renewed or retired (an unconfirmed link)
+_VOID_REGISTRATIONS = frozenset({"ANNULLED", "DUPLICATE"})
+_STALE_REGISTRATIONS = frozenset({"LAPSED", "RETIRED"})
 _LEI = re.compile(r"^[A-Z0-9]{18}[0-9]{2}$")
 
 
@@ -63,12 +67,16 @@ class Consolidation:
     end: dt.date | None
     status: str
     source: str
+    #: the relationship record's own registration status (Registration.RegistrationStatus)
+    registration: str = ""
 
     def sentence(self, names: dict[str, str]) -> str:
         period = ""
         if self.start or self.end:
             period = f" from {self.start or '?'}" + (f" to {self.end}" if self.end else "")
         status = f" ({self.status.lower()})" if self.status and self.status != "ACTIVE" else ""
+        if self.registration and self.registration != "PUBLISHED":
+            status += f" (registration {self.registration.lower()})"
         return (
             f"{names.get(self.child, self.child)} [{self.child}] is {self.level}ly consolidated by "
             f"{names.get(self.parent, self.parent)} [{self.parent}]{period}{status} "
@@ -77,10 +85,21 @@ class Consolidation:
 
     def link(self) -> Link | None:
         """The ``control`` link parent → child, or None when the relationship is inactive and
-        has no end date (no period to give a link)."""
+        has no end date (no period to give a link) or its record was annulled or is a
+        duplicate. A record not renewed (``LAPSED``) or ``RETIRED`` gives an unconfirmed link."""
         if self.status not in ("", "ACTIVE") and self.end is None:
             return None
+        if self.registration in _VOID_REGISTRATIONS:
+            return None
+        stale = self.registration in _STALE_REGISTRATIONS
         return Link(
+            unconfirmed=stale,
+            unconfirmed_note=(
+                f"GLEIF registration status {self.registration}: the record is no longer kept "
+                "up to date, so the relationship may have ended or changed"
+                if stale
+                else None
+            ),
             id=slug("gleif", f"{self.child}-{self.level}-{self.parent}".replace("lei:", "")),
             kind=LinkKind.CONTROL,
             role=f"{self.level}_consolidation",
@@ -223,6 +242,7 @@ class _Reader:
                 end=end,
                 status=row.get("Relationship.RelationshipStatus", ""),
                 source=sid,
+                registration=row.get("Registration.RegistrationStatus", "").strip().upper(),
             )
         )
 
