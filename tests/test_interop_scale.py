@@ -240,3 +240,22 @@ def test_merging_onto_an_earlier_import_keeps_its_lists_and_fills_its_country(
     res = write_dataset(imported("os2", ru), out, merge_into=out)
     assert load_dataset(out).entities["lei:x"].country == "CN"
     assert any(m.startswith("conflict: country of X Ltd [lei:x]") for m in res.merged)
+
+
+def test_an_array_broken_in_the_middle_keeps_the_statements_before_the_break(
+    tmp_path: Path,
+) -> None:
+    from georisk.interop.bods import import_bods
+
+    sts = json.loads((DATA / "joint-ownership.json").read_text(encoding="utf-8"))
+    text = json.dumps(sts)
+    broken = tmp_path / "broken.json"
+    cut = text.index('{"statementId"', len(text) // 2)  # a statement in the second half
+    broken.write_text(text[:cut] + '{"statementId": "trunc', encoding="utf-8")
+    imported = import_bods([broken])
+    (reject,) = imported.rejected
+    n = text[:cut].count('{"statementId"')
+    assert (reject.where, reject.record_id) == (f"statement {n}", None)
+    assert reject.reason.startswith("unparsable JSON")
+    entities = [s for s in sts[:n] if s["recordType"] != "relationship"]
+    assert len(imported.entities) == len(entities)  # the statements before the break are read
