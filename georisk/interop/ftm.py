@@ -331,7 +331,8 @@ def _read_object(model: Any, file: str, src: str, lineno: int, data: Any) -> _Li
     if schema in _ENTITY_SCHEMATA:
         line.kind = "entity"
         line.has_name = any(n.strip() for n in proxy.get("name"))
-        draft = _entity_draft(proxy, rid, [src], datasets) if line.has_name else None
+        caption = data.get("caption") if isinstance(data.get("caption"), str) else None
+        draft = _entity_draft(proxy, rid, [src], datasets, caption) if line.has_name else None
         line.blob = pickle.dumps((rid, lineno, draft), protocol=pickle.HIGHEST_PROTOCOL)
         return line
     if schema in _LINK_SCHEMATA:
@@ -369,12 +370,17 @@ def _country(values: list[str]) -> tuple[str | None, list[str], list[str]]:
     return (iso[0] if iso else None), iso[1:], skipped
 
 
-def _entity_draft(p: EntityProxy, rid: str, srcs: list[str], datasets: list[str]) -> _EntityDraft:
+def _entity_draft(
+    p: EntityProxy, rid: str, srcs: list[str], datasets: list[str], caption: str | None = None
+) -> _EntityDraft:
+    """The entity of one proxy, list memberships of Sanctions aside. Its name is the line's
+    ``caption`` (OpenSanctions' chosen display name) when that is one of its names, else the
+    first name; the other names are aliases."""
     schema = p.schema.name
     names = [n for n in p.get("name") if n.strip()]
-    name = names[0]
+    name = caption if caption is not None and caption in names else names[0]
     aliases: list[str] = []
-    for a in [*names[1:], *p.get("alias"), *p.get("previousName"), *p.get("weakAlias")]:
+    for a in [*names, *p.get("alias"), *p.get("previousName"), *p.get("weakAlias")]:
         if a.strip() and a != name and a not in aliases:
             aliases.append(a)
     if schema == "Person":
@@ -670,6 +676,7 @@ class _Reader:
     def merged(self, rid: str, seen: _Seen) -> _EntityDraft:
         """The draft of an entity met on several lines: their proxies merged by the library."""
         proxy = None
+        caption = None
         for fno, off, ln in seen.refs:
             with open(self.paths[fno], "rb") as fh:
                 fh.seek(off)
@@ -677,13 +684,14 @@ class _Reader:
             p = self.model.get_proxy(data, cleaned=False)
             if proxy is None:
                 proxy = p
+                caption = data.get("caption") if isinstance(data.get("caption"), str) else None
             else:
                 try:
                     proxy.merge(p)
                 except Exception:
                     continue
         assert proxy is not None
-        return _entity_draft(proxy, rid, sorted(seen.sources), seen.datasets)
+        return _entity_draft(proxy, rid, sorted(seen.sources), seen.datasets, caption)
 
     def entity(
         self, rid: str, seen: _Seen, draft: _EntityDraft, lists: list[ListMembership]
