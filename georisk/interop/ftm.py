@@ -26,6 +26,15 @@ for a start and the last day for an end, with a note. Every fact carries the Sou
 input file (its note names the file and the FtM datasets seen in it). A line that cannot be read
 (bad JSON, no id, unknown schema, an unreadable percentage, a link to an entity not in the
 input) becomes a :class:`.core.Rejected` with its line number and the reason; the rest imports.
+
+Ownership records of one holding whose periods overlap (a register keeping one record per change
+of a holding) are one link, the range of their figures (:func:`_overlaps`).
+
+At scale (:func:`stream_ftm`): each line is read by the library in a worker process and drafted
+there; the drafts are spooled to a temporary file, and only a few facts per entity id stay in
+memory until links, sanctions and entities are written to the sink
+(:class:`~georisk.interop.write.BulkSink`: bulk CSV). :func:`read_ftm` is the same reader into
+memory.
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ the same holding (holder, held, kind) with another share becomes one link whose 
 range of both, marked unconfirmed with a note naming each figure and its source. Records of
 hand-written files are never rewritten: a conflicting imported share for one of their holdings
 is reported and not written (the dataset's figure stands), never silently replacing it.
+
+At scale (:func:`stream_dataset`): a streaming reader (:data:`STREAMERS`: BODS, FtM) gives its
+records to a :class:`BulkSink`, which writes them as they come as bulk CSV
+(``import-FMT.entities.csv``, ``import-FMT.links.csv``, read column-wise by the loader) and
+``import-FMT.jsonl`` for the sources and what CSV cannot say; the result is loaded and swapped
+in as above. :class:`RecordSink` collects the same records into an :class:`Imported` instead.
 """
 
 from __future__ import annotations
