@@ -181,7 +181,7 @@ class RecordServicer(records_pb2_grpc.RecordServiceServicer):
         """``fn()`` off the loop; a store's refusal as this request's status, a database that
         cannot be reached as UNAVAILABLE (:func:`~georisk.server.errors.store_unavailable`)."""
         try:
-            return await self.state.run(fn)
+            return await self.state.run_store(fn)
         except StoreError as exc:
             raise _service_error(exc, kind, rid, doc_prefix) from None
         except Exception as exc:

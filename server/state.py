@@ -87,6 +87,7 @@ class ServingState:
     # id(cached value) → (that value, its wire bytes); holding the value keeps its id unique
     _wire: dict[int, tuple[object, bytes]] = field(default_factory=dict, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _store_pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     #: the durable store served from (None: the directory ``data_dir``), and the store version
     #: (change seq) of the dataset in ``engine``
@@ -110,6 +111,14 @@ class ServingState:
     async def run(self, fn: Callable[[], T]) -> T:
         """Run CPU-bound domain work off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
+
+    async def run_store(self, fn: Callable[[], T]) -> T:
+        """Run a store call (a write, a read of the log, a refresh) off the event loop, on its
+        own thread: it must not queue behind the scores waiting for the scoring pool (under a
+        read load a write would wait seconds), and writes are serialized by the store anyway."""
+        if self._store_pool is None:
+            self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="georisk-store")
+        return await asyncio.get_running_loop().run_in_executor(self._store_pool, fn)
 
     async def cached(
         self, key: Hashable, fn: Callable[[], T], encode: Callable[[T], bytes] | None = None
@@ -164,7 +173,7 @@ class ServingState:
         if store is None:
             raise LookupError("not serving a store")
         if seq is None and at is not None:
-            seq = await self.run(lambda: store.seq_at(at))
+            seq = await self.run_store(lambda: store.seq_at(at))
         engine, now = self.engine, self.store_version
         if seq is None or seq == now:
             return engine, now
@@ -172,7 +181,7 @@ class ServingState:
             raise ValueError(f"store version {seq} is not between 1 and {now}")
         past = self._past.get(seq)
         if past is None:
-            ds, _ = await self.run(lambda: store.snapshot(as_known_at=seq))
+            ds, _ = await self.run_store(lambda: store.snapshot(as_known_at=seq))
             past = engine.with_dataset(ds)
             self._past[seq] = past
             while len(self._past) > PAST_ENGINES:
@@ -189,10 +198,10 @@ class ServingState:
             return ReloadResult(False, self.version, "not serving a store")
         async with self._reload_lock:
             since = self.store_version
-            if await self.run(store.version) == since:
-                return ReloadResult(True, self.version, f"serving {self.version}")
             try:
-                new, seq, how = await self.run(lambda: self._newer(store, since))
+                if await self.run_store(store.version) == since:
+                    return ReloadResult(True, self.version, f"serving {self.version}")
+                new, seq, how = await self.run_store(lambda: self._newer(store, since))
             except Exception as exc:  # a store that cannot be read keeps the old data serving
                 log.exception("store refresh failed: %s; still serving %s", exc, self.version)
                 return ReloadResult(False, self.version, f"{type(exc).__name__}: {exc}")
@@ -254,5 +263,6 @@ class ServingState:
             return ReloadResult(True, self.version, f"serving {self.version}")
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self._store_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
