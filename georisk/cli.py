@@ -673,6 +673,12 @@ def _store_parser(sub: Any) -> None:
     si.add_argument("--from", dest="from_dir", type=Path, required=True, metavar="DIR")
     si.add_argument("--actor", default=None, help="who (default: the login name)")
     si.add_argument("--reason", default=None, help="why (default: 'init from DIR')")
+    si.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="a store that holds data already is left as it is, exit 0 (for a seed job that "
+        "runs on every deploy)",
+    )
     sm = ss.add_parser("migrate", help="create or upgrade the store's schema (Alembic)")
     sm.add_argument("url", metavar="URL")
     se = ss.add_parser("export", help="write the store as a dataset directory")
@@ -721,6 +727,9 @@ def _cmd_store(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_DATA
     except StoreNotEmpty as exc:
+        if args.store_command == "init" and args.if_empty:
+            print(f"ok: {args.url}: not empty, left as it is (--if-empty)", file=sys.stderr)
+            return EXIT_OK
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
     except (StoreError, ValueError, SQLAlchemyError, OSError) as exc:

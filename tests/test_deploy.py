@@ -194,7 +194,7 @@ def test_the_seed_job_migrates_and_seeds_once(tmp_path: Path) -> None:
     assert f"{before} records from" in out[0], out[0]
     with open_store(seeded) as store:
         assert store.version() == before  # nothing written again
-    assert "not seeded again" in out[1], out[1]
+    assert "not empty, left as it is (--if-empty)" in out[1], out[1]
 
 
 @pytest.mark.parametrize("path", ["compose.yaml", "k8s/store/store-init-job.yaml"])
