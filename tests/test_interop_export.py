@@ -268,6 +268,26 @@ def test_bods_export_validates_and_carries_control_and_the_georisk_id(tmp_path: 
     assert rel["e1"]["share"] == {"exclusiveMinimum": 50.0, "maximum": 75.0}
     ents = {s["recordId"]: s["recordDetails"] for s in sts if s["recordType"] != "relationship"}
     assert {"id": "child:1", "schemeName": "georisk"} in ents["child:1"]["identifiers"]
+    # a person's georisk id is not a person identifier (those are JURISDICTION-TYPE schemes:
+    # passport, tax id, id card; libcovebods checks it) but an "identifying" annotation
+    embedded = {
+        s["recordId"]: s
+        for s in json.loads(_export_text("bods", DEFAULT_DATA, tmp_path / "embedded.json"))
+    }
+    person = embedded["li-zhen"]
+    assert person["recordType"] == "person" and "identifiers" not in person["recordDetails"]
+    assert person["annotations"] == [
+        {
+            "motivation": "identifying",
+            "statementPointerTarget": "/recordDetails",
+            "description": "georisk entity id li-zhen",
+            "georiskId": "li-zhen",
+        }
+    ]
+    from georisk.interop.bods import import_bods
+
+    back = import_bods([tmp_path / "embedded.json"]).entities["bods:li-zhen"]
+    assert ("georisk", "li-zhen") in {(i.scheme, i.id) for i in back.identifiers}
     # and back: control links (role influence: BODS does not say consolidation), the range kept
     assert main(["import", "bods", str(tmp_path / "out.json"), "-o", str(tmp_path / "back")]) == 0
     links = {l.id: l for l in load_dataset(tmp_path / "back").links.values()}
@@ -275,6 +295,11 @@ def test_bods_export_validates_and_carries_control_and_the_georisk_id(tmp_path: 
     assert links["bods:c1"].valid_from == dt.date(2020, 1, 1)
     assert links["bods:e1"].share == ShareRange(minimum=0.5, maximum=0.75, exclusive_minimum=True)
     assert links["bods:e1"].valid_to == dt.date(2030, 12, 31)
+
+
+def _export_text(fmt: str, data: Path, out: Path) -> str:
+    _export(fmt, data, out)
+    return out.read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- FtM

@@ -43,7 +43,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from georisk.interop.core import Imported, Rejected, ShareError, share_range, slug
+from georisk.interop.core import GEORISK_SCHEME, Imported, Rejected, ShareError, share_range, slug
 from georisk.interop.write import RecordSink
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import (
@@ -56,6 +56,7 @@ from georisk.scoring.model import (
 )
 
 __all__ = [
+    "ANNOTATION_KEY",
     "INTEREST_KINDS",
     "RECORD_SCHEME",
     "SCHEMA_DIR",
@@ -80,6 +81,8 @@ _ROLE = {LinkKind.APPOINTMENT: "board", LinkKind.CONTROL: "influence"}
 _NO_SHARE = frozenset(_ROLE)
 _ENTITY_KINDS = {"state": EntityKind.GOVERNMENT, "stateBody": EntityKind.STATE_BODY}
 RECORD_SCHEME = "BODS-record"
+#: the custom property of an "identifying" annotation holding a person's georisk id (bods_out)
+ANNOTATION_KEY = "georiskId"
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
 
 
@@ -361,6 +364,10 @@ def _entity(rec: _Record) -> Entity:
         scheme = i.get("scheme") or i.get("schemeName")
         if scheme and i.get("id"):
             idents.append(Identifier(scheme=str(scheme), id=str(i["id"]), sources=[rec.source]))
+    for a in st.get("annotations") or []:  # a person's georisk id (bods_out): a custom property
+        gid = a.get(ANNOTATION_KEY) if isinstance(a, dict) else None
+        if isinstance(gid, str) and gid and a.get("motivation") == "identifying":
+            idents.append(Identifier(scheme=GEORISK_SCHEME, id=gid, sources=[rec.source]))
     return Entity(
         id=slug("bods", rid),
         name=str(name).strip() or rid,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from georisk.interop import Exported
-from georisk.interop.bods import INTEREST_KINDS, RECORD_SCHEME
+from georisk.interop.bods import ANNOTATION_KEY, INTEREST_KINDS, RECORD_SCHEME
 from georisk.interop.core import GEORISK_SCHEME, identifier_key
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.model import Entity, EntityKind, Link, LinkKind, LinkStatus, ShareRange
@@ -140,8 +140,13 @@ def iter_bods(ds: Dataset, on: dt.date) -> Iterator[dict[str, Any]]:
             for i in e.identifiers
             if i.scheme != RECORD_SCHEME and identifier_key(i.scheme, i.id)[0] != _GEORISK_KEY
         ]
-        # its own id last: the key `import --merge` matches (not an org-id.guide list: schemeName)
-        idents.append({"id": e.id, "schemeName": GEORISK_SCHEME})
+        # its own id: the key `import --merge` matches. An entity's goes last among its
+        # identifiers (not an org-id.guide list: schemeName only); a person's identifiers must
+        # be JURISDICTION-TYPE schemes (passport, tax id, id card: libcovebods checks it), so a
+        # person's goes in an "identifying" annotation of the statement, as a custom property
+        person = e.kind is EntityKind.PERSON
+        if not person:
+            idents.append({"id": e.id, "schemeName": GEORISK_SCHEME})
         country = {"name": e.country, "code": e.country} if e.country else None
         if e.kind is EntityKind.PERSON:
             d: dict[str, Any] = {
@@ -164,8 +169,19 @@ def iter_bods(ds: Dataset, on: dt.date) -> Iterator[dict[str, Any]]:
                 d["jurisdiction"] = country
             if e.aliases:
                 d["alternateNames"] = list(e.aliases)
-        d["identifiers"] = idents
-        yield statement(r, "person" if e.kind is EntityKind.PERSON else "entity", r, d)
+        if idents:
+            d["identifiers"] = idents
+        st = statement(r, "person" if person else "entity", r, d)
+        if person:
+            st["annotations"] = [
+                {
+                    "motivation": "identifying",
+                    "statementPointerTarget": "/recordDetails",
+                    "description": f"georisk entity id {e.id}",
+                    ANNOTATION_KEY: e.id,
+                }
+            ]
+        yield st
     for link in ds.links.values():
         itype = _EXPORT_INTERESTS.get(link.kind)
         if itype is None:
