@@ -91,3 +91,24 @@ def test_different_identifiers_stay_different() -> None:
     assert identifier_key("FI-PRO", "3007894-1") != identifier_key("FI-PRO", "03007894-1")
     assert identifier_key("OpenSanctions", "NK-abc") == identifier_key("opensanctions", "NK-abc")
     assert identifier_key("OpenSanctions", "NK-abc") != identifier_key("OpenSanctions", "nk-abc")
+
+
+def test_an_empty_import_never_replaces_a_dataset(tmp_path: Path) -> None:
+    """An empty BODS file, or one whose every statement is refused, leaves the dataset as it
+    was (exit 3), and the refused statements are still in the errors file."""
+    import json
+
+    from georisk.cli import main
+
+    base = _base(tmp_path)
+    before = {p.name: p.read_bytes() for p in base.iterdir()}
+    empty, bad = tmp_path / "empty.json", tmp_path / "bad.json"
+    empty.write_text("[]")
+    bad.write_text(json.dumps([{"statementId": "s1", "recordType": "nonsense"}]))
+    assert main(["import", "bods", str(empty), "-o", str(base)]) == 3
+    assert main(["import", "bods", str(bad), "-o", str(base)]) == 3
+    assert {p.name: p.read_bytes() for p in base.iterdir()} == before
+    errors = (tmp_path / "ds.errors.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in errors] == ["s1"]
+    # merging nothing is no change, not an error
+    assert main(["import", "bods", str(empty), "-o", str(base), "--merge"]) == 0

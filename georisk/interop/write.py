@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from georisk.interop.core import GEORISK_SCHEME, Imported, Rejected, identifier_key
-from georisk.scoring.dataset import load_dataset
+from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
 from georisk.scoring.model import Entity, Identifier, Link, ListMembership, ShareRange, Source
 
 __all__ = [
@@ -298,6 +298,21 @@ def _swap(tmp: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _refuse_empty(counts: dict[str, int], out_dir: Path, rejected: Sequence[Rejected]) -> None:
+    """An import that gave no entity must not replace a dataset with an empty one (an empty or
+    wholly refused file): refused, its rejects still written to the errors file."""
+    if counts.get("entity", 0):
+        return
+    why = "nothing to import: no entity or person came out of the sources"
+    if rejected:
+        errs = errors_path(out_dir)
+        part = errs.with_name(f".{errs.name}.part")
+        _write_lines(part, (json.dumps(r.as_json(), ensure_ascii=False) for r in rejected))
+        os.replace(part, errs)
+        why += f" ({len(rejected)} rejected: {errs})"
+    raise DatasetError([DatasetIssue(out_dir.name, "", "", why)])
+
+
 def write_dataset(
     imported: Imported, out_dir: Path, *, merge_into: Path | None = None
 ) -> WriteResult:
@@ -332,6 +347,8 @@ def write_dataset(
             ),
         )
         result.counts = {kind: len(pool[kind]) for kind in ("source", "entity", "link")}
+        if merge_into is None:
+            _refuse_empty(result.counts, out_dir, imported.rejected)
         load_dataset(tmp)  # the loader's checks: a refused dataset is never swapped in
         _swap(tmp, out_dir)
     except BaseException:
@@ -618,6 +635,7 @@ def stream_dataset(fmt: str, paths: Sequence[Path], out_dir: Path) -> StreamResu
             sink.close()
         rejected, notes = sink.imported.rejected, sink.imported.notes
         result = WriteResult(out_dir, None, counts=dict(sink.counts))
+        _refuse_empty(result.counts, out_dir, rejected)
         load_dataset(tmp)  # the loader's checks: a refused dataset is never swapped in
         _swap(tmp, out_dir)
     except BaseException:
