@@ -157,8 +157,8 @@ def test_a_synthetic_dataset_round_trips_with_the_same_scores(fmt: str, tmp_path
 
 def test_what_each_format_gives_back_of_an_entity(tmp_path: Path) -> None:
     """A fresh import of each export: names, countries and aliases of all 52 entities come back;
-    kinds as far as the format has them; FtM sanctions come back as the pack's lists where the
-    reader knows the authority (1260H, UFLPA), the §154 ban as ftm-sanction-us-congress."""
+    kinds as far as the format has them; FtM sanctions come back as the pack's lists, by the
+    programId a georisk export writes (georisk:<list id>), the §154 ban included."""
     pytest.importorskip("followthemoney", reason=FTM_MISSING)
     from georisk.interop.ftm_out import ftm_id
 
@@ -181,7 +181,7 @@ def test_what_each_format_gives_back_of_an_entity(tmp_path: Path) -> None:
             assert any(i.scheme == GEORISK_SCHEME and i.id == e.id for i in got.identifiers)
     catl = back["ftm"][ids["ftm"]("catl")]
     lists = {(m.list_id, m.since) for m in catl.lists}
-    assert {("dod-1260h", dt.date(2025, 1, 7)), ("ftm-sanction-us-congress", None)} <= lists
+    assert {("dod-1260h", dt.date(2025, 1, 7)), ("ndaa-fy2024-154", None)} <= lists
     camel = back["ftm"][ids["ftm"]("camel-group")]
     assert ("uflpa-entity-list", dt.date(2023, 8, 2)) in {(m.list_id, m.since) for m in camel.lists}
     assert all(not e.lists for e in back["bods"].values())  # BODS has no lists

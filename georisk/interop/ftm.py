@@ -67,6 +67,7 @@ from georisk.interop.ftm_out import georisk_id_of
 from georisk.interop.write import RecordSink
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.model import (
+    ID_PATTERN,
     Entity,
     EntityKind,
     Identifier,
@@ -276,6 +277,7 @@ class _SanctionDraft:
     notes: list[str] = field(default_factory=list)
     authority: str | None = None
     program: str | None = None
+    program_id: str | None = None
 
 
 def _unread(proxy: EntityProxy, props: Any) -> list[str]:
@@ -509,7 +511,14 @@ def _sanction_draft(p: EntityProxy, rid: str) -> _SanctionDraft:
     except ValueError as exc:
         return _SanctionDraft(target, str(exc))
     return _SanctionDraft(
-        target, None, since, until, notes, p.first("authority"), p.first("program")
+        target,
+        None,
+        since,
+        until,
+        notes,
+        p.first("authority"),
+        p.first("program"),
+        p.first("programId"),
     )
 
 
@@ -767,7 +776,12 @@ class _Reader:
         if d.date_error is not None:
             self.reject(file, lineno, rid, d.date_error)
             return
-        list_id = list_id_for(d.authority, d.program, datasets or self.entities[target].datasets)
+        own = (d.program_id or "").removeprefix(_OWN_PROGRAM)
+        list_id = (  # a georisk export names its list (ftm_out: programId georisk:<list id>)
+            own
+            if d.program_id and d.program_id.startswith(_OWN_PROGRAM) and _LIST_ID.match(own)
+            else list_id_for(d.authority, d.program, datasets or self.entities[target].datasets)
+        )
         what = ", ".join(x for x in (d.authority, d.program) if x)
         try:
             m = ListMembership(
@@ -788,6 +802,8 @@ class _Reader:
 
 
 _OWNERSHIP = (LinkKind.EQUITY, LinkKind.VOTING)
+_OWN_PROGRAM = "georisk:"
+_LIST_ID = re.compile(ID_PATTERN)
 
 
 def _holding_hash(link: Link) -> int:
