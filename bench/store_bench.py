@@ -28,9 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench._common import RESULTS, free_port, georisk_cmd, write_json
+from _common import RESULTS, free_port, georisk_cmd, write_json
 
 
 def _run(args: list[str], what: str) -> float:
