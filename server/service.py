@@ -270,8 +270,11 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         return await self._score(engine, request.arrangement_id, on, scenario, view, seq)
 
     async def _known_at(
-        self, request: scoring_pb2.ScoreArrangementRequest
-    ) -> tuple[Engine, int | None]:
+        self,
+        request: scoring_pb2.ScoreArrangementRequest
+        | scoring_pb2.BatchScoreArrangementsRequest
+        | scoring_pb2.StreamScoreArrangementsRequest,
+    ) -> tuple[Engine, int]:
         """The engine a request asks for: now, or as the store knew it (``known_at_version`` /
         ``known_at``)."""
         has_at = request.HasField("known_at")
@@ -296,7 +299,6 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     async def BatchScoreArrangements(
         self, request: scoring_pb2.BatchScoreArrangementsRequest, context: Ctx
     ) -> scoring_pb2.BatchScoreArrangementsResponse:
-        engine, seq = self.state.engine, self.state.store_version
         ids = list(request.arrangement_ids)
         if len(ids) > self.settings.max_batch:
             raise ResourceExhausted(
@@ -304,6 +306,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 f"{len(ids)} ids exceed the batch limit of "
                 f"{self.settings.max_batch}; use StreamScoreArrangements",
             )
+        engine, seq = await self._known_at(request)
         check, on, scenario, view = self._common(
             engine, request.as_of, request.scenario, request.view
         )
@@ -317,15 +320,17 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 raise NotFound("arrangement", aid)
         version = engine.dataset.version
         # the response's size, counted as it is assembled: it must fit the server's send limit
-        tail = len(
-            scoring_pb2.ScoreArrangementResponse(dataset_version=version).SerializeToString()
+        tail = len(  # = the batch response's own fields: dataset_version, store_version
+            scoring_pb2.ScoreArrangementResponse(
+                dataset_version=version, store_version=seq
+            ).SerializeToString()
         )
         limit, size = self.settings.max_response_bytes, tail
         out = []
         for i, aid in enumerate(ids):
             _deadline(context)
             response = await self._score(engine, aid, on, scenario, view, seq)
-            wire = self.state.serialized(response)  # score field + dataset_version field
+            wire = self.state.serialized(response)  # score field + the version fields
             size += len(wire) - tail if wire is not None else _field_size(response.score)
             if size > limit:
                 raise ResourceExhausted(
@@ -335,12 +340,14 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                     "(one message per score), fewer ids or the basic view",
                 )
             out.append(response.score)
-        return scoring_pb2.BatchScoreArrangementsResponse(scores=out, dataset_version=version)
+        return scoring_pb2.BatchScoreArrangementsResponse(
+            scores=out, dataset_version=version, store_version=seq
+        )
 
     async def StreamScoreArrangements(
         self, request: scoring_pb2.StreamScoreArrangementsRequest, context: Ctx
     ) -> AsyncIterator[scoring_pb2.StreamScoreArrangementsResponse]:
-        engine, seq = self.state.engine, self.state.store_version
+        engine, seq = await self._known_at(request)
         check, on, scenario, view = self._common(
             engine, request.as_of, request.scenario, request.view
         )
@@ -360,10 +367,15 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 if err is None:
                     raise
                 yield scoring_pb2.StreamScoreArrangementsResponse(
-                    error=err.to_status(), error_arrangement_id=aid, dataset_version=version
+                    error=err.to_status(),
+                    error_arrangement_id=aid,
+                    dataset_version=version,
+                    store_version=seq,
                 )
                 continue
-            yield scoring_pb2.StreamScoreArrangementsResponse(score=score, dataset_version=version)
+            yield scoring_pb2.StreamScoreArrangementsResponse(
+                score=score, dataset_version=version, store_version=seq
+            )
 
     async def SimulateOverlay(
         self, request: scoring_pb2.SimulateOverlayRequest, context: Ctx

@@ -299,6 +299,30 @@ def test_a_past_score_is_given_again_exactly(server: ServerThread) -> None:
         assert now.store_version == w.store_version and now.dataset_version != then.dataset_version
         again = score(known_at_version=then.store_version)
         assert again.SerializeToString() == then.SerializeToString()
+        # batch and stream too: the same past score, their store version the one asked for
+        full = types_pb2.EXPLANATION_VIEW_FULL
+        batch = scoring.BatchScoreArrangements(
+            scoring_pb2.BatchScoreArrangementsRequest(
+                arrangement_ids=["gotion-manteno-il"],
+                as_of=ON,
+                view=full,
+                known_at_version=then.store_version,
+            ),
+            metadata=_md(READER),
+        )
+        assert batch.store_version == then.store_version
+        assert batch.scores[0].SerializeToString() == then.score.SerializeToString()
+        (item,) = scoring.StreamScoreArrangements(
+            scoring_pb2.StreamScoreArrangementsRequest(
+                arrangement_ids=["gotion-manteno-il"],
+                as_of=ON,
+                view=full,
+                known_at_version=then.store_version,
+            ),
+            metadata=_md(READER),
+        )
+        assert item.store_version == then.store_version
+        assert item.score.SerializeToString() == then.score.SerializeToString()
         with pytest.raises(grpc.RpcError) as exc:
             score(known_at_version=w.store_version + 5)
         assert exc.value.code() is grpc.StatusCode.INVALID_ARGUMENT

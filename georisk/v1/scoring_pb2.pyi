@@ -114,17 +114,27 @@ class BatchScoreArrangementsRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     SCENARIO_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     as_of: _builtins.str
     """Date of the facts and rules to use (`YYYY-MM-DD`); empty: today (UTC)."""
     scenario: _builtins.str
     """Id of the scenario whose verdicts fill `verdicts`; empty: `current-law`."""
     view: _types_pb2.ExplanationView.ValueType
     """How much explanation to return; unspecified means BASIC."""
+    known_at_version: _builtins.int
+    """As in ScoreArrangementRequest: score on the data as the store knew it at this store
+    version; 0: now.
+    """
     @_builtins.property
     def arrangement_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the arrangements to score: 1 to 1,000 (more: RESOURCE_EXHAUSTED with QuotaFailure);
         a repeated id is scored once per mention.
         """
+
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """As in ScoreArrangementRequest: score on the data as the store knew it at this instant."""
 
     def __init__(
         self,
@@ -133,10 +143,12 @@ class BatchScoreArrangementsRequest(_message.Message):
         as_of: _builtins.str = ...,
         scenario: _builtins.str = ...,
         view: _types_pb2.ExplanationView.ValueType = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_ids", b"arrangement_ids", "as_of", b"as_of", "scenario", b"scenario", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_ids", b"arrangement_ids", "as_of", b"as_of", "known_at", b"known_at", "known_at_version", b"known_at_version", "scenario", b"scenario", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -150,8 +162,11 @@ class BatchScoreArrangementsResponse(_message.Message):
 
     SCORES_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version (change seq) of the data that answered; 0 when the server serves a directory."""
     @_builtins.property
     def scores(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.ArrangementScore]:
         """The scores, in the order of `arrangement_ids`."""
@@ -161,10 +176,11 @@ class BatchScoreArrangementsResponse(_message.Message):
         *,
         scores: _abc.Iterable[_types_pb2.ArrangementScore] | None = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "scores", b"scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "scores", b"scores", "store_version", b"store_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -180,17 +196,27 @@ class StreamScoreArrangementsRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     SCENARIO_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     as_of: _builtins.str
     """Date of the facts and rules to use (`YYYY-MM-DD`); empty: today (UTC)."""
     scenario: _builtins.str
     """Id of the scenario whose verdicts fill `verdicts`; empty: `current-law`."""
     view: _types_pb2.ExplanationView.ValueType
     """How much explanation to return; unspecified means BASIC."""
+    known_at_version: _builtins.int
+    """As in ScoreArrangementRequest: score on the data as the store knew it at this store
+    version; 0: now.
+    """
     @_builtins.property
     def arrangement_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the arrangements to score, in the order wanted; empty: every arrangement of the
         dataset.
         """
+
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """As in ScoreArrangementRequest: score on the data as the store knew it at this instant."""
 
     def __init__(
         self,
@@ -199,10 +225,12 @@ class StreamScoreArrangementsRequest(_message.Message):
         as_of: _builtins.str = ...,
         scenario: _builtins.str = ...,
         view: _types_pb2.ExplanationView.ValueType = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_ids", b"arrangement_ids", "as_of", b"as_of", "scenario", b"scenario", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_ids", b"arrangement_ids", "as_of", b"as_of", "known_at", b"known_at", "known_at_version", b"known_at_version", "scenario", b"scenario", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -218,10 +246,13 @@ class StreamScoreArrangementsResponse(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     ERROR_ARRANGEMENT_ID_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     error_arrangement_id: _builtins.str
     """The id that failed, set together with `error` (a score names its arrangement itself)."""
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version (change seq) of the data that answered; 0 when the server serves a directory."""
     @_builtins.property
     def score(self) -> _types_pb2.ArrangementScore:
         """The score."""
@@ -237,10 +268,11 @@ class StreamScoreArrangementsResponse(_message.Message):
         error: _status_pb2.Status | None = ...,
         error_arrangement_id: _builtins.str = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "result", b"result", "score", b"score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "error", b"error", "error_arrangement_id", b"error_arrangement_id", "result", b"result", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "error", b"error", "error_arrangement_id", b"error_arrangement_id", "result", b"result", "score", b"score", "store_version", b"store_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["score", "error"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
