@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+import operator
+import re
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeVar, cast
 
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
+from google.protobuf.message import Message
+from pydantic import BaseModel, TypeAdapter
 
 from georisk.scoring.control import OwnershipReport
 from georisk.scoring.engine import ArrangementScore
@@ -24,6 +30,7 @@ from georisk.v1 import graph_pb2, scoring_pb2, types_pb2
 
 __all__ = [
     "arrangement_to_proto",
+    "build",
     "entity_to_proto",
     "ownership_to_proto",
     "pack_to_proto",
@@ -32,6 +39,7 @@ __all__ = [
     "timeline_to_proto",
 ]
 
+M = TypeVar("M", bound=Message)
 _VERDICTS = {"eligible", "at_risk", "not_eligible", "not_applicable"}
 _TRI = {"true", "false", "undetermined"}
 
@@ -81,14 +89,213 @@ def _parse(data: dict[str, Any], message: Any) -> Any:
     return json_format.ParseDict(data, message, ignore_unknown_fields=False)
 
 
+# --------------------------------------------------------------------------- direct construction
+#
+# json_format.ParseDict walks a dict through protobuf's pure-Python descriptors and costs more
+# than a BASIC score; building the messages with their constructors from the domain objects'
+# attributes costs a small fraction of it. A plan per (domain class, message type) is compiled
+# once: for each proto field, where its value comes from (the attribute of the same name as the
+# JSON dump would key it, a rename, a derivation, or a ``*_json`` text) and how it converts
+# (dates as ISO strings, enum values to their prefixed proto enum, nested models to messages).
+# ``None`` leaves a field unset, as the dump's nulls did.
+
+_Conv = Callable[[Any], Any]
+_Step = tuple[str, _Conv, _Conv | None]
+
+#: proto fields filled from a domain attribute of another name: message → {field: attribute}
+_RENAMED: dict[str, dict[str, str]] = {"georisk.v1.ListEntry": {"list_id": "list"}}
+
+
+def _capacity(i: int) -> _Conv:
+    def get(a: Any) -> Any:
+        cap = a.capacity_gwh
+        return None if cap is None else cap[i]
+
+    return get
+
+
+def _report_truncated(r: OwnershipReport) -> bool:
+    listings = [r.control.paths, r.covered_nation_exposure.paths] + [
+        t.paths
+        for res in (r.specified_foreign_entity, r.foreign_influenced_entity)
+        for t in res.tests
+        if t.paths is not None
+    ]
+    return any(p.truncated for p in listings)
+
+
+#: proto fields computed from the whole domain object: message → {field: function}
+_DERIVED: dict[str, dict[str, _Conv]] = {
+    "georisk.v1.ArrangementInfo": {
+        "capacity_gwh_min": _capacity(0),
+        "capacity_gwh_max": _capacity(1),
+    },
+    "georisk.v1.OwnershipReport": {"truncated": _report_truncated},
+}
+#: domain attributes read by a derivation (so not "unknown" to the message)
+_CONSUMED: dict[str, set[str]] = {"georisk.v1.ArrangementInfo": {"capacity_gwh"}}
+#: domain keys the wire form leaves out
+_DROPPED = {"schema"}
+
+_PLANS: dict[tuple[type, str], _Conv] = {}
+
+
+def build(obj: BaseModel, message_class: type[M]) -> M:
+    """The ``message_class`` message of the pydantic object ``obj``, as json_format would parse
+    its JSON dump (by alias, nulls dropped) with the renames of this module.
+
+    >>> from georisk.scoring.graph import ShareValue
+    >>> build(ShareValue(min=0.25, max=0.5), types_pb2.ShareValue).max
+    0.5
+    """
+    return cast(M, _plan(type(obj), message_class.DESCRIPTOR)(obj))
+
+
+def _plan(model: type, desc: Any) -> _Conv:
+    key = (model, desc.full_name)
+    got = _PLANS.get(key)
+    if got is None:
+        got = _PLANS[key] = _compile(model, desc)
+    return got
+
+
+def _compile(model: type, desc: Any) -> _Conv:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{desc.full_name}: cannot build from a {model.__name__}")
+    attrs = {(f.alias or name): name for name, f in model.model_fields.items()}
+    renamed = _RENAMED.get(desc.full_name, {})
+    derived = _DERIVED.get(desc.full_name, {})
+    used = set(_CONSUMED.get(desc.full_name, ())) | _DROPPED
+    steps: list[_Step] = []
+    for field in desc.fields:
+        name = field.name
+        get: _Conv
+        if name in derived:
+            get = derived[name]
+        elif renamed.get(name, name) in attrs:
+            used.add(renamed.get(name, name))
+            get = operator.attrgetter(attrs[renamed.get(name, name)])
+        elif name.endswith("_json") and name[:-5] in attrs:
+            used.add(name[:-5])
+            get = _json_getter(name[:-5])
+        else:
+            continue
+        steps.append((name, get, _converter(field)))
+    unknown = sorted(set(attrs) - used)
+    if unknown:
+        raise ValueError(f"{desc.full_name} has no field for {model.__name__}.{unknown}")
+    cls = message_factory.GetMessageClass(desc)
+
+    def run(obj: Any) -> Any:
+        kw = {}
+        for name, get, conv in steps:
+            v = get(obj)
+            if v is not None:
+                kw[name] = v if conv is None else conv(v)
+        return cls(**kw)
+
+    return run
+
+
+def _json_getter(attr: str) -> _Conv:
+    """``attr``'s JSON dump as text (``null`` for None), as the ``*_json`` fields carry it."""
+
+    def get(obj: Any) -> str:
+        dumped = obj.model_dump(mode="json", by_alias=True, include={attr})
+        return json.dumps(next(iter(dumped.values()), None), default=str)
+
+    return get
+
+
+def _str(v: Any) -> Any:
+    if type(v) is str:
+        return v
+    if isinstance(v, Enum):
+        return v.value
+    if isinstance(v, dt.datetime):
+        return _DATETIME.dump_python(v, mode="json")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+_DATETIME: TypeAdapter[dt.datetime] = TypeAdapter(dt.datetime)
+
+
+def _enum_values(enum: Any) -> dict[str, int]:
+    """The numbers of an enum's values by domain value: ``TestVerdict`` → {"true": 1, ...}."""
+    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+    return {
+        v.name[len(prefix) :].lower(): v.number for v in enum.values if v.name.startswith(prefix)
+    }
+
+
+def _converter(field: Any) -> _Conv | None:
+    """How a domain value becomes the value of proto ``field`` (None: as it is)."""
+    repeated = field.is_repeated
+    one: _Conv | None
+    if field.type == field.TYPE_MESSAGE:
+        mdesc = field.message_type
+        if mdesc.GetOptions().map_entry:
+            key, value = (
+                _converter(mdesc.fields_by_name["key"]),
+                _converter(mdesc.fields_by_name["value"]),
+            )
+            kc, vc = key or _same, value or _same
+            return lambda d: {kc(k): vc(v) for k, v in d.items() if v is not None}
+        one = _message_converter(mdesc)
+    elif field.type == field.TYPE_ENUM:
+        numbers = _enum_values(field.enum_type)
+        where = f"{field.containing_type.name}.{field.name}"
+
+        def one(v: Any) -> int:
+            try:
+                return numbers[getattr(v, "value", v)]
+            except KeyError:
+                raise ValueError(f"{where}: no {field.enum_type.name} for {v!r}") from None
+
+    elif field.type == field.TYPE_STRING:
+        one = _str
+    else:
+        one = None
+    if not repeated:
+        return one
+    if one is None:
+        return list
+    each = one
+    return lambda xs: [each(x) for x in xs]
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _message_converter(mdesc: Any) -> _Conv:
+    plans: dict[type, _Conv] = {}
+
+    def one(v: Any) -> Any:
+        plan = plans.get(type(v))
+        if plan is None:
+            plan = plans[type(v)] = _plan(type(v), mdesc)
+        return plan(v)
+
+    return one
+
+
 def score_to_proto(s: ArrangementScore) -> types_pb2.ArrangementScore:
-    d = s.model_dump(mode="json", by_alias=True)
-    d.pop("schema", None)
-    info = d["arrangement"]
-    cap = info.pop("capacity_gwh", None)
-    if cap is not None:
-        info["capacity_gwh_min"], info["capacity_gwh_max"] = cap
-    msg: types_pb2.ArrangementScore = _parse(_clean(d), types_pb2.ArrangementScore())
+    """``s`` as a ``georisk.v1.ArrangementScore``, built field by field (see :func:`build`).
+
+    The wire form is byte for byte that of the json_format path it replaced
+    (:func:`_score_to_proto_reference`, kept for tests/test_convert.py), at a fraction of the
+    cost (bench/convert_bench.py).
+
+    >>> from georisk.scoring.engine import DEFAULT_DATA, Engine, View
+    >>> score = Engine.from_dir(DEFAULT_DATA).score("gotion-manteno-il", view=View.BASIC)
+    >>> msg = score_to_proto(score)
+    >>> msg.SerializeToString() == _score_to_proto_reference(score).SerializeToString()
+    True
+    """
+    msg: types_pb2.ArrangementScore = build(s, types_pb2.ArrangementScore)
     return msg
 
 
@@ -113,20 +320,9 @@ def arrangement_to_proto(a: Arrangement) -> graph_pb2.Arrangement:
 
 
 def ownership_to_proto(r: OwnershipReport) -> graph_pb2.OwnershipReport:
-    d = r.model_dump(mode="json", by_alias=True)
-    d.pop("schema", None)
-    d["entity"]["lists"] = [{"list_id": m.pop("list"), **m} for m in d["entity"]["lists"]]
-    listings = [d["control"]["paths"], d["covered_nation_exposure"]["paths"]] + [
-        t["paths"]
-        for res in ("specified_foreign_entity", "foreign_influenced_entity")
-        for t in d[res]["tests"]
-        if t.get("paths")
-    ]
-    d["truncated"] = any(p["truncated"] for p in listings)
-    for h in d["foreign_influenced_entity"]["holders"]:  # Tri values, as the test verdicts
-        h["sfe"] = f"TEST_VERDICT_{h['sfe'].upper()}"
-        h["meets"] = f"TEST_VERDICT_{h['meets'].upper()}"
-    msg: graph_pb2.OwnershipReport = _parse(_clean(d), graph_pb2.OwnershipReport())
+    """``r`` as a ``georisk.v1.OwnershipReport``, built field by field (see :func:`build`);
+    the wire form is that of :func:`_ownership_to_proto_reference`."""
+    msg: graph_pb2.OwnershipReport = build(r, graph_pb2.OwnershipReport)
     return msg
 
 
@@ -205,4 +401,38 @@ def timeline_to_proto(t: Timeline) -> scoring_pb2.Timeline:
         ),
         scoring_pb2.Timeline(),
     )
+    return msg
+
+
+# --------------------------------------------------------------------------- references
+
+
+def _score_to_proto_reference(s: ArrangementScore) -> types_pb2.ArrangementScore:
+    """The json_format path :func:`score_to_proto` replaced: the reference of its tests."""
+    d = s.model_dump(mode="json", by_alias=True)
+    d.pop("schema", None)
+    info = d["arrangement"]
+    cap = info.pop("capacity_gwh", None)
+    if cap is not None:
+        info["capacity_gwh_min"], info["capacity_gwh_max"] = cap
+    msg: types_pb2.ArrangementScore = _parse(_clean(d), types_pb2.ArrangementScore())
+    return msg
+
+
+def _ownership_to_proto_reference(r: OwnershipReport) -> graph_pb2.OwnershipReport:
+    """The json_format path :func:`ownership_to_proto` replaced: the reference of its tests."""
+    d = r.model_dump(mode="json", by_alias=True)
+    d.pop("schema", None)
+    d["entity"]["lists"] = [{"list_id": m.pop("list"), **m} for m in d["entity"]["lists"]]
+    listings = [d["control"]["paths"], d["covered_nation_exposure"]["paths"]] + [
+        t["paths"]
+        for res in ("specified_foreign_entity", "foreign_influenced_entity")
+        for t in d[res]["tests"]
+        if t.get("paths")
+    ]
+    d["truncated"] = any(p["truncated"] for p in listings)
+    for h in d["foreign_influenced_entity"]["holders"]:  # Tri values, as the test verdicts
+        h["sfe"] = f"TEST_VERDICT_{h['sfe'].upper()}"
+        h["meets"] = f"TEST_VERDICT_{h['meets'].upper()}"
+    msg: graph_pb2.OwnershipReport = _parse(_clean(d), graph_pb2.OwnershipReport())
     return msg
