@@ -213,6 +213,14 @@ def _parser() -> argparse.ArgumentParser:
     sy.add_argument("--arrangements", type=int, default=1_000)
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument(
+        "--mode",
+        choices=["realistic", "adversarial"],
+        default="adversarial",
+        help="ownership shape: realistic (registry-like trees, cycles of 2-5 companies) or "
+        "adversarial (random stakes, one giant strongly connected component: a stress case; "
+        "the default, as in every earlier dataset and benchmark)",
+    )
+    sy.add_argument(
         "--bods",
         type=Path,
         metavar="FILE",
@@ -545,6 +553,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
                 links_per_entity=args.links_per_entity,
                 arrangements=args.arrangements,
                 seed=args.seed,
+                mode=args.mode,
             ),
             args.out_dir,
         )

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
+from georisk.cli import main
 from georisk.scoring.dataset import Dataset, load_dataset
 from georisk.scoring.model import EntityKind, LinkKind, ShareRange
 from georisk.synth import COVERED, SOURCE_ID, SynthSpec, SynthStats, generate
+from georisk.synth.foreign import write_bods
+from georisk.synth.shape import shape_of_dir
+from georisk.synth.spec import MODES
 
 SPEC = SynthSpec(entities=1500, links_per_entity=3.0, arrangements=80, seed=7)
 LISTS = {"dod-1260h", "ndaa-fy2024-154", "uflpa-entity-list"}
+OWNERSHIP = {"equity", "voting"}
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +210,86 @@ def test_other_shapes_load(tmp_path: Path) -> None:
     ds = load_dataset(tmp_path)
     assert len(ds.arrangements) == 200 and len(ds.entities) == 800
     assert stats.ranged_shares > 0
+
+
+# ---- modes: realistic (registry-like trees, small cross-holdings) vs adversarial (stress case)
+
+
+def _ownership(out: Path) -> nx.DiGraph:
+    """Equity and voting links of a written dataset, read from its CSV files as a user would."""
+    with (out / "synth.links.csv").open(newline="", encoding="utf-8") as fh:
+        edges = [(r["source"], r["target"]) for r in csv.DictReader(fh) if r["kind"] in OWNERSHIP]
+    return nx.DiGraph(edges)
+
+
+def _depths(g: nx.DiGraph) -> tuple[list[int], list[int]]:
+    """Shortest and longest link counts from a root (held by no one) to each held entity,
+    SCCs condensed."""
+    c = nx.condensation(g)
+    roots = [v for v in c if c.in_degree(v) == 0]
+    shortest = nx.multi_source_dijkstra_path_length(c, roots)
+    longest: dict[int, int] = {}
+    for v in nx.topological_sort(c):
+        longest[v] = max((longest[u] + 1 for u in c.predecessors(v)), default=0)
+    held = [v for v in c if c.in_degree(v) > 0]
+    sizes = [len(c.nodes[v]["members"]) for v in held]
+    short = [int(shortest[v]) for v, k in zip(held, sizes, strict=True) for _ in range(k)]
+    long_ = [longest[v] for v, k in zip(held, sizes, strict=True) for _ in range(k)]
+    return short, long_
+
+
+@pytest.fixture(scope="module")
+def modes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for mode in MODES:
+        out[mode] = tmp_path_factory.mktemp(mode)
+        generate(SynthSpec(entities=8000, arrangements=400, seed=5, mode=mode), out[mode])
+    return out
+
+
+def test_realistic_mode_is_trees_and_small_cross_holdings(modes: dict[str, Path]) -> None:
+    g = _ownership(modes["realistic"])
+    sccs = [len(c) for c in nx.strongly_connected_components(g) if len(c) > 1]
+    assert sccs and max(sccs) <= 5  # cross-holdings exist, only as cycles of 2-5 companies
+    assert sum(sccs) <= 0.01 * 8000  # in under 1% of entities
+    short, long_ = _depths(g)
+    assert 1 <= statistics.median(short) <= 3 and 1 <= statistics.median(long_) <= 3
+    assert max(long_) <= 16  # a thin tail: levels 1-11 below a group head, + state/facility
+    assert sum(1 <= d <= 3 for d in long_) >= 0.6 * len(long_)
+    assert 0 < sum(d > 5 for d in long_) <= 0.15 * len(long_)
+    assert shape_of_dir(modes["realistic"])["largest_scc"] == max(sccs)
+
+
+def test_adversarial_mode_has_a_giant_cycle(modes: dict[str, Path]) -> None:
+    g = _ownership(modes["adversarial"])
+    sccs = sorted((len(c) for c in nx.strongly_connected_components(g)), reverse=True)
+    assert sccs[0] >= 0.05 * 8000  # one giant strongly connected component (~9%)
+    assert sum(s for s in sccs if s > 1) >= 0.12 * 8000  # ~17% of entities on some cycle
+    shape = shape_of_dir(modes["adversarial"])
+    assert shape["largest_scc"] == sccs[0]
+    assert shape["depth_longest"]["median"] > 10  # chains run through and past the core
+
+
+def test_realistic_mode_keeps_the_guarantees(modes: dict[str, Path], tmp_path: Path) -> None:
+    out = modes["realistic"]
+    ds = load_dataset(out)
+    assert len(ds.entities) == 8000 and len(ds.arrangements) == 400
+    assert abs(len(ds.links) - 8000 * 3.0) <= 0.1 * len(ds.links)
+    totals: defaultdict[str, float] = defaultdict(float)
+    for l in ds.links.values():
+        if l.kind is LinkKind.EQUITY:
+            totals[l.target] += l.share_interval().lo
+    assert max(totals.values()) <= 1.0 + 1e-9
+    assert any(e.lists for e in ds.entities.values())
+    assert "realistic ownership" in (ds.sources[SOURCE_ID].note or "")
+    generate(SynthSpec(entities=8000, arrangements=400, seed=5, mode="realistic"), tmp_path)
+    for name in ("synth.links.csv", "synth.entities.csv", "synth.arrangements.jsonl"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+    assert write_bods(out, tmp_path / "w.bods.jsonl") > 8000
+
+
+def test_mode_is_checked_and_on_the_command_line(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mode must be one of realistic, adversarial"):
+        generate(SynthSpec(entities=500, mode="tree"), tmp_path)
+    assert main(["synth", str(tmp_path), "--entities", "300", "--mode", "realistic"]) == 0
+    assert "realistic ownership" in (tmp_path / "synth.sources.csv").read_text()

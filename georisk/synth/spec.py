@@ -5,6 +5,10 @@
 Traceback (most recent call last):
 ...
 ValueError: entities must be at least 200
+>>> SynthSpec(mode="random").check()
+Traceback (most recent call last):
+...
+ValueError: mode must be one of realistic, adversarial
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["SOURCE_ID", "SOURCE_URL", "SynthSpec", "SynthStats"]
+__all__ = ["MODES", "SOURCE_ID", "SOURCE_URL", "SynthSpec", "SynthStats"]
 
 SOURCE_ID = "synth"
 SOURCE_URL = "https://example.invalid/georisk-synth"
+# ownership shapes (georisk/synth/__init__.py, "Modes"): registry-like trees with small
+# cross-holdings, or random links that close one giant strongly connected component
+MODES = ("realistic", "adversarial")
 
 
 @dataclass(frozen=True)
@@ -29,10 +36,15 @@ class SynthSpec:
     covered_share: float = 0.25  # fraction of companies organized in CN/RU/IR/KP (mostly CN)
     ranged_share: float = 0.05  # fraction of equity links with a ranged share (BODS min/max)
     unconfirmed_share: float = 0.03
+    # "adversarial" (the default, as every earlier dataset and benchmark figure): random
+    # minority stakes and cross-holdings; "realistic": bounded-depth trees, tiny cycles
+    mode: str = "adversarial"
 
     def check(self) -> None:
         if self.entities < 200:
             raise ValueError("entities must be at least 200")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if self.links_per_entity < 0 or self.arrangements < 0:
             raise ValueError("links_per_entity and arrangements must not be negative")
         for name in ("covered_share", "ranged_share", "unconfirmed_share"):

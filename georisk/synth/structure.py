@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from georisk.synth.spec import SOURCE_ID, SynthSpec
 from georisk.synth.tables import (
@@ -276,6 +279,129 @@ def _majority_or_minority(rng: np.random.Generator, n: int) -> I64:
     ).astype(np.int64)
 
 
+# ---- realistic mode: registry-like ownership (figures and sources: georisk/synth/__init__.py)
+
+Mask = npt.NDArray[np.bool_]
+
+# levels below the group's head company of a company that has a corporate parent: 1, 2, … 11
+LEVEL_P = (0.55, 0.22, 0.10, 0.05, 0.03, 0.02, 0.012, 0.008, 0.005, 0.003, 0.002)
+# steps up to the ancestor a company holds, closing a cycle of that many + 1 companies (2…5)
+CYCLE_STEPS_P = (0.6, 0.25, 0.1, 0.05)
+CYCLE_SHARE = 0.002  # cross-holding cycles per company (an assumption; see the module doc)
+MAX_CYCLE = 5  # no strongly connected ownership component larger than this
+
+
+def _skewed(rng: np.random.Generator, pool: I64, n: int) -> I64:
+    """Members of ``pool``, the first ones far more often (a few parents with many children)."""
+    return pool[(rng.random(n) ** 2 * len(pool)).astype(np.int64)]
+
+
+def _tree_parents(
+    rng: np.random.Generator, comp: I64, kids: I64, country: I64, n: int
+) -> tuple[I64, I64, I64]:
+    """Parents of ``kids`` one level up: (parent, child, level of every entity).
+
+    Each child draws a level from :data:`LEVEL_P` (clamped below the first empty level) and a
+    parent at the level above, in its own country mostly (12% abroad, a third of those in
+    China; 5% of covered-nation children through Hong Kong) — so the parent links form a
+    forest whose depth is the level.
+    """
+    level = np.zeros(n, dtype=np.int64)
+    lv = 1 + rng.choice(len(LEVEL_P), size=len(kids), p=norm(LEVEL_P)).astype(np.int64)
+    counts = np.bincount(lv, minlength=len(LEVEL_P) + 2)
+    empty = np.flatnonzero(counts[1:] == 0)
+    lv = np.minimum(lv, int(empty[0]) if len(empty) else len(LEVEL_P))
+    level[kids] = lv
+    src: list[I64] = []
+    tgt: list[I64] = []
+    hk, cn = CIDX["HK"], CIDX["CN"]
+    for lvl in range(1, int(lv.max(initial=0)) + 1):
+        child = kids[lv == lvl]
+        above = comp[level[comp] == lvl - 1]
+        # by country, then a skewed draw within the country (few parents with many children)
+        order = np.argsort(country[above], kind="stable")
+        above = above[order]
+        cnt = np.bincount(country[above], minlength=len(COUNTRIES)).astype(np.int64)
+        start = np.concatenate([[0], np.cumsum(cnt)[:-1]]).astype(np.int64)
+        want = country[child].copy()
+        r = rng.random(len(child))
+        abroad = r < 0.12
+        want = np.where(abroad & (r < 0.04), cn, want)
+        covered = want < len(COVERED)
+        want = np.where(covered & (rng.random(len(child)) < 0.05), hk, want)
+        has = cnt[want] > 0
+        u = rng.random(len(child)) ** 2
+        pos = start[want] + (u * np.maximum(cnt[want], 1)).astype(np.int64)
+        anywhere = _skewed(rng, above, len(child))
+        parent = np.where(
+            has & ~(abroad & (r >= 0.04)), above[np.minimum(pos, len(above) - 1)], anywhere
+        )
+        src.append(parent)
+        tgt.append(child)
+    p_src = np.concatenate(src) if src else np.zeros(0, np.int64)
+    p_tgt = np.concatenate(tgt) if tgt else np.zeros(0, np.int64)
+    return p_src, p_tgt, level
+
+
+def _downward_pairs(rng: np.random.Generator, comp: I64, level: I64, m: int) -> tuple[I64, I64]:
+    """``m`` minority stakes (holder, held) between companies, the holder at a shallower level.
+
+    Links that always go down a level cannot close a cycle and cannot make a chain longer
+    than the deepest level.
+    """
+    deep = comp[level[comp] >= 1]
+    if m == 0 or len(deep) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    tgt = _pick(rng, deep, m)
+    by_level = comp[np.argsort(level[comp], kind="stable")]
+    below = np.cumsum(np.bincount(level[comp], minlength=int(level.max()) + 1))
+    n_above = np.concatenate([[0], below])[level[tgt]]  # companies at a level < the target's
+    src = by_level[(rng.random(m) * n_above).astype(np.int64)]
+    return src, tgt
+
+
+def _small_cycles(rng: np.random.Generator, p_tgt: I64, parent_of: I64, m: int) -> tuple[I64, I64]:
+    """About ``m`` cross-holdings: a company holds its ancestor 1–4 parent links up.
+
+    Candidates whose cycles would share a company are dropped, so each closes its own cycle
+    of 2–5 companies.
+    """
+    if m == 0 or len(p_tgt) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    child = np.unique(_pick(rng, p_tgt, 2 * m))[: 2 * m]
+    child = child[rng.permutation(len(child))][:m]
+    steps = 1 + rng.choice(len(CYCLE_STEPS_P), size=len(child), p=norm(CYCLE_STEPS_P))
+    chain = np.full((len(child), len(CYCLE_STEPS_P) + 1), -1, dtype=np.int64)
+    chain[:, 0] = child
+    for j in range(1, chain.shape[1]):
+        prev = chain[:, j - 1]
+        up = np.where(prev >= 0, parent_of[np.maximum(prev, 0)], -1)
+        chain[:, j] = np.where(j <= steps, up, -1)
+    top = chain[np.arange(len(child)), steps]
+    ok = top >= 0
+    members = chain[chain >= 0]
+    seen = np.bincount(members, minlength=int(members.max(initial=0)) + 1)
+    shared = ((chain >= 0) & (seen[np.maximum(chain, 0)] > 1)).any(axis=1)
+    ok &= ~shared
+    return child[ok], top[ok]
+
+
+def _cap_components(src: I64, tgt: I64, up: Mask, n: int, cap: int) -> Mask:
+    """A keep mask: drop the ``up`` links of strongly connected components above ``cap``."""
+    keep = np.ones(len(src), dtype=bool)
+    for _ in range(5):
+        g = sparse.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=np.int8), (src[keep], tgt[keep])), shape=(n, n)
+        )
+        _, label = csgraph.connected_components(g, directed=True, connection="strong")
+        size = np.bincount(label)
+        bad = keep & up & (size[label[src]] > cap)
+        if not bad.any():
+            break
+        keep &= ~bad
+    return keep
+
+
 def build_links(
     spec: SynthSpec, w: World, rng: np.random.Generator
 ) -> tuple[Links, dict[str, Any]]:
@@ -333,6 +459,8 @@ def build_links(
     par_tgt: list[I64] = []
     par_bp: list[I64] = []
     soe_all: list[I64] = []
+    kids: list[I64] = []
+    realistic = spec.mode == "realistic"
     cn = comp_pools.members("CN")
     for ci, code in enumerate(COUNTRIES):
         group = comp_pools.members(code)
@@ -362,6 +490,9 @@ def build_links(
         k = np.arange(n_top, m)
         has_parent = rng.random(len(k)) < (0.78 if covered else 0.6) * p_scale
         k = k[has_parent]
+        if realistic:  # parents are drawn level by level below, once every child is known
+            kids.append(group[k])
+            continue
         parent_pos = (k * rng.random(len(k)) ** 2).astype(np.int64)
         parent = group[parent_pos]
         child = group[k]
@@ -380,9 +511,15 @@ def build_links(
         par_src.append(parent[ok])
         par_tgt.append(child[ok])
         par_bp.append(_majority_or_minority(rng, int(ok.sum())))
-    p_src = np.concatenate(par_src) if par_src else np.zeros(0, np.int64)
-    p_tgt = np.concatenate(par_tgt) if par_tgt else np.zeros(0, np.int64)
-    p_bp = np.concatenate(par_bp) if par_bp else np.zeros(0, np.int64)
+    level = np.zeros(n, dtype=np.int64)  # realistic: levels below the group's head company
+    if realistic:
+        kid = np.concatenate(kids) if kids else np.zeros(0, np.int64)
+        p_src, p_tgt, level = _tree_parents(rng, comp, kid, w.country, n)
+        p_bp = _majority_or_minority(rng, len(p_src))
+    else:
+        p_src = np.concatenate(par_src) if par_src else np.zeros(0, np.int64)
+        p_tgt = np.concatenate(par_tgt) if par_tgt else np.zeros(0, np.int64)
+        p_bp = np.concatenate(par_bp) if par_bp else np.zeros(0, np.int64)
     soes = np.concatenate(soe_all) if soe_all else np.zeros(0, np.int64)
     parent_of = np.full(n, -1, dtype=np.int64)
     parent_of[p_tgt] = p_src
@@ -405,20 +542,29 @@ def build_links(
         "offtake": 0.07,
     }
     cnt = {k: round(v / sum(weights.values()) * rest) for k, v in weights.items()}
+    if realistic:  # few cross-holdings (small cycles); the rest of their budget: minority stakes
+        few = round(CYCLE_SHARE * len(comp))
+        cnt["minority"] += max(0, cnt["cross"] - few)
+        cnt["cross"] = min(cnt["cross"], few)
 
     # minority stakes, fund and person holdings
-    m_src = _pick(rng, comp, cnt["minority"])
-    m_tgt = _pick(rng, comp, cnt["minority"])
+    if realistic:  # downward only: from a company at a shallower level than the target
+        m_src, m_tgt = _downward_pairs(rng, comp, level, cnt["minority"])
+    else:
+        m_src = _pick(rng, comp, cnt["minority"])
+        m_tgt = _pick(rng, comp, cnt["minority"])
     f_src = _pick(rng, fund, cnt["fund_eq"])
     f_tgt = _pick(rng, comp, cnt["fund_eq"])
     pe_tgt = _pick(rng, comp, cnt["person_eq"])
     pe_src = person_pools.draw(rng, w.country[pe_tgt])
-    # cross-holdings closing cycles: a subsidiary holds its parent or its grandparent
-    c_child = _pick(rng, p_tgt, cnt["cross"]) if len(p_tgt) else np.zeros(0, np.int64)
-    c_par = parent_of[c_child]
-    grand = parent_of[c_par]
-    use_grand = (grand >= 0) & (rng.random(len(c_child)) < 0.5) & (grand != c_child)
-    c_tgt = np.where(use_grand, grand, c_par)
+    if realistic:  # cross-holdings: disjoint small cycles, a company holds an ancestor
+        c_child, c_tgt = _small_cycles(rng, p_tgt, parent_of, cnt["cross"])
+    else:  # cross-holdings closing cycles: a subsidiary holds its parent or its grandparent
+        c_child = _pick(rng, p_tgt, cnt["cross"]) if len(p_tgt) else np.zeros(0, np.int64)
+        c_par = parent_of[c_child]
+        grand = parent_of[c_par]
+        use_grand = (grand >= 0) & (rng.random(len(c_child)) < 0.5) & (grand != c_child)
+        c_tgt = np.where(use_grand, grand, c_par)
     # state funds: covered-nation funds held by state bodies
     cov_funds = fund[np.isin(w.country[fund], np.arange(len(COVERED)))]
     sf_tgt = cov_funds[rng.random(len(cov_funds)) < 0.5]
@@ -439,6 +585,10 @@ def build_links(
     _, first = np.unique(eq_src * n + eq_tgt, return_index=True)
     first.sort()
     eq_src, eq_tgt, eq_bp, eq_firm = eq_src[first], eq_tgt[first], eq_bp[first], eq_firm[first]
+    if realistic:  # a guarantee, not a likelihood: no strongly connected component above 5
+        up = np.isin(eq_src * n + eq_tgt, c_child * n + c_tgt)
+        keep = _cap_components(eq_src, eq_tgt, up, n, MAX_CYCLE)
+        eq_src, eq_tgt, eq_bp, eq_firm = eq_src[keep], eq_tgt[keep], eq_bp[keep], eq_firm[keep]
     # some ranged shares (not on structural links); then every target's equity fits in 100%
     ranged = (rng.random(len(eq_tgt)) < spec.ranged_share) & ~eq_firm
     eq_lo = np.where(ranged & (eq_bp >= BP), BP - 500, eq_bp)
