@@ -284,7 +284,7 @@ def _majority_or_minority(rng: np.random.Generator, n: int) -> I64:
 Mask = npt.NDArray[np.bool_]
 
 # levels below the group's head company of a company that has a corporate parent: 1, 2, … 11
-LEVEL_P = (0.55, 0.22, 0.10, 0.05, 0.03, 0.02, 0.012, 0.008, 0.005, 0.003, 0.002)
+LEVEL_P = (0.78, 0.11, 0.045, 0.025, 0.015, 0.01, 0.008, 0.006, 0.004, 0.003, 0.002)
 # steps up to the ancestor a company holds, closing a cycle of that many + 1 companies (2…5)
 CYCLE_STEPS_P = (0.6, 0.25, 0.1, 0.05)
 CYCLE_SHARE = 0.002  # cross-holding cycles per company (an assumption; see the module doc)
