@@ -137,7 +137,7 @@ _CONSUMED: dict[str, set[str]] = {"georisk.v1.ArrangementInfo": {"capacity_gwh"}
 #: domain keys the wire form leaves out
 _DROPPED = {"schema"}
 
-_PLANS: dict[tuple[type, str], _Conv] = {}
+_PLANS: dict[tuple[type, str], _Plan] = {}
 
 
 def build(obj: BaseModel, message_class: type[M]) -> M:
@@ -148,10 +148,10 @@ def build(obj: BaseModel, message_class: type[M]) -> M:
     >>> build(ShareValue(min=0.25, max=0.5), types_pb2.ShareValue).max
     0.5
     """
-    return cast(M, _plan(type(obj), message_class.DESCRIPTOR)(obj))
+    return cast(M, _plan(type(obj), message_class.DESCRIPTOR).make(obj))
 
 
-def _plan(model: type, desc: Any) -> _Conv:
+def _plan(model: type, desc: Any) -> _Plan:
     key = (model, desc.full_name)
     got = _PLANS.get(key)
     if got is None:
@@ -159,14 +159,84 @@ def _plan(model: type, desc: Any) -> _Conv:
     return got
 
 
-def _compile(model: type, desc: Any) -> _Conv:
+class _Plan:
+    """How to build one message type from one domain class.
+
+    Nested messages are built in place, top-down (a repeated field's ``add(**scalars)``, a
+    singular field's sub-message filled), never built apart and copied into their parent: a
+    FULL score nests eight levels deep, and each copy would copy the whole subtree again.
+    """
+
+    __slots__ = ("cls", "repeats", "scalars", "singles")
+
+    def __init__(
+        self,
+        cls: Any,
+        scalars: list[_Step],
+        singles: list[tuple[str, _Conv, Callable[[Any], _Plan]]],
+        repeats: list[tuple[str, _Conv, Callable[[Any], _Plan]]],
+    ) -> None:
+        self.cls, self.scalars, self.singles, self.repeats = cls, scalars, singles, repeats
+
+    def kwargs(self, obj: Any) -> dict[str, Any]:
+        kw = {}
+        for name, get, conv in self.scalars:
+            v = get(obj)
+            if v is not None:
+                if conv is _str:
+                    if type(v) is not str:
+                        v = _str(v)
+                elif conv is not None:
+                    v = conv(v)
+                kw[name] = v
+        return kw
+
+    def nested(self, obj: Any, msg: Any) -> None:
+        for name, get, sub in self.singles:
+            v = get(obj)
+            if v is not None:
+                child = getattr(msg, name)
+                child.SetInParent()  # present even when every field of it is a default
+                sub(v).fill(v, child)
+        for name, get, sub in self.repeats:
+            v = get(obj)
+            if v:
+                add = getattr(msg, name).add
+                for x in v:
+                    plan = sub(x)
+                    plan.nested(x, add(**plan.kwargs(x)))
+
+    def make(self, obj: Any) -> Any:
+        msg = self.cls(**self.kwargs(obj))
+        self.nested(obj, msg)
+        return msg
+
+    def fill(self, obj: Any, msg: Any) -> None:
+        for name, v in self.kwargs(obj).items():
+            if isinstance(v, list):
+                getattr(msg, name).extend(v)
+            elif isinstance(v, dict):
+                target = getattr(msg, name)
+                for key, item in v.items():
+                    if isinstance(item, Message):
+                        target[key].CopyFrom(item)
+                    else:
+                        target[key] = item
+            else:
+                setattr(msg, name, v)
+        self.nested(obj, msg)
+
+
+def _compile(model: type, desc: Any) -> _Plan:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise TypeError(f"{desc.full_name}: cannot build from a {model.__name__}")
     attrs = {(f.alias or name): name for name, f in model.model_fields.items()}
     renamed = _RENAMED.get(desc.full_name, {})
     derived = _DERIVED.get(desc.full_name, {})
     used = set(_CONSUMED.get(desc.full_name, ())) | _DROPPED
-    steps: list[_Step] = []
+    scalars: list[_Step] = []
+    singles: list[tuple[str, _Conv, Callable[[Any], _Plan]]] = []
+    repeats: list[tuple[str, _Conv, Callable[[Any], _Plan]]] = []
     for field in desc.fields:
         name = field.name
         get: _Conv
@@ -177,34 +247,63 @@ def _compile(model: type, desc: Any) -> _Conv:
             get = operator.attrgetter(attrs[renamed.get(name, name)])
         elif name.endswith("_json") and name[:-5] in attrs:
             used.add(name[:-5])
-            get = _json_getter(name[:-5])
+            get = _json_getter(attrs[name[:-5]], model.model_fields[attrs[name[:-5]]].annotation)
         else:
             continue
-        steps.append((name, get, _converter(field)))
+        if field.type == field.TYPE_MESSAGE and not field.message_type.GetOptions().map_entry:
+            sub = _plans_of(field.message_type)
+            (repeats if field.is_repeated else singles).append((name, get, sub))
+        else:
+            scalars.append((name, get, _converter(field)))
     unknown = sorted(set(attrs) - used)
     if unknown:
         raise ValueError(f"{desc.full_name} has no field for {model.__name__}.{unknown}")
-    cls = message_factory.GetMessageClass(desc)
-
-    def run(obj: Any) -> Any:
-        kw = {}
-        for name, get, conv in steps:
-            v = get(obj)
-            if v is not None:
-                kw[name] = v if conv is None else conv(v)
-        return cls(**kw)
-
-    return run
+    return _Plan(message_factory.GetMessageClass(desc), scalars, singles, repeats)
 
 
-def _json_getter(attr: str) -> _Conv:
-    """``attr``'s JSON dump as text (``null`` for None), as the ``*_json`` fields carry it."""
+def _plans_of(mdesc: Any) -> Callable[[Any], _Plan]:
+    """The plan of message type ``mdesc`` for a domain object (by its class)."""
+    plans: dict[type, _Plan] = {}
+
+    def of(v: Any) -> _Plan:
+        plan = plans.get(type(v))
+        if plan is None:
+            plan = plans[type(v)] = _plan(type(v), mdesc)
+        return plan
+
+    return of
+
+
+def _json_getter(attr: str, annotation: Any) -> _Conv:
+    """``attr``'s JSON dump as text (``null`` for None), as the ``*_json`` fields carry it.
+
+    A value of an ``Any`` field made of JSON types only (str, int, float, bool, None, lists and
+    str-keyed dicts of them) dumps as itself, so it is written directly; anything else goes
+    through pydantic's JSON-mode dump of the field.
+    """
 
     def get(obj: Any) -> str:
-        dumped = obj.model_dump(mode="json", by_alias=True, include={attr})
-        return json.dumps(next(iter(dumped.values()), None), default=str)
+        v = getattr(obj, attr)
+        if annotation is not Any or not _plain(v):
+            dumped = obj.model_dump(mode="json", by_alias=True, include={attr})
+            v = next(iter(dumped.values()), None)
+        return json.dumps(v, default=str)
 
     return get
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(v: Any) -> bool:
+    """Whether ``v`` is made of JSON types only (exact types: no subclasses, such as enums)."""
+    if type(v) in _PLAIN:
+        return True
+    if type(v) is list:
+        return all(_plain(x) for x in v)
+    if type(v) is dict:
+        return all(type(k) is str and _plain(x) for k, x in v.items())
+    return False
 
 
 def _str(v: Any) -> Any:
@@ -243,7 +342,11 @@ def _converter(field: Any) -> _Conv | None:
             )
             kc, vc = key or _same, value or _same
             return lambda d: {kc(k): vc(v) for k, v in d.items() if v is not None}
-        one = _message_converter(mdesc)
+        of = _plans_of(mdesc)
+
+        def one(v: Any) -> Any:
+            return of(v).make(v)
+
     elif field.type == field.TYPE_ENUM:
         numbers = _enum_values(field.enum_type)
         where = f"{field.containing_type.name}.{field.name}"
@@ -268,18 +371,6 @@ def _converter(field: Any) -> _Conv | None:
 
 def _same(v: Any) -> Any:
     return v
-
-
-def _message_converter(mdesc: Any) -> _Conv:
-    plans: dict[type, _Conv] = {}
-
-    def one(v: Any) -> Any:
-        plan = plans.get(type(v))
-        if plan is None:
-            plan = plans[type(v)] = _plan(type(v), mdesc)
-        return plan(v)
-
-    return one
 
 
 def score_to_proto(s: ArrangementScore) -> types_pb2.ArrangementScore:
