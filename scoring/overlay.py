@@ -447,12 +447,28 @@ class OverlayOrigins(Mapping[tuple[str, str], str]):
     """Where the records of a variant were read: the added ones in the overlay, the others
     where its base has them (removed ones are not known)."""
 
+    _base: Mapping[tuple[str, str], str]
+    _removed: dict[str, dict[str, None]]
+    _added: dict[tuple[str, str], tuple[str, str]]
+
     def __init__(
         self,
         base: Mapping[tuple[str, str], str],
         removed: dict[str, dict[str, None]],
         added: dict[tuple[str, str], tuple[str, str]],
     ) -> None:
+        if isinstance(base, OverlayOrigins):  # an overlay of a variant: one level over the
+            # loaded dataset's origins (a chain would recurse once per overlay applied, and a
+            # store-backed server applies one per write)
+            merged = {k: dict(v) for k, v in base._removed.items()}
+            for kind, ids in removed.items():
+                merged.setdefault(kind, {}).update(ids)
+            kept = {
+                key: at
+                for key, at in base._added.items()
+                if key[1] not in removed.get(key[0], {})
+            }
+            base, removed, added = base._base, merged, {**kept, **added}
         self._base, self._removed, self._added = base, removed, added
 
     def locate(self, kind: str, rid: str) -> tuple[str, str] | None:

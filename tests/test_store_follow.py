@@ -217,3 +217,30 @@ def test_export_from_a_store_as_known_at_a_version(tmp_path: Path) -> None:
     assert (vw_share(now), vw_share(then)) == ("30%", "26.47–30%")
     assert main(["export", "graphml", "data", "--store", url, "-o", str(now)]) == 2
     assert main(["export", "graphml", "--known-at", "1", "-o", str(now)]) == 2
+
+
+def test_a_long_run_of_followed_writes_stays_one_level_deep() -> None:
+    """A store-backed server applies one overlay per write to the dataset it serves; 1,200 of
+    them in a row (more than Python's recursion limit) still say where each record was read
+    (the soak found a chain of origins that recursed once per write)."""
+    from georisk.scoring.dataset import load_dataset
+    from georisk.scoring.overlay import apply_overlay, parse_overlay
+
+    ds = load_dataset(DEFAULT_DATA)
+    cur = ds
+    for i in range(1200):
+        cur = apply_overlay(
+            cur,
+            parse_overlay(
+                {
+                    "arrangement": "ford-marshall",
+                    "change": {"links": [{"id": "vw-owns-gotion", "note": f"write {i}"}]},
+                    "add": {"sources": [{"id": f"s-{i}", "title": "t", "url": "https://x.org"}]},
+                }
+            ),
+        )
+    assert cur.links["vw-owns-gotion"].note == "write 1199"
+    assert cur.origin_of("source", "s-1199") == "overlay: add.sources[0] (id=s-1199)"
+    assert cur.origin_of("source", "a20") == ds.origin_of("source", "a20")
+    gone = apply_overlay(cur, parse_overlay({"arrangement": "x", "remove": {"sources": ["s-5"]}}))
+    assert gone.origin_of("source", "s-5") is None and len(gone.origin) == len(cur.origin) - 1
