@@ -282,6 +282,21 @@ def test_realistic_mode_keeps_the_guarantees(modes: dict[str, Path], tmp_path: P
     assert max(totals.values()) <= 1.0 + 1e-9
     assert any(e.lists for e in ds.entities.values())
     assert "realistic ownership" in (ds.sources[SOURCE_ID].note or "")
+    # state-owned chains stay: government → state body → SOE → subsidiary, majority each step
+    majority = nx.DiGraph(
+        (l.source, l.target)
+        for l in ds.links.values()
+        if l.kind is LinkKind.EQUITY and l.share_interval().lo > 0.5
+    )
+    cn_gov = next(
+        i for i, e in ds.entities.items() if e.kind is EntityKind.GOVERNMENT and e.country == "CN"
+    )
+    assert max(nx.single_source_shortest_path_length(majority, cn_gov).values()) >= 3
+    assert any(
+        ds.entities[l.source].country == "CN" and ds.entities[l.target].country == "US"
+        for l in ds.links.values()
+        if l.kind is LinkKind.EQUITY
+    )
     generate(SynthSpec(entities=8000, arrangements=400, seed=5, mode="realistic"), tmp_path)
     for name in ("synth.links.csv", "synth.entities.csv", "synth.arrangements.jsonl"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
