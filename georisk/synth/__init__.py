@@ -31,36 +31,38 @@ Modes (``SynthSpec.mode``, ``georisk synth --mode``) shape the equity and voting
   the same, byte for byte): minority stakes between any two companies, foreign parents drawn
   from any company and cross-holdings from random subsidiaries close one giant strongly
   connected component (SCC) — 8–9% of all entities at 20k–100k entities, 16–17% of entities
-  on some cycle — and chains of 20–40 links. A stress case for cycle handling and the solvers, not a
-  picture of a registry.
+  on some cycle — and chains of 20–40 links. A stress case for cycle handling and the
+  solvers, not a picture of a registry.
 * ``realistic``: ownership as registries show it, mostly trees. A company with a corporate
   parent sits 1–11 levels below its group's head (P = .78, .11, .045, .025, .015, .01, .008,
-  .006, .004, .003, .002 for levels 1…11; the parent is one level up, in the same country mostly, a
-  few parents with many children); minority stakes between companies go only down the levels,
-  so they close no cycle and lengthen no chain; cross-holdings are disjoint cycles of 2–5
-  companies (a company holds its parent, or an ancestor up to 4 links up) for 0.2% of
+  .006, .004, .003, .002 for levels 1…11; the parent is one level up, in the same country
+  mostly, a few parents with many children); minority stakes between companies go only down the
+  levels, so they close no cycle and lengthen no chain; cross-holdings are disjoint cycles of
+  2–5 companies (a company holds its parent, or an ancestor up to 4 links up) for 0.2% of
   companies, and the generator drops any cycle link whose SCC would exceed 5 entities (a
   guarantee, checked with ``scipy.sparse.csgraph``). Persons, funds and governments hold as
   before. Links of other kinds (licences, supply, debt, …) are the same in both modes.
 
   Where the figures come from. *Depth:* Knobel & Seabarron (Tax Justice Network with CORPNET,
-  2020, Orbis data on UK companies, "Exploring UK companies' legal ownership chains"): 74% of UK
-  companies have a natural person as direct owner or one intermediary between, 5% more than 5
-  layers, 0.5% more than 10, the deepest 23; Open Ownership's red-flag notebook on the UK PSC
-  register in BODS: most relationships direct, the longest chain 12 links. *Parents:* GLEIF's
-  Level 2 report of Q2 2017: about half of the LEI entities report no accounting parent, 14% a
-  parent with an LEI, 33% one without; the largest ultimate parent has 619 children.
-  *Cycles:* Vitali, Glattfelder & Battiston (2011), "The network of global corporate control"
-  (PLoS ONE 6(10) e25995): among the 43,060 transnational corporations of Orbis 2007 and the
-  firms around them, the one dominant SCC holds 1,347 firms — ~3% of the *transnational*
-  sample, in a network of some 600,000 nodes, most of it tree-like; cross-holdings (cycles of
-  length two and more) are common among the largest firms, not among registry companies.
-  Global Witness' analysis of the UK PSC register (2018, "The Companies We Keep") treats
-  circular ownership as a red flag, i.e. rare. *Assumptions* (no published figure found): the
-  level probabilities above, fitted to the TJN shares (the measured result, with SCCs
-  condensed, at 100k entities — 65% of held entities at most 2 links below a root, 5% more
-  than 5, 0.6% more than 10, at most 14: see ``bench/README.md``), and the 0.2% of companies in
-  cross-holding cycles with the 2–5 size mix (.6, .25, .1, .05 for 2, 3, 4, 5).
+  2020, Orbis data on UK companies, "Exploring UK companies' legal ownership chains to detect
+  red flags…: Part 1", taxjustice.net, 2020-07-06): 74% of UK companies have a natural person as
+  direct owner or one intermediary between, 5% more than 5 layers, 0.5% more than 10, the
+  deepest 23; Open Ownership's red-flag notebook on the UK PSC register in BODS: most
+  relationships direct, the longest chain 12 links. *Parents:* GLEIF's Level 2 report of Q2
+  2017: about half of the LEI entities report no accounting parent, 14% a parent with an LEI,
+  33% one without; the largest ultimate parent has 619 children. *Cycles:* Vitali, Glattfelder &
+  Battiston (2011), "The network of global corporate control" (PLoS ONE 6(10) e25995,
+  https://arxiv.org/abs/1107.5728): among the 43,060 transnational corporations of Orbis 2007
+  and the firms they own and are owned by, the one dominant SCC holds 1,347 firms — ~3% of the
+  *transnational* sample and a far smaller share of the whole network (about 600,000 nodes: the
+  paper's count as we recall it, not re-checked here); cross-holdings are a feature of the
+  largest firms, not of registry companies at large. Global Witness' analysis of the UK PSC
+  register (2018, "The Companies We Keep") treats circular ownership as a red flag, i.e. rare.
+  *Assumptions* (no published figure found): the level probabilities above, fitted to the TJN
+  shares (the measured result, with SCCs condensed, at 100k entities — 65% of held entities at
+  most 2 links below a root, 5% more than 5, 0.6% more than 10, at most 14: see
+  ``bench/README.md``), and the 0.2% of companies in cross-holding cycles with the 2–5 size mix
+  (.6, .25, .1, .05 for 2, 3, 4, 5).
 
 :func:`georisk.synth.shape.ownership_shape` (and ``shape_of_dir`` for a written directory)
 reports the largest SCC, the entities in SCCs and the depth below a root owner (shortest and
