@@ -252,8 +252,24 @@ def _additions(
     return out
 
 
+def _chain_digest(before: str, digest: str) -> str:
+    """The digests of the overlays applied, joined by "+", folded into one hash once the chain
+    is long (a store-backed server applies one overlay per write: the key must not grow with
+    them). Equal chains give equal keys either way."""
+    joined = "+".join(x for x in (before, digest) if x)
+    if len(joined) <= 160:
+        return joined
+    return "chain:" + hashlib.sha256(joined.encode()).hexdigest()[:24]
+
+
 def _version(ds: Dataset, ov: Overlay) -> str:
-    return f"{ds.version}+{ov.id or 'overlay'}:{ov.digest()}"
+    """The variant's version: its base's plus the overlay's name and digest, the chain folded
+    into one hash once it is long (see :func:`_chain_digest`)."""
+    joined = f"{ds.version}+{ov.id or 'overlay'}:{ov.digest()}"
+    if len(joined) <= 240:
+        return joined
+    root = (ds.base or ds).version
+    return f"{root}+chain:{hashlib.sha256(joined.encode()).hexdigest()[:24]}"
 
 
 def apply_overlay_reference(ds: Dataset, ov: Overlay, name: str = "overlay") -> Dataset:
@@ -464,9 +480,7 @@ class OverlayOrigins(Mapping[tuple[str, str], str]):
             for kind, ids in removed.items():
                 merged.setdefault(kind, {}).update(ids)
             kept = {
-                key: at
-                for key, at in base._added.items()
-                if key[1] not in removed.get(key[0], {})
+                key: at for key, at in base._added.items() if key[1] not in removed.get(key[0], {})
             }
             base, removed, added = base._base, merged, {**kept, **added}
         self._base, self._removed, self._added = base, removed, added
@@ -612,7 +626,7 @@ def _build(
         origin=origins,
         path=ds.path,
         base=root_ds,
-        overlay_digest="+".join(x for x in (ds.overlay_digest, ov.digest()) if x),
+        overlay_digest=_chain_digest(ds.overlay_digest, ov.digest()),
     )
     _derive_caches(ds, out, removed, changed, accepted)
     return out
