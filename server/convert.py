@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import keyword
 import operator
 import re
 from collections.abc import Callable
@@ -100,7 +101,8 @@ def _parse(data: dict[str, Any], message: Any) -> Any:
 # ``None`` leaves a field unset, as the dump's nulls did.
 
 _Conv = Callable[[Any], Any]
-_Step = tuple[str, _Conv, _Conv | None]
+#: (proto field, getter, converter or sub-plan chooser, domain attribute or None)
+_Step = tuple[str, _Conv, Any, str | None]
 
 #: proto fields filled from a domain attribute of another name: message → {field: attribute}
 _RENAMED: dict[str, dict[str, str]] = {"georisk.v1.ListEntry": {"list_id": "list"}}
@@ -165,46 +167,21 @@ class _Plan:
     Nested messages are built in place, top-down (a repeated field's ``add(**scalars)``, a
     singular field's sub-message filled), never built apart and copied into their parent: a
     FULL score nests eight levels deep, and each copy would copy the whole subtree again.
+    ``kwargs`` (the scalar fields of one object) and ``nested`` (its message fields, into a
+    message) are generated Python functions, one statement per field (see :func:`_generate`).
     """
 
-    __slots__ = ("cls", "repeats", "scalars", "singles")
+    __slots__ = ("cls", "kwargs", "nested")
 
     def __init__(
         self,
         cls: Any,
         scalars: list[_Step],
-        singles: list[tuple[str, _Conv, Callable[[Any], _Plan]]],
-        repeats: list[tuple[str, _Conv, Callable[[Any], _Plan]]],
+        singles: list[_Step],
+        repeats: list[_Step],
     ) -> None:
-        self.cls, self.scalars, self.singles, self.repeats = cls, scalars, singles, repeats
-
-    def kwargs(self, obj: Any) -> dict[str, Any]:
-        kw = {}
-        for name, get, conv in self.scalars:
-            v = get(obj)
-            if v is not None:
-                if conv is _str:
-                    if type(v) is not str:
-                        v = _str(v)
-                elif conv is not None:
-                    v = conv(v)
-                kw[name] = v
-        return kw
-
-    def nested(self, obj: Any, msg: Any) -> None:
-        for name, get, sub in self.singles:
-            v = get(obj)
-            if v is not None:
-                child = getattr(msg, name)
-                child.SetInParent()  # present even when every field of it is a default
-                sub(v).fill(v, child)
-        for name, get, sub in self.repeats:
-            v = get(obj)
-            if v:
-                add = getattr(msg, name).add
-                for x in v:
-                    plan = sub(x)
-                    plan.nested(x, add(**plan.kwargs(x)))
+        self.cls = cls
+        self.kwargs, self.nested = _generate(cls.DESCRIPTOR.full_name, scalars, singles, repeats)
 
     def make(self, obj: Any) -> Any:
         msg = self.cls(**self.kwargs(obj))
@@ -227,6 +204,63 @@ class _Plan:
         self.nested(obj, msg)
 
 
+def _generate(
+    where: str, scalars: list[_Step], singles: list[_Step], repeats: list[_Step]
+) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Any, Any], None]]:
+    """The ``kwargs`` and ``nested`` functions of a plan, as straight-line Python source.
+
+    A loop over (field, getter, converter) triples costs several times the work it does on the
+    ~250 messages of a FULL score; one statement per field, the attribute read inline, does not.
+    Names in the source are the proto fields' (``repr``'d as keys) and the domain attributes'
+    (read with ``getattr`` when not identifiers); getters and converters are passed in by name.
+    """
+    env: dict[str, Any] = {"_str": _str}  # _strs is inlined
+
+    def read(i: int, get: _Conv, attr: str | None) -> str:
+        if attr is not None and attr.isidentifier() and not keyword.iskeyword(attr):
+            return f"obj.{attr}"
+        env[f"g{i}"] = get
+        return f"g{i}(obj)"
+
+    lines = ["def kwargs(obj):", "    kw = {}"]
+    for i, (name, get, conv, attr) in enumerate(scalars):
+        lines += [f"    v = {read(i, get, attr)}", "    if v is not None:"]
+        if conv is None:
+            lines.append(f"        kw[{name!r}] = v")
+        elif conv is _str:
+            lines.append(f"        kw[{name!r}] = v if v.__class__ is str else _str(v)")
+        elif conv is _strs:
+            lines.append(
+                f"        kw[{name!r}] = [x if x.__class__ is str else _str(x) for x in v]"
+            )
+        else:
+            env[f"c{i}"] = conv
+            lines.append(f"        kw[{name!r}] = c{i}(v)")
+    lines += ["    return kw", "", "def nested(obj, msg):"]
+    for i, (name, get, sub, attr) in enumerate(singles, start=len(scalars)):
+        env[f"s{i}"] = sub
+        lines += [
+            f"    v = {read(i, get, attr)}",
+            "    if v is not None:",
+            f"        child = getattr(msg, {name!r})",
+            "        child.SetInParent()",
+            f"        s{i}(v).fill(v, child)",
+        ]
+    for i, (name, get, sub, attr) in enumerate(repeats, start=len(scalars) + len(singles)):
+        env[f"s{i}"] = sub
+        lines += [
+            f"    v = {read(i, get, attr)}",
+            "    if v:",
+            f"        add = getattr(msg, {name!r}).add",
+            "        for x in v:",
+            f"            p = s{i}(x)",
+            "            p.nested(x, add(**p.kwargs(x)))",
+        ]
+    lines.append("    return None")
+    exec(compile("\n".join(lines), f"<georisk.server.convert plan of {where}>", "exec"), env)
+    return env["kwargs"], env["nested"]
+
+
 def _compile(model: type, desc: Any) -> _Plan:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise TypeError(f"{desc.full_name}: cannot build from a {model.__name__}")
@@ -235,16 +269,18 @@ def _compile(model: type, desc: Any) -> _Plan:
     derived = _DERIVED.get(desc.full_name, {})
     used = set(_CONSUMED.get(desc.full_name, ())) | _DROPPED
     scalars: list[_Step] = []
-    singles: list[tuple[str, _Conv, Callable[[Any], _Plan]]] = []
-    repeats: list[tuple[str, _Conv, Callable[[Any], _Plan]]] = []
+    singles: list[_Step] = []
+    repeats: list[_Step] = []
     for field in desc.fields:
         name = field.name
         get: _Conv
+        attr: str | None = None
         if name in derived:
             get = derived[name]
         elif renamed.get(name, name) in attrs:
             used.add(renamed.get(name, name))
-            get = operator.attrgetter(attrs[renamed.get(name, name)])
+            attr = attrs[renamed.get(name, name)]
+            get = operator.attrgetter(attr)
         elif name.endswith("_json") and name[:-5] in attrs:
             used.add(name[:-5])
             get = _json_getter(attrs[name[:-5]], model.model_fields[attrs[name[:-5]]].annotation)
@@ -252,9 +288,9 @@ def _compile(model: type, desc: Any) -> _Plan:
             continue
         if field.type == field.TYPE_MESSAGE and not field.message_type.GetOptions().map_entry:
             sub = _plans_of(field.message_type)
-            (repeats if field.is_repeated else singles).append((name, get, sub))
+            (repeats if field.is_repeated else singles).append((name, get, sub, attr))
         else:
-            scalars.append((name, get, _converter(field)))
+            scalars.append((name, get, _converter(field), attr))
     unknown = sorted(set(attrs) - used)
     if unknown:
         raise ValueError(f"{desc.full_name} has no field for {model.__name__}.{unknown}")
@@ -287,16 +323,20 @@ def _json_getter(attr: str, annotation: Any) -> _Conv:
         if annotation is not Any or not _plain(v):
             dumped = obj.model_dump(mode="json", by_alias=True, include={attr})
             v = next(iter(dumped.values()), None)
-        return json.dumps(v, default=str)
+        return _JSON.encode(v)
 
     return get
 
 
-_PLAIN = (str, int, float, bool, type(None))
+#: json.dumps(v, default=str) without a new encoder per call (the same options)
+_JSON = json.JSONEncoder(default=str)
+#: JSON types, and dates (``default=str`` writes a date as its ISO form, as pydantic dumps it)
+_PLAIN = (str, int, float, bool, type(None), dt.date)
 
 
 def _plain(v: Any) -> bool:
-    """Whether ``v`` is made of JSON types only (exact types: no subclasses, such as enums)."""
+    """Whether ``v`` is made of JSON types and dates only (exact types: no subclasses, such as
+    enums or datetimes)."""
     if type(v) in _PLAIN:
         return True
     if type(v) is list:
@@ -365,8 +405,15 @@ def _converter(field: Any) -> _Conv | None:
         return one
     if one is None:
         return list
+    if one is _str:
+        return _strs
     each = one
     return lambda xs: [each(x) for x in xs]
+
+
+def _strs(xs: Any) -> list[Any]:
+    """A repeated string field's values (the generated plans inline this)."""
+    return [x if x.__class__ is str else _str(x) for x in xs]
 
 
 def _same(v: Any) -> Any:
