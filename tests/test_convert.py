@@ -17,12 +17,15 @@ from pydantic import BaseModel
 from georisk.scoring.control import OwnershipReport
 from georisk.scoring.engine import ArrangementScore, Engine, View
 from georisk.scoring.graph import PathListing, ShareValue
+from georisk.scoring.timeline import default_end, timeline
 from georisk.server.convert import (
     _ownership_to_proto_reference,
     _score_to_proto_reference,
+    _timeline_to_proto_reference,
     build,
     ownership_to_proto,
     score_to_proto,
+    timeline_to_proto,
 )
 from georisk.v1 import types_pb2
 from tests.conftest import TODAY
@@ -79,6 +82,23 @@ def test_every_ownership_report_has_the_reference_wire_form(engine: Engine) -> N
             new, old = ownership_to_proto(r), _ownership_to_proto_reference(r)
             assert _wire(new) == _wire(old), eid
             assert new.truncated == old.truncated
+
+
+def test_every_timeline_has_the_reference_wire_form(engine: Engine) -> None:
+    """Intervals (maps of verdict and band enums, credit amounts), change points, and a
+    timeline cut short (``truncated_by``) or not (unset)."""
+    start = dt.date(2024, 1, 1)
+    with_credits = cut = 0
+    for aid in sorted(engine.dataset.arrangements):
+        for t in (
+            timeline(engine, aid, start, default_end(start)),
+            timeline(engine, aid, start, default_end(start), "repeal-45x-batteries", max_points=1),
+        ):
+            new, old = timeline_to_proto(t), _timeline_to_proto_reference(t)
+            assert _wire(new) == _wire(old), (aid, t.scenario)
+            with_credits += any(i.credits for i in new.intervals)
+            cut += new.truncated_by == "max_points"
+    assert with_credits > 0 and cut > 0
 
 
 def test_unset_optional_fields_stay_unset(engine: Engine) -> None:
