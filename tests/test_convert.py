@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from georisk.scoring.control import OwnershipReport
 from georisk.scoring.engine import ArrangementScore, Engine, View
 from georisk.scoring.graph import PathListing, ShareValue
+from georisk.scoring.overlay import load_overlay
 from georisk.scoring.timeline import default_end, timeline
 from georisk.server.convert import (
     _ownership_to_proto_reference,
@@ -28,7 +29,7 @@ from georisk.server.convert import (
     timeline_to_proto,
 )
 from georisk.v1 import types_pb2
-from tests.conftest import TODAY
+from tests.conftest import REPO, TODAY
 
 
 def _wire(msg: object) -> bytes:
@@ -70,6 +71,17 @@ def test_scores_with_remedies_and_other_dates_have_the_reference_wire_form(
     for on in (dt.date(2024, 1, 1), dt.date(2030, 6, 1)):
         for aid in sorted(engine.dataset.arrangements):
             _same_score(engine.score(aid, on, view=View.BASIC, remedies=False))
+
+
+def test_overlay_scores_have_the_reference_wire_form(engine: Engine) -> None:
+    """A what-if score (SimulateOverlay) names its overlay (an optional string, set)."""
+    for path in sorted((REPO / "examples" / "overlays").glob("*.yaml")):
+        ov = load_overlay(path)
+        for view in (View.BASIC, View.FULL):
+            s = engine.score(ov.arrangement, TODAY, view=view, overlay=ov, remedies=False)
+            assert s.overlay
+            _same_score(s)
+            assert score_to_proto(s).overlay == s.overlay
 
 
 def test_every_ownership_report_has_the_reference_wire_form(engine: Engine) -> None:
