@@ -624,15 +624,25 @@ def test_one_log_line_per_call_with_its_final_code(
     finally:
         eng.gate.set()
         t.stop()
+    # a 1 ms call may also finish in time (a cheap score, a fast conversion): OK is a code it
+    # may end with too; the server's line then says what the server ended it with (the client
+    # can see the deadline pass while the OK is on its way)
+    short = {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.OK}
     for rid, code in seen.items():
-        expected = (
-            grpc.StatusCode.CANCELLED if "cancel" in rid else grpc.StatusCode.DEADLINE_EXCEEDED
-        )
-        assert code is expected, (rid, code)
+        if rid.startswith("1ms-"):
+            assert code in short, (rid, code)
+        else:
+            expected = (
+                grpc.StatusCode.CANCELLED if "cancel" in rid else grpc.StatusCode.DEADLINE_EXCEEDED
+            )
+            assert code is expected, (rid, code)
     wait_for_lines(caplog, reached)
     lines = lines_of(caplog, set(seen))
     for rid, code in seen.items():
         codes = [line["code"] for line in lines[rid]]
+        if rid.startswith("1ms-") and len(codes) == 1:
+            assert codes[0] in {c.name for c in short}, (rid, codes)
+            continue
         assert codes == [code.name] or (rid not in reached and codes == []), (rid, codes)
     assert sum(bool(found) for found in lines.values()) > len(reached)  # some 1 ms calls too
     for found in lines.values():
