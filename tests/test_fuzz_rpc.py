@@ -451,11 +451,14 @@ def _start_process(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
 
 def test_sigterm_with_32_unary_calls_in_flight() -> None:
     """32 uncached batch calls in flight from threads; SIGTERM; every one completes, exit 0."""
-    proc, target = _start_process({"GEORISK_GRACE_SECONDS": "30", "GEORISK_DATA": str(DATA)})
+    env = {"GEORISK_GRACE_SECONDS": "60", "GEORISK_DATA": str(DATA), "GEORISK_CACHE_SIZE": "0"}
+    proc, target = _start_process(env)
     n = 32
     try:
-        with GeoriskClient(target, timeout=60) as c:
-            ids = [a.id for a in c.arrangements()]
+        with GeoriskClient(target, timeout=120) as c:
+            # every arrangement three times a call, nothing cached: enough work that calls are
+            # still running 2 s after they start, however fast one score has become
+            ids = [a.id for a in c.arrangements()] * 3
             started = threading.Barrier(n + 1)
 
             def one(i: int) -> tuple[str, float]:
