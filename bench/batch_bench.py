@@ -72,12 +72,15 @@ def naive_exposure(g: nx.DiGraph, covered: set[str], target: str) -> tuple[float
     return total, paths
 
 
-def bench_size(n: int, arrangements: int, sample: int, budget: float, seed: int) -> dict[str, Any]:
+def bench_size(
+    n: int, arrangements: int, sample: int, budget: float, seed: int, mode: str = "adversarial"
+) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix=f"georisk-bench-{n}-"))
-    res: dict[str, Any] = {"entities": n}
+    res: dict[str, Any] = {"entities": n, "mode": mode}
     try:
         t = time.perf_counter()
-        stats = generate(SynthSpec(entities=n, arrangements=arrangements, seed=seed), out)
+        spec = SynthSpec(entities=n, arrangements=arrangements, seed=seed, mode=mode)
+        stats = generate(spec, out)
         res["generate_s"] = round(time.perf_counter() - t, 2)
         res["links"] = stats.links
         t = time.perf_counter()
@@ -149,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=200, help="arrangements timed at most")
     ap.add_argument("--budget", type=float, help="seconds per side and size (15 quick, 60 full)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--mode",
+        choices=["adversarial", "realistic"],
+        default="adversarial",
+        help="the generator's mode (georisk synth --mode): adversarial, the stress case the "
+        "earlier figures used (one giant cycle), or realistic (registry-like trees)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "batch.json")
     args = ap.parse_args(argv)
     sizes = args.sizes or ([10_000, 100_000, 1_000_000] if args.full else [10_000, 100_000])
@@ -156,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in sizes:  # each size in this process: RSS is a high-water mark, see startup_bench
         print(f"batch: {n:,} entities", file=sys.stderr)
-        rows.append(bench_size(n, max(1_000, args.sample), args.sample, budget, args.seed))
+        rows.append(
+            bench_size(n, max(1_000, args.sample), args.sample, budget, args.seed, args.mode)
+        )
     targets = []
     for r in rows:
         targets.append(

@@ -188,9 +188,11 @@ def bench(reps: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=5, help="repetitions per arrangement and view")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per arrangement and view")
+    ap.add_argument("--quick", action="store_true", help="3 repetitions (bench/run_all.py)")
+    ap.add_argument("--full", action="store_true", help="9 repetitions (bench/run_all.py)")
     args = ap.parse_args()
-    doc = bench(args.reps)
+    doc = bench(args.reps or (3 if args.quick else 9 if args.full else 5))
     for t in doc["targets"]:
         print(f"{'met   ' if t['met'] else 'MISSED'} {t['name']}: {t['value']} ({t['detail']})")
     write_json(RESULTS / "convert.json", doc)

@@ -21,7 +21,7 @@ from typing import Any
 
 from _common import RESULTS, ROOT
 
-NAMES = ["serve", "batch", "analytics", "startup", "overlay", "import"]
+NAMES = ["serve", "batch", "analytics", "startup", "overlay", "import", "convert"]
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -174,6 +174,12 @@ def _import_md(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _convert_md(doc: dict[str, Any]) -> list[str]:
+    """bench/convert_bench.py: protobuf conversion against the score it converts."""
+    rows = [f"| {t['name']} | {t['value']} | {t.get('detail', '')} |" for t in doc["targets"]]
+    return ["## Protobuf conversion", "", "| what | ratio | detail |", "|---|---|---|", *rows]
+
+
 def report() -> str:
     parts = ["# Latest benchmark figures", ""]
     targets: list[str] = []
@@ -184,6 +190,7 @@ def report() -> str:
         "startup": _startup_md,
         "overlay": _overlay_md,
         "import": _import_md,
+        "convert": _convert_md,
     }
     for name, make in makers.items():
         doc = _load(name)
@@ -199,6 +206,8 @@ def report() -> str:
             )
             if name == "serve":
                 label = f"serve {label} at 64 in flight: >= 0.70 × Check QPS, p99 <= 25 ms"
+            if name == "convert":
+                label = t.get("name") or label
             targets.append(f"| {label} | {measured} | {_yes(t.get('met'))} |")
     parts += ["### Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""]
     md = "\n".join(parts)
