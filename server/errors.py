@@ -9,11 +9,11 @@ clients in any language can read the field and the reason. A bad request never y
 from __future__ import annotations
 
 import logging
+import sys
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from sqlalchemy import exc as sa_exc
 
 from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import NotFoundError
@@ -176,6 +176,9 @@ def store_unavailable(exc: BaseException) -> Unavailable | None:
     >>> store_unavailable(ValueError("x")) is None
     True
     """
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None:  # no store in this process (SQLAlchemy never imported): no database error
+        return None
     down = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
     if not down and isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         down = True

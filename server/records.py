@@ -14,7 +14,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -32,8 +32,10 @@ from georisk.server.errors import (
 from georisk.server.identity import Identity, caller
 from georisk.server.settings import Settings
 from georisk.server.state import ServingState
-from georisk.store import Change, Store, StoreError, Written
 from georisk.v1 import records_pb2, records_pb2_grpc
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) is imported only by a server that has one
+    from georisk.store import Change, Store, StoreError, Written
 
 __all__ = ["COLLECTIONS", "RecordServicer"]
 
@@ -180,6 +182,8 @@ class RecordServicer(records_pb2_grpc.RecordServiceServicer):
     async def _store_call(self, fn: Callable[[], T], kind: str, rid: str, doc_prefix: str) -> T:
         """``fn()`` off the loop; a store's refusal as this request's status, a database that
         cannot be reached as UNAVAILABLE (:func:`~georisk.server.errors.store_unavailable`)."""
+        from georisk.store import StoreError  # imported already: the server has a store
+
         try:
             return await self.state.run_store(fn)
         except StoreError as exc:
