@@ -34,6 +34,7 @@ from georisk.scoring.control import (
 from georisk.scoring.dataset import Dataset, DatasetError
 from georisk.scoring.engine import Engine, View
 from georisk.scoring.graph import Adjacency, ArrangementGraph, GraphCache
+from georisk.scoring.model import OWNERSHIP_KINDS
 from georisk.scoring.overlay import apply_overlay, apply_overlay_reference
 from georisk.scoring.policy import load_pack, load_scenarios
 from georisk.scoring.rules import pfe_params
@@ -371,3 +372,52 @@ def test_derived_closure_passes_additions_on_to_entities_it_evaluated(engine: En
     assert want.certain[built.index["x"]]  # the case this test is about
     assert np.array_equal(got.certain, want.certain)
     assert np.array_equal(got.possible, want.possible)
+
+
+def _target_and_holder(ds: Dataset, controlled: bool) -> tuple[str, str]:
+    """A company held more than 60% in total with a controller (``controlled``), or less
+    than 35% (no controller: room for a majority), and a holder that does not hold it yet."""
+    g = ArrangementGraph.build(ds, ON)
+    held = np.bincount(g.control.hi.indices, weights=g.control.hi.data, minlength=len(g.ids))
+    pick = (held > 0.6) & (held < 0.99) if controlled else (held > 0) & (held < 0.35)
+    target = next(
+        g.ids[i]
+        for i in np.flatnonzero(pick).tolist()
+        if bool(ctl._controllers(g, i, ctl.CONTROL_DEPTH)[0]) is controlled
+    )
+    holds = np.diff(g.control.hi.indptr)
+    src = {l.source for l in g.links_into(target, OWNERSHIP_KINDS)}
+    holder = next(g.ids[i] for i in np.argsort(-holds).tolist() if g.ids[i] not in src)
+    return target, holder
+
+
+@pytest.mark.parametrize(
+    ("controlled", "share", "shared"), [(True, 0.0001, True), (False, 0.6, False)]
+)
+def test_a_write_that_moves_no_majority_keeps_the_base_search(
+    controlled: bool, share: float, shared: bool
+) -> None:
+    """A small new stake into a controlled company changes no controller anywhere: the
+    variant's search answers from the base's memo (no dirty set settled again: on the
+    adversarial 100k graph that was ~1.2 s per followed store write), and its answers are a
+    fresh graph's. A majority stake into a company nobody controlled takes the dirty-set
+    path, so the shortcut's test can fail."""
+    ds = synthetic()
+    target, holder = _target_and_holder(ds, controlled)
+    doc = {"add": {"links": [{**equity("w1", holder, target, share), "sources": ["synth"]}]}}
+    ov = overlay(doc, next(iter(ds.arrangements)))
+    variant = apply_overlay(ds, ov)
+    params = pfe_params(engine_of(0).pack, ON)
+    cache = GraphCache()
+    base = base_graph(cache, ds, params)
+    g = cache.graph(variant, ON)
+    assert g.derivation is not None
+    s = ctl._search(g)
+    assert (s.memo is ctl._search(base).memo) is shared
+    fresh = ArrangementGraph.build(apply_overlay_reference(ds, ov), ON)
+    for i in range(len(g.ids)):
+        for b in (1, 2, 3, 5, ctl.CONTROL_DEPTH):
+            assert ctl._controllers(g, i, b) == ctl._controllers(fresh, i, b), (g.ids[i], b)
+    assert _rounded(ultimate_controllers(g, target, params).model_dump()) == _rounded(
+        ultimate_controllers(fresh, target, params).model_dump()
+    )

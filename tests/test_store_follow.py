@@ -86,6 +86,10 @@ def test_following_the_changes_gives_the_snapshot(tmp_path: Path) -> None:
     assert at_once.links["vw-owns-gotion"].note is None
     base = Engine.from_dir(DEFAULT_DATA)
     followed, fresh = base.with_dataset(at_once), base.with_dataset(snap)
+    # the followed dataset's graph is derived from the served one's (arrays patched, the
+    # base's analytics reused), not built again: what keeps a replica's cost to the change
+    for got in (at_once, one_by_one):
+        assert followed.with_dataset(got).graph(ON).derivation is not None
     for aid in sorted(snap.arrangements):
         a = followed.score(aid, ON, "current-law").model_dump()
         b = fresh.score(aid, ON, "current-law").model_dump()

@@ -37,7 +37,7 @@ from georisk.scoring.overlay import Overlay, apply_overlay
 if TYPE_CHECKING:  # the store imports this module (its incremental check): no cycle at run time
     from georisk.store.store import Change
 
-__all__ = ["follow", "overlay_of", "records_overlay"]
+__all__ = ["follow", "overlay_of", "records_overlay", "versioned"]
 
 _PLURAL = {kind: plural for kind, (plural, _) in RECORD_KINDS.items()}
 
@@ -85,4 +85,20 @@ def follow(ds: Dataset, changes: Sequence[Change]) -> Dataset:
     if not changes:
         return ds
     out = apply_overlay(ds, overlay_of(ds, changes), name="store")
-    return dataclasses.replace(out, version=changes[-1].dataset_version)
+    return versioned(out, changes[-1].dataset_version)
+
+
+def versioned(ds: Dataset, version: str) -> Dataset:
+    """``ds`` under another version, otherwise the same object graph. A variant made by
+    :func:`~georisk.scoring.overlay.apply_overlay` notes beside its fields which entities it
+    edits (:func:`~georisk.scoring.overlay.edited_entities`), and that note is what lets the
+    graph cache *derive* the variant's graph from its base's (patching arrays, reusing the
+    base's analytics); ``dataclasses.replace`` copies fields only, so it is copied too.
+    Without it every followed write rebuilt the graph and every whole-graph analytic (a
+    second and a half per first ownership report at 100k entities)."""
+    out = dataclasses.replace(ds, version=version)
+    names = {f.name for f in dataclasses.fields(ds)}
+    for k, v in vars(ds).items():
+        if k not in names:
+            object.__setattr__(out, k, v)
+    return out

@@ -5,7 +5,6 @@ See :mod:`georisk.store` for the worked example and ``docs/store.md`` for the de
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -34,6 +33,7 @@ from georisk.store.errors import (
     StoreError,
     StoreNotEmpty,
 )
+from georisk.store.follow import versioned
 from georisk.store.schema import changes, records
 
 __all__ = ["Change", "Store", "Written", "open_store"]
@@ -450,7 +450,7 @@ class Store:
         if after is not None and edits <= REBASE_AFTER:
             with self._checked_lock:  # a slower thread's older write must not go back
                 if self._checked is None or self._checked[0] < seq:
-                    self._checked = (seq, dataclasses.replace(after, version=version), edits)
+                    self._checked = (seq, versioned(after, version), edits)
         return Written(json.loads(doc), docs.etag(seq, doc), seq, version)
 
     def _check(

@@ -343,6 +343,8 @@ def _search(g: ArrangementGraph) -> _ControlSearch:
                 free[j] = _column_sum(s.hi, j) <= 0.5 + EPS / 2 and (
                     _column_sum(s.lo, j) <= 0.5 + EPS / 2
                 )
+            if _answers_unchanged(s, ps, d.seeds, d.n_old):
+                return _same_answers(s, ps, free, d.n - d.n_old)
             dirty = d.dirty(OWNERSHIP_KINDS, through=~(free & free_old), key="controllers")
             if dirty is not None:
                 s.free = free
@@ -354,6 +356,54 @@ def _search(g: ArrangementGraph) -> _ControlSearch:
         return s
 
     return g.shared("control-search", make)
+
+
+def _answers_unchanged(
+    s: _ControlSearch, ps: _ControlSearch, seeds: np.ndarray, n_old: int
+) -> bool:
+    """Whether every answer of the base graph's search ``ps`` (every entity, every budget up
+    to :data:`CONTROL_DEPTH`) is also the derived graph's, whose columns ``s`` reads: the
+    common case of a write that moves no majority (a small stake, a new minority holder).
+
+    Only the columns of the ``seeds`` differ, so by induction on the budget ``b``: if each
+    seed's answer at ``b``, expanded from its new column and its holders' answers at ``b - 1``
+    (the base's, unchanged so far), is the base's answer at ``b``, then no answer at ``b``
+    changed anywhere. A seed's new answer is constant from ``1 + max settled`` of its new
+    holders on, its old answer from its old settled budget on, so the levels after both are
+    not looked at. An added entity must hold nothing of itself (an empty column: no answer,
+    as before it existed), else False (the dirty set is settled instead).
+
+    The cost is a few expansions per seed, not the dirty set's: on the adversarial 100k
+    synthetic graph (a holding cycle through 17% of the entities) a new minority stake into
+    a member of the cycle made the derived search settle the whole cycle again (~1.2 s).
+    """
+    for j in seeds.tolist():
+        if j >= n_old:
+            if s.hi.indptr[j + 1] > s.hi.indptr[j]:
+                return False
+            continue
+        holders = s.hi.indices[s.hi.indptr[j] : s.hi.indptr[j + 1]].tolist()
+        if any(h >= n_old for h in holders):
+            return False
+        top = max(ps.settled[j], 1 + max((ps.settled[h] for h in holders), default=0))
+        for b in range(1, min(top, CONTROL_DEPTH) + 1):
+            if s.expand(j, b, {h: ps.go(h, b - 1) for h in holders}) != ps.go(j, b):
+                return False
+    return True
+
+
+def _same_answers(
+    s: _ControlSearch, ps: _ControlSearch, free: np.ndarray, added: int
+) -> _ControlSearch:
+    """``s`` answering as the base graph's search ``ps`` does (see
+    :func:`_answers_unchanged`): the same memo object (an entry written by either graph is
+    true of both), settled budgets and dirty mask, extended to the ``added`` entities (no
+    holders: settled at 0); ``s`` keeps its own graph's columns."""
+    s.memo, s.parent_memo = ps.memo, ps.parent_memo
+    s.settled = ps.settled + [0] * added if added else ps.settled
+    s.free = free
+    s.dirty = np.concatenate([ps.dirty, np.zeros(added, dtype=bool)]) if ps.dirty.size else ps.dirty
+    return s
 
 
 def _column_sum(m: object, j: int) -> float:
