@@ -35,10 +35,12 @@ from georisk.scoring.overlay import Overlay, apply_overlay
 from georisk.scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
 from georisk.scoring.remedies import Remedy, find_remedies
 from georisk.scoring.rules import (
+    EVALUATORS,
     EvalContext,
     RuleCache,
     RuleOutcome,
     evaluate_pack,
+    evaluate_rule,
     pfe_params,
 )
 from georisk.scoring.score import (
@@ -295,8 +297,7 @@ class Engine:
         """
         d = ds or self.dataset
         sc = self._scenario(scenario)
-        starts = () if in_force_only else (o.effective_from for o in sc.overrides)
-        when = max([on, *(x for x in starts if x)])
+        when = _judged_on(sc, on, in_force_only)
         ctx = EvalContext(
             self.graph(when, d), self.scenario_pack(sc.id), d.arrangements[arrangement], when
         )
@@ -309,6 +310,20 @@ class Engine:
             impact=max((r.impact for r in rules), default=0.0),
             rules=rules,
         )
+
+    def rule_outcome(
+        self, arrangement: str, on: dt.date, scenario: str, rule: str, ds: Dataset | None = None
+    ) -> RuleOutcome:
+        """The outcome of the one rule ``rule`` of :meth:`evaluate`'s (the same date, pack and
+        graph), evaluated alone: what the remedies search asks of each candidate overlay. Not
+        kept in the rule cache (each candidate is a dataset of its own)."""
+        d = ds or self.dataset
+        sc = self._scenario(scenario)
+        when = _judged_on(sc, on, False)
+        pack = self.scenario_pack(sc.id)
+        inst = next(r for r in pack.rules if r.id == rule)
+        ctx = EvalContext(self.graph(when, d), pack, d.arrangements[arrangement], when)
+        return evaluate_rule(ctx, inst, EVALUATORS[inst.kind])
 
     def _scenario(self, sid: str) -> Scenario:
         try:
@@ -442,6 +457,13 @@ class Engine:
         if s is None:
             return SourceRef(id=sid, title=sid)
         return SourceRef(id=s.id, title=s.title, url=s.url, seed=s.seed, secondary=s.secondary)
+
+
+def _judged_on(sc: Scenario, on: dt.date, in_force_only: bool) -> dt.date:
+    """The date a scenario is judged on (:meth:`Engine.evaluate`): ``on``, or the latest start
+    of its overrides when later, unless ``in_force_only``."""
+    starts = () if in_force_only else (o.effective_from for o in sc.overrides)
+    return max([on, *(x for x in starts if x)])
 
 
 _ABBREVIATIONS = frozenset(

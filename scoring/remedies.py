@@ -14,6 +14,7 @@ parameters, including their UNCONFIRMED marks.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field
 from georisk.scoring.dataset import Dataset, DatasetError
 from georisk.scoring.model import KnowHowTransfer, Link, LinkKind
 from georisk.scoring.overlay import Overlay
-from georisk.scoring.rules import RuleOutcome, Verdict
+from georisk.scoring.rules import RuleOutcome, Verdict, pfe_params
 from georisk.scoring.score import ScenarioOutcome
 from georisk.scoring.wording import named, prose_list
 
@@ -48,10 +49,10 @@ class Remedy(BaseModel):
 class Scorer(Protocol):
     """What the search needs of an engine (:class:`.engine.Engine` is one)."""
 
-    def evaluate(
-        self, arrangement: str, on: dt.date, scenario: str, ds: Dataset | None = None
-    ) -> ScenarioOutcome:
-        """The rules of one scenario for an arrangement of ``ds`` on ``on``."""
+    def rule_outcome(
+        self, arrangement: str, on: dt.date, scenario: str, rule: str, ds: Dataset | None = None
+    ) -> RuleOutcome:
+        """The outcome of one rule of one scenario for an arrangement of ``ds`` on ``on``."""
         ...
 
     def scenario_pack(self, sid: str) -> PolicyPack:
@@ -70,16 +71,74 @@ def _verdict(
         ds2 = engine.overlaid(ds, ov)
     except DatasetError:
         return None
-    out = engine.evaluate(ov.arrangement, on, scenario, ds2)
-    return next(r.verdict for r in out.rules if r.rule == rule)
+    return engine.rule_outcome(ov.arrangement, on, scenario, rule, ds2).verdict
 
 
 def _passes(v: Verdict | None) -> bool:
     return v in (Verdict.ELIGIBLE, Verdict.NOT_APPLICABLE)
 
 
+def _bisect(passes: Callable[[float], bool], current: float) -> float:
+    """The bisection of ``[0, current]`` (:data:`BISECT_STEPS` halvings; 0 is known to pass):
+    the largest share tried that passes."""
+    lo, hi = 0.0, current
+    for _ in range(BISECT_STEPS):
+        mid = (lo + hi) / 2
+        if passes(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _hinted_bisect(
+    passes: Callable[[float], bool], current: float, hints: Iterable[float]
+) -> float:
+    """:func:`_bisect`'s answer, usually from two evaluations of ``passes`` instead of twelve.
+
+    The bisection assumes what it finds is a threshold: a share passes when it is below the
+    share at which the rule starts to fail. For a hinted threshold ``t`` (the pack's
+    thresholds, at which a stake usually starts to fail), the bisection is played against
+    "passes iff below ``t``" (and "iff at most ``t``"); that gives the shares it would try,
+    the largest passing one ``a`` and the smallest failing one ``b``. Two real evaluations
+    confirm the hint: if ``a`` passes and ``b`` fails, every share the bisection tries below
+    ``a`` passes and every one above ``b`` fails, so it takes the same steps and ends on ``a``.
+    An unconfirmed hint costs those evaluations (``passes`` should memoize: the bisection may
+    try the same shares) and the next is tried; with none left the bisection runs as before.
+
+    >>> calls = []
+    >>> def passes(x):
+    ...     calls.append(x)
+    ...     return x < 0.3
+    >>> _hinted_bisect(passes, 1.0, [0.3]) == _bisect(lambda x: x < 0.3, 1.0), len(calls)
+    (True, 2)
+    """
+    for t in hints:
+        for below in (True, False):
+            tried: list[float] = []
+
+            def played(
+                x: float, t: float = t, below: bool = below, tried: list[float] = tried
+            ) -> bool:
+                tried.append(x)
+                return x < t if below else x <= t
+
+            a = _bisect(played, current)
+            failing = [x for x in tried if (x >= t if below else x > t)]
+            if passes(a) and (not failing or not passes(min(failing))):
+                return a
+    return _bisect(passes, current)
+
+
 def _stake_remedy(
-    engine: Scorer, ds: Dataset, arr: str, on: dt.date, scenario: str, rule: str, link: Link
+    engine: Scorer,
+    ds: Dataset,
+    arr: str,
+    on: dt.date,
+    scenario: str,
+    rule: str,
+    link: Link,
+    hints: list[float],
 ) -> Remedy | None:
     def ov(x: float) -> Overlay:
         return Overlay(
@@ -88,16 +147,18 @@ def _stake_remedy(
             change={"links": [{"id": link.id, "share": round(x, 6)}]},
         )
 
+    verdicts: dict[float, Verdict | None] = {}  # by the share the overlay sets
+
+    def verdict(x: float) -> Verdict | None:
+        key = round(x, 6)
+        if key not in verdicts:
+            verdicts[key] = _verdict(engine, ds, ov(x), on, scenario, rule)
+        return verdicts[key]
+
     current = link.share_interval().hi
-    if not _passes(_verdict(engine, ds, ov(0.0), on, scenario, rule)):
+    if not _passes(verdict(0.0)):
         return None
-    lo, hi = 0.0, current
-    for _ in range(BISECT_STEPS):
-        mid = (lo + hi) / 2
-        if _passes(_verdict(engine, ds, ov(mid), on, scenario, rule)):
-            lo = mid
-        else:
-            hi = mid
+    lo = _hinted_bisect(lambda x: _passes(verdict(x)), current, hints)
     best = int(lo * 10_000) / 10_000  # round down to 0.01 percentage point
     ents = ds.entities
     change = (
@@ -109,8 +170,15 @@ def _stake_remedy(
         change=change,
         overlay=ov(best),
         size=round((current - best) * 100, 2),
-        verdict_after=_verdict(engine, ds, ov(best), on, scenario, rule) or Verdict.AT_RISK,
+        verdict_after=verdict(best) or Verdict.AT_RISK,
     )
+
+
+def _thresholds(pack: PolicyPack, on: dt.date) -> list[float]:
+    """The pack's ownership thresholds in force on ``on`` (hints for a stake's bisection):
+    the SFE/FIE shares and the foreign-control threshold, smallest first."""
+    p = pfe_params(pack, on)
+    return sorted({p.fie_single, p.fie_aggregate, p.fie_debt, p.fce_threshold})
 
 
 def _compliant_licence(link: Link, ind: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -237,7 +305,8 @@ def find_remedies(
                     link.kind in (LinkKind.EQUITY, LinkKind.VOTING, LinkKind.DEBT)
                     and link.share is not None
                 ):
-                    r = _stake_remedy(engine, ds, arr, on, scenario, rule.rule, link)
+                    hints = _thresholds(engine.scenario_pack(scenario), on)
+                    r = _stake_remedy(engine, ds, arr, on, scenario, rule.rule, link, hints)
                     if r is not None:
                         remedies.append(r)
                 elif link.kind is LinkKind.LICENCE and c.id == "licensing":
