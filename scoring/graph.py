@@ -949,6 +949,36 @@ class ArrangementGraph:
             size[0] += len(got)
         return got
 
+    def reached(self, key: str, sources: np.ndarray, kinds: frozenset[LinkKind]) -> np.ndarray:
+        """Mask of the entities at the end of a chain of one or more ``kinds`` links that
+        starts at a member of ``sources`` (a mask), computed once per set of links (shared
+        under ``key``, which must name the sources and the kinds): one breadth-first search
+        over the whole graph, in C.
+
+        A screen for path questions: an entity that no member of ``sources`` reaches has no
+        path from one, at any depth, so its listing is empty without a walk up its holders.
+        """
+
+        def make() -> np.ndarray:
+            adj, n = self.adj, len(self.ids)
+            js = np.flatnonzero(_kind_mask(kinds)[adj.kind])
+            src, dst = adj.source[js], adj.target[js]
+            first = np.unique(dst[sources[src]])  # one link from a source
+            # a virtual root (index n) linked to those: what it reaches is the answer
+            rows = np.concatenate([src, np.full(first.size, n)])
+            cols = np.concatenate([dst, first])
+            m = sp.csr_array(
+                (np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n + 1, n + 1)
+            )
+            order = breadth_first_order(m, n, directed=True, return_predecessors=False)
+            out = np.zeros(n + 1, dtype=bool)
+            out[order] = True
+            out = out[:n]
+            out.setflags(write=False)
+            return out
+
+        return self.shared(f"reached:{key}:{sorted(kinds)}", make)
+
     # ------------------------------------------------------------------ paths
 
     def share_paths(
@@ -960,6 +990,7 @@ class ArrangementGraph:
         stop_at_holders: bool = True,
         max_depth: int = DEFAULT_MAX_DEPTH,
         max_paths: int = DEFAULT_MAX_PATHS,
+        holder_mask: np.ndarray | None = None,
     ) -> PathListing:
         """Simple paths of ``kinds`` links from holders down to ``entity_id``.
 
@@ -969,6 +1000,11 @@ class ArrangementGraph:
         Paths are found by a depth-first walk up the in-links, bounded by ``max_depth`` links,
         ``max_paths`` paths and :data:`MAX_EXPANSIONS` expansions; ``truncated`` says if any cap
         cut the listing short. Paths come sorted by decreasing product.
+
+        ``holder_mask`` (a mask over the graph's entities) stands for ``holders`` when given:
+        the holders are its members. The walk visits only the entity's upstream, so a mask of
+        a whole set (every covered party) gives the listing of the set's upstream members
+        without computing that upstream.
         """
         adj, ids = self.adj, self.ids
         wanted = _kind_mask(kinds)
@@ -988,14 +1024,16 @@ class ArrangementGraph:
             js = adj.in_order[adj.in_ptr[node] : adj.in_ptr[node + 1]]
             ins = js[wanted[adj.kind[js]]].tolist() if len(js) else []
             is_holder = chain and (
-                (holders is None and not ins) or (holders is not None and ids[node] in holders)
+                bool(holder_mask[node])
+                if holder_mask is not None
+                else (holders is None and not ins) or (holders is not None and ids[node] in holders)
             )
             if is_holder:
                 found.append((node, chain))
                 if len(found) >= max_paths * 4:  # keep the best max_paths after sorting
                     truncated = True
                     break
-                if stop_at_holders or holders is None:
+                if stop_at_holders or (holders is None and holder_mask is None):
                     continue
             if len(chain) >= max_depth:
                 if ins:

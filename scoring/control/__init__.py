@@ -46,6 +46,7 @@ from georisk.scoring.control.exposure import (
     covered_exposure,
     covered_parties,
     covered_paths,
+    covered_share,
 )
 from georisk.scoring.control.params import PfeParams, Semantics
 from georisk.scoring.control.pfe import (
@@ -84,6 +85,7 @@ __all__ = [
     "covered_exposure",
     "covered_parties",
     "covered_paths",
+    "covered_share",
     "entity_summary",
     "foreign_influenced",
     "ownership_report",

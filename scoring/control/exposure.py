@@ -16,7 +16,13 @@ from georisk.scoring.interval import Interval
 from georisk.scoring.model import Entity, EntityKind, LinkKind
 from georisk.scoring.ownership import Bounds, absorbed_exposure
 
-__all__ = ["ExposureResult", "covered_exposure", "covered_parties", "covered_paths"]
+__all__ = [
+    "ExposureResult",
+    "covered_exposure",
+    "covered_parties",
+    "covered_paths",
+    "covered_share",
+]
 
 
 class ExposureResult(BaseModel):
@@ -68,27 +74,68 @@ def covered_paths(
     """The paths from covered-nation parties down to the entity (nearest party first).
 
     The listing depends on the links only: kept per set of links (``g.shared``). Its holders
-    are the covered parties upstream of the entity, not all of them: the walk up the in-links
-    visits only upstream entities, so the listing is the same, and the listing indexes its
-    holder set on every call (all covered parties are ~25% of a graph's ids).
+    are the covered parties upstream of the entity: the walk up the in-links visits only
+    upstream entities, so the mask of every covered party gives that listing without
+    computing the entity's upstream (on a graph with a giant cycle, a fifth of the graph).
+
+    With ``params.explain`` False (scoring), an entity that no covered party reaches through
+    ``kinds`` links (:meth:`.ArrangementGraph.reached`, once per graph) gets the empty
+    listing without a walk; its ``truncated`` flag is then False (an explained listing says
+    whether the depth cap cut a walk that found nothing).
     """
+    nations = sorted(params.covered_nations)
     key = (
-        f"covered-paths:{entity_id}:{sorted(kinds)}:{sorted(params.covered_nations)}:"
-        f"{params.max_depth}:{params.max_paths}"
+        f"covered-paths:{entity_id}:{sorted(kinds)}:{nations}:{params.max_depth}:{params.max_paths}"
     )
+    covered = covered_parties(g, params)
+    if (
+        not params.explain
+        and g.derivation is None
+        and not g.reached(f"covered:{nations}", covered, kinds)[g.index[entity_id]]
+    ):
+        return PathListing(
+            paths=[], truncated=False, max_depth=params.max_depth, max_paths=params.max_paths
+        )
 
     def make() -> PathListing:
-        up = g.upstream(entity_id)  # memoized by the graph
-        holders = {g.ids[k] for k in up[covered_parties(g, params)[up]].tolist()}
         return g.share_paths(
             entity_id,
-            holders=holders,
             kinds=kinds,
             max_depth=params.max_depth,
             max_paths=params.max_paths,
+            holder_mask=covered,
         )
 
     return g.inherit(key, entity_id, make)  # upstream of the entity only
+
+
+def covered_share(
+    g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
+) -> ShareValue:
+    """:func:`covered_exposure`'s ``share`` alone: a lookup in the whole-graph exposure
+    vector (computed once per set of links), without the path listing.
+
+    >>> import datetime as dt
+    >>> from georisk.scoring.dataset import Dataset
+    >>> from georisk.scoring.model import Entity, Link
+    >>> ents = {e: Entity(id=e, name=e, kind="company", country=c)
+    ...         for e, c in [("envision", "CN"), ("aesc", "JP")]}
+    >>> l = Link.model_validate({"id": "l", "kind": "equity", "source": "envision",
+    ...                          "target": "aesc", "share": 0.75, "sources": ["s"]})
+    >>> ds = Dataset(sources={}, entities=ents, links={"l": l}, arrangements={}, version="t")
+    >>> covered_share(ArrangementGraph.build(ds, dt.date(2026, 1, 1)), "aesc").min
+    0.75
+    """
+    params = params or PfeParams()
+    exp = _exposure_vector(g, params)
+    i = g.index[entity_id]
+    return ShareValue.of(Interval(float(exp.lo[i]), float(exp.hi[i])).clamp())
+
+
+def _exposure_vector(g: ArrangementGraph, params: PfeParams) -> Bounds:
+    seeds = covered_parties(g, params)
+    nations = sorted(params.covered_nations)
+    return g.shared(f"exposure:{nations}", lambda: _exposure(g, params, seeds))
 
 
 def covered_exposure(
@@ -124,7 +171,7 @@ def covered_exposure(
     params = params or PfeParams()
     key = (
         f"exposure-result:{entity_id}:{sorted(params.covered_nations)}:"
-        f"{params.max_depth}:{params.max_paths}"
+        f"{params.max_depth}:{params.max_paths}" + ("" if params.explain else ":lean")
     )
     # upstream of the entity only: inherited from the base graph when the entity is clean
     return g.inherit(key, entity_id, lambda: _covered_exposure(g, entity_id, params))
@@ -147,8 +194,7 @@ def _exposure(g: ArrangementGraph, params: PfeParams, seeds: np.ndarray) -> Boun
 def _covered_exposure(g: ArrangementGraph, entity_id: str, params: PfeParams) -> ExposureResult:
     seeds = covered_parties(g, params)
     i = g.index[entity_id]
-    nations = sorted(params.covered_nations)
-    exp = g.shared(f"exposure:{nations}", lambda: _exposure(g, params, seeds))
+    exp = _exposure_vector(g, params)
     direct = Interval.zero()
     for l in g.links_into(entity_id, [LinkKind.EQUITY]):
         if seeds[g.index[l.source]]:

@@ -81,6 +81,13 @@ class PfeParams:
     #: (key, title, citation) of each test (:data:`PFE_TEXT_KEYS`), from the pack's
     #: ``pfe.text.*`` clause texts (:func:`georisk.scoring.rules.pfe_params`)
     texts: tuple[tuple[str, str, str], ...] = DEFAULT_TEXTS
+    #: build the explanations of tests that come out FALSE (their path listings, the SFE
+    #: holders and their shares). The ownership report (GetOwnership) needs them; scoring reads
+    #: only the tests that are not FALSE, so its parameters set ``explain=False`` and the FIE
+    #: ownership tests are then first screened by whole-graph vectors (no walk of the
+    #: subject's upstream when aggregate SFE ownership is below the thresholds). Verdicts,
+    #: and everything of the tests that are not FALSE, are the same either way.
+    explain: bool = True
 
     def text(self, key: str) -> tuple[str, str]:
         """(title, citation) of test ``key``; the neutral default when the pack has none."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, Field
+from scipy.sparse.csgraph import connected_components
 
 from georisk.scoring.control.exposure import covered_exposure, covered_parties, covered_paths
 from georisk.scoring.control.params import PfeParams
@@ -333,7 +334,12 @@ def _sfe(g: ArrangementGraph, entity_id: str, params: PfeParams) -> SfeResult:
             if sets.fce.possible[i]
             else Tri.FALSE
         )
-        paths = covered_paths(g, entity_id, params, OWNERSHIP_KINDS)
+        # a FALSE test unexplained when not asked for (scoring reads only the others)
+        paths = (
+            covered_paths(g, entity_id, params, OWNERSHIP_KINDS)
+            if params.explain or verdict is not Tri.FALSE
+            else None
+        )
         share = _controlled_share(g, entity_id, params, sets)
         held = pct_range(share.lo, share.hi)
         op = "at least" if params.fce_inclusive else "more than"
@@ -493,7 +499,88 @@ def _sfe_exposure(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, n
     return g.shared(f"sfe-exposure:{params!r}:{_sfe_digest(g, params)}", make)
 
 
+#: margin below a threshold under which a whole-graph bound screens a test out: far above
+#: the solver's tolerance (1e-12), far below any share the data states
+SCREEN_MARGIN = 1e-9
+
+
+def _screened(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult | None:
+    """The FIE result without a walk of the entity's upstream, when whole-graph vectors decide
+    its ownership tests FALSE; None when they do not (then :func:`_fie` computes them).
+
+    The aggregate SFE ownership of every entity (:func:`_sfe_exposure`, upper bound: the
+    possible SFEs, hi shares) bounds both ownership tests from above: one SFE's share never
+    exceeds all SFEs' together, and the subject's own figure (no chain through it) never
+    exceeds the whole-graph one (which may count chains through it again, when it lies on a
+    cycle). Below both thresholds, neither test can be TRUE or UNDETERMINED; the value is
+    exact (the whole-graph lower and upper bounds) when the entity is on no cycle, else
+    ``[0, bound]``. The tests' paths, the holders and their shares are not computed (scoring
+    never reads a FALSE test's; the ownership report asks with ``explain``).
+    """
+    whole = _sfe_exposure(g, params)
+    if whole is None:
+        return None
+    i_t = g.index[entity_id]
+    bound = float(whole[1][i_t])
+    limit = min(params.fie_single, params.fie_aggregate) - EPS - SCREEN_MARGIN
+    if not bound < limit:
+        return None
+    cyclic = _on_cycle(g, i_t)
+    agg = (Interval(0.0, bound) if cyclic else Interval(float(whole[0][i_t]), bound)).clamp()
+    held = pct_range(agg.lo, agg.hi)
+    tests = [
+        RuleTest(
+            test="single_sfe_ownership",
+            clause=_clause(params, "fie_single", params.fie_single, params.fie_single_semantics),
+            verdict=Tri.FALSE,
+            value=ShareValue.of(Interval(0.0, agg.hi)),
+            threshold=params.fie_single,
+            inclusive=True,
+            reason=f"SFEs together hold {held}, below {pct(params.fie_single)}: "
+            "no SFE alone holds it",
+        ),
+        RuleTest(
+            test="aggregate_sfe_ownership",
+            clause=_clause(params, "fie_aggregate", params.fie_aggregate),
+            verdict=Tri.FALSE,
+            value=ShareValue.of(agg),
+            threshold=params.fie_aggregate,
+            inclusive=True,
+            reason=f"SFEs together hold {held} (each chain counted once, at the SFE nearest it)",
+        ),
+    ]
+    sets = _sfe_sets(g, params)
+    tests += _link_tests(g, entity_id, params, sets)
+    return FieResult(
+        entity=entity_id,
+        verdict=Tri.any_of([t.verdict for t in tests]),
+        sfe_holders=[],
+        tests=tests,
+        holders=[],
+    )
+
+
+def _on_cycle(g: ArrangementGraph, i_t: int) -> bool:
+    """:func:`~georisk.scoring.ownership.on_cycle` of the entity without its upstream: it
+    holds (equity) an entity of its own strongly connected component of the control graph
+    (the graph its upstream is taken in), components computed once per set of links."""
+
+    def make() -> np.ndarray:
+        _, label = connected_components(g.control_columns[1], directed=True, connection="strong")
+        return np.asarray(label)
+
+    label = g.shared("control-scc", make)
+    W = g.equity.hi
+    row = W.indices[W.indptr[i_t] : W.indptr[i_t + 1]]
+    row = row[row != i_t]
+    return bool((label[row] == label[i_t]).any())
+
+
 def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
+    if not params.explain:
+        got = _screened(g, entity_id, params)
+        if got is not None:
+            return got
     sets = _sfe_sets(g, params)
     i_t = g.index[entity_id]
     up = g.upstream(entity_id)
@@ -558,7 +645,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
             max_depth=params.max_depth,
             max_paths=params.max_paths,
         )
-        if shown
+        if shown and (params.explain or certain or possible)
         else None
     )
     best = shown[0].share.interval() if shown else Interval.zero()
@@ -585,8 +672,16 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         agg = Interval(
             subject_exposure(sub, cert_sub, t).lo, subject_exposure(sub, poss_sub, t).hi
         ).clamp()
-    agg_paths = g.share_paths(
-        entity_id, holders=set(sfe_holders), max_depth=params.max_depth, max_paths=params.max_paths
+    agg_verdict = agg.meets(params.fie_aggregate, inclusive=True)
+    agg_paths = (
+        g.share_paths(
+            entity_id,
+            holders=set(sfe_holders),
+            max_depth=params.max_depth,
+            max_paths=params.max_paths,
+        )
+        if params.explain or agg_verdict is not Tri.FALSE
+        else None
     )
     ents = g.dataset.entities
     # every SFE holder, those with a computed share first (largest first)
@@ -599,7 +694,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         RuleTest(
             test="aggregate_sfe_ownership",
             clause=_clause(params, "fie_aggregate", params.fie_aggregate),
-            verdict=agg.meets(params.fie_aggregate, inclusive=True),
+            verdict=agg_verdict,
             value=ShareValue.of(agg),
             threshold=params.fie_aggregate,
             inclusive=True,
@@ -622,6 +717,22 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         )
     )
 
+    tests += _link_tests(g, entity_id, params, sets)
+    return FieResult(
+        entity=entity_id,
+        verdict=Tri.any_of([t.verdict for t in tests]),
+        sfe_holders=sfe_holders,
+        tests=tests,
+        holders=holders,
+    )
+
+
+def _link_tests(
+    g: ArrangementGraph, entity_id: str, params: PfeParams, sets: _SfeSets
+) -> list[RuleTest]:
+    """The FIE tests read off the entity's own in-links: SFE debt, SFE appointment rights."""
+    ents = g.dataset.entities
+    tests: list[RuleTest] = []
     # SFE debt ≥ 15%
     debt_links = [
         l for l in g.links_into(entity_id, [LinkKind.DEBT]) if sets.possible[g.index[l.source]]
@@ -672,13 +783,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
                 depends_on_unconfirmed=_uncertain_in(g, None, appts),
             )
         )
-    return FieResult(
-        entity=entity_id,
-        verdict=Tri.any_of([t.verdict for t in tests]),
-        sfe_holders=sfe_holders,
-        tests=tests,
-        holders=holders,
-    )
+    return tests
 
 
 #: at most this many holders are named in a reason (the rest are counted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import textwrap
+from dataclasses import replace
 
 from pydantic import BaseModel, Field
 
@@ -137,8 +138,9 @@ def entity_summary(g: ArrangementGraph, entity_id: str) -> EntitySummary:
 def ownership_report(
     g: ArrangementGraph, entity_id: str, params: PfeParams | None = None
 ) -> OwnershipReport:
-    """Everything georisk knows about who owns and controls ``entity_id`` on the graph's date."""
-    params = params or PfeParams()
+    """Everything georisk knows about who owns and controls ``entity_id`` on the graph's date
+    (with every explanation, whatever ``params.explain`` says)."""
+    params = replace(params, explain=True) if params else PfeParams()
     holders = [
         DirectHolder(
             holder=l.source,
