@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel
@@ -98,10 +98,13 @@ class Dataset:
     """A validated dataset: records by id, their origin, and a content hash as its version."""
 
     sources: dict[str, Source]
-    entities: dict[str, Entity]
+    #: entity id → Entity: a dict, or for a dataset opened from a snapshot an
+    #: :class:`.snapshot.EntityTable` (columns; each entity built when read)
+    entities: Mapping[str, Entity]
     #: link id → Link: a :class:`LinkStore` (bulk CSV links held as columns; a dict is wrapped)
     links: Mapping[str, Link]
-    arrangements: dict[str, Arrangement]
+    #: arrangement id → Arrangement (a snapshot's: validated from its JSON when read)
+    arrangements: Mapping[str, Arrangement]
     version: str
     #: (kind, id) → "file: record" for records read as objects (bulk links: ``origin_of``)
     origin: Mapping[tuple[str, str], str] = field(default_factory=dict)
@@ -111,6 +114,9 @@ class Dataset:
     base: Dataset | None = None
     #: the digests of the overlays applied to :attr:`base`, joined by "+" ("" for a loaded one)
     overlay_digest: str = ""
+    #: the snapshot directory this dataset was opened from (:mod:`.snapshot`; another process
+    #: opens the same with :func:`.snapshot.open_snapshot`), None when it was not
+    snapshot: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.links, LinkStore):  # a plain dict of links (tests, tools)
@@ -144,7 +150,7 @@ class Dataset:
 
     def table(self, kind: str) -> Mapping[str, BaseModel]:
         """The records of ``kind`` (a key of :data:`RECORD_KINDS`) by id."""
-        return {  # type: ignore[return-value]
+        return {
             "source": self.sources,
             "entity": self.entities,
             "link": self.links,
@@ -170,10 +176,32 @@ class Dataset:
     def listed(self) -> dict[str, list[tuple[str, ListMembership]]]:
         """list id → [(entity id, membership)], built once (list checks scan no entities)."""
         out: dict[str, list[tuple[str, ListMembership]]] = defaultdict(list)
-        for eid, e in self.entities.items():
+        rows_with = getattr(self.entities, "rows_with", None)  # a snapshot's EntityTable
+        listed = (
+            ((e.id, e) for e in map(self.entities.at, rows_with("lists")))  # type: ignore[attr-defined]
+            if rows_with is not None
+            else self.entities.items()
+        )
+        for eid, e in listed:
             for m in e.lists:
                 out[m.list_id].append((eid, m))
         return dict(out)
+
+    def entity_field(self, name: str) -> list[Any]:
+        """One field of every entity, in entity order (``store.entity_ids``): e.g.
+        ``entity_field("country")``; a snapshot's entities answer from their columns without
+        building 1M Entity objects.
+
+        >>> from georisk.scoring.model import Entity
+        >>> ds = Dataset({}, {"a": Entity(id="a", name="A", kind="company", country="CN")},
+        ...              {}, {}, "v")
+        >>> ds.entity_field("country")
+        ['CN']
+        """
+        field_of = getattr(self.entities, "field", None)
+        if field_of is not None:
+            return list(field_of(name))
+        return [getattr(e, name) for e in self.entities.values()]
 
     def listed_on(self, list_id: str, on: dt.date) -> set[str]:
         """Entities on ``list_id`` on ``on``."""
