@@ -159,9 +159,11 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         if remote is not None:
             backend = remote
         elif opts.workers:
-            backend = Processes(opts.workers, str(data_dir), opts.pack, explain)
+            backend = Processes(opts.workers, str(data_dir), opts.pack, explain, as_of)
         elif opts.dask_scheduler or opts.dask_local:
-            backend = Dask(opts.dask_scheduler, opts.dask_local, str(data_dir), opts.pack, explain)
+            backend = Dask(
+                opts.dask_scheduler, opts.dask_local, str(data_dir), opts.pack, explain, as_of
+            )
         else:
             backend = InProcess(engine_for(data_dir, opts.pack), explain)
     except BaseException:

@@ -56,6 +56,7 @@ from georisk.scoring.control.pfe import (
     SfeResult,
     foreign_influenced,
     pfe_sentence,
+    prepare_screens,
     sfe_basis,
     specified_foreign_entity,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "foreign_influenced",
     "ownership_report",
     "pfe_sentence",
+    "prepare_screens",
     "sfe_basis",
     "specified_foreign_entity",
     "ultimate_controllers",

@@ -16,7 +16,8 @@ pack they cite the section only, no sub-clause:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal
 
 __all__ = ["PFE_TEXT_KEYS", "PfeParams", "Semantics"]
@@ -88,6 +89,13 @@ class PfeParams:
     #: subject's upstream when aggregate SFE ownership is below the thresholds). Verdicts,
     #: and everything of the tests that are not FALSE, are the same either way.
     explain: bool = True
+
+    @cached_property
+    def key(self) -> str:
+        """The parameters' part of a cache key, computed once (a repr with the pack's texts
+        costs ~40 µs, and the tests build several keys per call): every field but
+        ``explain``, which changes no whole-graph vector (results add it to their keys)."""
+        return repr(replace(self, explain=True))
 
     def text(self, key: str) -> tuple[str, str]:
         """(title, citation) of test ``key``; the neutral default when the pack has none."""

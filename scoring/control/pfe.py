@@ -27,7 +27,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy.sparse.csgraph import connected_components
 
-from georisk.scoring.control.exposure import covered_exposure, covered_parties, covered_paths
+from georisk.scoring.control.exposure import (
+    covered_exposure,
+    covered_parties,
+    covered_paths,
+    covered_share,
+)
 from georisk.scoring.control.params import PfeParams
 from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
 from georisk.scoring.interval import EPS, Interval, Tri
@@ -60,6 +65,7 @@ __all__ = [
     "foreign_influenced",
     "named_holders",
     "pfe_sentence",
+    "prepare_screens",
     "sfe_basis",
     "specified_foreign_entity",
 ]
@@ -179,7 +185,7 @@ def _sfe_sets(g: ArrangementGraph, params: PfeParams) -> _SfeSets:
         )
         return _SfeSets(covered_parties(g, params), listed, g.shared(key, fce))
 
-    return g.cached(f"sfe:{params!r}", make)
+    return g.cached(f"sfe:{params.key}", make)
 
 
 def _uncertain_in(
@@ -242,7 +248,9 @@ def specified_foreign_entity(
     'false'
     """
     params = params or PfeParams()
-    return g.cached(f"sfe-result:{entity_id}:{params!r}", lambda: _sfe(g, entity_id, params))
+    return g.cached(
+        f"sfe-result:{entity_id}:{params.key}:{params.explain}", lambda: _sfe(g, entity_id, params)
+    )
 
 
 def _clause(params: PfeParams, key: str, threshold: float | None = None, note: str = "") -> str:
@@ -434,7 +442,7 @@ def foreign_influenced(
     multiplicative, directly or indirectly (examples.md 8: 24% + 15% passes, 24% + 16% fails).
     """
     params = params or PfeParams()
-    key = f"fie-result:{entity_id}:{params!r}:{_sfe_digest(g, params)}"
+    key = f"fie-result:{entity_id}:{params.key}:{params.explain}:{_sfe_digest(g, params)}"
     return g.shared(key, lambda: _fie(g, entity_id, params))
 
 
@@ -453,7 +461,7 @@ def _sfe_digest(g: ArrangementGraph, params: PfeParams) -> str:
         h.update(np.packbits(sets.possible).tobytes())
         return h.hexdigest()
 
-    return g.cached(f"sfe-digest:{params!r}", make)
+    return g.cached(f"sfe-digest:{params.key}", make)
 
 
 def _sfe_exposure(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, np.ndarray] | None:
@@ -496,7 +504,7 @@ def _sfe_exposure(g: ArrangementGraph, params: PfeParams) -> tuple[np.ndarray, n
             return None
         return lo_b.lo, hi_b.hi
 
-    return g.shared(f"sfe-exposure:{params!r}:{_sfe_digest(g, params)}", make)
+    return g.shared(f"sfe-exposure:{params.key}:{_sfe_digest(g, params)}", make)
 
 
 #: margin below a threshold under which a whole-graph bound screens a test out: far above
@@ -560,20 +568,45 @@ def _screened(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResu
     )
 
 
-def _on_cycle(g: ArrangementGraph, i_t: int) -> bool:
-    """:func:`~georisk.scoring.ownership.on_cycle` of the entity without its upstream: it
-    holds (equity) an entity of its own strongly connected component of the control graph
-    (the graph its upstream is taken in), components computed once per set of links."""
+def _control_scc(g: ArrangementGraph) -> np.ndarray:
+    """Strongly connected component labels of the control graph, once per set of links."""
 
     def make() -> np.ndarray:
         _, label = connected_components(g.control_columns[1], directed=True, connection="strong")
         return np.asarray(label)
 
-    label = g.shared("control-scc", make)
+    return g.shared("control-scc", make)
+
+
+def _on_cycle(g: ArrangementGraph, i_t: int) -> bool:
+    """:func:`~georisk.scoring.ownership.on_cycle` of the entity without its upstream: it
+    holds (equity) an entity of its own strongly connected component of the control graph
+    (the graph its upstream is taken in)."""
+    label = _control_scc(g)
     W = g.equity.hi
     row = W.indices[W.indptr[i_t] : W.indptr[i_t + 1]]
     row = row[row != i_t]
     return bool((label[row] == label[i_t]).any())
+
+
+def prepare_screens(g: ArrangementGraph, params: PfeParams | None = None) -> None:
+    """Compute now the whole-graph vectors the tests read (once per set of links, or per
+    date for the SFE sets): the share matrices, covered-nation parties and exposure, the SFE
+    sets and their aggregate ownership of every entity, the control graph's components and
+    what covered parties reach. Nothing changes but when the work is done: a batch calls it
+    before it forks its workers, so that they inherit the vectors instead of each computing
+    them (~10 s on a 1M-entity graph).
+    """
+    params = params or PfeParams()
+    _ = g.equity, g.control, g.control_columns, g.equity_columns
+    covered = covered_parties(g, params)
+    covered_share(g, g.ids[0], params) if g.ids else None
+    nations = sorted(params.covered_nations)
+    for kinds in (frozenset({LinkKind.EQUITY}), OWNERSHIP_KINDS):
+        g.reached(f"covered:{nations}", covered, kinds)
+    _sfe_sets(g, params)
+    _sfe_exposure(g, params)
+    _control_scc(g)
 
 
 def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
