@@ -12,9 +12,10 @@ import datetime as dt
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from georisk.scoring import clock
 from georisk.scoring.countries import ISO_3166_ALPHA2
@@ -44,7 +45,7 @@ from georisk.server.settings import Settings
 from georisk.server.state import ServingState
 from georisk.v1 import graph_pb2, graph_pb2_grpc, scoring_pb2, scoring_pb2_grpc, types_pb2
 
-__all__ = ["GraphServicer", "ScoringServicer"]
+__all__ = ["GraphServicer", "ScoringServicer", "known_at_engine"]
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 T = TypeVar("T")
@@ -222,6 +223,41 @@ class _Partial(Exception):
         self.timeline = timeline
 
 
+class _KnownAt(Protocol):
+    """A request that may ask for the data as the store knew it."""
+
+    known_at_version: int
+
+    @property
+    def known_at(self) -> timestamp_pb2.Timestamp: ...
+
+    def HasField(self, field_name: Any) -> bool: ...
+
+
+async def known_at_engine(state: ServingState, request: _KnownAt) -> tuple[Engine, int]:
+    """The engine a request asks for and its store version: the one served now, or the one on
+    the data as the store knew it (``known_at_version`` / ``known_at``; INVALID_ARGUMENT for
+    both or a version out of range, FAILED_PRECONDITION on a server without a store)."""
+    has_at = request.HasField("known_at")
+    if not request.known_at_version and not has_at:
+        return state.engine, state.store_version  # read together: a pair
+    if request.known_at_version and has_at:
+        raise InvalidArgument([("known_at", "give known_at or known_at_version, not both")])
+    if request.known_at_version < 0:
+        raise InvalidArgument([("known_at_version", "must not be negative")])
+    field = "known_at" if has_at else "known_at_version"
+    if state.store is None:
+        raise FailedPrecondition(
+            f"{field}: this server serves a dataset directory, which keeps no history; "
+            "serve a store (`georisk serve --store URL`) to answer as of a past version"
+        )
+    at = request.known_at.ToDatetime(dt.UTC) if has_at else None
+    try:
+        return await state.engine_known_at(request.known_at_version or None, at)
+    except ValueError as exc:
+        raise InvalidArgument([(field, str(exc))]) from None
+
+
 class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     def __init__(self, state: ServingState, settings: Settings) -> None:
         self.state, self.settings = state, settings
@@ -269,32 +305,8 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             raise NotFound("arrangement", request.arrangement_id)
         return await self._score(engine, request.arrangement_id, on, scenario, view, seq)
 
-    async def _known_at(
-        self,
-        request: scoring_pb2.ScoreArrangementRequest
-        | scoring_pb2.BatchScoreArrangementsRequest
-        | scoring_pb2.StreamScoreArrangementsRequest,
-    ) -> tuple[Engine, int]:
-        """The engine a request asks for: now, or as the store knew it (``known_at_version`` /
-        ``known_at``)."""
-        has_at = request.HasField("known_at")
-        if not request.known_at_version and not has_at:
-            return self.state.engine, self.state.store_version  # read together: a pair
-        if request.known_at_version and has_at:
-            raise InvalidArgument([("known_at", "give known_at or known_at_version, not both")])
-        if request.known_at_version < 0:
-            raise InvalidArgument([("known_at_version", "must not be negative")])
-        field = "known_at" if has_at else "known_at_version"
-        if self.state.store is None:
-            raise FailedPrecondition(
-                f"{field}: this server serves a dataset directory, which keeps no history; "
-                "serve a store (`georisk serve --store URL`) to score as of a past version"
-            )
-        at = request.known_at.ToDatetime(dt.UTC) if has_at else None
-        try:
-            return await self.state.engine_known_at(request.known_at_version or None, at)
-        except ValueError as exc:
-            raise InvalidArgument([(field, str(exc))]) from None
+    async def _known_at(self, request: _KnownAt) -> tuple[Engine, int]:
+        return await known_at_engine(self.state, request)
 
     async def BatchScoreArrangements(
         self, request: scoring_pb2.BatchScoreArrangementsRequest, context: Ctx
@@ -499,7 +511,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
     async def GetEntity(
         self, request: graph_pb2.GetEntityRequest, context: Ctx
     ) -> graph_pb2.GetEntityResponse:
-        engine = self.state.engine
+        engine, seq = await known_at_engine(self.state, request)
         check = _Check()
         check.id("entity_id", request.entity_id)
         on = check.date("as_of", request.as_of)
@@ -508,13 +520,15 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         if e is None:
             raise NotFound("entity", request.entity_id)
         return graph_pb2.GetEntityResponse(
-            entity=entity_to_proto(e, on), dataset_version=engine.dataset.version
+            entity=entity_to_proto(e, on),
+            dataset_version=engine.dataset.version,
+            store_version=seq,
         )
 
     async def ListEntities(
         self, request: graph_pb2.ListEntitiesRequest, context: Ctx
     ) -> graph_pb2.ListEntitiesResponse:
-        engine = self.state.engine
+        engine, seq = await known_at_engine(self.state, request)
         check = _Check()
         on = check.date("as_of", request.as_of)
         country = check.country("country", request.country)
@@ -537,12 +551,13 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
             next_page_token=nxt,
             total_size=len(matches),
             dataset_version=version,
+            store_version=seq,
         )
 
     async def GetArrangement(
         self, request: graph_pb2.GetArrangementRequest, context: Ctx
     ) -> graph_pb2.GetArrangementResponse:
-        engine = self.state.engine
+        engine, seq = await known_at_engine(self.state, request)
         check = _Check()
         check.id("arrangement_id", request.arrangement_id)
         check.done()
@@ -550,13 +565,15 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         if a is None:
             raise NotFound("arrangement", request.arrangement_id)
         return graph_pb2.GetArrangementResponse(
-            arrangement=arrangement_to_proto(a), dataset_version=engine.dataset.version
+            arrangement=arrangement_to_proto(a),
+            dataset_version=engine.dataset.version,
+            store_version=seq,
         )
 
     async def ListArrangements(
         self, request: graph_pb2.ListArrangementsRequest, context: Ctx
     ) -> graph_pb2.ListArrangementsResponse:
-        engine = self.state.engine
+        engine, seq = await known_at_engine(self.state, request)
         check = _Check()
         on = check.date("as_of", request.as_of)
         country = check.country("country", request.country)
@@ -584,12 +601,13 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
             next_page_token=nxt,
             total_size=len(matches),
             dataset_version=version,
+            store_version=seq,
         )
 
     async def GetOwnership(
         self, request: graph_pb2.GetOwnershipRequest, context: Ctx
     ) -> graph_pb2.GetOwnershipResponse:
-        engine = self.state.engine
+        engine, seq = await known_at_engine(self.state, request)
         check = _Check()
         check.id("entity_id", request.entity_id)
         on = check.date("as_of", request.as_of)
@@ -617,4 +635,6 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
             return ownership_to_proto(report)
 
         report = await self.state.cached(cache_key, run)
-        return graph_pb2.GetOwnershipResponse(report=report, dataset_version=engine.dataset.version)
+        return graph_pb2.GetOwnershipResponse(
+            report=report, dataset_version=engine.dataset.version, store_version=seq
+        )

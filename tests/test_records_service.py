@@ -332,6 +332,64 @@ def test_a_past_score_is_given_again_exactly(server: ServerThread) -> None:
         ) in _violations(exc.value)
 
 
+def test_the_graph_methods_answer_as_the_store_knew_it(server: ServerThread) -> None:
+    """GetOwnership, GetEntity, GetArrangement and the lists take known_at_version / known_at
+    like the scores: an ownership report given before a write is given again, byte for byte,
+    after it; every answer says the store version it used."""
+    from google.protobuf import timestamp_pb2
+
+    from georisk.v1 import graph_pb2
+
+    records, graph, ch = _stubs(server)
+    with ch:
+
+        def ownership(**kw: Any) -> graph_pb2.GetOwnershipResponse:
+            r: graph_pb2.GetOwnershipResponse = graph.GetOwnership(
+                graph_pb2.GetOwnershipRequest(entity_id="gotion-high-tech", as_of=ON, **kw),
+                metadata=_md(READER),
+            )
+            return r
+
+        then = ownership()
+        assert then.store_version > 0
+        before_write = timestamp_pb2.Timestamp()
+        before_write.GetCurrentTime()
+        etag = records.GetRecord(
+            records_pb2.GetRecordRequest(name="links/vw-owns-gotion"), metadata=_md(READER)
+        ).record.etag
+        w = _update_share(records, etag, 0.45)
+        now = ownership()
+        assert now.store_version == w.store_version
+        vw = {h.holder: h.share for h in now.report.direct_holders}["volkswagen"]
+        assert (vw.min, vw.max) == (0.45, 0.45)
+        for kw in ({"known_at_version": then.store_version}, {"known_at": before_write}):
+            again = ownership(**kw)
+            assert again.store_version == then.store_version
+            assert again.SerializeToString() == then.SerializeToString()
+        ent = graph.GetEntity(
+            graph_pb2.GetEntityRequest(entity_id="volkswagen", known_at_version=1),
+            metadata=_md(READER),
+        )
+        assert ent.store_version == 1 and ent.entity.id == "volkswagen"
+        page = graph.ListArrangements(
+            graph_pb2.ListArrangementsRequest(page_size=2, known_at_version=then.store_version),
+            metadata=_md(READER),
+        )
+        assert page.store_version == then.store_version and len(page.arrangements) == 2
+        arr = graph.GetArrangement(
+            graph_pb2.GetArrangementRequest(arrangement_id="gotion-manteno-il"),
+            metadata=_md(READER),
+        )
+        assert arr.store_version == w.store_version
+        with pytest.raises(grpc.RpcError) as exc:
+            graph.ListEntities(
+                graph_pb2.ListEntitiesRequest(known_at_version=1, known_at=before_write),
+                metadata=_md(READER),
+            )
+        assert exc.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert ("known_at", "give known_at or known_at_version, not both") in _violations(exc.value)
+
+
 def test_a_directory_server_has_no_past_to_score_on() -> None:
     from georisk.v1 import scoring_pb2, scoring_pb2_grpc
 
@@ -350,5 +408,12 @@ def test_a_directory_server_has_no_past_to_score_on() -> None:
                     )
                 )
             assert exc.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+            graph = graph_pb2_grpc.GraphServiceStub(ch)
+            with pytest.raises(grpc.RpcError) as exc:
+                graph.GetOwnership(
+                    graph_pb2.GetOwnershipRequest(entity_id="ford", known_at_version=1)
+                )
+            assert exc.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+            assert "keeps no history" in (exc.value.details() or "")
     finally:
         srv.stop()

@@ -9,6 +9,7 @@ from collections import abc as _abc
 from georisk.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -193,19 +194,34 @@ class GetEntityRequest(_message.Message):
 
     ENTITY_ID_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     entity_id: _builtins.str
     """Id of the entity."""
     as_of: _builtins.str
     """Date for the `active` flags of list memberships (`YYYY-MM-DD`); empty: today (UTC)."""
+    known_at_version: _builtins.int
+    """Answer on the data as the store knew it at this store version (the `store_version` of an
+    earlier response). 0: the data served now. Only on a server that serves a store (else
+    FAILED_PRECONDITION); at most one of this and `known_at`.
+    """
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """Answer on the data as the store knew it at this instant (the last change recorded at or
+        before it). Unset: now.
+        """
+
     def __init__(
         self,
         *,
         entity_id: _builtins.str = ...,
         as_of: _builtins.str = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "entity_id", b"entity_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "entity_id", b"entity_id", "known_at", b"known_at", "known_at_version", b"known_at_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -219,8 +235,11 @@ class GetEntityResponse(_message.Message):
 
     ENTITY_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version the answer used (0 when the server serves a dataset directory, not a store)."""
     @_builtins.property
     def entity(self) -> Global___Entity:
         """The entity."""
@@ -230,10 +249,11 @@ class GetEntityResponse(_message.Message):
         *,
         entity: Global___Entity | None = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "entity", b"entity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "entity", b"entity", "store_version", b"store_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -251,6 +271,8 @@ class ListEntitiesRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     LIST_ID_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of entities to return; 0: the server's default (50), capped at 1,000."""
     page_token: _builtins.str
@@ -265,6 +287,17 @@ class ListEntitiesRequest(_message.Message):
     """Only entities on this restricted-party list on `as_of`; empty: any."""
     as_of: _builtins.str
     """Date for the list filter and the `active` flags (`YYYY-MM-DD`); empty: today (UTC)."""
+    known_at_version: _builtins.int
+    """Answer on the data as the store knew it at this store version (the `store_version` of an
+    earlier response). 0: the data served now. Only on a server that serves a store (else
+    FAILED_PRECONDITION); at most one of this and `known_at`.
+    """
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """Answer on the data as the store knew it at this instant (the last change recorded at or
+        before it). Unset: now.
+        """
+
     def __init__(
         self,
         *,
@@ -274,10 +307,12 @@ class ListEntitiesRequest(_message.Message):
         kind: _builtins.str = ...,
         list_id: _builtins.str = ...,
         as_of: _builtins.str = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "country", b"country", "kind", b"kind", "list_id", b"list_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "country", b"country", "kind", b"kind", "known_at", b"known_at", "known_at_version", b"known_at_version", "list_id", b"list_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -293,12 +328,15 @@ class ListEntitiesResponse(_message.Message):
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token of the next page; empty when this is the last page."""
     total_size: _builtins.int
     """Number of entities that match the filters, over all pages."""
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version the answer used (0 when the server serves a dataset directory, not a store)."""
     @_builtins.property
     def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entity]:
         """The entities of this page."""
@@ -310,10 +348,11 @@ class ListEntitiesResponse(_message.Message):
         next_page_token: _builtins.str = ...,
         total_size: _builtins.int = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "entities", b"entities", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "entities", b"entities", "next_page_token", b"next_page_token", "store_version", b"store_version", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -546,16 +585,31 @@ class GetArrangementRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ARRANGEMENT_ID_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     arrangement_id: _builtins.str
     """Id of the arrangement."""
+    known_at_version: _builtins.int
+    """Answer on the data as the store knew it at this store version (the `store_version` of an
+    earlier response). 0: the data served now. Only on a server that serves a store (else
+    FAILED_PRECONDITION); at most one of this and `known_at`.
+    """
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """Answer on the data as the store knew it at this instant (the last change recorded at or
+        before it). Unset: now.
+        """
+
     def __init__(
         self,
         *,
         arrangement_id: _builtins.str = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "known_at", b"known_at", "known_at_version", b"known_at_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -569,8 +623,11 @@ class GetArrangementResponse(_message.Message):
 
     ARRANGEMENT_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version the answer used (0 when the server serves a dataset directory, not a store)."""
     @_builtins.property
     def arrangement(self) -> Global___Arrangement:
         """The arrangement."""
@@ -580,10 +637,11 @@ class GetArrangementResponse(_message.Message):
         *,
         arrangement: Global___Arrangement | None = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["arrangement", b"arrangement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement", b"arrangement", "dataset_version", b"dataset_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement", b"arrangement", "dataset_version", b"dataset_version", "store_version", b"store_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -601,6 +659,8 @@ class ListArrangementsRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     PRODUCT_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of arrangements to return; 0: the server's default (50), capped at 1,000."""
     page_token: _builtins.str
@@ -617,6 +677,17 @@ class ListArrangementsRequest(_message.Message):
     """Only arrangements that make this product; empty: any."""
     as_of: _builtins.str
     """Date for the status filter (`YYYY-MM-DD`); empty: today (UTC)."""
+    known_at_version: _builtins.int
+    """Answer on the data as the store knew it at this store version (the `store_version` of an
+    earlier response). 0: the data served now. Only on a server that serves a store (else
+    FAILED_PRECONDITION); at most one of this and `known_at`.
+    """
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """Answer on the data as the store knew it at this instant (the last change recorded at or
+        before it). Unset: now.
+        """
+
     def __init__(
         self,
         *,
@@ -626,10 +697,12 @@ class ListArrangementsRequest(_message.Message):
         status: _builtins.str = ...,
         product: _builtins.str = ...,
         as_of: _builtins.str = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "country", b"country", "page_size", b"page_size", "page_token", b"page_token", "product", b"product", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "country", b"country", "known_at", b"known_at", "known_at_version", b"known_at_version", "page_size", b"page_size", "page_token", b"page_token", "product", b"product", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -645,12 +718,15 @@ class ListArrangementsResponse(_message.Message):
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token of the next page; empty when this is the last page."""
     total_size: _builtins.int
     """Number of arrangements that match the filters, over all pages."""
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version the answer used (0 when the server serves a dataset directory, not a store)."""
     @_builtins.property
     def arrangements(self) -> _containers.RepeatedCompositeFieldContainer[Global___Arrangement]:
         """The arrangements of this page."""
@@ -662,10 +738,11 @@ class ListArrangementsResponse(_message.Message):
         next_page_token: _builtins.str = ...,
         total_size: _builtins.int = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangements", b"arrangements", "dataset_version", b"dataset_version", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangements", b"arrangements", "dataset_version", b"dataset_version", "next_page_token", b"next_page_token", "store_version", b"store_version", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1226,6 +1303,8 @@ class GetOwnershipRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     MAX_DEPTH_FIELD_NUMBER: _builtins.int
     MAX_PATHS_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_VERSION_FIELD_NUMBER: _builtins.int
+    KNOWN_AT_FIELD_NUMBER: _builtins.int
     entity_id: _builtins.str
     """Id of the entity to analyse."""
     as_of: _builtins.str
@@ -1234,6 +1313,17 @@ class GetOwnershipRequest(_message.Message):
     """Depth cap of listed paths, in links; 0: the server's default (8)."""
     max_paths: _builtins.int
     """Count cap of listed paths per listing; 0: the server's default (25)."""
+    known_at_version: _builtins.int
+    """Answer on the data as the store knew it at this store version (the `store_version` of an
+    earlier response). 0: the data served now. Only on a server that serves a store (else
+    FAILED_PRECONDITION); at most one of this and `known_at`.
+    """
+    @_builtins.property
+    def known_at(self) -> _timestamp_pb2.Timestamp:
+        """Answer on the data as the store knew it at this instant (the last change recorded at or
+        before it). Unset: now.
+        """
+
     def __init__(
         self,
         *,
@@ -1241,10 +1331,12 @@ class GetOwnershipRequest(_message.Message):
         as_of: _builtins.str = ...,
         max_depth: _builtins.int = ...,
         max_paths: _builtins.int = ...,
+        known_at_version: _builtins.int = ...,
+        known_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "entity_id", b"entity_id", "max_depth", b"max_depth", "max_paths", b"max_paths"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "entity_id", b"entity_id", "known_at", b"known_at", "known_at_version", b"known_at_version", "max_depth", b"max_depth", "max_paths", b"max_paths"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1258,8 +1350,11 @@ class GetOwnershipResponse(_message.Message):
 
     REPORT_FIELD_NUMBER: _builtins.int
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    STORE_VERSION_FIELD_NUMBER: _builtins.int
     dataset_version: _builtins.str
     """Content hash of the dataset that answered."""
+    store_version: _builtins.int
+    """Store version the answer used (0 when the server serves a dataset directory, not a store)."""
     @_builtins.property
     def report(self) -> Global___OwnershipReport:
         """The analysis."""
@@ -1269,10 +1364,11 @@ class GetOwnershipResponse(_message.Message):
         *,
         report: Global___OwnershipReport | None = ...,
         dataset_version: _builtins.str = ...,
+        store_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "report", b"report"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "report", b"report", "store_version", b"store_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
