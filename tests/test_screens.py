@@ -185,3 +185,15 @@ def test_whole_scores_are_the_same_with_screened_parameters(
     )
     assert not rules_context.pfe_params(Engine.from_dir(DEFAULT_DATA).pack, on).explain
     assert _scores(Engine.from_dir(data), on, ids) == reference
+
+
+def test_covered_parties_from_a_snapshots_columns_equal_the_entities(tmp_path: Path) -> None:
+    from georisk.scoring.dataset import load_dataset
+    from georisk.synth import SynthSpec, generate
+
+    generate(SynthSpec(entities=400, arrangements=4, seed=5, mode="realistic"), tmp_path)
+    snap = load_dataset(tmp_path, snapshot=True)
+    assert getattr(snap.entities, "field", None) is not None  # the columns path is taken
+    plain = load_dataset(tmp_path, snapshot=False)
+    masks = [covered_parties(ArrangementGraph.build(ds, ON), FULL) for ds in (snap, plain)]
+    assert masks[0].any() and np.array_equal(masks[0], masks[1])

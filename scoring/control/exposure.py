@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from georisk.scoring.control.params import PfeParams
+from georisk.scoring.dataset import Dataset
 from georisk.scoring.graph import ArrangementGraph, PathListing, ShareValue
 from georisk.scoring.interval import Interval
 from georisk.scoring.model import Entity, EntityKind, LinkKind
@@ -50,11 +51,31 @@ def covered_parties(g: ArrangementGraph, params: PfeParams) -> np.ndarray:
             for i in d.seeds.tolist():
                 out[i] = _is_covered_party(ents[g.ids[i]], covered)
             return out
+        if getattr(ents, "field", None) is not None and len(ents) == len(g.ids):
+            # a snapshot's entity columns (in g.ids order): no 1M Entity objects built
+            return _covered_columns(g.dataset, covered)
         return np.fromiter(
             (_is_covered_party(ents[eid], covered) for eid in g.ids), dtype=bool, count=len(g.ids)
         )
 
     return g.shared(f"covered:{sorted(covered)}", make)
+
+
+def _covered_columns(ds: Dataset, covered: frozenset[str]) -> np.ndarray:
+    """:func:`_is_covered_party` of every entity, from the dataset's columns."""
+    kind, country, place, us = (
+        ds.entity_field(f) for f in ("kind", "country", "principal_place", "us_person")
+    )
+    fac, per = EntityKind.FACILITY, EntityKind.PERSON
+    return np.fromiter(
+        (
+            k != fac
+            and (c in covered and u is not True if k == per else c in covered or p in covered)
+            for k, c, p, u in zip(kind, country, place, us, strict=True)
+        ),
+        dtype=bool,
+        count=len(kind),
+    )
 
 
 def _is_covered_party(e: Entity, covered: frozenset[str]) -> bool:
