@@ -512,11 +512,15 @@ class OverlayOrigins(Mapping[tuple[str, str], str]):
 
 def _patched(
     table: Mapping[str, Any], gone: dict[str, None], changed: dict[str, Any], added: list[Any]
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """``table`` edited (a shallow copy: the records are shared), or ``table`` itself when the
-    overlay leaves it alone."""
+    overlay leaves it alone. A snapshot-loaded dataset's lazy table (records built on access)
+    is edited as a view (its ``patched``), not copied: a copy would build every record."""
     if not (gone or changed or added):
-        return table  # type: ignore[return-value]
+        return table
+    patch = getattr(table, "patched", None)
+    if patch is not None:
+        return patch(gone, changed, added)  # type: ignore[no-any-return]
     out = dict(table)
     for rid in gone:
         del out[rid]
@@ -617,8 +621,9 @@ def _build(
             for rid, (_, where) in recs.items()
         },
     )
+    sources = tables["source"]  # a dict: sources are never a lazy table
     out = Dataset(
-        sources=tables["source"],
+        sources=sources if isinstance(sources, dict) else dict(sources),
         entities=tables["entity"],
         links=store,
         arrangements=tables["arrangement"],

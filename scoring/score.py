@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from georisk.scoring.control import PfeParams, covered_exposure, covered_parties, foreign_influenced
+from georisk.scoring.control import (
+    PfeParams,
+    covered_exposure,
+    covered_parties,
+    covered_share,
+    foreign_influenced,
+)
 from georisk.scoring.graph import ArrangementGraph, ShareValue
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind, LinkStatus
 from georisk.scoring.policy import BasisKind, Scenario
@@ -154,13 +160,11 @@ def covered_control(g: ArrangementGraph, params: PfeParams, eid: str) -> _Contro
         return _Control(
             1.0, f"{who} is {op} {pct(params.fce_threshold)} controlled from a covered nation"
         )
-    exp = covered_exposure(g, eid, params)
-    deg = exp.share.min
+    share = covered_share(g, eid, params)  # the whole-graph vector: no path listing read here
+    deg = share.min
     if possible[i]:
         deg = max(deg, 0.5)
-    return _Control(
-        deg, f"{who}: covered-nation ownership {pct_range(exp.share.min, exp.share.max)}"
-    )
+    return _Control(deg, f"{who}: covered-nation ownership {pct_range(share.min, share.max)}")
 
 
 def _unsure_links(g: ArrangementGraph, links: Iterable[str]) -> list[str]:

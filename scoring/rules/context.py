@@ -187,6 +187,11 @@ def links_into(g: ArrangementGraph, eid: str, kinds: Iterable[LinkKind]) -> list
     return hit
 
 
+#: :func:`pfe_params` per (pack, date); the pack is held, so its id is not reused
+_PFE_MEMO: dict[tuple[int, dt.date], tuple[PolicyPack, PfeParams]] = {}
+_PFE_MEMO_MAX = 256
+
+
 def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
     """The 2025 PFE test parameters in force on ``on`` (defaults where the pack is silent).
 
@@ -194,7 +199,30 @@ def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
     (:data:`~georisk.scoring.control.params.PFE_TEXT_KEYS`); where the pack has none, the
     neutral default of :class:`PfeParams` (the section, no sub-clause). They decide no
     verdict, so they are not among :data:`PFE_PARAMS`.
+
+    The parameters are those of scoring: ``explain=False`` (a test that comes out FALSE is
+    not explained; rules and scores read only the others; the ownership report asks for every
+    explanation itself). A pack is immutable, so the answer is memoized per (pack, date): the
+    rules of every scenario and the axes ask for it several times per score.
+
+    >>> pack = PolicyPack.model_validate({"pack": {"id": "p", "jurisdiction": "us",
+    ...     "version": "1", "title": "a pack"}, "parameters": {}, "rules": []})
+    >>> p = pfe_params(pack, dt.date(2026, 1, 1))
+    >>> p.fie_single, p.explain, pfe_params(pack, dt.date(2026, 1, 1)) is p
+    (0.25, False, True)
     """
+    key = (id(pack), on)
+    got = _PFE_MEMO.get(key)
+    if got is not None and got[0] is pack:
+        return got[1]
+    params = _pfe_params(pack, on)
+    if len(_PFE_MEMO) >= _PFE_MEMO_MAX:
+        _PFE_MEMO.clear()
+    _PFE_MEMO[key] = (pack, params)
+    return params
+
+
+def _pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
     d = PfeParams()
     texts = []
     for key in PFE_TEXT_KEYS:
@@ -220,6 +248,7 @@ def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
         fie_aggregate=float(get("pfe.fie_aggregate", d.fie_aggregate)),
         fie_debt=float(get("pfe.fie_debt", d.fie_debt)),
         texts=tuple(texts) or d.texts,
+        explain=False,
     )
 
 
