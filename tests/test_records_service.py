@@ -360,17 +360,17 @@ def test_the_graph_methods_answer_as_the_store_knew_it(server: ServerThread) -> 
         w = _update_share(records, etag, 0.45)
         now = ownership()
         assert now.store_version == w.store_version
-        vw = {h.holder: h.share for h in now.report.direct_holders}["volkswagen"]
+        vw = {h.link: h.share for h in now.report.direct_holders}["vw-owns-gotion"]
         assert (vw.min, vw.max) == (0.45, 0.45)
         for kw in ({"known_at_version": then.store_version}, {"known_at": before_write}):
             again = ownership(**kw)
             assert again.store_version == then.store_version
             assert again.SerializeToString() == then.SerializeToString()
         ent = graph.GetEntity(
-            graph_pb2.GetEntityRequest(entity_id="volkswagen", known_at_version=1),
+            graph_pb2.GetEntityRequest(entity_id="volkswagen", known_at_version=then.store_version),
             metadata=_md(READER),
         )
-        assert ent.store_version == 1 and ent.entity.id == "volkswagen"
+        assert ent.store_version == then.store_version and ent.entity.id == "volkswagen"
         page = graph.ListArrangements(
             graph_pb2.ListArrangementsRequest(page_size=2, known_at_version=then.store_version),
             metadata=_md(READER),
