@@ -24,7 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from georisk.scoring.engine import Engine
-from georisk.server.interceptors import AuthInterceptor, Metrics, ObserveInterceptor
+from georisk.server.interceptors import Metrics, Observer
 from georisk.server.records import RecordServicer
 from georisk.server.reflection import enable_reflection
 from georisk.server.service import GraphServicer, ScoringServicer
@@ -189,21 +189,20 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
         store_version=seq,
     )
     metrics = Metrics()
-    interceptors: list[grpc.aio.ServerInterceptor] = [
-        ObserveInterceptor(
-            metrics, serialized=state.serialized, max_response_bytes=settings.max_response_bytes
-        )
-    ]
-    if settings.auth_tokens:
-        interceptors.append(AuthInterceptor(settings.auth_tokens))
+    observer = Observer(
+        metrics,
+        serialized=state.serialized,
+        max_response_bytes=settings.max_response_bytes,
+        tokens=settings.auth_tokens,
+    )
     server = grpc.aio.server(
-        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_response_bytes),
             ("grpc.so_reuseport", 1 if settings.reuseport else 0),
         ],
     )
+    observer.instrument(server)  # every handler registered below is observed (and authorized)
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(state, settings), server)
     graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(state, settings), server)
     records_pb2_grpc.add_RecordServiceServicer_to_server(RecordServicer(state, settings), server)

@@ -1,18 +1,22 @@
-"""Server interceptors: auth, one structured log line per call, metrics, and error mapping.
+"""Server call handling: auth, one structured log line per call, metrics, and error mapping.
 
-Order (outermost first): observe (request id, log line, metrics, error mapping, response size)
-→ auth. The error mapping turns a :class:`.errors.ServiceError` raised anywhere in a handler into
-a rich ``google.rpc.Status`` (``grpc-status-details-bin`` trailer) with its code; an unexpected
-exception becomes INTERNAL with the request id, and its traceback is logged, never sent.
+:class:`Observer` wraps every method handler of the server when it is registered (no
+``grpc.aio`` interceptor chain runs per call): request id, auth, the log line, metrics, error
+mapping and the response size limit. The error mapping turns a :class:`.errors.ServiceError`
+raised anywhere in a handler into a rich ``google.rpc.Status`` (``grpc-status-details-bin``
+trailer) with its code; an unexpected exception becomes INTERNAL with the request id, and its
+traceback is logged, never sent.
 
 Each call is logged once, when it has ended, with the code it ended with: OK, the handler's
-error, DEADLINE_EXCEEDED or CANCELLED (also when the call ended before its handler ran).
+error, DEADLINE_EXCEEDED or CANCELLED (also when the call ended before its request arrived).
 
-The interceptors run on every call, so they are built for it: the wrapped method handlers are
-made once per method (not per call) and find the per-call facts (request id, peer, deadline) in
-a context variable of the call's task; metric children are looked up once per method and code;
-the JSON log line is assembled from pre-escaped parts (the same bytes as ``json.dumps`` of the
-record); a response is encoded once (cached responses not at all).
+This runs on every call, so it is built for it (bench/h2load_bench.py measures it against a bare
+``grpc.aio`` server): handlers are wrapped once per method, and the per-call facts (request id,
+peer, deadline) live in a context variable of the call's task; metrics are plain integer adds
+into per-(method, code) cells, turned into Prometheus families only when scraped; the JSON log
+line is assembled from pre-escaped parts (the same bytes as ``json.dumps`` of the record) and
+its ``LogRecord`` is copied from a template (:class:`_Lines`); a response is encoded once
+(cached responses not at all).
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ import asyncio
 import hmac
 import json
 import logging
-import os
+import random
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from bisect import bisect_left
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from georisk.server.errors import (
     DeadlineExceeded,
@@ -37,7 +46,7 @@ from georisk.server.errors import (
     to_service_error,
 )
 
-__all__ = ["PUBLIC_METHODS", "AuthInterceptor", "Metrics", "ObserveInterceptor"]
+__all__ = ["PUBLIC_METHODS", "Metrics", "Observer"]
 
 log = logging.getLogger("georisk.server")
 
@@ -51,58 +60,77 @@ else:
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
+#: latency histogram bounds, seconds (Prometheus ``le``)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_LE = (*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf")  # as prometheus_client writes them
+
+
 class Metrics:
-    """Prometheus metrics: calls and errors by method and code, latency histogram by method."""
+    """Prometheus metrics: calls and errors by method and code, latency histogram by method.
+
+    Exposed as ``georisk_grpc_calls_total``, ``georisk_grpc_errors_total`` (method, code) and
+    ``georisk_grpc_latency_seconds`` (method) through :attr:`registry`. A call is counted with
+    plain integer adds into per-(method, code) cells (no lock: :meth:`observe` runs on the
+    server's event loop thread only); the families are built when the registry is scraped.
+
+    >>> m = Metrics()
+    >>> m.observe("/a.B/C", grpc.StatusCode.NOT_FOUND, 0.003)
+    >>> got = {(s.name, s.labels.get("le")): s.value for f in m.registry.collect()
+    ...        for s in f.samples if s.labels.get("le") in (None, "0.0025", "0.005")}
+    >>> bucket = "georisk_grpc_latency_seconds_bucket"
+    >>> got[("georisk_grpc_errors_total", None)], got[(bucket, "0.0025")], got[(bucket, "0.005")]
+    (1.0, 0.0, 1.0)
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self.calls = Counter(
-            "georisk_grpc_calls", "gRPC calls handled", ["method", "code"], registry=self.registry
-        )
-        self.errors = Counter(
-            "georisk_grpc_errors",
-            "gRPC calls ending in a non-OK status",
-            ["method", "code"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "georisk_grpc_latency_seconds",
-            "gRPC call latency",
-            ["method"],
-            registry=self.registry,
-            buckets=(
-                0.0005,
-                0.001,
-                0.0025,
-                0.005,
-                0.01,
-                0.025,
-                0.05,
-                0.1,
-                0.25,
-                0.5,
-                1,
-                2.5,
-                5,
-                10,
-            ),
-        )
-        # (method, code) → the calls, errors (None for OK) and latency children of that label set
-        self._children: dict[tuple[str, grpc.StatusCode], tuple[Any, Any, Any]] = {}
+        # (method, code) → [calls]; method → [count per bucket (+Inf last)..., sum of seconds]
+        self._calls: dict[tuple[str, grpc.StatusCode], list[int]] = {}
+        self._latency: dict[str, list[float]] = {}
+        self.registry.register(_MetricsCollector(self))
 
     def observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        children = self._children.get((method, code))
-        if children is None:  # first call of this method with this code
-            children = self._children[(method, code)] = (
-                self.calls.labels(method, code.name),
-                None if code is grpc.StatusCode.OK else self.errors.labels(method, code.name),
-                self.latency.labels(method),
-            )
-        calls, errors, latency = children
-        calls.inc()
-        if errors is not None:
-            errors.inc()
-        latency.observe(seconds)
+        cell = self._calls.get((method, code))
+        if cell is None:  # first call of this method with this code
+            cell = self._calls[(method, code)] = [0]
+        cell[0] += 1
+        hist = self._latency.get(method)
+        if hist is None:
+            hist = self._latency[method] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        hist[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        hist[-1] += seconds
+
+    def families(self) -> list[Metric]:
+        """The three metric families as they stand (read from another thread: copies)."""
+        calls = CounterMetricFamily(
+            "georisk_grpc_calls", "gRPC calls handled", labels=["method", "code"]
+        )
+        errors = CounterMetricFamily(
+            "georisk_grpc_errors", "gRPC calls ending in a non-OK status", labels=["method", "code"]
+        )
+        for (method, code), cell in list(self._calls.items()):
+            calls.add_metric([method, code.name], float(cell[0]))
+            if code is not grpc.StatusCode.OK:
+                errors.add_metric([method, code.name], float(cell[0]))
+        latency = HistogramMetricFamily(
+            "georisk_grpc_latency_seconds", "gRPC call latency", labels=["method"]
+        )
+        for method, hist in list(self._latency.items()):
+            counts, total = hist[:-1], hist[-1]
+            cumulative, buckets = 0.0, []
+            for le, n in zip(_LE, counts, strict=True):
+                cumulative += n
+                buckets.append((le, cumulative))
+            latency.add_metric([method], buckets, total)
+        return [calls, errors, latency]
+
+
+class _MetricsCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics.families()
 
 
 class _Undecodable:
@@ -174,46 +202,80 @@ class _Call:
 _CALL: ContextVar[_Call | None] = ContextVar("georisk_call", default=None)
 
 
-class _PerHandler:
-    """Wrapped handlers, made once per (method, handler) instead of once per call."""
-
-    LIMIT = 4096  # methods are few; the bound only guards against a misbehaving generic handler
-
-    def __init__(self) -> None:
-        self._made: dict[tuple[str, int], tuple[Handler, Handler]] = {}
-
-    def get(self, method: str, handler: Handler, make: Callable[[], Handler]) -> Handler:
-        hit = self._made.get((method, id(handler)))
-        if hit is not None and hit[0] is handler:  # the entry keeps ``handler`` (so its id) alive
-            return hit[1]
-        made = make()
-        if len(self._made) >= self.LIMIT:
-            self._made.clear()
-        self._made[(method, id(handler))] = (handler, made)
-        return made
+_random_bits = random.getrandbits
 
 
 def _request_id(metadata: Any) -> str:
     for key, value in metadata or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
             return value
-    return os.urandom(8).hex()
+    return f"{_random_bits(64):016x}"  # an id for the logs, not a secret: no syscall
 
 
 #: the string encoder ``json.dumps`` uses (ensure_ascii): the log line is assembled from parts
 _json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
-class ObserveInterceptor(grpc.aio.ServerInterceptor):
-    """Request id, one JSON log line per call with its final code, metrics, and
-    ServiceError → rich status.
+class _Lines:
+    """INFO records of one logger, made cheaply: ``emit(msg)`` is ``logger.info(msg)``.
 
-    Every call is served by its own asyncio task, in which :meth:`intercept_service` runs first:
+    ``Logger.info`` spends more on making the record (caller lookup, thread and process names)
+    than the handlers spend writing it. The calls' lines are all made on one thread (the
+    server's event loop) with no arguments, so the record differs from the previous one only in
+    its message and time: it is a copy of a record made once by ``Logger.makeRecord`` with
+    those set, handed to ``Logger.handle`` (filters, handlers and propagation as usual). Another
+    thread, or a custom record factory, takes the ordinary path.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._proto: dict[str, Any] | None = None
+
+    def emit(self, msg: str) -> None:
+        proto = self._proto
+        if (
+            proto is None
+            or proto["thread"] != threading.get_ident()
+            or logging.getLogRecordFactory() is not logging.LogRecord
+        ):
+            self._logger.info(msg, stacklevel=2)
+            if logging.getLogRecordFactory() is logging.LogRecord:
+                fn, lno, func, _ = self._logger.findCaller(stacklevel=2)  # as info() finds it
+                rec = self._logger.makeRecord(
+                    self._logger.name, logging.INFO, fn, lno, "", (), None, func
+                )
+                self._proto = dict(rec.__dict__)
+            return
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        d = record.__dict__
+        d.update(proto)
+        now = time.time()
+        d["created"] = now
+        d["msecs"] = int((now - int(now)) * 1000) + 0.0  # as LogRecord.__init__
+        d["relativeCreated"] = proto["relativeCreated"] + (now - proto["created"]) * 1000
+        d["msg"] = msg
+        self._logger.handle(record)
+
+
+class Observer:
+    """Request id, one JSON log line per call with its final code, metrics, bearer-token auth
+    and ServiceError → rich status, wrapped around every method handler of a server.
+
+    :meth:`instrument` makes the server wrap each handler once, when it is registered (the
+    generated ``add_*_to_server``, health, reflection): a call then runs the wrapped handler
+    straight away, with no interceptor chain to await on each call. Methods nobody registered
+    get a handler too (UNIMPLEMENTED, logged and counted like any call).
+
+    Every call is served by its own asyncio task, in which the wrapped handler starts at once:
     it records the call and logs it when that task ends, after the status was sent, whatever
     ended it: the handler's answer or error, its deadline (DEADLINE_EXCEEDED) or the client
-    going away (CANCELLED), even before the handler started. So that the handler holds the
+    going away (CANCELLED), even before the request arrived. So that the handler holds the
     call's context before any request bytes are read, handlers are served through the
     request-streaming API (one message read for a unary request: the same bytes on the wire).
+
+    With ``tokens``, every method but health (:data:`PUBLIC_METHODS`), reflection included,
+    needs ``authorization: Bearer <token>``, compared in constant time; a call without one
+    ends UNAUTHENTICATED before its handler runs. Tokens are never logged.
 
     A response larger than ``max_response_bytes`` is refused with RESOURCE_EXHAUSTED and a
     QuotaFailure (gRPC would otherwise fail the send with a bare status after the call was
@@ -226,33 +288,45 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         metrics: Metrics,
         serialized: Callable[[Any], bytes | None] | None = None,
         max_response_bytes: int | None = None,
+        tokens: tuple[str, ...] = (),
     ) -> None:
         self.metrics = metrics
         self._serialized = serialized
         self._max_response = max_response_bytes
-        self._handlers = _PerHandler()
+        self._tokens = [t.encode() for t in tokens]
         # json.dumps({"event": "rpc", "method": ..., "code": ..., "duration_ms": ...,
         # "request_id": ..., "peer": ...}), built from parts: the same text, less work per call
         self._heads: dict[str, str] = {}
+        self._lines = _Lines(log)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        method = details.method
-        call = _Call(method, _request_id(details.invocation_metadata))
-        _CALL.set(call)
-        task = asyncio.current_task()
-        if task is not None:
-            task.add_done_callback(lambda _task: self._finish(call))
-        handler = await continuation(details)
-        if handler is None:
-            call.code = grpc.StatusCode.UNIMPLEMENTED
-            return handler
-        return self._handlers.get(method, handler, lambda: self._wrap(handler))
+    def instrument(self, server: grpc.aio.Server) -> None:
+        """Wrap every handler registered on ``server`` from now on, and answer methods that no
+        handler serves. Call it before registering any servicer."""
+        generic = _Generic(self)
+        register = server.add_registered_method_handlers
+        server.add_generic_rpc_handlers((generic,))
 
-    def _finish(self, call: _Call) -> None:
+        def add_generic(handlers: Any) -> None:
+            generic.inner.extend(handlers)
+
+        def add_registered(service: str, handlers: dict[str, Handler]) -> None:
+            register(service, {m: self.wrap(f"/{service}/{m}", h) for m, h in handlers.items()})
+
+        # the generated add_*_to_server functions (and reflection's) call these two
+        server.add_generic_rpc_handlers = add_generic  # type: ignore[method-assign,assignment]
+        server.add_registered_method_handlers = add_registered  # type: ignore[method-assign,assignment]
+
+    def _allowed(self, method: str, metadata: Any) -> bool:
+        if not self._tokens or method in PUBLIC_METHODS:
+            return True
+        for key, value in metadata or ():
+            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+                given = value[len("Bearer ") :].encode()
+                # compare with every token, without early exit, in constant time each
+                return any([hmac.compare_digest(given, t) for t in self._tokens])
+        return False
+
+    def _finish(self, call: _Call, _task: object = None) -> None:
         """Log and count a call whose task has ended (never touches its context: gone)."""
         elapsed = time.perf_counter() - call.start
         code = call.ended()
@@ -261,22 +335,28 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             head = self._heads.get(call.method)
             if head is None:
                 head = '{"event": "rpc", "method": ' + _json_str(call.method) + ', "code": "'
-                if len(self._heads) < _PerHandler.LIMIT:
+                if len(self._heads) < _Generic.LIMIT:
                     self._heads[call.method] = head
-            log.info(
+            self._lines.emit(
                 f'{head}{code.name}", "duration_ms": {round(elapsed * 1000, 3)!r}, '
                 f'"request_id": {_json_str(call.rid)}, "peer": {_json_str(call.peer)}}}'
             )
 
-    def _wrap(self, handler: Handler) -> Handler:
+    def wrap(self, method: str, handler: Handler | None) -> Handler:
+        """The observed handler of ``method`` (``None``: a method nobody serves)."""
         max_response = self._max_response
         lookup = self._serialized
-        encode = handler.response_serializer
+        encode = handler.response_serializer if handler is not None else None
+        finish = self._finish
+        allowed = self._allowed
 
         def begin(context: Ctx) -> _Call:
-            call = _CALL.get()
-            if call is None:  # not through intercept_service: cannot happen in a grpc.aio server
-                call = _Call("?", _request_id(context.invocation_metadata()))
+            metadata = context.invocation_metadata()
+            call = _Call(method, _request_id(metadata))
+            _CALL.set(call)
+            task = asyncio.current_task()
+            if task is not None:
+                task.add_done_callback(partial(finish, call))
             # read the peer and deadline now: touching the context after a cancelled call has
             # ended crashes grpc.aio (segfault seen under the RPC fuzz tests)
             call.peer = context.peer()
@@ -286,9 +366,20 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             context.set_trailing_metadata((("x-request-id", call.rid),))
             return call
 
+        async def admit(context: Ctx, call: _Call) -> None:
+            if handler is None:
+                call.code = grpc.StatusCode.UNIMPLEMENTED
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+            if not allowed(method, context.invocation_metadata()):
+                call.code = grpc.StatusCode.UNAUTHENTICATED
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token"
+                )
+
         async def fail(context: Ctx, call: _Call, exc: Exception) -> None:
-            if isinstance(exc, grpc.aio.AbortError):  # aborted by an inner layer (auth)
-                call.code = _code_of(context)
+            if isinstance(exc, grpc.aio.AbortError):  # aborted already (auth, unknown method)
+                if call.code is None:
+                    call.code = _code_of(context)
                 raise exc
             err = to_service_error(exc)
             if err is None:
@@ -334,8 +425,8 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             assert encode is not None
             return encode(message)
 
-        unary_request = not handler.request_streaming
-        fn: Any = (
+        unary_request = handler is None or not handler.request_streaming
+        fn: Any = handler and (
             handler.unary_unary
             or handler.unary_stream
             or handler.stream_unary
@@ -353,6 +444,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         async def unary_response(requests: AsyncIterator[Any], context: Ctx) -> Any:
             call = begin(context)
             try:
+                await admit(context, call)
                 response = await fn(await request_of(requests, context), context)
                 stage(call, response)
                 call.code = grpc.StatusCode.OK
@@ -363,6 +455,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         async def stream_response(requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
             call = begin(context)
             try:
+                await admit(context, call)
                 async for item in fn(await request_of(requests, context), context):
                     stage(call, item)
                     yield item
@@ -370,11 +463,40 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await fail(context, call, exc)
 
-        deserializer = _tolerant(handler.request_deserializer)
+        deserializer = _tolerant(handler.request_deserializer if handler else None)
         serializer = serialize if encode is not None else None
-        if handler.response_streaming:
+        if handler is not None and handler.response_streaming:
             return grpc.stream_stream_rpc_method_handler(stream_response, deserializer, serializer)
         return grpc.stream_unary_rpc_method_handler(unary_response, deserializer, serializer)
+
+
+class _Generic(grpc.GenericRpcHandler):
+    """The generic handlers registered through :meth:`Observer.instrument`, asked in turn, and
+    their answers wrapped once per method; a method none of them serves is answered
+    UNIMPLEMENTED by an observed handler."""
+
+    LIMIT = 4096  # methods are few; the bound only guards against calls to made-up methods
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+        self.inner: list[grpc.GenericRpcHandler] = []
+        self._made: dict[str, tuple[Handler | None, Handler]] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        found: Handler | None = None
+        for generic in self.inner:
+            found = generic.service(handler_call_details)
+            if found is not None:
+                break
+        method = handler_call_details.method
+        hit = self._made.get(method)
+        if hit is not None and hit[0] is found:
+            return hit[1]
+        made = self.observer.wrap(method, found)
+        if len(self._made) >= self.LIMIT:
+            self._made.clear()
+        self._made[method] = (found, made)
+        return made
 
 
 def _code_of(context: Ctx) -> grpc.StatusCode:
@@ -384,58 +506,3 @@ def _code_of(context: Ctx) -> grpc.StatusCode:
     if isinstance(code, int):
         return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
     return grpc.StatusCode.OK
-
-
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Bearer-token auth: ``authorization: Bearer <token>``, compared in constant time.
-
-    Health checks stay public (orchestrator probes); everything else, reflection included,
-    needs a token. Tokens are never logged.
-    """
-
-    def __init__(self, tokens: tuple[str, ...]) -> None:
-        self._tokens = [t.encode() for t in tokens]
-        self._denials = _PerHandler()
-
-    def _ok(self, details: grpc.HandlerCallDetails) -> bool:
-        if details.method in PUBLIC_METHODS:
-            return True
-        for key, value in details.invocation_metadata or ():
-            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                given = value[len("Bearer ") :].encode()
-                # compare with every token, without early exit, in constant time each
-                return any([hmac.compare_digest(given, t) for t in self._tokens])
-        return False
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        if self._ok(details):
-            return await continuation(details)
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        return self._denials.get(details.method, handler, lambda: _denied(handler))
-
-
-async def _deny(request: Any, context: Ctx) -> Any:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-
-
-async def _deny_stream(request: Any, context: Ctx) -> AsyncIterator[Any]:
-    await _deny(request, context)
-    yield None  # pragma: no cover - abort raises
-
-
-def _denied(handler: Handler) -> Handler:
-    """A handler of the same kind as ``handler`` that answers UNAUTHENTICATED."""
-    de, ser = handler.request_deserializer, handler.response_serializer
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_deny_stream, de, ser)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_deny, de, ser)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(_deny_stream, de, ser)
-    return grpc.unary_unary_rpc_method_handler(_deny, de, ser)
