@@ -21,7 +21,7 @@ from typing import Any
 
 from _common import RESULTS, ROOT
 
-NAMES = ["serve", "batch", "analytics", "startup", "overlay", "import", "convert"]
+NAMES = ["serve", "h2load", "batch", "analytics", "startup", "overlay", "import", "convert"]
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -180,11 +180,34 @@ def _convert_md(doc: dict[str, Any]) -> list[str]:
     return ["## Protobuf conversion", "", "| what | ratio | detail |", "|---|---|---|", *rows]
 
 
+def _h2load_md(doc: dict[str, Any]) -> list[str]:
+    """bench/h2load_bench.py: serving measured with h2load against a bare grpc.aio server."""
+    m = doc["method"]
+    lines = [
+        f"### Native load client: h2load ({doc.get('mode')}; {doc['machine']['when']}, "
+        f"git {doc['machine']['git']}; medians of {m['reps']} reps)",
+        "",
+        f"`{m['client']}`. Server CPU per call from /proc/PID/stat; the bare server is grpc.aio "
+        "with only the health service, run beside georisk in the same session.",
+        "",
+        "| server | call | QPS | p50 ms | p99 ms | server CPU µs/call |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, p in doc["points"].items():
+        server, call = name.split(" ", 1)
+        lines.append(
+            f"| {server} | {call} | {p['qps']:,.0f} | {p['p50_ms']} | {p['p99_ms']} "
+            f"| {p['server_cpu_us_per_call']:,.0f} |"
+        )
+    return lines
+
+
 def report() -> str:
     parts = ["# Latest benchmark figures", ""]
     targets: list[str] = []
     makers = {
         "serve": _serve_md,
+        "h2load": _h2load_md,
         "batch": _batch_md,
         "analytics": _analytics_md,
         "startup": _startup_md,
@@ -206,7 +229,7 @@ def report() -> str:
             )
             if name == "serve":
                 label = f"serve {label} at 64 in flight: >= 0.70 × Check QPS, p99 <= 25 ms"
-            if name == "convert":
+            if name in ("convert", "h2load"):
                 label = t.get("name") or label
             targets.append(f"| {label} | {measured} | {_yes(t.get('met'))} |")
     parts += ["### Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""]

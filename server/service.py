@@ -115,9 +115,24 @@ def _view(check: _Check, v: int) -> View:
     return View.BASIC
 
 
+#: the scenario ids of the scenario set last asked about (the set, and its ids)
+_SCENARIO_IDS: list[tuple[object, frozenset[str]]] = []
+
+
+def _scenario_ids(engine: Engine) -> frozenset[str]:
+    """The ids of ``engine``'s scenarios, made once per scenario set (not on every call)."""
+    scenarios = engine.scenarios
+    known = _SCENARIO_IDS[0] if _SCENARIO_IDS else None
+    if known is not None and known[0] is scenarios:
+        return known[1]
+    ids = frozenset(s.id for s in scenarios.scenarios)
+    _SCENARIO_IDS[:] = [(scenarios, ids)]  # keeps ``scenarios`` alive: its identity is the key
+    return ids
+
+
 def _scenario(check: _Check, engine: Engine, value: str) -> str:
     sid = value or "current-law"
-    if sid not in {s.id for s in engine.scenarios.scenarios}:
+    if sid not in _scenario_ids(engine):
         known = ", ".join(s.id for s in engine.scenarios.scenarios)
         check.add("scenario", f"unknown scenario {sid[:80]!r}; known: {known}")
     return sid
