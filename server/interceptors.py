@@ -426,6 +426,8 @@ class Observer:
             return encode(message)
 
         unary_request = handler is None or not handler.request_streaming
+        #: a call that must pass :meth:`_allowed` first (or the method is unknown)
+        guarded = handler is None or (bool(self._tokens) and method not in PUBLIC_METHODS)
         fn: Any = handler and (
             handler.unary_unary
             or handler.unary_stream
@@ -444,8 +446,15 @@ class Observer:
         async def unary_response(requests: AsyncIterator[Any], context: Ctx) -> Any:
             call = begin(context)
             try:
-                await admit(context, call)
-                response = await fn(await request_of(requests, context), context)
+                if guarded:
+                    await admit(context, call)
+                if unary_request:  # request_of, inline: this runs on every call
+                    request = await context.read()
+                    if request is grpc.aio.EOF:  # cancelled before its request arrived
+                        raise asyncio.CancelledError
+                    response = await fn(_decoded(request), context)
+                else:
+                    response = await fn(_checked(requests), context)
                 stage(call, response)
                 call.code = grpc.StatusCode.OK
                 return response
@@ -455,7 +464,8 @@ class Observer:
         async def stream_response(requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
             call = begin(context)
             try:
-                await admit(context, call)
+                if guarded:
+                    await admit(context, call)
                 async for item in fn(await request_of(requests, context), context):
                     stage(call, item)
                     yield item
