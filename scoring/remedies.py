@@ -93,8 +93,9 @@ def _bisect(passes: Callable[[float], bool], current: float) -> float:
 
 def _hinted_bisect(
     passes: Callable[[float], bool], current: float, hints: Iterable[float]
-) -> float:
-    """:func:`_bisect`'s answer, usually from two evaluations of ``passes`` instead of twelve.
+) -> float | None:
+    """:func:`_bisect`'s answer from two evaluations of ``passes`` instead of twelve, or None
+    when no hint is confirmed.
 
     The bisection assumes what it finds is a threshold: a share passes when it is below the
     share at which the rule starts to fail. For a hinted threshold ``t`` (the pack's
@@ -103,8 +104,8 @@ def _hinted_bisect(
     the largest passing one ``a`` and the smallest failing one ``b``. Two real evaluations
     confirm the hint: if ``a`` passes and ``b`` fails, every share the bisection tries below
     ``a`` passes and every one above ``b`` fails, so it takes the same steps and ends on ``a``.
-    An unconfirmed hint costs those evaluations (``passes`` should memoize: the bisection may
-    try the same shares) and the next is tried; with none left the bisection runs as before.
+    (``a`` passing, so does 0.) An unconfirmed hint costs those evaluations (``passes``
+    should memoize: the bisection may try the same shares) and the next is tried.
 
     >>> calls = []
     >>> def passes(x):
@@ -112,6 +113,8 @@ def _hinted_bisect(
     ...     return x < 0.3
     >>> _hinted_bisect(passes, 1.0, [0.3]) == _bisect(lambda x: x < 0.3, 1.0), len(calls)
     (True, 2)
+    >>> _hinted_bisect(passes, 1.0, [0.5]) is None
+    True
     """
     for t in hints:
         for below in (True, False):
@@ -127,7 +130,7 @@ def _hinted_bisect(
             failing = [x for x in tried if (x >= t if below else x > t)]
             if passes(a) and (not failing or not passes(min(failing))):
                 return a
-    return _bisect(passes, current)
+    return None
 
 
 def _stake_remedy(
@@ -156,9 +159,11 @@ def _stake_remedy(
         return verdicts[key]
 
     current = link.share_interval().hi
-    if not _passes(verdict(0.0)):
-        return None
     lo = _hinted_bisect(lambda x: _passes(verdict(x)), current, hints)
+    if lo is None:  # no hint confirmed: the bisection, if the stake's removal passes at all
+        if not _passes(verdict(0.0)):
+            return None
+        lo = _bisect(lambda x: _passes(verdict(x)), current)
     best = int(lo * 10_000) / 10_000  # round down to 0.01 percentage point
     ents = ds.entities
     change = (
@@ -174,11 +179,13 @@ def _stake_remedy(
     )
 
 
-def _thresholds(pack: PolicyPack, on: dt.date) -> list[float]:
-    """The pack's ownership thresholds in force on ``on`` (hints for a stake's bisection):
-    the SFE/FIE shares and the foreign-control threshold, smallest first."""
+def _thresholds(pack: PolicyPack, on: dt.date, kind: LinkKind) -> list[float]:
+    """The pack's ownership thresholds in force on ``on``, hints for the bisection of a stake
+    of ``kind``: the one SFE share (the debt share for debt) first, then the others."""
     p = pfe_params(pack, on)
-    return sorted({p.fie_single, p.fie_aggregate, p.fie_debt, p.fce_threshold})
+    first = p.fie_debt if kind is LinkKind.DEBT else p.fie_single
+    rest = sorted({p.fie_single, p.fie_aggregate, p.fie_debt, p.fce_threshold} - {first})
+    return [first, *rest]
 
 
 def _compliant_licence(link: Link, ind: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -305,7 +312,7 @@ def find_remedies(
                     link.kind in (LinkKind.EQUITY, LinkKind.VOTING, LinkKind.DEBT)
                     and link.share is not None
                 ):
-                    hints = _thresholds(engine.scenario_pack(scenario), on)
+                    hints = _thresholds(engine.scenario_pack(scenario), on, link.kind)
                     r = _stake_remedy(engine, ds, arr, on, scenario, rule.rule, link, hints)
                     if r is not None:
                         remedies.append(r)

@@ -71,7 +71,9 @@ class RuleCache:
             if (
                 r.rule is rule
                 and r.lists is pack.lists
-                and all(self._variant(pack, pid, on) == v for pid, v in r.reads)
+                and all(
+                    (got := self._variant(pack, pid, on)) is v or got == v for pid, v in r.reads
+                )
             ):
                 return r.outcome
         with ctx.recording() as reads:

@@ -54,6 +54,8 @@ class EvalContext:
     #: ids of the pack parameters read, while a :class:`RuleCache` records a rule's evaluation
     _reads: set[str] | None = field(default=None, repr=False)
     _variants: dict[str, ParamVariant] = field(default_factory=dict, repr=False)
+    _texts: dict[str, tuple[Any, ClauseText]] = field(default_factory=dict, repr=False)
+    _producers: list[str] | None = field(default=None, repr=False)
 
     def links_into(self, eid: str, kinds: Iterable[LinkKind]) -> list[Link]:
         """Links into ``eid`` that belong to this arrangement (or to no particular one)."""
@@ -72,7 +74,7 @@ class EvalContext:
             v = self._variants[pid] = self.pack.param(pid, self.on)
         if uses is not None:
             uses.append(
-                ParamUse(
+                ParamUse.model_construct(  # the variant's fields are validated already
                     id=pid,
                     value=v.value,
                     effective_from=v.effective_from,
@@ -89,7 +91,11 @@ class EvalContext:
         Read like a parameter (the :class:`RuleCache` records it), but not listed among a
         clause's parameters: the words decide no verdict.
         """
-        return ClauseText.model_validate(self.param(pid))
+        value = self.param(pid)
+        got = self._texts.get(pid)
+        if got is None or got[0] is not value:
+            got = self._texts[pid] = (value, ClauseText.model_validate(value))
+        return got[1]
 
     @contextmanager
     def recording(self) -> Iterator[set[str]]:
@@ -118,7 +124,12 @@ class EvalContext:
     # the producer side: who makes the product, who claims the credit, who controls them
     def producers(self) -> list[str]:
         """Who makes the product: the operators of the focal facility, else its owners, else
-        the focal entity itself."""
+        the focal entity itself (found once per context)."""
+        if self._producers is None:
+            self._producers = self._find_producers()
+        return list(self._producers)
+
+    def _find_producers(self) -> list[str]:
         focal = self.arr.focal
         ops = [l.source for l in self.links_into(focal, [LinkKind.OPERATION])]
         if ops:
