@@ -179,13 +179,16 @@ class RecordServicer(records_pb2_grpc.RecordServiceServicer):
             raise PermissionDenied(f"{who} (role {have}) may not {role_verb(role)}")
         return store, ident
 
-    async def _store_call(self, fn: Callable[[], T], kind: str, rid: str, doc_prefix: str) -> T:
+    async def _store_call(
+        self, fn: Callable[[], T], kind: str, rid: str, doc_prefix: str, *, read: bool = False
+    ) -> T:
         """``fn()`` off the loop; a store's refusal as this request's status, a database that
         cannot be reached as UNAVAILABLE (:func:`~georisk.server.errors.store_unavailable`)."""
         from georisk.store import StoreError  # imported already: the server has a store
 
         try:
-            return await self.state.run_store(fn)
+            run = self.state.run_store_read if read else self.state.run_store
+            return await run(fn)
         except StoreError as exc:
             raise _service_error(exc, kind, rid, doc_prefix) from None
         except Exception as exc:
@@ -204,7 +207,7 @@ class RecordServicer(records_pb2_grpc.RecordServiceServicer):
     ) -> records_pb2.GetRecordResponse:
         store, _ = self._who(context, "reader")
         kind, rid = _name("name", request.name)
-        doc, etag = await self._store_call(lambda: store.get(kind, rid), kind, rid, "")
+        doc, etag = await self._store_call(lambda: store.get(kind, rid), kind, rid, "", read=True)
         return records_pb2.GetRecordResponse(
             record=_record(kind, doc, etag), store_version=self.state.store_version
         )
@@ -310,6 +313,7 @@ class RecordServicer(records_pb2_grpc.RecordServiceServicer):
             kind or "",
             rid or "",
             "",
+            read=True,
         )
         return records_pb2.ListChangesResponse(
             changes=[_change(c) for c in page],
