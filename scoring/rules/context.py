@@ -74,7 +74,7 @@ class EvalContext:
             v = self._variants[pid] = self.pack.param(pid, self.on)
         if uses is not None:
             uses.append(
-                ParamUse.model_construct(  # the variant's fields are validated already
+                ParamUse(
                     id=pid,
                     value=v.value,
                     effective_from=v.effective_from,
