@@ -1162,6 +1162,33 @@ class GraphCache:
             self._base.clear()
             self._overlay.clear()
 
+    def drop_overlays(self, keep: str = "") -> int:
+        """Remove the variants' graphs (overlay entries) except those of overlay digest
+        ``keep``; the loaded datasets' graphs stay. Returns how many entries went.
+
+        A store replica follows each write as one more overlay of its loaded dataset and
+        shares this cache with the engine of the new version: the graphs of the versions it
+        no longer serves would otherwise stay until evicted (a few hundred MB each at 1M
+        entities).
+
+        >>> from georisk.scoring.dataset import load_dataset
+        >>> from georisk.scoring.engine import DEFAULT_DATA
+        >>> from georisk.scoring.overlay import Overlay, apply_overlay
+        >>> ds = load_dataset(DEFAULT_DATA)
+        >>> cache, day = GraphCache(), dt.date(2026, 11, 22)
+        >>> ov = Overlay.model_validate(
+        ...     {"arrangement": "ford-marshall",
+        ...      "change": {"links": [{"id": "vw-owns-gotion", "share": 0.3}]}})
+        >>> _ = cache.graph(apply_overlay(ds, ov), day)
+        >>> cache.sizes(), cache.drop_overlays(), cache.sizes()
+        ((2, 2), 2, (2, 0))
+        """
+        with self._lock:
+            gone = [k for k in self._overlay if k[1] != keep]
+            for k in gone:
+                del self._overlay[k]
+        return len(gone)
+
     def graph(self, ds: Dataset, on: dt.date) -> ArrangementGraph:
         """The graph of ``ds`` as of ``on``, from the cache or built (derived for a variant)."""
         root = ds.base or ds

@@ -250,7 +250,11 @@ class ServingState:
             else:
                 self._followed += len(page)
                 store.adopt(page[-1].seq, ds)  # the store checks the next write against it
-                return old.with_dataset(ds, share_graphs=True), page[-1].seq, "followed"
+                new = old.with_dataset(ds, share_graphs=True)
+                # the graphs of the versions no longer served (and their what-ifs) go: the
+                # loaded dataset's stay, the new version's are derived from them
+                new.graphs.drop_overlays(keep=ds.overlay_digest)
+                return new, page[-1].seq, "followed"
         ds, seq = store.snapshot()
         self._followed = 0
         store.adopt(seq, ds)
