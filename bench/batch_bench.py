@@ -151,6 +151,7 @@ def _engines(out: Path, ids: list[str], budget: float, dask: bool) -> dict[str, 
     for name, make in kinds:
         if name == "dask":  # the workers load the dataset themselves: free this copy first
             _ENGINES.clear()
+            gc.unfreeze()
             gc.collect()
         for k in (1, 2):
             warm, take = ids[pos : pos + k], ids[pos + k : pos + k + 4000]
@@ -249,7 +250,10 @@ def bench_size(
         print(f"  {n:,}: naive {res['naive']}", file=sys.stderr)
         ratio = res["engine"]["per_s"] / res["naive"]["per_s"] if res["naive"]["per_s"] else None
         res["speedup_vs_naive"] = round(ratio, 2) if ratio else None
-        del g
+        del g, ds, engine
+        _ENGINES.clear()  # the engines below load their own (or inherit the parent's: again)
+        gc.unfreeze()  # engine_for froze it out of the collector
+        gc.collect()
         rate, basis = res["engine"]["per_s"], "in-process"
         if engines:
             res["engines"] = _engines(out, every[sample:], budget, dask)
@@ -260,7 +264,6 @@ def bench_size(
         res["extrapolated_100k_arrangements_s"] = round(100_000 / rate, 1)
         res["extrapolated_from"] = basis
         res["peak_rss_mb"] = peak_rss_mb()
-        del engine
         _ENGINES.clear()
     finally:
         shutil.rmtree(out, ignore_errors=True)
