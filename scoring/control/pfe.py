@@ -634,6 +634,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     # one SFE ≥ 25%: each SFE's own share in the entity (each chain once, none through the
     # entity or back through the SFE: never more than SFEs together), all in one solve
     holders: list[SfeHolder] = []
+    order_ids: list[str] | None = None  # without explain: every computed holder, in order
     if cand.size:
         assert sub is not None
         if params.fie_single_semantics == "integrated":
@@ -646,9 +647,20 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
             hi = np.maximum(hi, lo)
             exact = np.ones(cand.size, dtype=bool)
         ents = g.dataset.entities
-        for pos, k in enumerate(cand.tolist()):
-            if not exact[pos]:
-                continue
+        build = np.flatnonzero(exact)
+        if not params.explain:
+            # the order of every computed holder (the aggregate reason names them in it),
+            # from the arrays, as the sort below orders the holders (rounded as ShareValue);
+            # holder objects only for those that may meet the threshold (a FALSE single
+            # test's holders are never read without explain)
+            hids = [g.ids[int(up[k])] for k in cand[build].tolist()]
+            his = [round(float(x), 12) for x in hi[build].tolist()]
+            los = [round(float(x), 12) for x in lo[build].tolist()]
+            rank = sorted(range(len(hids)), key=lambda j: (-his[j], -los[j], hids[j]))
+            order_ids = [hids[j] for j in rank]
+            build = build[hi[build] >= params.fie_single - EPS - SCREEN_MARGIN]
+        for pos in build.tolist():
+            k = int(cand[pos])
             share = Interval(float(lo[pos]), float(hi[pos]))
             sure = bool(cert_sub[k])
             # TRUE needs a certain SFE holding the share for sure; a possible SFE, or a ranged
@@ -667,6 +679,8 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
                 )
             )
         holders.sort(key=lambda h: (-h.share.max, -h.share.min, h.holder))
+        if not params.explain:
+            holders = [h for h in holders if h.meets is not Tri.FALSE]
     certain = [h for h in holders if h.meets is Tri.TRUE]
     possible = [h for h in holders if h.meets is Tri.UNDETERMINED]
     shown = certain + possible or holders[:1]
@@ -718,7 +732,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     )
     ents = g.dataset.entities
     # every SFE holder, those with a computed share first (largest first)
-    listed = [h.holder for h in holders]
+    listed = [h.holder for h in holders] if order_ids is None else order_ids
     rest = sorted(set(sfe_holders) - set(listed))
     ordered = listed + rest
     sure_ids = [x for x in ordered if sets.certain[g.index[x]]]
@@ -742,7 +756,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
                     )
                     if x
                 )
-                if holders
+                if listed  # the computed holders (all of them, with or without explain)
                 else "no SFE holds equity in it"
             ),
             paths=agg_paths,
