@@ -237,6 +237,97 @@ async def create_server(
     return app.server, app.port
 
 
+class BatchedLines(logging.Handler):
+    """Writes the lines of a stream handler (``target``) in batches instead of one write and
+    flush per line: a line logged on the event loop's thread is kept and written with the
+    others at most ``interval`` seconds later; a WARNING or worse, a line logged on another
+    thread, or 256 lines waiting write everything at once (in order). ``close`` writes what is
+    left. Formatting, level and filters stay the target's.
+
+    A write to stderr is a system call, and the call's log line was the largest part of the
+    server's own CPU per call (bench/h2load_bench.py): batched, it is a small one.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> h = BatchedLines(logging.StreamHandler(out), interval=60)
+    >>> rec = logging.LogRecord("georisk.server", logging.INFO, "", 0, "a line", (), None)
+    >>> h.handle(rec)  # not on an event loop: written at once
+    True
+    >>> print(out.getvalue(), end="")
+    a line
+    """
+
+    def __init__(self, target: logging.StreamHandler[Any], interval: float) -> None:
+        super().__init__(target.level)
+        self.target, self.interval = target, interval
+        self.filters = list(target.filters)
+        self._lines: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.append(self.target.format(record) + self.target.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or record.levelno >= logging.WARNING or len(self._lines) >= 256:
+            self.flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.interval, self._due)
+
+    def _due(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            self._timer = None
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data = "".join(self._lines)
+        self._lines.clear()
+        try:
+            self.target.stream.write(data)
+            self.target.flush()
+        except Exception:
+            pass  # as logging does when a stream fails: never take the server down
+
+    def close(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self.flush()
+        super().close()
+
+
+def _batch_log_writes(interval: float) -> list[tuple[logging.Handler, BatchedLines]]:
+    """Put the root logger's stream handlers (the CLI's ``basicConfig``) behind
+    :class:`BatchedLines`; returns what was replaced, for :func:`_unbatch_log_writes`."""
+    root = logging.getLogger()
+    swapped: list[tuple[logging.Handler, BatchedLines]] = []
+    if interval <= 0:
+        return swapped
+    for h in list(root.handlers):
+        if type(h) in (logging.StreamHandler, logging.FileHandler):
+            b = BatchedLines(h, interval)  # type: ignore[arg-type]
+            root.removeHandler(h)
+            root.addHandler(b)
+            swapped.append((h, b))
+    return swapped
+
+
+def _unbatch_log_writes(swapped: list[tuple[logging.Handler, BatchedLines]]) -> None:
+    root = logging.getLogger()
+    for h, b in swapped:
+        root.removeHandler(b)
+        b.close()
+        root.addHandler(h)
+
+
 async def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads the dataset."""
     app = await create_app(settings)
@@ -267,6 +358,10 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, on_term, sig)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     print(f"georisk serving on {settings.address.rsplit(':', 1)[0]}:{app.port}", flush=True)
-    await app.wait()
+    swapped = _batch_log_writes(settings.log_flush_seconds)
+    try:
+        await app.wait()
+    finally:
+        _unbatch_log_writes(swapped)  # every line written before the process ends
     log.info("stopped")
     return 0

@@ -92,6 +92,9 @@ class Settings:
     max_path_depth: int = 12
     max_paths: int = 200
     grace_seconds: float = 10.0
+    #: ``georisk serve`` writes log lines to its stream handlers in batches, at most this long
+    #: after they were logged (WARNING and above at once); 0: each line at once
+    log_flush_seconds: float = 0.05
     metrics_address: str | None = None  # host:port for the Prometheus scrape endpoint
     workers: int = 2  # threads scoring off the event loop
     cache_size: int = 4096  # scored results kept per dataset version
@@ -157,6 +160,7 @@ class Settings:
             max_path_depth=_int(e, "GEORISK_MAX_PATH_DEPTH", 12, 1, 64),
             max_paths=_int(e, "GEORISK_MAX_PATHS", 200, 1, 10_000),
             grace_seconds=_float(e, "GEORISK_GRACE_SECONDS", 10.0),
+            log_flush_seconds=_float(e, "GEORISK_LOG_FLUSH_SECONDS", 0.05),
             metrics_address=e.get("GEORISK_METRICS_ADDRESS") or None,
             workers=_int(e, "GEORISK_WORKERS", 2, 1, 64),
             cache_size=_int(e, "GEORISK_CACHE_SIZE", 4096, 0, 10_000_000),
