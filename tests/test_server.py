@@ -584,3 +584,46 @@ def test_client_timeline(client: GeoriskClient, engine: Engine) -> None:
     assert code_of(lambda: client.timeline("nope")).code is grpc.StatusCode.NOT_FOUND
     bad = code_of(lambda: client.timeline("ford-marshall", from_date="2027-01-01", to_date="2026"))
     assert bad.code is grpc.StatusCode.INVALID_ARGUMENT and bad.violations[0][0] == "to_date"
+
+
+def test_serve_batches_log_writes_and_loses_none() -> None:
+    """``georisk serve`` writes the log lines of calls in batches: an INFO line logged on the
+    event loop waits for the timer (or 256 lines), a WARNING writes it and everything before
+    it at once, in order, and stopping writes what is left."""
+    import asyncio
+    import io
+
+    from georisk.server.app import BatchedLines
+
+    out = io.StringIO()
+    target = logging.StreamHandler(out)
+    target.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    h = BatchedLines(target, interval=0.05)
+
+    def rec(level: int, msg: str) -> logging.LogRecord:
+        return logging.LogRecord("georisk.server", level, "", 0, msg, (), None)
+
+    async def run() -> list[str]:
+        seen = []
+        h.handle(rec(logging.INFO, "one"))
+        h.handle(rec(logging.INFO, "two"))
+        seen.append(out.getvalue())  # nothing written yet
+        await asyncio.sleep(0.2)
+        seen.append(out.getvalue())  # the timer wrote both
+        h.handle(rec(logging.INFO, "three"))
+        h.handle(rec(logging.WARNING, "four"))
+        seen.append(out.getvalue())  # the warning wrote both at once
+        for i in range(300):
+            h.handle(rec(logging.INFO, f"n{i}"))
+        seen.append(out.getvalue())  # 256 waiting: written without the timer
+        h.handle(rec(logging.INFO, "last"))
+        h.close()
+        seen.append(out.getvalue())
+        return seen
+
+    seen = asyncio.run(run())
+    assert seen[0] == ""
+    assert seen[1] == "INFO one\nINFO two\n"
+    assert seen[2] == seen[1] + "INFO three\nWARNING four\n"
+    assert seen[3].count("\n") == 4 + 256
+    assert seen[4].splitlines()[4:] == [f"INFO n{i}" for i in range(300)] + ["INFO last"]
