@@ -6,7 +6,12 @@ it (``georisk store init``), start two ``georisk serve --store`` replicas on 127
 the write, B follows by polling), then repeat: read a link's etag through A, write a new stake
 into a company through A (RecordService.CreateRecord, then end it), and poll B's GetOwnership of
 that company until the stake shows (or stops showing). The figure is the time from sending the
-write to B answering with it; the write's own latency on A is beside it. The replica applies the
+write to B answering with it; beside it, the write's own latency on A and the time until B
+reports the write's store version (it has followed the change; the rest is the first ownership
+report on the changed graph). Before the writes each replica answers one GetOwnership (timed
+apart: a replica's first report builds the graph's whole-graph searches and screens, as a
+replica in service has done long before), and the load average is recorded (absolute times
+on a shared 2-core machine scale with it). The replica applies the
 change in memory (georisk.store.follow), and A checks the write incrementally against the
 dataset it serves, so neither figure should grow with the dataset.
 
@@ -152,16 +157,31 @@ def main() -> int:
         targets.append(f"127.0.0.1:{port}")
         steps[f"replica_{name}_serving_s"] = _wait_serving(p, targets[-1], args.timeout)
     rss_start = [_rss_mb(p.pid) for p in procs]
-    writes, visible = [], []
+    load_start = list(os.getloadavg())
+    writes: list[float] = []
+    visible: list[float] = []
+    followed: list[float] = []
     try:
         ch_a, ch_b = grpc.insecure_channel(targets[0]), grpc.insecure_channel(targets[1])
         rec_a = records_pb2_grpc.RecordServiceStub(ch_a)
         graph_b = graph_pb2_grpc.GraphServiceStub(ch_b)
 
+        rec_b = records_pb2_grpc.RecordServiceStub(ch_b)
+
         def holders(eid: str) -> set[str]:
             rep = graph_b.GetOwnership(graph_pb2.GetOwnershipRequest(entity_id=eid)).report
             return {h.link for h in rep.direct_holders}
 
+        def b_version() -> int:
+            got = rec_b.GetRecord(records_pb2.GetRecordRequest(name=f"entities/{fund}"))
+            return int(got.store_version)
+
+        # a replica in service has answered before: its first ownership report builds the
+        # graph's whole-graph searches and screens (timed apart, on both replicas)
+        for stub, name in ((graph_pb2_grpc.GraphServiceStub(ch_a), "a"), (graph_b, "b")):
+            t = time.perf_counter()
+            stub.GetOwnership(graph_pb2.GetOwnershipRequest(entity_id=companies[1]))
+            steps[f"replica_{name}_first_ownership_s"] = time.perf_counter() - t
         run = int(time.time())  # fresh link ids: a reused store keeps the last run's
         for i in range(args.writes):
             target = companies[(i * 7919) % len(companies)]
@@ -186,6 +206,11 @@ def main() -> int:
                 )
             )
             t1 = time.perf_counter()
+            while b_version() < r.store_version:
+                if time.perf_counter() - t0 > 60:
+                    raise SystemExit(f"replica B never reached store version {r.store_version}")
+                time.sleep(0.01)
+            followed.append(time.perf_counter() - t0)
             while lid not in holders(target):
                 if time.perf_counter() - t0 > 60:
                     raise SystemExit(f"replica B never showed {lid}")
@@ -218,11 +243,16 @@ def main() -> int:
             "median": round(statistics.median(writes), 3),
             "max": round(max(writes), 3),
         },
+        "followed_by_replica_s": {
+            "median": round(statistics.median(followed), 3),
+            "max": round(max(followed), 3),
+        },
         "visible_on_replica_s": {
             "median": round(statistics.median(visible), 3),
             "max": round(worst, 3),
         },
         "replica_rss_mb": {"start": rss_start, "end": rss_end},
+        "loadavg_start_end": [load_start, list(os.getloadavg())],
         "targets": [
             {
                 "name": f"a write visible in replica B's scores ({args.entities:,} entities, "
