@@ -144,7 +144,8 @@ class LinkColumns:
     arrangement: dict[int, str] = field(default_factory=dict)  # sparse: row → arrangement id
     unconfirmed_note: dict[int, str] = field(default_factory=dict)
     note: dict[int, str] = field(default_factory=dict)
-    licence: dict[int, LicenceTerms] = field(default_factory=dict)
+    #: a dict, or a snapshot's mapping that validates each row's terms when read
+    licence: Mapping[int, LicenceTerms] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)

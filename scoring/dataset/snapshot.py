@@ -105,7 +105,7 @@ __all__ = [
 log = logging.getLogger("georisk.scoring.snapshot")
 
 #: the layout of the files below; bump on any change of what is written or how it is read
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 #: default smallest dataset (bytes of record files) that gets a snapshot
 MIN_BYTES = 16 << 20
 _MANIFEST = "manifest.json"
@@ -538,6 +538,30 @@ class PatchedTable(Mapping[str, M], Generic[M]):
         return out + [getattr(v, name) for v in self.added.values()]
 
 
+class JsonRows(Mapping[int, M], Generic[M]):
+    """row → record held as JSON text, validated when read (a bulk file's licence terms: tens
+    of thousands at 1M entities, read only for the links a rule looks at)."""
+
+    def __init__(self, cls: type[M], texts: dict[int, str]) -> None:
+        self._cls, self._texts, self._cache = cls, texts, _Bounded()
+
+    def __getitem__(self, r: int) -> M:
+        got: M | None = self._cache.get(r)
+        if got is None:
+            got = self._cls.model_validate_json(self._texts[r])
+            self._cache.put(r, got)
+        return got
+
+    def __contains__(self, r: object) -> bool:
+        return r in self._texts
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
 class SnapshotOrigins(Mapping[tuple[str, str], str]):
     """(kind, id) → ``"file: record"`` of a snapshot-loaded dataset (entities from their
     columns, other object records from theirs; bulk links answer through the link store)."""
@@ -788,6 +812,8 @@ def write_snapshot(ds: Dataset, where: Path, content_digest: bytes | None = None
             "path": ds.path,
             "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "files": digests,
+            # the dates the valid links change (a np.unique over every link's dates at open)
+            "link_boundaries": [d.toordinal() for d in ds.link_boundaries],
             **meta,
         }
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -857,7 +883,7 @@ def open_snapshot(where: str | Path, *, key: str | None = None, verify: bool = T
 def _assemble(where: Path, manifest: dict[str, Any]) -> Dataset:
     et = _read_ipc(where / "entities.arrow")
     ids: list[str] = et.column("id").to_pylist()
-    index = {e: i for i, e in enumerate(ids)}
+    index = dict(zip(ids, range(len(ids)), strict=True))
     if len(index) != len(ids):
         raise SnapshotError(f"{where}: duplicate entity ids")
     entities = EntityTable(et, ids, index)
@@ -887,7 +913,7 @@ def _assemble(where: Path, manifest: dict[str, Any]) -> Dataset:
     if lt.num_rows:
         positions = SortedIdIndex(_one(lt.column("id")), _one(lt.column("sorted")).to_numpy())
     store = LinkStore(objects, columns, ids, index, positions)  # type: ignore[arg-type]
-    return Dataset(
+    ds = Dataset(
         sources=sources,
         entities=entities,
         links=store,
@@ -897,6 +923,9 @@ def _assemble(where: Path, manifest: dict[str, Any]) -> Dataset:
         path=manifest.get("path"),
         snapshot=str(where),
     )
+    days = manifest["link_boundaries"]
+    ds.__dict__["link_boundaries"] = [dt.date.fromordinal(int(d)) for d in days]
+    return ds
 
 
 def _link_columns(t: pa.Table, manifest: dict[str, Any]) -> list[LinkColumns]:
@@ -921,7 +950,7 @@ def _link_columns(t: pa.Table, manifest: dict[str, Any]) -> list[LinkColumns]:
     for b in manifest["blocks"]:
         n = int(b["rows"])
         sl = {k: v[lo : lo + n] for k, v in arrays.items()}
-        lic = {r: LicenceTerms.model_validate_json(v) for r, v in sparse("licence", lo, n).items()}
+        lic: JsonRows[LicenceTerms] = JsonRows(LicenceTerms, sparse("licence", lo, n))
         out.append(
             LinkColumns(
                 file=str(b["file"]),
