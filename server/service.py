@@ -553,16 +553,22 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         version = engine.dataset.version
         offset, size = _page(check, version, filters, request.page_size, request.page_token)
         check.done()
-        matches = [
-            e
-            for _, e in sorted(engine.dataset.entities.items())
-            if (not country or e.country == country)
-            and (not request.kind or e.kind.value == request.kind)
-            and (not request.list_id or e.listed_on(request.list_id, on))
-        ]
+        entities = engine.dataset.entities
+        ids = sorted(entities)  # the ids only: a snapshot-loaded dataset builds entities on use
+        if country or request.kind or request.list_id:
+
+            def wanted(e: Any) -> bool:
+                return (
+                    (not country or e.country == country)
+                    and (not request.kind or e.kind.value == request.kind)
+                    and (not request.list_id or e.listed_on(request.list_id, on))
+                )
+
+            ids = [eid for eid in ids if wanted(entities[eid])]
+        matches = ids
         items, nxt = _slice(matches, offset, size, version, filters)
         return graph_pb2.ListEntitiesResponse(
-            entities=[entity_to_proto(e, on) for e in items],
+            entities=[entity_to_proto(entities[eid], on) for eid in items],
             next_page_token=nxt,
             total_size=len(matches),
             dataset_version=version,
