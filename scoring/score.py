@@ -474,22 +474,25 @@ def equity_axis(ctx: EvalContext) -> AxisScore:
                         "(a blocking minority, ≥ 25%)",
                     )
                 )
-            fie = foreign_influenced(g, s, params)
-            debt = next(t for t in fie.tests if t.test == "sfe_debt")
-            if debt.value is not None and debt.value.max > 0:
-                cited, unsure = _rests_on(g, debt.links, [s])
-                parts.append(
-                    Contribution(
-                        label="debt held by SFEs",
-                        links=debt.links,
-                        entities=[s],
-                        sources=cited,
-                        unconfirmed=unsure,
-                        points=EQUITY_POINTS["debt"]
-                        * min(1.0, debt.value.max / max(params.fie_debt, 1e-9)),
-                        detail=f"SFEs hold up to {pct(debt.value.max)} of {who}'s debt",
+            # the SFE debt test reads only the subject's debt in-links: without any, it holds
+            # no debt (and the FIE tests' walk up the subject's holders is not needed here)
+            if links_into(g, s, [LinkKind.DEBT]):
+                fie = foreign_influenced(g, s, params)
+                debt = next(t for t in fie.tests if t.test == "sfe_debt")
+                if debt.value is not None and debt.value.max > 0:
+                    cited, unsure = _rests_on(g, debt.links, [s])
+                    parts.append(
+                        Contribution(
+                            label="debt held by SFEs",
+                            links=debt.links,
+                            entities=[s],
+                            sources=cited,
+                            unconfirmed=unsure,
+                            points=EQUITY_POINTS["debt"]
+                            * min(1.0, debt.value.max / max(params.fie_debt, 1e-9)),
+                            detail=f"SFEs hold up to {pct(debt.value.max)} of {who}'s debt",
+                        )
                     )
-                )
             appts = [
                 l
                 for l in links_into(g, s, [LinkKind.APPOINTMENT])

@@ -16,10 +16,11 @@ from dataclasses import replace
 
 import pytest
 
-from georisk.scoring import remedies
+from georisk.scoring import remedies, score
 from georisk.scoring.control import foreign_influenced
 from georisk.scoring.engine import DEFAULT_DATA, Engine, View
 from georisk.scoring.interval import Tri
+from georisk.scoring.overlay import Overlay
 from georisk.scoring.rules import pfe_params
 
 ON = dt.date(2026, 11, 22)
@@ -111,3 +112,33 @@ def test_scoring_pfe_params_are_memoized_and_unexplained(engine: Engine) -> None
         t.verdict for t in engine.ownership("catl", ON).foreign_influenced_entity.tests
     ]
     assert any(t.verdict is Tri.FALSE for t in lean.tests)
+
+
+def test_the_equity_axis_scores_sfe_debt_only_where_there_is_debt(engine: Engine) -> None:
+    """The equity axis reads the FIE debt test only for a subject with debt in-links (the
+    shipped data has none): an SFE lender still adds its line, scaled to the pack's 15%."""
+    ov = Overlay.model_validate(
+        {
+            "id": "catl-lends-to-ford",
+            "arrangement": "ford-marshall",
+            "add": {
+                "links": [
+                    {
+                        "id": "catl-ford-debt",
+                        "kind": "debt",
+                        "source": "catl",
+                        "target": "ford",
+                        "share": 0.06,
+                        "sources": ["d1"],
+                    }
+                ]
+            },
+        }
+    )
+    before = engine.score("ford-marshall", ON, view=View.FULL, remedies=False).equity
+    after = engine.score("ford-marshall", ON, view=View.FULL, overlay=ov, remedies=False).equity
+    assert not [c for c in before.contributions if c.label == "debt held by SFEs"]
+    (debt,) = [c for c in after.contributions if c.label == "debt held by SFEs"]
+    assert debt.links == ["catl-ford-debt"]
+    assert "SFEs hold up to 6% of Ford Motor Company [ford]'s debt" in debt.detail
+    assert debt.points == pytest.approx(score.EQUITY_POINTS["debt"] * 0.06 / 0.15)
