@@ -30,7 +30,14 @@ from georisk.scoring.engine import Engine
 if TYPE_CHECKING:
     from georisk.store import Store
 
-__all__ = ["ReloadResult", "ServingState", "load_warm", "load_warm_engine", "warm"]
+__all__ = [
+    "FOLLOW_AT_MOST",
+    "ReloadResult",
+    "ServingState",
+    "load_warm",
+    "load_warm_engine",
+    "warm",
+]
 
 log = logging.getLogger("georisk.server")
 T = TypeVar("T")

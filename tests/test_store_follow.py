@@ -249,3 +249,65 @@ def test_a_long_run_of_followed_writes_stays_one_level_deep() -> None:
     assert cur.origin_of("source", "a20") == ds.origin_of("source", "a20")
     gone = apply_overlay(cur, parse_overlay({"arrangement": "x", "remove": {"sources": ["s-5"]}}))
     assert gone.origin_of("source", "s-5") is None and len(gone.origin) == len(cur.origin) - 1
+
+
+def test_a_replica_starts_from_the_directory_the_store_was_seeded_from(tmp_path: Path) -> None:
+    """A server with `--store` whose data directory is the one the store was seeded from loads
+    that directory (the loader, or its columnar snapshot) and follows the changes since, rather
+    than parsing every stored record; it serves exactly the store's newest snapshot. A store
+    seeded from another directory is served from its snapshot."""
+    import shutil
+
+    import pytest
+
+    from georisk.scoring.dataset import load_dataset
+    from georisk.server.settings import Settings
+    from georisk.store import Store as StoreClass
+    from tests.server_harness import ServerThread
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    migrate(url)
+    store = open_store(url)
+    seq = store.init_from(DEFAULT_DATA, actor="ops", reason="seed")
+    assert store.seq_of_version(load_dataset(DEFAULT_DATA).version) == seq
+    assert store.seq_of_version("sha256:nothing") is None
+    _writes(store)
+    snap, last = store.snapshot()
+    calls: list[str] = []
+    real = StoreClass.snapshot
+
+    def counting(self: StoreClass, **kw: Any) -> Any:
+        calls.append("snapshot")
+        return real(self, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(StoreClass, "snapshot", counting)
+    try:
+        srv = ServerThread(Settings.from_env({}, address="127.0.0.1:0", store_url=url)).start()
+        try:
+            assert srv.app is not None
+            state = srv.app.state
+            assert state.store_version == last and state.version == snap.version
+            assert calls == []  # followed from the directory, no snapshot parsed
+            assert _tables(state.engine.dataset) == _tables(snap)
+            got = state.engine.score("gotion-manteno-il", ON, "current-law").model_dump()
+            fresh = Engine.from_dir(DEFAULT_DATA).with_dataset(snap)
+            assert got == fresh.score("gotion-manteno-il", ON, "current-law").model_dump()
+        finally:
+            srv.stop()
+        # another directory (one source's title differs): the store's own snapshot is served
+        other = tmp_path / "other"
+        shutil.copytree(DEFAULT_DATA, other)
+        text = (other / "sources.yaml").read_text()
+        (other / "sources.yaml").write_text(text.replace("  title: '", "  title: 'x", 1))
+        assert load_dataset(other).version != load_dataset(DEFAULT_DATA).version
+        settings = Settings.from_env({}, address="127.0.0.1:0", store_url=url, data_dir=other)
+        srv = ServerThread(settings).start()
+        try:
+            assert srv.app is not None
+            assert calls == ["snapshot"] and srv.app.state.version == snap.version
+        finally:
+            srv.stop()
+    finally:
+        mp.undo()
+        store.close()

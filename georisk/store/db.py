@@ -88,21 +88,26 @@ def _config(conn: Connection) -> Config:
     return cfg
 
 
-def migrate(url: str) -> str:
-    """Create or upgrade the store's schema at ``url`` to the newest revision (Alembic) and
+def migrate(url: str, to: str = "head") -> str:
+    """Create or upgrade the store's schema at ``url`` to the newest revision (Alembic), or to
+    revision ``to`` (up or down: e.g. back to the revision an older release reads), and
     return it. A fresh store (an empty or missing SQLite file, an empty database) is made this
-    way; running it again changes nothing.
+    way; running it again changes nothing. Records and changes are kept either way.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "s.db")
     >>> migrate(f"sqlite:///{path}")
-    '0001'
+    '0002'
     """
     engine = connect(url)
     try:
         with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             lock_for_write(conn)  # two migrating processes: one migrates, the other finds it done
-            command.upgrade(_config(conn), "head")
+            have = revision(conn)
+            if to != "head" and have is not None and have > to:
+                command.downgrade(_config(conn), to)
+            else:
+                command.upgrade(_config(conn), to)
         with engine.connect() as conn:
             return revision(conn) or ""
     finally:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 __all__ = ["HEAD", "changes", "metadata", "records"]
 
 #: the schema revision this code reads and writes (the newest migration)
-HEAD = "0001"
+HEAD = "0002"
 
 metadata = MetaData()
 
@@ -50,6 +50,7 @@ changes = Table(
     CheckConstraint("op IN ('create', 'update', 'end')", name="ck_changes_op"),
     Index("ix_changes_record", "kind", "id", "seq"),
     Index("ix_changes_at", "at"),
+    Index("ix_changes_dataset_version", "dataset_version"),
 )
 
 records = Table(

@@ -185,6 +185,18 @@ class Store:
             ).scalar()
         return int(got or 0)
 
+    def seq_of_version(self, version: str) -> int | None:
+        """The last store version whose dataset has ``Dataset.version`` ``version`` (None if
+        none): for the version of a dataset directory, the seq at which the store was seeded
+        from it (:meth:`init_from`), so a replica can load the directory (or its columnar
+        snapshot) and follow the changes after that seq instead of parsing every record.
+        Versions after a change are ``sha256:…@SEQ``, never a directory's again."""
+        with self._engine.connect() as conn:
+            got = conn.execute(
+                select(func.max(changes.c.seq)).where(changes.c.dataset_version == version)
+            ).scalar()
+        return int(got) if got is not None else None
+
     def snapshot(self, *, as_known_at: int | dt.datetime | None = None) -> tuple[Dataset, int]:
         """The dataset as the store knew it at a seq or an instant (default: now), built and
         checked by the loader (:func:`georisk.scoring.dataset.assemble`), and the store version
