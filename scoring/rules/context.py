@@ -53,7 +53,6 @@ class EvalContext:
     _pfe: PfeParams | None = field(default=None, repr=False)
     #: ids of the pack parameters read, while a :class:`RuleCache` records a rule's evaluation
     _reads: set[str] | None = field(default=None, repr=False)
-    _variants: dict[str, ParamVariant] = field(default_factory=dict, repr=False)
     _texts: dict[str, tuple[Any, ClauseText]] = field(default_factory=dict, repr=False)
     _producers: list[str] | None = field(default=None, repr=False)
 
@@ -69,20 +68,9 @@ class EvalContext:
         """
         if self._reads is not None:
             self._reads.add(pid)
-        v = self._variants.get(pid)
-        if v is None:  # the pack's lookup scans the variants: once per context and parameter
-            v = self._variants[pid] = self.pack.param(pid, self.on)
+        v, use = _param_use(self.pack, pid, self.on)
         if uses is not None:
-            uses.append(
-                ParamUse(
-                    id=pid,
-                    value=v.value,
-                    effective_from=v.effective_from,
-                    sources=list(v.sources),
-                    unconfirmed=v.unconfirmed,
-                    conflict=v.conflict,
-                )
-            )
+            uses.append(use)
         return v.value
 
     def text(self, pid: str) -> ClauseText:
@@ -198,9 +186,44 @@ def links_into(g: ArrangementGraph, eid: str, kinds: Iterable[LinkKind]) -> list
     return hit
 
 
+#: (pack, date) entries a memo keeps before it starts again
+_MEMO_MAX = 256
+#: per (pack, date): the variant in force of each parameter read and what a clause lists of
+#: it; the pack is held, so its id is not reused
+_PARAM_MEMO: dict[
+    tuple[int, dt.date], tuple[PolicyPack, dict[str, tuple[ParamVariant, ParamUse]]]
+] = {}
+
+
+def _param_use(pack: PolicyPack, pid: str, on: dt.date) -> tuple[ParamVariant, ParamUse]:
+    """The variant of ``pid`` in force on ``on`` and its :class:`ParamUse`, memoized per
+    (pack, date): a pack is immutable, and the rules of every scenario read the same few dozen
+    parameters per score. The :class:`ParamUse` is shared by the clauses that list it (it is
+    never modified). Raises :class:`~georisk.scoring.policy.ParameterMissing` as
+    :meth:`PolicyPack.param` does (a miss is not memoized)."""
+    key = (id(pack), on)
+    got = _PARAM_MEMO.get(key)
+    if got is None or got[0] is not pack:
+        if len(_PARAM_MEMO) >= _MEMO_MAX:
+            _PARAM_MEMO.clear()
+        got = _PARAM_MEMO[key] = (pack, {})
+    hit = got[1].get(pid)
+    if hit is None:
+        v = pack.param(pid, on)
+        use = ParamUse(
+            id=pid,
+            value=v.value,
+            effective_from=v.effective_from,
+            sources=list(v.sources),
+            unconfirmed=v.unconfirmed,
+            conflict=v.conflict,
+        )
+        hit = got[1][pid] = (v, use)
+    return hit
+
+
 #: :func:`pfe_params` per (pack, date); the pack is held, so its id is not reused
 _PFE_MEMO: dict[tuple[int, dt.date], tuple[PolicyPack, PfeParams]] = {}
-_PFE_MEMO_MAX = 256
 
 
 def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
@@ -227,7 +250,7 @@ def pfe_params(pack: PolicyPack, on: dt.date) -> PfeParams:
     if got is not None and got[0] is pack:
         return got[1]
     params = _pfe_params(pack, on)
-    if len(_PFE_MEMO) >= _PFE_MEMO_MAX:
+    if len(_PFE_MEMO) >= _MEMO_MAX:
         _PFE_MEMO.clear()
     _PFE_MEMO[key] = (pack, params)
     return params
