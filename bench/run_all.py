@@ -187,8 +187,9 @@ def _h2load_md(doc: dict[str, Any]) -> list[str]:
         f"### Native load client: h2load ({doc.get('mode')}; {doc['machine']['when']}, "
         f"git {doc['machine']['git']}; medians of {m['reps']} reps)",
         "",
-        f"`{m['client']}`. Server CPU per call from /proc/PID/stat; the bare server is grpc.aio "
-        "with only the health service, run beside georisk in the same session.",
+        f"`{m['client']}`; paced: {m.get('paced', 'not run')}. Server CPU per call from "
+        "/proc/PID/stat; the bare server is grpc.aio with only the health service, run beside "
+        "georisk in the same session.",
         "",
         "| server | call | QPS | p50 ms | p99 ms | server CPU µs/call |",
         "|---|---|---|---|---|---|",

@@ -12,7 +12,8 @@ is the ratio score/Check measured against the same server in the same run.
 The load client is Python too (``--client-procs`` worker processes apart from this one, lean:
 requests serialized once, response bytes not parsed) and costs a good part of what the server
 costs per call, on the same 2 cores, so the figures measure client + server; the CPU seconds of
-each are recorded.
+each are recorded. ``bench/h2load_bench.py`` measures the server alone with a native client
+(h2load) against a bare grpc.aio server; these Python-client figures are kept beside it.
 
     .venv/bin/python bench/serve_bench.py --quick
 """
