@@ -162,7 +162,11 @@ def main() -> int:
     visible: list[float] = []
     followed: list[float] = []
     try:
-        ch_a, ch_b = grpc.insecure_channel(targets[0]), grpc.insecure_channel(targets[1])
+        # an ownership report of a company deep in the adversarial graph's giant cycle names
+        # thousands of entities (~4.6 MB at 1M): above the client's default 4 MiB
+        opts = [("grpc.max_receive_message_length", 256 << 20)]
+        ch_a = grpc.insecure_channel(targets[0], options=opts)
+        ch_b = grpc.insecure_channel(targets[1], options=opts)
         rec_a = records_pb2_grpc.RecordServiceStub(ch_a)
         graph_b = graph_pb2_grpc.GraphServiceStub(ch_b)
 
