@@ -113,15 +113,13 @@ def _vmhwm_mb(pid: int) -> float | None:
     return None
 
 
-def serve_start(data: Path, timeout: float, snapshots: str) -> dict[str, Any]:
-    """Start ``georisk serve`` on ``data`` and poll ``georisk health`` until SERVING."""
+def serve_start(data: Path, timeout: float, snapshots: str | None = None) -> dict[str, Any]:
+    """Start ``georisk serve`` on ``data`` and poll the health Check until SERVING;
+    ``snapshots`` is its ``GEORISK_SNAPSHOT_DIR`` (None: this process's environment)."""
     address = f"127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "GEORISK_ADDRESS": address,
-        "GEORISK_DATA": str(data),
-        "GEORISK_SNAPSHOT_DIR": snapshots,
-    }
+    env = {**os.environ, "GEORISK_ADDRESS": address, "GEORISK_DATA": str(data)}
+    if snapshots is not None:
+        env["GEORISK_SNAPSHOT_DIR"] = snapshots
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [*georisk_cmd(), "serve"],
