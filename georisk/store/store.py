@@ -486,14 +486,20 @@ class Store:
                 got = None
         if got is not None and got[0] == last:
             rid = str(doc.get("id"))
+            where = _where(kind, rid)
             issues: list[DatasetIssue] = []
-            rec = validate_record(kind, doc, STORE_FILE, _where(kind, rid), issues)
-            if rec is not None and not (isinstance(rec, Entity) and not rec.sources):
-                ov = records_overlay(got[1], [((kind, rid), doc)], f"store-write-{last + 1}")
-                try:
-                    return rec, apply_overlay(got[1], ov, name="store"), got[2] + 1
-                except DatasetError:
-                    pass  # refused: checked whole below, so the error is the loader's words
+            rec = validate_record(kind, doc, STORE_FILE, where, issues)
+            if rec is None:  # the record alone is refused: the loader's words, no whole check
+                raise _invalid(issues, {where: (kind, doc)}, fallback)
+            if isinstance(rec, Entity) and not rec.sources:
+                raise InvalidWrite(
+                    f"{kind}.sources", "every fact needs a source: cite at least one"
+                )
+            ov = records_overlay(got[1], [((kind, rid), doc)], f"store-write-{last + 1}")
+            try:
+                return rec, apply_overlay(got[1], ov, name="store"), got[2] + 1
+            except DatasetError:
+                pass  # refused with others: checked whole below, so the words are the loader's
         rec, ds = _validated(kind, doc, conn, fallback)
         return rec, ds, 0
 
