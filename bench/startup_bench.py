@@ -137,6 +137,7 @@ def serve_start(data: Path, timeout: float, snapshots: str | None = None) -> dic
             if health_check(address, timeout=1.0) == "SERVING":
                 res["serving_s"] = round(time.perf_counter() - t0, 2)
                 res["server_cpu_s"] = round(cpu_seconds(proc.pid), 2)
+                res["load_average"] = round(os.getloadavg()[0], 2)  # a shared machine
                 break
             time.sleep(0.1)
         res["server_peak_rss_mb"] = _vmhwm_mb(proc.pid)
