@@ -21,7 +21,17 @@ from typing import Any
 
 from _common import RESULTS, ROOT
 
-NAMES = ["serve", "h2load", "batch", "analytics", "startup", "overlay", "import", "convert"]
+NAMES = [
+    "serve",
+    "h2load",
+    "score",
+    "batch",
+    "analytics",
+    "startup",
+    "overlay",
+    "import",
+    "convert",
+]
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -180,6 +190,24 @@ def _convert_md(doc: dict[str, Any]) -> list[str]:
     return ["## Protobuf conversion", "", "| what | ratio | detail |", "|---|---|---|", *rows]
 
 
+def _score_md(doc: dict[str, Any]) -> list[str]:
+    """bench/score_bench.py: CPU of an uncached BASIC and FULL score of each shipped
+    arrangement (a fresh engine primed with the other arrangements)."""
+    lines = [
+        f"### Uncached score ({doc['machine']['when']}, git {doc['machine']['git']}; "
+        f"{doc.get('reps')} reps)",
+        "",
+        "| view | median ms | largest ms (arrangement) | cold median ms | cold largest ms |",
+        "|---|---|---|---|---|",
+    ]
+    for view, s in doc["summary"].items():
+        lines.append(
+            f"| {view.upper()} | {s['uncached_median_ms']} | {s['uncached_max_ms']} "
+            f"({s['uncached_max_arrangement']}) | {s['cold_median_ms']} | {s['cold_max_ms']} |"
+        )
+    return lines
+
+
 def _h2load_md(doc: dict[str, Any]) -> list[str]:
     """bench/h2load_bench.py: serving measured with h2load against a bare grpc.aio server."""
     m = doc["method"]
@@ -209,6 +237,7 @@ def report() -> str:
     makers = {
         "serve": _serve_md,
         "h2load": _h2load_md,
+        "score": _score_md,
         "batch": _batch_md,
         "analytics": _analytics_md,
         "startup": _startup_md,
@@ -230,7 +259,7 @@ def report() -> str:
             )
             if name == "serve":
                 label = f"serve {label} at 64 in flight: >= 0.70 × Check QPS, p99 <= 25 ms"
-            if name in ("convert", "h2load"):
+            if name in ("convert", "h2load", "score"):
                 label = t.get("name") or label
             targets.append(f"| {label} | {measured} | {_yes(t.get('met'))} |")
     parts += ["### Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""]
