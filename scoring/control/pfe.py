@@ -581,7 +581,10 @@ def _control_scc(g: ArrangementGraph) -> np.ndarray:
 def _on_cycle(g: ArrangementGraph, i_t: int) -> bool:
     """:func:`~georisk.scoring.ownership.on_cycle` of the entity without its upstream: it
     holds (equity) an entity of its own strongly connected component of the control graph
-    (the graph its upstream is taken in)."""
+    (the graph its upstream is taken in). On a derived (overlay) graph, whose components
+    would be computed for one use, the entity's upstream as before."""
+    if g.derivation is not None:
+        return on_cycle(g.equity, i_t, g.upstream(g.ids[i_t]))
     label = _control_scc(g)
     W = g.equity.hi
     row = W.indices[W.indptr[i_t] : W.indptr[i_t + 1]]
@@ -651,14 +654,17 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         if not params.explain:
             # the order of every computed holder (the aggregate reason names them in it),
             # from the arrays, as the sort below orders the holders (rounded as ShareValue);
-            # holder objects only for those that may meet the threshold (a FALSE single
-            # test's holders are never read without explain)
+            # holder objects only for those that may meet the threshold and the largest (the
+            # others' are never read without explain)
             hids = [g.ids[int(up[k])] for k in cand[build].tolist()]
             his = [round(float(x), 12) for x in hi[build].tolist()]
             los = [round(float(x), 12) for x in lo[build].tolist()]
             rank = sorted(range(len(hids)), key=lambda j: (-his[j], -los[j], hids[j]))
             order_ids = [hids[j] for j in rank]
-            build = build[hi[build] >= params.fie_single - EPS - SCREEN_MARGIN]
+            may = hi[build] >= params.fie_single - EPS - SCREEN_MARGIN
+            if rank:
+                may[rank[0]] = True  # and the largest, which the single test names if none meets
+            build = build[may]
         for pos in build.tolist():
             k = int(cand[pos])
             share = Interval(float(lo[pos]), float(hi[pos]))
@@ -680,7 +686,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
             )
         holders.sort(key=lambda h: (-h.share.max, -h.share.min, h.holder))
         if not params.explain:
-            holders = [h for h in holders if h.meets is not Tri.FALSE]
+            holders = [h for h in holders if h.meets is not Tri.FALSE] or holders[:1]
     certain = [h for h in holders if h.meets is Tri.TRUE]
     possible = [h for h in holders if h.meets is Tri.UNDETERMINED]
     shown = certain + possible or holders[:1]
