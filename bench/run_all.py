@@ -71,13 +71,14 @@ def _batch_md(doc: dict[str, Any]) -> list[str]:
     lines = [
         f"### Batch ({doc.get('mode')}; budget {doc['budget_s']} s per side and size)",
         "",
-        "| entities | links | load s | graph s | engine arr/s | naive arr/s | engine / naive "
-        "| 100k arrangements (extrapolated) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| graph | entities | links | load s | graph s | engine arr/s | naive arr/s "
+        "| engine / naive | 100k arrangements (extrapolated) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["sizes"]:
         lines.append(
-            f"| {r['entities']:,} | {r['links']:,} | {r['load_s']} | {r['graph_s']} "
+            f"| {r.get('mode', 'adversarial')} | {r['entities']:,} | {r['links']:,} "
+            f"| {r['load_s']} | {r['graph_s']} "
             f"| {r['engine']['per_s']} ({r['engine']['scored']} scored) "
             f"| {r['naive']['per_s']} ({r['naive']['scored']}) | {r['speedup_vs_naive']}× "
             f"| {r['extrapolated_100k_arrangements_s'] / 60:,.1f} min |"
