@@ -19,7 +19,7 @@ Worked example:
 >>> from georisk.scoring.engine import DEFAULT_DATA
 >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "georisk.db")
 >>> migrate(url)
-'0001'
+'0002'
 >>> store = open_store(url)
 >>> first = store.init_from(DEFAULT_DATA, actor="ops", reason="seed from data/")
 >>> doc, etag = store.get("link", "vw-owns-gotion")
