@@ -49,7 +49,7 @@ from georisk.v1 import (
 if TYPE_CHECKING:
     from georisk.store import Store
 
-__all__ = ["GeoriskApp", "create_app", "create_server", "fix_mmap_threshold", "serve"]
+__all__ = ["GeoriskApp", "create_app", "create_server", "serve"]
 
 log = logging.getLogger("georisk.server")
 
@@ -360,36 +360,8 @@ def _unbatch_log_writes(swapped: list[tuple[logging.Handler, BatchedLines]]) -> 
         root.addHandler(h)
 
 
-#: glibc's M_MMAP_THRESHOLD (mallopt parameter number)
-_M_MMAP_THRESHOLD = -3
-#: allocations from this size up are mmapped, and so given back to the system when freed
-MMAP_THRESHOLD = 128 * 1024
-
-
-def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
-    """Pin glibc's mmap threshold (``mallopt(M_MMAP_THRESHOLD, size)``; the environment's
-    ``MALLOC_MMAP_THRESHOLD_`` wins when set). By default glibc raises the threshold each
-    time a large mmapped block is freed, up to 32 MiB, after which arrays of that size come
-    from the heap and stay in the process when freed: a store replica that follows writes
-    frees and allocates graph arrays of a few MB per version, and its RSS grew ~240 MB a
-    followed write at 1M entities (1.2 → 6 GB over 20 writes, MALLOC_ARENA_MAX=2 or not); in
-    process with the threshold pinned it stays flat (~2.0–2.3 GB over 6 writes, was 1.6 → 3.1).
-    Returns whether it was set (False off glibc)."""
-    import ctypes
-    import os
-
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, size))
-    except (OSError, AttributeError):
-        return False
-
-
 async def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads the dataset."""
-    fix_mmap_threshold()
     app = await create_app(settings)
     if settings.metrics_address:
         from prometheus_client import start_http_server

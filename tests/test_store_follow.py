@@ -319,18 +319,3 @@ def test_a_replica_starts_from_the_directory_the_store_was_seeded_from(tmp_path:
     finally:
         mp.undo()
         store.close()
-
-
-def test_the_server_pins_the_mmap_threshold(monkeypatch: Any) -> None:
-    """`georisk serve` pins glibc's mmap threshold (a followed replica's RSS otherwise grows
-    by the graph arrays of every version it served); an operator's MALLOC_MMAP_THRESHOLD_
-    is left to glibc."""
-    import ctypes
-
-    from georisk.server.app import fix_mmap_threshold
-
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    assert fix_mmap_threshold() is True
-    assert ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024) == 1  # the parameter is known
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert fix_mmap_threshold() is False
