@@ -129,6 +129,10 @@ def test_small_datasets_get_no_snapshot_unless_asked(
     monkeypatch.setenv("GEORISK_SNAPSHOT_DIR", "off")
     assert not snapshot_wanted(1 << 30)
     assert load_dataset(DEFAULT_DATA).snapshot is None
+    # "off" is off even for a load that asks for one: nothing written into ./off
+    monkeypatch.chdir(snapdir.parent)
+    assert load_dataset(DEFAULT_DATA, snapshot=True).snapshot is None
+    assert not (snapdir.parent / "off").exists()
 
 
 def test_shipped_dataset_through_the_snapshot_is_the_same(

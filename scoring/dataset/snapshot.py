@@ -151,10 +151,14 @@ def _setting() -> str | None:
     return got.strip() if got is not None else None
 
 
+def _off() -> bool:
+    return (_setting() or "").lower() in ("off", "0", "no", "false")
+
+
 def snapshot_wanted(total_bytes: int) -> bool:
     """Whether a dataset of ``total_bytes`` bytes of files gets a snapshot (the environment may
     turn snapshots off, ``GEORISK_SNAPSHOT_DIR=off``, or change the size)."""
-    if (_setting() or "").lower() in ("off", "0", "no", "false"):
+    if _off():
         return False
     try:
         least = int(os.environ.get("GEORISK_SNAPSHOT_MIN_BYTES", MIN_BYTES))
@@ -165,7 +169,10 @@ def snapshot_wanted(total_bytes: int) -> bool:
 
 def snapshot_dirs(root: Path) -> list[Path]:
     """Where the snapshots of the dataset directory ``root`` are looked for, in order (the
-    first writable one gets a new snapshot)."""
+    first writable one gets a new snapshot); none when ``GEORISK_SNAPSHOT_DIR=off``, even
+    for a load that asks for a snapshot (``load_dataset(..., snapshot=True)``)."""
+    if _off():
+        return []
     setting = _setting()
     if setting:
         return [Path(setting).expanduser()]
