@@ -10,6 +10,7 @@ import resource
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,19 @@ def georisk_cmd() -> list[str]:
     """The ``georisk`` CLI of this interpreter's environment."""
     exe = Path(sys.executable).parent / "georisk"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "georisk.cli"]
+
+
+def reps_main(doc: str, bench: Callable[[int], dict[str, Any]], name: str) -> None:
+    """The command line of a benchmark run ``--reps`` times (``--quick`` 3, ``--full`` 9, else
+    5, as ``run_all.py`` passes them): print its targets, write ``results/<name>.json``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per arrangement and view")
+    ap.add_argument("--quick", action="store_true", help="3 repetitions (bench/run_all.py)")
+    ap.add_argument("--full", action="store_true", help="9 repetitions (bench/run_all.py)")
+    args = ap.parse_args()
+    got = bench(args.reps or (3 if args.quick else 9 if args.full else 5))
+    for t in got["targets"]:
+        print(f"{'met   ' if t['met'] else 'MISSED'} {t['name']}: {t['value']} ({t['detail']})")
+    write_json(RESULTS / f"{name}.json", got)

@@ -25,7 +25,6 @@ against the warm one.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import gc
 import statistics
@@ -34,7 +33,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from _common import RESULTS, write_json
+from _common import reps_main
 
 ON = dt.date(2026, 11, 22)
 TARGET = 0.10  # conversion CPU ≤ 10% of the score's
@@ -187,15 +186,7 @@ def bench(reps: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=None, help="repetitions per arrangement and view")
-    ap.add_argument("--quick", action="store_true", help="3 repetitions (bench/run_all.py)")
-    ap.add_argument("--full", action="store_true", help="9 repetitions (bench/run_all.py)")
-    args = ap.parse_args()
-    doc = bench(args.reps or (3 if args.quick else 9 if args.full else 5))
-    for t in doc["targets"]:
-        print(f"{'met   ' if t['met'] else 'MISSED'} {t['name']}: {t['value']} ({t['detail']})")
-    write_json(RESULTS / "convert.json", doc)
+    reps_main(__doc__ or "", bench, "convert")
 
 
 if __name__ == "__main__":

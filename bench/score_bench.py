@@ -27,14 +27,13 @@ after a collection.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import gc
 import statistics
 import time
 from typing import Any
 
-from _common import RESULTS, write_json
+from _common import reps_main
 
 ON = dt.date(2026, 11, 22)
 TARGETS_MS = {"basic": 1.0, "full": 5.0}
@@ -137,15 +136,7 @@ def bench(reps: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=None, help="repetitions per arrangement and view")
-    ap.add_argument("--quick", action="store_true", help="3 repetitions (bench/run_all.py)")
-    ap.add_argument("--full", action="store_true", help="9 repetitions (bench/run_all.py)")
-    args = ap.parse_args()
-    doc = bench(args.reps or (3 if args.quick else 9 if args.full else 5))
-    for t in doc["targets"]:
-        print(f"{'met   ' if t['met'] else 'MISSED'} {t['name']}: {t['value']} ({t['detail']})")
-    write_json(RESULTS / "score.json", doc)
+    reps_main(__doc__ or "", bench, "score")
 
 
 if __name__ == "__main__":
