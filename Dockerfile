@@ -54,6 +54,15 @@ LABEL org.opencontainers.image.title="georisk" \
       org.opencontainers.image.description="Geopolitical risk scoring of battery/EV deals (gRPC)" \
       org.opencontainers.image.licenses="Apache-2.0"
 
+# Graphviz's `dot` draws the arrangement charts of RenderService (docs/explain.md); without it the
+# service still answers dot/graphml and refuses svg/png/html with FAILED_PRECONDITION. Unpinned on
+# purpose: the distribution's security updates of the base release are wanted, and the image is
+# rebuilt from a pinned base tag.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends graphviz \
+    && rm -rf /var/lib/apt/lists/*
+
 # Fixed, unprivileged uid/gid (Kubernetes runAsUser: 10001); no home, no login shell.
 RUN groupadd --system --gid 10001 georisk \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
