@@ -21,6 +21,7 @@ broke the contract are kept at the end as regression tests (the CSV ones fixed i
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import csv
@@ -90,7 +91,9 @@ def _snapshot(d: Path) -> dict[str, bytes]:
 @functools.cache
 def _previous() -> Path:
     """A small dataset (the list CSV imported) that each import replaces or leaves alone."""
-    d = Path(tempfile.mkdtemp(prefix="georisk-fuzz-prev-")) / "prev"
+    top = Path(tempfile.mkdtemp(prefix="georisk-fuzz-prev-"))
+    atexit.register(shutil.rmtree, top, True)  # cached for the session; not left in /tmp
+    d = top / "prev"
     with contextlib.redirect_stderr(io.StringIO()):
         assert main(["import", "lists", str(LISTS), "-o", str(d)]) == 1
     return d

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,11 @@ def synthetic() -> Dataset:
     from georisk.synth import SynthSpec, generate
 
     out = Path(tempfile.mkdtemp(prefix="georisk-ov-"))
-    generate(SynthSpec(entities=400, arrangements=20, seed=3), out)
-    return load_dataset(out)
+    try:
+        generate(SynthSpec(entities=400, arrangements=20, seed=3), out)
+        return load_dataset(out)
+    finally:  # the dataset is in memory: the files are not needed (nor left in /tmp)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def equity(lid: str, src: str, dst: str, share: float, **kw: Any) -> dict[str, Any]:
