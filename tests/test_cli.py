@@ -77,7 +77,7 @@ def test_score_json_csv_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert r["technology"]["band"] == "high" and r["scenarios"] == []
     code, out, _ = run(capsys, "score", str(DATA), "--format", "csv", "--as-of", "2026-11-22")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and len(rows) == 15
+    assert code == 0 and len(rows) == 17  # every shipped arrangement (15 + CATL DE and HU)
     assert {r["arrangement"] for r in rows} >= {"gotion-manteno-il", "casip"}
     code, out, _ = run(capsys, "score", str(DATA), "--arrangement", "gotion-manteno-il")
     assert code == 0 and "not_eligible" in out

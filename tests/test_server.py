@@ -77,7 +77,7 @@ def test_batch_and_stream(client: GeoriskClient) -> None:
     assert items[1].error_arrangement_id == "no-such-deal"
     assert items[1].error.code == grpc.StatusCode.NOT_FOUND.value[0]
     everything = list(client.stream_score(as_of=TODAY))
-    assert len(everything) == 15 and all(i.score.arrangement.id for i in everything)
+    assert len(everything) == 17 and all(i.score.arrangement.id for i in everything)
 
 
 def test_simulate_overlay(client: GeoriskClient) -> None:
@@ -499,7 +499,7 @@ def test_sigterm_drains_in_flight_calls_and_exits_0() -> None:
         assert health_check(target, timeout=2) in ("NOT_SERVING", "UNREACHABLE")
         th.join(120)
         assert not errors, errors
-        assert len(got) == 15  # the call in flight finished
+        assert len(got) == 17  # the call in flight finished (every shipped arrangement)
         assert proc.wait(60) == 0
     finally:
         if proc.poll() is None:
