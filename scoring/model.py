@@ -48,11 +48,15 @@ __all__ = [
     "CONTROL_ROLES",
     "ID_PATTERN",
     "ROLES_OF",
+    "Activity",
     "Arrangement",
     "ArrangementStatus",
     "Capacity",
+    "DutyGroup",
     "Entity",
+    "EntityFacts",
     "EntityKind",
+    "ForeignFinancialContribution",
     "Identifier",
     "KnowHowTransfer",
     "LicenceTerms",
@@ -60,6 +64,9 @@ __all__ = [
     "LinkKind",
     "LinkStatus",
     "ListMembership",
+    "MarketPlacement",
+    "Money",
+    "Origin",
     "Party",
     "Product",
     "ReportedCredit",
@@ -67,6 +74,12 @@ __all__ = [
     "ShareRange",
     "Source",
     "StatusEvent",
+    "Tender",
+    "Transaction",
+    "TransactionKind",
+    "Turnover",
+    "TurnoverScope",
+    "Undertaking",
 ]
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._:-]{0,127}$"
@@ -141,6 +154,169 @@ class Identifier(_Record):
     sources: list[Id] = Field(default_factory=list)
 
 
+class _Fact(_Record):
+    """What every fact of the EU/UK rules carries: sources and the UNCONFIRMED marks."""
+
+    sources: list[Id] = Field(min_length=1)
+    unconfirmed: bool = False
+    unconfirmed_note: str | None = None
+    note: str | None = None
+
+
+def _iso_code(v: str) -> str:
+    v = v.upper()
+    if v not in ISO_3166_ALPHA2:
+        raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
+    return v
+
+
+class Money(_Record):
+    """An amount of money, exact (``amount``) or known within inclusive bounds.
+
+    "Well below EUR 500m" is ``Money(maximum=499_999_999)``; no FX conversion is ever made, so a
+    test in another currency than the fact's cannot be decided from it.
+
+    >>> Money(maximum=499_999_999).bounds()
+    (0.0, 499999999.0)
+    >>> Money(amount=4.1e9).bounds()
+    (4100000000.0, 4100000000.0)
+    """
+
+    amount: float | None = Field(default=None, ge=0)
+    minimum: float | None = Field(default=None, ge=0)
+    maximum: float | None = Field(default=None, ge=0)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217")
+
+    @model_validator(mode="after")
+    def _given(self) -> Self:
+        if self.amount is None and self.minimum is None and self.maximum is None:
+            raise ValueError("an amount needs amount, or minimum/maximum")
+        if self.amount is not None and (self.minimum is not None or self.maximum is not None):
+            raise ValueError("give amount or minimum/maximum, not both")
+        if self.minimum is not None and self.maximum is not None and self.maximum < self.minimum:
+            raise ValueError("maximum is below minimum")
+        return self
+
+    def bounds(self) -> tuple[float, float]:
+        """(lower, upper); an open upper bound is infinity."""
+        if self.amount is not None:
+            return float(self.amount), float(self.amount)
+        lo = float(self.minimum) if self.minimum is not None else 0.0
+        hi = float(self.maximum) if self.maximum is not None else float("inf")
+        return lo, hi
+
+
+class Activity(_Fact):
+    """An activity an entity carries on (matched against the packs' sector maps), e.g.
+    ``battery_cell_manufacturing`` since 2024-12-10."""
+
+    activity: Id
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def active(self, on: dt.date) -> bool:
+        return (self.since is None or self.since <= on) and (self.until is None or on <= self.until)
+
+
+class TurnoverScope(StrEnum):
+    WORLDWIDE = "worldwide"
+    EU = "eu"  # turnover in the European Union (FSR art. 20)
+    GROUP = "group"  # consolidated turnover of the group (Battery Regulation art. 47)
+    NATIONAL = "national"  # in one country (``country``)
+
+
+class Turnover(_Fact, Money):
+    """An entity's turnover of one financial year in one scope (money fields inline)."""
+
+    scope: TurnoverScope
+    year: int = Field(ge=1900, le=2100, description="financial year")
+    country: str | None = Field(default=None, description="scope national: ISO alpha-2")
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, v: str | None) -> str | None:
+        return None if v is None else _iso_code(v)
+
+    @model_validator(mode="after")
+    def _national(self) -> Self:
+        if (self.scope is TurnoverScope.NATIONAL) != (self.country is not None):
+            raise ValueError("country is given exactly for scope national")
+        return self
+
+
+class ForeignFinancialContribution(_Fact, Money):
+    """Foreign financial contributions (FSR art. 3) from one third country over a period."""
+
+    country: str = Field(description="the granting third country, ISO alpha-2")
+    period_from: dt.date | None = None
+    period_to: dt.date | None = None
+    kind: str = Field(
+        default="other", pattern=r"^(grant|loan|guarantee|tax|equity|other)$", description="form"
+    )
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, v: str) -> str:
+        return _iso_code(v)
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.period_from and self.period_to and self.period_to < self.period_from:
+            raise ValueError("period_to is before period_from")
+        return self
+
+
+class DutyGroup(_Fact):
+    """The rate group of a producer under a trade measure (e.g. ``byd`` under
+    ``eu-bev-cvd``); the pack holds each group's rate."""
+
+    measure: Id
+    group: Id
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def active(self, on: dt.date) -> bool:
+        return (self.since is None or self.since <= on) and (self.until is None or on <= self.until)
+
+
+class Undertaking(_Fact):
+    """A price undertaking accepted under a trade measure, for some models (all when empty)."""
+
+    measure: Id
+    models: list[str] = Field(default_factory=list)
+    accepted: dt.date
+    withdrawn: dt.date | None = None
+
+    def active(self, on: dt.date) -> bool:
+        return self.accepted <= on and (self.withdrawn is None or on < self.withdrawn)
+
+
+class EntityFacts(_Record):
+    """Facts about an entity that the EU/UK rules read (``facts:`` of an entity record)."""
+
+    activities: list[Activity] = Field(default_factory=list)
+    turnover: list[Turnover] = Field(default_factory=list)
+    foreign_financial_contributions: list[ForeignFinancialContribution] = Field(
+        default_factory=list
+    )
+    duty_groups: list[DutyGroup] = Field(default_factory=list)
+    undertakings: list[Undertaking] = Field(default_factory=list)
+
+    def fact_sources(self) -> list[tuple[str, list[str]]]:
+        """(field path, sources) of every fact, for the loader's reference check."""
+        out: list[tuple[str, list[str]]] = []
+        for name in (
+            "activities",
+            "turnover",
+            "foreign_financial_contributions",
+            "duty_groups",
+            "undertakings",
+        ):
+            for i, f in enumerate(getattr(self, name)):
+                out.append((f"facts.{name}.{i}.sources", list(f.sources)))
+        return out
+
+
 class Entity(_Record):
     """A company, government, state body, person, facility, consortium, …"""
 
@@ -165,6 +341,11 @@ class Entity(_Record):
     identifiers: list[Identifier] = Field(
         default_factory=list,
         description="foreign identifiers (LEI, register numbers, …)",
+    )
+    facts: EntityFacts | None = Field(
+        default=None,
+        description="activities, turnover, foreign financial contributions, duty groups and "
+        "undertakings (the EU/UK rules' facts)",
     )
 
     @field_validator("country", "principal_place")
@@ -434,6 +615,90 @@ class ReportedCredit(_Record):
     note: str | None = None
 
 
+class MarketPlacement(_Fact):
+    """Where the arrangement's products are placed on the market, by whom, from when."""
+
+    countries: list[str] = Field(min_length=1)
+    products: list[Product] = Field(default_factory=list, description="[] = all its products")
+    categories: list[str] = Field(
+        default_factory=list, description="e.g. ev, industrial_2kwh, lmt ([] = not stated)"
+    )
+    operator: Id | None = Field(default=None, description="the economic operator placing them")
+    since: dt.date | None = Field(default=None, description="first placing on the market")
+    until: dt.date | None = None
+
+    @field_validator("countries")
+    @classmethod
+    def _iso(cls, v: list[str]) -> list[str]:
+        return [_iso_code(c) for c in v]
+
+
+class Origin(_Fact):
+    """The value share of a product coming from one origin country."""
+
+    product: Product
+    country: str
+    share: Share
+    assembled_from_cells: bool | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, v: str) -> str:
+        return _iso_code(v)
+
+    def active(self, on: dt.date) -> bool:
+        return (self.valid_from is None or self.valid_from <= on) and (
+            self.valid_to is None or on <= self.valid_to
+        )
+
+    def bounds(self) -> tuple[float, float]:
+        sh = self.share
+        if isinstance(sh, ShareRange):
+            return sh.minimum, sh.maximum
+        return float(sh), float(sh)
+
+
+class TransactionKind(StrEnum):
+    ACQUISITION = "acquisition"
+    JOINT_VENTURE = "joint_venture"
+    GREENFIELD = "greenfield"  # a new plant by its existing owner: no acquisition of control
+
+
+class Transaction(_Fact):
+    """What the arrangement does to a target's ownership (screening and FSR concentrations)."""
+
+    id: Id
+    kind: TransactionKind
+    target: Id
+    acquirers: list[Id] = Field(default_factory=list)
+    signed: dt.date | None = None
+    closed: dt.date | None = None
+    control: bool | None = Field(default=None, description="acquires control or joint control")
+    stake_before: float | None = Field(default=None, ge=0.0, le=1.0)
+    value: Money | None = None
+
+
+class Tender(_Fact):
+    """A public tender the arrangement bids in (FSR art. 28, NZIA art. 25)."""
+
+    id: Id
+    authority_country: str
+    date: dt.date
+    value: Money | None = None
+    lots_value: Money | None = None
+    net_zero: bool = True
+    central_purchasing_body: bool | None = None
+    bidder: Id
+    origins: list[Origin] = Field(default_factory=list)
+
+    @field_validator("authority_country")
+    @classmethod
+    def _iso(cls, v: str) -> str:
+        return _iso_code(v)
+
+
 class Arrangement(_Record):
     """A named deal around a focal facility or entity."""
 
@@ -458,6 +723,16 @@ class Arrangement(_Record):
     unconfirmed: bool = False
     unconfirmed_note: str | None = None
     note: str | None = None
+    markets: list[MarketPlacement] = Field(
+        default_factory=list, description="where its products are placed on the market"
+    )
+    origins: list[Origin] = Field(
+        default_factory=list, description="value shares of its products by origin country"
+    )
+    transactions: list[Transaction] = Field(
+        default_factory=list, description="acquisitions, joint ventures, greenfield builds"
+    )
+    tenders: list[Tender] = Field(default_factory=list, description="public tenders it bids in")
 
     @field_validator("country")
     @classmethod

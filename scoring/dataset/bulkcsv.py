@@ -73,7 +73,8 @@ LINK_COLUMNS = (frozenset(Link.model_fields) - {"licence"}) | {
     "share_exclusive_min",
     "share_exclusive_max",
 }
-ENTITY_COLUMNS = frozenset(Entity.model_fields)
+#: entity fields a CSV may carry (``facts`` are nested records: YAML or JSONL only)
+ENTITY_COLUMNS = frozenset(Entity.model_fields) - {"facts"}
 
 
 @dataclass
@@ -469,6 +470,7 @@ def read_entities(file: str, data: bytes) -> FastEntities | None:
             "unconfirmed_note": None,
             "note": None,
             "identifiers": _identifiers(idents_f[j], srcs),
+            "facts": None,
         }
         if r in noted:  # rare: notes are sparse
             for c, texts in notes.items():

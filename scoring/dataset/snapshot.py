@@ -77,6 +77,7 @@ from georisk.scoring.dataset.linkstore import (
 from georisk.scoring.model import (
     Arrangement,
     Entity,
+    EntityFacts,
     EntityKind,
     Identifier,
     LicenceTerms,
@@ -105,7 +106,7 @@ __all__ = [
 log = logging.getLogger("georisk.scoring.snapshot")
 
 #: the layout of the files below; bump on any change of what is written or how it is read
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 #: default smallest dataset (bytes of record files) that gets a snapshot
 MIN_BYTES = 16 << 20
 _MANIFEST = "manifest.json"
@@ -114,6 +115,7 @@ _ENTITY_FIELDS = tuple(Entity.model_fields)
 _ENTITY_KINDS = tuple(EntityKind)
 _LISTS: TypeAdapter[Any] = TypeAdapter(list[ListMembership])
 _IDENTS: TypeAdapter[Any] = TypeAdapter(list[Identifier])
+_FACTS: TypeAdapter[Any] = TypeAdapter(EntityFacts)
 _ALIASES: TypeAdapter[Any] = TypeAdapter(list[str])
 _RECORD_CLASSES: dict[str, type[BaseModel]] = {k: cls for k, (_, cls) in RECORD_KINDS.items()}
 
@@ -344,7 +346,7 @@ class EntityTable(Mapping[str, Entity]):
         self._mask = col["fields_set"].to_numpy()
         self._texts = {
             n: (_Raw(col[n]), _valid(col[n]))
-            for n in ("unconfirmed_note", "note", "aliases", "lists", "identifiers")
+            for n in ("unconfirmed_note", "note", "aliases", "lists", "identifiers", "facts")
         }
         self._file = _codes(col["file"])
         self._where = col["where"]
@@ -399,6 +401,7 @@ class EntityTable(Mapping[str, Entity]):
             "unconfirmed_note": self._text("unconfirmed_note", r),
             "note": self._text("note", r),
             "identifiers": _IDENTS.validate_json(idents) if idents else [],
+            "facts": _FACTS.validate_json(facts) if (facts := self._text("facts", r)) else None,
         }
         m = int(self._mask[r])
         fs = self._fieldsets.get(m)
@@ -625,6 +628,7 @@ def _entity_table(ds: Dataset) -> pa.Table:
             "aliases",
             "lists",
             "identifiers",
+            "facts",
             "sources",
             "unconfirmed",
             "unconfirmed_note",
@@ -664,6 +668,7 @@ def _entity_table(ds: Dataset) -> pa.Table:
                 cols[name].append(text)
             else:
                 cols[name].append(None)
+        cols["facts"].append(_facts_text(eid, e.facts))
         if any(";" in s for s in e.sources) or (e.sources == [""]):
             raise SnapshotError(f"entity {eid!r}: a source id with ';'")
         cols["sources"].append(";".join(e.sources))
@@ -685,6 +690,7 @@ def _entity_table(ds: Dataset) -> pa.Table:
             "aliases": pa.array(cols["aliases"], pa.string()),
             "lists": pa.array(cols["lists"], pa.string()),
             "identifiers": pa.array(cols["identifiers"], pa.string()),
+            "facts": pa.array(cols["facts"], pa.string()),
             "sources": _cat(cols["sources"]),
             "unconfirmed": pa.array(cols["unconfirmed"], pa.bool_()),
             "unconfirmed_note": pa.array(cols["unconfirmed_note"], pa.string()),
@@ -694,6 +700,17 @@ def _entity_table(ds: Dataset) -> pa.Table:
             "where": pa.array(cols["where"], pa.string()),
         }
     )
+
+
+def _facts_text(eid: str, facts: EntityFacts | None) -> str | None:
+    """An entity's ``facts`` as JSON text (None when it has none); raises SnapshotError when
+    the text would not read back equal."""
+    if facts is None:
+        return None
+    text = _FACTS.dump_json(facts, by_alias=True, exclude_unset=True).decode()
+    if _FACTS.validate_json(text) != facts:
+        raise SnapshotError(f"entity {eid!r}: facts would not read back equal")
+    return str(text)
 
 
 def _sparse(n: int, values: dict[int, str]) -> pa.Array:

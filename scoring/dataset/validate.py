@@ -76,6 +76,10 @@ def reference_issues(
         for i, m in enumerate(rec.lists):
             for s in m.sources:
                 need("source", s, f"lists.{i}.sources")
+        if rec.facts is not None:
+            for fld, srcs in rec.facts.fact_sources():
+                for s in srcs:
+                    need("source", s, fld)
     elif isinstance(rec, Link):
         need("entity", rec.source, "source")
         need("entity", rec.target, "target")
@@ -97,7 +101,34 @@ def reference_issues(
         if rec.capacity is not None:
             for s in rec.capacity.sources:
                 need("source", s, "capacity.sources")
+        _arrangement_fact_refs(rec, need)
     return out
+
+
+def _arrangement_fact_refs(rec: Arrangement, need: Callable[[str, str, str], None]) -> None:
+    """The references of an arrangement's EU/UK facts: markets, origins, transactions,
+    tenders (entities and sources)."""
+    for i, m in enumerate(rec.markets):
+        if m.operator is not None:
+            need("entity", m.operator, f"markets.{i}.operator")
+        for s in m.sources:
+            need("source", s, f"markets.{i}.sources")
+    for i, o in enumerate(rec.origins):
+        for s in o.sources:
+            need("source", s, f"origins.{i}.sources")
+    for i, t in enumerate(rec.transactions):
+        need("entity", t.target, f"transactions.{i}.target")
+        for j, a in enumerate(t.acquirers):
+            need("entity", a, f"transactions.{i}.acquirers.{j}")
+        for s in t.sources:
+            need("source", s, f"transactions.{i}.sources")
+    for i, tn in enumerate(rec.tenders):
+        need("entity", tn.bidder, f"tenders.{i}.bidder")
+        for s in tn.sources:
+            need("source", s, f"tenders.{i}.sources")
+        for j, o in enumerate(tn.origins):
+            for s in o.sources:
+                need("source", s, f"tenders.{i}.origins.{j}.sources")
 
 
 def _check_references(by_kind: dict[str, dict[str, _Located]], issues: list[DatasetIssue]) -> None:
@@ -109,7 +140,7 @@ def _check_references(by_kind: dict[str, dict[str, _Located]], issues: list[Data
     for loc in by_kind["entity"].values():
         ent = loc.record
         assert isinstance(ent, Entity)
-        if not ent.lists:
+        if not ent.lists and ent.facts is None:
             key = tuple(ent.sources)
             if key in known_sets:
                 continue
