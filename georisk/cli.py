@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from georisk.interop import EXPORTERS, IMPORTERS, exporter, importer
+from georisk.render.command import add_explain_parser, run_explain
 from georisk.scoring import clock
 from georisk.scoring.control.report import render_ownership_table
 from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
@@ -129,6 +130,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"scores computed at most (default {MAX_POINTS}); past it the timeline says "
         "where it stopped",
     )
+
+    add_explain_parser(sub)
 
     sv = sub.add_parser("serve", help="serve scores over gRPC (settings from GEORISK_* variables)")
     sv.add_argument("--data", type=Path, help=_DATA_HELP)
@@ -765,6 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ownership": _cmd_ownership,
         "score": _cmd_score,
         "timeline": _cmd_timeline,
+        "explain": run_explain,
         "serve": _cmd_serve,
         "health": _cmd_health,
         "batch": _cmd_batch,

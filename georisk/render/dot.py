@@ -1,0 +1,223 @@
+"""The chart as Graphviz DOT (through the ``graphviz`` binding), drawn by the system ``dot``.
+
+:func:`to_dot` writes the source: owners above, the plant and its operator on the bottom rank,
+a shape per entity kind, a fill per covered-nation status, a purple border for an entity on a
+list in force, an edge colour per link kind with the share (licence terms on a licence) as its
+label, dashed edges for UNCONFIRMED or merely reported or proposed links, the decisive links
+red and thick, and a legend of what is drawn. Every node and edge carries an SVG ``id``
+(``entity:<id>``, ``link:<id>``) and ``class`` (``decisive``, ``dashed``, ``kind-…``,
+``covered-…``, ``listed``, ``member``), so a test or a stylesheet can find them.
+
+:func:`draw` runs ``dot`` (SVG, PNG); without it :class:`DotMissing` says what to install.
+
+>>> import datetime as dt
+>>> c = Chart("a", "A deal", dt.date(2026, 1, 1), "current-law",
+...           (ChartNode("x", "X Co", "company", roles=("focal",)),), ())
+>>> "entity:x" in to_dot(c)
+True
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import textwrap
+
+import graphviz  # type: ignore[import-untyped]
+
+from georisk.render.chart import Chart, ChartEdge, ChartNode
+from georisk.render.style import DASHED, DECISIVE, EDGES, FILLS, LISTED, SHAPES
+
+__all__ = ["DOT_HINT", "DotMissing", "dot_available", "draw", "to_dot"]
+
+FONT = "Helvetica,Arial,sans-serif"
+DOT_HINT = (
+    "Graphviz `dot` was not found on PATH: install Graphviz (Debian/Ubuntu: apt-get install "
+    "graphviz) to draw svg, png and html; dot, graphml and gexf need no Graphviz"
+)
+
+
+class DotMissing(RuntimeError):
+    """The system Graphviz ``dot`` is not installed (or not on PATH)."""
+
+    def __init__(self) -> None:
+        super().__init__(DOT_HINT)
+
+
+def dot_available() -> bool:
+    """True when the system ``dot`` is on PATH."""
+    return shutil.which("dot") is not None
+
+
+def _lines(text: str, width: int = 30) -> list[str]:
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [text]
+
+
+def _node_label(n: ChartNode) -> str:
+    esc = html.escape
+    if n.kind == "more":
+        rows = [f"<b>{esc(n.name)}</b>"]
+        if n.share:
+            rows.append(f'<font point-size="9">together ≥ {n.share * 100:.4g}%</font>')
+        return "<" + "<br/>".join(rows) + ">"
+    rows = [f"<b>{esc(x)}</b>" for x in _lines(n.name)]
+    facts = [f"[{n.id}]", *(x for x in (n.country, n.kind.replace("_", " ")) if x)]
+    rows.append(f'<font point-size="9">{esc(" · ".join(facts))}</font>')
+    if n.roles:
+        rows.append(f'<font point-size="9"><i>{esc(", ".join(n.roles))}</i></font>')
+    if n.lists:
+        on = "on " + ", ".join(n.lists)
+        rows += [f'<font point-size="9" color="{LISTED}">{esc(x)}</font>' for x in _lines(on, 34)]
+    if n.unconfirmed:
+        rows.append('<font point-size="9" color="#c62828">UNCONFIRMED</font>')
+    if n.hidden_holders:
+        more = f"+{n.hidden_holders:,} holders not drawn"
+        rows.append(f'<font point-size="9" color="#616161">{more}</font>')
+    return "<" + "<br/>".join(rows) + ">"
+
+
+def _node_classes(n: ChartNode) -> str:
+    cls = ["entity", f"kind-{n.kind}", f"covered-{n.covered}"]
+    cls += ["listed"] * bool(n.lists)
+    cls += ["member"] * bool(n.roles)
+    cls += ["decisive"] * n.decisive
+    cls += ["unconfirmed"] * n.unconfirmed
+    return " ".join(cls)
+
+
+def _edge_classes(e: ChartEdge) -> str:
+    cls = ["link", f"kind-{e.kind}"]
+    cls += ["decisive"] * e.decisive
+    cls += ["dashed"] * e.dashed
+    cls += [f"axis-{a}" for a in e.axes]
+    return " ".join(cls)
+
+
+def _legend(chart: Chart) -> str:
+    """An HTML-like table: the shapes, fills and line kinds the chart uses."""
+    esc = html.escape
+    kinds = sorted({n.kind for n in chart.nodes})
+    fills = [c for c in FILLS if any(n.covered == c for n in chart.nodes if n.kind != "more")]
+    links = [k for k in EDGES if any(e.kind == k for e in chart.edges)]
+    rows = ['<tr><td colspan="2" align="left"><b>Legend</b></td></tr>']
+    shapes = ", ".join(f"{k.replace('_', ' ')}: {SHAPES.get(k, 'box')}" for k in kinds)
+    for line in _lines("shapes — " + shapes, 46):
+        rows.append(f'<tr><td colspan="2" align="left">{esc(line)}</td></tr>')
+    for c in fills:
+        f = FILLS[c]
+        rows.append(
+            f'<tr><td bgcolor="{f.colour}" width="18"> </td>'
+            f'<td align="left">{esc(f.meaning)}</td></tr>'
+        )
+    if any(n.lists for n in chart.nodes):
+        rows.append(
+            f'<tr><td border="1" color="{LISTED}" width="18"> </td>'
+            '<td align="left">purple border: on a restricted-party list in force</td></tr>'
+        )
+    for k in links:
+        st = EDGES[k]
+        rows.append(
+            f'<tr><td><font color="{st.colour}">━━</font></td>'
+            f'<td align="left">{esc(st.meaning)}</td></tr>'
+        )
+    if any(e.decisive for e in chart.edges):
+        rows.append(
+            f'<tr><td><font color="{DECISIVE.colour}"><b>━━</b></font></td>'
+            f'<td align="left">{esc(DECISIVE.meaning)}</td></tr>'
+        )
+    if any(e.dashed for e in chart.edges):
+        rows.append(
+            '<tr><td>╍╍</td><td align="left">dashed: UNCONFIRMED, or only reported or '
+            "proposed</td></tr>"
+        )
+    return '<<table border="0" cellspacing="2" cellpadding="1">' + "".join(rows) + "</table>>"
+
+
+def _title(chart: Chart) -> str:
+    esc = html.escape
+    head = f"{chart.name} [{chart.arrangement}]"
+    sub = f"ownership and technology as of {chart.as_of.isoformat()}, scenario {chart.scenario}"
+    drawn = sum(1 for n in chart.nodes if n.kind != "more")
+    tail = f"{drawn} entities drawn (at most {chart.max_nodes} nodes)"
+    if chart.hidden:
+        tail += f"; {chart.hidden:,} further holders not drawn one by one"
+    return (
+        f'<<font point-size="14"><b>{esc(head)}</b></font><br/>'
+        f'<font point-size="10">{esc(sub)}<br/>{esc(tail)}</font>>'
+    )
+
+
+def to_dot(chart: Chart) -> str:
+    """The DOT source of ``chart`` (see the module docstring)."""
+    g = graphviz.Digraph(name=chart.arrangement)
+    g.attr(
+        "graph",
+        rankdir="TB",
+        label=_title(chart),
+        labelloc="t",
+        fontname=FONT,
+        nodesep="0.3",
+        ranksep="0.55",
+        bgcolor="white",
+        pad="0.2",
+    )
+    g.attr("node", fontname=FONT, fontsize="11", style="filled", margin="0.12,0.06")
+    g.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.7")
+    names = {n.id: f"n{i}" for i, n in enumerate(chart.nodes)}
+    for n in chart.nodes:
+        fill = FILLS["more" if n.kind == "more" else n.covered]
+        attrs = {
+            "label": _node_label(n),
+            "shape": SHAPES.get(n.kind, "box"),
+            "fillcolor": fill.colour,
+            "id": f"entity:{n.id}",
+            "class": _node_classes(n),
+            "tooltip": n.label + (f" — {n.covered_why}" if n.covered_why else ""),
+        }
+        if n.lists:
+            attrs.update(color=LISTED, penwidth="2.5")
+        if n.decisive:
+            attrs.update(color=DECISIVE.colour, penwidth="2.5")
+        if n.kind == "more":
+            attrs["style"] = "filled,dashed"
+        elif n.kind == "company":
+            attrs["style"] = "filled,rounded"
+        g.node(names[n.id], **attrs)
+    bottom = [chart.focal, *chart.operators]
+    with g.subgraph() as s:
+        s.attr(rank="sink")
+        for nid in bottom:
+            if nid in names:
+                s.node(names[nid])
+    for e in chart.edges:
+        st = DECISIVE if e.decisive else EDGES.get(e.kind, EDGES["supply"])
+        style = DASHED if e.dashed else EDGES.get(e.kind, st).style
+        attrs = {
+            "label": "<" + "<br/>".join(html.escape(x) for x in _lines(e.label, 28)) + ">"
+            if e.label
+            else "",
+            "color": st.colour,
+            "fontcolor": st.colour,
+            "penwidth": f"{st.penwidth:g}",
+            "style": style,
+            "id": f"link:{e.id}",
+            "class": _edge_classes(e),
+            "tooltip": e.text or e.label or e.kind,
+        }
+        if e.kind == "offtake":
+            attrs["constraint"] = "false"
+        g.edge(names[e.source], names[e.target], **{k: v for k, v in attrs.items() if v})
+    g.node("legend", label=_legend(chart), shape="plaintext", style="", id="legend",
+           fontsize="9")  # fmt: skip
+    return str(g.source)
+
+
+def draw(source: str, fmt: str) -> bytes:
+    """``dot -T<fmt>`` of ``source`` (``svg`` or ``png``); :class:`DotMissing` without it."""
+    if not dot_available():
+        raise DotMissing()
+    try:
+        out: bytes = graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise DotMissing() from None
+    return out
