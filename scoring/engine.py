@@ -13,6 +13,7 @@ import importlib.resources
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +33,23 @@ from georisk.scoring.model import (
     ShareRange,
 )
 from georisk.scoring.overlay import Overlay, apply_overlay
-from georisk.scoring.policy import PolicyPack, Scenario, ScenarioSet, load_pack, load_scenarios
+from georisk.scoring.packs import (
+    ALL_PACKS,
+    PackApplied,
+    PackSet,
+    merged_scenarios,
+    pack_nexus,
+    parse_pack_ids,
+    shipped_pack_ids,
+)
+from georisk.scoring.policy import (
+    BasisKind,
+    PolicyPack,
+    Scenario,
+    ScenarioSet,
+    load_pack,
+    load_scenarios,
+)
 from georisk.scoring.remedies import Remedy, find_remedies
 from georisk.scoring.rules import (
     EVALUATORS,
@@ -68,6 +85,7 @@ __all__ = [
     "describe_link",
     "describe_param",
     "first_sentence",
+    "load_pack_set",
     "own_links",
 ]
 
@@ -163,6 +181,11 @@ class ArrangementScore(BaseModel):
         description="what the reader must know about the result as a whole (e.g. a pack past "
         "its review date); also in overall.notes",
     )
+    packs: list[PackApplied] = Field(
+        default_factory=list,
+        description="every selected policy pack, whether it applied to the arrangement (its "
+        "nexus) and why; `verdicts` holds the rules of those that applied, in this order",
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -187,6 +210,8 @@ class Engine:
     _packs: dict[str, PolicyPack] = field(default_factory=dict, repr=False)
     #: rule outcomes shared by the scenarios that leave a rule's parameters unchanged
     _rules: RuleCache = field(default_factory=RuleCache, repr=False)
+    #: further packs, each evaluated only for the arrangements within its nexus (.packs)
+    extra: tuple[PackSet, ...] = field(default=(), repr=False)
 
     def with_dataset(self, dataset: Dataset, *, share_graphs: bool = False) -> Engine:
         """A new engine on ``dataset`` with this engine's pack and scenarios: what a
@@ -194,20 +219,75 @@ class Engine:
         ``share_graphs``, the graph cache, for a ``dataset`` that varies this engine's (its
         graphs are then derived from the cached graphs of their base)."""
         graphs = self.graphs if share_graphs else GraphCache()
-        return Engine(dataset, self.pack, self.scenarios, graphs=graphs)
+        return Engine(dataset, self.pack, self.scenarios, graphs=graphs, extra=self.extra)
 
     @staticmethod
     def from_dir(
-        data_dir: str | Path, pack: str = "us", policies: str | Path | None = None
+        data_dir: str | Path,
+        pack: str | Sequence[str] = "us",
+        policies: str | Path | None = None,
     ) -> Engine:
-        """Load ``data_dir`` and its ``policies/<pack>.yaml`` and ``<pack>.scenarios.yaml``."""
+        """Load ``data_dir`` and its packs ``policies/<pack>.yaml`` with ``<pack>.scenarios.yaml``.
+
+        ``pack`` is one id, several (``"us,eu,uk"`` or a list: the first is the primary pack,
+        evaluated for every arrangement; the others only within their nexus), or ``"all"``:
+        every pack of the policies directory, ``us`` first (:mod:`.packs`).
+        """
         pdir = Path(policies) if policies else Path(data_dir) / "policies"
-        if not (pdir / f"{pack}.yaml").exists():
+        ids = parse_pack_ids(pack)
+        if ids == [ALL_PACKS]:
+            if not shipped_pack_ids(pdir):
+                pdir = DEFAULT_DATA / "policies"
+            ids = shipped_pack_ids(pdir)
+        elif not all((pdir / f"{i}.yaml").exists() for i in ids):
             pdir = (
                 DEFAULT_DATA / "policies"
             )  # a user dataset without its own packs: the shipped ones
-        p = load_pack(pdir / f"{pack}.yaml")
-        return Engine(load_dataset(data_dir), p, load_scenarios(pdir / f"{pack}.scenarios.yaml", p))
+        sets = [load_pack_set(pdir, i) for i in ids]
+        if not sets:
+            raise ValueError("no policy pack selected")
+        merged_scenarios(sets[0].scenarios, sets[1:])  # refuses scenario ids shared by packs
+        first = sets[0]
+        return Engine(load_dataset(data_dir), first.pack, first.scenarios, extra=tuple(sets[1:]))
+
+    # ------------------------------------------------------------------ packs
+
+    @property
+    def packs(self) -> list[PackSet]:
+        """Every pack of the engine, the primary first."""
+        return [PackSet(self.pack, self.scenarios), *self.extra]
+
+    def applied_extras(self, arr: Arrangement, ds: Dataset | None = None) -> list[PackSet]:
+        """The further packs whose nexus ``arr`` has (:func:`.packs.pack_nexus`)."""
+        if not self.extra:
+            return []
+        ents = (ds or self.dataset).entities
+        return [ps for ps in self.extra if pack_nexus(ps.pack, arr, ents)[0]]
+
+    def pack_report(self, arr: Arrangement, ds: Dataset | None = None) -> list[PackApplied]:
+        """Every pack, whether it applies to ``arr`` and why (the primary always does)."""
+        ents = (ds or self.dataset).entities
+        out = []
+        for i, ps in enumerate(self.packs):
+            ok, why = pack_nexus(ps.pack, arr, ents) if i else (True, "the primary pack")
+            out.append(
+                PackApplied(
+                    id=ps.id,
+                    version=ps.pack.version_label,
+                    scenario_set_version=ps.scenarios.content_hash,
+                    applied=ok,
+                    reason=why,
+                )
+            )
+        return out
+
+    def scenario_list(self, arr: Arrangement, ds: Dataset | None = None) -> list[Scenario]:
+        """The scenarios ``arr`` is scored under: the primary pack's, then those of the other
+        packs that apply to it (:func:`.packs.merged_scenarios`)."""
+        extras = self.applied_extras(arr, ds)
+        if not extras:
+            return list(self.scenarios.scenarios)
+        return merged_scenarios(self.scenarios, extras)
 
     # ------------------------------------------------------------------ caches
 
@@ -240,6 +320,37 @@ class Engine:
             sc = self.scenarios.get(sid)
             self._packs[sid] = self.pack.with_overrides(list(sc.overrides), sid)
         return self._packs[sid]
+
+    def _pack_under(self, ps: PackSet, sc: Scenario) -> PolicyPack:
+        """The pack of ``ps`` under its scenario ``sc`` (the primary's: :meth:`scenario_pack`)."""
+        if ps.pack is self.pack:
+            return self.scenario_pack(sc.id)
+        key = f"{ps.id}\x00{sc.id}"
+        got = self._packs.get(key)
+        if got is None:
+            got = self._packs[key] = ps.pack.with_overrides(list(sc.overrides), sc.id)
+        return got
+
+    def _joint(
+        self, sid: str, extras: list[PackSet]
+    ) -> tuple[Scenario, list[tuple[PackSet, Scenario]]]:
+        """The scenario ``sid`` (of the primary or of an applied pack) and, per pack in order,
+        the scenario it is judged under: ``sid`` in its own pack, current law in the others."""
+        sets = [PackSet(self.pack, self.scenarios), *extras]
+        owner = next((ps for ps in sets if any(s.id == sid for s in ps.scenarios.scenarios)), None)
+        if owner is None:
+            known = [s.id for s in merged_scenarios(self.scenarios, extras)]
+            raise NotFoundError("scenario", sid, known)
+        chosen = owner.scenarios.get(sid)
+        if chosen.basis.kind is BasisKind.ENACTED and owner.pack is not self.pack:
+            chosen = self.scenarios.baseline  # the packs' current laws are one baseline
+        out = []
+        for ps in sets:
+            mine = chosen if chosen in ps.scenarios.scenarios else ps.scenarios.baseline
+            if ps.pack is self.pack and chosen.basis.kind is BasisKind.ENACTED:
+                mine = chosen
+            out.append((ps, mine))
+        return chosen, out
 
     # ------------------------------------------------------------------ ownership
 
@@ -296,12 +407,45 @@ class Engine:
         applying only from their dates (what a timeline shows day by day).
         """
         d = ds or self.dataset
+        extras = self.applied_extras(d.arrangements[arrangement], d)
+        if extras:
+            return self._evaluate_joint(arrangement, on, scenario, d, extras, in_force_only)
         sc = self._scenario(scenario)
         when = _judged_on(sc, on, in_force_only)
         ctx = EvalContext(
             self.graph(when, d), self.scenario_pack(sc.id), d.arrangements[arrangement], when
         )
         rules = evaluate_pack(ctx, self._rules)
+        return ScenarioOutcome(
+            scenario=sc.id,
+            title=sc.title,
+            probability=sc.probability,
+            evaluated_on=when,
+            impact=max((r.impact for r in rules), default=0.0),
+            rules=rules,
+        )
+
+    def _evaluate_joint(
+        self,
+        arrangement: str,
+        on: dt.date,
+        scenario: str,
+        d: Dataset,
+        extras: list[PackSet],
+        in_force_only: bool,
+    ) -> ScenarioOutcome:
+        """:meth:`evaluate` with further packs applying: every pack's rules, each pack under
+        its part of the scenario, all on the date the scenario is judged on."""
+        sc, parts = self._joint(scenario, extras)
+        when = _judged_on(sc, on, in_force_only)
+        g, arr = self.graph(when, d), d.arrangements[arrangement]
+        rules = [
+            r
+            for ps, psc in parts
+            for r in evaluate_pack(
+                EvalContext(g, self._pack_under(ps, psc), arr, when), self._rules
+            )
+        ]
         return ScenarioOutcome(
             scenario=sc.id,
             title=sc.title,
@@ -318,6 +462,19 @@ class Engine:
         graph), evaluated alone: what the remedies search asks of each candidate overlay. Not
         kept in the rule cache (each candidate is a dataset of its own)."""
         d = ds or self.dataset
+        extras = self.applied_extras(d.arrangements[arrangement], d)
+        if extras and not any(r.id == rule for r in self.pack.rules):
+            sc, parts = self._joint(scenario, extras)
+            when = _judged_on(sc, on, False)
+            for ps, psc in parts:
+                pk = self._pack_under(ps, psc)
+                for inst in pk.rules:
+                    if inst.id == rule:
+                        ctx = EvalContext(
+                            self.graph(when, d), pk, d.arrangements[arrangement], when
+                        )
+                        return evaluate_rule(ctx, inst, EVALUATORS[inst.kind])
+            raise KeyError(f"no rule {rule!r} in the packs applied to {arrangement!r}")
         sc = self._scenario(scenario)
         when = _judged_on(sc, on, False)
         pack = self.scenario_pack(sc.id)
@@ -354,19 +511,27 @@ class Engine:
             arrangement = overlay.arrangement
         if arrangement not in ds.arrangements:
             raise NotFoundError("arrangement", arrangement, sorted(ds.arrangements))
-        self._scenario(scenario)
         arr = ds.arrangements[arrangement]
+        extras = self.applied_extras(arr, ds)
+        scenario_list = self.scenario_list(arr, ds)
+        if extras:
+            self._joint(scenario, extras)  # NotFoundError for an unknown scenario
+        else:
+            self._scenario(scenario)
         g = self.graph(on, ds)
         ctx = EvalContext(g, self.pack, arr, on)
-        outcomes = [self.evaluate(arrangement, on, s.id, ds) for s in self.scenarios.scenarios]
+        outcomes = [self.evaluate(arrangement, on, s.id, ds) for s in scenario_list]
         chosen = next(o for o in outcomes if o.scenario == scenario)
         if scenario_in_force_only and chosen.evaluated_on != on:
             chosen = self.evaluate(arrangement, on, scenario, ds, in_force_only=True)
         tech, eq, pol = (
             technology_axis(ctx),
             equity_axis(ctx),
-            policy_axis(outcomes, self.scenarios.scenarios),
+            policy_axis(outcomes, scenario_list),
         )
+        if extras:
+            applied = ", ".join(ps.pack.version_label for ps in [*self.packs[:1], *extras])
+            pol = pol.model_copy(update={"notes": [*pol.notes, f"policy packs applied: {applied}"]})
         status = arr.status_on(on)
         uses: dict[str, list[str]] = {}  # fact or parameter id → rules and axes resting on it
         for r in chosen.rules:
@@ -377,9 +542,18 @@ class Engine:
                 uses.setdefault(f, []).append(a.axis)
         params = sorted({p for r in chosen.rules for p in r.unconfirmed_params})
         facts = sorted(set(uses) - set(params))
-        spack = self.scenario_pack(chosen.scenario)
+        if extras:
+            spacks = [self._pack_under(ps, psc) for ps, psc in self._joint(scenario, extras)[1]]
+        else:
+            spacks = [self.scenario_pack(chosen.scenario)]
         unconfirmed = [describe_fact(ds, f, uses[f]) for f in facts] + [
-            describe_param(spack, p, chosen.evaluated_on, uses[p]) for p in params
+            describe_param(
+                next((sp for sp in spacks if p in sp.parameters), spacks[0]),
+                p,
+                chosen.evaluated_on,
+                uses[p],
+            )
+            for p in params
         ]
         proposed = status is None or (
             status.status in (ArrangementStatus.TALKS, ArrangementStatus.ANNOUNCED)
@@ -396,6 +570,8 @@ class Engine:
             | set(arr.sources)
         )
         warnings = self.review_warnings(on)
+        for ps in extras:
+            warnings += _review_warning(ps.pack, on)
         total = overall(tech, eq, pol)
         result = ArrangementScore(
             arrangement=ArrangementInfo(
@@ -427,6 +603,7 @@ class Engine:
             overlay=overlay.id or overlay.digest() if overlay else None,
             unconfirmed=unconfirmed,
             warnings=warnings,
+            packs=self.pack_report(arr, ds),
         )
         if remedies if remedies is not None else view is View.FULL:
             result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
@@ -442,14 +619,7 @@ class Engine:
         >>> engine.review_warnings(dt.date(2028, 1, 1))[0][:48]
         'as of 2028-01-01, past the review date of policy'
         """
-        info = self.pack.pack
-        if info.review_by is None or on <= info.review_by:
-            return []
-        return [
-            f"as of {on}, past the review date of policy pack {info.id}@{info.version} "
-            f"({info.review_by}): its values were not reviewed for this date; statutes, "
-            "guidance, lists and rates may have changed since"
-        ]
+        return _review_warning(self.pack, on)
 
     @staticmethod
     def _ref(ds: Dataset, sid: str) -> SourceRef:
@@ -457,6 +627,24 @@ class Engine:
         if s is None:
             return SourceRef(id=sid, title=sid)
         return SourceRef(id=s.id, title=s.title, url=s.url, seed=s.seed, secondary=s.secondary)
+
+
+def _review_warning(pack: PolicyPack, on: dt.date) -> list[str]:
+    """The warning of :meth:`Engine.review_warnings` for one pack (none before its review)."""
+    info = pack.pack
+    if info.review_by is None or on <= info.review_by:
+        return []
+    return [
+        f"as of {on}, past the review date of policy pack {info.id}@{info.version} "
+        f"({info.review_by}): its values were not reviewed for this date; statutes, "
+        "guidance, lists and rates may have changed since"
+    ]
+
+
+def load_pack_set(pdir: Path, pack_id: str) -> PackSet:
+    """The pack ``<pdir>/<pack_id>.yaml`` and its ``<pack_id>.scenarios.yaml``."""
+    p = load_pack(pdir / f"{pack_id}.yaml")
+    return PackSet(p, load_scenarios(pdir / f"{pack_id}.scenarios.yaml", p))
 
 
 def _judged_on(sc: Scenario, on: dt.date, in_force_only: bool) -> dt.date:

@@ -52,8 +52,10 @@ __all__ = [
     "ListEffect",
     "Override",
     "PackInfo",
+    "PackNexus",
     "ParamVariant",
     "ParameterMissing",
+    "PartyNexus",
     "PolicyPack",
     "RuleInstance",
     "Scenario",
@@ -181,12 +183,38 @@ class RuleInstance(_Rec):
     title: str
     clause: str
     countries: list[str] = Field(default_factory=list, description="nexus: arrangement location")
+    markets: list[str] = Field(
+        default_factory=list,
+        description="nexus: a country where the arrangement places products on the market (with "
+        "countries: either suffices)",
+    )
     products: list[str] = Field(default_factory=list, description="nexus: arrangement products")
     effective_from: dt.date | None = None
     effective_to: dt.date | None = None
     params: dict[str, str] = Field(default_factory=dict)
     sources: list[str] = Field(min_length=1)
     note: str | None = None
+
+
+class PartyNexus(_Rec):
+    """A pack's nexus through the parties: a party with one of ``roles`` (any role when empty)
+    organized in one of ``countries``."""
+
+    countries: list[str] = Field(min_length=1)
+    roles: list[str] = Field(default_factory=list)
+
+
+class PackNexus(_Rec):
+    """Which arrangements a pack is evaluated for: located in ``countries``, placing products
+    on a market in ``markets``, or with a party as ``parties`` says (any one suffices).
+
+    >>> PackNexus(countries=["ES"]).countries
+    ['ES']
+    """
+
+    countries: list[str] = Field(default_factory=list)
+    markets: list[str] = Field(default_factory=list)
+    parties: PartyNexus | None = None
 
 
 class PackInfo(_Rec):
@@ -200,6 +228,11 @@ class PackInfo(_Rec):
         default=None,
         description="the pack's values were reviewed for use until this date; a score as of a "
         "later date warns that laws, lists and rates may have changed since",
+    )
+    nexus: PackNexus | None = Field(
+        default=None,
+        description="which arrangements the pack is evaluated for when several packs are "
+        "selected; absent: every arrangement",
     )
 
 

@@ -25,8 +25,11 @@ from georisk.scoring.wording import prose_list
 __all__ = [
     "PFE_PARAMS",
     "EvalContext",
+    "kind_param",
+    "kind_text",
     "links_into",
     "nexus",
+    "not_in_force",
     "pfe_params",
     "year_table",
 ]
@@ -305,8 +308,23 @@ def year_table(table: dict[Any, Any], year: int) -> tuple[int, float] | None:
 
 
 def nexus(ctx: EvalContext, rule: RuleInstance) -> str | None:
-    """None if the rule instance reaches the arrangement on the date, else why not."""
-    if rule.countries and ctx.arr.country not in rule.countries:
+    """None if the rule instance reaches the arrangement on the date, else why not.
+
+    Located in one of the rule's ``countries``, or (rules with ``markets``) placing products on
+    one of its markets (the arrangement's ``markets``): either suffices.
+    """
+    if rule.markets:
+        placed = sorted({c for m in ctx.arr.markets for c in m.countries} & set(rule.markets))
+        located = ctx.arr.country in rule.countries
+        if not placed and not located:
+            markets = f"no placing on the rule's markets recorded ({prose_list(rule.markets)})"
+            if not rule.countries:
+                return f"no nexus: {markets}"
+            return (
+                f"no nexus: located in {ctx.arr.country} (the rule covers "
+                f"{prose_list(rule.countries)}) and {markets}"
+            )
+    elif rule.countries and ctx.arr.country not in rule.countries:
         return (
             f"no nexus: located in {ctx.arr.country}, the rule covers {prose_list(rule.countries)}"
         )
@@ -320,3 +338,35 @@ def nexus(ctx: EvalContext, rule: RuleInstance) -> str | None:
     if rule.effective_to and ctx.on > rule.effective_to:
         return f"no longer in force on {ctx.on} (ended {rule.effective_to})"
     return None
+
+
+def kind_param(
+    ctx: EvalContext, rule: RuleInstance, name: str, uses: list[ParamUse] | None = None
+) -> Any:
+    """The value of the kind parameter ``name`` for ``rule``: the pack parameter the instance
+    maps it to in ``params``, else ``<kind>.<name>`` (raises ParameterMissing as
+    :meth:`EvalContext.param`).
+
+    This is how several instances of one kind (Spain's, Germany's, Hungary's screening) each
+    read their own values.
+    """
+    return ctx.param(rule.params.get(name, f"{rule.kind}.{name}"), uses)
+
+
+def kind_text(ctx: EvalContext, rule: RuleInstance) -> ClauseText:
+    """The clause text of ``rule`` (its ``params.text``, else ``<kind>.text.main``)."""
+    return ctx.text(rule.params.get("text", f"{rule.kind}.text.main"))
+
+
+def not_in_force(ctx: EvalContext, rule: RuleInstance, uses: list[ParamUse]) -> str | None:
+    """Why the rule is not in force on the date (its optional ``in_force`` switch is false,
+    e.g. a proposal that only a scenario adopts), else None."""
+    pid = rule.params.get("in_force", f"{rule.kind}.in_force")
+    if pid not in ctx.pack.parameters:
+        return None
+    if ctx.param(pid, uses):
+        return None
+    use = uses[-1]
+    return f"not in force on {ctx.on} ({pid} is false" + (
+        f" since {use.effective_from})" if use.effective_from else ")"
+    )

@@ -4,8 +4,8 @@
 :func:`evaluate_pack` runs every rule of the context's pack, through a :class:`RuleCache` when
 given one.
 
->>> sorted(EVALUATORS)
-['list_effects', 'production_credit', 'tariff', 'vehicle_credit']
+>>> sorted(EVALUATORS)[:3]
+['acquisition_screening', 'fsr_concentration', 'fsr_procurement']
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ from collections.abc import Callable
 from functools import partial
 
 from georisk.scoring.policy import ParameterMissing, RuleInstance
-from georisk.scoring.rules import list_effects, production_credit, tariff, vehicle_credit
+from georisk.scoring.rules import (
+    acquisition_screening,
+    foreign_subsidies,
+    list_effects,
+    market_obligation,
+    production_credit,
+    tariff,
+    vehicle_credit,
+)
 from georisk.scoring.rules.cache import RuleCache
 from georisk.scoring.rules.context import EvalContext
 from georisk.scoring.rules.outcome import RuleOutcome, not_applicable
@@ -29,6 +37,10 @@ EVALUATORS: dict[str, Evaluator] = {
     "vehicle_credit": vehicle_credit.evaluate,
     "list_effects": list_effects.evaluate,
     "tariff": tariff.evaluate,
+    "acquisition_screening": acquisition_screening.evaluate,
+    "fsr_concentration": foreign_subsidies.evaluate_concentration,
+    "fsr_procurement": foreign_subsidies.evaluate_procurement,
+    "market_obligation": market_obligation.evaluate,
 }
 
 

@@ -112,6 +112,11 @@ class Clause(BaseModel):
     missing: list[str] = Field(default_factory=list, description="facts that would decide it")
     unconfirmed: list[str] = Field(default_factory=list, description="unconfirmed facts used")
     impact: float = Field(default=0.0, description="adverse impact 0..1 (list effects)")
+    outcome: str | None = Field(
+        default=None,
+        description="what the clause means in the rule's own words (EU/UK kinds): mandatory "
+        "filing, voluntary filing advisable, no filing, required, not yet required, duty 17%, …",
+    )
 
 
 class RuleOutcome(BaseModel):
@@ -129,11 +134,17 @@ class RuleOutcome(BaseModel):
     unconfirmed: list[str] = Field(default_factory=list)
     unconfirmed_params: list[str] = Field(default_factory=list)
     sources: list[str]
+    outcome: str | None = Field(
+        default=None,
+        description="the rule's outcome in its own words (EU/UK kinds: mandatory filing, "
+        "voluntary filing advisable, no filing, required, …); None for the US kinds",
+    )
 
 
-def not_applicable(rule: RuleInstance, reason: str) -> RuleOutcome:
+def not_applicable(rule: RuleInstance, reason: str, outcome: str | None = None) -> RuleOutcome:
     """The outcome of a rule that does not reach the arrangement (no nexus, not in force…)."""
     return RuleOutcome(
+        outcome=outcome,
         rule=rule.id,
         kind=rule.kind,
         title=rule.title,
@@ -152,6 +163,7 @@ def finish(
     impact: float,
     credit: Amount | None = None,
     reason: str | None = None,
+    outcome: str | None = None,
 ) -> RuleOutcome:
     """The rule's outcome from its clauses: the worst decisive verdict and why.
 
@@ -173,6 +185,7 @@ def finish(
         reason = "; ".join(f"{c.title}: {c.reason}" for c in bad) or "all clauses pass"
     srcs = sorted({*rule.sources, *(s for c in clauses for p in c.params for s in p.sources)})
     return RuleOutcome(
+        outcome=outcome,
         rule=rule.id,
         kind=rule.kind,
         title=rule.title,

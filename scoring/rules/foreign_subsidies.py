@@ -1,0 +1,224 @@
+"""The ``fsr_concentration`` and ``fsr_procurement`` rule kinds: notification under the EU
+Foreign Subsidies Regulation (Reg. (EU) 2022/2560; ``eu-uk.md`` §3).
+
+**Concentrations and joint ventures (art. 20).** For each acquisition or joint venture of the
+arrangement (``transactions``), the pack's ``test`` (a condition) is judged with
+
+* ``eu_turnover``: the EU turnover of the target — for a joint venture, the JV itself — when it
+  is established in the Union (``home``: the member states), else 0;
+* ``ffc_combined``: the foreign financial contributions received by the undertakings concerned
+  (the acquirers and the target) in the ``years`` before signing.
+
+Met: *mandatory filing* (standstill; verdict not eligible). Not met: *no filing*, with the
+text's ``phrases.below`` ("the Commission may still request notification …"). Undetermined: at
+risk, naming the facts. A greenfield build is no concentration.
+
+**Public procurement (art. 28).** For each tender of the arrangement (``tenders``): the contract
+or lots value and ``ffc_per_country``, the largest total from one third country received by the
+bidder and its controllers in the ``years`` before the tender date.
+
+Worked example (``eu-uk.md`` example 3): the Stellantis–CATL JV's EU turnover at creation is
+recorded below EUR 500m, so "EU turnover … is not at least EUR 500m" and the outcome is *no
+filing* whatever the parents' contributions — none of which need be recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from georisk.scoring.control import ultimate_controllers
+from georisk.scoring.model import TransactionKind, TurnoverScope
+from georisk.scoring.policy import RuleInstance
+from georisk.scoring.rules.conditions import (
+    ConditionError,
+    FactValue,
+    Judgement,
+    ffc_fact,
+    judge,
+    money_fact,
+    turnover_fact,
+)
+from georisk.scoring.rules.context import EvalContext, kind_param, kind_text, nexus, not_in_force
+from georisk.scoring.rules.outcome import (
+    Clause,
+    ParamUse,
+    RuleOutcome,
+    Verdict,
+    finish,
+    not_applicable,
+)
+from georisk.scoring.wording import named
+
+__all__ = ["IMPACT", "evaluate_concentration", "evaluate_procurement"]
+
+#: scoring scale, not policy: a notifiable deal waits for review and may be prohibited
+IMPACT = 0.5
+
+
+def _clause(
+    cid: str, title: str, clause: str, uses: list[ParamUse], j: Judgement, below: str | None
+) -> Clause:
+    if j.met:
+        verdict, outcome, impact = Verdict.NOT_ELIGIBLE, "mandatory filing", IMPACT
+        reason = "; ".join(j.reasons) + ": notification required, no closing or award before"
+    elif j.met is False:
+        verdict, outcome, impact = Verdict.ELIGIBLE, "no filing", 0.0
+        reason = "; ".join(j.reasons) + (f" ({below})" if below else "")
+    else:
+        verdict, outcome, impact = Verdict.AT_RISK, "undetermined", IMPACT / 2
+        reason = "; ".join(j.reasons)
+    return Clause(
+        id=cid,
+        title=title,
+        clause=clause,
+        verdict=verdict,
+        reason=reason,
+        params=uses,
+        missing=j.missing,
+        unconfirmed=j.unconfirmed,
+        outcome=outcome,
+        impact=impact,
+    )
+
+
+def _years(b: Mapping[str, Any]) -> int:
+    y = b.get("years", 3)
+    if not isinstance(y, int) or y < 1:
+        raise ConditionError(f"years must be a positive integer: {b!r}")
+    return y
+
+
+def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
+    """FSR art. 20: whether each concentration of the arrangement must be notified."""
+    why = nexus(ctx, rule)
+    if why:
+        return not_applicable(rule, why)
+    uses: list[ParamUse] = []
+    off = not_in_force(ctx, rule, uses)
+    if off:
+        return not_applicable(rule, off, outcome="not in force")
+    text = kind_text(ctx, rule)
+    test = kind_param(ctx, rule, "test", uses)
+    home = set(kind_param(ctx, rule, "home", uses))
+    ents = ctx.g.dataset.entities
+    txs = [t for t in ctx.arr.transactions if t.kind is not TransactionKind.GREENFIELD]
+    if not txs:
+        if ctx.arr.transactions:
+            return not_applicable(
+                rule, "no concentration: a greenfield build by the existing owner", "no filing"
+            )
+        c = Clause(
+            id="transaction",
+            title=text.title,
+            clause=text.clause or rule.clause,
+            verdict=Verdict.AT_RISK,
+            params=uses,
+            reason="no acquisition or joint venture of the arrangement is recorded",
+            missing=[f"the transaction of arrangement {ctx.arr.id} (acquirers, target, signing)"],
+            outcome="undetermined",
+        )
+        return finish(rule, [c], impact=c.impact, outcome=c.outcome)
+    clauses = []
+    for tx in txs:
+        end = tx.signed or ctx.on
+        concerned = [*tx.acquirers, tx.target]
+        target = ents.get(tx.target)
+
+        def fact(
+            b: Mapping[str, Any],
+            tx_target: str = tx.target,
+            end: dt.date = end,
+            concerned: list[str] = concerned,
+            established: bool = bool(target and target.country in home),
+        ) -> FactValue:
+            f = str(b["fact"])
+            if f == "eu_turnover":
+                if not established:
+                    return FactValue.exact(
+                        0.0,
+                        f"EU turnover of {named(ents, tx_target)} (not established in the Union)",
+                        unit="EUR",
+                    )
+                return turnover_fact(ents, tx_target, TurnoverScope.EU, end)
+            if f in ("ffc_combined", "ffc_per_country"):
+                return ffc_fact(
+                    ents,
+                    concerned,
+                    end,
+                    _years(b),
+                    per_country=f == "ffc_per_country",
+                    third_countries=lambda c: c not in home,
+                )
+            raise ConditionError(f"fsr_concentration cannot read fact {f!r}")
+
+        j = judge(test, fact)
+        clauses.append(
+            _clause(
+                tx.id, text.title, text.clause or rule.clause, uses, j, text.phrases.get("below")
+            )
+        )
+    top = max(clauses, key=lambda c: c.impact)
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
+
+
+def evaluate_procurement(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
+    """FSR art. 28: whether each public tender bid of the arrangement must be notified."""
+    why = nexus(ctx, rule)
+    if why:
+        return not_applicable(rule, why)
+    uses: list[ParamUse] = []
+    off = not_in_force(ctx, rule, uses)
+    if off:
+        return not_applicable(rule, off, outcome="not in force")
+    if not ctx.arr.tenders:
+        return not_applicable(rule, "no public tender recorded for the arrangement")
+    text = kind_text(ctx, rule)
+    test = kind_param(ctx, rule, "test", uses)
+    home = set(kind_param(ctx, rule, "home", uses))
+    ents = ctx.g.dataset.entities
+    clauses = []
+    for tn in ctx.arr.tenders:
+        bidder_side = [tn.bidder, *ultimate_controllers(ctx.g, tn.bidder).controllers]
+        marks = [tn.id] if tn.unconfirmed else []
+
+        def fact(
+            b: Mapping[str, Any],
+            tn: Any = tn,
+            side: list[str] = bidder_side,
+            marks: list[str] = marks,
+        ) -> FactValue:
+            f = str(b["fact"])
+            if f == "contract_value":
+                return money_fact(tn.value, f"estimated value of tender {tn.id}", marks)
+            if f == "lots_value":
+                if tn.lots_value is None:
+                    return FactValue.exact(
+                        0.0, f"lots applied for in tender {tn.id} (none)", unit="EUR"
+                    )
+                return money_fact(tn.lots_value, f"lots applied for in tender {tn.id}", marks)
+            if f in ("ffc_per_country", "ffc_combined"):
+                return ffc_fact(
+                    ents,
+                    side,
+                    tn.date,
+                    _years(b),
+                    per_country=f == "ffc_per_country",
+                    third_countries=lambda c: c not in home,
+                )
+            raise ConditionError(f"fsr_procurement cannot read fact {f!r}")
+
+        j = judge(test, fact)
+        clauses.append(
+            _clause(
+                tn.id,
+                text.title,
+                text.clause or rule.clause,
+                uses,
+                j,
+                text.phrases.get("below_procurement"),
+            )
+        )
+    top = max(clauses, key=lambda c: c.impact)
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
