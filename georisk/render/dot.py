@@ -50,7 +50,7 @@ def dot_available() -> bool:
 
 
 def _lines(text: str, width: int = 30) -> list[str]:
-    return textwrap.wrap(text, width, break_on_hyphens=False) or [text]
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [text]
 
 
 def _node_label(n: ChartNode) -> str:
@@ -93,47 +93,33 @@ def _edge_classes(e: ChartEdge) -> str:
     return " ".join(cls)
 
 
-def _legend(chart: Chart) -> str:
-    """An HTML-like table: the shapes, fills and line kinds the chart uses."""
-    esc = html.escape
-    kinds = sorted({n.kind for n in chart.nodes})
-    fills = [c for c in FILLS if any(n.covered == c for n in chart.nodes if n.kind != "more")]
-    links = [k for k in EDGES if any(e.kind == k for e in chart.edges)]
-    rows = ['<tr><td colspan="2" align="left"><b>Legend</b></td></tr>']
-    shapes = ", ".join(f"{k.replace('_', ' ')}: {SHAPES.get(k, 'box')}" for k in kinds)
-    for line in _lines("shapes — " + shapes, 46):
-        rows.append(f'<tr><td colspan="2" align="left">{esc(line)}</td></tr>')
-    for c in fills:
-        f = FILLS[c]
-        rows.append(
-            f'<tr><td bgcolor="{f.colour}" width="18"> </td>'
-            f'<td align="left">{esc(f.meaning)}</td></tr>'
-        )
+def _cell(swatch: str, meaning: str) -> str:
+    return f'{swatch}<td align="left"><font point-size="9">{html.escape(meaning)}</font></td>'
+
+
+def _legend_cells(chart: Chart) -> list[str]:
+    """(swatch, meaning) cells of what the chart uses: fills, list border, line kinds."""
+    cells: list[str] = []
+    for c, f in FILLS.items():
+        used = [n for n in chart.nodes if (n.kind == "more") == (c == "more")]
+        if any(n.kind == "more" or n.covered == c for n in used):
+            cells.append(_cell(f'<td bgcolor="{f.colour}" width="14"> </td>', f.meaning))
     if any(n.lists for n in chart.nodes):
-        rows.append(
-            f'<tr><td border="1" color="{LISTED}" width="18"> </td>'
-            '<td align="left">purple border: on a restricted-party list in force</td></tr>'
-        )
-    for k in links:
-        st = EDGES[k]
-        rows.append(
-            f'<tr><td><font color="{st.colour}">━━</font></td>'
-            f'<td align="left">{esc(st.meaning)}</td></tr>'
-        )
+        swatch = f'<td border="1" color="{LISTED}" width="14"> </td>'
+        cells.append(_cell(swatch, "purple border: on a restricted-party list in force"))
+    line = '<td><font color="{}"><b>━━</b></font></td>'
+    for k, st in EDGES.items():
+        if k != "more" and any(e.kind == k for e in chart.edges):
+            cells.append(_cell(line.format(st.colour), st.meaning))
     if any(e.decisive for e in chart.edges):
-        rows.append(
-            f'<tr><td><font color="{DECISIVE.colour}"><b>━━</b></font></td>'
-            f'<td align="left">{esc(DECISIVE.meaning)}</td></tr>'
-        )
+        cells.append(_cell(line.format(DECISIVE.colour), DECISIVE.meaning))
     if any(e.dashed for e in chart.edges):
-        rows.append(
-            '<tr><td>╍╍</td><td align="left">dashed: UNCONFIRMED, or only reported or '
-            "proposed</td></tr>"
-        )
-    return '<<table border="0" cellspacing="2" cellpadding="1">' + "".join(rows) + "</table>>"
+        cells.append(_cell("<td>╍╍</td>", "dashed: UNCONFIRMED, or only reported or proposed"))
+    return cells
 
 
-def _title(chart: Chart) -> str:
+def _label(chart: Chart) -> str:
+    """The graph's label: the title, then the legend (three entries a row) and the shapes."""
     esc = html.escape
     head = f"{chart.name} [{chart.arrangement}]"
     sub = f"ownership and technology as of {chart.as_of.isoformat()}, scenario {chart.scenario}"
@@ -141,9 +127,20 @@ def _title(chart: Chart) -> str:
     tail = f"{drawn} entities drawn (at most {chart.max_nodes} nodes)"
     if chart.hidden:
         tail += f"; {chart.hidden:,} further holders not drawn one by one"
+    cells = _legend_cells(chart)
+    per = 3
+    rows = "".join(
+        "<tr>" + "".join(cells[i : i + per]) + "</tr>" for i in range(0, len(cells), per)
+    )
+    kinds = sorted({n.kind for n in chart.nodes})
+    shapes = "; ".join(f"{k.replace('_', ' ')}: {SHAPES.get(k, 'box')}" for k in kinds)
+    span = 2 * per
     return (
-        f'<<font point-size="14"><b>{esc(head)}</b></font><br/>'
-        f'<font point-size="10">{esc(sub)}<br/>{esc(tail)}</font>>'
+        '<<table border="0" cellspacing="1" cellpadding="1">'
+        f'<tr><td colspan="{span}"><font point-size="14"><b>{esc(head)}</b></font></td></tr>'
+        f'<tr><td colspan="{span}"><font point-size="10">{esc(sub)}; {esc(tail)}</font></td></tr>'
+        f'<tr><td colspan="{span}" align="left"><font point-size="9"><b>Legend</b> — shapes: '
+        f"{esc(shapes)}</font></td></tr>{rows}</table>>"
     )
 
 
@@ -153,7 +150,7 @@ def to_dot(chart: Chart) -> str:
     g.attr(
         "graph",
         rankdir="TB",
-        label=_title(chart),
+        label=_label(chart),
         labelloc="t",
         fontname=FONT,
         nodesep="0.3",
@@ -194,7 +191,7 @@ def to_dot(chart: Chart) -> str:
         style = DASHED if e.dashed else EDGES.get(e.kind, st).style
         attrs = {
             "label": "<" + "<br/>".join(html.escape(x) for x in _lines(e.label, 28)) + ">"
-            if e.label
+            if e.label and not (e.kind == "membership" and e.label.startswith("membership"))
             else "",
             "color": st.colour,
             "fontcolor": st.colour,
@@ -207,15 +204,33 @@ def to_dot(chart: Chart) -> str:
         if e.kind == "offtake":
             attrs["constraint"] = "false"
         g.edge(names[e.source], names[e.target], **{k: v for k, v in attrs.items() if v})
-    g.node("legend", label=_legend(chart), shape="plaintext", style="", id="legend",
-           fontsize="9")  # fmt: skip
     return str(g.source)
 
 
+#: an entity with this many drawn holders (or more) has them staggered over several ranks
+STAGGER_FROM = 6
+
+
+def _fan_in(source: str) -> int:
+    """The largest number of edges into one node of a DOT source (``a -> b`` lines)."""
+    heads: dict[str, int] = {}
+    for line in source.splitlines():
+        if " -> " in line:
+            head = line.split(" -> ", 1)[1].split(" ", 1)[0]
+            heads[head] = heads.get(head, 0) + 1
+    return max(heads.values(), default=0)
+
+
 def draw(source: str, fmt: str) -> bytes:
-    """``dot -T<fmt>`` of ``source`` (``svg`` or ``png``); :class:`DotMissing` without it."""
+    """``dot -T<fmt>`` of ``source`` (``svg`` or ``png``); :class:`DotMissing` without it.
+
+    A wide fan-in (many holders of one entity, members of a consortium) is staggered over a few
+    ranks first (Graphviz ``unflatten``, when installed), so the drawing stays near a page's
+    proportions instead of one very long row."""
     if not dot_available():
         raise DotMissing()
+    if _fan_in(source) >= STAGGER_FROM and shutil.which("unflatten"):
+        source = graphviz.unflatten(source, stagger=4, fanout=True, chain=4)
     try:
         out: bytes = graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
     except graphviz.ExecutableNotFound:

@@ -171,7 +171,7 @@ def _html_verdicts(score: ArrangementScore) -> str:
             + "</li>"
         )
     return (
-        f'<h2>Verdicts</h2>{table}<p class="small">Reasons under the scenario '
+        f'<h2 id="verdicts">Verdicts</h2>{table}<p class="small">Reasons under the scenario '
         f'<b>{escape(score.scenario)}</b>:</p><ul class="reasons">{"".join(reasons)}</ul>'
     )
 
@@ -190,7 +190,7 @@ def _html_axes(score: ArrangementScore) -> str:
         for n in a.notes:
             items.append(f'<li class="small">{escape(a.axis)}: {escape(n)}</li>')
     return (
-        "<h2>Scores</h2>"
+        '<h2 id="scores">Scores</h2>'
         f"<figure>{axis_bars_svg(axes)}<figcaption>Each bar is an axis score (0–100) cut into "
         "its contributions; band limits at 34 and 67; overall = 0.35 technology + 0.35 equity "
         f'+ 0.30 policy.</figcaption></figure><ul class="contributions">{"".join(items)}</ul>'
@@ -211,14 +211,14 @@ def _html_chart(parts: MemoParts) -> str:
         )
     else:
         body = f'<p class="small">Chart not drawn: {escape(parts.chart_note or "not asked")}</p>'
-    return f"<h2>Who sits where</h2>{body}"
+    return f'<section id="chart"><h2>Who sits where</h2>{body}</section>'
 
 
 def _html_timeline(parts: MemoParts) -> str:
     t = parts.timeline
     if t is None:
         note = parts.timeline_note or "no timeline computed"
-        return f'<h2>When it changes</h2><p class="small">{escape(note)}</p>'
+        return f'<h2 id="timeline">When it changes</h2><p class="small">{escape(note)}</p>'
     changes = []
     for c in t.changes:
         what = "; ".join(
@@ -249,7 +249,8 @@ def _html_timeline(parts: MemoParts) -> str:
         )
     )
     return (
-        f"<h2>When it changes ({t.from_} to {t.to}, scenario {escape(t.scenario)})</h2>"
+        f'<h2 id="timeline">When it changes ({t.from_}'
+        f" to {t.to}, scenario {escape(t.scenario)})</h2>"
         f"<figure>{timeline_svg(t, parts.score.as_of)}<figcaption>{legend}</figcaption></figure>"
         f'{trunc}<ul class="changes">{"".join(changes) or "<li>no change in the window</li>"}'
         "</ul>"
@@ -272,7 +273,8 @@ def _html_gaps(score: ArrangementScore) -> str:
     unconf = _html_list((_unconfirmed_item(u) for u in score.unconfirmed), "unconfirmed", "none")
     warn = _html_list((escape(w) for w in score.warnings), "warnings", "")
     return (
-        f"<h2>What is missing or unconfirmed</h2><p><b>Missing facts</b></p>{missing}"
+        '<h2 id="gaps">What is missing or unconfirmed</h2>'
+        f"<p><b>Missing facts</b></p>{missing}"
         f"<p><b>UNCONFIRMED points</b> (confidence {score.confidence:.2f})</p>{unconf}"
         + (f"<p><b>Warnings</b></p>{warn}" if score.warnings else "")
     )
@@ -285,7 +287,7 @@ def _html_sources(score: ArrangementScore) -> str:
         link = f'<a href="{escape(s.url)}">{title}</a>' if s.url else title
         extra = " (secondary)" if s.secondary else ""
         items.append(f'<li id="src-{escape(s.id)}">[{escape(s.id)}] {link}{extra}</li>')
-    return "<h2>Sources</h2>" + _html_list(items, "sources", "none cited")
+    return '<h2 id="sources">Sources</h2>' + _html_list(items, "sources", "none cited")
 
 
 def memo_html(parts: MemoParts) -> str:
