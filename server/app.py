@@ -28,6 +28,7 @@ from georisk.scoring.engine import Engine
 from georisk.server.interceptors import Metrics, Observer
 from georisk.server.records import RecordServicer
 from georisk.server.reflection import enable_reflection
+from georisk.server.render import RenderServicer
 from georisk.server.service import GraphServicer, ScoringServicer
 from georisk.server.settings import Settings, SettingsError
 from georisk.server.state import (
@@ -42,6 +43,8 @@ from georisk.v1 import (
     graph_pb2_grpc,
     records_pb2,
     records_pb2_grpc,
+    render_pb2,
+    render_pb2_grpc,
     scoring_pb2,
     scoring_pb2_grpc,
 )
@@ -57,6 +60,7 @@ SERVICE_NAMES = (
     scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
     graph_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name,
     records_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+    render_pb2.DESCRIPTOR.services_by_name["RenderService"].full_name,
 )
 
 
@@ -238,6 +242,7 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(state, settings), server)
     graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(state, settings), server)
     records_pb2_grpc.add_RecordServiceServicer_to_server(RecordServicer(state, settings), server)
+    render_pb2_grpc.add_RenderServiceServicer_to_server(RenderServicer(state, settings), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
