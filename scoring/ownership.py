@@ -121,6 +121,8 @@ __all__ = [
     "first_passage_into",
     "integrated_from",
     "on_cycle",
+    "same_array",
+    "shared_structure",
     "subject_exposure",
     "threshold_closure",
 ]
@@ -138,6 +140,37 @@ def _csr(
     m.sum_duplicates()
     np.clip(m.data, 0.0, 1.0, out=m.data)
     return sp.csr_array(m)
+
+
+def same_array(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
+    """Whether ``a`` and ``b`` are the same array (one may be a whole view of the other): the
+    same data pointer, shape and dtype; O(1), unlike a comparison of the values."""
+    return a is b or (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
+def shared_structure(lo: Any, hi: Any) -> tuple[Any, Any]:
+    """``(lo, hi)``, two compressed sparse matrices, with ``hi`` rebuilt on ``lo``'s index
+    arrays when both have the same structure (the two bounds of one set of links do), so that
+    a patch splices the structure once (:meth:`.graph.ArrangementGraph.derive`) and a
+    same-pattern test is free. Such arrays are shared: never modify them in place.
+
+    >>> import scipy.sparse as sp
+    >>> lo, hi = shared_structure(sp.csr_array(np.eye(2)), sp.csr_array(2 * np.eye(2)))
+    >>> same_array(lo.indices, hi.indices), float(hi[1, 1])
+    (True, 2.0)
+    """
+    if same_array(lo.indices, hi.indices) or not (
+        lo.shape == hi.shape
+        and lo.nnz == hi.nnz
+        and np.array_equal(lo.indptr, hi.indptr)
+        and np.array_equal(lo.indices, hi.indices)
+    ):
+        return lo, hi
+    return lo, type(hi)((hi.data, lo.indices, lo.indptr), shape=hi.shape)
 
 
 @dataclass(frozen=True)
@@ -206,7 +239,7 @@ class ShareMatrix:
                 raise ValueError(f"{name} shares must be finite fractions in [0, 1]")
         if np.any(w_hi < w_lo - EPS):
             raise ValueError("hi share below lo share")
-        return cls(_csr(n, s, d, w_lo), _csr(n, s, d, np.maximum(w_hi, w_lo)))
+        return cls(*shared_structure(_csr(n, s, d, w_lo), _csr(n, s, d, np.maximum(w_hi, w_lo))))
 
 
 @dataclass(frozen=True)

@@ -345,3 +345,33 @@ def test_scores_with_remedies_equal_the_reference(engine: Engine) -> None:
     got = engine.score("gm-tdk-catl", ON, overlay=ov, view=View.FULL)
     want = Engine(ref, engine.pack, engine.scenarios).score("gm-tdk-catl", ON, view=View.FULL)
     assert got.model_dump(exclude={"overlay"}) == want.model_dump(exclude={"overlay"})
+
+
+def test_a_variant_graph_goes_when_dropped_without_the_cycle_collector() -> None:
+    """A store replica drops the graphs of the versions it no longer serves: each must be
+    freed then (reference counting), not at the cyclic collector's next full pass, or a
+    replica at 1M entities grows by hundreds of MB per followed write (issue 15)."""
+    import gc
+    import weakref
+
+    ds = load_dataset(DATA)
+    day = dt.date(2026, 11, 22)
+    base = ArrangementGraph.build(ds, day)
+    _ = base.equity, base.control_columns
+    ov = Overlay.model_validate(
+        {
+            "arrangement": "ford-marshall",
+            "change": {"links": [{"id": "vw-owns-gotion", "share": 0.3}]},
+        }
+    )
+    g = base.derive(apply_overlay(ds, ov))
+    view = g.at(dt.date(2026, 11, 23))
+    assert g.derivation is not None  # patched from the base's, below
+    _ = g.equity, g.control_columns, view.control
+    refs = [weakref.ref(g), weakref.ref(view), weakref.ref(g.derivation)]
+    gc.disable()
+    try:
+        del g, view
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()
