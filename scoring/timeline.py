@@ -317,8 +317,10 @@ def _pack_events(c: _Collector, pack: PolicyPack) -> None:
             )
 
 
-def _scenario_events(c: _Collector, engine: Engine) -> None:
-    for s in engine.scenarios.scenarios:
+def _scenario_events(c: _Collector, engine: Engine, arrangement: str | None = None) -> None:
+    arr = engine.dataset.arrangements[arrangement] if arrangement else None
+    scenarios = engine.scenario_list(arr) if arr else engine.scenarios.scenarios
+    for s in scenarios:
         for o in s.overrides:
             c.add(
                 o.effective_from,
@@ -338,6 +340,18 @@ def _dataset_events(c: _Collector, ds: Dataset, arrangement: str) -> None:
     ents = ds.entities
     for st in arr.status:
         c.add(st.date, "status", arr.id, f"{arr.name} [{arr.id}]: status {st.status.value}")
+    for j, mk in enumerate(arr.markets):  # the EU/UK facts' own dates
+        c.add(
+            mk.since,
+            "market",
+            arr.id,
+            f"{arr.name} [{arr.id}]: placing on the market (markets.{j})",
+        )
+        c.add(_after(mk.until), "market", arr.id, f"{arr.name} [{arr.id}]: markets.{j} ended")
+    for tx in arr.transactions:
+        c.add(tx.signed, "transaction", tx.id, f"transaction {tx.id} signed")
+    for tn in arr.tenders:
+        c.add(tn.date, "tender", tn.id, f"tender {tn.id}")
     a = ds.store.arrays()
     lo, hi = c.start.toordinal(), c.end.toordinal()
     vf, vt = a.valid_from.astype(np.int64), a.valid_to.astype(np.int64)
@@ -384,7 +398,9 @@ def candidates(
     c = _Collector(start, end)
     _dataset_events(c, engine.dataset, arrangement)
     _pack_events(c, engine.pack)
-    _scenario_events(c, engine)
+    for ps in engine.applied_extras(engine.dataset.arrangements[arrangement]):
+        _pack_events(c, ps.pack)
+    _scenario_events(c, engine, arrangement)
     return dict(sorted(c.by_date.items()))
 
 
@@ -458,8 +474,13 @@ class _Causes:
         got = self._reads.get(rule_id)
         if got is None:
             got = set()
-            e, pack = self.engine, self.engine.scenario_pack(self.scenario)
-            rule = next((r for r in pack.rules if r.id == rule_id), None)
+            e = self.engine
+            own = any(s.id == self.scenario for s in e.scenarios.scenarios)
+            packs = [e.scenario_pack(self.scenario) if own else e.pack]
+            packs += [ps.pack for ps in e.extra]  # further packs: their current law
+            pack, rule = next(
+                ((pk, r) for pk in packs for r in pk.rules if r.id == rule_id), (e.pack, None)
+            )
             for day in self.days if rule is not None else ():
                 assert rule is not None
                 # the day itself: the timeline shows a scenario's changes from their dates
@@ -472,12 +493,14 @@ class _Causes:
         return got
 
     def kind(self, rule_id: str) -> str:
-        rule = next((r for r in self.engine.pack.rules if r.id == rule_id), None)
+        packs = [self.engine.pack, *(ps.pack for ps in self.engine.extra)]
+        rule = next((r for pk in packs for r in pk.rules if r.id == rule_id), None)
         return rule.kind if rule else ""
 
     def explains(self, ev: TimelineEvent, day: dt.date, changed: list[Change]) -> bool:
         for x in changed:
-            if x.what == "band" or ev.kind in ("link", "list", "licence", "status"):
+            dataset = ("link", "list", "licence", "status", "market", "transaction", "tender")
+            if x.what == "band" or ev.kind in dataset:
                 return True
             reads = self.reads(x.subject)
             if ev.kind == "rule" and ev.ref == x.subject:
@@ -531,7 +554,7 @@ def timeline(
     ds = engine.dataset
     if arrangement not in ds.arrangements:
         raise NotFoundError("arrangement", arrangement, sorted(ds.arrangements))
-    known = [s.id for s in engine.scenarios.scenarios]
+    known = [s.id for s in engine.scenario_list(ds.arrangements[arrangement])]
     if scenario not in known:
         raise NotFoundError("scenario", scenario, known)
     cands = candidates(engine, arrangement, start, end)
@@ -543,6 +566,7 @@ def timeline(
         engine.pack,
         engine.scenarios,
         graphs=GraphCache(base_limit=WALK_GRAPHS, overlay_limit=2),
+        extra=engine.extra,
     )
     prev = _state(engine, arrangement, start, scenario)
     opened = last = start

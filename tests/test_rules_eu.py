@@ -117,3 +117,78 @@ def test_no_transaction_recorded_is_named_as_missing(engine: Engine) -> None:
     v = verdict(engine, "small", "2027-09-01", "xeu-fsr-concentration")
     assert v.verdict is Verdict.AT_RISK
     assert v.missing == ["the transaction of arrangement small (acquirers, target, signing)"]
+
+
+def test_nzia_resilience_fails_only_if_the_trigger_is_on(engine: Engine) -> None:
+    # example 2: a Spanish storage tender in July 2026, 70% of the value from China
+    v = verdict(engine, "zaragoza", "2026-07-01", "xeu-nzia-resilience")
+    assert v.verdict is Verdict.AT_RISK
+    assert v.outcome == "fails if the resilience criterion is triggered"
+    assert "value share from one third country (CN) in es-storage-2026 70% is more than 50%" in (
+        v.reason
+    )
+    assert v.missing == ["whether the criterion is triggered for storage is UNCONFIRMED"]
+
+
+def test_fsr_procurement_counts_the_holding_companies(engine: Engine) -> None:
+    v = verdict(engine, "zaragoza", "2026-07-01", "xeu-fsr-procurement")
+    # EUR 300m+ tender; CATL's contributions fall before the window's lower bound is sure
+    assert v.verdict is Verdict.AT_RISK and v.outcome == "undetermined"
+    assert "Stellantis-CATL JV [jv], CATL [catl] and Stellantis [stellantis]" in v.reason
+
+
+@pytest.mark.parametrize(
+    ("arr", "verdict_", "outcome", "missing"),
+    [
+        ("byd-bev", Verdict.NOT_ELIGIBLE, "duty 17%", []),
+        (
+            "anhui-bev",
+            Verdict.AT_RISK,
+            "duty 0% under the undertaking (cupra-tavascan), else 20.7%",
+            [],
+        ),
+        (
+            "unknown-bev",
+            Verdict.NOT_ELIGIBLE,
+            "duty 35.3%",
+            ["duty group of Unknown Maker [nobody-cn] under eu-bev-cvd"],
+        ),
+    ],
+)
+def test_bev_duty_by_producer(
+    engine: Engine, arr: str, verdict_: Verdict, outcome: str, missing: list[str]
+) -> None:
+    v = verdict(engine, arr, "2026-06-01", "xeu-bev-cvd")
+    assert (v.verdict, v.outcome, v.missing) == (verdict_, outcome, missing)
+
+
+def test_bev_duty_does_not_reach_cells_made_in_the_eu(engine: Engine) -> None:
+    assert verdict(engine, "zaragoza", "2026-06-01", "xeu-bev-cvd").verdict is (
+        Verdict.NOT_APPLICABLE
+    )
+
+
+@pytest.mark.parametrize(
+    ("on", "outcome"),
+    [("2026-12-31", "originating: no tariff"), ("2027-01-01", "tariff 10%")],
+)
+def test_tca_rules_of_origin_by_date(engine: Engine, on: str, outcome: str) -> None:
+    # packs assembled in the UK from Chinese cells (40% UK value): originating under the
+    # interim rules to 2026-12-31, not under the final 70% rule from 2027-01-01
+    assert verdict(engine, "uk-packs", on, "xeu-tca-origin").outcome == outcome
+
+
+def test_timeline_finds_the_obligations_dates(engine: Engine) -> None:
+    from georisk.scoring.timeline import timeline
+
+    t = timeline(engine, "debrecen", dt.date(2026, 12, 1), dt.date(2027, 12, 31))
+    got = [
+        (str(c.date), x.subject, x.after)
+        for c in t.changes
+        for x in c.changed
+        if x.what == "verdict"
+    ]
+    assert got == [
+        ("2027-02-18", "xeu-battery-passport", "not_eligible"),
+        ("2027-08-18", "xeu-battery-dd", "not_eligible"),
+    ]

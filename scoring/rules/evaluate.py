@@ -5,7 +5,7 @@
 given one.
 
 >>> sorted(EVALUATORS)[:3]
-['acquisition_screening', 'fsr_concentration', 'fsr_procurement']
+['acquisition_screening', 'countervailing_duty', 'fsr_concentration']
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from functools import partial
 from georisk.scoring.policy import ParameterMissing, RuleInstance
 from georisk.scoring.rules import (
     acquisition_screening,
+    countervailing_duty,
     foreign_subsidies,
     list_effects,
     market_obligation,
+    origin_share,
     production_credit,
+    rules_of_origin,
     tariff,
     vehicle_credit,
 )
@@ -41,6 +44,9 @@ EVALUATORS: dict[str, Evaluator] = {
     "fsr_concentration": foreign_subsidies.evaluate_concentration,
     "fsr_procurement": foreign_subsidies.evaluate_procurement,
     "market_obligation": market_obligation.evaluate,
+    "origin_share": origin_share.evaluate,
+    "countervailing_duty": countervailing_duty.evaluate,
+    "rules_of_origin": rules_of_origin.evaluate,
 }
 
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from georisk.scoring.control import ultimate_controllers
-from georisk.scoring.model import TransactionKind, TurnoverScope
+from georisk.scoring.model import LinkKind, TransactionKind, TurnoverScope
 from georisk.scoring.policy import RuleInstance
 from georisk.scoring.rules.conditions import (
     ConditionError,
@@ -163,6 +163,16 @@ def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
 
 
+def _bidder_side(ctx: EvalContext, bidder: str) -> list[str]:
+    """The bidder, its controllers and the holders with joint control (50% or more): the
+    holding companies whose contributions art. 28 counts with the bidder's."""
+    side = [bidder, *ultimate_controllers(ctx.g, bidder).controllers]
+    for l in ctx.links_into(bidder, [LinkKind.EQUITY, LinkKind.VOTING]):
+        if l.share_bounds()[1] >= 0.5 and l.source not in side:
+            side.append(l.source)
+    return side
+
+
 def evaluate_procurement(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     """FSR art. 28: whether each public tender bid of the arrangement must be notified."""
     why = nexus(ctx, rule)
@@ -180,7 +190,7 @@ def evaluate_procurement(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     ents = ctx.g.dataset.entities
     clauses = []
     for tn in ctx.arr.tenders:
-        bidder_side = [tn.bidder, *ultimate_controllers(ctx.g, tn.bidder).controllers]
+        bidder_side = _bidder_side(ctx, tn.bidder)
         marks = [tn.id] if tn.unconfirmed else []
 
         def fact(
