@@ -688,6 +688,7 @@ def test_reflection_protocols_with_buf_curl(srv: ServerThread, protocol: str) ->
         "georisk.v1.ScoringService",
         "georisk.v1.GraphService",
         "georisk.v1.RecordService",
+        "georisk.v1.RenderService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",

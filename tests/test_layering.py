@@ -97,6 +97,21 @@ def test_domain_and_server_stay_in_their_layer() -> None:
             "tqdm",
         ),
         "georisk.server": ("georisk.cli", "georisk.batch", "georisk.synth", "dask", "tqdm"),
+        # pictures (docs/explain.md): domain-side, beside interop; cli, batch and the server
+        # import it, it imports scoring and interop only
+        "georisk.render": (
+            "grpc",
+            "google",
+            "georisk.v1",
+            "georisk.server",
+            "georisk.store",
+            "georisk.cli",
+            "georisk.client",
+            "georisk.batch",
+            "georisk.synth",
+            "dask",
+            "tqdm",
+        ),
         # the store: a domain library on SQLAlchemy; the server imports it, never the reverse
         "georisk.store": (
             "grpc",
