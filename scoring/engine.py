@@ -281,10 +281,17 @@ class Engine:
             )
         return out
 
-    def scenario_list(self, arr: Arrangement, ds: Dataset | None = None) -> list[Scenario]:
-        """The scenarios ``arr`` is scored under: the primary pack's, then those of the other
-        packs that apply to it (:func:`.packs.merged_scenarios`)."""
-        extras = self.applied_extras(arr, ds)
+    def scenario_list(
+        self, arrangement: Arrangement | ArrangementInfo | str, ds: Dataset | None = None
+    ) -> list[Scenario]:
+        """The scenarios an arrangement (a record, a score's ``arrangement``, or an id) is scored
+        under: the primary pack's, then those of the other packs that apply to it
+        (:func:`.packs.merged_scenarios`)."""
+        d = ds or self.dataset
+        aid = arrangement if isinstance(arrangement, str) else arrangement.id
+        if aid not in d.arrangements:
+            raise NotFoundError("arrangement", aid, sorted(d.arrangements))
+        extras = self.applied_extras(d.arrangements[aid], d)
         if not extras:
             return list(self.scenarios.scenarios)
         return merged_scenarios(self.scenarios, extras)

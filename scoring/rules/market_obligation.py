@@ -48,6 +48,14 @@ __all__ = ["IMPACT", "evaluate"]
 IMPACT = 0.2
 
 
+def _is_iso(v: Any) -> bool:
+    try:
+        dt.date.fromisoformat(str(v))
+    except ValueError:
+        return False
+    return True
+
+
 def _date(v: Any) -> dt.date:
     return v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))
 
@@ -85,15 +93,21 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         )
     pid = rule.params.get("applies_from", f"{rule.kind}.applies_from")
     try:
-        start = _date(ctx.param(pid, uses))
+        raw = ctx.param(pid, uses)
+        start = _date(raw) if isinstance(raw, dt.date) or _is_iso(raw) else None
     except ParameterMissing as exc:
+        start, raw = None, exc
+    if start is None:
+        known = isinstance(raw, ParameterMissing)
+        why = str(raw) if known else f"{pid} is {raw!r} in the pack"
         c = Clause(
             id="applies_from",
             title=title,
             clause=clause,
             verdict=Verdict.AT_RISK,
             params=uses,
-            reason=f"the date the obligation applies from is not known ({exc})",
+            reason=f"the date the obligation applies from is not known ({why}): required "
+            "from that date, which no source settles",
             missing=[f"parameter {pid}: the date {title} applies from"],
             outcome="undetermined: date not known",
             impact=IMPACT / 2,
