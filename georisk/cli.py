@@ -22,6 +22,7 @@ from georisk.scoring.control.report import render_ownership_table
 from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
 from georisk.scoring.engine import DEFAULT_DATA, Engine, NotFoundError, View
 from georisk.scoring.overlay import Overlay, parse_overlay
+from georisk.scoring.packs import ALL_PACKS
 from georisk.scoring.report import render_score_table, write_scores_csv
 from georisk.scoring.timeline import (
     MAX_POINTS,
@@ -100,9 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         help="json detail: basic (scores, verdicts) or full (contributions, paths, "
         "scenarios, remedies)",
     )
-    sc.add_argument(
-        "--pack", default="us", help="policy pack id under DATA_DIR/policies (default us)"
-    )
+    sc.add_argument("--pack", action="append", metavar="IDS", help=_PACKS_HELP)
 
     tl = sub.add_parser(
         "timeline",
@@ -122,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         help="scenario whose verdicts are followed (default current-law)",
     )
     tl.add_argument("--format", choices=["json", "table", "csv"], default="table")
-    tl.add_argument("--pack", default="us", help="policy pack id (default us)")
+    tl.add_argument("--pack", action="append", metavar="IDS", help=_PACKS_HELP)
     tl.add_argument(
         "--max-points",
         type=int,
@@ -183,6 +182,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--data", type=Path, help=_DATA_HELP)
     b.add_argument("--pack", default="us", help="policy pack id (default us)")
     b.add_argument("--explanations", type=Path, help="also write each score's full JSON here")
+    b.add_argument(
+        "--memos",
+        type=Path,
+        metavar="DIR",
+        help="also write one memo (HTML) per scored row into DIR (needs Graphviz dot; "
+        "docs/explain.md)",
+    )
     b.add_argument("--errors", type=Path, help="errors file (default OUTPUT.errors.csv)")
     b.add_argument(
         "--chunk-size", type=int, default=500, help="input rows per commit (default 500)"
@@ -297,6 +303,12 @@ def _env_path(name: str) -> Path | None:
     return Path(v) if v else None
 
 
+_PACKS_HELP = (
+    "policy packs under DATA_DIR/policies, comma-separated or repeated (us,eu,uk): the first is "
+    "evaluated for every arrangement, the others for those within their nexus (location, "
+    "markets, parties); default all: every pack there (else the shipped ones), us first. "
+    "--pack us: the US pack alone"
+)
 _DATA_HELP = "dataset directory (default $GEORISK_DATA, else the embedded dataset)"
 _AS_OF_HELP = "date, YYYY-MM-DD (default today, in UTC)"
 
@@ -326,7 +338,7 @@ def _engine(args: argparse.Namespace) -> Engine | None:
     """The engine of ``args.data_dir`` and ``args.pack``; None (with one ``error:`` line per
     problem on stderr) when the dataset is refused."""
     try:
-        return Engine.from_dir(args.data_dir, pack=args.pack)
+        return Engine.from_dir(args.data_dir, pack=args.pack or ALL_PACKS)
     except DatasetError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
@@ -378,7 +390,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        engine = Engine.from_dir(args.data_dir, pack=args.pack)
+        engine = Engine.from_dir(args.data_dir, pack=args.pack or ALL_PACKS)
         overlay = (
             _read_overlay(args.overlay, args.arrangement[0] if args.arrangement else None)
             if args.overlay
@@ -527,6 +539,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         scenarios=scenarios,
         explanations=args.explanations,
+        memos=args.memos,
         errors=args.errors,
         chunk_size=args.chunk_size,
         workers=args.workers,

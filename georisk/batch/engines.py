@@ -144,8 +144,24 @@ def _rule_columns(row: dict[str, str], s: ArrangementScore, rules: Sequence[str]
         row[r] = got.get(r, "")
 
 
-def score_jobs(engine: Engine, jobs: Sequence[Job], explain: bool = False) -> list[JobResult]:
-    """Score jobs in-process: every requested scenario of a row, or the row's error."""
+#: a batch memo's timeline: at most this many seconds per row (it says where it stopped)
+MEMO_TIMELINE_SECONDS = 2.0
+
+
+def _memo(engine: Engine, job: Job, s: ArrangementScore) -> str:
+    """The row's memo (HTML) from its FULL score ``s`` (:func:`georisk.render.render_score`)."""
+    from georisk.render import ExplainOptions, render_score
+
+    ds = engine.overlaid(engine.dataset, job.overlay) if job.overlay else engine.dataset
+    opts = ExplainOptions(timeline_budget=MEMO_TIMELINE_SECONDS, timeline_points=100)
+    return render_score(engine, s, "html", dataset=ds, options=opts).data.decode("utf-8")
+
+
+def score_jobs(
+    engine: Engine, jobs: Sequence[Job], explain: bool = False, memos: bool = False
+) -> list[JobResult]:
+    """Score jobs in-process: every requested scenario of a row, or the row's error; with
+    ``memos``, the row's memo (HTML) from its first scenario's FULL score."""
     rules = [r.id for r in engine.pack.rules]
     out: list[JobResult] = []
     for job in jobs:
@@ -154,15 +170,18 @@ def score_jobs(engine: Engine, jobs: Sequence[Job], explain: bool = False) -> li
         if job.error:
             continue
         try:
-            for sc in job.scenarios:
+            for i, sc in enumerate(job.scenarios):
+                full = explain or (memos and i == 0)
                 s = engine.score(
                     job.arrangement,
                     job.as_of,
                     sc,
-                    view=View.FULL if explain else View.BASIC,
+                    view=View.FULL if full else View.BASIC,
                     overlay=job.overlay,
                     remedies=False,
                 )
+                if memos and i == 0:
+                    res.memo = _memo(engine, job, s)
                 row = {**csv_row(s), **lead_columns(job, sc)}
                 _rule_columns(row, s, rules)
                 res.rows.append(row)
@@ -177,12 +196,14 @@ def score_jobs(engine: Engine, jobs: Sequence[Job], explain: bool = False) -> li
         except Exception as exc:  # a bad row never stops the batch
             res.error = f"scoring failed: {type(exc).__name__}: {exc}"
         if res.error:
-            res.rows, res.explanations = [], []
+            res.rows, res.explanations, res.memo = [], [], None
     return out
 
 
-def _score_partition(data_dir: str, pack: str, explain: bool, jobs: list[Job]) -> list[JobResult]:
-    return score_jobs(engine_for(data_dir, pack), jobs, explain)
+def _score_partition(
+    data_dir: str, pack: str, explain: bool, jobs: list[Job], memos: bool = False
+) -> list[JobResult]:
+    return score_jobs(engine_for(data_dir, pack), jobs, explain, memos)
 
 
 # --------------------------------------------------------------------------- engines
@@ -218,12 +239,12 @@ def ordered(
 class InProcess:
     parts = 1
 
-    def __init__(self, engine: Engine, explain: bool) -> None:
-        self.engine, self.explain = engine, explain
+    def __init__(self, engine: Engine, explain: bool, memos: bool = False) -> None:
+        self.engine, self.explain, self.memos = engine, explain, memos
 
     def run(self, parts: Iterable[list[Job]]) -> Iterator[list[JobResult]]:
         for p in parts:
-            yield score_jobs(self.engine, p, self.explain)
+            yield score_jobs(self.engine, p, self.explain, self.memos)
 
     def close(self) -> None:
         pass
@@ -237,7 +258,13 @@ class Processes:
     """
 
     def __init__(
-        self, n: int, data_dir: str, pack: str, explain: bool, on: dt.date | None = None
+        self,
+        n: int,
+        data_dir: str,
+        pack: str,
+        explain: bool,
+        on: dt.date | None = None,
+        memos: bool = False,
     ) -> None:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         warm: tuple[str, str, dt.date | None] = (data_dir, pack, on)
@@ -251,11 +278,11 @@ class Processes:
             initializer=_warm,
             initargs=warm,
         )
-        self.parts, self.args = n, (data_dir, pack, explain)
+        self.parts, self.args, self.memos = n, (data_dir, pack, explain), memos
 
     def run(self, parts: Iterable[list[Job]]) -> Iterator[list[JobResult]]:
         def submit(p: list[Job]) -> Future[list[JobResult]]:
-            return self.pool.submit(_score_partition, *self.args, p)
+            return self.pool.submit(_score_partition, *self.args, p, self.memos)
 
         return ordered(submit, parts, 2 * self.parts)
 
@@ -274,7 +301,9 @@ class Dask:
         pack: str,
         explain: bool,
         on: dt.date | None = None,
+        memos: bool = False,
     ) -> None:
+        self.memos = memos
         try:
             distributed: Any = importlib.import_module("dask.distributed")
         except ImportError:
@@ -313,7 +342,7 @@ class Dask:
 
     def run(self, parts: Iterable[list[Job]]) -> Iterator[list[JobResult]]:
         def submit(p: list[Job]) -> Any:
-            return self.client.submit(_score_partition, *self.args, p, pure=False)
+            return self.client.submit(_score_partition, *self.args, p, self.memos, pure=False)
 
         return ordered(submit, parts, 2 * self.parts)
 

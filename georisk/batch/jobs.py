@@ -40,6 +40,7 @@ __all__ = [
     "input_format",
     "job_from_record",
     "lead_columns",
+    "memo_name",
     "overlay_reason",
     "read_jobs",
 ]
@@ -70,6 +71,8 @@ class JobResult:
     rows: list[dict[str, str]] = field(default_factory=list)
     explanations: list[str] = field(default_factory=list)
     error: str | None = None
+    #: the row's memo (HTML) when the batch writes memos (``--memos``)
+    memo: str | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobResult:
@@ -80,6 +83,15 @@ class JobResult:
 def lead_columns(job: Job, scenario: str) -> dict[str, str]:
     """The output columns that come from the input row rather than from the score."""
     return {"row": str(job.row), "row_id": job.row_id, "scenario": scenario}
+
+
+def memo_name(row: int, arrangement: str) -> str:
+    """The file name of a row's memo: ``memo-<input line>-<arrangement>.html``.
+
+    >>> memo_name(7, "casip")
+    'memo-000007-casip.html'
+    """
+    return f"memo-{row:06d}-{arrangement}.html"
 
 
 def explanation_line(job: Job, doc: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ the journal counts as committed.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -26,7 +27,15 @@ from georisk.batch.engines import (
     engine_for,
 )
 from georisk.batch.errors import EXIT_DATA, EXIT_FAILED_ROWS, EXIT_OK, EXIT_USAGE, BatchError
-from georisk.batch.jobs import Defaults, Job, JobResult, count_records, input_format, read_jobs
+from georisk.batch.jobs import (
+    Defaults,
+    Job,
+    JobResult,
+    count_records,
+    input_format,
+    memo_name,
+    read_jobs,
+)
 from georisk.batch.progress import Progress
 from georisk.batch.sink import COLUMNS, Sink, output_format
 from georisk.scoring import clock
@@ -55,6 +64,8 @@ class BatchOptions:
     resume: bool = False
     force: bool = False
     progress: str = "auto"  # auto | bar | plain | none
+    #: write one memo (HTML) per scored row into this directory (georisk.render; needs dot)
+    memos: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,37 @@ def _policies(data_dir: Path, pack: str) -> tuple[list[str], list[str]]:
     return [s.id for s in sc.scenarios], [r.id for r in p.rules]
 
 
+def _check_memos(opts: BatchOptions) -> None:
+    """``--memos``: a local engine, Graphviz ``dot``, and a directory (made if missing)."""
+    from georisk.render import dot_available
+    from georisk.render.dot import DOT_HINT
+
+    if opts.memos is None:
+        return
+    if opts.remote is not None:
+        raise BatchError(EXIT_USAGE, "--memos needs a local engine: not with --target")
+    if not dot_available():
+        raise BatchError(EXIT_USAGE, f"--memos: {DOT_HINT}")
+    try:
+        opts.memos.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(EXIT_USAGE, f"--memos: {exc}") from None
+
+
+def _write_memos(where: Path | None, results: list[JobResult]) -> None:
+    """Each result's memo as ``memo-<line>-<arrangement>.html`` in ``where``, atomically (a
+    resumed batch writes the memos of an uncommitted chunk again: the same files)."""
+    if where is None:
+        return
+    for r in results:
+        if r.memo is None:
+            continue
+        path = where / memo_name(r.row, r.arrangement)
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_text(r.memo, encoding="utf-8")
+        os.replace(tmp, path)
+
+
 def _chunks(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:
     chunk: list[Job] = []
     for j in jobs:
@@ -107,6 +149,8 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         raise BatchError(EXIT_USAGE, "--chunk-size must be at least 1")
     data_dir = opts.data_dir or DEFAULT_DATA
     explain = opts.explanations is not None
+    _check_memos(opts)
+    memos = opts.memos is not None
     remote: RemoteRunner | None = None
     if opts.remote is not None:
         remote = opts.remote.open(explain)
@@ -145,6 +189,8 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             "as_of": as_of.isoformat(),
             "engine": engine_id,
             "explanations": str(opts.explanations) if opts.explanations else None,
+            # only when asked: a batch started before --memos existed resumes as it was
+            **({"memos": str(opts.memos.resolve())} if opts.memos else {}),
         }
         errors = opts.errors or opts.output.with_name(opts.output.name + ".errors.csv")
         sink = Sink(
@@ -159,13 +205,19 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         if remote is not None:
             backend = remote
         elif opts.workers:
-            backend = Processes(opts.workers, str(data_dir), opts.pack, explain, as_of)
+            backend = Processes(opts.workers, str(data_dir), opts.pack, explain, as_of, memos)
         elif opts.dask_scheduler or opts.dask_local:
             backend = Dask(
-                opts.dask_scheduler, opts.dask_local, str(data_dir), opts.pack, explain, as_of
+                opts.dask_scheduler,
+                opts.dask_local,
+                str(data_dir),
+                opts.pack,
+                explain,
+                as_of,
+                memos,
             )
         else:
-            backend = InProcess(engine_for(data_dir, opts.pack), explain)
+            backend = InProcess(engine_for(data_dir, opts.pack), explain, memos)
     except BaseException:
         sink.close()
         raise
@@ -194,10 +246,12 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             # a chunk is complete when its last job's seq closes a multiple of chunk_size
             last = pending[-1].seq + 1
             if (last - done) % opts.chunk_size == 0:
+                _write_memos(opts.memos, pending)  # before the chunk is committed
                 sink.write_chunk(pending, last)
                 progress.update(len(pending), sink.state.errors)
                 pending = []
         if pending:
+            _write_memos(opts.memos, pending)
             sink.write_chunk(pending, pending[-1].seq + 1)
             progress.update(len(pending), sink.state.errors)
         progress.update(0, sink.state.errors, final=True)
