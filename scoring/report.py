@@ -147,7 +147,10 @@ def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> lis
             )
     for v in r.verdicts:
         credit, credit_why = _credit(v)
-        out += _wrap(f"{credit}{v.reason}", f"  {v.rule:<{RULE_W}} {v.verdict.value:<15} ", INDENT)
+        said = f"{v.outcome.upper()}: " if v.outcome else ""  # the EU/UK kinds' own words
+        out += _wrap(
+            f"{credit}{said}{v.reason}", f"  {v.rule:<{RULE_W}} {v.verdict.value:<15} ", INDENT
+        )
         if credit_why:
             out += _wrap(f"UNCONFIRMED: the reported credit: {credit_why}", INDENT)
         for fid in v.unconfirmed:
@@ -168,7 +171,8 @@ def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> lis
         out += _wrap(f"missing: {'; '.join(r.missing_facts)}", "  ", "    ")
     out += _wrap(
         f"as of {r.as_of}, scenario {r.scenario}; dataset {r.dataset_version}; "
-        f"pack {r.pack_version}" + (f"; overlay {r.overlay}" if r.overlay else ""),
+        + _packs_line(r)
+        + (f"; overlay {r.overlay}" if r.overlay else ""),
         "  ",
         "    ",
     )
@@ -194,3 +198,15 @@ def render_score_table(results: Sequence[ArrangementScore]) -> str:
             lines += _wrap(params[p].why, f"  {p}: ", "    ")
         lines.append("")
     return "\n".join(lines)
+
+
+def _packs_line(r: ArrangementScore) -> str:
+    """``pack us@…`` as before; with further packs applied, every pack applied, and those
+    selected without a nexus."""
+    applied = [p for p in r.packs if p.applied]
+    if len(applied) <= 1:
+        return f"pack {r.pack_version}"
+    idle = [p.id for p in r.packs if not p.applied]
+    return f"packs {', '.join(p.version for p in applied)}" + (
+        f" (no nexus: {', '.join(idle)})" if idle else ""
+    )

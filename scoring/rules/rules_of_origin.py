@@ -51,8 +51,8 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     if (rule.countries and ctx.arr.country not in rule.countries) or not placed:
         return not_applicable(
             rule,
-            f"no trade across the agreement recorded: made in {ctx.arr.country}, placed on "
-            f"{prose_list(sorted({c for m in ctx.arr.markets for c in m.countries}))}",
+            f"no trade across the agreement recorded: made in {ctx.arr.country}, no placing on "
+            f"the markets of the rule ({prose_list(rule.markets)}) recorded",
         )
     uses: list[ParamUse] = []
     off = not_in_force(ctx, rule, uses)
