@@ -480,15 +480,20 @@ def _date(d: dt.date | None) -> str:
 
 
 def entity_to_proto(e: Entity, on: dt.date) -> graph_pb2.Entity:
-    d = e.model_dump(mode="json", by_alias=False)
+    d = e.model_dump(mode="json", by_alias=False, exclude={"facts"})  # not in graph.proto
     for m, model in zip(d["lists"], e.lists, strict=True):
         m["active"] = model.active(on)
     msg: graph_pb2.Entity = _parse(_clean(d), graph_pb2.Entity())
     return msg
 
 
+#: Arrangement fields graph.proto does not carry (issue 18's facts; the score cites them)
+_ARRANGEMENT_FACTS = {"markets", "origins", "transactions", "tenders"}
+
+
 def arrangement_to_proto(a: Arrangement) -> graph_pb2.Arrangement:
-    d = a.model_dump(mode="json")
+    # the EU/UK facts (markets, origins, transactions, tenders) have no field in graph.proto
+    d = a.model_dump(mode="json", exclude=_ARRANGEMENT_FACTS)
     d["parties"] = [{"entity_id": p["entity"], "role": p["role"]} for p in d["parties"]]
     d["status"] = sorted(d["status"], key=lambda ev: ev["date"])
     msg: graph_pb2.Arrangement = _parse(_clean(d), graph_pb2.Arrangement())
@@ -515,7 +520,9 @@ def scenario_to_proto(s: Scenario) -> scoring_pb2.Scenario:
     return msg
 
 
-def pack_to_proto(p: PolicyPack) -> scoring_pb2.PolicyPack:
+def pack_to_proto(p: PolicyPack, *, summary: bool = False) -> scoring_pb2.PolicyPack:
+    """``p`` as a ``georisk.v1.PolicyPack``; with ``summary`` its identity, title, sources,
+    review date and nexus only (ListPolicyPacks), without parameters, rules and lists."""
     info = p.pack
     params = [
         {
@@ -526,7 +533,7 @@ def pack_to_proto(p: PolicyPack) -> scoring_pb2.PolicyPack:
         for pid, variants in sorted(p.parameters.items())
         for var in variants
     ]
-    d = {
+    d: dict[str, Any] = {
         "id": info.id,
         "jurisdiction": info.jurisdiction,
         "version": info.version,
@@ -535,10 +542,19 @@ def pack_to_proto(p: PolicyPack) -> scoring_pb2.PolicyPack:
         "title": info.title,
         "description": info.description,
         "sources": info.sources,
-        "parameters": params,
-        "rules": [r.model_dump(mode="json") for r in p.rules],
-        "lists": [lst.model_dump(mode="json") for lst in p.lists],
+        "parameters": [] if summary else params,
+        "rules": [] if summary else [r.model_dump(mode="json") for r in p.rules],
+        "lists": [] if summary else [lst.model_dump(mode="json") for lst in p.lists],
+        "review_by": info.review_by.isoformat() if info.review_by else None,
     }
+    if info.nexus is not None:
+        nx = info.nexus
+        d["nexus"] = {
+            "countries": nx.countries,
+            "markets": nx.markets,
+            "party_countries": nx.parties.countries if nx.parties else [],
+            "party_roles": nx.parties.roles if nx.parties else [],
+        }
     msg: scoring_pb2.PolicyPack = _parse(_clean(d), scoring_pb2.PolicyPack())
     return msg
 

@@ -23,6 +23,7 @@ from georisk.scoring.dataset import DatasetError, DatasetIssue
 from georisk.scoring.engine import Engine, View
 from georisk.scoring.model import ID_PATTERN, ArrangementStatus, EntityKind, Product
 from georisk.scoring.overlay import Overlay, parse_overlay
+from georisk.scoring.packs import PackSet
 from georisk.scoring.timeline import default_end, timeline
 from georisk.server.convert import (
     arrangement_to_proto,
@@ -88,6 +89,11 @@ class _Check:
         elif not _ID.match(value):
             self.add(field, f"{value[:80]!r} is not a valid id (lower-case a-z 0-9 . _ : -)")
 
+    def pack_id(self, value: str) -> str:
+        """A ``pack_id`` request field: empty (the primary pack) or a valid id."""
+        self.id("pack_id", value, required=False)
+        return value
+
     def date(self, field: str, value: str) -> dt.date:
         if not value:
             return clock.today()
@@ -116,26 +122,43 @@ def _view(check: _Check, v: int) -> View:
 
 
 #: the scenario ids of the scenario set last asked about (the set, and its ids)
-_SCENARIO_IDS: list[tuple[object, frozenset[str]]] = []
+_SCENARIO_IDS: list[tuple[object, object, frozenset[str]]] = []
 
 
 def _scenario_ids(engine: Engine) -> frozenset[str]:
-    """The ids of ``engine``'s scenarios, made once per scenario set (not on every call)."""
+    """The ids of ``engine``'s scenarios (of every pack), made once per scenario set (not on
+    every call). A further pack's scenario is known, but applies only to the arrangements
+    within its nexus (NOT_FOUND for the others)."""
     scenarios = engine.scenarios
     known = _SCENARIO_IDS[0] if _SCENARIO_IDS else None
-    if known is not None and known[0] is scenarios:
-        return known[1]
-    ids = frozenset(s.id for s in scenarios.scenarios)
-    _SCENARIO_IDS[:] = [(scenarios, ids)]  # keeps ``scenarios`` alive: its identity is the key
+    if known is not None and known[0] is scenarios and known[1] is engine.extra:
+        return known[2]
+    ids = frozenset(s.id for ps in engine.packs for s in ps.scenarios.scenarios)
+    # keeps ``scenarios`` alive: its identity (and the further packs') is the key
+    _SCENARIO_IDS[:] = [(scenarios, engine.extra, ids)]
     return ids
 
 
 def _scenario(check: _Check, engine: Engine, value: str) -> str:
     sid = value or "current-law"
     if sid not in _scenario_ids(engine):
-        known = ", ".join(s.id for s in engine.scenarios.scenarios)
+        known = ", ".join(s.id for ps in engine.packs for s in ps.scenarios.scenarios)
         check.add("scenario", f"unknown scenario {sid[:80]!r}; known: {known}")
     return sid
+
+
+def _pack_set(engine: Engine, pack_id: str) -> PackSet:
+    """The engine's pack ``pack_id`` (empty: the primary), else NOT_FOUND naming it."""
+    if not pack_id:
+        return engine.packs[0]
+    for ps in engine.packs:
+        if ps.id == pack_id:
+            return ps
+    raise NotFound(
+        "policy_pack",
+        pack_id,
+        f"policy pack {pack_id!r} not found; known: {', '.join(p.id for p in engine.packs)}",
+    )
 
 
 def _deadline(context: Ctx) -> None:
@@ -459,13 +482,31 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         engine = self.state.engine
         check = _Check()
         version = engine.dataset.version
-        offset, size = _page(check, version, "", request.page_size, request.page_token)
+        pack_id = check.pack_id(request.pack_id)
+        filters = f"pack={pack_id}" if pack_id else ""
+        offset, size = _page(check, version, filters, request.page_size, request.page_token)
         check.done()
-        items, nxt = _slice(engine.scenarios.scenarios, offset, size, version, "")
+        ps = _pack_set(engine, pack_id)
+        items, nxt = _slice(ps.scenarios.scenarios, offset, size, version, filters)
         return scoring_pb2.ListScenariosResponse(
             scenarios=[scenario_to_proto(s) for s in items],
             next_page_token=nxt,
-            scenario_set_version=engine.scenarios.content_hash,
+            scenario_set_version=ps.scenarios.content_hash,
+            dataset_version=version,
+        )
+
+    async def ListPolicyPacks(
+        self, request: scoring_pb2.ListPolicyPacksRequest, context: Ctx
+    ) -> scoring_pb2.ListPolicyPacksResponse:
+        engine = self.state.engine
+        check = _Check()
+        version = engine.dataset.version
+        offset, size = _page(check, version, "", request.page_size, request.page_token)
+        check.done()
+        items, nxt = _slice(engine.packs, offset, size, version, "")
+        return scoring_pb2.ListPolicyPacksResponse(
+            policy_packs=[pack_to_proto(ps.pack, summary=True) for ps in items],
+            next_page_token=nxt,
             dataset_version=version,
         )
 
@@ -475,8 +516,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         engine = self.state.engine
         check = _Check()
         on = check.date("as_of", request.as_of)
+        pack_id = check.pack_id(request.pack_id)
         check.done()
-        pack = engine.pack.in_force(on) if request.as_of else engine.pack
+        whole = _pack_set(engine, pack_id).pack
+        pack = whole.in_force(on) if request.as_of else whole
         return scoring_pb2.GetPolicyPackResponse(
             pack=pack_to_proto(pack), dataset_version=engine.dataset.version
         )

@@ -539,19 +539,26 @@ class ListScenariosRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    PACK_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of scenarios to return; 0: the server's default (50), capped at 1,000."""
     page_token: _builtins.str
     """Token from a previous response's `next_page_token`; empty: the first page."""
+    pack_id: _builtins.str
+    """Id of the pack whose scenarios to list (ListPolicyPacks names them); empty: the primary
+    pack. A further pack's scenarios apply only to the arrangements within its nexus; its
+    current-law scenario is the primary's.
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        pack_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pack_id", b"pack_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -684,6 +691,7 @@ class Rule(_message.Message):
     PARAMS_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    MARKETS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Rule id."""
     kind: _builtins.str
@@ -700,7 +708,7 @@ class Rule(_message.Message):
     """Remark; empty when none."""
     @_builtins.property
     def countries(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Nexus: ISO 3166-1 alpha-2 codes of the locations it reaches; empty: any."""
+        """Nexus: ISO 3166-1 alpha-2 codes of the locations it reaches; empty: any (unless `markets`)."""
 
     @_builtins.property
     def products(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -713,6 +721,12 @@ class Rule(_message.Message):
     @_builtins.property
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the sources behind it."""
+
+    @_builtins.property
+    def markets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Nexus: ISO 3166-1 alpha-2 codes of the markets it reaches (an arrangement placing products
+        there); with `countries`, either suffices; empty: location only.
+        """
 
     def __init__(
         self,
@@ -728,14 +742,60 @@ class Rule(_message.Message):
         params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         sources: _abc.Iterable[_builtins.str] | None = ...,
         note: _builtins.str = ...,
+        markets: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause", b"clause", "countries", b"countries", "effective_from", b"effective_from", "effective_to", b"effective_to", "id", b"id", "kind", b"kind", "note", b"note", "params", b"params", "products", b"products", "sources", b"sources", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause", b"clause", "countries", b"countries", "effective_from", b"effective_from", "effective_to", b"effective_to", "id", b"id", "kind", b"kind", "markets", b"markets", "note", b"note", "params", b"params", "products", b"products", "sources", b"sources", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Rule: _TypeAlias = Rule  # noqa: Y015
+
+@_typing.final
+class PackNexus(_message.Message):
+    """Which arrangements a policy pack is evaluated for when several packs score together: located in
+    `countries`, placing products on a market in `markets`, or with a party of one of `party_roles`
+    (any role when empty) organized in one of `party_countries`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRIES_FIELD_NUMBER: _builtins.int
+    MARKETS_FIELD_NUMBER: _builtins.int
+    PARTY_COUNTRIES_FIELD_NUMBER: _builtins.int
+    PARTY_ROLES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def countries(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ISO 3166-1 alpha-2 codes of arrangement locations."""
+
+    @_builtins.property
+    def markets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ISO 3166-1 alpha-2 codes of markets."""
+
+    @_builtins.property
+    def party_countries(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ISO 3166-1 alpha-2 codes where a party is organized."""
+
+    @_builtins.property
+    def party_roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Party roles that count, e.g. owner, operator, jv_partner; empty: any."""
+
+    def __init__(
+        self,
+        *,
+        countries: _abc.Iterable[_builtins.str] | None = ...,
+        markets: _abc.Iterable[_builtins.str] | None = ...,
+        party_countries: _abc.Iterable[_builtins.str] | None = ...,
+        party_roles: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["countries", b"countries", "markets", b"markets", "party_countries", b"party_countries", "party_roles", b"party_roles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PackNexus: _TypeAlias = PackNexus  # noqa: Y015
 
 @_typing.final
 class ListEffect(_message.Message):
@@ -860,6 +920,8 @@ class PolicyPack(_message.Message):
     PARAMETERS_FIELD_NUMBER: _builtins.int
     RULES_FIELD_NUMBER: _builtins.int
     LISTS_FIELD_NUMBER: _builtins.int
+    NEXUS_FIELD_NUMBER: _builtins.int
+    REVIEW_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Pack id, e.g. `us`."""
     jurisdiction: _builtins.str
@@ -874,6 +936,8 @@ class PolicyPack(_message.Message):
     """Title."""
     description: _builtins.str
     """Description; empty when none."""
+    review_by: _builtins.str
+    """The pack's values were reviewed for use until this day (`YYYY-MM-DD`); empty: not stated."""
     @_builtins.property
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the sources behind it."""
@@ -890,6 +954,10 @@ class PolicyPack(_message.Message):
     def lists(self) -> _containers.RepeatedCompositeFieldContainer[Global___RestrictedList]:
         """The restricted-party lists."""
 
+    @_builtins.property
+    def nexus(self) -> Global___PackNexus:
+        """Which arrangements the pack is evaluated for beside the primary pack; unset: every one."""
+
     def __init__(
         self,
         *,
@@ -904,12 +972,16 @@ class PolicyPack(_message.Message):
         parameters: _abc.Iterable[Global___Parameter] | None = ...,
         rules: _abc.Iterable[Global___Rule] | None = ...,
         lists: _abc.Iterable[Global___RestrictedList] | None = ...,
+        nexus: Global___PackNexus | None = ...,
+        review_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_nexus", b"_nexus", "nexus", b"nexus"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "description", b"description", "id", b"id", "jurisdiction", b"jurisdiction", "lists", b"lists", "parameters", b"parameters", "rules", b"rules", "sources", b"sources", "title", b"title", "version", b"version", "version_label", b"version_label"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_nexus", b"_nexus", "content_hash", b"content_hash", "description", b"description", "id", b"id", "jurisdiction", b"jurisdiction", "lists", b"lists", "nexus", b"nexus", "parameters", b"parameters", "review_by", b"review_by", "rules", b"rules", "sources", b"sources", "title", b"title", "version", b"version", "version_label", b"version_label"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__nexus: _TypeAlias = _typing.Literal["nexus"]  # noqa: Y015
+    _WhichOneofArgType__nexus: _TypeAlias = _typing.Literal["_nexus", b"_nexus"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__nexus) -> _WhichOneofReturnType__nexus | None: ...
 
 Global___PolicyPack: _TypeAlias = PolicyPack  # noqa: Y015
 
@@ -920,6 +992,7 @@ class GetPolicyPackRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     AS_OF_FIELD_NUMBER: _builtins.int
+    PACK_ID_FIELD_NUMBER: _builtins.int
     as_of: _builtins.str
     """When set (`YYYY-MM-DD`), the pack as the rules read it on that date: each parameter appears
     once, with the value in force then (of overlapping values, the latest to start), and a
@@ -927,14 +1000,17 @@ class GetPolicyPackRequest(_message.Message):
     list, with only its effects in force on that date. Empty: the whole dated history (every
     value, rule and effect, with its dates).
     """
+    pack_id: _builtins.str
+    """Id of the pack, e.g. `eu` (ListPolicyPacks names them); empty: the primary pack."""
     def __init__(
         self,
         *,
         as_of: _builtins.str = ...,
+        pack_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "pack_id", b"pack_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -967,6 +1043,64 @@ class GetPolicyPackResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPolicyPackResponse: _TypeAlias = GetPolicyPackResponse  # noqa: Y015
+
+@_typing.final
+class ListPolicyPacksRequest(_message.Message):
+    """Request of ScoringService.ListPolicyPacks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Maximum number of packs to return; 0: the server's default (50), capped at 1,000."""
+    page_token: _builtins.str
+    """Token from a previous response's `next_page_token`; empty: the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPolicyPacksRequest: _TypeAlias = ListPolicyPacksRequest  # noqa: Y015
+
+@_typing.final
+class ListPolicyPacksResponse(_message.Message):
+    """Response of ScoringService.ListPolicyPacks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_PACKS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty when this is the last page."""
+    dataset_version: _builtins.str
+    """Content hash of the dataset that answered."""
+    @_builtins.property
+    def policy_packs(self) -> _containers.RepeatedCompositeFieldContainer[Global___PolicyPack]:
+        """The packs of this page, the primary first; parameters, rules and lists left empty."""
+
+    def __init__(
+        self,
+        *,
+        policy_packs: _abc.Iterable[Global___PolicyPack] | None = ...,
+        next_page_token: _builtins.str = ...,
+        dataset_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "next_page_token", b"next_page_token", "policy_packs", b"policy_packs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPolicyPacksResponse: _TypeAlias = ListPolicyPacksResponse  # noqa: Y015
 
 @_typing.final
 class GetTimelineRequest(_message.Message):

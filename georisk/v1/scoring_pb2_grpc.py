@@ -75,6 +75,11 @@ class ScoringServiceStub:
                 request_serializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackRequest.SerializeToString,
                 response_deserializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackResponse.FromString,
                 _registered_method=True)
+        self.ListPolicyPacks = channel.unary_unary(
+                '/georisk.v1.ScoringService/ListPolicyPacks',
+                request_serializer=georisk_dot_v1_dot_scoring__pb2.ListPolicyPacksRequest.SerializeToString,
+                response_deserializer=georisk_dot_v1_dot_scoring__pb2.ListPolicyPacksResponse.FromString,
+                _registered_method=True)
         self.GetTimeline = channel.unary_unary(
                 '/georisk.v1.ScoringService/GetTimeline',
                 request_serializer=georisk_dot_v1_dot_scoring__pb2.GetTimelineRequest.SerializeToString,
@@ -136,15 +141,26 @@ class ScoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListScenarios(self, request, context):
-        """Lists the policy scenarios of the pack.
+        """Lists the policy scenarios of the primary pack, or of `pack_id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetPolicyPack(self, request, context):
-        """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
-        a date (see GetPolicyPackRequest.as_of).
+        """Returns a policy pack (the primary one, or `pack_id`): parameters, rules and restricted-party
+        lists, whole or as in force on a date (see GetPolicyPackRequest.as_of). An unknown `pack_id`
+        is NOT_FOUND with ResourceInfo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPolicyPacks(self, request, context):
+        """Lists the policy packs the server scores with, the primary pack first: each pack's identity,
+        title, sources and nexus (which arrangements it is evaluated for); parameters, rules and
+        lists are left out (GetPolicyPack with `pack_id` returns them). A bad `page_size` or
+        `page_token` is INVALID_ARGUMENT naming the field.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -197,6 +213,11 @@ def add_ScoringServiceServicer_to_server(servicer, server):
                     servicer.GetPolicyPack,
                     request_deserializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackRequest.FromString,
                     response_serializer=georisk_dot_v1_dot_scoring__pb2.GetPolicyPackResponse.SerializeToString,
+            ),
+            'ListPolicyPacks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPolicyPacks,
+                    request_deserializer=georisk_dot_v1_dot_scoring__pb2.ListPolicyPacksRequest.FromString,
+                    response_serializer=georisk_dot_v1_dot_scoring__pb2.ListPolicyPacksResponse.SerializeToString,
             ),
             'GetTimeline': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTimeline,
@@ -377,6 +398,33 @@ class ScoringService:
             '/georisk.v1.ScoringService/GetPolicyPack',
             georisk_dot_v1_dot_scoring__pb2.GetPolicyPackRequest.SerializeToString,
             georisk_dot_v1_dot_scoring__pb2.GetPolicyPackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPolicyPacks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/georisk.v1.ScoringService/ListPolicyPacks',
+            georisk_dot_v1_dot_scoring__pb2.ListPolicyPacksRequest.SerializeToString,
+            georisk_dot_v1_dot_scoring__pb2.ListPolicyPacksResponse.FromString,
             options,
             channel_credentials,
             insecure,

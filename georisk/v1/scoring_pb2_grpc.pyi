@@ -69,10 +69,17 @@ class ScoringServiceStub:
     changed), without changing the dataset.
     """
     ListScenarios: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.ListScenariosRequest, _scoring_pb2.ListScenariosResponse]
-    """Lists the policy scenarios of the pack."""
+    """Lists the policy scenarios of the primary pack, or of `pack_id`."""
     GetPolicyPack: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.GetPolicyPackRequest, _scoring_pb2.GetPolicyPackResponse]
-    """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
-    a date (see GetPolicyPackRequest.as_of).
+    """Returns a policy pack (the primary one, or `pack_id`): parameters, rules and restricted-party
+    lists, whole or as in force on a date (see GetPolicyPackRequest.as_of). An unknown `pack_id`
+    is NOT_FOUND with ResourceInfo.
+    """
+    ListPolicyPacks: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.ListPolicyPacksRequest, _scoring_pb2.ListPolicyPacksResponse]
+    """Lists the policy packs the server scores with, the primary pack first: each pack's identity,
+    title, sources and nexus (which arrangements it is evaluated for); parameters, rules and
+    lists are left out (GetPolicyPack with `pack_id` returns them). A bad `page_size` or
+    `page_token` is INVALID_ARGUMENT naming the field.
     """
     GetTimeline: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.GetTimelineRequest, _scoring_pb2.GetTimelineResponse]
     """Returns when an arrangement's scores change over a window of dates: every date on which a
@@ -125,10 +132,17 @@ class ScoringServiceAsyncStub(ScoringServiceStub):
     changed), without changing the dataset.
     """
     ListScenarios: _aio.UnaryUnaryMultiCallable[_scoring_pb2.ListScenariosRequest, _scoring_pb2.ListScenariosResponse]  # type: ignore[assignment]
-    """Lists the policy scenarios of the pack."""
+    """Lists the policy scenarios of the primary pack, or of `pack_id`."""
     GetPolicyPack: _aio.UnaryUnaryMultiCallable[_scoring_pb2.GetPolicyPackRequest, _scoring_pb2.GetPolicyPackResponse]  # type: ignore[assignment]
-    """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
-    a date (see GetPolicyPackRequest.as_of).
+    """Returns a policy pack (the primary one, or `pack_id`): parameters, rules and restricted-party
+    lists, whole or as in force on a date (see GetPolicyPackRequest.as_of). An unknown `pack_id`
+    is NOT_FOUND with ResourceInfo.
+    """
+    ListPolicyPacks: _aio.UnaryUnaryMultiCallable[_scoring_pb2.ListPolicyPacksRequest, _scoring_pb2.ListPolicyPacksResponse]  # type: ignore[assignment]
+    """Lists the policy packs the server scores with, the primary pack first: each pack's identity,
+    title, sources and nexus (which arrangements it is evaluated for); parameters, rules and
+    lists are left out (GetPolicyPack with `pack_id` returns them). A bad `page_size` or
+    `page_token` is INVALID_ARGUMENT naming the field.
     """
     GetTimeline: _aio.UnaryUnaryMultiCallable[_scoring_pb2.GetTimelineRequest, _scoring_pb2.GetTimelineResponse]  # type: ignore[assignment]
     """Returns when an arrangement's scores change over a window of dates: every date on which a
@@ -208,7 +222,7 @@ class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _scoring_pb2.ListScenariosRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scoring_pb2.ListScenariosResponse, _abc.Awaitable[_scoring_pb2.ListScenariosResponse]]:
-        """Lists the policy scenarios of the pack."""
+        """Lists the policy scenarios of the primary pack, or of `pack_id`."""
 
     @_abc_1.abstractmethod
     def GetPolicyPack(
@@ -216,8 +230,21 @@ class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _scoring_pb2.GetPolicyPackRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scoring_pb2.GetPolicyPackResponse, _abc.Awaitable[_scoring_pb2.GetPolicyPackResponse]]:
-        """Returns the policy pack: parameters, rules and restricted-party lists, whole or as in force on
-        a date (see GetPolicyPackRequest.as_of).
+        """Returns a policy pack (the primary one, or `pack_id`): parameters, rules and restricted-party
+        lists, whole or as in force on a date (see GetPolicyPackRequest.as_of). An unknown `pack_id`
+        is NOT_FOUND with ResourceInfo.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPolicyPacks(
+        self,
+        request: _scoring_pb2.ListPolicyPacksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scoring_pb2.ListPolicyPacksResponse, _abc.Awaitable[_scoring_pb2.ListPolicyPacksResponse]]:
+        """Lists the policy packs the server scores with, the primary pack first: each pack's identity,
+        title, sources and nexus (which arrangements it is evaluated for); parameters, rules and
+        lists are left out (GetPolicyPack with `pack_id` returns them). A bad `page_size` or
+        `page_token` is INVALID_ARGUMENT naming the field.
         """
 
     @_abc_1.abstractmethod

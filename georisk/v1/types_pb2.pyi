@@ -682,6 +682,7 @@ class Clause(_message.Message):
     MISSING_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_FIELD_NUMBER: _builtins.int
     IMPACT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Clause id within the rule."""
     title: _builtins.str
@@ -696,6 +697,11 @@ class Clause(_message.Message):
     """False: reported for information, not part of the rule's verdict."""
     impact: _builtins.float
     """Adverse impact from 0 to 1 (list effects)."""
+    outcome: _builtins.str
+    """The clause's outcome in its rule's own words (EU/UK kinds): `mandatory filing`, `voluntary
+    filing advisable`, `no filing`, `required`, `not yet required (from 2027-02-18)`, `duty 17%`,
+    …; empty for the US kinds.
+    """
     @_builtins.property
     def params(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParamUse]:
         """Policy parameters used."""
@@ -731,10 +737,11 @@ class Clause(_message.Message):
         missing: _abc.Iterable[_builtins.str] | None = ...,
         unconfirmed: _abc.Iterable[_builtins.str] | None = ...,
         impact: _builtins.float = ...,
+        outcome: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause", b"clause", "decisive", b"decisive", "evidence", b"evidence", "id", b"id", "impact", b"impact", "links", b"links", "missing", b"missing", "params", b"params", "reason", b"reason", "title", b"title", "unconfirmed", b"unconfirmed", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause", b"clause", "decisive", b"decisive", "evidence", b"evidence", "id", b"id", "impact", b"impact", "links", b"links", "missing", b"missing", "outcome", b"outcome", "params", b"params", "reason", b"reason", "title", b"title", "unconfirmed", b"unconfirmed", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -760,6 +767,7 @@ class RuleOutcome(_message.Message):
     UNCONFIRMED_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_PARAMS_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
     rule: _builtins.str
     """Rule id in the policy pack."""
     kind: _builtins.str
@@ -774,6 +782,10 @@ class RuleOutcome(_message.Message):
     """Reasoning in words."""
     impact: _builtins.float
     """Adverse impact from 0 to 1 of this rule in this scenario."""
+    outcome: _builtins.str
+    """The rule's outcome in its own words (EU/UK kinds; see Clause.outcome); empty for the US
+    kinds.
+    """
     @_builtins.property
     def clauses(self) -> _containers.RepeatedCompositeFieldContainer[Global___Clause]:
         """The clauses evaluated."""
@@ -819,10 +831,11 @@ class RuleOutcome(_message.Message):
         unconfirmed: _abc.Iterable[_builtins.str] | None = ...,
         unconfirmed_params: _abc.Iterable[_builtins.str] | None = ...,
         sources: _abc.Iterable[_builtins.str] | None = ...,
+        outcome: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_credit", b"_credit", "credit", b"credit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_credit", b"_credit", "clause", b"clause", "clauses", b"clauses", "credit", b"credit", "impact", b"impact", "kind", b"kind", "missing", b"missing", "open_conditions", b"open_conditions", "reason", b"reason", "rule", b"rule", "sources", b"sources", "title", b"title", "unconfirmed", b"unconfirmed", "unconfirmed_params", b"unconfirmed_params", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_credit", b"_credit", "clause", b"clause", "clauses", b"clauses", "credit", b"credit", "impact", b"impact", "kind", b"kind", "missing", b"missing", "open_conditions", b"open_conditions", "outcome", b"outcome", "reason", b"reason", "rule", b"rule", "sources", b"sources", "title", b"title", "unconfirmed", b"unconfirmed", "unconfirmed_params", b"unconfirmed_params", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__credit: _TypeAlias = _typing.Literal["credit"]  # noqa: Y015
     _WhichOneofArgType__credit: _TypeAlias = _typing.Literal["_credit", b"_credit"]  # noqa: Y015
@@ -1003,6 +1016,7 @@ class ArrangementScore(_message.Message):
     OVERLAY_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
+    PACKS_FIELD_NUMBER: _builtins.int
     as_of: _builtins.str
     """Date of the facts and rules used (`YYYY-MM-DD`)."""
     scenario: _builtins.str
@@ -1074,6 +1088,13 @@ class ArrangementScore(_message.Message):
         review date); also in `overall.notes`.
         """
 
+    @_builtins.property
+    def packs(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackApplied]:
+        """Every policy pack the server scores with, the primary first: whether it applied to this
+        arrangement (its nexus) and why. `verdicts` holds the rules of the packs that applied, in
+        this order; `pack_version` names the primary pack.
+        """
+
     def __init__(
         self,
         *,
@@ -1097,16 +1118,55 @@ class ArrangementScore(_message.Message):
         overlay: _builtins.str | None = ...,
         unconfirmed: _abc.Iterable[Global___UnconfirmedFact] | None = ...,
         warnings: _abc.Iterable[_builtins.str] | None = ...,
+        packs: _abc.Iterable[Global___PackApplied] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_overlay", b"_overlay", "arrangement", b"arrangement", "equity", b"equity", "overall", b"overall", "overlay", b"overlay", "policy", b"policy", "technology", b"technology"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_overlay", b"_overlay", "arrangement", b"arrangement", "as_of", b"as_of", "confidence", b"confidence", "confidence_reasons", b"confidence_reasons", "dataset_version", b"dataset_version", "equity", b"equity", "missing_facts", b"missing_facts", "overall", b"overall", "overlay", b"overlay", "pack_version", b"pack_version", "policy", b"policy", "remedies", b"remedies", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "scenarios", b"scenarios", "sources", b"sources", "technology", b"technology", "unconfirmed", b"unconfirmed", "verdicts", b"verdicts", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_overlay", b"_overlay", "arrangement", b"arrangement", "as_of", b"as_of", "confidence", b"confidence", "confidence_reasons", b"confidence_reasons", "dataset_version", b"dataset_version", "equity", b"equity", "missing_facts", b"missing_facts", "overall", b"overall", "overlay", b"overlay", "pack_version", b"pack_version", "packs", b"packs", "policy", b"policy", "remedies", b"remedies", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "scenarios", b"scenarios", "sources", b"sources", "technology", b"technology", "unconfirmed", b"unconfirmed", "verdicts", b"verdicts", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__overlay: _TypeAlias = _typing.Literal["overlay"]  # noqa: Y015
     _WhichOneofArgType__overlay: _TypeAlias = _typing.Literal["_overlay", b"_overlay"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__overlay) -> _WhichOneofReturnType__overlay | None: ...
 
 Global___ArrangementScore: _TypeAlias = ArrangementScore  # noqa: Y015
+
+@_typing.final
+class PackApplied(_message.Message):
+    """A policy pack selected for scoring, and whether it applied to the arrangement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SCENARIO_SET_VERSION_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Pack id, e.g. `eu`."""
+    version: _builtins.str
+    """Label `id@version (content hash)`."""
+    scenario_set_version: _builtins.str
+    """Content hash of the pack's scenario set."""
+    applied: _builtins.bool
+    """True when the pack was evaluated for the arrangement."""
+    reason: _builtins.str
+    """The nexus that made it apply (e.g. `located in ES`), or why none holds."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        version: _builtins.str = ...,
+        scenario_set_version: _builtins.str = ...,
+        applied: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "id", b"id", "reason", b"reason", "scenario_set_version", b"scenario_set_version", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PackApplied: _TypeAlias = PackApplied  # noqa: Y015
 
 @_typing.final
 class UnconfirmedFact(_message.Message):

@@ -1,0 +1,121 @@
+"""Several policy packs over gRPC (issue 18): ListPolicyPacks (AIP-132 paging), GetPolicyPack
+and ListScenarios by ``pack_id``, and the packs a score applied, on a server started with
+GEORISK_PACK=us,eu,uk-style selection (here the fixture pack beside the shipped US pack)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from georisk.scoring.engine import DEFAULT_DATA, Engine
+from georisk.server.settings import Settings
+from georisk.v1 import scoring_pb2, scoring_pb2_grpc
+from tests.server_harness import ServerThread
+from tests.test_contract import rich_status, violations
+
+FIXTURE = Path(__file__).parent / "fixtures" / "eu_data" / "policies"
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[scoring_pb2_grpc.ScoringServiceStub]:
+    pdir = tmp_path_factory.mktemp("policies")
+    for f in ("us.yaml", "us.scenarios.yaml"):
+        shutil.copy(DEFAULT_DATA / "policies" / f, pdir / f)
+    for f in ("xeu.yaml", "xeu.scenarios.yaml"):
+        shutil.copy(FIXTURE / f, pdir / f)
+    engine = Engine.from_dir(DEFAULT_DATA, "us,xeu", policies=pdir)
+    settings = Settings.from_env({}, address="127.0.0.1:0", data_dir=DEFAULT_DATA)
+    t = ServerThread(settings, engine).start()
+    with grpc.insecure_channel(t.target) as ch:
+        yield scoring_pb2_grpc.ScoringServiceStub(ch)
+    t.stop()
+
+
+def test_list_policy_packs_pages_through_every_pack(
+    stub: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    first = stub.ListPolicyPacks(scoring_pb2.ListPolicyPacksRequest(page_size=1), timeout=30)
+    assert [p.id for p in first.policy_packs] == ["us"]
+    assert first.next_page_token
+    second = stub.ListPolicyPacks(
+        scoring_pb2.ListPolicyPacksRequest(page_size=1, page_token=first.next_page_token),
+        timeout=30,
+    )
+    (xeu,) = second.policy_packs
+    assert (xeu.id, xeu.jurisdiction, second.next_page_token) == ("xeu", "EU", "")
+    assert xeu.HasField("nexus") and list(xeu.nexus.countries) == ["ES", "DE", "HU", "FR"]
+    assert list(xeu.nexus.party_roles) == ["owner", "operator", "jv_partner"]
+    assert not xeu.parameters and not xeu.rules  # a summary: GetPolicyPack has them
+    assert not first.policy_packs[0].HasField("nexus")  # the US pack applies everywhere
+
+
+def test_list_policy_packs_refuses_a_bad_page_token(
+    stub: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListPolicyPacks(scoring_pb2.ListPolicyPacksRequest(page_token="nope"), timeout=30)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(info.value)) == {"page_token"}
+
+
+def test_get_policy_pack_and_scenarios_by_pack_id(
+    stub: scoring_pb2_grpc.ScoringServiceStub,
+) -> None:
+    us = stub.GetPolicyPack(scoring_pb2.GetPolicyPackRequest(), timeout=30).pack
+    assert us.id == "us"
+    xeu = stub.GetPolicyPack(scoring_pb2.GetPolicyPackRequest(pack_id="xeu"), timeout=30).pack
+    assert xeu.id == "xeu" and any(r.kind == "acquisition_screening" for r in xeu.rules)
+    passport = next(r for r in xeu.rules if r.id == "xeu-battery-passport")
+    assert list(passport.markets) == ["ES", "DE", "HU", "FR"]
+    sc = stub.ListScenarios(scoring_pb2.ListScenariosRequest(pack_id="xeu"), timeout=30)
+    assert [s.id for s in sc.scenarios] == ["current-law", "iaa-adopted"]
+
+
+@pytest.mark.parametrize(
+    ("pack_id", "code", "field"),
+    [
+        ("nope", grpc.StatusCode.NOT_FOUND, None),
+        ("Bad Id", grpc.StatusCode.INVALID_ARGUMENT, "pack_id"),
+    ],
+)
+def test_unknown_or_bad_pack_id(
+    stub: scoring_pb2_grpc.ScoringServiceStub,
+    pack_id: str,
+    code: grpc.StatusCode,
+    field: str | None,
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetPolicyPack(scoring_pb2.GetPolicyPackRequest(pack_id=pack_id), timeout=30)
+    assert info.value.code() is code
+    if field:
+        assert set(violations(info.value)) == {field}
+    else:
+        assert "policy_pack" in str(rich_status(info.value))
+
+
+def test_a_score_says_which_packs_applied(stub: scoring_pb2_grpc.ScoringServiceStub) -> None:
+    def score(arr: str, scenario: str = "") -> scoring_pb2.ScoreArrangementResponse:
+        req = scoring_pb2.ScoreArrangementRequest(
+            arrangement_id=arr, as_of="2025-01-01", scenario=scenario
+        )
+        return stub.ScoreArrangement(req, timeout=60)
+
+    eu = score("stellantis-catl-zaragoza").score
+    assert [(p.id, p.applied, p.reason) for p in eu.packs] == [
+        ("us", True, "the primary pack"),
+        ("xeu", True, "located in ES"),
+    ]
+    fsr = next(v for v in eu.verdicts if v.rule == "xeu-fsr-concentration")
+    assert fsr.outcome == "no filing"
+    us = score("ford-marshall").score
+    assert [(p.id, p.applied) for p in us.packs] == [("us", True), ("xeu", False)]
+    assert all(not v.outcome for v in us.verdicts)
+    # a further pack's scenario is known, and chosen where its pack applies
+    assert score("stellantis-catl-zaragoza", "iaa-adopted").score.scenario == "iaa-adopted"
+    with pytest.raises(grpc.RpcError) as info:
+        score("ford-marshall", "iaa-adopted")
+    assert info.value.code() is grpc.StatusCode.NOT_FOUND
