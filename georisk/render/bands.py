@@ -14,6 +14,9 @@ saying what holds over it; each change date a ``<line class="change">``.
 ...     "evaluated": 1, "truncated": False, "covered_to": "2026-12-31"})
 >>> timeline_svg(t).count('class="period"')  # one rule and the four axes, one interval
 5
+>>> p2 = p.model_copy(update={"verdicts": {"us-45x": "not_applicable"}})
+>>> timeline_svg(t.model_copy(update={"intervals": [p2]})).count('class="period"')  # no row
+4
 """
 
 from __future__ import annotations
@@ -31,9 +34,15 @@ AXES = ("technology", "equity", "policy", "overall")
 
 
 def _rows(t: Timeline) -> list[tuple[str, str]]:
-    """(kind, key) of each row: the rules in first-seen order, then the axes."""
+    """(kind, key) of each row: the rules in first-seen order that apply on some day of the
+    window (a rule not applicable throughout has no row), then the axes."""
     rules = list(dict.fromkeys(r for p in t.intervals for r in p.verdicts))
-    return [("verdict", r) for r in rules] + [("band", a) for a in AXES]
+    live = [
+        r
+        for r in rules
+        if any(p.verdicts.get(r, "not_applicable") != "not_applicable" for p in t.intervals)
+    ]
+    return [("verdict", r) for r in live] + [("band", a) for a in AXES]
 
 
 def timeline_svg(t: Timeline, marker: dt.date | None = None) -> str:

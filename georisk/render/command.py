@@ -25,6 +25,7 @@ from georisk.scoring import clock
 from georisk.scoring.dataset import DatasetError, DatasetIssue
 from georisk.scoring.engine import Engine, NotFoundError
 from georisk.scoring.overlay import Overlay, parse_overlay
+from georisk.scoring.packs import ALL_PACKS
 
 __all__ = ["add_explain_parser", "run_explain"]
 
@@ -62,7 +63,13 @@ def add_explain_parser(sub: Any) -> None:
     p.add_argument("--overlay", type=Path, help="what-if overlay file (YAML/JSON)")
     p.add_argument("--format", choices=FORMATS, required=True, help="what to write")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="FILE")
-    p.add_argument("--pack", default="us", help="policy pack id (default us)")
+    p.add_argument(
+        "--pack",
+        action="append",
+        metavar="IDS",
+        help="policy packs, comma-separated or repeated (us,eu,uk); default all: every pack of "
+        "DATA/policies (else the shipped ones), us first",
+    )
     p.add_argument(
         "--max-nodes",
         type=int,
@@ -101,7 +108,7 @@ def run_explain(args: argparse.Namespace) -> int:
         print("error: --max-nodes must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        engine = Engine.from_dir(args.data_dir, pack=args.pack)
+        engine = Engine.from_dir(args.data_dir, pack=args.pack or ALL_PACKS)
         overlay = _overlay(args.overlay, args.arrangement) if args.overlay else None
         chart_file = out.with_suffix(".svg").name if args.format == "md" else None
         opts = ExplainOptions(

@@ -33,7 +33,14 @@ from georisk.scoring.rules import RuleOutcome
 from georisk.scoring.timeline import Timeline
 from georisk.scoring.wording import usd_range
 
-__all__ = ["MemoParts", "inline_svg", "memo_html", "memo_markdown", "verdict_words"]
+__all__ = [
+    "MemoParts",
+    "inline_svg",
+    "memo_html",
+    "memo_markdown",
+    "pack_lines",
+    "verdict_words",
+]
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,17 @@ def _versions(score: ArrangementScore) -> str:
         f"dataset {score.dataset_version}; pack {score.pack_version}; "
         f"scenario set {score.scenario_set_version}"
     )
+    extra = [p.version for p in score.packs if p.applied and p.version != score.pack_version]
+    if extra:
+        text += "; further packs " + ", ".join(extra)
     return text + (f"; overlay {score.overlay}" if score.overlay else "")
+
+
+def pack_lines(score: ArrangementScore) -> list[str]:
+    """Each selected policy pack, whether it applied to the deal, and why (several packs)."""
+    return [
+        f"{p.id}: {'applied' if p.applied else 'not applied'} — {p.reason}" for p in score.packs
+    ]
 
 
 # --------------------------------------------------------------------------- HTML
@@ -137,8 +154,33 @@ def _band_span(band: str) -> str:
     return f'<span class="band" style="background:{colour}">{escape(band)}</span>'
 
 
-def _html_verdicts(score: ArrangementScore) -> str:
+def _split_rules(score: ArrangementScore) -> tuple[list[str], list[str]]:
+    """(rules that apply under some scenario, rules not applicable under every scenario)."""
+    idle = {
+        rid
+        for rid in _scenario_rules(score)
+        if all(r.verdict.value == "not_applicable" for o in score.scenarios for r in o.rules
+               if r.rule == rid)
+        and all(v.verdict.value == "not_applicable" for v in score.verdicts if v.rule == rid)
+    }  # fmt: skip
     rules = _scenario_rules(score)
+    return [r for r in rules if r not in idle], [r for r in rules if r in idle]
+
+
+def _reason_item(v: RuleOutcome) -> str:
+    credit = _credit(v)
+    extra = "".join(f'<li class="small">open: {escape(c)}</li>' for c in v.open_conditions)
+    return (
+        f'<li data-rule="{escape(v.rule)}"><b>{escape(v.rule)}</b> '
+        f"{_verdict_span(v.verdict.value)} {escape(v.title)}: {escape(v.reason)}"
+        + (f" <i>({escape(credit)})</i>" if credit else "")
+        + (f"<ul>{extra}</ul>" if extra else "")
+        + "</li>"
+    )
+
+
+def _html_verdicts(score: ArrangementScore) -> str:
+    live, idle = _split_rules(score)
     outcomes = score.scenarios or []
     head = "".join(
         f'<th title="{escape(o.title)}">{escape(o.scenario)}'
@@ -147,7 +189,7 @@ def _html_verdicts(score: ArrangementScore) -> str:
         for o in outcomes
     )
     rows = []
-    for rid in rules:
+    for rid in live:
         cells = []
         for o in outcomes:
             got = next((r for r in o.rules if r.rule == rid), None)
@@ -155,24 +197,33 @@ def _html_verdicts(score: ArrangementScore) -> str:
         title = next((v.title for v in score.verdicts if v.rule == rid), "")
         rows.append(f'<tr><th title="{escape(title)}">{escape(rid)}</th>{"".join(cells)}</tr>')
     table = (
-        f'<table class="verdicts"><tr><th>rule</th>{head}</tr>{"".join(rows)}</table>'
-        if outcomes
+        '<div style="overflow-x:auto"><table class="verdicts">'
+        f"<tr><th>rule</th>{head}</tr>{''.join(rows)}</table></div>"
+        if outcomes and rows
         else ""
     )
-    reasons = []
-    for v in score.verdicts:
-        credit = _credit(v)
-        extra = "".join(f'<li class="small">open: {escape(c)}</li>' for c in v.open_conditions)
-        reasons.append(
-            f'<li data-rule="{escape(v.rule)}"><b>{escape(v.rule)}</b> '
-            f"{_verdict_span(v.verdict.value)} {escape(v.title)}: {escape(v.reason)}"
-            + (f" <i>({escape(credit)})</i>" if credit else "")
-            + (f"<ul>{extra}</ul>" if extra else "")
-            + "</li>"
+    if outcomes and not rows:
+        names = ", ".join(o.scenario for o in outcomes)
+        table += f"<p>No rule applies under any scenario weighed ({escape(names)}).</p>"
+    if idle:
+        table += (
+            f'<p class="small">Not applicable under every scenario: {escape(", ".join(idle))}'
+            " (why: below).</p>"
         )
+    shown = [_reason_item(v) for v in score.verdicts if v.rule not in idle]
+    hidden = [_reason_item(v) for v in score.verdicts if v.rule in idle]
+    more = (
+        f"<details><summary>{len(hidden)} rules not applicable: why</summary>"
+        f'<ul class="reasons">{"".join(hidden)}</ul></details>'
+        if hidden
+        else ""
+    )
+    packs = "".join(f"<li>{escape(x)}</li>" for x in pack_lines(score))
+    packs_html = f'<ul class="packs small">{packs}</ul>' if len(score.packs) > 1 else ""
     return (
-        f'<h2 id="verdicts">Verdicts</h2>{table}<p class="small">Reasons under the scenario '
-        f'<b>{escape(score.scenario)}</b>:</p><ul class="reasons">{"".join(reasons)}</ul>'
+        f'<h2 id="verdicts">Verdicts</h2>{packs_html}{table}'
+        '<p class="small">Reasons under the scenario '
+        f'<b>{escape(score.scenario)}</b>:</p><ul class="reasons">{"".join(shown)}</ul>{more}'
     )
 
 
@@ -350,17 +401,26 @@ def memo_markdown(parts: MemoParts, chart_file: str | None = None) -> str:
         "## Verdicts",
         "",
     ]
+    if len(s.packs) > 1:
+        out += [f"- {_md(x)}" for x in pack_lines(s)] + [""]
     outcomes = s.scenarios or []
-    if outcomes:
+    live, idle = _split_rules(s)
+    if outcomes and live:
         out.append("| rule | " + " | ".join(o.scenario for o in outcomes) + " |")
         out.append("|---" * (len(outcomes) + 1) + "|")
-        for rid in _scenario_rules(s):
+        for rid in live:
             cells = []
             for o in outcomes:
                 got = next((r for r in o.rules if r.rule == rid), None)
                 cells.append(verdict_words(got.verdict.value) if got else "—")
             out.append(f"| {rid} | " + " | ".join(cells) + " |")
         out.append("")
+    if outcomes:
+        if not live:
+            names = ", ".join(o.scenario for o in outcomes)
+            out += [f"No rule applies under any scenario weighed ({names}).", ""]
+        if idle:
+            out += [f"Not applicable under every scenario: {', '.join(idle)}.", ""]
     out.append(f"Reasons under the scenario **{s.scenario}**:")
     out.append("")
     for v in s.verdicts:
