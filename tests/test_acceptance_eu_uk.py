@@ -88,6 +88,12 @@ def test_european_arrangements_get_european_verdicts_with_clauses_and_sources(
             assert any(c.startswith(("eu-", "es-", "de-", "hu-", "uk-")) for c in v.sources)
         us45x = s.verdict("us-45x")
         assert us45x.verdict is NA and "no nexus" in us45x.reason
+        # no longer "not applicable, which is not the same as no risk": the packs that applied
+        assert not any("not the same as no risk" in n for n in s.policy.notes), s.policy.notes
+        assert any("policy packs applied" in n for n in s.policy.notes), s.policy.notes
+    # a deal no pack reaches keeps the warning
+    casip = score(engine, "casip", TODAY)
+    assert any("not the same as no risk" in n for n in casip.policy.notes)
 
 
 def test_us_arrangements_score_as_under_the_us_pack_alone(engine: Engine, us_only: Engine) -> None:

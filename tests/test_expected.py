@@ -61,9 +61,11 @@ def test_contributions_add_up_to_the_score(today: dict[str, ArrangementScore], a
 
 
 def test_no_us_nexus_is_said_explicitly(today: dict[str, ArrangementScore]) -> None:
+    # the US pack alone (the shared engine); with the EU and UK packs these European deals get
+    # European verdicts instead: tests/test_acceptance_eu_uk.py
     for aid in ("stellantis-catl-zaragoza", "aesc-sunderland-2", "cosmx-jlr", "casip"):
         s = today[aid]
-        assert all(v.verdict is NA for v in s.verdicts)
+        assert all(v.verdict is NA for v in s.verdicts if v.rule.startswith("us-"))
         assert all("no nexus" in v.reason for v in s.verdicts if v.rule == "us-45x")
         assert any("not the same as no risk" in n for n in s.policy.notes)
 
