@@ -2,7 +2,9 @@
 
 :func:`build_chart` starts from the arrangement's members (focal entity, taxpayer, parties),
 the links its failing clauses rest on (*decisive*: the clause's links, its evidence's links
-and ownership paths) and the links its axis contributions rest on; then it walks *up* the
+and ownership paths, shortest first, each path whole) and the links its axis contributions
+rest on, while they fit in ``max_nodes`` (the members and the first decisive link or path
+always); then it walks *up* the
 holders and providers (every link kind but offtake) breadth first, larger shares first, at
 most ``per_node`` new holders per entity and ``max_nodes`` nodes in all. The holders left out
 of an entity become one "N more holders" node (with their total share); an entity whose
@@ -145,6 +147,8 @@ class Chart:
     hidden: int = 0
     focal: str = ""
     operators: tuple[str, ...] = field(default=())
+    #: decisive links left out by the bound (their paths would not fit)
+    decisive_not_drawn: int = 0
 
     def node(self, nid: str) -> ChartNode:
         return next(n for n in self.nodes if n.id == nid)
@@ -180,6 +184,32 @@ def decisive_links(score: ArrangementScore) -> tuple[set[str], set[str], list[st
                         links.update(st.link for st in p.steps)
                         entities.update(p.entities)
     return links, entities, rules
+
+
+def decisive_groups(score: ArrangementScore) -> list[list[str]]:
+    """The decisive links of :func:`decisive_links` in drawing order, grouped: each clause's own
+    links one by one, then each ownership path of its evidence whole (a path is drawn whole
+    or not at all), shortest paths first."""
+    single: list[list[str]] = []
+    paths: list[list[str]] = []
+    for v in _failing(score):
+        for c in v.clauses:
+            if not c.decisive or c.verdict is not v.verdict:
+                continue
+            single += [[lid] for lid in c.links]
+            for t in c.evidence:
+                if t.verdict.value == "false":
+                    continue
+                single += [[lid] for lid in t.links]
+                if t.paths is not None:
+                    paths += [[st.link for st in p.steps] for p in t.paths.paths]
+    seen: set[tuple[str, ...]] = set()
+    out: list[list[str]] = []
+    for grp in single + sorted(paths, key=len):
+        if tuple(grp) not in seen:
+            seen.add(tuple(grp))
+            out.append(grp)
+    return out
 
 
 def _axis_links(score: ArrangementScore) -> dict[str, set[str]]:
@@ -404,8 +434,9 @@ def build_chart(
     """The chart of ``score``'s arrangement on its date: see the module docstring.
 
     ``dataset`` is the dataset scored (an overlaid one for a what-if score; default the
-    engine's). ``max_nodes`` bounds the nodes drawn (at least the arrangement's members and
-    the ends of its decisive links, whatever the bound).
+    engine's). ``max_nodes`` bounds the nodes drawn (the arrangement's members and its first
+    decisive link or path are drawn whatever the bound; further decisive paths that do not
+    fit are counted in :attr:`Chart.decisive_not_drawn`).
     """
     ds = dataset or engine.dataset
     on = score.as_of
@@ -431,15 +462,24 @@ def chart_of(
     axes = _axis_links(score)
     on = score.as_of
     w = _Walk(g, ds, max(max_nodes, 1), max(per_node, 1))
-    required: list[str] = list(roles)
-    for lid in sorted(dec_links | set(axes)):
-        l = ds.links.get(lid)
-        if l is not None and l.active(on):
-            w.edges[lid] = l
-            required += [l.source, l.target]
-    required += sorted(dec_entities)
-    for eid in required:
+    for eid in roles:  # the members, whatever the bound
         w.add(eid, 0)
+    # then the decisive links (the first group whatever the bound), the entities the failing
+    # clauses name, and the links the axis contributions rest on, while they fit
+    groups = decisive_groups(score)
+    extra = [[lid] for lid in sorted(set(axes) - dec_links)]
+    for i, grp in enumerate([*groups, *extra]):
+        ls = [l for l in (ds.links.get(x) for x in grp) if l is not None and l.active(on)]
+        new = {x for l in ls for x in (l.source, l.target)} - set(w.nodes)
+        if i > 0 and len(w.nodes) + len(new) > w.max_nodes:
+            continue
+        for l in ls:
+            w.edges[l.id] = l
+            for x in (l.source, l.target):
+                w.add(x, 0)
+    for eid in sorted(dec_entities):
+        if len(w.nodes) < w.max_nodes:
+            w.add(eid, 0)
     w.walk(list(w.nodes))
     ids = set(w.nodes)
     _links_among(g, ids, w.edges)
@@ -512,6 +552,7 @@ def chart_of(
         decisive_rules=tuple(rules),
         max_nodes=max_nodes,
         hidden=hidden,
+        decisive_not_drawn=len(dec_links - set(w.edges)),
         focal=arr.focal,
         operators=operators,
     )

@@ -127,6 +127,8 @@ def _label(chart: Chart) -> str:
     tail = f"{drawn} entities drawn (at most {chart.max_nodes} nodes)"
     if chart.hidden:
         tail += f"; {chart.hidden:,} further holders not drawn one by one"
+    if chart.decisive_not_drawn:
+        tail += f"; {chart.decisive_not_drawn:,} further decisive links not drawn (the bound)"
     cells = _legend_cells(chart)
     per = 3
     rows = "".join(
