@@ -664,6 +664,8 @@ class TransactionKind(StrEnum):
     ACQUISITION = "acquisition"
     JOINT_VENTURE = "joint_venture"
     GREENFIELD = "greenfield"  # a new plant by its existing owner: no acquisition of control
+    SUPPLY = "supply"  # a supply agreement: no acquisition of shares, votes or assets
+    LICENCE = "licence"  # a technology licence: no acquisition of shares or votes
 
 
 class Transaction(_Fact):

@@ -173,6 +173,30 @@ class ClauseText(_Rec):
     )
 
 
+def _mixed_bools(value: Any, at: str = "") -> str | None:
+    """Where in ``value`` a list holds both booleans and strings (YAML's bare ``NO`` for
+    Norway in a country list), else None.
+
+    >>> _mixed_bools({"home": ["IS", False, "CH"]})
+    '.home'
+    >>> _mixed_bools([True, False]) is None
+    True
+    """
+    if isinstance(value, dict):
+        for k, v in value.items():
+            got = _mixed_bools(v, f"{at}.{k}")
+            if got is not None:
+                return got
+    elif isinstance(value, list):
+        if any(isinstance(x, bool) for x in value) and any(isinstance(x, str) for x in value):
+            return at
+        for j, x in enumerate(value):
+            got = _mixed_bools(x, f"{at}.{j}")
+            if got is not None:
+                return got
+    return None
+
+
 #: parameters whose id has this part hold a :class:`ClauseText` (checked when the pack loads)
 TEXT_PART = ".text."
 
@@ -246,6 +270,13 @@ class PolicyPack(_Rec):
     @model_validator(mode="after")
     def _texts(self) -> Self:
         for pid, variants in self.parameters.items():
+            for i, v in enumerate(variants):
+                where = _mixed_bools(v.value)
+                if where is not None:
+                    raise ValueError(
+                        f"parameters.{pid}.{i}.value{where}: a list mixing true/false with text "
+                        '(a bare NO, YES, ON or OFF is a YAML boolean: quote it, e.g. "NO")'
+                    )
             if TEXT_PART not in pid:
                 continue
             for i, v in enumerate(variants):

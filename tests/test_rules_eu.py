@@ -8,10 +8,12 @@ The fixture follows the shapes of the brief's worked examples (``eu-uk.md`` exam
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
 
+from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import ArrangementScore, Engine
 from georisk.scoring.rules import RuleOutcome, Verdict
 
@@ -192,3 +194,54 @@ def test_timeline_finds_the_obligations_dates(engine: Engine) -> None:
         ("2027-02-18", "xeu-battery-passport", "not_eligible"),
         ("2027-08-18", "xeu-battery-dd", "not_eligible"),
     ]
+
+
+def _variant(
+    tmp_path: Path, records: tuple[str, str] = ("", ""), pack: tuple[str, str] = ("", "")
+) -> Engine:
+    """The fixture with one text replacement in the records and one in the pack."""
+    d = tmp_path / "data"
+    (d / "policies").mkdir(parents=True)
+    text = (DATA / "records.yaml").read_text()
+    assert records[0] in text
+    (d / "records.yaml").write_text(text.replace(*records, 1) if records[0] else text)
+    ptext = (DATA / "policies" / "xeu.yaml").read_text()
+    assert pack[0] in ptext
+    (d / "policies" / "xeu.yaml").write_text(ptext.replace(*pack, 1) if pack[0] else ptext)
+    shutil.copy(DATA / "policies" / "xeu.scenarios.yaml", d / "policies")
+    return Engine.from_dir(d, "xeu")
+
+
+def test_a_supply_agreement_is_no_acquisition(tmp_path: Path) -> None:
+    e = _variant(
+        tmp_path, ("{id: jv-creation, kind: joint_venture", "{id: jv-creation, kind: supply")
+    )
+    v = verdict(e, "zaragoza", "2025-01-01", "xeu-es-fdi")
+    assert (v.verdict, v.outcome) == (Verdict.ELIGIBLE, "no filing")
+    assert v.reason.startswith(
+        "prior authorisation of a foreign investment: no acquisition: a supply"
+    )
+    fsr = verdict(e, "zaragoza", "2025-01-01", "xeu-fsr-concentration")
+    assert fsr.verdict is Verdict.NOT_APPLICABLE and "no concentration: supply only" in fsr.reason
+
+
+def test_a_regime_for_some_investors_only(tmp_path: Path) -> None:
+    # Spain's transitional regime covers EU/EFTA investors: Stellantis (NL), not CATL (CN)
+    e = _variant(
+        tmp_path, pack=("value: {home: [AT, BE, DE,", "value: {only: [NL], home: [AT, BE, DE,")
+    )
+    v = verdict(e, "zaragoza", "2025-01-01", "xeu-es-fdi")
+    by = {c.id: c for c in v.clauses}
+    assert "which it does not cover" in by["jv-creation:catl"].reason
+    assert by["jv-creation:catl"].outcome == "no filing"
+    assert by["jv-creation:stellantis"].verdict is Verdict.AT_RISK  # crosses 10%; sector open
+
+
+def test_a_bare_no_in_a_country_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"es\.fdi\.investor\.0\.value\.home: a list mixing"):
+        _variant(tmp_path, pack=("value: {home: [AT, BE,", "value: {home: [NO, AT, BE,"))
+
+
+def test_an_amount_below_a_threshold_is_never_rounded_up_to_it(engine: Engine) -> None:
+    v = verdict(engine, "zaragoza", "2025-01-01", "xeu-fsr-concentration")
+    assert "at most EUR 499,999,999 is not at least EUR 500m" in v.reason

@@ -11,7 +11,8 @@ For each transaction of the arrangement (``transactions``) and each acquirer:
 1. a ``greenfield`` build by the existing owner is no acquisition: *no filing*;
 2. **who is foreign** (``investor``: ``home`` countries, and ``look_through``: a home investor
    whose non-home holders exceed the boundary, or who is controlled from outside, is foreign);
-   with no home list (the UK) every acquirer is tested;
+   with no home list (the UK) every acquirer is tested; ``only`` instead names the countries
+   whose investors a regime covers (Spain's transitional regime for EU/EFTA investors);
 3. **what is crossed**: each tier's condition (``tiers``) is judged on the acquirer's stake
    after (``stake``: its equity or votes in the target, the larger, from the arrangement's
    links, its own and those of entities it controls) and, for a crossing, before
@@ -59,7 +60,7 @@ from georisk.scoring.rules.outcome import (
 )
 from georisk.scoring.wording import named, prose_list
 
-__all__ = ["IMPACT", "OUTCOMES", "evaluate"]
+__all__ = ["IMPACT", "NO_ACQUISITION", "OUTCOMES", "evaluate"]
 
 #: outcome id -> words, from most to least severe
 OUTCOMES: dict[str, str] = {
@@ -76,6 +77,17 @@ _VERDICT = {
 #: a voluntary one is a call-in risk
 IMPACT = {"mandatory_filing": 0.5, "voluntary_filing_advisable": 0.25, "no_filing": 0.0}
 _RANK = {k: i for i, k in enumerate(OUTCOMES)}
+#: transactions that acquire no shares or votes, and how a finding says so (the pack's text may
+#: add a sentence under the kind's name in ``phrases``: e.g. that an asset acquisition is
+#: call-in only under the NSIA)
+NO_ACQUISITION = {
+    TransactionKind.GREENFIELD: "no acquisition of control: {target} is built by its existing "
+    "owner (greenfield)",
+    TransactionKind.SUPPLY: "no acquisition: a supply agreement of {acquirers} with {target} "
+    "transfers no shares or votes",
+    TransactionKind.LICENCE: "no acquisition of shares or votes: a technology licence from "
+    "{acquirers} to {target}",
+}
 
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
@@ -112,7 +124,8 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             )
         )
     for tx in ctx.arr.transactions:
-        if tx.kind is TransactionKind.GREENFIELD:
+        if tx.kind in NO_ACQUISITION:
+            said = text.phrases.get(tx.kind.value)
             clauses.append(
                 Clause(
                     id=f"{tx.id}",
@@ -120,9 +133,11 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
                     clause=text.clause or rule.clause,
                     verdict=Verdict.ELIGIBLE,
                     params=uses,
-                    reason=f"no acquisition of control: {named(ents, tx.target)} is built by its "
-                    "existing owner (greenfield)"
-                    + (f"; {text.phrases['greenfield']}" if "greenfield" in text.phrases else ""),
+                    reason=NO_ACQUISITION[tx.kind].format(
+                        target=named(ents, tx.target),
+                        acquirers=prose_list(named(ents, a) for a in tx.acquirers),
+                    )
+                    + (f"; {said}" if said else ""),
                     outcome=OUTCOMES["no_filing"],
                     unconfirmed=[tx.id] if tx.unconfirmed else [],
                 )
@@ -169,8 +184,9 @@ def _foreign(
     why, and the facts missing."""
     ents = ctx.g.dataset.entities
     home = set(investor.get("home") or [])
+    only = investor.get("only")
     e = ents.get(acq)
-    if not home:
+    if not home and only is None:
         return True, "the regime tests every acquirer, whatever its nationality", []
     if e is None or e.country is None:
         return (
@@ -178,6 +194,10 @@ def _foreign(
             f"the country of {named(ents, acq)} is not recorded",
             [f"country of {named(ents, acq)}"],
         )
+    if only is not None:  # a regime for some investors only (Spain's EU/EFTA transitional one)
+        if e.country in set(only):
+            return True, f"{named(ents, acq)} is organized in {e.country}, which it covers", []
+        return False, f"{named(ents, acq)} is organized in {e.country}, which it does not cover", []
     if e.country not in home:
         return True, f"{named(ents, acq)} is organized in {e.country}, outside the home area", []
     ctrl = [c for c in ultimate_controllers(ctx.g, acq).controllers if c != acq]

@@ -87,13 +87,21 @@ class FactValue:
         return FactValue(0.0, math.inf, what, unit, False, (), note)
 
     def words(self) -> str:
-        """The value in words: "50%", "EUR 120m", "EUR 0–499.9m", "unknown"."""
+        """The value in words: "50%", "EUR 120m", "at most EUR 499,999,999", "unknown"."""
         if not self.known:
             return "unknown"
         if self.lo == self.hi:
             return fmt_value(self.lo, self.unit)
-        hi = "unbounded" if math.isinf(self.hi) else fmt_value(self.hi, self.unit)
-        return f"{fmt_value(self.lo, self.unit)} to {hi}"
+        money = self.unit.isupper() and len(self.unit) == 3
+        if math.isinf(self.hi):
+            return (
+                f"at least {fmt_value(self.lo, self.unit)}"
+                if money
+                else (f"{fmt_value(self.lo, self.unit)} or more")
+            )
+        if money and self.lo == 0:
+            return f"at most {fmt_value(self.hi, self.unit)}"
+        return f"{fmt_value(self.lo, self.unit)} to {fmt_value(self.hi, self.unit)}"
 
 
 @dataclass
@@ -112,18 +120,20 @@ def fmt_value(v: float, unit: str) -> str:
 
     >>> fmt_value(0.25, "share"), fmt_value(5e8, "EUR"), fmt_value(3.5e8, "HUF")
     ('25%', 'EUR 500m', 'HUF 350m')
-    >>> fmt_value(4e6, "EUR"), fmt_value(1.5e9, "EUR")
-    ('EUR 4m', 'EUR 1.5bn')
+    >>> fmt_value(4e6, "EUR"), fmt_value(1.5e9, "EUR"), fmt_value(499_999_999, "EUR")
+    ('EUR 4m', 'EUR 1.5bn', 'EUR 499,999,999')
     """
     if unit == "share":
         return pct(v)
     if unit == "bool":
         return "yes" if v else "no"
     if unit.isupper() and len(unit) == 3:
-        if v >= 1e9:
-            return f"{unit} {v / 1e9:.4g}bn"
-        if v >= 1e6:
-            return f"{unit} {v / 1e6:.4g}m"
+        for div, suffix in ((1e9, "bn"), (1e6, "m")):
+            if v >= div:
+                short = f"{v / div:.4g}"
+                if math.isclose(float(short) * div, v, rel_tol=1e-12):
+                    return f"{unit} {short}{suffix}"
+                break  # not a round figure: every digit, never rounded up to a threshold
         return f"{unit} {v:,.0f}"
     return f"{v:g}"
 
@@ -271,7 +281,7 @@ def turnover_fact(
     >>> e = Entity.model_validate({"id": "jv", "name": "JV", "kind": "company", "facts":
     ...     {"turnover": [{"scope": "eu", "year": 2024, "maximum": 1e8, "sources": ["s"]}]}})
     >>> turnover_fact({"jv": e}, "jv", TurnoverScope.EU, dt.date(2025, 1, 1)).words()
-    'EUR 0 to EUR 100m'
+    'at most EUR 100m'
     >>> turnover_fact({"jv": e}, "jv", TurnoverScope.GROUP, dt.date(2025, 1, 1)).known
     False
     """

@@ -49,7 +49,7 @@ from georisk.scoring.rules.outcome import (
     finish,
     not_applicable,
 )
-from georisk.scoring.wording import named
+from georisk.scoring.wording import named, prose_list
 
 __all__ = ["IMPACT", "evaluate_concentration", "evaluate_procurement"]
 
@@ -103,12 +103,14 @@ def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     test = kind_param(ctx, rule, "test", uses)
     home = set(kind_param(ctx, rule, "home", uses))
     ents = ctx.g.dataset.entities
-    txs = [t for t in ctx.arr.transactions if t.kind is not TransactionKind.GREENFIELD]
+    concentrations = (TransactionKind.ACQUISITION, TransactionKind.JOINT_VENTURE)
+    txs = [t for t in ctx.arr.transactions if t.kind in concentrations]
     if not txs:
         if ctx.arr.transactions:
-            return not_applicable(
-                rule, "no concentration: a greenfield build by the existing owner", "no filing"
+            kinds = prose_list(
+                sorted({t.kind.value.replace("_", " ") for t in ctx.arr.transactions})
             )
+            return not_applicable(rule, f"no concentration: {kinds} only", "no filing")
         c = Clause(
             id="transaction",
             title=text.title,
