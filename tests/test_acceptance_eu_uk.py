@@ -124,7 +124,13 @@ def test_zaragoza_fsr_no_notification_for_the_new_jv(engine: Engine) -> None:
     assert [c.id for c in v.clauses] == ["zaragoza-jv-creation"]
     assert "stellantis-catl-jv" in v.reason and "500m" in v.reason
     assert "may still request" in v.reason
-    assert not v.missing  # the FFCs are unknown but cannot change the answer
+    assert not v.missing  # FFCs of other years are unknown but cannot change the answer
+    # ... "whatever the parents' FFCs": CATL's recorded 2023 state subsidies alone exceed EUR 50m
+    catl = engine.dataset.entities["catl"].facts
+    assert catl is not None
+    assert any(
+        f.country == "CN" and (f.minimum or 0) > 50e6 for f in catl.foreign_financial_contributions
+    )
     assert {"eu-fsr-pfp", "eu-fsr-redeker"} <= set(v.sources)
 
 
