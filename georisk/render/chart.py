@@ -6,7 +6,9 @@ and ownership paths, shortest first, each path whole) and the links its axis con
 rest on, while they fit in ``max_nodes`` (the members and the first decisive link or path
 always); then it walks *up* the
 holders and providers (every link kind but offtake) breadth first, larger shares first, at
-most ``per_node`` new holders per entity and ``max_nodes`` nodes in all. The holders left out
+most ``per_node`` new holders per entity and ``max_nodes`` nodes in all; a link that belongs
+to another deal of the same parties (its ``arrangement`` names another) is not drawn. The
+holders left out
 of an entity become one "N more holders" node (with their total share); an entity whose
 holders were not walked at all says so in its node (``hidden_holders``). So a 1M-entity
 dataset draws the same few dozen nodes as the shipped one, and the cost is that of the
@@ -305,10 +307,13 @@ class _Holders:
     rest_share: float  # their summed ownership share (lower bounds)
 
 
-def _holders(g: ArrangementGraph, eid: str, k: int, keep: set[str]) -> _Holders:
+def _holders(
+    g: ArrangementGraph, eid: str, k: int, keep: set[str], own: frozenset[str | None]
+) -> _Holders:
     """The in-links of ``eid`` of :data:`UP_KINDS`: those whose source is in ``keep`` and the
     ``k`` largest others (by share lower bound, then store position), ranked on the arrays;
-    only those are read as records."""
+    only those are read as records, and those that belong to another arrangement (their
+    ``arrangement`` not in ``own``) are left out."""
     adj = g.adj
     i = g.index[eid]
     js = adj.in_order[adj.in_ptr[i] : adj.in_ptr[i + 1]]
@@ -324,9 +329,9 @@ def _holders(g: ArrangementGraph, eid: str, k: int, keep: set[str]) -> _Holders:
     others = [j for j in order.tolist() if int(src[j]) not in keep_idx]
     chosen, rest = others[:k], others[k:]
     at = g.dataset.store.at
-    top = [at(int(pos[j])) for j in forced + chosen]
-    own = _OWN_MASK[adj.kind[js]]
-    rest_share = float(sum(lo[j] for j in rest if own[j]))
+    top = [l for l in (at(int(pos[j])) for j in forced + chosen) if l.arrangement in own]
+    holding = _OWN_MASK[adj.kind[js]]
+    rest_share = float(sum(lo[j] for j in rest if holding[j]))
     rest_sources = len({int(src[j]) for j in rest} - {int(src[j]) for j in chosen})
     return _Holders(top, len(rest), rest_sources, rest_share)
 
@@ -346,6 +351,8 @@ class _Walk:
     ds: Dataset
     max_nodes: int
     per_node: int
+    #: the ``arrangement`` values of the links that may be drawn (None: every deal's)
+    own: frozenset[str | None] = frozenset({None})
     nodes: dict[str, int] = field(default_factory=dict)  # id → depth
     edges: dict[str, Link] = field(default_factory=dict)
     more: dict[str, tuple[int, float]] = field(default_factory=dict)  # target → (n, share)
@@ -368,7 +375,7 @@ class _Walk:
             if eid in seen:
                 continue
             seen.add(eid)
-            h = _holders(self.g, eid, self.per_node, set(self.nodes))
+            h = _holders(self.g, eid, self.per_node, set(self.nodes), self.own)
             for l in h.top:
                 if l.source in self.nodes:
                     self.edges.setdefault(l.id, l)
@@ -399,7 +406,9 @@ class _Walk:
                 self.more[eid] = (n_more, share)
 
 
-def _links_among(g: ArrangementGraph, ids: set[str], edges: dict[str, Link]) -> None:
+def _links_among(
+    g: ArrangementGraph, ids: set[str], edges: dict[str, Link], own: frozenset[str | None]
+) -> None:
     """Add the links between drawn entities that the walk did not follow (offtake between
     members, holdings between two drawn entities), reading only the drawn entities' in-links
     of small in-degree."""
@@ -409,7 +418,7 @@ def _links_among(g: ArrangementGraph, ids: set[str], edges: dict[str, Link]) -> 
         if adj.in_ptr[i + 1] - adj.in_ptr[i] > 5_000:
             continue  # a hub: its drawn holders' links came with the walk
         for l in g.links_into(eid):
-            if l.source in ids:
+            if l.source in ids and l.arrangement in own:
                 edges.setdefault(l.id, l)
 
 
@@ -461,7 +470,7 @@ def chart_of(
     dec_links, dec_entities, rules = decisive_links(score)
     axes = _axis_links(score)
     on = score.as_of
-    w = _Walk(g, ds, max(max_nodes, 1), max(per_node, 1))
+    w = _Walk(g, ds, max(max_nodes, 1), max(per_node, 1), frozenset({None, arr.id}))
     for eid in roles:  # the members, whatever the bound
         w.add(eid, 0)
     # then the decisive links (the first group whatever the bound), the entities the failing
@@ -482,7 +491,7 @@ def chart_of(
             w.add(eid, 0)
     w.walk(list(w.nodes))
     ids = set(w.nodes)
-    _links_among(g, ids, w.edges)
+    _links_among(g, ids, w.edges, w.own)
     dec_ends = dec_entities | {
         x for l in w.edges.values() if l.id in dec_links for x in (l.source, l.target)
     }

@@ -35,6 +35,7 @@ from georisk.scoring.wording import usd_range
 
 __all__ = [
     "MemoParts",
+    "decisive_caption",
     "inline_svg",
     "memo_html",
     "memo_markdown",
@@ -72,6 +73,19 @@ def inline_svg(svg: str) -> str:
         body,
         count=1,
     ).strip()
+
+
+def decisive_caption(c: Chart | None) -> str:
+    """What red means in this chart: the links and entities the failing clauses rest on."""
+    if c is None or not c.decisive_rules:
+        return ""
+    rules = ", ".join(c.decisive_rules)
+    out = ""
+    if any(e.decisive for e in c.edges):
+        out += f" Red, thick lines: the links the failing clauses of {rules} rest on."
+    if any(n.decisive for n in c.nodes):
+        out += f" Red borders: the entities those clauses ({rules}) name."
+    return out
 
 
 def _scenario_rules(score: ArrangementScore) -> list[str]:
@@ -252,11 +266,7 @@ def _html_chart(parts: MemoParts) -> str:
     c = parts.chart
     if parts.chart_svg:
         cap = "Owners above, the plant and its operator at the bottom; the legend is in the chart."
-        if c is not None and c.decisive_rules:
-            cap += (
-                " Red, thick: the links the failing clauses of "
-                f"{', '.join(c.decisive_rules)} rest on."
-            )
+        cap += decisive_caption(c)
         body = (
             f"<figure>{inline_svg(parts.chart_svg)}<figcaption>{escape(cap)}</figcaption></figure>"
         )
@@ -439,12 +449,8 @@ def memo_markdown(parts: MemoParts, chart_file: str | None = None) -> str:
     out += ["", "## Who sits where", ""]
     if chart_file:
         out.append(f"![Ownership and technology chart of {a.name} [{a.id}]]({chart_file})")
-        if parts.chart is not None and parts.chart.decisive_rules:
-            out.append("")
-            out.append(
-                "Red, thick: the links the failing clauses of "
-                f"{', '.join(parts.chart.decisive_rules)} rest on."
-            )
+        if decisive_caption(parts.chart):
+            out += ["", decisive_caption(parts.chart).strip()]
     else:
         out.append(f"Chart not drawn: {parts.chart_note or 'not asked'}")
     if parts.chart is not None:
