@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import yaml
 
+from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.engine import ArrangementScore, Engine
 from georisk.scoring.rules import Verdict
 from tests.conftest import DATA, TODAY
@@ -276,3 +278,34 @@ def test_cosmx_jlr_gets_uk_verdicts(engine: Engine) -> None:
     rules = {v.rule for v in s.verdicts}
     assert {"uk-nsia", "uk-tca-rules-of-origin"} <= rules
     assert "eu-fsr-concentration" not in rules  # the EU pack does not reach it
+
+
+# ---- the packs' own data -----------------------------------------------------------------------
+
+
+def _walk(x: object, key: str) -> list[object]:
+    """Every value under ``key`` anywhere in a parsed YAML document."""
+    if isinstance(x, dict):
+        return [v for k, v in x.items() if k == key] + [
+            y for k, v in x.items() if k != key for y in _walk(v, key)
+        ]
+    if isinstance(x, list):
+        return [y for v in x for y in _walk(v, key)]
+    return []
+
+
+@pytest.mark.parametrize("name", ["eu", "uk"])
+def test_pack_cites_sources_of_the_dataset_and_writes_countries_as_iso_codes(
+    engine: Engine, name: str
+) -> None:
+    """Every value is sourced from data/sources.yaml (with a URL), and every country list holds
+    ISO codes: a bare NO (Norway) is YAML's false and would silently drop Norway."""
+    doc = yaml.safe_load((DATA / "policies" / f"{name}.yaml").read_text())
+    cited = {s for v in _walk(doc, "sources") for s in v}  # type: ignore[attr-defined]
+    known = engine.dataset.sources
+    assert cited and cited <= set(known), sorted(cited - set(known))
+    assert all(known[s].url for s in cited)
+    for key in ("countries", "markets", "home", "origin"):
+        for v in _walk(doc, key):
+            if isinstance(v, list):
+                assert all(isinstance(c, str) and c in ISO_3166_ALPHA2 for c in v), (key, v)
