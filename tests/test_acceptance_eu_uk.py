@@ -159,7 +159,7 @@ def test_zaragoza_spain_filing_likely_with_the_sector_open(engine: Engine) -> No
 def test_zaragoza_no_bev_countervailing_duty(engine: Engine) -> None:
     """expected.md: not applicable: cells made in the EU, no China-origin BEV."""
     v = score(engine, "stellantis-catl-zaragoza", dt.date(2026, 6, 1)).verdict("eu-bev-cvd")
-    assert v.verdict is NA, v.reason
+    assert v.verdict is NA and "cells" in v.reason and "vehicles" in v.reason, v.reason
 
 
 @pytest.mark.parametrize(
@@ -278,6 +278,12 @@ def test_cosmx_jlr_gets_uk_verdicts(engine: Engine) -> None:
     rules = {v.rule for v in s.verdicts}
     assert {"uk-nsia", "uk-tca-rules-of-origin"} <= rules
     assert "eu-fsr-concentration" not in rules  # the EU pack does not reach it
+    # China-made 12 V batteries bought in the UK cross no EU-UK border: the TCA does not apply
+    tca = s.verdict("uk-tca-rules-of-origin")
+    assert tca.verdict is NA and "made in CN" in tca.reason, tca.reason
+    # a supply contract records no acquisition: the NSIA answer names the missing transaction
+    nsia = s.verdict("uk-nsia")
+    assert nsia.verdict is RISK and any("cosmx-jlr" in m for m in nsia.missing), nsia.reason
 
 
 # ---- the packs' own data -----------------------------------------------------------------------

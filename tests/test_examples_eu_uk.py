@@ -58,6 +58,8 @@ def test_example_2_nzia_resilience_open_on_the_battery_trigger(engine: Engine) -
     assert any("triggered" in m for m in v.missing)
     assert "nzia.resilience.trigger" in v.unconfirmed_params
     assert clause(v, "zaragoza-cells")[:2] == (OK, "passes")  # 70% EU-made, 30% from China
+    # the criterion is operative from 2025-12-30 (SECONDARY)
+    assert clause(v, "before-operative")[:2] == (OK, "not yet operative (from 2025-12-30)")
     # before 2026-07-01 only central purchasing bodies' tenders of EUR 25m or more were caught
     assert clause(v, "before-july")[:2] == (OK, "not caught (transitional period)")
     assert {"eu-nzia-daj", "eu-nzia-weka"} <= set(v.sources)
