@@ -212,6 +212,10 @@ class Engine:
     _rules: RuleCache = field(default_factory=RuleCache, repr=False)
     #: further packs, each evaluated only for the arrangements within its nexus (.packs)
     extra: tuple[PackSet, ...] = field(default=(), repr=False)
+    #: the further packs that apply, by (arrangement, entities) (:meth:`applied_extras`)
+    _nexus: dict[tuple[int, int], tuple[object, object, tuple[PackSet, ...]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def with_dataset(self, dataset: Dataset, *, share_graphs: bool = False) -> Engine:
         """A new engine on ``dataset`` with this engine's pack and scenarios: what a
@@ -258,11 +262,20 @@ class Engine:
         return [PackSet(self.pack, self.scenarios), *self.extra]
 
     def applied_extras(self, arr: Arrangement, ds: Dataset | None = None) -> list[PackSet]:
-        """The further packs whose nexus ``arr`` has (:func:`.packs.pack_nexus`)."""
+        """The further packs whose nexus ``arr`` has (:func:`.packs.pack_nexus`), found once per
+        (arrangement, entities) pair: a score asks for every scenario."""
         if not self.extra:
             return []
         ents = (ds or self.dataset).entities
-        return [ps for ps in self.extra if pack_nexus(ps.pack, arr, ents)[0]]
+        key = (id(arr), id(ents))
+        got = self._nexus.get(key)
+        if got is not None and got[0] is arr and got[1] is ents:
+            return list(got[2])
+        out = [ps for ps in self.extra if pack_nexus(ps.pack, arr, ents)[0]]
+        if len(self._nexus) >= 1024:
+            self._nexus.clear()
+        self._nexus[key] = (arr, ents, tuple(out))  # both held: their ids are not reused
+        return out
 
     def pack_report(self, arr: Arrangement, ds: Dataset | None = None) -> list[PackApplied]:
         """Every pack, whether it applies to ``arr`` and why (the primary always does)."""
