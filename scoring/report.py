@@ -147,7 +147,7 @@ def _arrangement(r: ArrangementScore, params: dict[str, UnconfirmedFact]) -> lis
             )
     for v in r.verdicts:
         credit, credit_why = _credit(v)
-        said = f"{v.outcome.upper()}: " if v.outcome else ""  # the EU/UK kinds' own words
+        said = f"[{v.outcome}] " if v.outcome else ""  # the EU/UK kinds' own words
         out += _wrap(
             f"{credit}{said}{v.reason}", f"  {v.rule:<{RULE_W}} {v.verdict.value:<15} ", INDENT
         )

@@ -181,13 +181,14 @@ def _placement_clause(
             return turnover_fact(ents, operator, scope, ctx.on)
 
         j = judge(cond, fact)
-        label = str(cond.get("label", "exemption")) if isinstance(cond, Mapping) else "exemption"
+        label = str(cond.get("label", "")) if isinstance(cond, Mapping) else ""
+        paren = f" ({label})" if label else ""
         if j.met:
             return Clause(
                 **base,
                 verdict=Verdict.ELIGIBLE,
                 reason=f"{named(ents, operator)} is exempt: {'; '.join(j.reasons)}",
-                outcome=f"not required (exempt: {label})",
+                outcome=f"not required (exempt{': ' + label if label else ''})",
             )
         if j.met is None:
             return Clause(
@@ -195,8 +196,8 @@ def _placement_clause(
                 verdict=Verdict.AT_RISK,
                 missing=j.missing,
                 reason=f"required for {named(ents, operator)} placing products on the "
-                f"market in {where} since {start}, unless {label}: " + "; ".join(j.reasons),
-                outcome=f"required unless exempt ({label}): undetermined",
+                f"market in {where} since {start}, unless exempt{paren}: " + "; ".join(j.reasons),
+                outcome=f"required unless exempt{paren}: undetermined",
                 impact=IMPACT,
             )
     if shaky:
