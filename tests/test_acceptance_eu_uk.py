@@ -18,6 +18,7 @@ import yaml
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.engine import ArrangementScore, Engine
 from georisk.scoring.rules import Verdict
+from georisk.scoring.timeline import timeline
 from tests.conftest import DATA, TODAY
 
 NA, OK, RISK, NO = (Verdict.NOT_APPLICABLE, Verdict.ELIGIBLE, Verdict.AT_RISK, Verdict.NOT_ELIGIBLE)
@@ -315,3 +316,16 @@ def test_pack_cites_sources_of_the_dataset_and_writes_countries_as_iso_codes(
         for v in _walk(doc, key):
             if isinstance(v, list):
                 assert all(isinstance(c, str) and c in ISO_3166_ALPHA2 for c in v), (key, v)
+
+
+def test_debrecen_timeline_shows_when_the_european_obligations_start(engine: Engine) -> None:
+    """`georisk timeline`: the dates an analyst would put in the diary - Hungary's strategic-
+    company regime ends after 2026-12-31, the passport starts 2027-02-18, due diligence 2027-08-18
+    (the Hungarian company's turnover is not published: at risk, not required for sure)."""
+    t = timeline(engine, "catl-hungary-debrecen", dt.date(2026, 1, 1), dt.date(2027, 12, 31))
+    changed = {(c.date, ch.subject, ch.after) for c in t.changes for ch in c.changed}
+    assert (dt.date(2027, 1, 1), "hu-fdi-strategic", "not_applicable") in changed
+    assert (dt.date(2027, 2, 18), "eu-battery-passport", "not_eligible") in changed
+    assert (dt.date(2027, 8, 18), "eu-battery-due-diligence", "at_risk") in changed
+    passport = next(c for c in t.changes if c.date == dt.date(2027, 2, 18))
+    assert any(e.ref == "battreg.passport.applies_from" for e in passport.events), passport.events
