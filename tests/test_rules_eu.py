@@ -245,3 +245,9 @@ def test_a_bare_no_in_a_country_list_is_refused(tmp_path: Path) -> None:
 def test_an_amount_below_a_threshold_is_never_rounded_up_to_it(engine: Engine) -> None:
     v = verdict(engine, "zaragoza", "2025-01-01", "xeu-fsr-concentration")
     assert "at most EUR 499,999,999 is not at least EUR 500m" in v.reason
+
+
+def test_a_transaction_without_acquirers_is_never_no_filing(tmp_path: Path) -> None:
+    e = _variant(tmp_path, ("acquirers: [catl, stellantis],", "acquirers: [],"))
+    v = verdict(e, "zaragoza", "2025-01-01", "xeu-es-fdi")
+    assert (v.verdict, v.missing) == (Verdict.AT_RISK, ["the acquirers of jv-creation"])

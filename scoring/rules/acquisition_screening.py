@@ -143,7 +143,22 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
                 )
             )
             continue
-        for acq in tx.acquirers or []:
+        if not tx.acquirers:
+            clauses.append(
+                Clause(
+                    id=tx.id,
+                    title=text.title,
+                    clause=text.clause or rule.clause,
+                    verdict=Verdict.AT_RISK,
+                    params=uses,
+                    reason=f"{tx.kind.value.replace('_', ' ')} {tx.id}: its acquirers are not "
+                    "recorded",
+                    missing=[f"the acquirers of {tx.id}"],
+                    outcome="undetermined",
+                    impact=IMPACT["mandatory_filing"] / 2,
+                )
+            )
+        for acq in tx.acquirers:
             clauses.append(
                 _acquirer_clause(
                     ctx,
@@ -233,12 +248,12 @@ def _foreign(
 def _stake(ctx: EvalContext, tx: Transaction, acq: str) -> tuple[FactValue, list[str]]:
     """The acquirer's stake in the target after the transaction, and the links it rests on."""
     ents = ctx.g.dataset.entities
-    side = {acq, *ultimate_controllers(ctx.g, acq).controllers}
-    # entities the acquirer controls that hold the target count as the acquirer's
+    # the acquirer's own holdings and those of the entities it controls (majority chain); its
+    # parents' holdings are theirs, not the acquirer's
     links = [
         l
         for l in ctx.links_into(tx.target, [LinkKind.EQUITY, LinkKind.VOTING])
-        if l.source in side or acq in ultimate_controllers(ctx.g, l.source).controllers
+        if l.source == acq or acq in ultimate_controllers(ctx.g, l.source).controllers
     ]
     what = f"stake of {named(ents, acq)} in {named(ents, tx.target)}"
     if not links:
