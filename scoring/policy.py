@@ -9,9 +9,13 @@ A pack (``data/policies/<id>.yaml``) holds
 * ``lists``: restricted-party lists and their dated effects (e.g. 1260H → SFE status from
   2025-07-04, DoD contracting ban from 2026-06-30);
 * ``rules``: rule instances: a ``kind`` implemented once in :mod:`georisk.scoring.rules`
-  (production_credit, vehicle_credit, list_effects, tariff), the countries and products that give
-  an arrangement a nexus, dates, the statutory clause and sources, and ``params``: a mapping from
-  the kind's parameter names to pack parameter ids (defaults: the kind's standard ids).
+  (production_credit, vehicle_credit, list_effects, tariff; for the EU/UK packs
+  acquisition_screening, fsr_concentration, fsr_procurement, origin_share, countervailing_duty,
+  rules_of_origin, market_obligation), the countries, markets and products that give an
+  arrangement a nexus, dates, the statutory clause and sources, and ``params``: a mapping from
+  the kind's parameter names to pack parameter ids (defaults: the kind's standard ids);
+* ``pack.nexus`` (optional): which arrangements the pack is evaluated for when several packs
+  score together (:mod:`georisk.scoring.packs`).
 
 A scenario file (``data/policies/<id>.scenarios.yaml``) holds named sets of overrides of pack
 parameters. Each scenario says what it rests on (``basis``: the law in force, a bill, a
@@ -21,8 +25,8 @@ different events are independent; scenarios sharing an event are alternative ans
 exclusive; the one ``enacted`` scenario (current law) has no overrides and probability 1. The
 policy axis combines them (``scoring/README.md``, "Policy sensitivity").
 
-Adding a jurisdiction (EU, UK) is a new pack file with its own parameters and lists, using the
-same rule kinds; no code changes unless it needs a new kind of rule.
+Adding a jurisdiction is a new pack file with its own parameters and lists, using the existing
+rule kinds; no code changes unless it needs a new kind of rule.
 
 >>> import pathlib
 >>> pack = load_pack(pathlib.Path(__file__).parents[1] / "data" / "policies" / "us.yaml")

@@ -1,11 +1,17 @@
 """Rule kinds: how a policy pack's rules are evaluated for one arrangement on one date.
 
-A pack (:mod:`georisk.scoring.policy`) is data; the four *kinds* of rule it may instantiate are
-code, one module each: :mod:`.production_credit` (US §45X), :mod:`.vehicle_credit` (US §30D),
-:mod:`.list_effects` (restricted-party lists) and :mod:`.tariff` (Section 301). The package's
-other modules are what they share: :mod:`.outcome` (verdicts, clauses, outcomes),
-:mod:`.context` (the arrangement, graph, pack and date a rule reads), :mod:`.cache` (outcomes
-reused across scenarios) and :mod:`.evaluate` (the kinds' table and :func:`evaluate_pack`).
+A pack (:mod:`georisk.scoring.policy`) is data; the *kinds* of rule it may instantiate are code,
+one module each. The US kinds: :mod:`.production_credit` (§45X), :mod:`.vehicle_credit` (§30D),
+:mod:`.list_effects` (restricted-party lists) and :mod:`.tariff` (Section 301). The EU/UK kinds:
+:mod:`.acquisition_screening` (FDI screening, UK NSIA), :mod:`.foreign_subsidies` (FSR
+concentrations and tenders), :mod:`.origin_share` (NZIA resilience), :mod:`.countervailing_duty`
+(duties by producer, undertakings), :mod:`.rules_of_origin` (EU–UK TCA) and
+:mod:`.market_obligation` (Battery Regulation obligations by date), whose thresholds are
+:mod:`.conditions` (a boundary with its own direction, three-valued). The package's other modules
+are what they share: :mod:`.outcome` (verdicts, clauses, outcomes), :mod:`.context` (the
+arrangement, graph, pack and date a rule reads; a kind's parameters through the instance's
+``params``), :mod:`.cache` (outcomes reused across scenarios) and :mod:`.evaluate` (the kinds'
+table and :func:`evaluate_pack`).
 
 Every clause reports its verdict, the parameters it read (value, date, sources, UNCONFIRMED and
 conflict marks), the evidence (ownership tests with paths), the facts it is missing and the
