@@ -17,7 +17,7 @@ import yaml
 
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.engine import ArrangementScore, Engine
-from georisk.scoring.rules import Verdict
+from georisk.scoring.rules import Clause, RuleOutcome, Verdict
 from georisk.scoring.timeline import timeline
 from tests.conftest import DATA, TODAY
 
@@ -46,6 +46,10 @@ def us_only() -> Engine:
 
 def score(engine: Engine, aid: str, on: dt.date, scenario: str = "current-law") -> ArrangementScore:
     return engine.score(aid, on, scenario=scenario, remedies=False)
+
+
+def clause_of(v: RuleOutcome, cid: str) -> Clause:
+    return next(c for c in v.clauses if c.id == cid)
 
 
 def applied(s: ArrangementScore) -> set[str]:
@@ -155,6 +159,26 @@ def test_zaragoza_spain_filing_likely_with_the_sector_open(engine: Engine) -> No
     # the small-target exemption (turnover below EUR 5m) cannot be decided: no figure published
     assert any("stellantis-catl-jv" in m and "turnover" in m for m in v.missing)
     assert {"es-fdi-cms", "es-fdi-mondaq-sectors"} <= set(v.sources)
+
+
+def test_zaragoza_spain_transitional_regime_for_stellantis_half_is_open(engine: Engine) -> None:
+    """Spain's EU/EFTA transitional regime (to 2026-12-31) covers Stellantis (NL), not CATL: its
+    half needs authorisation only if the sector is listed (UNCONFIRMED) and the investment is
+    above EUR 500m ("up to EUR 4.1bn" for both partners does not settle it) - both named."""
+    v = score(engine, "stellantis-catl-zaragoza", dt.date(2025, 1, 1)).verdict(
+        "es-fdi-transitional"
+    )
+    assert v.verdict is RISK, v.reason
+    stellantis = clause_of(v, "zaragoza-jv-creation:stellantis")
+    assert stellantis.verdict is RISK and "Stellantis N.V. [stellantis]" in stellantis.reason
+    catl = clause_of(v, "zaragoza-jv-creation:catl")
+    assert (catl.verdict, catl.outcome) == (OK, "no filing")  # not an EU/EFTA investor
+    assert any("zaragoza-jv-creation" in m and "value" in m for m in v.missing)
+    assert {"es-fdi-birdbird", "es-fdi-garrigues"} <= set(v.sources)
+    after = score(engine, "stellantis-catl-zaragoza", dt.date(2027, 1, 1)).verdict(
+        "es-fdi-transitional"
+    )
+    assert after.verdict is NA and "2026-12-31" in after.reason
 
 
 def test_zaragoza_no_bev_countervailing_duty(engine: Engine) -> None:
@@ -282,9 +306,11 @@ def test_cosmx_jlr_gets_uk_verdicts(engine: Engine) -> None:
     # China-made 12 V batteries bought in the UK cross no EU-UK border: the TCA does not apply
     tca = s.verdict("uk-tca-rules-of-origin")
     assert tca.verdict is NA and "made in CN" in tca.reason, tca.reason
-    # a supply contract records no acquisition: the NSIA answer names the missing transaction
+    # a supply contract acquires no shares, votes or assets: no NSIA filing, said why
     nsia = s.verdict("uk-nsia")
-    assert nsia.verdict is RISK and any("cosmx-jlr" in m for m in nsia.missing), nsia.reason
+    assert (nsia.verdict, nsia.outcome) == (OK, "no filing"), nsia.reason
+    assert [c.id for c in nsia.clauses] == ["cosmx-jlr-supply"]
+    assert "supply agreement" in nsia.reason and "qualifying assets" in nsia.reason
 
 
 # ---- the packs' own data -----------------------------------------------------------------------
