@@ -251,3 +251,16 @@ def test_a_transaction_without_acquirers_is_never_no_filing(tmp_path: Path) -> N
     e = _variant(tmp_path, ("acquirers: [catl, stellantis],", "acquirers: [],"))
     v = verdict(e, "zaragoza", "2025-01-01", "xeu-es-fdi")
     assert (v.verdict, v.missing) == (Verdict.AT_RISK, ["the acquirers of jv-creation"])
+
+
+def test_nothing_placed_on_the_market_yet_is_not_yet_required(tmp_path: Path) -> None:
+    # even an obligation whose own date is UNCONFIRMED waits for the first placing
+    e = _variant(
+        tmp_path, ("since: 2026-01-01, sources: [s1]}", "since: 2028-01-01, sources: [s1]}")
+    )
+    for rule in ("xeu-battery-cf", "xeu-battery-passport"):
+        v = verdict(e, "debrecen", "2027-09-01", rule)
+        assert (v.verdict, v.outcome) == (
+            Verdict.NOT_APPLICABLE,
+            "not yet required (first placing 2028-01-01)",
+        )

@@ -91,6 +91,14 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             f"no placing of {prose_list(rule.products) if rule.products else 'its products'} on "
             f"the markets of the rule ({prose_list(rule.markets)}) recorded",
         )
+    later = [m.since for m in placements if m.since is not None and ctx.on < m.since]
+    if len(later) == len(placements):  # nothing placed on the market yet: nothing to oblige
+        first = min(later)
+        return not_applicable(
+            rule,
+            f"nothing placed on the market yet on {ctx.on}: first placing {first}",
+            outcome=f"not yet required (first placing {first})",
+        )
     pid = rule.params.get("applies_from", f"{rule.kind}.applies_from")
     try:
         raw = ctx.param(pid, uses)
