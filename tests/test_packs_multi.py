@@ -83,3 +83,19 @@ def test_all_selects_every_pack_of_the_directory(policies: Path) -> None:
     e = Engine.from_dir(DEFAULT_DATA, "all", policies=policies)
     assert [p.id for p in e.packs] == ["us", "xeu"]
     assert parse_pack_ids(["us", "xeu,us"]) == ["us", "xeu"]
+
+
+def test_the_shipped_packs_leave_us_plants_as_under_the_us_pack() -> None:
+    # the default of the command line is every shipped pack: no European pack may reach a US
+    # plant through its nexus (e.g. a German offtaker of a US plant is no nexus)
+    both = Engine.from_dir(DEFAULT_DATA, "all")
+    alone = Engine.from_dir(DEFAULT_DATA, "us")
+    assert both.packs[0].id == "us"
+    for arr, a in both.dataset.arrangements.items():
+        if a.country != "US":
+            continue
+        s = both.score(arr, ON, remedies=False)
+        assert [p.applied for p in s.packs] == [True] + [False] * (len(both.packs) - 1), arr
+        assert s.model_dump(mode="json", exclude={"packs"}) == alone.score(
+            arr, ON, remedies=False
+        ).model_dump(mode="json", exclude={"packs"}), arr
