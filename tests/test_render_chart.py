@@ -154,3 +154,14 @@ def test_graphml_and_gexf_hold_the_drawn_neighbourhood(engine: Engine) -> None:
     root = ET.fromstring(x.data)
     ids = {e.get("id") for e in root.iter() if e.tag.endswith("edge")}
     assert "aesc-owns-aesc-us" in ids
+
+
+def test_a_link_of_another_deal_is_not_drawn(engine: Engine) -> None:
+    """CATL licenses Ford twice: Marshall's cells and Kentucky's storage (a link tagged with
+    that arrangement); Marshall's chart draws its own licence only."""
+    c = build_chart(engine, engine.score("ford-marshall", ON, remedies=False))
+    licences = {e.id for e in c.edges if e.kind == "licence"}
+    assert licences == {"catl-licence-ford-marshall"}
+    k = build_chart(engine, engine.score("ford-kentucky-storage", ON, remedies=False))
+    assert "catl-licence-ford-kentucky-storage" in {e.id for e in k.edges}
+    assert "catl-licence-ford-marshall" not in {e.id for e in k.edges}
