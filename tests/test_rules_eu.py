@@ -264,3 +264,18 @@ def test_nothing_placed_on_the_market_yet_is_not_yet_required(tmp_path: Path) ->
             Verdict.NOT_APPLICABLE,
             "not yet required (first placing 2028-01-01)",
         )
+
+
+def test_a_filing_quotes_the_approval_conditions_of_the_text(tmp_path: Path) -> None:
+    e = _variant(
+        tmp_path,
+        pack=(
+            'phrases: {open: "confirm via',
+            'phrases: {conditions: "approval only with at most 49% foreign ownership", '
+            'open: "confirm via',
+        ),
+    )
+    v = verdict(e, "zaragoza", "2025-01-01", "xeu-es-fdi")
+    assert v.reason.endswith("; approval only with at most 49% foreign ownership")
+    # a regime that gives no filing quotes no conditions
+    assert "49%" not in verdict(e, "zaragoza", "2025-01-01", "xeu-fsr-concentration").reason

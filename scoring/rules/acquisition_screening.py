@@ -20,7 +20,9 @@ For each transaction of the arrangement (``transactions``) and each acquirer:
 4. **where**: a tier's ``sectors`` (``listed``, a list of sector ids, or ``any``) against the
    target's activities (``facts.activities`` of the target and of the focal entity); an
    activity a sector holds only in ``unconfirmed_activities`` leaves the tier open;
-5. an **exemption** (``exemptions``: conditions on the target) turns a filing into *no filing*.
+5. an **exemption** (``exemptions``: conditions on the target) turns a filing into *no filing*;
+6. after a (possible) mandatory filing the text's ``phrases.conditions`` is quoted: what an
+   approval would be conditioned on (the IAA proposal: foreign ownership at most 49%, …).
 
 The outcome is the most severe tier met: *mandatory filing* (verdict not eligible: the deal
 needs prior approval), *voluntary filing advisable* (at risk), *no filing* (eligible). A tier that
@@ -459,7 +461,8 @@ def _acquirer_clause(
             unconfirmed=unconf,
             missing=sorted({m for m in top[3]} | set(exempt.missing if exempt else [])),
             reason=f"{head}: {why_open}{exempt_note}; if so {words}, else {fallback}"
-            + (f" ({advice})" if advice else ""),
+            + (f" ({advice})" if advice else "")
+            + _conditions(phrases, top[0]),
             outcome=f"{words} likely (open: {top[5]})"
             if not top[3]
             else f"undetermined: {words} or {fallback}",
@@ -482,10 +485,18 @@ def _acquirer_clause(
         links=links,
         unconfirmed=unconf,
         reason=f"{head}: {'; '.join(best[2])}: {OUTCOMES[best_id]}"
-        + (f" ({stake.words()} of {target})" if stake.known else ""),
+        + (f" ({stake.words()} of {target})" if stake.known else "")
+        + _conditions(phrases, best_id),
         outcome=OUTCOMES[best_id],
         impact=IMPACT[best_id],
     )
+
+
+def _conditions(phrases: Mapping[str, str], outcome_id: str) -> str:
+    """The text's ``phrases.conditions`` (what approval would be conditioned on, e.g. the
+    Industrial Accelerator Act's "foreign ownership at most 49%") after a mandatory filing."""
+    said = phrases.get("conditions")
+    return f"; {said}" if said and outcome_id == "mandatory_filing" else ""
 
 
 def _named_ids(ents: Mapping[str, Any], ids: list[str]) -> str:
