@@ -17,6 +17,7 @@ import yaml
 
 from georisk.scoring.countries import ISO_3166_ALPHA2
 from georisk.scoring.engine import ArrangementScore, Engine
+from georisk.scoring.policy import load_pack, load_scenarios
 from georisk.scoring.rules import Clause, RuleOutcome, Verdict
 from georisk.scoring.timeline import timeline
 from tests.conftest import DATA, TODAY
@@ -355,3 +356,27 @@ def test_debrecen_timeline_shows_when_the_european_obligations_start(engine: Eng
     assert (dt.date(2027, 8, 18), "eu-battery-due-diligence", "at_risk") in changed
     passport = next(c for c in t.changes if c.date == dt.date(2027, 2, 18))
     assert any(e.ref == "battreg.passport.applies_from" for e in passport.events), passport.events
+
+
+@pytest.mark.parametrize("name", ["eu", "uk"])
+def test_a_rule_in_force_finds_every_value_it_reads(name: str) -> None:
+    """No gap in the dated values: on every month from 2019 to 2031 when a rule instance is in
+    force (its own dates and its `in_force` switch), every parameter it maps has a value, so it
+    never answers "no rule in force" by accident. Checked under every scenario of the pack."""
+    pack = load_pack(DATA / "policies" / f"{name}.yaml")
+    scenarios = load_scenarios(DATA / "policies" / f"{name}.scenarios.yaml", pack)
+    months = [dt.date(y, m, 1) for y in range(2019, 2032) for m in range(1, 13)]
+    for sc in scenarios.scenarios:
+        p = pack.with_overrides(list(sc.overrides), sc.id) if sc.overrides else pack
+        for rule in p.rules:
+            for d in months:
+                if (rule.effective_from and d < rule.effective_from) or (
+                    rule.effective_to and d > rule.effective_to
+                ):
+                    continue
+                switch = rule.params.get("in_force")
+                on = p.maybe(switch, d) if switch else None
+                if switch and (on is None or on.value is not True):
+                    continue
+                gaps = [pid for pid in rule.params.values() if p.maybe(pid, d) is None]
+                assert not gaps, (sc.id, rule.id, d, gaps)
