@@ -96,11 +96,15 @@ class GeoriskApp:
         return await self.state.reload()
 
     async def _poll_store(self) -> None:
-        """Serve what other replicas write: look at the store's version every
-        ``store_poll_seconds`` and refresh when it moved (a failed look keeps the data served
-        and is retried: a database restart is survived)."""
+        """Serve what other replicas write: wait for a write's notification (PostgreSQL
+        LISTEN/NOTIFY, :meth:`georisk.store.Store.wait_for_change`) or ``store_poll_seconds``,
+        then refresh when the store's version moved (a failed look keeps the data served and
+        is retried: a database restart is survived)."""
+        store = self.state.store
+        assert store is not None
+        wait = self.settings.store_poll_seconds
         while True:
-            await asyncio.sleep(self.settings.store_poll_seconds)
+            await asyncio.to_thread(store.wait_for_change, wait)
             try:
                 await self.state.refresh()
             except Exception:  # refresh logs and keeps serving; never let the loop die

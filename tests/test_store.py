@@ -477,3 +477,34 @@ def test_every_problem_of_a_refused_write_is_a_field_violation(seeded: Store) ->
         seeded.create("link", link, **WHO)
     assert [f for f, _ in err.value.violations] == ["link.source", "link.sources[1]"]
     assert len(err.value.issues) == 2
+
+
+def test_a_replica_waiting_for_a_change_wakes_at_the_write(url: str) -> None:
+    """PostgreSQL: a write NOTIFYs (at commit), and a replica's wait_for_change returns at once
+    instead of at its next poll; SQLite has no notifications, so the wait is the poll's."""
+    import threading
+    import time
+
+    with open_store(url) as writer, open_store(url) as replica:
+        writer.init_from(DATA, actor="ops", reason="seed")
+        pg = url.startswith("postgresql")
+        if pg:  # listening from before the write, as a replica in service is
+            assert replica.wait_for_change(0.05) is False
+        woke: list[float] = []
+
+        def wait() -> None:
+            t = time.monotonic()
+            if replica.wait_for_change(10.0 if pg else 0.2):
+                woke.append(time.monotonic() - t)
+
+        th = threading.Thread(target=wait)
+        th.start()
+        time.sleep(0.3)
+        _, etag = writer.get("link", "vw-owns-gotion")
+        writer.update("link", "vw-owns-gotion", {"share": 0.3}, update_mask=["share"],
+                      etag=etag, **WHO)  # fmt: skip
+        th.join(15)
+        if pg:
+            assert len(woke) == 1 and woke[0] < 5.0, woke  # not the 10 s timeout
+        else:
+            assert woke == []

@@ -5,11 +5,13 @@ See :mod:`georisk.store` for the worked example and ``docs/store.md`` for the de
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from georisk.scoring.dataset import Dataset, DatasetError, DatasetIssue, assemble, load_dataset
@@ -103,6 +105,10 @@ def _next_version(prev: str, op: str, kind: str, rid: str, after: str, seq: int)
     return f"sha256:{h}@{seq}"
 
 
+#: the PostgreSQL channel a write notifies (:meth:`Store.wait_for_change`)
+NOTIFY_CHANNEL = "georisk_changes"
+
+
 class Store:
     """A store of the dataset's records with their history (:func:`open_store` opens one)."""
 
@@ -114,21 +120,58 @@ class Store:
         #: the next write is checked against incrementally (see :meth:`adopt`)
         self._checked: tuple[int, Dataset, int] | None = None
         self._checked_lock = threading.Lock()
+        self._listener: Any = None  # a psycopg connection LISTENing (wait_for_change)
 
     def adopt(self, seq: int, ds: Dataset) -> None:
         """Check the next writes against ``ds``, the dataset of store version ``seq`` (e.g. the
         one a server serves), incrementally: only what a write touches is re-checked, with
         :func:`georisk.scoring.overlay.apply_overlay` (the loader's checks, limited to the
         records a change can break), so a write costs what it changes, not the dataset's size.
-        A write the incremental check refuses is checked whole again, so its error is worded
-        exactly as the loader words it. Without a dataset adopted, the first write is checked
-        whole and its result kept for the next."""
+        A refusal is answered from the same check when its issues are the written record's,
+        else checked whole again so that it is worded exactly as the loader words it. Without a
+        dataset adopted, the first write is checked whole and its result kept for the next."""
         with self._checked_lock:
             if self._checked is None or self._checked[0] < seq:
                 self._checked = (seq, ds, 0)
 
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until another process commits a write (True) or ``timeout`` seconds pass
+        (False); a replica then refreshes. On PostgreSQL every write sends
+        ``NOTIFY georisk_changes`` in its transaction (delivered at commit) and this listens on
+        a connection of its own, so a replica sees a write at once rather than at its next
+        poll; a lost connection (a database restart) is opened again at the next call, and the
+        poll that follows each timeout catches what was missed meanwhile. On SQLite (one
+        machine, no notifications) it sleeps ``timeout``: polling.
+        """
+        if self._engine.dialect.name != "postgresql":
+            time.sleep(timeout)
+            return False
+        try:
+            if self._listener is None or self._listener.closed:
+                import psycopg
+
+                url = self._engine.url.set(drivername="postgresql")
+                self._listener = psycopg.connect(
+                    url.render_as_string(hide_password=False), autocommit=True
+                )
+                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except Exception:  # the database went away: poll until it is back
+            self._close_listener()
+            time.sleep(timeout)
+            return False
+
+    def _close_listener(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken
+                conn.close()
+
     def close(self) -> None:
         """Release the database connections."""
+        self._close_listener()
         self._engine.dispose()
 
     def __enter__(self) -> Store:
@@ -442,6 +485,8 @@ class Store:
                     dataset_version=version,
                 )
             )
+            if conn.dialect.name == "postgresql":  # replicas waiting in wait_for_change
+                conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
             if cur is not None:
                 conn.execute(
                     update(records)
