@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from georisk.scoring.rules.conditions import OPS, FactValue, judge
@@ -22,11 +22,12 @@ def exact(op: str, x: float, v: float) -> bool:
 
 @settings(max_examples=400, deadline=None)
 @given(op=ops, v=values, a=values, b=values)
+@example(op="<", v=0.85, a=0.2, b=0.85)  # the upper bound itself decides "<"
 def test_bounds_agree_with_every_value_inside(op: str, v: float, a: float, b: float) -> None:
     lo, hi = min(a, b), max(a, b)
     cond = {"fact": "stake", "op": op, "value": v}
     got = judge(cond, lambda _b: FactValue.bounded(lo, hi, "stake", unit="share")).met
-    grid = [lo + (hi - lo) * i / 20 for i in range(21)]
+    grid = [lo, hi, *(lo + (hi - lo) * i / 20 for i in range(1, 20))]  # the bounds exactly
     answers = {exact(op, x, v) for x in grid}
     if got is None:
         assert answers == {True, False} or (op == "=" and lo < hi)
