@@ -364,12 +364,10 @@ class Engine:
         chosen = owner.scenarios.get(sid)
         if chosen.basis.kind is BasisKind.ENACTED and owner.pack is not self.pack:
             chosen = self.scenarios.baseline  # the packs' current laws are one baseline
-        out = []
-        for ps in sets:
-            mine = chosen if chosen in ps.scenarios.scenarios else ps.scenarios.baseline
-            if ps.pack is self.pack and chosen.basis.kind is BasisKind.ENACTED:
-                mine = chosen
-            out.append((ps, mine))
+        # current law: every pack at its own current law; a change: its pack under it, the
+        # others at current law
+        enacted = chosen.basis.kind is BasisKind.ENACTED
+        out = [(ps, ps.scenarios.baseline if enacted or ps is not owner else chosen) for ps in sets]
         return chosen, out
 
     # ------------------------------------------------------------------ ownership
