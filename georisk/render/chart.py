@@ -214,6 +214,13 @@ def decisive_groups(score: ArrangementScore) -> list[list[str]]:
     return out
 
 
+def _by_points(score: ArrangementScore) -> list[str]:
+    """The links of the technology and equity contributions, largest contribution first."""
+    parts = [c for a in (score.technology, score.equity) for c in a.contributions]
+    ranked = sorted(parts, key=lambda c: -c.points)
+    return list(dict.fromkeys(lid for c in ranked for lid in c.links))
+
+
 def _axis_links(score: ArrangementScore) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for a in (score.technology, score.equity):
@@ -305,6 +312,7 @@ class _Holders:
     rest: int  # how many further links
     rest_sources: int  # from how many further holders (not drawn)
     rest_share: float  # their summed ownership share (lower bounds)
+    rest_providers: bool = False  # some of them are not holdings (supply, licence, …)
 
 
 def _holders(
@@ -327,13 +335,15 @@ def _holders(
     src = adj.source[js]
     forced = [j for j in order.tolist() if int(src[j]) in keep_idx]
     others = [j for j in order.tolist() if int(src[j]) not in keep_idx]
+    k = max(0, k - len({int(src[j]) for j in forced}))  # those drawn already count
     chosen, rest = others[:k], others[k:]
     at = g.dataset.store.at
     top = [l for l in (at(int(pos[j])) for j in forced + chosen) if l.arrangement in own]
     holding = _OWN_MASK[adj.kind[js]]
     rest_share = float(sum(lo[j] for j in rest if holding[j]))
     rest_sources = len({int(src[j]) for j in rest} - {int(src[j]) for j in chosen})
-    return _Holders(top, len(rest), rest_sources, rest_share)
+    providers = any(not holding[j] for j in rest)
+    return _Holders(top, len(rest), rest_sources, rest_share, providers)
 
 
 def _members(arr: Arrangement) -> dict[str, list[str]]:
@@ -355,7 +365,8 @@ class _Walk:
     own: frozenset[str | None] = frozenset({None})
     nodes: dict[str, int] = field(default_factory=dict)  # id → depth
     edges: dict[str, Link] = field(default_factory=dict)
-    more: dict[str, tuple[int, float]] = field(default_factory=dict)  # target → (n, share)
+    #: target → (holders not drawn, their summed share, some are providers rather than holders)
+    more: dict[str, tuple[int, float, bool]] = field(default_factory=dict)
     unwalked: dict[str, int] = field(default_factory=dict)
 
     def room(self) -> int:
@@ -403,7 +414,10 @@ class _Walk:
                     for l in h.top
                     if l.source in left and l.kind in OWNERSHIP_KINDS
                 )
-                self.more[eid] = (n_more, share)
+                providers = h.rest_providers or any(
+                    l.kind not in OWNERSHIP_KINDS for l in h.top if l.source in left
+                )
+                self.more[eid] = (n_more, share, providers)
 
 
 def _links_among(
@@ -476,12 +490,18 @@ def chart_of(
     # then the decisive links (the first group whatever the bound), the entities the failing
     # clauses name, and the links the axis contributions rest on, while they fit
     groups = decisive_groups(score)
-    extra = [[lid] for lid in sorted(set(axes) - dec_links)]
+    extra = [[lid] for lid in _by_points(score) if lid not in dec_links]
+    per_target: dict[str, int] = {}
     for i, grp in enumerate([*groups, *extra]):
         ls = [l for l in (ds.links.get(x) for x in grp) if l is not None and l.active(on)]
         new = {x for l in ls for x in (l.source, l.target)} - set(w.nodes)
         if i > 0 and len(w.nodes) + len(new) > w.max_nodes:
             continue
+        if i >= len(groups) and ls:  # an axis link: at most per_node into one entity
+            t = ls[0].target
+            if new and per_target.get(t, 0) >= w.per_node:
+                continue
+            per_target[t] = per_target.get(t, 0) + 1
         for l in ls:
             w.edges[l.id] = l
             for x in (l.source, l.target):
@@ -532,10 +552,10 @@ def chart_of(
         if l.source in ids and l.target in ids
     ]
     hidden = sum(w.unwalked.values())
-    for target, (n, share) in sorted(w.more.items()):
+    for target, (n, share, providers) in sorted(w.more.items()):
         mid = f"more:{target}"
         hidden += n
-        name = f"{n:,} more holder{'s' if n != 1 else ''}"
+        name = f"{n:,} more holder{'s' if n != 1 else ''}" + (" and providers" if providers else "")
         nodes.append(
             ChartNode(
                 id=mid,

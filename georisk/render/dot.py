@@ -1,6 +1,7 @@
 """The chart as Graphviz DOT (through the ``graphviz`` binding), drawn by the system ``dot``.
 
-:func:`to_dot` writes the source: owners above, the plant and its operator on the bottom rank,
+:func:`to_dot` writes the source: owners above, the plant and its operator on the bottom rank
+(a chart whose widest layer holds more than :data:`WIDE` entities is drawn left to right),
 a shape per entity kind, a fill per covered-nation status, a purple border for an entity on a
 list in force, an edge colour per link kind with the share (licence terms on a licence) as its
 label, dashed edges for UNCONFIRMED or merely reported or proposed links, the decisive links
@@ -28,7 +29,7 @@ import graphviz  # type: ignore[import-untyped]
 from georisk.render.chart import Chart, ChartEdge, ChartNode
 from georisk.render.style import DASHED, DECISIVE, EDGES, FILLS, LISTED, SHAPES
 
-__all__ = ["DOT_HINT", "DotMissing", "dot_available", "draw", "to_dot"]
+__all__ = ["DOT_HINT", "WIDE", "DotMissing", "direction", "dot_available", "draw", "to_dot"]
 
 FONT = "Helvetica,Arial,sans-serif"
 DOT_HINT = (
@@ -123,6 +124,8 @@ def _label(chart: Chart) -> str:
     esc = html.escape
     head = f"{chart.name} [{chart.arrangement}]"
     sub = f"ownership and technology as of {chart.as_of.isoformat()}, scenario {chart.scenario}"
+    if direction(chart) == "LR":
+        sub += "; holders on the left, the plant on the right"
     drawn = sum(1 for n in chart.nodes if n.kind != "more")
     tail = f"{drawn} entities drawn (at most {chart.max_nodes} nodes)"
     if chart.hidden:
@@ -146,12 +149,31 @@ def _label(chart: Chart) -> str:
     )
 
 
+#: a chart whose widest layer (entities at one distance from the deal) holds more entities
+#: than this is drawn left to right: a tall page reads better than a strip many pages wide
+WIDE = 10
+
+
+def direction(chart: Chart) -> str:
+    """``TB`` (holders above, the plant below) or, for a wide chart, ``LR`` (holders on the
+    left, the plant on the right).
+
+    >>> import datetime as dt
+    >>> direction(Chart("a", "A", dt.date(2026, 1, 1), "s", (), ()))
+    'TB'
+    """
+    layers: dict[int, int] = {}
+    for n in chart.nodes:
+        layers[n.depth] = layers.get(n.depth, 0) + 1
+    return "LR" if max(layers.values(), default=0) > WIDE else "TB"
+
+
 def to_dot(chart: Chart) -> str:
     """The DOT source of ``chart`` (see the module docstring)."""
     g = graphviz.Digraph(name=chart.arrangement)
     g.attr(
         "graph",
-        rankdir="TB",
+        rankdir=direction(chart),
         label=_label(chart),
         labelloc="t",
         fontname=FONT,
@@ -188,6 +210,7 @@ def to_dot(chart: Chart) -> str:
         for nid in bottom:
             if nid in names:
                 s.node(names[nid])
+    minlen = _stagger(chart) if direction(chart) == "TB" else {}
     for e in chart.edges:
         st = DECISIVE if e.decisive else EDGES.get(e.kind, EDGES["supply"])
         style = DASHED if e.dashed else EDGES.get(e.kind, st).style
@@ -205,34 +228,47 @@ def to_dot(chart: Chart) -> str:
         }
         if e.kind == "offtake":
             attrs["constraint"] = "false"
+        if minlen.get(e.id, 1) > 1:
+            attrs["minlen"] = str(minlen[e.id])
         g.edge(names[e.source], names[e.target], **{k: v for k, v in attrs.items() if v})
     return str(g.source)
 
 
-#: an entity with this many drawn holders (or more) has them staggered over several ranks
-STAGGER_FROM = 6
+#: an entity with more drawn holders than this has them staggered over several ranks
+STAGGER_FROM = 4
+#: over at most this many ranks
+STAGGER_RANKS = 4
 
 
-def _fan_in(source: str) -> int:
-    """The largest number of edges into one node of a DOT source (``a -> b`` lines)."""
-    heads: dict[str, int] = {}
-    for line in source.splitlines():
-        if " -> " in line:
-            head = line.split(" -> ", 1)[1].split(" ", 1)[0]
-            heads[head] = heads.get(head, 0) + 1
-    return max(heads.values(), default=0)
+def _stagger(chart: Chart) -> dict[str, int]:
+    """``minlen`` of the edges into an entity with many drawn holders: 1, 2, … in turn (at most
+    :data:`STAGGER_RANKS`), so that its holders stand on a few rows instead of one very long
+    one and the drawing keeps a page's proportions. Edge id → minlen (1 is not listed).
+
+    >>> import datetime as dt
+    >>> es = tuple(ChartEdge(f"e{i}", f"h{i}", "t", "equity", "") for i in range(6))
+    >>> _stagger(Chart("a", "A", dt.date(2026, 1, 1), "s", (), es))
+    {'e1': 2, 'e3': 2, 'e5': 2}
+    """
+    into: dict[str, list[ChartEdge]] = {}
+    for e in chart.edges:
+        if e.kind != "offtake":
+            into.setdefault(e.target, []).append(e)
+    out: dict[str, int] = {}
+    for es in into.values():
+        if len(es) <= STAGGER_FROM:
+            continue
+        ranks = min(STAGGER_RANKS, -(-len(es) // STAGGER_FROM))
+        for i, e in enumerate(sorted(es, key=lambda x: (not x.decisive, x.id))):
+            if i % ranks:
+                out[e.id] = 1 + i % ranks
+    return out
 
 
 def draw(source: str, fmt: str) -> bytes:
-    """``dot -T<fmt>`` of ``source`` (``svg`` or ``png``); :class:`DotMissing` without it.
-
-    A wide fan-in (many holders of one entity, members of a consortium) is staggered over a few
-    ranks first (Graphviz ``unflatten``, when installed), so the drawing stays near a page's
-    proportions instead of one very long row."""
+    """``dot -T<fmt>`` of ``source`` (``svg`` or ``png``); :class:`DotMissing` without it."""
     if not dot_available():
         raise DotMissing()
-    if _fan_in(source) >= STAGGER_FROM and shutil.which("unflatten"):
-        source = graphviz.unflatten(source, stagger=4, fanout=True, chain=4)
     try:
         out: bytes = graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
     except graphviz.ExecutableNotFound:

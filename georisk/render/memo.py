@@ -27,6 +27,7 @@ from html import escape
 from georisk.render.bands import timeline_svg
 from georisk.render.bars import axis_bars_svg, segment_colour
 from georisk.render.chart import Chart
+from georisk.render.dot import direction
 from georisk.render.style import BAND_COLOURS, VERDICT_COLOURS
 from georisk.scoring.engine import ArrangementScore, UnconfirmedFact
 from georisk.scoring.rules import RuleOutcome
@@ -265,7 +266,12 @@ def _html_axes(score: ArrangementScore) -> str:
 def _html_chart(parts: MemoParts) -> str:
     c = parts.chart
     if parts.chart_svg:
-        cap = "Owners above, the plant and its operator at the bottom; the legend is in the chart."
+        where = (
+            "Holders on the left, the plant and its operator on the right"
+            if c is not None and direction(c) == "LR"
+            else "Owners above, the plant and its operator at the bottom"
+        )
+        cap = f"{where}; the legend is in the chart."
         cap += decisive_caption(c)
         body = (
             f"<figure>{inline_svg(parts.chart_svg)}<figcaption>{escape(cap)}</figcaption></figure>"
