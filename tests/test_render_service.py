@@ -159,3 +159,11 @@ def test_max_nodes_bounds_the_drawing(stub: render_pb2_grpc.RenderServiceStub) -
     # the arrangement's members are drawn whatever the bound; their holders are not walked
     assert small.entities_drawn <= full.entities_drawn
     assert small.holders_not_drawn > 0 and full.holders_not_drawn == 0
+
+
+def test_known_at_needs_a_store(stub: render_pb2_grpc.RenderServiceStub) -> None:
+    err = failure(
+        stub, arrangement_id="casip", format=render_pb2.RENDER_FORMAT_DOT, known_at_version=3
+    )
+    assert err.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "store" in (err.details() or "")
