@@ -29,7 +29,7 @@ from georisk.scoring.timeline import Timeline
 
 __all__ = ["timeline_svg"]
 
-WIDTH, LABEL_W, ROW_H, GAP = 680, 130, 16, 5
+WIDTH, LABEL_W, ROW_H, GAP = 720, 190, 16, 5
 AXES = ("technology", "equity", "policy", "overall")
 
 
