@@ -150,6 +150,11 @@ class Timeline(BaseModel):
     dataset_version: str
     pack_version: str
     scenario_set_version: str
+    packs_applied: list[str] = Field(
+        default_factory=list,
+        description="version labels of the packs evaluated for the arrangement, the primary "
+        "first (more than one: several packs at once, scoring/packs.py)",
+    )
     intervals: list[Period]
     changes: list[ChangePoint]
     candidates: int = Field(description="candidate change dates inside the window")
@@ -607,6 +612,10 @@ def timeline(
         to=end,
         dataset_version=ds.version,
         pack_version=engine.pack.version_label,
+        packs_applied=[
+            ps.pack.version_label
+            for ps in [engine.packs[0], *engine.applied_extras(ds.arrangements[arrangement])]
+        ],
         scenario_set_version=engine.scenarios.content_hash,
         intervals=periods,
         changes=changes,
@@ -691,7 +700,12 @@ def render_timeline_table(t: Timeline, width: int = WIDTH) -> str:
     """The intervals as a table and the changes with their events, wrapped to ``width``."""
     lines = [
         f"{t.name} [{t.arrangement}] · scenario {t.scenario} · {t.from_} … {t.to}",
-        f"dataset {t.dataset_version} · pack {t.pack_version}",
+        f"dataset {t.dataset_version} · "
+        + (
+            f"packs {', '.join(t.packs_applied)}"
+            if len(t.packs_applied) > 1
+            else f"pack {t.pack_version}"
+        ),
         f"{len(t.changes)} change date(s) among {t.candidates} candidate date(s); "
         f"{t.evaluated} score(s) computed",
     ]

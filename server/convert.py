@@ -631,6 +631,7 @@ def _timeline_to_proto_reference(t: Timeline) -> scoring_pb2.Timeline:
                 "truncated": d["truncated"],
                 "covered_to": d["covered_to"],
                 "truncated_by": d["truncated_by"],
+                "packs_applied": d["packs_applied"],
             }
         ),
         scoring_pb2.Timeline(),

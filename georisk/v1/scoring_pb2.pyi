@@ -1191,6 +1191,7 @@ class Timeline(_message.Message):
     TRUNCATED_FIELD_NUMBER: _builtins.int
     COVERED_TO_FIELD_NUMBER: _builtins.int
     TRUNCATED_BY_FIELD_NUMBER: _builtins.int
+    PACKS_APPLIED_FIELD_NUMBER: _builtins.int
     arrangement_id: _builtins.str
     """Id of the arrangement."""
     name: _builtins.str
@@ -1227,6 +1228,12 @@ class Timeline(_message.Message):
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineChange]:
         """The dates on which something changes, in date order; the first interval has none."""
 
+    @_builtins.property
+    def packs_applied(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Version labels of the policy packs evaluated for the arrangement, the primary first (more
+        than one when further packs reach it through their nexus).
+        """
+
     def __init__(
         self,
         *,
@@ -1245,10 +1252,11 @@ class Timeline(_message.Message):
         truncated: _builtins.bool = ...,
         covered_to: _builtins.str = ...,
         truncated_by: _builtins.str = ...,
+        packs_applied: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "candidates", b"candidates", "changes", b"changes", "covered_to", b"covered_to", "dataset_version", b"dataset_version", "evaluated", b"evaluated", "from_date", b"from_date", "intervals", b"intervals", "name", b"name", "pack_version", b"pack_version", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "to_date", b"to_date", "truncated", b"truncated", "truncated_by", b"truncated_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "candidates", b"candidates", "changes", b"changes", "covered_to", b"covered_to", "dataset_version", b"dataset_version", "evaluated", b"evaluated", "from_date", b"from_date", "intervals", b"intervals", "name", b"name", "pack_version", b"pack_version", "packs_applied", b"packs_applied", "scenario", b"scenario", "scenario_set_version", b"scenario_set_version", "to_date", b"to_date", "truncated", b"truncated", "truncated_by", b"truncated_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
