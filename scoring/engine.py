@@ -423,6 +423,10 @@ class Engine:
         and its overrides' start dates: the policy axis asks "if this happens, how does the
         deal fare"). With ``in_force_only`` it is judged on ``on`` itself, its overrides
         applying only from their dates (what a timeline shows day by day).
+
+        With further packs whose nexus the arrangement has (:meth:`applied_extras`), the rules
+        of every such pack follow the primary's, each pack under its part of the scenario
+        (``scenario`` in the pack it belongs to, current law in the others).
         """
         d = ds or self.dataset
         extras = self.applied_extras(d.arrangements[arrangement], d)
@@ -518,7 +522,9 @@ class Engine:
     ) -> ArrangementScore:
         """Score one arrangement as of a date (default today) under every scenario.
 
-        ``scenario`` picks whose verdicts are reported; the policy axis always uses them all.
+        ``scenario`` picks whose verdicts are reported; the policy axis always uses them all
+        (with further packs applying, their scenarios too: :meth:`scenario_list`; the result's
+        ``packs`` says which packs applied).
         The reported verdicts of a scenario whose changes start later than ``as_of`` are those
         of its first day in force, unless ``scenario_in_force_only`` (then those of ``as_of``,
         with only the changes in force on it: :meth:`evaluate`).
