@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from georisk.scoring import clock
 from georisk.scoring.control import OwnershipReport, ownership_report
-from georisk.scoring.dataset import Dataset, load_dataset
+from georisk.scoring.dataset import Dataset, DatasetError, DatasetIssue, load_dataset
 from georisk.scoring.graph import ArrangementGraph, GraphCache
 from georisk.scoring.model import (
     Arrangement,
@@ -247,9 +247,16 @@ class Engine:
             pdir = (
                 DEFAULT_DATA / "policies"
             )  # a user dataset without its own packs: the shipped ones
+        unknown = [i for i in ids if not (pdir / f"{i}.yaml").exists()]
+        if unknown or not ids:
+            known = ", ".join(shipped_pack_ids(pdir)) or "none"
+            what = (
+                f"unknown policy pack {', '.join(map(repr, unknown))}"
+                if unknown
+                else ("no policy pack selected")
+            )
+            raise DatasetError([DatasetIssue(str(pdir), "", "pack", f"{what}; known: {known}")])
         sets = [load_pack_set(pdir, i) for i in ids]
-        if not sets:
-            raise ValueError("no policy pack selected")
         merged_scenarios(sets[0].scenarios, sets[1:])  # refuses scenario ids shared by packs
         first = sets[0]
         return Engine(load_dataset(data_dir), first.pack, first.scenarios, extra=tuple(sets[1:]))

@@ -99,3 +99,8 @@ def test_the_shipped_packs_leave_us_plants_as_under_the_us_pack() -> None:
         assert s.model_dump(mode="json", exclude={"packs"}) == alone.score(
             arr, ON, remedies=False
         ).model_dump(mode="json", exclude={"packs"}), arr
+
+
+def test_an_unknown_pack_is_named_with_the_known_ones(policies: Path) -> None:
+    with pytest.raises(DatasetError, match=r"unknown policy pack 'nope'; known: us, xeu"):
+        Engine.from_dir(DEFAULT_DATA, "us,nope", policies=policies)
