@@ -243,7 +243,7 @@ class Engine:
             if not shipped_pack_ids(pdir):
                 pdir = DEFAULT_DATA / "policies"
             ids = shipped_pack_ids(pdir)
-        elif not all((pdir / f"{i}.yaml").exists() for i in ids):
+        elif not any((pdir / f"{i}.yaml").exists() for i in ids):
             pdir = (
                 DEFAULT_DATA / "policies"
             )  # a user dataset without its own packs: the shipped ones
