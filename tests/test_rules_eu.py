@@ -279,3 +279,33 @@ def test_a_filing_quotes_the_approval_conditions_of_the_text(tmp_path: Path) -> 
     assert v.reason.endswith("; approval only with at most 49% foreign ownership")
     # a regime that gives no filing quotes no conditions
     assert "49%" not in verdict(e, "zaragoza", "2025-01-01", "xeu-fsr-concentration").reason
+
+
+def test_look_through_counts_indirect_holdings_from_outside(tmp_path: Path) -> None:
+    # a CN fund holds 40% of a Dutch holding that holds 80% of Stellantis: 32% indirectly, more
+    # than 25%: Stellantis is a foreign investor under Spain's look-through (no direct holder is)
+    extra = (
+        "  - {id: stellantis, name: Stellantis, kind: company, country: NL, sources: [s1]}\n"
+        "  - {id: cn-fund, name: CN Fund, kind: fund, country: CN, sources: [s1]}\n"
+        "  - {id: nl-hold, name: NL Holding, kind: company, country: NL, sources: [s1]}\n"
+        "  - {id: cn-fund-hold, kind: equity, source: cn-fund, target: nl-hold, share: 0.4,"
+        " sources: [s1]}\n"
+        "  - {id: hold-stellantis, kind: equity, source: nl-hold, target: stellantis, share: 0.8,"
+        " sources: [s1]}\n"
+    )
+    text = (DATA / "records.yaml").read_text()
+    ents, links = extra.splitlines(keepends=True)[:3], extra.splitlines(keepends=True)[3:]
+    text = text.replace(ents[0], "".join(ents), 1).replace(
+        "links:\n", "links:\n" + "".join(links), 1
+    )
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "records.yaml").write_text(text)
+    (d / "policies").symlink_to(DATA / "policies")
+    v = verdict(Engine.from_dir(d, "xeu"), "zaragoza", "2025-01-01", "xeu-es-fdi")
+    st = next(c for c in v.clauses if c.id == "jv-creation:stellantis")
+    assert st.verdict is Verdict.AT_RISK  # foreign now: 50% crossed, the sector open
+    assert (
+        "holdings from outside the home area in Stellantis [stellantis] (direct and indirect) "
+        "32% is more than 25%"
+    ) in st.reason

@@ -62,7 +62,7 @@ from georisk.scoring.rules.outcome import (
 )
 from georisk.scoring.wording import named, prose_list
 
-__all__ = ["IMPACT", "NO_ACQUISITION", "OUTCOMES", "evaluate"]
+__all__ = ["IMPACT", "LOOK_THROUGH_DEPTH", "NO_ACQUISITION", "OUTCOMES", "evaluate"]
 
 #: outcome id -> words, from most to least severe
 OUTCOMES: dict[str, str] = {
@@ -230,14 +230,12 @@ def _foreign(
         )
     look = investor.get("look_through")
     if isinstance(look, Mapping):
-        lo = hi = 0.0
-        for l in ctx.links_into(acq, [LinkKind.EQUITY, LinkKind.VOTING]):
-            src = ents.get(l.source)
-            if src is not None and src.country is not None and src.country not in home:
-                a, b = l.share_bounds()
-                lo, hi = lo + a, hi + b
+        lo, hi = _outside_share(ctx, acq, home, (acq,))
         fact = FactValue.bounded(
-            lo, min(hi, 1.0), f"non-home holdings in {named(ents, acq)}", unit="share"
+            min(lo, 1.0),
+            min(hi, 1.0),
+            f"holdings from outside the home area in {named(ents, acq)} (direct and indirect)",
+            unit="share",
         )
         j = judge({**look, "fact": "holders"}, lambda _b: fact)
         if j.met:
@@ -245,6 +243,43 @@ def _foreign(
         if j.met is None:
             return None, j.reasons[0], j.missing
     return False, f"{named(ents, acq)} is organized in {e.country}, in the home area", []
+
+
+#: how far up the holders of an acquirer the look-through walks
+LOOK_THROUGH_DEPTH = 8
+
+
+def _outside_share(
+    ctx: EvalContext, eid: str, home: set[str], path: tuple[str, ...]
+) -> tuple[float, float]:
+    """The share of ``eid`` held, directly or indirectly, by holders organized outside
+    ``home`` (bounds): each chain multiplied up to its first outside holder, chains added, a
+    holder counted once per link kind (the larger of its equity and its votes), no chain through
+    an entity twice; a holder of unknown country counts in the upper bound only.
+
+    Spain's beneficial-owner test: an EU investor more than 25% held or controlled, directly or
+    indirectly, from outside the EU/EFTA is a foreign investor.
+    """
+    ents = ctx.g.dataset.entities
+    best: dict[str, tuple[float, float]] = {}
+    for l in ctx.g.links_into(eid, [LinkKind.EQUITY, LinkKind.VOTING]):
+        a, b = l.share_bounds()
+        got = best.get(l.source, (0.0, 0.0))
+        best[l.source] = (max(got[0], a), max(got[1], b))
+    lo = hi = 0.0
+    for h, (a, b) in best.items():
+        if h in path:
+            continue
+        e = ents.get(h)
+        country = e.country if e is not None else None
+        if country is None:
+            hi += b
+        elif country not in home:
+            lo, hi = lo + a, hi + b
+        elif len(path) < LOOK_THROUGH_DEPTH:
+            x, y = _outside_share(ctx, h, home, (*path, h))
+            lo, hi = lo + a * x, hi + b * y
+    return lo, hi
 
 
 def _stake(ctx: EvalContext, tx: Transaction, acq: str) -> tuple[FactValue, list[str]]:
