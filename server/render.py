@@ -16,8 +16,16 @@ import grpc
 from georisk.render import MAX_NODES, DotMissing, ExplainOptions, dot_available, explain
 from georisk.render.dot import DOT_HINT
 from georisk.render.explain import NEEDS_DOT
-from georisk.server.errors import FailedPrecondition, NotFound
-from georisk.server.service import _Check, _scenario, known_at_engine
+from georisk.scoring.dataset import DatasetError
+from georisk.scoring.overlay import Overlay, parse_overlay
+from georisk.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from georisk.server.service import (
+    _applied_field,
+    _Check,
+    _overlay_field,
+    _scenario,
+    known_at_engine,
+)
 from georisk.server.settings import Settings
 from georisk.server.state import ServingState
 from georisk.v1 import render_pb2, render_pb2_grpc
@@ -57,7 +65,8 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
     ) -> render_pb2.RenderArrangementResponse:
         engine, seq = await known_at_engine(self.state, request)
         check = _Check()
-        check.id("arrangement_id", request.arrangement_id)
+        overlay = _overlay(check, request) if request.HasField("overlay") else None
+        check.id("arrangement_id", request.arrangement_id, required=not request.HasField("overlay"))
         on = check.date("as_of", request.as_of)
         scenario = _scenario(check, engine, request.scenario)
         fmt = FORMATS.get(request.format)
@@ -69,8 +78,9 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
             check.add("max_nodes", f"must be 0 (default {MAX_NODES}) to {MAX_NODES_LIMIT}")
         check.done()
         assert fmt is not None
-        aid = request.arrangement_id
-        if aid not in engine.dataset.arrangements:
+        aid = overlay.arrangement if overlay is not None else request.arrangement_id
+        added = {a.get("id") for a in overlay.add.arrangements} if overlay is not None else set()
+        if aid not in engine.dataset.arrangements and aid not in added:
             raise NotFound("arrangement", aid)
         if fmt in NEEDS_DOT and not dot_available():
             raise _missing_dot(fmt)
@@ -81,10 +91,13 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
             max_nodes=nodes, timeline=not request.skip_timeline, timeline_budget=budget
         )
         version = engine.dataset.version
-        key = (version, "render", aid, on, scenario, fmt, nodes, request.skip_timeline)
+        digest = overlay.digest() if overlay is not None else ""
+        key = (version, "render", aid, on, scenario, fmt, nodes, request.skip_timeline, digest)
 
         def run() -> render_pb2.RenderArrangementResponse:
-            r = explain(engine, aid, as_of=on, scenario=scenario, fmt=fmt, options=opts)
+            r = explain(
+                engine, aid, as_of=on, scenario=scenario, overlay=overlay, fmt=fmt, options=opts
+            )
             c = r.chart
             return render_pb2.RenderArrangementResponse(
                 data=r.data,
@@ -101,3 +114,35 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
             return await self.state.cached(key, run)
         except DotMissing:  # removed since the check above
             raise _missing_dot(fmt) from None
+        except DatasetError as exc:  # the overlay does not apply to this dataset
+            raise InvalidArgument([(_applied_field(i), str(i)) for i in exc.issues[:20]]) from None
+
+
+def _overlay(check: _Check, request: render_pb2.RenderArrangementRequest) -> Overlay | None:
+    """The request's overlay, parsed as SimulateOverlay parses it (problems into ``check``,
+    naming the request field or the document's path); ``arrangement_id`` fills in its
+    arrangement or must agree with it."""
+    ov = request.overlay
+    arrangement = ov.arrangement_id or request.arrangement_id or None
+    if ov.arrangement_id and request.arrangement_id and ov.arrangement_id != request.arrangement_id:
+        check.add("arrangement_id", f"{request.arrangement_id!r} is not the overlay's "
+                  f"arrangement {ov.arrangement_id!r}")  # fmt: skip
+        return None
+    try:
+        return parse_overlay(
+            ov.document,
+            origin="overlay",
+            arrangement=arrangement,
+            id=ov.id or None,
+            description=ov.description or None,
+        )
+    except DatasetError as exc:
+        outside = (
+            ("arrangement", arrangement or ""),
+            ("id", ov.id),
+            ("description", ov.description),
+        )
+        given = {key for key, value in outside if value}
+        for issue in exc.issues:
+            check.add(_overlay_field(issue, given), issue.message)
+        return None

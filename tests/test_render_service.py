@@ -18,7 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from georisk.scoring.engine import Engine
 from georisk.server.settings import Settings
-from georisk.v1 import render_pb2, render_pb2_grpc
+from georisk.v1 import render_pb2, render_pb2_grpc, scoring_pb2
 from tests.conftest import DATA
 from tests.server_harness import ServerThread
 
@@ -167,3 +167,41 @@ def test_known_at_needs_a_store(stub: render_pb2_grpc.RenderServiceStub) -> None
     )
     assert err.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert "store" in (err.details() or "")
+
+
+OVERLAY = """
+arrangement: gotion-manteno-il
+add:
+  entities:
+    - {id: new-holder, name: New Holder GmbH, kind: company, country: DE, sources: [a20]}
+  links:
+    - {id: new-holder-owns-ght, kind: equity, source: new-holder, target: gotion-high-tech,
+       share: 0.05, sources: [a20]}
+"""
+
+
+def test_a_what_if_overlay_is_rendered(stub: render_pb2_grpc.RenderServiceStub) -> None:
+    r = call(
+        stub,
+        format=render_pb2.RENDER_FORMAT_DOT,
+        overlay=scoring_pb2.Overlay(document=OVERLAY, id="new-holder"),
+    )
+    assert b'id="entity:new-holder"' in r.data and b"New Holder GmbH" in r.data
+    plain = call(stub, arrangement_id="gotion-manteno-il", format=render_pb2.RENDER_FORMAT_DOT)
+    assert b"new-holder" not in plain.data
+    err = failure(
+        stub,
+        format=render_pb2.RENDER_FORMAT_DOT,
+        overlay=scoring_pb2.Overlay(
+            document="arrangement: gotion-manteno-il\nadd: {links: [{id: x}]}"
+        ),
+    )
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert all(f.startswith("overlay.document") for f in violations(err)), violations(err)
+    err = failure(
+        stub,
+        arrangement_id="casip",
+        format=render_pb2.RENDER_FORMAT_DOT,
+        overlay=scoring_pb2.Overlay(document=OVERLAY),
+    )
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT

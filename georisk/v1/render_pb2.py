@@ -22,22 +22,23 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from georisk.v1 import scoring_pb2 as georisk_dot_v1_dot_scoring__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17georisk/v1/render.proto\x12\ngeorisk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x01\n\x18RenderArrangementRequest\x12\x16\n\x0e\x61rrangement_id\x18\x01 \x01(\t\x12\r\n\x05\x61s_of\x18\x02 \x01(\t\x12\x10\n\x08scenario\x18\x03 \x01(\t\x12(\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x18.georisk.v1.RenderFormat\x12\x18\n\x10known_at_version\x18\x05 \x01(\x03\x12,\n\x08known_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmax_nodes\x18\x07 \x01(\x05\x12\x15\n\rskip_timeline\x18\x08 \x01(\x08\"\xc8\x01\n\x19RenderArrangementResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x16\n\x0e\x65ntities_drawn\x18\x04 \x01(\x05\x12\x13\n\x0blinks_drawn\x18\x05 \x01(\x05\x12\x19\n\x11holders_not_drawn\x18\x06 \x01(\x03\x12\x17\n\x0f\x64\x61taset_version\x18\x07 \x01(\t\x12\x15\n\rstore_version\x18\x08 \x01(\x03*\xbd\x01\n\x0cRenderFormat\x12\x1d\n\x19RENDER_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11RENDER_FORMAT_SVG\x10\x01\x12\x15\n\x11RENDER_FORMAT_PNG\x10\x02\x12\x16\n\x12RENDER_FORMAT_HTML\x10\x03\x12\x15\n\x11RENDER_FORMAT_DOT\x10\x04\x12\x19\n\x15RENDER_FORMAT_GRAPHML\x10\x05\x12\x16\n\x12RENDER_FORMAT_GEXF\x10\x06\x32q\n\rRenderService\x12`\n\x11RenderArrangement\x12$.georisk.v1.RenderArrangementRequest\x1a%.georisk.v1.RenderArrangementResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17georisk/v1/render.proto\x12\ngeorisk.v1\x1a\x18georisk/v1/scoring.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x02\n\x18RenderArrangementRequest\x12\x16\n\x0e\x61rrangement_id\x18\x01 \x01(\t\x12\r\n\x05\x61s_of\x18\x02 \x01(\t\x12\x10\n\x08scenario\x18\x03 \x01(\t\x12(\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x18.georisk.v1.RenderFormat\x12\x18\n\x10known_at_version\x18\x05 \x01(\x03\x12,\n\x08known_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmax_nodes\x18\x07 \x01(\x05\x12\x15\n\rskip_timeline\x18\x08 \x01(\x08\x12$\n\x07overlay\x18\t \x01(\x0b\x32\x13.georisk.v1.Overlay\"\xc8\x01\n\x19RenderArrangementResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x16\n\x0e\x65ntities_drawn\x18\x04 \x01(\x05\x12\x13\n\x0blinks_drawn\x18\x05 \x01(\x05\x12\x19\n\x11holders_not_drawn\x18\x06 \x01(\x03\x12\x17\n\x0f\x64\x61taset_version\x18\x07 \x01(\t\x12\x15\n\rstore_version\x18\x08 \x01(\x03*\xbd\x01\n\x0cRenderFormat\x12\x1d\n\x19RENDER_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11RENDER_FORMAT_SVG\x10\x01\x12\x15\n\x11RENDER_FORMAT_PNG\x10\x02\x12\x16\n\x12RENDER_FORMAT_HTML\x10\x03\x12\x15\n\x11RENDER_FORMAT_DOT\x10\x04\x12\x19\n\x15RENDER_FORMAT_GRAPHML\x10\x05\x12\x16\n\x12RENDER_FORMAT_GEXF\x10\x06\x32q\n\rRenderService\x12`\n\x11RenderArrangement\x12$.georisk.v1.RenderArrangementRequest\x1a%.georisk.v1.RenderArrangementResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'georisk.v1.render_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RENDERFORMAT']._serialized_start=518
-  _globals['_RENDERFORMAT']._serialized_end=707
-  _globals['_RENDERARRANGEMENTREQUEST']._serialized_start=73
-  _globals['_RENDERARRANGEMENTREQUEST']._serialized_end=312
-  _globals['_RENDERARRANGEMENTRESPONSE']._serialized_start=315
-  _globals['_RENDERARRANGEMENTRESPONSE']._serialized_end=515
-  _globals['_RENDERSERVICE']._serialized_start=709
-  _globals['_RENDERSERVICE']._serialized_end=822
+  _globals['_RENDERFORMAT']._serialized_start=582
+  _globals['_RENDERFORMAT']._serialized_end=771
+  _globals['_RENDERARRANGEMENTREQUEST']._serialized_start=99
+  _globals['_RENDERARRANGEMENTREQUEST']._serialized_end=376
+  _globals['_RENDERARRANGEMENTRESPONSE']._serialized_start=379
+  _globals['_RENDERARRANGEMENTRESPONSE']._serialized_end=579
+  _globals['_RENDERSERVICE']._serialized_start=773
+  _globals['_RENDERSERVICE']._serialized_end=886
 # @@protoc_insertion_point(module_scope)

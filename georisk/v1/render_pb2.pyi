@@ -5,6 +5,7 @@ The render service: pictures of an arrangement (its ownership-and-technology cha
 memo) as bytes with their media type, for a client to show or save.
 """
 
+from georisk.v1 import scoring_pb2 as _scoring_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -78,6 +79,7 @@ class RenderArrangementRequest(_message.Message):
     KNOWN_AT_FIELD_NUMBER: _builtins.int
     MAX_NODES_FIELD_NUMBER: _builtins.int
     SKIP_TIMELINE_FIELD_NUMBER: _builtins.int
+    OVERLAY_FIELD_NUMBER: _builtins.int
     arrangement_id: _builtins.str
     """Id of the arrangement to render."""
     as_of: _builtins.str
@@ -103,6 +105,15 @@ class RenderArrangementRequest(_message.Message):
     def known_at(self) -> _timestamp_pb2.Timestamp:
         """Render the data as the store knew it at this instant. Unset: now."""
 
+    @_builtins.property
+    def overlay(self) -> _scoring_pb2.Overlay:
+        """Optional what-if: render the arrangement in the dataset with this overlay applied, as
+        ScoringService.SimulateOverlay scores it (the same validation; a problem is INVALID_ARGUMENT
+        naming `overlay.arrangement_id`, `overlay.id`, `overlay.description` or the document's
+        dotted path `overlay.document.…`). `arrangement_id` may then be empty (the overlay's
+        arrangement) or must agree with it. A memo of a what-if has no timeline.
+        """
+
     def __init__(
         self,
         *,
@@ -114,10 +125,11 @@ class RenderArrangementRequest(_message.Message):
         known_at: _timestamp_pb2.Timestamp | None = ...,
         max_nodes: _builtins.int = ...,
         skip_timeline: _builtins.bool = ...,
+        overlay: _scoring_pb2.Overlay | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known_at", b"known_at", "overlay", b"overlay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "as_of", b"as_of", "format", b"format", "known_at", b"known_at", "known_at_version", b"known_at_version", "max_nodes", b"max_nodes", "scenario", b"scenario", "skip_timeline", b"skip_timeline"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrangement_id", b"arrangement_id", "as_of", b"as_of", "format", b"format", "known_at", b"known_at", "known_at_version", b"known_at_version", "max_nodes", b"max_nodes", "overlay", b"overlay", "scenario", b"scenario", "skip_timeline", b"skip_timeline"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -33,7 +33,8 @@ class RenderServiceStub:
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
     field violations (missing or unknown format, bad date, unknown scenario, max_nodes out of
-    range); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown arrangement;
+    range, an invalid overlay); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown
+    arrangement;
     FAILED_PRECONDITION says that the server has no Graphviz `dot` for a format that needs it
     (SVG, PNG, HTML: the DOT, GraphML and GEXF formats need none), or that `known_at` was asked of
     a server without a store. A reader may render.
@@ -60,7 +61,8 @@ class RenderServiceServicer:
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
     field violations (missing or unknown format, bad date, unknown scenario, max_nodes out of
-    range); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown arrangement;
+    range, an invalid overlay); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown
+    arrangement;
     FAILED_PRECONDITION says that the server has no Graphviz `dot` for a format that needs it
     (SVG, PNG, HTML: the DOT, GraphML and GEXF formats need none), or that `known_at` was asked of
     a server without a store. A reader may render.
@@ -97,7 +99,8 @@ class RenderService:
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
     field violations (missing or unknown format, bad date, unknown scenario, max_nodes out of
-    range); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown arrangement;
+    range, an invalid overlay); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown
+    arrangement;
     FAILED_PRECONDITION says that the server has no Graphviz `dot` for a format that needs it
     (SVG, PNG, HTML: the DOT, GraphML and GEXF formats need none), or that `known_at` was asked of
     a server without a store. A reader may render.

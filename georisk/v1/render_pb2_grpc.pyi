@@ -36,7 +36,8 @@ class RenderServiceStub:
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
     field violations (missing or unknown format, bad date, unknown scenario, max_nodes out of
-    range); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown arrangement;
+    range, an invalid overlay); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown
+    arrangement;
     FAILED_PRECONDITION says that the server has no Graphviz `dot` for a format that needs it
     (SVG, PNG, HTML: the DOT, GraphML and GEXF formats need none), or that `known_at` was asked of
     a server without a store. A reader may render.
@@ -58,7 +59,8 @@ class RenderServiceAsyncStub(RenderServiceStub):
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
     field violations (missing or unknown format, bad date, unknown scenario, max_nodes out of
-    range); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown arrangement;
+    range, an invalid overlay); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown
+    arrangement;
     FAILED_PRECONDITION says that the server has no Graphviz `dot` for a format that needs it
     (SVG, PNG, HTML: the DOT, GraphML and GEXF formats need none), or that `known_at` was asked of
     a server without a store. A reader may render.
@@ -76,7 +78,8 @@ class RenderServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Errors are `google.rpc.Status` with details: INVALID_ARGUMENT carries `google.rpc.BadRequest`
     field violations (missing or unknown format, bad date, unknown scenario, max_nodes out of
-    range); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown arrangement;
+    range, an invalid overlay); NOT_FOUND carries `google.rpc.ResourceInfo` naming the unknown
+    arrangement;
     FAILED_PRECONDITION says that the server has no Graphviz `dot` for a format that needs it
     (SVG, PNG, HTML: the DOT, GraphML and GEXF formats need none), or that `known_at` was asked of
     a server without a store. A reader may render.
