@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from georisk.scoring.control import PfeParams
+from georisk.scoring.control import PfeParams, covered_parties
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.dataset.linkstore import KIND_CODES
 from georisk.scoring.engine import ArrangementScore, Engine
@@ -437,10 +437,14 @@ def _links_among(
 
 
 def _covered(g: ArrangementGraph, params: PfeParams, eid: str) -> tuple[str, str]:
+    """(status, why): ``covered`` for a covered-nation party (the pack's seeds), ``controlled``
+    for control from a covered nation, ``partial`` for some covered-nation ownership, ``none``;
+    why in the score's words (:func:`~georisk.scoring.score.covered_control`)."""
     c = covered_control(g, params, eid)
+    if covered_parties(g, params)[g.index[eid]]:
+        return "covered", c.why
     if c.degree >= 1.0:
-        seed = "covered-nation party" in c.why
-        return ("covered" if seed else "controlled"), c.why
+        return "controlled", c.why
     if c.degree > 0:
         return "partial", c.why
     return "none", c.why
