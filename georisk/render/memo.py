@@ -473,7 +473,11 @@ def memo_markdown(parts: MemoParts, chart_file: str | None = None) -> str:
     else:
         out.append(f"From {t.from_} to {t.to}, scenario {t.scenario}:")
         out.append("")
-        rules = list(dict.fromkeys(r for p in t.intervals for r in p.verdicts))
+        rules = [
+            r
+            for r in dict.fromkeys(r for p in t.intervals for r in p.verdicts)
+            if any(p.verdicts.get(r, "not_applicable") != "not_applicable" for p in t.intervals)
+        ]
         out.append("| from | to | " + " | ".join(rules) + " | overall |")
         out.append("|---" * (len(rules) + 3) + "|")
         for p in t.intervals:
@@ -483,6 +487,14 @@ def memo_markdown(parts: MemoParts, chart_file: str | None = None) -> str:
             )
         if t.truncated:
             out += ["", f"Stopped early ({t.truncated_by}): covered to {t.covered_to}."]
+        out.append("")
+        for c in t.changes:
+            what = "; ".join(
+                f"{ch.subject} {verdict_words(ch.before or '—')} → {verdict_words(ch.after or '—')}"
+                for ch in c.changed
+            )
+            why = "; ".join(e.text for e in c.events[:3])
+            out.append(f"- **{c.date}**: {_md(what)}" + (f" — {_md(why)}" if why else ""))
     out += ["", "## What is missing or unconfirmed", "", "Missing facts:", ""]
     out += [f"- {_md(m)}" for m in s.missing_facts] or ["- none recorded"]
     out += ["", f"UNCONFIRMED points (confidence {s.confidence:.2f}):", ""]
