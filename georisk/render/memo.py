@@ -488,13 +488,13 @@ def memo_markdown(parts: MemoParts, chart_file: str | None = None) -> str:
         if t.truncated:
             out += ["", f"Stopped early ({t.truncated_by}): covered to {t.covered_to}."]
         out.append("")
-        for c in t.changes:
+        for cp in t.changes:
             what = "; ".join(
                 f"{ch.subject} {verdict_words(ch.before or '—')} → {verdict_words(ch.after or '—')}"
-                for ch in c.changed
+                for ch in cp.changed
             )
-            why = "; ".join(e.text for e in c.events[:3])
-            out.append(f"- **{c.date}**: {_md(what)}" + (f" — {_md(why)}" if why else ""))
+            why = "; ".join(e.text for e in cp.events[:3])
+            out.append(f"- **{cp.date}**: {_md(what)}" + (f" — {_md(why)}" if why else ""))
     out += ["", "## What is missing or unconfirmed", "", "Missing facts:", ""]
     out += [f"- {_md(m)}" for m in s.missing_facts] or ["- none recorded"]
     out += ["", f"UNCONFIRMED points (confidence {s.confidence:.2f}):", ""]
