@@ -309,3 +309,38 @@ def test_look_through_counts_indirect_holdings_from_outside(tmp_path: Path) -> N
         "holdings from outside the home area in Stellantis [stellantis] (direct and indirect) "
         "32% is more than 25%"
     ) in st.reason
+
+
+def test_a_verdict_cites_the_sources_of_the_facts_it_read(tmp_path: Path) -> None:
+    # the transaction, the stake links, the JV's activities and turnover each from a source of
+    # its own: the screening and the FSR verdicts cite them beside the pack's
+    text = (DATA / "records.yaml").read_text()
+    text = text.replace(
+        "  - {id: s1, title: fixture source, note: test fixture}\n",
+        "  - {id: s1, title: fixture source, note: test fixture}\n"
+        + "".join(
+            f"  - {{id: {x}, title: {x}, note: test fixture}}\n" for x in ("tx", "lk", "ac", "tu")
+        ),
+        1,
+    )
+    text = text.replace("control: true, sources: [s1]}", "control: true, sources: [tx]}", 1)
+    text = text.replace(
+        "share: 0.5, valid_from: 2025-01-01, sources: [s1]}",
+        "share: 0.5, valid_from: 2025-01-01, sources: [lk]}",
+        1,
+    )
+    text = text.replace(
+        "{activity: battery_cell_manufacturing, sources: [s1]}",
+        "{activity: battery_cell_manufacturing, sources: [ac]}",
+        1,
+    )
+    text = text.replace("maximum: 499999999, sources: [s1]", "maximum: 499999999, sources: [tu]", 1)
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "records.yaml").write_text(text)
+    (d / "policies").symlink_to(DATA / "policies")
+    e = Engine.from_dir(d, "xeu")
+    assert {"tx", "lk", "ac"} <= set(verdict(e, "zaragoza", "2025-01-01", "xeu-es-fdi").sources)
+    assert {"tx", "tu"} <= set(
+        verdict(e, "zaragoza", "2025-01-01", "xeu-fsr-concentration").sources
+    )

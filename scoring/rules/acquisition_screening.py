@@ -125,7 +125,9 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
                 outcome="undetermined",
             )
         )
+    used: set[str] = set()  # the dataset sources of the facts read
     for tx in ctx.arr.transactions:
+        used.update(tx.sources)
         if tx.kind in NO_ACQUISITION:
             said = text.phrases.get(tx.kind.value)
             clauses.append(
@@ -175,14 +177,14 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
                     sectors,
                     investor,
                     exemptions,
+                    used,
                 )
             )
     decisive = [c for c in clauses if c.decisive]
     top = max(decisive, key=lambda c: (_sev(c), c.verdict is Verdict.AT_RISK)) if decisive else None
     outcome = top.outcome if top else None
     impact = max((c.impact for c in clauses), default=0.0)
-    out = finish(rule, clauses, impact=impact, outcome=outcome)
-    return out
+    return finish(rule, clauses, impact=impact, outcome=outcome, fact_sources=used)
 
 
 def _sev(c: Clause) -> int:
@@ -302,22 +304,23 @@ def _stake(ctx: EvalContext, tx: Transaction, acq: str) -> tuple[FactValue, list
         hi = min(1.0, sum(l.share_bounds()[1] for l in ks))
         best = max(best, (lo, hi))
     marks = [l.id for l in links if l.uncertain]
-    return FactValue.bounded(best[0], best[1], what, unit="share", unconfirmed=marks), [
-        l.id for l in links
-    ]
+    srcs = sorted({x for l in links for x in l.sources})
+    return FactValue.bounded(
+        best[0], best[1], what, unit="share", unconfirmed=marks, sources=srcs
+    ), [l.id for l in links]
 
 
-def _activities(ctx: EvalContext, tx: Transaction) -> tuple[set[str], list[str]]:
-    """The activities of the target (and the focal entity) on the date; the entities with none."""
+def _activities(ctx: EvalContext, tx: Transaction, used: set[str]) -> tuple[set[str], list[str]]:
+    """The activities of the target (and the focal entity) on the date, and the entities with
+    none; their sources go into ``used``."""
     ents = ctx.g.dataset.entities
     acts: set[str] = set()
     none: list[str] = []
     for eid in dict.fromkeys([tx.target, ctx.arr.focal]):
         e = ents.get(eid)
-        got = [
-            a.activity for a in (e.facts.activities if e and e.facts else []) if a.active(ctx.on)
-        ]
-        acts |= set(got)
+        got = [a for a in (e.facts.activities if e and e.facts else []) if a.active(ctx.on)]
+        acts |= {a.activity for a in got}
+        used.update(x for a in got for x in a.sources)
         if not got:
             none.append(eid)
     return acts, none
@@ -363,6 +366,7 @@ def _acquirer_clause(
     sectors: Any,
     investor: Any,
     exemptions: Any,
+    used: set[str],
 ) -> Clause:
     ents = ctx.g.dataset.entities
     target = named(ents, tx.target)
@@ -405,7 +409,7 @@ def _acquirer_clause(
     tmark = [tx.id] if tx.unconfirmed else []
 
     def facts(after: bool) -> Any:
-        def get(b: Mapping[str, Any]) -> FactValue:
+        def read(b: Mapping[str, Any]) -> FactValue:
             f = str(b["fact"])
             if f == "stake":
                 return stake if after else before
@@ -414,12 +418,17 @@ def _acquirer_clause(
             if f == "control":
                 return control_after if after else control_before
             if f == "investment_value":
-                return money_fact(tx.value, f"value of {tx.id}", tmark)
+                return money_fact(tx.value, f"value of {tx.id}", tmark, tx.sources)
             return _target_fact(ctx, f, tx.target, b)
+
+        def get(b: Mapping[str, Any]) -> FactValue:
+            fv = read(b)
+            used.update(fv.sources)
+            return fv
 
         return get
 
-    acts, none = _activities(ctx, tx)
+    acts, none = _activities(ctx, tx, used)
     # (outcome id, met, reasons, missing, unconfirmed, what leaves it open)
     results: list[tuple[str, bool | None, list[str], list[str], list[str], str]] = []
     if not isinstance(tiers, list):

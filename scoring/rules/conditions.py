@@ -71,16 +71,34 @@ class FactValue:
     known: bool = True
     unconfirmed: tuple[str, ...] = ()
     note: str = ""
+    sources: tuple[str, ...] = ()  # the dataset sources of the records it was read from
 
     @staticmethod
-    def exact(v: float, what: str, *, unit: str = "", unconfirmed: Sequence[str] = ()) -> FactValue:
-        return FactValue(float(v), float(v), what, unit, True, tuple(unconfirmed))
+    def exact(
+        v: float,
+        what: str,
+        *,
+        unit: str = "",
+        unconfirmed: Sequence[str] = (),
+        sources: Sequence[str] = (),
+    ) -> FactValue:
+        return FactValue(
+            float(v), float(v), what, unit, True, tuple(unconfirmed), "", tuple(sources)
+        )
 
     @staticmethod
     def bounded(
-        lo: float, hi: float, what: str, *, unit: str = "", unconfirmed: Sequence[str] = ()
+        lo: float,
+        hi: float,
+        what: str,
+        *,
+        unit: str = "",
+        unconfirmed: Sequence[str] = (),
+        sources: Sequence[str] = (),
     ) -> FactValue:
-        return FactValue(float(lo), float(hi), what, unit, True, tuple(unconfirmed))
+        return FactValue(
+            float(lo), float(hi), what, unit, True, tuple(unconfirmed), "", tuple(sources)
+        )
 
     @staticmethod
     def unknown(what: str, *, unit: str = "", note: str = "") -> FactValue:
@@ -113,6 +131,7 @@ class Judgement:
     reasons: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unconfirmed: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
 
 def fmt_value(v: float, unit: str) -> str:
@@ -194,7 +213,7 @@ def _boundary(cond: Mapping[str, Any], fact: FactValue) -> Judgement:
     if fact.unit == "bool":
         reason = f"{fact.what}: {fact.words()}"
     missing = [f"{fact.what} (known only as {fact.words()})"] if met is None else []
-    return Judgement(met, [reason], missing, list(fact.unconfirmed))
+    return Judgement(met, [reason], missing, list(fact.unconfirmed), list(fact.sources))
 
 
 def judge(cond: Mapping[str, Any], facts: Callable[[Mapping[str, Any]], FactValue]) -> Judgement:
@@ -228,6 +247,7 @@ def judge(cond: Mapping[str, Any], facts: Callable[[Mapping[str, Any]], FactValu
                     [r for s in hit for r in s.reasons],
                     [],
                     sorted({u for s in hit for u in s.unconfirmed}),
+                    sorted({x for s in hit for x in s.sources}),
                 )
             open_ = [s for s in subs if s.met is None]
             if open_:
@@ -236,12 +256,14 @@ def judge(cond: Mapping[str, Any], facts: Callable[[Mapping[str, Any]], FactValu
                     [r for s in subs for r in s.reasons],
                     sorted({m for s in open_ for m in s.missing}),
                     sorted({u for s in subs for u in s.unconfirmed}),
+                    sorted({x for s in subs for x in s.sources}),
                 )
             return Judgement(
                 not decided,
                 [r for s in subs for r in s.reasons],
                 [],
                 sorted({u for s in subs for u in s.unconfirmed}),
+                sorted({x for s in subs for x in s.sources}),
             )
     if "fact" not in cond:
         raise ConditionError(f"a boundary names its fact: {cond!r}")
@@ -259,12 +281,16 @@ _SCOPE_WORDS = {
 }
 
 
-def money_fact(m: Money | None, what: str, unconfirmed: Sequence[str] = ()) -> FactValue:
+def money_fact(
+    m: Money | None, what: str, unconfirmed: Sequence[str] = (), sources: Sequence[str] = ()
+) -> FactValue:
     """A recorded amount as a fact (unknown when not recorded)."""
     if m is None:
         return FactValue.unknown(what, unit="EUR")
     lo, hi = m.bounds()
-    return FactValue.bounded(lo, hi, what, unit=m.currency, unconfirmed=unconfirmed)
+    return FactValue.bounded(
+        lo, hi, what, unit=m.currency, unconfirmed=unconfirmed, sources=sources
+    )
 
 
 def turnover_fact(
@@ -301,7 +327,9 @@ def turnover_fact(
     t = max(past, key=lambda t: t.year)
     lo, hi = t.bounds()
     marks = [f"{what} ({t.year})"] if t.unconfirmed else []
-    return FactValue.bounded(lo, hi, f"{what} ({t.year})", unit=t.currency, unconfirmed=marks)
+    return FactValue.bounded(
+        lo, hi, f"{what} ({t.year})", unit=t.currency, unconfirmed=marks, sources=t.sources
+    )
 
 
 def ffc_fact(
@@ -331,6 +359,7 @@ def ffc_fact(
     hi: dict[str, float] = {}
     unknown: list[str] = []
     marks: list[str] = []
+    srcs: set[str] = set()
     cur = "EUR"
     for x in eids:
         e = entities.get(x)
@@ -352,6 +381,7 @@ def ffc_fact(
             if not overlaps:
                 continue
             key = f.country if per_country else "all"
+            srcs.update(f.sources)
             lo[key] = lo.get(key, 0.0) + (a if inside else 0.0)
             hi[key] = hi.get(key, 0.0) + b
             if f.unconfirmed:
@@ -362,4 +392,6 @@ def ffc_fact(
         return FactValue.unknown(what, unit=cur, note=f"none recorded for {prose_list(unknown)}")
     best_lo = max(lo.values(), default=0.0)
     best_hi = math.inf if unknown else max(hi.values(), default=0.0)
-    return FactValue.bounded(best_lo, best_hi, what, unit=cur, unconfirmed=marks)
+    return FactValue.bounded(
+        best_lo, best_hi, what, unit=cur, unconfirmed=marks, sources=sorted(srcs)
+    )

@@ -66,6 +66,7 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         raise ValueError(f"rule {rule.id}: rates must map groups to rates, with {default!r}")
     ents = ctx.g.dataset.entities
     clauses = []
+    used = {x for m in ctx.arr.markets for x in m.sources}  # the dataset sources of the facts read
     for p in ctx.producers():
         e = ents.get(p)
         facts = e.facts if e is not None else None
@@ -79,6 +80,7 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             for u in (facts.undertakings if facts else [])
             if u.measure == measure and u.active(ctx.on)
         ]
+        used.update(x for r in (*groups[:1], *unds[:1]) for x in r.sources)
         group = groups[0].group if groups else default
         if group not in rates:
             raise ValueError(f"rule {rule.id}: no rate for group {group!r}")
@@ -123,4 +125,4 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             )
         )
     top = max(clauses, key=lambda c: c.impact)
-    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome, fact_sources=used)

@@ -123,7 +123,9 @@ def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         )
         return finish(rule, [c], impact=c.impact, outcome=c.outcome)
     clauses = []
+    used: set[str] = set()  # the dataset sources of the facts read
     for tx in txs:
+        used.update(tx.sources)
         end = tx.signed or ctx.on
         concerned = [*tx.acquirers, tx.target]
         target = ents.get(tx.target)
@@ -156,13 +158,14 @@ def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             raise ConditionError(f"fsr_concentration cannot read fact {f!r}")
 
         j = judge(test, fact)
+        used.update(j.sources)
         clauses.append(
             _clause(
                 tx.id, text.title, text.clause or rule.clause, uses, j, text.phrases.get("below")
             )
         )
     top = max(clauses, key=lambda c: c.impact)
-    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome, fact_sources=used)
 
 
 def _bidder_side(ctx: EvalContext, bidder: str) -> list[str]:
@@ -191,7 +194,9 @@ def evaluate_procurement(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     home = set(kind_param(ctx, rule, "home", uses))
     ents = ctx.g.dataset.entities
     clauses = []
+    used: set[str] = set()
     for tn in ctx.arr.tenders:
+        used.update(tn.sources)
         bidder_side = _bidder_side(ctx, tn.bidder)
         marks = [tn.id] if tn.unconfirmed else []
 
@@ -222,6 +227,7 @@ def evaluate_procurement(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             raise ConditionError(f"fsr_procurement cannot read fact {f!r}")
 
         j = judge(test, fact)
+        used.update(j.sources)
         clauses.append(
             _clause(
                 tn.id,
@@ -233,4 +239,4 @@ def evaluate_procurement(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             )
         )
     top = max(clauses, key=lambda c: c.impact)
-    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome, fact_sources=used)

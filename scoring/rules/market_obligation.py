@@ -137,12 +137,13 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         placements = [m for m in placements if not m.categories or set(m.categories) & cats]
         if not placements:
             return not_applicable(rule, f"no placing of a covered category ({prose_list(cats)})")
+    used = {x for m in placements for x in m.sources}
     clauses = [
-        _placement_clause(ctx, rule, title, clause, uses, m, i, start, shaky)
+        _placement_clause(ctx, rule, title, clause, uses, m, i, start, shaky, used)
         for i, m in enumerate(placements)
     ]
     top = max(clauses, key=lambda c: (c.impact, c.verdict is Verdict.NOT_ELIGIBLE))
-    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome, fact_sources=used)
 
 
 def _placement_clause(
@@ -155,6 +156,7 @@ def _placement_clause(
     i: int,
     start: dt.date,
     shaky: bool,
+    used: set[str],
 ) -> Clause:
     ents = ctx.g.dataset.entities
     operator = m.operator or (ctx.producers()[0] if ctx.producers() else ctx.arr.focal)
@@ -189,6 +191,7 @@ def _placement_clause(
             return turnover_fact(ents, operator, scope, ctx.on)
 
         j = judge(cond, fact)
+        used.update(j.sources)
         label = str(cond.get("label", "")) if isinstance(cond, Mapping) else ""
         paren = f" ({label})" if label else ""
         if j.met:

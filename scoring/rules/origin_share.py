@@ -131,9 +131,14 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         for t in tenders
     ]
     top = max(clauses, key=lambda c: (c.impact, c.verdict is Verdict.NOT_ELIGIBLE))
+    used = {
+        x
+        for t in tenders
+        for x in (*t.sources, *(s for o in (t.origins or ctx.arr.origins) for s in o.sources))
+    }
     if all(c.outcome and c.outcome.startswith("not yet") for c in clauses):
         return not_applicable(rule, "; ".join(c.reason for c in clauses), clauses[0].outcome)
-    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome, fact_sources=used)
 
 
 def _tender_clause(

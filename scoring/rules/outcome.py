@@ -164,11 +164,13 @@ def finish(
     credit: Amount | None = None,
     reason: str | None = None,
     outcome: str | None = None,
+    fact_sources: Iterable[str] = (),
 ) -> RuleOutcome:
     """The rule's outcome from its clauses: the worst decisive verdict and why.
 
     Non-decisive clauses at risk become open conditions; missing and unconfirmed facts, the
-    unconfirmed or conflicting parameters read and the sources are gathered from the clauses.
+    unconfirmed or conflicting parameters read and the sources are gathered from the clauses;
+    ``fact_sources`` adds the dataset sources of the facts the clauses read (EU/UK kinds).
     """
     decisive = [c for c in clauses if c.decisive]
     verdict = worst(c.verdict for c in decisive) if decisive else Verdict.ELIGIBLE
@@ -183,7 +185,9 @@ def finish(
     if reason is None:
         bad = [c for c in decisive if c.verdict is verdict]
         reason = "; ".join(f"{c.title}: {c.reason}" for c in bad) or "all clauses pass"
-    srcs = sorted({*rule.sources, *(s for c in clauses for p in c.params for s in p.sources)})
+    srcs = sorted(
+        {*rule.sources, *(s for c in clauses for p in c.params for s in p.sources), *fact_sources}
+    )
     return RuleOutcome(
         outcome=outcome,
         rule=rule.id,

@@ -131,4 +131,7 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             rule, "no product of the arrangement has a rule of origin in the pack"
         )
     top = max(clauses, key=lambda c: c.impact)
-    return finish(rule, clauses, impact=top.impact, outcome=top.outcome)
+    used = {
+        x for r in (*ctx.arr.markets, *ctx.arr.origins) for x in r.sources
+    }  # the dataset sources of the facts read
+    return finish(rule, clauses, impact=top.impact, outcome=top.outcome, fact_sources=used)
