@@ -95,7 +95,12 @@ def _edge_classes(e: ChartEdge) -> str:
 
 
 def _cell(swatch: str, meaning: str) -> str:
-    return f'{swatch}<td align="left"><font point-size="9">{html.escape(meaning)}</font></td>'
+    """A legend entry: its swatch, its meaning, and a gap after it (a browser drawing the SVG
+    smaller than its size rounds small text wider than ``dot`` measured it)."""
+    return (
+        f'{swatch}<td align="left"><font point-size="9">{html.escape(meaning)}</font></td>'
+        '<td width="18"> </td>'
+    )
 
 
 def _legend_cells(chart: Chart) -> list[str]:
@@ -139,7 +144,7 @@ def _label(chart: Chart) -> str:
     )
     kinds = sorted({n.kind for n in chart.nodes})
     shapes = "; ".join(f"{k.replace('_', ' ')}: {SHAPES.get(k, 'box')}" for k in kinds)
-    span = 2 * per
+    span = 3 * per
     return (
         '<<table border="0" cellspacing="1" cellpadding="1">'
         f'<tr><td colspan="{span}"><font point-size="14"><b>{esc(head)}</b></font></td></tr>'
