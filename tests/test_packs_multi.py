@@ -67,7 +67,10 @@ def test_a_spanish_arrangement_gets_both_packs(both: Engine) -> None:
 def test_scenarios_of_further_packs_can_be_chosen(both: Engine) -> None:
     s = both.score("stellantis-catl-zaragoza", ON, scenario="iaa-adopted", remedies=False)
     assert s.scenario == "iaa-adopted"
-    assert s.verdict("xeu-iaa").verdict.value != "not_applicable"
+    # judged under the scenario (the switch on from its adoption), not under current law
+    assert s.verdict("xeu-iaa").outcome == "not caught"  # the JV predates the adoption
+    now = both.score("stellantis-catl-zaragoza", ON, remedies=False).verdict("xeu-iaa")
+    assert now.outcome == "not in force"
 
 
 def test_scenario_ids_must_differ_across_packs(policies: Path, tmp_path: Path) -> None:

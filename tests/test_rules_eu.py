@@ -111,8 +111,21 @@ def test_an_unconfirmed_date_gives_required_if_it_holds(engine: Engine) -> None:
 def test_a_proposal_is_never_in_force_under_current_law(engine: Engine) -> None:
     now = verdict(engine, "zaragoza", "2027-08-01", "xeu-iaa")
     assert now.verdict is Verdict.NOT_APPLICABLE and now.outcome == "not in force"
+    # judged from its assumed adoption date on, it does not reach a JV signed before it
     adopted = verdict(engine, "zaragoza", "2025-01-01", "xeu-iaa", scenario="iaa-adopted")
-    assert adopted.verdict is Verdict.AT_RISK  # judged from its assumed adoption date on
+    assert (adopted.verdict, adopted.outcome) == (Verdict.NOT_APPLICABLE, "not caught")
+    assert adopted.reason == (
+        "jv-creation was signed 2024-12-10, before the regime applied (from 2027-07-01, "
+        "iaa.in_force): not caught"
+    )
+
+
+def test_a_regime_reaches_the_acquisitions_signed_while_it_is_in_force(tmp_path: Path) -> None:
+    e = _variant(
+        tmp_path, ("signed: 2024-12-10, control: true", "signed: 2027-09-01, control: true")
+    )
+    adopted = verdict(e, "zaragoza", "2027-09-01", "xeu-iaa", scenario="iaa-adopted")
+    assert adopted.verdict is Verdict.AT_RISK
 
 
 def test_no_transaction_recorded_is_named_as_missing(engine: Engine) -> None:

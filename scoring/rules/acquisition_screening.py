@@ -37,6 +37,7 @@ listed sector only per an UNCONFIRMED reading, so the outcome is "mandatory fili
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +52,14 @@ from georisk.scoring.rules.conditions import (
     money_fact,
     turnover_fact,
 )
-from georisk.scoring.rules.context import EvalContext, kind_param, kind_text, nexus, not_in_force
+from georisk.scoring.rules.context import (
+    EvalContext,
+    kind_param,
+    kind_text,
+    nexus,
+    not_in_force,
+    regime_start,
+)
 from georisk.scoring.rules.outcome import (
     Clause,
     ParamUse,
@@ -126,8 +134,25 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             )
         )
     used: set[str] = set()  # the dataset sources of the facts read
+    start, set_by = regime_start(rule, uses)
+    before = [t for t in ctx.arr.transactions if _before(t, start)]
+    if before and len(before) == len(ctx.arr.transactions):
+        return not_applicable(rule, _before_words(before, start, set_by), "not caught")
     for tx in ctx.arr.transactions:
         used.update(tx.sources)
+        if _before(tx, start):
+            clauses.append(
+                Clause(
+                    id=tx.id,
+                    title=text.title,
+                    clause=text.clause or rule.clause,
+                    verdict=Verdict.ELIGIBLE,
+                    params=uses,
+                    reason=_before_words([tx], start, set_by),
+                    outcome="not caught",
+                )
+            )
+            continue
         if tx.kind in NO_ACQUISITION:
             said = text.phrases.get(tx.kind.value)
             clauses.append(
@@ -185,6 +210,18 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     outcome = top.outcome if top else None
     impact = max((c.impact for c in clauses), default=0.0)
     return finish(rule, clauses, impact=impact, outcome=outcome, fact_sources=used)
+
+
+def _before(tx: Transaction, start: dt.date | None) -> bool:
+    """Whether the acquisition ``tx`` was signed (else closed) before the regime's start (a
+    greenfield build, a supply or a licence is no acquisition whenever it was made)."""
+    when = tx.signed or tx.closed
+    return tx.kind not in NO_ACQUISITION and start is not None and when is not None and when < start
+
+
+def _before_words(txs: list[Transaction], start: dt.date | None, set_by: str) -> str:
+    said = prose_list(f"{t.id} was signed {t.signed or t.closed}" for t in txs)
+    return f"{said}, before the regime applied (from {start}, {set_by}): not caught"
 
 
 def _sev(c: Clause) -> int:

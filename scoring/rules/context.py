@@ -31,6 +31,7 @@ __all__ = [
     "nexus",
     "not_in_force",
     "pfe_params",
+    "regime_start",
     "year_table",
 ]
 
@@ -370,3 +371,27 @@ def not_in_force(ctx: EvalContext, rule: RuleInstance, uses: list[ParamUse]) -> 
     return f"not in force on {ctx.on} ({pid} is false" + (
         f" since {use.effective_from})" if use.effective_from else ")"
     )
+
+
+def regime_start(
+    rule: RuleInstance, uses: list[ParamUse], *pids: str
+) -> tuple[dt.date | None, str]:
+    """The first day a regime is in force as its rule read it, and what sets it: the latest of
+    the instance's ``effective_from``, the start of its ``in_force`` switch's variant (when read
+    and true: a proposal a scenario adopts from a date) and of the variants of ``pids`` read
+    (e.g. a notification test in force from 2023-10-12). None: no start recorded.
+
+    A transaction signed before it is not caught by the regime (screening and FSR kinds).
+    """
+    switch = rule.params.get("in_force", f"{rule.kind}.in_force")
+    found: list[tuple[dt.date, str]] = []
+    if rule.effective_from:
+        found.append((rule.effective_from, f"rule {rule.id}"))
+    for u in uses:
+        if u.effective_from is None:
+            continue
+        if (u.id == switch and u.value is True) or u.id in pids:
+            found.append((u.effective_from, u.id))
+    if not found:
+        return None, ""
+    return max(found)

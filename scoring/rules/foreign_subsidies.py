@@ -40,7 +40,14 @@ from georisk.scoring.rules.conditions import (
     money_fact,
     turnover_fact,
 )
-from georisk.scoring.rules.context import EvalContext, kind_param, kind_text, nexus, not_in_force
+from georisk.scoring.rules.context import (
+    EvalContext,
+    kind_param,
+    kind_text,
+    nexus,
+    not_in_force,
+    regime_start,
+)
 from georisk.scoring.rules.outcome import (
     Clause,
     ParamUse,
@@ -83,6 +90,10 @@ def _clause(
     )
 
 
+def _signed_before(when: dt.date | None, start: dt.date | None) -> bool:
+    return when is not None and start is not None and when < start
+
+
 def _years(b: Mapping[str, Any]) -> int:
     y = b.get("years", 3)
     if not isinstance(y, int) or y < 1:
@@ -104,7 +115,15 @@ def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     home = set(kind_param(ctx, rule, "home", uses))
     ents = ctx.g.dataset.entities
     concentrations = (TransactionKind.ACQUISITION, TransactionKind.JOINT_VENTURE)
+    start, set_by = regime_start(rule, uses, rule.params.get("test", f"{rule.kind}.test"))
     txs = [t for t in ctx.arr.transactions if t.kind in concentrations]
+    early = [t for t in txs if _signed_before(t.signed or t.closed, start)]
+    if txs and len(early) == len(txs):
+        said = prose_list(f"{t.id} was signed {t.signed or t.closed}" for t in early)
+        return not_applicable(
+            rule, f"{said}, before notification applied (from {start}, {set_by})", "not caught"
+        )
+    txs = [t for t in txs if t not in early]
     if not txs:
         if ctx.arr.transactions:
             kinds = prose_list(
