@@ -571,42 +571,45 @@ class Derivation:
         if dirty is None:
             return None
         cols = np.flatnonzero(dirty)
-        adj, n = self.adj, self.n
+        adj, k = self.adj, len(cols)
         starts = adj.in_ptr[cols]
         lens = adj.in_ptr[cols + 1] - starts
         pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
         js = adj.in_order[pos]
         eq = adj.kind[js] == KIND_CODES[LinkKind.EQUITY]
-        js, at = js[eq], np.repeat(np.arange(len(cols)), lens)[eq]
+        js, at = js[eq], np.repeat(np.arange(k), lens)[eq]
         src = adj.source[js]
         b_lo, b_hi = self.store.bounds(adj.link[js])
-        local = np.full(n, -1, dtype=np.int64)
-        local[cols] = np.arange(len(cols))
+        # the entries (holder, dirty column) with parallel links summed: only the holders of the
+        # dirty columns are read, never a whole-graph vector but the result's own copy
+        pair, inv = np.unique(src.astype(np.int64) * k + at, return_inverse=True)
+        h_src, h_at = pair // k, pair % k
+        hold = holders[h_src]
+        p_col = np.searchsorted(cols, h_src)  # the holder's own place among the columns
+        inside = (p_col < k) & (cols[np.minimum(p_col, k - 1)] == h_src) & ~hold
         out, its = [], 1
         for w, prev in ((np.asarray(b_lo, np.float64), old.lo), (np.maximum(b_hi, b_lo), old.hi)):
             # the matrix's entries: parallel links summed, then clipped (as ShareMatrix does)
-            m = sp.coo_array((w, (src, at)), shape=(n, len(cols))).tocsr()
-            m.sum_duplicates()
-            np.clip(m.data, 0.0, 1.0, out=m.data)
-            e_old = self.carry(prev, 0.0)
-            v = np.where(holders, 1.0, np.where(dirty, 0.0, e_old))
-            rhs = np.asarray(m.T @ v, dtype=np.float64)
-            inner = m[cols]  # rows: dirty holders, columns: dirty held
-            inner = sp.csr_array(inner.multiply((~holders[cols]).astype(np.float64)[:, None]))
-            A = sp.csr_array(inner.T)
+            val = np.clip(np.bincount(inv, weights=w, minlength=len(pair)), 0.0, 1.0)
+            before = np.zeros(len(h_src))
+            was = h_src < self.n_old
+            before[was] = prev[h_src[was]]
+            v = np.where(hold, 1.0, np.where(dirty[h_src], 0.0, before))
+            rhs = np.bincount(h_at, weights=val * v, minlength=k)
+            A = sp.csr_array((val[inside], (h_at[inside], p_col[inside])), shape=(k, k))
             x = rhs.copy()
-            for k in range(10_000):
+            for it in range(10_000):
                 new = rhs + A @ x
                 inc = float(np.max(np.abs(new - x), initial=0.0))
                 x = new
                 if inc <= tol:
-                    its = max(its, k + 2)
+                    its = max(its, it + 2)
                     break
                 if not np.isfinite(inc) or inc > 1e12:
                     return None
             else:
                 return None
-            e = e_old.copy()
+            e = self.carry(prev, 0.0)
             e[cols] = x
             out.append(e)
         return Bounds(out[0], out[1], True, its)
