@@ -180,7 +180,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sg.add_argument("--scenario", help="a single scenario id, e.g. current-law")
     b.add_argument("--data", type=Path, help=_DATA_HELP)
-    b.add_argument("--pack", default="us", help="policy pack id (default us)")
+    b.add_argument(
+        "--pack",
+        default="us",
+        help="policy pack ids, comma-separated (us,eu,uk, or all); default us: one column per "
+        "rule of every pack, the further packs evaluated where the arrangement has their nexus",
+    )
     b.add_argument("--explanations", type=Path, help="also write each score's full JSON here")
     b.add_argument(
         "--memos",

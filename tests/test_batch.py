@@ -21,7 +21,7 @@ import yaml
 
 from examples.batch_client import run as client_run
 from georisk.cli import main
-from georisk.scoring.engine import Engine, View
+from georisk.scoring.engine import DEFAULT_DATA, Engine, View
 from georisk.server.settings import Settings
 from georisk.synth import SynthSpec, generate
 from tests.conftest import DATA, REPO
@@ -474,3 +474,22 @@ def test_the_row_arrangement_fills_in_or_must_agree_as_on_the_cli(
     )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["results"][0]["arrangement"]["id"] == "ford-marshall"
+
+
+def test_several_packs_give_a_column_per_rule_of_each(tmp_path: Path) -> None:
+    """`georisk batch --pack us,eu,uk` (as `score --pack`): one column per rule of every pack;
+    a European deal gets its EU verdicts there, a US one none (no nexus: not applicable)."""
+    inp = tmp_path / "in.csv"
+    inp.write_text(
+        "arrangement,scenario\nstellantis-catl-zaragoza,current-law\nford-marshall,current-law\n"
+    )
+    out = tmp_path / "out.csv"
+    assert batch(str(inp), "-o", str(out), "--pack", "us,eu,uk") == 0
+    rows = {r["arrangement"]: r for r in read_csv(out)}
+    eng = Engine.from_dir(DEFAULT_DATA, "us,eu,uk")
+    cols = [r.id for ps in eng.packs for r in ps.pack.rules]
+    assert list(next(iter(rows.values())))[-len(cols) :] == cols
+    want = eng.score("stellantis-catl-zaragoza", dt.date.fromisoformat(AS_OF), "current-law")
+    got = {v.rule: v.verdict.value for v in want.verdicts}
+    assert rows["stellantis-catl-zaragoza"]["eu-fsr-concentration"] == got["eu-fsr-concentration"]
+    assert rows["ford-marshall"]["eu-fsr-concentration"] == ""  # the EU pack did not apply

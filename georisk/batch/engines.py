@@ -37,6 +37,7 @@ from georisk.batch.jobs import Job, JobResult, explanation_line, lead_columns
 from georisk.scoring.control import prepare_screens
 from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import ArrangementScore, Engine, NotFoundError, View
+from georisk.scoring.packs import merged_scenarios
 from georisk.scoring.report import csv_row
 from georisk.scoring.rules import pfe_params
 from georisk.scoring.score import ScenarioOutcome
@@ -51,6 +52,7 @@ __all__ = [
     "engine_for",
     "ordered",
     "prepare",
+    "rule_ids",
     "score_jobs",
 ]
 
@@ -101,13 +103,18 @@ def engine_for(data_dir: str | Path, pack: str = "us") -> Engine:
     e = _ENGINES.get(key)
     if e is None:
         base = Engine.from_dir(data_dir, pack=pack)
-        e = _ENGINES[key] = _BatchEngine(base.dataset, base.pack, base.scenarios)
+        e = _ENGINES[key] = _BatchEngine(base.dataset, base.pack, base.scenarios, extra=base.extra)
         # The dataset is millions of long-lived objects: keep the cyclic GC from traversing
         # them again and again (~25% of scoring time on a 20k-entity set), and from writing
         # to every page of a forked worker's copy-on-write heap.
         gc.collect()
         gc.freeze()
     return e
+
+
+def rule_ids(engine: Engine) -> list[str]:
+    """The rule ids of every pack of ``engine`` (the primary's first): the batch's columns."""
+    return [r.id for ps in engine.packs for r in ps.pack.rules]
 
 
 def prepare(engine: Engine, on: dt.date) -> None:
@@ -118,7 +125,7 @@ def prepare(engine: Engine, on: dt.date) -> None:
     so the workers inherit them (copy-on-write) instead of each computing them (~10 s at
     1M entities); a Dask worker calls it once when it loads the engine.
     """
-    for sc in engine.scenarios.scenarios:
+    for sc in merged_scenarios(engine.scenarios, engine.extra):
         starts = [o.effective_from for o in sc.overrides if o.effective_from]
         when = max([on, *starts])
         params = pfe_params(engine.scenario_pack(sc.id), when)
@@ -162,7 +169,7 @@ def score_jobs(
 ) -> list[JobResult]:
     """Score jobs in-process: every requested scenario of a row, or the row's error; with
     ``memos``, the row's memo (HTML) from its first scenario's FULL score."""
-    rules = [r.id for r in engine.pack.rules]
+    rules = rule_ids(engine)
     out: list[JobResult] = []
     for job in jobs:
         res = JobResult.of(job)

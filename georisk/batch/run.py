@@ -25,6 +25,7 @@ from georisk.batch.engines import (
     RemoteFactory,
     RemoteRunner,
     engine_for,
+    rule_ids,
 )
 from georisk.batch.errors import EXIT_DATA, EXIT_FAILED_ROWS, EXIT_OK, EXIT_USAGE, BatchError
 from georisk.batch.jobs import (
@@ -40,8 +41,8 @@ from georisk.batch.progress import Progress
 from georisk.batch.sink import COLUMNS, Sink, output_format
 from georisk.scoring import clock
 from georisk.scoring.dataset import DatasetError
-from georisk.scoring.engine import DEFAULT_DATA
-from georisk.scoring.policy import load_pack, load_scenarios
+from georisk.scoring.engine import DEFAULT_DATA, load_pack_set
+from georisk.scoring.packs import ALL_PACKS, merged_scenarios, parse_pack_ids, shipped_pack_ids
 
 __all__ = ["BatchOptions", "BatchSummary", "run_batch"]
 
@@ -87,13 +88,20 @@ class BatchSummary:
 
 
 def _policies(data_dir: Path, pack: str) -> tuple[list[str], list[str]]:
-    """Scenario and rule ids of the pack, without loading the dataset (as Engine.from_dir)."""
+    """Scenario and rule ids of the packs ``pack`` (ids as ``georisk score --pack`` takes
+    them), without loading the dataset (as Engine.from_dir): every pack's scenarios, the
+    primary's first, and every pack's rules."""
     pdir = data_dir / "policies"
-    if not (pdir / f"{pack}.yaml").exists():
+    ids = parse_pack_ids(pack)
+    if ids == [ALL_PACKS]:
+        if not shipped_pack_ids(pdir):
+            pdir = DEFAULT_DATA / "policies"
+        ids = shipped_pack_ids(pdir)
+    elif not any((pdir / f"{i}.yaml").exists() for i in ids):
         pdir = DEFAULT_DATA / "policies"
-    p = load_pack(pdir / f"{pack}.yaml")
-    sc = load_scenarios(pdir / f"{pack}.scenarios.yaml", p)
-    return [s.id for s in sc.scenarios], [r.id for r in p.rules]
+    sets = [load_pack_set(pdir, i) for i in ids]
+    scenarios = merged_scenarios(sets[0].scenarios, sets[1:])
+    return [s.id for s in scenarios], [r.id for ps in sets for r in ps.pack.rules]
 
 
 def _check_memos(opts: BatchOptions) -> None:
@@ -162,8 +170,8 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
                 known, rules = _policies(data_dir, opts.pack)
             else:  # in-process and forked workers: load once here (workers inherit it)
                 eng = engine_for(data_dir, opts.pack)
-                known = [s.id for s in eng.scenarios.scenarios]
-                rules = [r.id for r in eng.pack.rules]
+                known = [s.id for s in merged_scenarios(eng.scenarios, eng.extra)]
+                rules = rule_ids(eng)
         except DatasetError as exc:
             raise BatchError(
                 EXIT_DATA,
