@@ -27,6 +27,8 @@ from georisk.v1 import (
     graph_pb2_grpc,
     records_pb2,
     records_pb2_grpc,
+    render_pb2,
+    render_pb2_grpc,
     scoring_pb2,
     scoring_pb2_grpc,
     types_pb2,
@@ -152,6 +154,7 @@ class GeoriskClient:
         self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._ch)
         self._graph = graph_pb2_grpc.GraphServiceStub(self._ch)
         self._records = records_pb2_grpc.RecordServiceStub(self._ch)
+        self._render = render_pb2_grpc.RenderServiceStub(self._ch)
         self._health: Any = health_pb2_grpc.HealthStub(self._ch)  # stubs lack client methods
         self._md = (("authorization", f"Bearer {token}"),) if token else ()
         self.timeout = timeout
@@ -254,6 +257,42 @@ class GeoriskClient:
             ),
         )
         return r.score
+
+    def render(
+        self,
+        arrangement_id: str,
+        fmt: str = "html",
+        *,
+        as_of: str = "",
+        scenario: str = "",
+        max_nodes: int = 0,
+        skip_timeline: bool = False,
+        overlay_document: str = "",
+    ) -> render_pb2.RenderArrangementResponse:
+        """An arrangement's chart or memo (``fmt``: svg, png, html, dot, graphml or gexf):
+        ``.data`` (bytes), ``.media_type`` and ``.file_name`` (docs/explain.md)."""
+        try:
+            kind = render_pb2.RenderFormat.Value(f"RENDER_FORMAT_{fmt.upper()}")
+        except ValueError:
+            raise GeoriskError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"unknown format {fmt!r}",
+                [("format", "one of svg, png, html, dot, graphml, gexf")],
+            ) from None
+        req = render_pb2.RenderArrangementRequest(
+            arrangement_id=arrangement_id,
+            as_of=as_of,
+            scenario=scenario,
+            format=kind,
+            max_nodes=max_nodes,
+            skip_timeline=skip_timeline,
+        )
+        if overlay_document:
+            req.overlay.CopyFrom(
+                scoring_pb2.Overlay(document=overlay_document, arrangement_id=arrangement_id)
+            )
+        r: render_pb2.RenderArrangementResponse = self._call(self._render.RenderArrangement, req)
+        return r
 
     def scenarios(self) -> list[scoring_pb2.Scenario]:
         return list(

@@ -205,3 +205,17 @@ def test_a_what_if_overlay_is_rendered(stub: render_pb2_grpc.RenderServiceStub) 
         overlay=scoring_pb2.Overlay(document=OVERLAY),
     )
     assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_typed_client_renders(srv: ServerThread) -> None:
+    """georisk.client.GeoriskClient.render: the bytes, their media type and file name; an
+    unknown format is refused naming the field, before any call."""
+    from georisk.client import GeoriskClient, GeoriskError
+
+    with GeoriskClient(srv.target, token="reader-token") as c:
+        got = c.render("ford-marshall", "dot", as_of="2026-11-22")
+        assert got.media_type == "text/vnd.graphviz" and got.file_name.endswith(".dot")
+        assert b"ford" in got.data and got.entities_drawn >= 3
+        with pytest.raises(GeoriskError) as err:
+            c.render("ford-marshall", "pdf")
+        assert err.value.violations[0][0] == "format"
