@@ -66,7 +66,7 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
 class Settings:
     data_dir: Path
     address: str = "127.0.0.1:50051"
-    pack: str = "us"
+    pack: str = "all"  # every shipped pack (us first); "us": the US pack alone
     profile: str = "development"
     reflection: bool = True
     tls_cert: Path | None = None
@@ -138,7 +138,7 @@ class Settings:
         s = Settings(
             data_dir=_path(e, "GEORISK_DATA") or DEFAULT_DATA,
             address=e.get("GEORISK_ADDRESS", "127.0.0.1:50051"),
-            pack=e.get("GEORISK_PACK", "us"),
+            pack=e.get("GEORISK_PACK", "all"),
             profile=profile,
             reflection=_bool(e, "GEORISK_REFLECTION", profile == "development"),
             tls_cert=_path(e, "GEORISK_TLS_CERT"),

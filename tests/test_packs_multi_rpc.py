@@ -119,3 +119,26 @@ def test_a_score_says_which_packs_applied(stub: scoring_pb2_grpc.ScoringServiceS
     with pytest.raises(grpc.RpcError) as info:
         score("ford-marshall", "iaa-adopted")
     assert info.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("env", "packs"),
+    [({}, ["us", "eu", "uk"]), ({"GEORISK_PACK": "us"}, ["us"])],
+)
+def test_the_server_serves_every_shipped_pack_by_default(
+    env: dict[str, str], packs: list[str]
+) -> None:
+    settings = Settings.from_env(env, address="127.0.0.1:0", data_dir=DEFAULT_DATA)
+    t = ServerThread(settings).start()
+    try:
+        with grpc.insecure_channel(t.target) as ch:
+            stub = scoring_pb2_grpc.ScoringServiceStub(ch)
+            got = stub.ListPolicyPacks(scoring_pb2.ListPolicyPacksRequest(), timeout=30)
+            assert [p.id for p in got.policy_packs] == packs
+            req = scoring_pb2.ScoreArrangementRequest(
+                arrangement_id="stellantis-catl-zaragoza", as_of="2025-01-01"
+            )
+            score = stub.ScoreArrangement(req, timeout=60).score
+            assert [p.id for p in score.packs if p.applied] == packs[:2]
+    finally:
+        t.stop()

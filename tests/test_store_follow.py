@@ -315,7 +315,7 @@ def test_a_replica_starts_from_the_directory_the_store_was_seeded_from(tmp_path:
             assert calls == []  # followed from the directory, no snapshot parsed
             assert _tables(state.engine.dataset) == _tables(snap)
             got = state.engine.score("gotion-manteno-il", ON, "current-law").model_dump()
-            fresh = Engine.from_dir(DEFAULT_DATA).with_dataset(snap)
+            fresh = Engine.from_dir(DEFAULT_DATA, "all").with_dataset(snap)  # the server default
             assert got == fresh.score("gotion-manteno-il", ON, "current-law").model_dump()
         finally:
             srv.stop()
