@@ -368,7 +368,11 @@ def test_a_variant_graph_goes_when_dropped_without_the_cycle_collector() -> None
     view = g.at(dt.date(2026, 11, 23))
     assert g.derivation is not None  # patched from the base's, below
     _ = g.equity, g.control_columns, view.control
-    refs = [weakref.ref(g), weakref.ref(view), weakref.ref(g.derivation)]
+    refs: list[weakref.ref[Any]] = [
+        weakref.ref(g),
+        weakref.ref(view),
+        weakref.ref(g.derivation),
+    ]
     gc.disable()
     try:
         del g, view
