@@ -361,7 +361,7 @@ def main() -> int:
         },
         "visible_on_replica_s": {
             "median": round(statistics.median(visible), 3),
-            "max": round(worst, 3),
+            "max": round(max(visible), 3),
         },
         "replica_rss_mb": {"start": rss_start, "end": rss_end},
         "loadavg_start_end": [load_start, list(os.getloadavg())],
