@@ -54,10 +54,9 @@ from georisk.scoring.rules.conditions import (
 )
 from georisk.scoring.rules.context import (
     EvalContext,
+    gate,
     kind_param,
     kind_text,
-    nexus,
-    not_in_force,
     regime_start,
 )
 from georisk.scoring.rules.outcome import (
@@ -102,13 +101,10 @@ NO_ACQUISITION = {
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     """The screening outcome of each acquisition of the arrangement (the most severe wins)."""
-    why = nexus(ctx, rule)
-    if why:
-        return not_applicable(rule, why)
     uses: list[ParamUse] = []
-    off = not_in_force(ctx, rule, uses)
-    if off:
-        return not_applicable(rule, off, outcome="not in force")
+    out = gate(ctx, rule, uses)
+    if out is not None:
+        return out
     text = kind_text(ctx, rule)
     tiers = kind_param(ctx, rule, "tiers", uses)
     sectors = kind_param(ctx, rule, "sectors", uses)

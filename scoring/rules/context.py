@@ -19,12 +19,13 @@ from georisk.scoring.control.params import PFE_TEXT_KEYS
 from georisk.scoring.graph import ArrangementGraph
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind
 from georisk.scoring.policy import ClauseText, ParamVariant, PolicyPack, RuleInstance
-from georisk.scoring.rules.outcome import ParamUse
+from georisk.scoring.rules.outcome import ParamUse, RuleOutcome, not_applicable
 from georisk.scoring.wording import prose_list
 
 __all__ = [
     "PFE_PARAMS",
     "EvalContext",
+    "gate",
     "kind_param",
     "kind_text",
     "links_into",
@@ -371,6 +372,20 @@ def not_in_force(ctx: EvalContext, rule: RuleInstance, uses: list[ParamUse]) -> 
     return f"not in force on {ctx.on} ({pid} is false" + (
         f" since {use.effective_from})" if use.effective_from else ")"
     )
+
+
+def gate(ctx: EvalContext, rule: RuleInstance, uses: list[ParamUse]) -> RuleOutcome | None:
+    """The outcome of a rule that does not reach the arrangement: not applicable outside its
+    nexus (:func:`nexus`), or "not in force" when its ``in_force`` switch is off
+    (:func:`not_in_force`, the switch read into ``uses``); None when the rule must be judged.
+    The first step of every EU/UK kind."""
+    why = nexus(ctx, rule)
+    if why:
+        return not_applicable(rule, why)
+    off = not_in_force(ctx, rule, uses)
+    if off:
+        return not_applicable(rule, off, outcome="not in force")
+    return None
 
 
 def regime_start(

@@ -19,7 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from georisk.scoring.policy import RuleInstance
-from georisk.scoring.rules.context import EvalContext, kind_param, kind_text, nexus, not_in_force
+from georisk.scoring.rules.context import (
+    EvalContext,
+    gate,
+    kind_param,
+    kind_text,
+)
 from georisk.scoring.rules.outcome import (
     Clause,
     ParamUse,
@@ -39,13 +44,10 @@ FULL_IMPACT_RATE = 0.25
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     """The duty each producer's imports of the arrangement's product pay on the date."""
-    why = nexus(ctx, rule)
-    if why:
-        return not_applicable(rule, why)
     uses: list[ParamUse] = []
-    off = not_in_force(ctx, rule, uses)
-    if off:
-        return not_applicable(rule, off, outcome="not in force")
+    out = gate(ctx, rule, uses)
+    if out is not None:
+        return out
     origin = set(kind_param(ctx, rule, "origin", uses))
     if ctx.arr.country not in origin:
         return not_applicable(

@@ -42,10 +42,9 @@ from georisk.scoring.rules.conditions import (
 )
 from georisk.scoring.rules.context import (
     EvalContext,
+    gate,
     kind_param,
     kind_text,
-    nexus,
-    not_in_force,
     regime_start,
 )
 from georisk.scoring.rules.outcome import (
@@ -103,13 +102,10 @@ def _years(b: Mapping[str, Any]) -> int:
 
 def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     """FSR art. 20: whether each concentration of the arrangement must be notified."""
-    why = nexus(ctx, rule)
-    if why:
-        return not_applicable(rule, why)
     uses: list[ParamUse] = []
-    off = not_in_force(ctx, rule, uses)
-    if off:
-        return not_applicable(rule, off, outcome="not in force")
+    out = gate(ctx, rule, uses)
+    if out is not None:
+        return out
     text = kind_text(ctx, rule)
     test = kind_param(ctx, rule, "test", uses)
     home = set(kind_param(ctx, rule, "home", uses))
@@ -199,13 +195,10 @@ def _bidder_side(ctx: EvalContext, bidder: str) -> list[str]:
 
 def evaluate_procurement(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     """FSR art. 28: whether each public tender bid of the arrangement must be notified."""
-    why = nexus(ctx, rule)
-    if why:
-        return not_applicable(rule, why)
     uses: list[ParamUse] = []
-    off = not_in_force(ctx, rule, uses)
-    if off:
-        return not_applicable(rule, off, outcome="not in force")
+    out = gate(ctx, rule, uses)
+    if out is not None:
+        return out
     if not ctx.arr.tenders:
         return not_applicable(rule, "no public tender recorded for the arrangement")
     text = kind_text(ctx, rule)

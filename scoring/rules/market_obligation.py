@@ -30,7 +30,12 @@ from typing import Any
 from georisk.scoring.model import MarketPlacement, TurnoverScope
 from georisk.scoring.policy import ParameterMissing, RuleInstance
 from georisk.scoring.rules.conditions import ConditionError, FactValue, judge, turnover_fact
-from georisk.scoring.rules.context import EvalContext, kind_param, kind_text, nexus, not_in_force
+from georisk.scoring.rules.context import (
+    EvalContext,
+    gate,
+    kind_param,
+    kind_text,
+)
 from georisk.scoring.rules.outcome import (
     Clause,
     ParamUse,
@@ -75,13 +80,10 @@ def _placements(ctx: EvalContext, rule: RuleInstance) -> list[MarketPlacement]:
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     """Whether the obligation binds the arrangement's placings on the market on the date."""
-    why = nexus(ctx, rule)
-    if why:
-        return not_applicable(rule, why)
     uses: list[ParamUse] = []
-    off = not_in_force(ctx, rule, uses)
-    if off:
-        return not_applicable(rule, off, outcome="not in force")
+    out = gate(ctx, rule, uses)
+    if out is not None:
+        return out
     text = kind_text(ctx, rule)
     title, clause = text.title, text.clause or rule.clause
     placements = _placements(ctx, rule)

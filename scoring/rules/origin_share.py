@@ -33,7 +33,12 @@ from typing import Any
 from georisk.scoring.model import Origin, Tender
 from georisk.scoring.policy import RuleInstance
 from georisk.scoring.rules.conditions import ConditionError, FactValue, judge
-from georisk.scoring.rules.context import EvalContext, kind_param, kind_text, nexus, not_in_force
+from georisk.scoring.rules.context import (
+    EvalContext,
+    gate,
+    kind_param,
+    kind_text,
+)
 from georisk.scoring.rules.outcome import (
     Clause,
     ParamUse,
@@ -93,13 +98,10 @@ def _trigger(value: Any, products: set[str]) -> tuple[bool | None, str]:
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     """The resilience criterion for each net-zero tender the arrangement bids in."""
-    why = nexus(ctx, rule)
-    if why:
-        return not_applicable(rule, why)
     uses: list[ParamUse] = []
-    off = not_in_force(ctx, rule, uses)
-    if off:
-        return not_applicable(rule, off, outcome="not in force")
+    out = gate(ctx, rule, uses)
+    if out is not None:
+        return out
     tenders = [t for t in ctx.arr.tenders if t.net_zero]
     if not tenders:
         return not_applicable(rule, "no net-zero public tender recorded for the arrangement")
