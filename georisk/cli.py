@@ -19,9 +19,9 @@ from georisk.interop import EXPORTERS, IMPORTERS, exporter, importer
 from georisk.render.command import add_explain_parser, run_explain
 from georisk.scoring import clock
 from georisk.scoring.control.report import render_ownership_table
-from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
+from georisk.scoring.dataset import DatasetError, load_dataset
 from georisk.scoring.engine import DEFAULT_DATA, Engine, NotFoundError, View
-from georisk.scoring.overlay import Overlay, parse_overlay
+from georisk.scoring.overlay import load_overlay
 from georisk.scoring.packs import ALL_PACKS
 from georisk.scoring.report import render_score_table, write_scores_csv
 from georisk.scoring.timeline import (
@@ -356,7 +356,7 @@ def _cmd_ownership(args: argparse.Namespace) -> int:
     if engine is None:
         return EXIT_DATA
     try:
-        overlay = _read_overlay(args.overlay, None) if args.overlay else None
+        overlay = load_overlay(args.overlay, None) if args.overlay else None
         report = engine.ownership(args.entity_id, args.as_of, overlay=overlay)
     except DatasetError as exc:
         for issue in exc.issues:
@@ -375,18 +375,6 @@ def _cmd_ownership(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_overlay(path: Path, arrangement: str | None) -> Overlay:
-    """:func:`parse_overlay` of the file; ``arrangement`` (from ``--arrangement``) fills in or
-    must agree, as a batch row's does."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(
-            [DatasetIssue(path.name, "", "", f"unreadable overlay: {exc}")]
-        ) from None
-    return parse_overlay(text, origin=path.name, arrangement=arrangement)
-
-
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.overlay and len(args.arrangement) > 1:
         print(
@@ -397,7 +385,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     try:
         engine = Engine.from_dir(args.data_dir, pack=args.pack or ALL_PACKS)
         overlay = (
-            _read_overlay(args.overlay, args.arrangement[0] if args.arrangement else None)
+            load_overlay(args.overlay, args.arrangement[0] if args.arrangement else None)
             if args.overlay
             else None
         )

@@ -86,6 +86,7 @@ __all__ = [
     "describe_param",
     "first_sentence",
     "load_pack_set",
+    "load_pack_sets",
     "own_links",
 ]
 
@@ -237,27 +238,7 @@ class Engine:
         evaluated for every arrangement; the others only within their nexus), or ``"all"``:
         every pack of the policies directory, ``us`` first (:mod:`.packs`).
         """
-        pdir = Path(policies) if policies else Path(data_dir) / "policies"
-        ids = parse_pack_ids(pack)
-        if ids == [ALL_PACKS]:
-            if not shipped_pack_ids(pdir):
-                pdir = DEFAULT_DATA / "policies"
-            ids = shipped_pack_ids(pdir)
-        elif not any((pdir / f"{i}.yaml").exists() for i in ids):
-            pdir = (
-                DEFAULT_DATA / "policies"
-            )  # a user dataset without its own packs: the shipped ones
-        unknown = [i for i in ids if not (pdir / f"{i}.yaml").exists()]
-        if unknown or not ids:
-            known = ", ".join(shipped_pack_ids(pdir)) or "none"
-            what = (
-                f"unknown policy pack {', '.join(map(repr, unknown))}"
-                if unknown
-                else ("no policy pack selected")
-            )
-            raise DatasetError([DatasetIssue(str(pdir), "", "pack", f"{what}; known: {known}")])
-        sets = [load_pack_set(pdir, i) for i in ids]
-        merged_scenarios(sets[0].scenarios, sets[1:])  # refuses scenario ids shared by packs
+        sets = load_pack_sets(data_dir, pack, policies)
         first = sets[0]
         return Engine(load_dataset(data_dir), first.pack, first.scenarios, extra=tuple(sets[1:]))
 
@@ -670,6 +651,35 @@ def _review_warning(pack: PolicyPack, on: dt.date) -> list[str]:
         f"({info.review_by}): its values were not reviewed for this date; statutes, "
         "guidance, lists and rates may have changed since"
     ]
+
+
+def load_pack_sets(
+    data_dir: str | Path, pack: str | Sequence[str] = "us", policies: str | Path | None = None
+) -> list[PackSet]:
+    """The packs ``pack`` (as :meth:`Engine.from_dir` takes them), with their scenario sets,
+    the primary first, from ``policies`` or ``data_dir/policies`` (the shipped ones for a
+    dataset without its own), without loading the dataset. An unknown id, no id, or a scenario
+    id shared by two packs is a :class:`DatasetError` naming ``pack``."""
+    pdir = Path(policies) if policies else Path(data_dir) / "policies"
+    ids = parse_pack_ids(pack)
+    if ids == [ALL_PACKS]:
+        if not shipped_pack_ids(pdir):
+            pdir = DEFAULT_DATA / "policies"
+        ids = shipped_pack_ids(pdir)
+    elif not any((pdir / f"{i}.yaml").exists() for i in ids):
+        pdir = DEFAULT_DATA / "policies"  # a user dataset without its own packs: the shipped
+    unknown = [i for i in ids if not (pdir / f"{i}.yaml").exists()]
+    if unknown or not ids:
+        known = ", ".join(shipped_pack_ids(pdir)) or "none"
+        what = (
+            f"unknown policy pack {', '.join(map(repr, unknown))}"
+            if unknown
+            else "no policy pack selected"
+        )
+        raise DatasetError([DatasetIssue(str(pdir), "", "pack", f"{what}; known: {known}")])
+    sets = [load_pack_set(pdir, i) for i in ids]
+    merged_scenarios(sets[0].scenarios, sets[1:])  # refuses scenario ids shared by packs
+    return sets
 
 
 def load_pack_set(pdir: Path, pack_id: str) -> PackSet:

@@ -159,14 +159,15 @@ def parse_overlay(
         ) from None
 
 
-def load_overlay(path: str | Path) -> Overlay:
-    """:func:`parse_overlay` of a YAML or JSON file."""
+def load_overlay(path: str | Path, arrangement: str | None = None) -> Overlay:
+    """:func:`parse_overlay` of a YAML or JSON file; ``arrangement`` (e.g. a command's
+    ``--arrangement``) fills in the overlay's or must agree with it, as a batch row's does."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError([DatasetIssue(p.name, "", "", f"unreadable overlay: {exc}")]) from None
-    return parse_overlay(text, origin=p.name)
+    return parse_overlay(text, origin=p.name, arrangement=arrangement)
 
 
 def _dump(rec: BaseModel) -> dict[str, Any]:

@@ -41,8 +41,8 @@ from georisk.batch.progress import Progress
 from georisk.batch.sink import COLUMNS, Sink, output_format
 from georisk.scoring import clock
 from georisk.scoring.dataset import DatasetError
-from georisk.scoring.engine import DEFAULT_DATA, load_pack_set
-from georisk.scoring.packs import ALL_PACKS, merged_scenarios, parse_pack_ids, shipped_pack_ids
+from georisk.scoring.engine import DEFAULT_DATA, load_pack_sets
+from georisk.scoring.packs import merged_scenarios
 
 __all__ = ["BatchOptions", "BatchSummary", "run_batch"]
 
@@ -91,15 +91,7 @@ def _policies(data_dir: Path, pack: str) -> tuple[list[str], list[str]]:
     """Scenario and rule ids of the packs ``pack`` (ids as ``georisk score --pack`` takes
     them), without loading the dataset (as Engine.from_dir): every pack's scenarios, the
     primary's first, and every pack's rules."""
-    pdir = data_dir / "policies"
-    ids = parse_pack_ids(pack)
-    if ids == [ALL_PACKS]:
-        if not shipped_pack_ids(pdir):
-            pdir = DEFAULT_DATA / "policies"
-        ids = shipped_pack_ids(pdir)
-    elif not any((pdir / f"{i}.yaml").exists() for i in ids):
-        pdir = DEFAULT_DATA / "policies"
-    sets = [load_pack_set(pdir, i) for i in ids]
+    sets = load_pack_sets(data_dir, pack)
     scenarios = merged_scenarios(sets[0].scenarios, sets[1:])
     return [s.id for s in scenarios], [r.id for ps in sets for r in ps.pack.rules]
 

@@ -22,9 +22,9 @@ from georisk.render.chart import MAX_NODES
 from georisk.render.dot import DotMissing
 from georisk.render.explain import FORMATS, ExplainOptions, explain
 from georisk.scoring import clock
-from georisk.scoring.dataset import DatasetError, DatasetIssue
+from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import Engine, NotFoundError
-from georisk.scoring.overlay import Overlay, parse_overlay
+from georisk.scoring.overlay import load_overlay
 from georisk.scoring.packs import ALL_PACKS
 
 __all__ = ["add_explain_parser", "run_explain"]
@@ -79,16 +79,6 @@ def add_explain_parser(sub: Any) -> None:
     p.add_argument("--no-timeline", action="store_true", help="memo without the timeline (faster)")
 
 
-def _overlay(path: Path, arrangement: str) -> Overlay:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(
-            [DatasetIssue(path.name, "", "", f"unreadable overlay: {exc}")]
-        ) from None
-    return parse_overlay(text, origin=path.name, arrangement=arrangement)
-
-
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.part")
     try:
@@ -109,7 +99,7 @@ def run_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         engine = Engine.from_dir(args.data_dir, pack=args.pack or ALL_PACKS)
-        overlay = _overlay(args.overlay, args.arrangement) if args.overlay else None
+        overlay = load_overlay(args.overlay, args.arrangement) if args.overlay else None
         chart_file = out.with_suffix(".svg").name if args.format == "md" else None
         opts = ExplainOptions(
             max_nodes=args.max_nodes, timeline=not args.no_timeline, chart_file=chart_file
