@@ -147,6 +147,9 @@ def _engines(out: Path, ids: list[str], budget: float, dask: bool) -> dict[str, 
     kinds: list[tuple[str, Callable[[int], Backend]]] = [("workers", processes)]
     if dask:
         kinds.append(("dask", cluster))
+    # each run scores arrangements of its own: at most 4,000, and no fewer for a later run
+    # (fast workers used to eat the sample, leaving the last run nothing to score)
+    per_run = max(1, min(4000, (len(ids) - 3 * len(kinds)) // (2 * len(kinds))))
     pos = 0
     for name, make in kinds:
         if name == "dask":  # the workers load the dataset themselves: free this copy first
@@ -154,7 +157,7 @@ def _engines(out: Path, ids: list[str], budget: float, dask: bool) -> dict[str, 
             gc.unfreeze()
             gc.collect()
         for k in (1, 2):
-            warm, take = ids[pos : pos + k], ids[pos + k : pos + k + 4000]
+            warm, take = ids[pos : pos + k], ids[pos + k : pos + k + per_run]
             t = time.perf_counter()
             backend = make(k)
             start = time.perf_counter() - t
@@ -162,7 +165,7 @@ def _engines(out: Path, ids: list[str], budget: float, dask: bool) -> dict[str, 
                 r = _rate(backend, warm, take, budget)
             finally:
                 backend.close()
-            pos += k + r["scored"]
+            pos += k + per_run
             r["start_s"] = round(start, 2)
             res[f"{name}_{k}"] = r
             print(f"  {name} {k}: {r}", file=sys.stderr)
