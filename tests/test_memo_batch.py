@@ -1,5 +1,6 @@
 """``georisk batch --memos DIR``: one memo (HTML) per scored row, none for a refused row; a
-resumed batch writes the same files; the option needs a local engine and Graphviz ``dot``."""
+resumed batch writes the same files; drawn by a local engine (with Graphviz ``dot``) or, with
+``--target``, by the server."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from georisk.batch import BatchError, BatchOptions, run_batch
-from georisk.batch.errors import EXIT_USAGE
+from georisk.batch import BatchOptions, run_batch
+from georisk.scoring.engine import Engine
 from tests.conftest import DATA
 
 ON = dt.date(2026, 11, 22)
@@ -67,22 +68,35 @@ def test_one_memo_per_scored_row(tmp_path: Path) -> None:
     assert (memos / "memo-000002-catl-lrs.html").read_bytes() == before
 
 
-def test_memos_need_a_local_engine(tmp_path: Path) -> None:
-    rows = tmp_path / "in.csv"
-    rows.write_text("arrangement\ncasip\n")
+def test_memos_from_a_server(tmp_path: Path, engine: Engine) -> None:
+    """With ``--target`` the server draws the memos (RenderService): the same files, one per
+    scored row, none for a refused one."""
+    need_dot()
+    from georisk.batch.remote import RemoteOptions
+    from georisk.server.settings import Settings
+    from tests.server_harness import ServerThread
 
-    class Remote:
-        target = "127.0.0.1:1"
-
-        def open(self, explain: bool) -> object:
-            raise AssertionError("not opened")
-
-    opts = BatchOptions(
-        input=rows,
-        output=tmp_path / "o.csv",
-        memos=tmp_path / "m",
-        remote=Remote(),  # type: ignore[arg-type]
-    )
-    with pytest.raises(BatchError) as info:
-        run_batch(opts)
-    assert info.value.code == EXIT_USAGE and "--target" in str(info.value)
+    srv = ServerThread(Settings.from_env({}, address="127.0.0.1:0", data_dir=DATA), engine).start()
+    try:
+        rows = tmp_path / "in.csv"
+        rows.write_text("arrangement\nford-marshall\nno-such-deal\n")
+        memos = tmp_path / "memos"
+        summary = run_batch(
+            BatchOptions(
+                input=rows,
+                output=tmp_path / "out.csv",
+                as_of=ON,
+                scenarios=["current-law"],
+                memos=memos,
+                remote=RemoteOptions(srv.target),
+                progress="none",
+            )
+        )
+    finally:
+        srv.stop()
+    assert (summary.rows_scored, summary.errors) == (1, 1)
+    assert [p.name for p in memos.iterdir()] == ["memo-000002-ford-marshall.html"]
+    page = Text()
+    page.feed((memos / "memo-000002-ford-marshall.html").read_text(encoding="utf-8"))
+    words = " ".join(" ".join(page.parts).split())
+    assert "Ford BlueOval Battery Park Michigan (Marshall)" in words and "[ford-marshall]" in words

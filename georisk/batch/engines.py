@@ -377,6 +377,7 @@ class RemoteRunner(Protocol):
 class RemoteFactory(Protocol):
     """What opens a :class:`RemoteRunner` (``target`` names it in the journal's fingerprint)."""
 
-    target: str
+    @property
+    def target(self) -> str: ...
 
-    def open(self, explain: bool) -> RemoteRunner: ...
+    def open(self, explain: bool, memos: bool = False) -> RemoteRunner: ...

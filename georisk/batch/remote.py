@@ -31,16 +31,17 @@ class RemoteOptions:
     key: Path | None = None
     timeout: float = 300.0
 
-    def open(self, explain: bool) -> _Remote:
-        return _Remote(self, explain)
+    def open(self, explain: bool, memos: bool = False) -> _Remote:
+        return _Remote(self, explain, memos)
 
 
 class _Remote:
-    """A georisk server: StreamScoreArrangements for plain ids, SimulateOverlay for overlays."""
+    """A georisk server: StreamScoreArrangements for plain ids, SimulateOverlay for overlays,
+    RenderArrangement for the memos (``--memos``: the server draws them)."""
 
     parts = 2
 
-    def __init__(self, opts: RemoteOptions, explain: bool) -> None:
+    def __init__(self, opts: RemoteOptions, explain: bool, memos: bool = False) -> None:
 
         self.error_type = GeoriskError
         self.client = GeoriskClient(
@@ -51,7 +52,7 @@ class _Remote:
             key=opts.key,
             timeout=opts.timeout,
         )
-        self.opts, self.explain = opts, explain
+        self.opts, self.explain, self.memos = opts, explain, memos
         try:
             self.scenarios = [s.id for s in self.client.scenarios()]
             self.rules = [r.id for r in self.client.policy_pack().rules]
@@ -171,4 +172,24 @@ class _Remote:
                 r.rows.append(row)
                 if expl:
                     r.explanations.append(expl)
+            if self.memos:
+                r.memo = self._memo(j)
         return results
+
+    def _memo(self, job: Job) -> str:
+        """The row's memo (HTML) as the server renders it, for its first scenario (as a local
+        engine's memo is)."""
+        assert job.as_of is not None
+        try:
+            got = self.client.render(
+                job.arrangement,
+                "html",
+                as_of=job.as_of.isoformat(),
+                scenario=job.scenarios[0],
+                overlay_document=(
+                    job.overlay.model_dump_json(exclude_defaults=True) if job.overlay else ""
+                ),
+            )
+        except self.error_type as exc:
+            raise BatchError(EXIT_DATA, f"server {self.opts.target}: memo: {exc}") from None
+        return got.data.decode("utf-8")

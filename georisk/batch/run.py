@@ -97,15 +97,14 @@ def _policies(data_dir: Path, pack: str) -> tuple[list[str], list[str]]:
 
 
 def _check_memos(opts: BatchOptions) -> None:
-    """``--memos``: a local engine, Graphviz ``dot``, and a directory (made if missing)."""
+    """``--memos``: Graphviz ``dot`` here (a local engine draws them; with ``--target`` the
+    server does, through RenderService) and a directory (made if missing)."""
     from georisk.render import dot_available
     from georisk.render.dot import DOT_HINT
 
     if opts.memos is None:
         return
-    if opts.remote is not None:
-        raise BatchError(EXIT_USAGE, "--memos needs a local engine: not with --target")
-    if not dot_available():
+    if opts.remote is None and not dot_available():
         raise BatchError(EXIT_USAGE, f"--memos: {DOT_HINT}")
     try:
         opts.memos.mkdir(parents=True, exist_ok=True)
@@ -153,7 +152,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
     memos = opts.memos is not None
     remote: RemoteRunner | None = None
     if opts.remote is not None:
-        remote = opts.remote.open(explain)
+        remote = opts.remote.open(explain, opts.memos is not None)
         known, rules = remote.scenarios, remote.rules
         engine_id = f"remote:{opts.remote.target}"
     else:
