@@ -33,13 +33,10 @@ from georisk.scoring.rules.outcome import (
     finish,
     not_applicable,
 )
+from georisk.scoring.rules.tariff import duty_impact  # the scale of the US tariff kind
 from georisk.scoring.wording import named, pct, prose_list
 
-__all__ = ["FULL_IMPACT_RATE", "MAX_IMPACT", "evaluate"]
-
-#: scoring scale, not policy (as the US tariff kind): a duty is a cost, never a lost credit
-MAX_IMPACT = 0.5
-FULL_IMPACT_RATE = 0.25
+__all__ = ["evaluate"]
 
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
@@ -104,14 +101,14 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             outcome = f"duty 0% under the undertaking ({models})" + (
                 f", else {pct(rate)}" if u.models else ""
             )
-            impact = 0.0 if not u.models else min(1.0, rate / FULL_IMPACT_RATE) * MAX_IMPACT / 2
+            impact = 0.0 if not u.models else duty_impact(rate) / 2
         else:
             verdict = Verdict.NOT_ELIGIBLE
             reason = f"{named(ents, p)} ({group} group{assumed}) pays {pct(rate)}{mfn_words}" + (
                 f" ({text.cite})" if text.cite else ""
             )
             outcome = f"duty {pct(rate)}"
-            impact = min(1.0, rate / FULL_IMPACT_RATE) * MAX_IMPACT
+            impact = duty_impact(rate)
         clauses.append(
             Clause(
                 id=f"duty:{p}",

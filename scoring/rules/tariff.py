@@ -18,12 +18,22 @@ from georisk.scoring.rules.outcome import (
     not_applicable,
 )
 
-__all__ = ["FULL_IMPACT_RATE", "MAX_IMPACT", "evaluate"]
+__all__ = ["FULL_IMPACT_RATE", "MAX_IMPACT", "duty_impact", "evaluate"]
 
 #: scoring scale, not policy: a tariff is an adverse cost, never a lost credit, so its impact
 #: is at most MAX_IMPACT, reached at FULL_IMPACT_RATE and proportional below it
 MAX_IMPACT = 0.5
 FULL_IMPACT_RATE = 0.25
+
+
+def duty_impact(rate: float) -> float:
+    """The impact of paying ``rate`` on imports (a tariff or a duty): proportional up to
+    :data:`MAX_IMPACT`, reached at :data:`FULL_IMPACT_RATE`.
+
+    >>> duty_impact(0.125), duty_impact(0.353)
+    (0.25, 0.5)
+    """
+    return min(1.0, rate / FULL_IMPACT_RATE) * MAX_IMPACT
 
 
 def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
@@ -60,6 +70,6 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
         links=[l.id for l in imports],
         reason=f"imports from a covered nation pay {rate:.1%}"
         + (f" ({text.cite})" if text.cite else ""),
-        impact=min(1.0, rate / FULL_IMPACT_RATE) * MAX_IMPACT,
+        impact=duty_impact(rate),
     )
     return finish(rule, [c], impact=c.impact)
