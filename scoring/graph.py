@@ -25,6 +25,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -1067,7 +1068,7 @@ class ArrangementGraph:
         self,
         entity_id: str,
         *,
-        holders: set[str] | None = None,
+        holders: AbstractSet[str] | None = None,
         kinds: frozenset[LinkKind] = frozenset({LinkKind.EQUITY}),
         stop_at_holders: bool = True,
         max_depth: int = DEFAULT_MAX_DEPTH,

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from georisk.batch.errors import EXIT_DATA, EXIT_USAGE, BatchError
 from georisk.batch.jobs import Job, JobResult, explanation_line, lead_columns
+from georisk.scoring import gcpolicy
 from georisk.scoring.control import prepare_screens
 from georisk.scoring.dataset import DatasetError
 from georisk.scoring.engine import ArrangementScore, Engine, NotFoundError, View
@@ -109,6 +110,7 @@ def engine_for(data_dir: str | Path, pack: str = "us") -> Engine:
         # to every page of a forked worker's copy-on-write heap.
         gc.collect()
         gc.freeze()
+        gcpolicy.tune()  # and collect the young generation less often (about halves a row's CPU)
     return e
 
 

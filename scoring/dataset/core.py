@@ -203,9 +203,21 @@ class Dataset:
             return list(field_of(name))
         return [getattr(e, name) for e in self.entities.values()]
 
-    def listed_on(self, list_id: str, on: dt.date) -> set[str]:
-        """Entities on ``list_id`` on ``on``."""
-        return {eid for eid, m in self.listed.get(list_id, ()) if m.active(on)}
+    def listed_on(self, list_id: str, on: dt.date) -> frozenset[str]:
+        """Entities on ``list_id`` on ``on`` (remembered: every rule of every scenario asks)."""
+        memo = self._listed_memo
+        got = memo.get((list_id, on))
+        if got is None:
+            if len(memo) >= 4096:
+                memo.clear()
+            got = memo[(list_id, on)] = frozenset(
+                eid for eid, m in self.listed.get(list_id, ()) if m.active(on)
+            )
+        return got
+
+    @cached_property
+    def _listed_memo(self) -> dict[tuple[str, dt.date], frozenset[str]]:
+        return {}
 
     @cached_property
     def link_boundaries(self) -> list[dt.date]:

@@ -254,9 +254,14 @@ class _SortedView(Sequence[bytes]):
         return self._raw.at(self._order[i])
 
 
+#: ids a :class:`SortedIdIndex` remembers at most (~100 bytes each)
+MEMO_LIMIT = 1 << 16
+
+
 class SortedIdIndex(Mapping[str, int]):
     """id → position over a string column and the permutation that sorts it: a lookup is a
-    binary search (~20 byte-string comparisons, ~10 µs), instead of a dict of every id.
+    binary search (~20 byte-string comparisons, ~10 µs), instead of a dict of every id; the
+    ids looked up lately are remembered (at most :data:`MEMO_LIMIT`), as scoring asks again.
 
     >>> ids = pa.array(["l3", "a", "l10"])
     >>> ix = SortedIdIndex(ids, pc.sort_indices(ids).to_numpy())
@@ -267,16 +272,25 @@ class SortedIdIndex(Mapping[str, int]):
     def __init__(self, ids: pa.Array, order: np.ndarray[Any, Any]) -> None:
         self._ids, self._order = ids, order
         self._view = _SortedView(_Raw(ids), order)
+        # the ids looked up lately (-1: absent). Scoring one arrangement asks for the same
+        # few dozen links' ids again and again (each rule, each scenario): a dict hit instead
+        # of a binary search; bounded, so a whole-dataset pass does not grow it
+        self._memo: dict[str, int] = {}
 
     def _find(self, key: object) -> int | None:
         if not isinstance(key, str):
             return None
-        b = key.encode()
-        view = self._view
-        i = bisect.bisect_left(view, b)
-        if i < len(view) and view[i] == b:
-            return int(self._order[i])
-        return None
+        memo = self._memo
+        got = memo.get(key)
+        if got is None:
+            b = key.encode()
+            view = self._view
+            i = bisect.bisect_left(view, b)
+            got = int(self._order[i]) if i < len(view) and view[i] == b else -1
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = got
+        return None if got < 0 else got
 
     def __getitem__(self, key: str) -> int:
         got = self._find(key)

@@ -139,7 +139,7 @@ def _who(
     eff: ListEffect,
     x: str,
     role: str,
-    sets: tuple[set[str], set[str], set[str]],
+    sets: tuple[frozenset[str], set[str], set[str]],
 ) -> tuple[str, list[RuleTest]]:
     """How ``x`` (in ``role``) is reached by the list: ``"X [x] (role) is on L since …"``, or
     covered as an affiliate of the listed parties upstream, with the share listed or covered
@@ -213,7 +213,9 @@ def _uncertain(evidence: list[RuleTest]) -> list[str]:
     return sorted({u for t in evidence for u in t.depends_on_unconfirmed})
 
 
-def _affiliates(ctx: EvalContext, list_id: str, listed: set[str]) -> tuple[set[str], set[str]]:
+def _affiliates(
+    ctx: EvalContext, list_id: str, listed: frozenset[str]
+) -> tuple[set[str], set[str]]:
     """Listed entities and those owned at least ``lists.affiliates_threshold`` (50%: OFAC FAQ
     401 / BIS 2025) by them, aggregated and through tiers: (certain, possible) members."""
     threshold = float(ctx.param("lists.affiliates_threshold"))
