@@ -54,6 +54,7 @@ T = TypeVar("T")
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_PATHS",
+    "ENTITY_MEMO_LIMIT",
     "Adjacency",
     "ArrangementGraph",
     "Derivation",
@@ -70,6 +71,11 @@ DEFAULT_MAX_PATHS = 50
 MAX_EXPANSIONS = 20_000
 #: entity indices kept by the upstream memo of a graph, all entries together (~16 MB)
 UPSTREAM_MEMO_ENTRIES = 4_000_000
+#: per-entity values (controllers, FIE/SFE results, path listings) a graph keeps per table
+#: (:meth:`ArrangementGraph.per_entity`); a value is a few KB
+ENTITY_MEMO_LIMIT = 20_000
+#: the key of the per-entity table in a graph's tables
+_PER_ENTITY = "per-entity"
 #: a derived graph recomputes a whole-graph quantity from scratch when the entities it must
 #: recompute exceed this fraction of all entities (nothing to gain from the base's values)
 MAX_DIRTY_FRACTION = 0.25
@@ -763,6 +769,29 @@ class ArrangementGraph:
             self._cache[key] = make()
         return self._cache[key]  # type: ignore[return-value]
 
+    def _entity_table(self, date: bool) -> dict[str, object]:
+        """The table of per-entity values (:meth:`per_entity`) beside :meth:`shared`'s (or,
+        with ``date``, :meth:`cached`'s)."""
+        table = self._cache if date else self._shared
+        got = table.get(_PER_ENTITY)
+        if got is None:
+            got = table[_PER_ENTITY] = {}
+        return got  # type: ignore[return-value]
+
+    def per_entity(self, key: str, make: Callable[[], T], *, date: bool = False) -> T:
+        """:meth:`shared` (or :meth:`cached` with ``date``) for a value of one entity, kept in
+        a table of at most :data:`ENTITY_MEMO_LIMIT` values that starts again when full: a
+        batch over a registry-sized graph meets new entities with every row, and would
+        otherwise keep every one's values (~100 KB a row at 1M entities)."""
+        table = self._entity_table(date)
+        if key in table:
+            return table[key]  # type: ignore[return-value]
+        value = make()
+        if len(table) >= ENTITY_MEMO_LIMIT:
+            table.clear()
+        table[key] = value
+        return value
+
     @property
     def derivation(self) -> Derivation | None:
         """How this graph differs from the base graph it was derived from (None for a built
@@ -786,22 +815,22 @@ class ArrangementGraph:
         date: bool = False,
         parent_key: str | None = None,
     ) -> T:
-        """:meth:`shared` (or :meth:`cached` with ``date``) for a value of ``entity_id`` that
-        depends only on its upstream: taken from the base graph's cache (under
-        ``parent_key``, default ``key``) when this graph is derived, the base has it and the
-        entity is clean (:meth:`Derivation.clean`); computed by ``make`` otherwise."""
-        table = self._cache if date else self._shared
+        """:meth:`per_entity` for a value of ``entity_id`` that depends only on its upstream:
+        taken from the base graph's table (under ``parent_key``, default ``key``) when this
+        graph is derived, the base has it and the entity is clean (:meth:`Derivation.clean`);
+        computed by ``make`` otherwise."""
+        table = self._entity_table(date)
         if key in table:
             return table[key]  # type: ignore[return-value]
         p, d = self.parent, self.derivation
         if p is not None and d is not None:
-            ptable = p._cache if date else p._shared
+            ptable = p._entity_table(date)
             pk = parent_key or key
             if pk in ptable and d.clean(entity_id):
-                table[key] = ptable[pk]
-                return table[key]  # type: ignore[return-value]
-        table[key] = make()
-        return table[key]  # type: ignore[return-value]
+                value: T = ptable[pk]  # type: ignore[assignment]
+                table[key] = value
+                return value
+        return self.per_entity(key, make, date=date)
 
     @staticmethod
     def build(dataset: Dataset, as_of: dt.date) -> ArrangementGraph:

@@ -107,7 +107,12 @@ class AxisScore(BaseModel):
 def _axis(name: str, parts: list[Contribution], notes: list[str] | None = None) -> AxisScore:
     raw = sum(c.points for c in parts)
     scale = 100.0 / raw if raw > 100.0 else 1.0
-    scaled = [c.model_copy(update={"points": round(c.points * scale, 6)}) for c in parts]
+    scaled = [
+        c
+        if (pts := round(c.points * scale, 6)) == c.points
+        else c.model_copy(update={"points": pts})
+        for c in parts
+    ]
     score = round(sum(c.points for c in scaled), 6)
     return AxisScore(
         axis=name,

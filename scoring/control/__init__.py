@@ -40,7 +40,12 @@ The package, by responsibility: :mod:`.params` (:class:`PfeParams`), :mod:`.expo
 
 from __future__ import annotations
 
-from georisk.scoring.control.controllers import CONTROL_DEPTH, ControlResult, ultimate_controllers
+from georisk.scoring.control.controllers import (
+    CONTROL_DEPTH,
+    ControlResult,
+    controllers_of,
+    ultimate_controllers,
+)
 from georisk.scoring.control.exposure import (
     ExposureResult,
     covered_exposure,
@@ -83,6 +88,7 @@ __all__ = [
     "Semantics",
     "SfeHolder",
     "SfeResult",
+    "controllers_of",
     "covered_exposure",
     "covered_parties",
     "covered_paths",

@@ -18,7 +18,7 @@ from georisk.scoring.graph import ArrangementGraph, PathListing
 from georisk.scoring.interval import EPS
 from georisk.scoring.model import OWNERSHIP_KINDS
 
-__all__ = ["CONTROL_DEPTH", "ControlResult", "ultimate_controllers"]
+__all__ = ["CONTROL_DEPTH", "ControlResult", "controllers_of", "ultimate_controllers"]
 
 
 class ControlResult(BaseModel):
@@ -62,6 +62,32 @@ def ultimate_controllers(
     # upstream of the entity only (its controllers, paths up its holders): a derived graph
     # takes the base graph's result for an entity no change lies upstream of
     return g.inherit(key, entity_id, lambda: _ultimate_controllers(g, entity_id, params))
+
+
+def controllers_of(g: ArrangementGraph, entity_id: str) -> tuple[str, ...]:
+    """``ultimate_controllers(g, entity_id).controllers`` without the rest: no top controllers
+    and no path listing (an explanation: the rules that only ask who controls an entity do not
+    draw one; the ownership report and the FULL view do, through :func:`ultimate_controllers`).
+
+    >>> import datetime as dt
+    >>> from georisk.scoring.dataset import Dataset
+    >>> from georisk.scoring.model import Entity, Link
+    >>> ents = {e: Entity(id=e, name=e, kind="company", country="CN") for e in ("p", "s", "t")}
+    >>> links = {f"{a}-{b}": Link.model_validate({"id": f"{a}-{b}", "kind": "equity",
+    ...          "source": a, "target": b, "share": 0.6, "sources": ["s"]})
+    ...          for a, b in (("p", "s"), ("s", "t"))}
+    >>> ds = Dataset(sources={}, entities=ents, links=links, arrangements={}, version="t")
+    >>> controllers_of(ArrangementGraph.build(ds, dt.date(2026, 1, 1)), "t")
+    ('p', 's')
+    """
+    # upstream of the entity only: a derived graph takes the base's for a clean entity
+    return g.inherit(
+        f"controller-ids:{entity_id}",
+        entity_id,
+        lambda: tuple(
+            sorted(g.ids[c] for c in _controllers(g, g.index[entity_id], CONTROL_DEPTH)[0])
+        ),
+    )
 
 
 #: how many levels up the controller search goes (independent of the path-listing depth)

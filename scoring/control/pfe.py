@@ -248,8 +248,10 @@ def specified_foreign_entity(
     'false'
     """
     params = params or PfeParams()
-    return g.cached(
-        f"sfe-result:{entity_id}:{params.key}:{params.explain}", lambda: _sfe(g, entity_id, params)
+    return g.per_entity(
+        f"sfe-result:{entity_id}:{params.key}:{params.explain}",
+        lambda: _sfe(g, entity_id, params),
+        date=True,
     )
 
 
@@ -443,7 +445,7 @@ def foreign_influenced(
     """
     params = params or PfeParams()
     key = f"fie-result:{entity_id}:{params.key}:{params.explain}:{_sfe_digest(g, params)}"
-    return g.shared(key, lambda: _fie(g, entity_id, params))
+    return g.per_entity(key, lambda: _fie(g, entity_id, params))
 
 
 def _sfe_digest(g: ArrangementGraph, params: PfeParams) -> str:

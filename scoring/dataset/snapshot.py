@@ -256,11 +256,14 @@ class _SortedView(Sequence[bytes]):
 
 #: ids a :class:`SortedIdIndex` remembers at most (~100 bytes each)
 MEMO_LIMIT = 1 << 16
+#: a :class:`SortedIdIndex` keeps every FENCE-th sorted id as bytes (~50,000 for 3M links)
+FENCE = 64
 
 
 class SortedIdIndex(Mapping[str, int]):
     """id → position over a string column and the permutation that sorts it: a lookup is a
-    binary search (~20 byte-string comparisons, ~10 µs), instead of a dict of every id; the
+    binary search instead of a dict of every id: over every :data:`FENCE`-th sorted id (a list
+    of bytes), then within one block of the mapped column (~6 comparisons read in place); the
     ids looked up lately are remembered (at most :data:`MEMO_LIMIT`), as scoring asks again.
 
     >>> ids = pa.array(["l3", "a", "l10"])
@@ -272,6 +275,10 @@ class SortedIdIndex(Mapping[str, int]):
     def __init__(self, ids: pa.Array, order: np.ndarray[Any, Any]) -> None:
         self._ids, self._order = ids, order
         self._view = _SortedView(_Raw(ids), order)
+        # every FENCE-th id in sorted order, as a list of bytes: the search first bisects
+        # this list (compared in C), then the one block of FENCE ids it points to
+        n = len(self._view)
+        self._fences: list[bytes] = [self._view[i] for i in range(0, n, FENCE)]
         # the ids looked up lately (-1: absent). Scoring one arrangement asks for the same
         # few dozen links' ids again and again (each rule, each scenario): a dict hit instead
         # of a binary search; bounded, so a whole-dataset pass does not grow it
@@ -285,7 +292,9 @@ class SortedIdIndex(Mapping[str, int]):
         if got is None:
             b = key.encode()
             view = self._view
-            i = bisect.bisect_left(view, b)
+            # the block whose first id is the last one <= b; then within it
+            lo = max(0, bisect.bisect_right(self._fences, b) - 1) * FENCE
+            i = bisect.bisect_left(view, b, lo, min(lo + FENCE, len(view)))
             got = int(self._order[i]) if i < len(view) and view[i] == b else -1
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()

@@ -41,7 +41,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from georisk.scoring.control import ultimate_controllers
+from georisk.scoring.control import controllers_of
 from georisk.scoring.model import LinkKind, Transaction, TransactionKind, TurnoverScope
 from georisk.scoring.policy import RuleInstance
 from georisk.scoring.rules.conditions import (
@@ -252,7 +252,7 @@ def _foreign(
         return False, f"{named(ents, acq)} is organized in {e.country}, which it does not cover", []
     if e.country not in home:
         return True, f"{named(ents, acq)} is organized in {e.country}, outside the home area", []
-    ctrl = [c for c in ultimate_controllers(ctx.g, acq).controllers if c != acq]
+    ctrl = [c for c in controllers_of(ctx.g, acq) if c != acq]
     outside = [c for c in ctrl if (ents[c].country if c in ents else None) not in home]
     if outside:
         return (
@@ -325,7 +325,7 @@ def _stake(ctx: EvalContext, tx: Transaction, acq: str) -> tuple[FactValue, list
     links = [
         l
         for l in ctx.links_into(tx.target, [LinkKind.EQUITY, LinkKind.VOTING])
-        if l.source == acq or acq in ultimate_controllers(ctx.g, l.source).controllers
+        if l.source == acq or acq in controllers_of(ctx.g, l.source)
     ]
     what = f"stake of {named(ents, acq)} in {named(ents, tx.target)}"
     if not links:

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from georisk.scoring.control import PfeParams, ultimate_controllers
+from georisk.scoring.control import PfeParams, controllers_of
 from georisk.scoring.control.params import PFE_TEXT_KEYS
-from georisk.scoring.graph import ArrangementGraph
+from georisk.scoring.graph import ENTITY_MEMO_LIMIT, ArrangementGraph
 from georisk.scoring.model import Arrangement, EntityKind, Link, LinkKind
 from georisk.scoring.policy import ClauseText, ParamVariant, PolicyPack, RuleInstance
 from georisk.scoring.rules.outcome import ParamUse, RuleOutcome, not_applicable
@@ -138,7 +138,7 @@ class EvalContext:
         if self.arr.taxpayer:
             side.add(self.arr.taxpayer)
         for x in list(side):
-            side |= set(ultimate_controllers(self.g, x).controllers)
+            side |= set(controllers_of(self.g, x))
         return sorted(side)
 
     def contracting_parties(self) -> list[str]:
@@ -160,7 +160,7 @@ class EvalContext:
         """The contracting parties and their controllers."""
         side = set(self.contracting_parties())
         for x in list(side):
-            side |= set(ultimate_controllers(self.g, x).controllers)
+            side |= set(controllers_of(self.g, x))
         return sorted(side)
 
     def receivers(self) -> set[str]:
@@ -177,7 +177,7 @@ class EvalContext:
 
 
 def links_into(g: ArrangementGraph, eid: str, kinds: Iterable[LinkKind]) -> list[Link]:
-    """``g.links_into(eid, kinds)``, memoized per set of links (``g.shared``).
+    """``g.links_into(eid, kinds)``, memoized per set of links (``g.shared``, bounded).
 
     The rules of every scenario and the axes ask for the links into the same few entities
     (focal entity, producers, taxpayer) dozens of times per score; the graph filters an
@@ -187,6 +187,8 @@ def links_into(g: ArrangementGraph, eid: str, kinds: Iterable[LinkKind]) -> list
     key = (eid, tuple(kinds))
     hit = memo.get(key)
     if hit is None:
+        if len(memo) >= ENTITY_MEMO_LIMIT:  # a batch meets new entities with every row
+            memo.clear()
         hit = memo[key] = g.links_into(eid, key[1])
     return hit
 

@@ -28,7 +28,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from georisk.scoring.control import ultimate_controllers
+from georisk.scoring.control import controllers_of
 from georisk.scoring.model import LinkKind, TransactionKind, TurnoverScope
 from georisk.scoring.policy import RuleInstance
 from georisk.scoring.rules.conditions import (
@@ -186,7 +186,7 @@ def evaluate_concentration(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
 def _bidder_side(ctx: EvalContext, bidder: str) -> list[str]:
     """The bidder, its controllers and the holders with joint control (50% or more): the
     holding companies whose contributions art. 28 counts with the bidder's."""
-    side = [bidder, *ultimate_controllers(ctx.g, bidder).controllers]
+    side = [bidder, *controllers_of(ctx.g, bidder)]
     for l in ctx.links_into(bidder, [LinkKind.EQUITY, LinkKind.VOTING]):
         if l.share_bounds()[1] >= 0.5 and l.source not in side:
             side.append(l.source)

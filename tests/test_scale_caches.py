@@ -1,0 +1,93 @@
+"""The memos that keep a long batch fast stay bounded and never change an answer (issue 16):
+the snapshot's id index (fence keys, remembered lookups), the graph's per-entity table, the
+controllers the rules read without their path listing, list members per date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+import georisk.scoring.dataset.snapshot as snap
+import georisk.scoring.graph as graph_mod
+import georisk.scoring.rules.context as context_mod
+from georisk.scoring.control import controllers_of, ultimate_controllers
+from georisk.scoring.engine import DEFAULT_DATA, Engine, View
+
+ON = dt.date(2026, 11, 22)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_dir(DEFAULT_DATA)
+
+
+def test_sorted_id_index_finds_every_id_across_fence_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rnd = random.Random(7)
+    ids = [f"{rnd.choice('abcz')}{rnd.randrange(10**6)}-{i}" for i in range(3000)]
+    arr = pa.array(ids)
+    ix = snap.SortedIdIndex(arr, pc.sort_indices(arr).to_numpy())
+    # every id at its position: first and last of each block of FENCE included
+    for k in range(len(ids)):
+        assert ix[ids[k]] == k
+    ranked = sorted(ids)
+    for probe in ("", "0", "zzzzzzzz", ranked[0][:-1], ranked[-1] + "x", ranked[64] + "\x00"):
+        assert probe not in ix and ix.get(probe) is None
+    # what is remembered is bounded, and answers are the same once forgotten
+    monkeypatch.setattr(snap, "MEMO_LIMIT", 10)
+    fresh = snap.SortedIdIndex(arr, pc.sort_indices(arr).to_numpy())
+    for k in rnd.sample(range(len(ids)), 200):
+        assert fresh[ids[k]] == k and len(fresh._memo) <= 10
+        assert fresh.get(ids[k] + "-absent") is None
+    with pytest.raises(KeyError):
+        fresh["absent"]
+
+
+def test_per_entity_table_is_bounded(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(graph_mod, "ENTITY_MEMO_LIMIT", 3)
+    g = Engine(engine.dataset, engine.pack, engine.scenarios).graph(ON)
+    for date in (False, True):
+        got = [g.per_entity(f"k{i}", lambda i=i: i * i, date=date) for i in range(10)]
+        assert got == [i * i for i in range(10)]
+        assert 1 <= len(g._entity_table(date)) <= 3
+        assert g.per_entity("k9", lambda: -1, date=date) == 81  # kept: not made again
+
+
+def test_scores_are_the_same_when_every_memo_is_tiny(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every shipped arrangement's FULL score with the per-entity tables and the links-into
+    memo forgetting after two values equals the score with the default bounds."""
+    arrs = sorted(engine.dataset.arrangements)
+    ref = Engine(engine.dataset, engine.pack, engine.scenarios)
+    want = {a: ref.score(a, ON, view=View.FULL).model_dump() for a in arrs}
+    monkeypatch.setattr(graph_mod, "ENTITY_MEMO_LIMIT", 2)
+    monkeypatch.setattr(context_mod, "ENTITY_MEMO_LIMIT", 2)
+    small = Engine(engine.dataset, engine.pack, engine.scenarios)
+    for a in arrs:
+        assert small.score(a, ON, view=View.FULL).model_dump() == want[a], a
+    assert len(small.graph(ON)._entity_table(False)) <= 2
+
+
+def test_controllers_of_is_ultimate_controllers_controllers(engine: Engine) -> None:
+    g = engine.graph(ON)
+    checked = 0
+    for eid in engine.dataset.entities:
+        assert list(controllers_of(g, eid)) == ultimate_controllers(g, eid).controllers, eid
+        checked += bool(controllers_of(g, eid))
+    assert checked >= 10  # the shipped data has controlled entities to compare
+
+
+def test_listed_on_is_remembered_per_date_and_the_same(engine: Engine) -> None:
+    ds = engine.dataset
+    for list_id in ds.listed:
+        for on in (dt.date(2020, 1, 1), ON, dt.date(2030, 1, 1)):
+            want = {eid for eid, m in ds.listed[list_id] if m.active(on)}
+            assert ds.listed_on(list_id, on) == want
+            assert ds.listed_on(list_id, on) is ds.listed_on(list_id, on)
+    assert any(ds.listed_on(lst, ON) for lst in ds.listed)
