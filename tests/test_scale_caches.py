@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,7 +53,7 @@ def test_per_entity_table_is_bounded(engine: Engine, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(graph_mod, "ENTITY_MEMO_LIMIT", 3)
     g = Engine(engine.dataset, engine.pack, engine.scenarios).graph(ON)
     for date in (False, True):
-        got = [g.per_entity(f"k{i}", lambda i=i: i * i, date=date) for i in range(10)]
+        got = [g.per_entity(f"k{i}", partial(int, i * i), date=date) for i in range(10)]
         assert got == [i * i for i in range(10)]
         assert 1 <= len(g._entity_table(date)) <= 3
         assert g.per_entity("k9", lambda: -1, date=date) == 81  # kept: not made again
