@@ -14,6 +14,13 @@ generation grow to :data:`GEN0` objects before a collection, as long-running Pyt
 commonly do. The loaded dataset is frozen out of the collector's sight separately
 (``gc.freeze``: :func:`georisk.server.state.load_warm_engine`, :func:`georisk.batch.engine_for`).
 
+:func:`settle` is for a batch, between partitions of rows: what the engine's bounded caches
+hold then (records, results of entities met so far) is frozen too, so that a full collection
+walks only what later partitions add. Without it the third 500 rows of a 1M-entity batch cost
+a quarter more CPU than the first (a full collection over ~700,000 cached objects). The
+cached records hold no reference cycles, so reference counting still frees them when a cache
+lets them go.
+
 >>> import gc
 >>> old = gc.get_threshold()
 >>> tune()
@@ -26,7 +33,7 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["GEN0", "GEN1", "GEN2", "tune"]
+__all__ = ["GEN0", "GEN1", "GEN2", "settle", "tune"]
 
 #: objects allocated (net) before the youngest generation is collected (CPython: 700)
 GEN0 = 50_000
@@ -40,3 +47,11 @@ GEN2 = 10
 def tune() -> None:
     """Set the collector's thresholds for scoring (idempotent; the collector stays on)."""
     gc.set_threshold(GEN0, GEN1, GEN2)
+
+
+def settle() -> None:
+    """Collect, then freeze what is still alive out of the collector's sight (``gc.freeze``):
+    call it between partitions of a batch, when what is alive is the engine and its caches.
+    The collection walks only what was made since the last freeze (one partition's)."""
+    gc.collect()
+    gc.freeze()

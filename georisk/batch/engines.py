@@ -212,7 +212,9 @@ def score_jobs(
 def _score_partition(
     data_dir: str, pack: str, explain: bool, jobs: list[Job], memos: bool = False
 ) -> list[JobResult]:
-    return score_jobs(engine_for(data_dir, pack), jobs, explain, memos)
+    out = score_jobs(engine_for(data_dir, pack), jobs, explain, memos)
+    gcpolicy.settle()  # the caches' objects out of the collector's sight (scoring.gcpolicy)
+    return out
 
 
 # --------------------------------------------------------------------------- engines
@@ -254,6 +256,7 @@ class InProcess:
     def run(self, parts: Iterable[list[Job]]) -> Iterator[list[JobResult]]:
         for p in parts:
             yield score_jobs(self.engine, p, self.explain, self.memos)
+            gcpolicy.settle()
 
     def close(self) -> None:
         pass
