@@ -61,3 +61,31 @@ def test_scenarios_share_the_rules_their_overrides_do_not_reach(
     before = sum(counted.values())
     e.score("ford-marshall", TODAY, scenario="house-2025-licensing", remedies=False)
     assert sum(counted.values()) == before
+
+
+def test_a_rule_evaluated_again_reuses_the_clauses_its_scenario_leaves(
+    engine: Engine, counted: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The licensing scenarios evaluate §45X again, but its taxpayer (PFE) and MACR clauses
+    read no licensing parameter: each is computed once per date, and the outcomes are the
+    fresh ones (test above)."""
+    from georisk.scoring.rules import production_credit as pc
+
+    clause_calls: Counter[str] = Counter()
+    for name in ("_taxpayer_clause", "_licensing_clause", "_macr_clause"):
+        orig = getattr(pc, name)
+
+        def wrapped(ctx: EvalContext, orig: object = orig, name: str = name) -> object:
+            clause_calls[f"{name}@{ctx.on}"] += 1
+            return orig(ctx)  # type: ignore[operator]
+
+        monkeypatch.setattr(pc, name, wrapped)
+    e = Engine(engine.dataset, engine.pack, engine.scenarios)
+    e.score("ford-marshall", TODAY, remedies=False)
+    dates = {k.split("@")[1] for k in clause_calls}
+    assert counted["production_credit"] > len(dates), counted  # evaluated again on a date
+    for d in dates:
+        assert clause_calls[f"_taxpayer_clause@{d}"] == 1, clause_calls
+        assert clause_calls[f"_macr_clause@{d}"] == 1, clause_calls
+    # the licensing clause reads what the licensing scenarios change: computed per variant
+    assert sum(v for k, v in clause_calls.items() if k.startswith("_licensing")) > len(dates)

@@ -26,6 +26,13 @@ class _Recorded:
     outcome: RuleOutcome
 
 
+@dataclass(frozen=True)
+class _Part:
+    lists: list[Any]
+    reads: tuple[tuple[str, Any], ...]  # (parameter id, variant in force or None)
+    value: Any
+
+
 @dataclass
 class RuleCache:
     """Rule outcomes reused across scenarios whose overrides leave a rule's inputs unchanged.
@@ -40,6 +47,10 @@ class RuleCache:
     through the rule's code, so it gets the stored outcome. Of the 24 rule evaluations of a
     score under the six shipped scenarios, about half are reused (a scenario overrides one or
     two parameters, which most rules do not read).
+
+    :meth:`part` applies the same argument to a part of a rule (a clause that reads only the
+    context, :meth:`EvalContext.part`): a scenario that changes the licensing parameters
+    re-evaluates the production credit, but reuses its taxpayer and MACR clauses.
     """
 
     max_keys: int = 4096
@@ -48,6 +59,10 @@ class RuleCache:
     )
     #: variants in force per (pack, date), memoized: (the pack, parameter id → variant or None)
     _variants: dict[tuple[int, dt.date], tuple[PolicyPack, dict[str, Any]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    _parts: dict[tuple[str, str, dt.date, str], list[_Part]] = field(
         default_factory=dict, repr=False
     )
 
@@ -81,8 +96,33 @@ class RuleCache:
         if recorded is None:
             if len(self._entries) >= self.max_keys:
                 self._entries.clear()
+                self._parts.clear()
                 self._variants.clear()
             recorded = self._entries[key] = []
         variants = tuple((pid, self._variant(pack, pid, on)) for pid in sorted(reads))
         recorded.append(_Recorded(rule, pack.lists, variants, out))
         return out
+
+    def part(self, ctx: EvalContext, name: str, make: Callable[[], Any]) -> Any:
+        """The value of part ``name`` of a rule in ``ctx``: stored, or ``make()`` while
+        recording reads. A stored value's reads count as read by the rule around it (its
+        outcome is stored with them)."""
+        key = (ctx.g.dataset.version, ctx.arr.id, ctx.on, name)
+        pack, on = ctx.pack, ctx.on
+        recorded = self._parts.get(key)
+        for r in recorded or ():
+            if r.lists is pack.lists and all(
+                (got := self._variant(pack, pid, on)) is v or got == v for pid, v in r.reads
+            ):
+                if ctx._reads is not None:
+                    ctx._reads.update(pid for pid, _ in r.reads)
+                return r.value
+        with ctx.recording() as reads:
+            value = make()
+        if recorded is None:
+            if len(self._parts) >= self.max_keys:
+                self._parts.clear()
+            recorded = self._parts[key] = []
+        variants = tuple((pid, self._variant(pack, pid, on)) for pid in sorted(reads))
+        recorded.append(_Part(pack.lists, variants, value))
+        return value

@@ -9,10 +9,10 @@ producer side, where technology flows to, whether the rule reaches it at all (:f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from georisk.scoring.control import PfeParams, controllers_of
 from georisk.scoring.control.params import PFE_TEXT_KEYS
@@ -47,6 +47,13 @@ PFE_PARAMS = (
 )
 
 
+T = TypeVar("T")
+
+#: ``(ctx, name, make) -> value``: a part of a rule reused across scenarios
+#: (:meth:`georisk.scoring.rules.cache.RuleCache.part`)
+PartMemo = Callable[["EvalContext", str, Callable[[], Any]], Any]
+
+
 @dataclass
 class EvalContext:
     """One arrangement, one graph (as of ``on``), one pack (possibly with scenario overrides)."""
@@ -60,6 +67,20 @@ class EvalContext:
     _reads: set[str] | None = field(default=None, repr=False)
     _texts: dict[str, tuple[Any, ClauseText]] = field(default_factory=dict, repr=False)
     _producers: list[str] | None = field(default=None, repr=False)
+    #: reuses parts of rules across scenarios (set by ``evaluate_pack`` from its RuleCache)
+    parts: PartMemo | None = field(default=None, repr=False)
+
+    def part(self, name: str, make: Callable[[], T]) -> T:
+        """``make()``: a part of a rule (a clause) that reads only this context. With
+        :attr:`parts` set, the value an earlier scenario's context got, when its pack gave
+        every parameter ``make`` read the same variant (the rule-level argument of
+        :class:`~georisk.scoring.rules.cache.RuleCache`, clause by clause: a scenario that
+        changes the licensing test reuses the taxpayer's PFE clause). The value is shared:
+        do not modify it."""
+        if self.parts is None:
+            return make()
+        got: T = self.parts(self, name, make)
+        return got
 
     def links_into(self, eid: str, kinds: Iterable[LinkKind]) -> list[Link]:
         """Links into ``eid`` that belong to this arrangement (or to no particular one)."""

@@ -64,6 +64,7 @@ def evaluate_pack(ctx: EvalContext, cache: RuleCache | None = None) -> list[Rule
         if cache is None:
             out.append(evaluate_rule(ctx, rule, fn))
         else:
+            ctx.parts = cache.part
             out.append(cache.outcome(ctx, rule, partial(evaluate_rule, ctx, rule, fn)))
     return out
 

@@ -10,6 +10,7 @@ Estimated annual credit = capacity (GWh) × 10⁶ kWh/GWh × $/kWh × phase-down
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from georisk.scoring.control import (
@@ -443,7 +444,12 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
             f"on {ctx.on}",
         )
         return finish(rule, [c], impact=1.0)
-    clauses = [_taxpayer_clause(ctx), _licensing_clause(ctx), _macr_clause(ctx)]
+    # each clause reads only the context: reused across scenarios that leave its parameters
+    clauses = [
+        ctx.part("45x:taxpayer", partial(_taxpayer_clause, ctx)),
+        ctx.part("45x:licensing", partial(_licensing_clause, ctx)),
+        ctx.part("45x:macr", partial(_macr_clause, ctx)),
+    ]
     status = ctx.arr.status_on(ctx.on)
     if status is not None and status.status is ArrangementStatus.CANCELLED:
         clauses.append(
@@ -466,5 +472,6 @@ def evaluate(ctx: EvalContext, rule: RuleInstance) -> RuleOutcome:
     out.missing = sorted({*out.missing, *missing})
     if credit is not None:
         out.reason = f"{out.reason}; {_credit_words(credit)}"
-    out.clauses[0].params = [*uses, *out.clauses[0].params]
+    first = out.clauses[0]  # shared with other scenarios' outcomes (ctx.part): a copy
+    out.clauses[0] = first.model_copy(update={"params": [*uses, *first.params]})
     return out
