@@ -22,14 +22,16 @@ __all__ = ["RuleCache"]
 class _Recorded:
     rule: RuleInstance
     lists: list[Any]
-    reads: tuple[tuple[str, Any], ...]  # (parameter id, variant in force or None)
+    pids: tuple[str, ...]  # the parameters read, sorted
+    variants: tuple[Any, ...]  # the variant in force of each (or None)
     outcome: RuleOutcome
 
 
 @dataclass(frozen=True)
 class _Part:
     lists: list[Any]
-    reads: tuple[tuple[str, Any], ...]  # (parameter id, variant in force or None)
+    pids: tuple[str, ...]
+    variants: tuple[Any, ...]
     value: Any
 
 
@@ -57,23 +59,33 @@ class RuleCache:
     _entries: dict[tuple[str, str, dt.date, str], list[_Recorded]] = field(
         default_factory=dict, repr=False
     )
-    #: variants in force per (pack, date), memoized: (the pack, parameter id → variant or None)
-    _variants: dict[tuple[int, dt.date], tuple[PolicyPack, dict[str, Any]]] = field(
-        default_factory=dict, repr=False
-    )
+    #: variants in force per (pack, date), memoized: (the pack, parameter id → variant or
+    #: None, parameter ids read together → their variants)
+    _variants: dict[
+        tuple[int, dt.date],
+        tuple[PolicyPack, dict[str, Any], dict[tuple[str, ...], tuple[Any, ...]]],
+    ] = field(default_factory=dict, repr=False)
 
     _parts: dict[tuple[str, str, dt.date, str], list[_Part]] = field(
         default_factory=dict, repr=False
     )
 
-    def _variant(self, pack: PolicyPack, pid: str, on: dt.date) -> Any:
+    def _in_force(self, pack: PolicyPack, pids: tuple[str, ...], on: dt.date) -> tuple[Any, ...]:
+        """The variants of ``pids`` in force in ``pack`` on ``on`` (memoized per read set: a
+        stored entry matches when this tuple equals its own, element by element, ``is`` or
+        ``==``, in C)."""
         got = self._variants.get((id(pack), on))
         if got is None or got[0] is not pack:  # the pack is held: its id is not reused
-            got = self._variants[(id(pack), on)] = (pack, {})
-        memo = got[1]
-        if pid not in memo:
-            memo[pid] = pack.maybe(pid, on)
-        return memo[pid]
+            got = self._variants[(id(pack), on)] = (pack, {}, {})
+        sets = got[2]
+        hit = sets.get(pids)
+        if hit is None:
+            memo = got[1]
+            for pid in pids:
+                if pid not in memo:
+                    memo[pid] = pack.maybe(pid, on)
+            hit = sets[pids] = tuple(memo[pid] for pid in pids)
+        return hit
 
     def outcome(
         self, ctx: EvalContext, rule: RuleInstance, evaluate: Callable[[], RuleOutcome]
@@ -86,9 +98,7 @@ class RuleCache:
             if (
                 r.rule is rule
                 and r.lists is pack.lists
-                and all(
-                    (got := self._variant(pack, pid, on)) is v or got == v for pid, v in r.reads
-                )
+                and self._in_force(pack, r.pids, on) == r.variants
             ):
                 return r.outcome
         with ctx.recording() as reads:
@@ -99,8 +109,8 @@ class RuleCache:
                 self._parts.clear()
                 self._variants.clear()
             recorded = self._entries[key] = []
-        variants = tuple((pid, self._variant(pack, pid, on)) for pid in sorted(reads))
-        recorded.append(_Recorded(rule, pack.lists, variants, out))
+        pids = tuple(sorted(reads))
+        recorded.append(_Recorded(rule, pack.lists, pids, self._in_force(pack, pids, on), out))
         return out
 
     def part(self, ctx: EvalContext, name: str, make: Callable[[], Any]) -> Any:
@@ -111,11 +121,9 @@ class RuleCache:
         pack, on = ctx.pack, ctx.on
         recorded = self._parts.get(key)
         for r in recorded or ():
-            if r.lists is pack.lists and all(
-                (got := self._variant(pack, pid, on)) is v or got == v for pid, v in r.reads
-            ):
+            if r.lists is pack.lists and self._in_force(pack, r.pids, on) == r.variants:
                 if ctx._reads is not None:
-                    ctx._reads.update(pid for pid, _ in r.reads)
+                    ctx._reads.update(r.pids)
                 return r.value
         with ctx.recording() as reads:
             value = make()
@@ -123,6 +131,6 @@ class RuleCache:
             if len(self._parts) >= self.max_keys:
                 self._parts.clear()
             recorded = self._parts[key] = []
-        variants = tuple((pid, self._variant(pack, pid, on)) for pid in sorted(reads))
-        recorded.append(_Part(pack.lists, variants, value))
+        pids = tuple(sorted(reads))
+        recorded.append(_Part(pack.lists, pids, self._in_force(pack, pids, on), value))
         return value
