@@ -8,6 +8,7 @@ import datetime as dt
 import random
 from functools import partial
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -17,6 +18,8 @@ import georisk.scoring.graph as graph_mod
 import georisk.scoring.rules.context as context_mod
 from georisk.scoring.control import controllers_of, ultimate_controllers
 from georisk.scoring.engine import DEFAULT_DATA, Engine, View
+from georisk.scoring.graph import ShareValue
+from georisk.scoring.interval import Interval
 
 ON = dt.date(2026, 11, 22)
 
@@ -92,3 +95,27 @@ def test_listed_on_is_remembered_per_date_and_the_same(engine: Engine) -> None:
             assert ds.listed_on(list_id, on) == want
             assert ds.listed_on(list_id, on) is ds.listed_on(list_id, on)
     assert any(ds.listed_on(lst, ON) for lst in ds.listed)
+
+
+@pytest.mark.parametrize(
+    "iv",
+    [
+        Interval(0.1, 0.2),
+        Interval(0.25, 0.25, True, False),
+        Interval(0.0, 1.0, False, True),
+        Interval(1 / 3, 2 / 3),
+        Interval(float(np.float64(0.3)), 0.3),
+    ],
+)
+def test_share_value_of_is_the_validated_value(iv: Interval) -> None:
+    """:meth:`ShareValue.of` builds without validation what validation would build."""
+    built = ShareValue.of(iv)
+    want = ShareValue(
+        min=round(iv.lo, 12),
+        max=round(iv.hi, 12),
+        exclusive_min=iv.lo_open,
+        exclusive_max=iv.hi_open,
+    )
+    assert built == want and built.model_fields_set == want.model_fields_set
+    assert built.model_dump_json() == want.model_dump_json()
+    assert type(built.min) is float and type(built.exclusive_max) is bool
