@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import BaseModel, Field
 from scipy.sparse.csgraph import connected_components
 
@@ -46,6 +47,7 @@ from georisk.scoring.model import (
     ListMembership,
 )
 from georisk.scoring.ownership import (
+    CSR,
     Bounds,
     Closure,
     ShareMatrix,
@@ -213,9 +215,33 @@ def _uncertain_in(
 
 
 def _sub(W: ShareMatrix, idx: np.ndarray) -> ShareMatrix:
-    lo = W.lo[idx][:, idx]
-    hi = W.hi[idx][:, idx]
-    return ShareMatrix(lo=lo.tocsr(), hi=hi.tocsr())
+    """``W[idx][:, idx]``: the submatrix of the entities ``idx`` (distinct), in that order."""
+    return ShareMatrix(lo=_submatrix(W.lo, idx), hi=_submatrix(W.hi, idx))
+
+
+def _submatrix(M: CSR, idx: np.ndarray) -> CSR:
+    """``M[idx][:, idx]`` as CSR with sorted indices, in time proportional to the selected
+    rows' entries: scipy's column selection maps every column of ``M`` (~1 ms per call at
+    1M entities, for an upstream of a few dozen).
+
+    >>> M = sp.csr_array(np.array([[0, 1, 2], [3, 0, 4], [5, 6, 0]], dtype=float))
+    >>> _submatrix(M, np.array([2, 0])).toarray().tolist()
+    [[0.0, 5.0], [2.0, 0.0]]
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    k = len(idx)
+    rows = M[idx]  # the rows, every column (a row gather: proportional to their entries)
+    order = np.argsort(idx, kind="stable")
+    ranked = idx[order]
+    cols = rows.indices.astype(np.int64, copy=False)
+    at = np.minimum(np.searchsorted(ranked, cols), max(k - 1, 0))
+    keep = ranked[at] == cols if k else np.zeros(len(cols), dtype=bool)
+    row_of = np.repeat(np.arange(k), np.diff(rows.indptr))
+    indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_of[keep], minlength=k), out=indptr[1:])
+    out: CSR = sp.csr_array((rows.data[keep], order[at[keep]], indptr), shape=(k, k))
+    out.sort_indices()
+    return out
 
 
 def specified_foreign_entity(
