@@ -88,6 +88,7 @@ __all__ = [
     "load_pack_set",
     "load_pack_sets",
     "own_links",
+    "proposed_own_link",
 ]
 
 # The embedded default dataset: package data of `georisk` (the repository's data/ directory,
@@ -569,7 +570,7 @@ class Engine:
         ]
         proposed = status is None or (
             status.status in (ArrangementStatus.TALKS, ArrangementStatus.ANNOUNCED)
-            and any(l.status is LinkStatus.PROPOSED for l in own_links(g, arr))
+            and proposed_own_link(g, arr)
         )
         conf, why = confidence_of(
             [u.line() for u in unconfirmed[: len(facts)]],
@@ -825,6 +826,24 @@ def describe_param(
         why=f"{label}: {why}" if why else label,
         rests_on_it=list(rests_on_it or []),
     )
+
+
+def proposed_own_link(g: ArrangementGraph, arr: Arrangement) -> bool:
+    """``any(l.status is PROPOSED for l in own_links(g, arr))``, building only the proposed
+    links of the members (a member may have hundreds of links in other deals)."""
+    members = {*arr.party_ids(), arr.focal, *([arr.taxpayer] if arr.taxpayer else [])}
+    st = g.dataset.store
+    for e in sorted(members):
+        if e not in g.index:
+            continue
+        ks = g.link_positions(e)
+        for k in ks[st.proposed(ks)].tolist():
+            l = st.at(k)
+            if l.arrangement == arr.id or (
+                l.arrangement is None and l.source in members and l.target in members
+            ):
+                return True
+    return False
 
 
 def own_links(g: ArrangementGraph, arr: Arrangement) -> list[Link]:

@@ -902,6 +902,14 @@ class ArrangementGraph:
         at = self.dataset.store.at
         return [at(k) for k in self.adj.link[js].tolist()]
 
+    def link_positions(self, entity_id: str) -> np.ndarray:
+        """Store positions (``dataset.store.at``) of the links into and out of ``entity_id``."""
+        i, adj = self.index[entity_id], self.adj
+        a, b = adj.in_ptr[i : i + 2].tolist()
+        c, d = adj.out_ptr[i : i + 2].tolist()
+        js = np.concatenate([adj.in_order[a:b], adj.out_order[c:d]])
+        return np.asarray(adj.link[js], dtype=np.int64)
+
     def links_into(self, entity_id: str, kinds: Iterable[LinkKind] | None = None) -> list[Link]:
         return self._links(self.adj.in_ptr, self.adj.in_order, entity_id, kinds)
 

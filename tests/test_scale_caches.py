@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -21,9 +22,12 @@ import georisk.scoring.graph as graph_mod
 import georisk.scoring.rules.context as context_mod
 from georisk.scoring.control import controllers_of, ultimate_controllers
 from georisk.scoring.control.pfe import _submatrix
-from georisk.scoring.engine import DEFAULT_DATA, Engine, View
+from georisk.scoring.engine import DEFAULT_DATA, Engine, View, own_links, proposed_own_link
 from georisk.scoring.graph import ShareValue
 from georisk.scoring.interval import Interval
+from georisk.scoring.model import LinkStatus
+from georisk.scoring.overlay import Overlay
+from georisk.synth import SynthSpec, generate
 
 ON = dt.date(2026, 11, 22)
 
@@ -143,3 +147,37 @@ def test_submatrix_is_scipys_row_then_column_selection(
     want = m[idx][:, idx]
     assert got.shape == (len(idx), len(idx)) and got.has_sorted_indices
     assert np.array_equal(got.toarray(), want.toarray())
+
+
+def _proposed_as_built(g: object, arr: object) -> bool:
+    return any(l.status is LinkStatus.PROPOSED for l in own_links(g, arr))  # type: ignore[arg-type]
+
+
+def test_proposed_own_link_reads_the_columns_as_the_links_say(tmp_path: Path) -> None:
+    """The score's "proposed" check reads link statuses from the store's columns; it agrees
+    with the built links on a synthetic dataset (bulk columns, some links proposed), the
+    shipped one and an overlay variant of it."""
+    generate(SynthSpec(entities=3000, arrangements=300, seed=3, mode="realistic"), tmp_path)
+    found = 0
+    for e in (Engine.from_dir(tmp_path), Engine.from_dir(DEFAULT_DATA)):
+        st = e.dataset.store
+        every = np.arange(st.n_positions)
+        assert st.proposed(every).tolist() == [
+            st.at(int(k)).status is LinkStatus.PROPOSED for k in every
+        ]
+        g = e.graph(ON)
+        for arr in e.dataset.arrangements.values():
+            assert proposed_own_link(g, arr) == _proposed_as_built(g, arr), arr.id
+            found += proposed_own_link(g, arr)
+    assert found >= 5  # both answers occur
+    base = Engine.from_dir(DEFAULT_DATA)
+    overlay = Overlay.model_validate(
+        {
+            "arrangement": "gm-tdk-catl",
+            "change": {"links": [{"id": "tdk-funds-gm-tdk-plant", "status": "proposed"}]},
+        }
+    )
+    ds = base.overlaid(base.dataset, overlay)
+    g = base.graph(ON, ds)
+    arr = ds.arrangements["gm-tdk-catl"]
+    assert proposed_own_link(g, arr) == _proposed_as_built(g, arr)

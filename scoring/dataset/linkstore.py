@@ -301,6 +301,25 @@ class LinkStore(Mapping[str, Link]):
         self._cache[k] = link
         return link
 
+    def proposed(self, positions: np.ndarray) -> np.ndarray:
+        """Whether the link at each store position is only PROPOSED, read from the columns
+        without building the links (a party's links number in the hundreds; proposed ones
+        are rare)."""
+        ks = np.asarray(positions, dtype=np.int64)
+        out = np.zeros(len(ks), dtype=bool)
+        n_obj = len(self._obj_list)
+        for j in np.flatnonzero(ks < n_obj).tolist():
+            out[j] = self._obj_list[int(ks[j])].status is LinkStatus.PROPOSED
+        bulk = np.flatnonzero(ks >= n_obj)
+        if len(bulk):
+            code = LINK_STATUSES.index(LinkStatus.PROPOSED) + 1  # 0: not given (confirmed)
+            block = np.searchsorted(self._offsets, ks[bulk], side="right")
+            for c in np.unique(block).tolist():
+                at = bulk[block == c]
+                rows = ks[at] - int(self._offsets[c - 1])
+                out[at] = self._columns[c - 1].status[rows] == code
+        return out
+
     @property
     def n_positions(self) -> int:
         """Number of store positions (:meth:`at` takes ``0 <= k < n_positions``)."""
@@ -543,6 +562,13 @@ class OverlaidStore(LinkStore):
             return self._n + i
         p = self.base.position(key)
         return None if p is None or p in self.removed else p
+
+    def proposed(self, positions: np.ndarray) -> np.ndarray:
+        """:meth:`LinkStore.proposed` of a variant's positions (its links, built: few)."""
+        return np.array(
+            [self.at(int(k)).status is LinkStatus.PROPOSED for k in np.asarray(positions)],
+            dtype=bool,
+        )
 
     def at(self, k: int) -> Link:
         if k >= self._n:
