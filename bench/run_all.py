@@ -26,6 +26,7 @@ NAMES = [
     "h2load",
     "score",
     "batch",
+    "portfolio",
     "analytics",
     "startup",
     "overlay",
@@ -83,6 +84,30 @@ def _batch_md(doc: dict[str, Any]) -> list[str]:
             f"| {r['naive']['per_s']} ({r['naive']['scored']}) | {r['speedup_vs_naive']}× "
             f"| {r['extrapolated_100k_arrangements_s'] / 60:,.1f} min |"
         )
+    return lines
+
+
+def _portfolio_md(doc: dict[str, Any]) -> list[str]:
+    r = doc["run"]
+    lines = [
+        f"### Portfolio end to end ({doc['machine']['when']}, git {doc['machine']['git']})",
+        "",
+        f"`georisk batch` over {r['arrangements']:,} arrangements of a {r['mode']} graph of "
+        f"{r['entities']:,} entities / {r['links']:,} links (`portfolio_bench.py`); scoring = "
+        "rows ÷ the final progress rate (from the workers being up), command = the whole "
+        f"command's wall time, from the snapshot (cold start {r['cold_start_s']} s apart).",
+        "",
+        "| engine | rows | scoring s | rows/s | command s | CPU s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("workers_2", "dask_2"):
+        e = r.get(name)
+        if e:
+            lines.append(
+                f"| {name.replace('_', ' ')} | {e['rows']:,} | {e['scoring_s']} "
+                f"| {e['scoring_rows_per_s']:,} | {e['command_s']} | {e['cpu_s']} "
+                f"| {e['peak_rss_mb']:,} |"
+            )
     return lines
 
 
@@ -240,6 +265,7 @@ def report() -> str:
         "h2load": _h2load_md,
         "score": _score_md,
         "batch": _batch_md,
+        "portfolio": _portfolio_md,
         "analytics": _analytics_md,
         "startup": _startup_md,
         "overlay": _overlay_md,
@@ -330,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         flag = ["--quick"] if args.quick else ["--full"] if args.full else []
         for name in args.only:
             extra = ["--profile"] if name == "startup" else []
+            if name == "portfolio" and args.full:
+                extra = ["--dask"]  # the 100k portfolio on Dask too (2 more minutes)
             cmd = [sys.executable, str(ROOT / "bench" / f"{name}_bench.py"), *flag, *extra]
             print(f"== {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
             t = time.perf_counter()
