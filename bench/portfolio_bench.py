@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -51,20 +50,35 @@ _RATE = re.compile(r"progress: ([\d,]+)/([\d,]+) rows \(100%\), ([\d.,]+) rows/s
 _DONE = re.compile(r"done: ([\d,]+) rows in, ([\d,]+) scored")
 
 
+#: runs the command in a child of its own and prints that child's CPU and peak RSS (a
+#: process's RUSAGE_CHILDREN peak is the largest of every child it ever waited for: the cold
+#: start's validation would mask the timed run's)
+_MEASURED = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(f'bench-rusage: {u.ru_utime + u.ru_stime} {u.ru_maxrss}', flush=True); sys.exit(rc)"
+)
+_RUSAGE = re.compile(r"bench-rusage: ([\d.]+) (\d+)")
+
+
 def _run(cmd: list[str], log: Path) -> dict[str, Any]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with log.open("w") as out:
-        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        rc = subprocess.run(
+            [sys.executable, "-c", _MEASURED, *cmd],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
     wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = log.read_text()
     if rc != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {rc}:\n{text[-2000:]}")
     rate = _RATE.findall(text)
     done = _DONE.search(text)
-    if not rate or done is None:
-        raise SystemExit(f"no final progress or summary line in the output:\n{text[-2000:]}")
+    usage = _RUSAGE.search(text)
+    if not rate or done is None or usage is None:
+        raise SystemExit(f"no final progress, summary or usage line in the output:\n{text[-2000:]}")
     rows, _, rate_text = rate[-1]
     n, per_s = int(rows.replace(",", "")), float(rate_text.replace(",", ""))
     return {
@@ -73,9 +87,10 @@ def _run(cmd: list[str], log: Path) -> dict[str, Any]:
         "scoring_rows_per_s": per_s,
         "scoring_s": round(n / per_s, 1),
         "command_s": round(wall, 1),
-        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
+        # the command and its workers (a local Dask cluster's workers are its children too)
+        "cpu_s": round(float(usage.group(1)), 1),
         # the largest process of the run (the command or one of its workers), MB
-        "peak_rss_mb": round(after.ru_maxrss / 1024),
+        "peak_rss_mb": round(int(usage.group(2)) / 1024),
     }
 
 
