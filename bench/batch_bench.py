@@ -21,7 +21,9 @@ scored above, whose results the engine caches): local worker processes
 local Dask cluster (:class:`georisk.batch.engines.Dask`) with 1 and then 2 workers, each fed
 partitions of 50 rows as ``georisk batch`` feeds them; the rate is taken after the pool is up
 and warm (start-up timed apart). The 100k-arrangements figure is extrapolated from the
-2-worker rate when measured (else the in-process rate), and said so in the output.
+2-worker rate when measured (else the in-process rate), and said so in the output; it is a
+target only on the adversarial graph (the realistic portfolio is measured end to end by
+``bench/portfolio_bench.py``).
 
     .venv/bin/python bench/batch_bench.py --quick --mode realistic
     .venv/bin/python bench/batch_bench.py --sizes 1000000 --mode realistic --engines --dask
@@ -316,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 "met": bool(r["speedup_vs_naive"] and r["speedup_vs_naive"] >= 20),
             }
         )
-    for mode, limit in (("realistic", 120), ("adversarial", 900)):
+    # the realistic row is measured end to end, not extrapolated: bench/portfolio_bench.py
+    for mode, limit in (("adversarial", 900),):
         big = max((r for r in rows if r["mode"] == mode), key=lambda r: r["entities"], default=None)
         if big is None:
             continue
