@@ -661,9 +661,21 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     # the whole-graph aggregate counts the chains that pass through the entity again when it
     # lies on a cycle of holdings: then the entity's own, on its upstream with it absorbing
     cyclic = on_cycle(g.equity, i_t, up)
+    # On a cycle the whole-graph aggregate (which may count chains through the entity again)
+    # still bounds the entity's own from above: below the aggregate threshold the test is
+    # FALSE without a solve. Scoring (no explain) reads no FALSE test's value, so it keeps the
+    # bound, [0, bound], as the screen above does (_screened); an explanation solves.
+    agg_bounded = (
+        not params.explain
+        and whole is not None
+        and cyclic
+        and float(whole[1][i_t]) < params.fie_aggregate - EPS - SCREEN_MARGIN
+    )
     # the upstream submatrix: for the single-SFE test when an SFE is upstream, and for the
     # aggregate test when the whole-graph series did not converge or does not apply
-    sub = _sub(g.equity, idx) if cand.size or whole is None or cyclic else None
+    sub = (
+        _sub(g.equity, idx) if cand.size or whole is None or (cyclic and not agg_bounded) else None
+    )
 
     # one SFE ≥ 25%: each SFE's own share in the entity (each chain once, none through the
     # entity or back through the SFE: never more than SFEs together), all in one solve
@@ -751,6 +763,9 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     # through the entity itself, whose own stake in itself never counts)
     if whole is not None and not cyclic:
         agg = Interval(float(whole[0][i_t]), float(whole[1][i_t])).clamp()
+    elif agg_bounded:
+        assert whole is not None
+        agg = Interval(0.0, float(whole[1][i_t])).clamp()
     else:
         assert sub is not None
         agg = Interval(
