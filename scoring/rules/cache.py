@@ -103,14 +103,12 @@ class RuleCache:
                 return r.outcome
         with ctx.recording() as reads:
             out = evaluate()
-        if recorded is None:
-            if len(self._entries) >= self.max_keys:
-                self._entries.clear()
-                self._parts.clear()
-                self._variants.clear()
-            recorded = self._entries[key] = []
         pids = tuple(sorted(reads))
-        recorded.append(_Recorded(rule, pack.lists, pids, self._in_force(pack, pids, on), out))
+        self._keep(
+            self._entries,
+            key,
+            _Recorded(rule, pack.lists, pids, self._in_force(pack, pids, on), out),
+        )
         return out
 
     def part(self, ctx: EvalContext, name: str, make: Callable[[], Any]) -> Any:
@@ -127,10 +125,18 @@ class RuleCache:
                 return r.value
         with ctx.recording() as reads:
             value = make()
-        if recorded is None:
-            if len(self._parts) >= self.max_keys:
-                self._parts.clear()
-            recorded = self._parts[key] = []
         pids = tuple(sorted(reads))
-        recorded.append(_Part(pack.lists, pids, self._in_force(pack, pids, on), value))
+        self._keep(self._parts, key, _Part(pack.lists, pids, self._in_force(pack, pids, on), value))
         return value
+
+    def _keep(self, table: dict[Any, list[Any]], key: Any, entry: Any) -> None:
+        """Store ``entry`` under ``key``; with :attr:`max_keys` keys stored (outcomes and parts
+        together) everything starts again."""
+        got = table.get(key)
+        if got is None:
+            if len(self._entries) + len(self._parts) >= self.max_keys:
+                self._entries.clear()
+                self._parts.clear()
+                self._variants.clear()
+            got = table[key] = []
+        got.append(entry)
