@@ -831,8 +831,10 @@ def describe_param(
 def proposed_own_link(g: ArrangementGraph, arr: Arrangement) -> bool:
     """``any(l.status is PROPOSED for l in own_links(g, arr))``, building only the proposed
     links of the members (a member may have hundreds of links in other deals)."""
-    members = {*arr.party_ids(), arr.focal, *([arr.taxpayer] if arr.taxpayer else [])}
     st = g.dataset.store
+    if not st.columns:  # every link is an object already (curated files): read them
+        return any(l.status is LinkStatus.PROPOSED for l in own_links(g, arr))
+    members = {*arr.party_ids(), arr.focal, *([arr.taxpayer] if arr.taxpayer else [])}
     for e in sorted(members):
         if e not in g.index:
             continue
