@@ -860,20 +860,26 @@ def first_passage_into(
     g_hi = np.clip(np.nan_to_num(G.hi[hs], nan=1.0, posinf=1.0), 0.0, 1.0)
     lo, hi = G.lo[hs].copy(), G.hi[hs].copy()
     exact = np.ones(hs.size, dtype=np.bool_)
-    coo = M.hi.tocoo()
-    live = coo.data > 0.0
-    graph = sp.csr_array((coo.data[live], (coo.row[live], coo.col[live])), shape=(n, n))
+    graph = sp.csr_array(M.hi, copy=True)  # the links with a share above 0
+    graph.data[~(graph.data > 0.0)] = 0.0
+    graph.eliminate_zeros()
     _, label = connected_components(graph, directed=True, connection="strong")
     size = np.bincount(label, minlength=n)
     cyclic = size[label[hs]] >= 2
     best = float(np.max(np.maximum(g_hi, g_lo)[~cyclic], initial=0.0))
     comps: dict[int, tuple[IndexArray, ShareMatrix]] = {}
-    for pos in sorted(np.flatnonzero(cyclic).tolist(), key=lambda p: -float(g_hi[p])):
+    on_cycle_ = np.flatnonzero(cyclic)
+    # in decreasing order of G's upper bound (stable: ties in holder order)
+    todo = on_cycle_[np.argsort(-g_hi[on_cycle_], kind="stable")].tolist()
+    for n_done, pos in enumerate(todo):
         k = int(hs[pos])
         if g_hi[pos] < at_least - EPS and g_hi[pos] < best - EPS:
-            exact[pos] = False  # F <= G: below what is asked and below the largest share
-            lo[pos], hi[pos] = 0.0, g_hi[pos]
-            continue
+            # F <= G: below what is asked and below the largest share; so are all that follow
+            # (G decreasing, the largest share found only growing)
+            rest = np.asarray(todo[n_done:], dtype=np.intp)
+            exact[rest] = False
+            lo[rest], hi[rest] = 0.0, g_hi[rest]
+            break
         got = comps.get(int(label[k]))
         if got is None:
             comp = np.flatnonzero(label == label[k])

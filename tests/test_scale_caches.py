@@ -21,10 +21,10 @@ import georisk.scoring.dataset.snapshot as snap
 import georisk.scoring.graph as graph_mod
 import georisk.scoring.rules.context as context_mod
 from georisk.scoring.control import controllers_of, ultimate_controllers
-from georisk.scoring.control.pfe import _submatrix
+from georisk.scoring.control.pfe import DENSE_FROM, _positions, _submatrix
 from georisk.scoring.engine import DEFAULT_DATA, Engine, View, own_links, proposed_own_link
 from georisk.scoring.graph import ShareValue
-from georisk.scoring.interval import Interval
+from georisk.scoring.interval import Interval, Tri
 from georisk.scoring.model import LinkStatus
 from georisk.scoring.overlay import Overlay
 from georisk.synth import SynthSpec, generate
@@ -143,10 +143,20 @@ def test_submatrix_is_scipys_row_then_column_selection(
     rng = np.random.default_rng(seed)
     m = sp.csr_array(rng.random((n, n)) * (rng.random((n, n)) < density))
     idx = np.array(data.draw(st.permutations(range(n)))[: data.draw(st.integers(0, n))], dtype=int)
-    got = _submatrix(m, idx)
     want = m[idx][:, idx]
-    assert got.shape == (len(idx), len(idx)) and got.has_sorted_indices
-    assert np.array_equal(got.toarray(), want.toarray())
+    where = np.full(n, -1)
+    where[idx] = np.arange(len(idx))
+    # by binary search (a short upstream) and through every entity's position (a long one)
+    for got in (_submatrix(m, idx), _submatrix(m, idx, where)):
+        assert got.shape == (len(idx), len(idx)) and got.has_sorted_indices
+        assert np.array_equal(got.toarray(), want.toarray())
+
+
+def test_positions_only_for_a_long_selection() -> None:
+    idx = np.arange(DENSE_FROM)[::-1]
+    where = _positions(DENSE_FROM + 5, idx)
+    assert _positions(10, np.array([3, 1])) is None and where is not None
+    assert where[idx].tolist() == list(range(DENSE_FROM)) and (where[DENSE_FROM:] == -1).all()
 
 
 def _proposed_as_built(g: object, arr: object) -> bool:
@@ -181,3 +191,39 @@ def test_proposed_own_link_reads_the_columns_as_the_links_say(tmp_path: Path) ->
     g = base.graph(ON, ds)
     arr = ds.arrangements["gm-tdk-catl"]
     assert proposed_own_link(g, arr) == _proposed_as_built(g, arr)
+
+
+def test_fie_without_explanation_names_the_holders_an_explanation_names(tmp_path: Path) -> None:
+    """Scoring's FIE test (no explanation) sorts only the SFE holders its reasons name, out of
+    thousands upstream in a large strongly connected component: the same holders, in the same
+    order, counted the same, as the explained test that builds every holder."""
+    from dataclasses import replace
+
+    from georisk.scoring.control.pfe import (
+        NAMED_AT_MOST,
+        PfeParams,
+        _fie,
+        _screened,
+    )
+
+    generate(SynthSpec(entities=4000, arrangements=50, seed=5, mode="adversarial"), tmp_path)
+    g = Engine.from_dir(tmp_path).graph(ON)
+    full, lean = PfeParams(), replace(PfeParams(), explain=False)
+    rnd = random.Random(5)
+    compared = many = bounded = 0
+    for eid in rnd.sample(sorted(g.dataset.entities), 400):
+        if _screened(g, eid, lean) is not None:
+            continue  # answered by the whole-graph screens, without a holder list
+        a, b = _fie(g, eid, full), _fie(g, eid, lean)
+        assert a.verdict is b.verdict and a.sfe_holders == b.sfe_holders
+        (sa, aa), (sb, ab) = a.tests[:2], b.tests[:2]
+        assert sa.verdict is sb.verdict and sa.reason == sb.reason
+        shown = [h for h in a.holders if h.meets is not Tri.FALSE] or a.holders[:1]
+        assert shown == b.holders
+        assert aa.verdict is ab.verdict
+        # the holders named, and how many more, are the same (the share may be a bound)
+        assert aa.reason.split(": ", 1)[1] == ab.reason.split(": ", 1)[1]
+        compared += 1
+        many += len(a.sfe_holders) > NAMED_AT_MOST
+        bounded += len(a.holders) < len(a.sfe_holders)  # some only bounded: named after
+    assert compared >= 50 and many >= 20 and bounded >= 5, (compared, many, bounded)

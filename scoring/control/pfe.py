@@ -20,8 +20,10 @@ through T, S holds 20% and SFEs together hold 20%: T is not an FIE.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -216,30 +218,55 @@ def _uncertain_in(
 
 def _sub(W: ShareMatrix, idx: np.ndarray) -> ShareMatrix:
     """``W[idx][:, idx]``: the submatrix of the entities ``idx`` (distinct), in that order."""
-    return ShareMatrix(lo=_submatrix(W.lo, idx), hi=_submatrix(W.hi, idx))
+    where = _positions(W.n, idx)
+    return ShareMatrix(lo=_submatrix(W.lo, idx, where), hi=_submatrix(W.hi, idx, where))
 
 
-def _submatrix(M: CSR, idx: np.ndarray) -> CSR:
+#: from this many selected entities on, :func:`_submatrix` finds columns through an array of
+#: every entity's position (one pass over the entities) rather than by binary search
+DENSE_FROM = 4096
+
+
+def _positions(n: int, idx: np.ndarray) -> np.ndarray | None:
+    """Each of ``n`` entities' position in ``idx`` (-1: not in it), for a long ``idx``."""
+    if len(idx) < DENSE_FROM:
+        return None
+    where = np.full(n, -1, dtype=np.int64)
+    where[np.asarray(idx, dtype=np.int64)] = np.arange(len(idx), dtype=np.int64)
+    return where
+
+
+def _submatrix(M: CSR, idx: np.ndarray, where: np.ndarray | None = None) -> CSR:
     """``M[idx][:, idx]`` as CSR with sorted indices, in time proportional to the selected
     rows' entries: scipy's column selection maps every column of ``M`` (~1 ms per call at
-    1M entities, for an upstream of a few dozen).
+    1M entities, for an upstream of a few dozen). The columns are found by binary search in
+    the sorted ``idx``, or, given ``where`` (:func:`_positions`: for a long ``idx``, as the
+    upstream of an entity in a large strongly connected component), read from it.
 
     >>> M = sp.csr_array(np.array([[0, 1, 2], [3, 0, 4], [5, 6, 0]], dtype=float))
     >>> _submatrix(M, np.array([2, 0])).toarray().tolist()
+    [[0.0, 5.0], [2.0, 0.0]]
+    >>> _submatrix(M, np.array([2, 0]), np.array([1, -1, 0])).toarray().tolist()
     [[0.0, 5.0], [2.0, 0.0]]
     """
     idx = np.asarray(idx, dtype=np.int64)
     k = len(idx)
     rows = M[idx]  # the rows, every column (a row gather: proportional to their entries)
-    order = np.argsort(idx, kind="stable")
-    ranked = idx[order]
     cols = rows.indices.astype(np.int64, copy=False)
-    at = np.minimum(np.searchsorted(ranked, cols), max(k - 1, 0))
-    keep = ranked[at] == cols if k else np.zeros(len(cols), dtype=bool)
+    if where is not None:
+        new_col = where[cols]
+        keep = new_col >= 0
+        new_col = new_col[keep]
+    else:
+        order = np.argsort(idx, kind="stable")
+        ranked = idx[order]
+        at = np.minimum(np.searchsorted(ranked, cols), max(k - 1, 0))
+        keep = ranked[at] == cols if k else np.zeros(len(cols), dtype=bool)
+        new_col = order[at[keep]]
     row_of = np.repeat(np.arange(k), np.diff(rows.indptr))
     indptr = np.zeros(k + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of[keep], minlength=k), out=indptr[1:])
-    out: CSR = sp.csr_array((rows.data[keep], order[at[keep]], indptr), shape=(k, k))
+    out: CSR = sp.csr_array((rows.data[keep], new_col, indptr), shape=(k, k))
     out.sort_indices()
     return out
 
@@ -680,7 +707,10 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     # one SFE ≥ 25%: each SFE's own share in the entity (each chain once, none through the
     # entity or back through the SFE: never more than SFEs together), all in one solve
     holders: list[SfeHolder] = []
-    order_ids: list[str] | None = None  # without explain: every computed holder, in order
+    # without explain: the first computed holders of each kind (certain, possible SFE) and
+    # how many there are (the aggregate reason names the first)
+    named: list[list[str]] | None = None
+    counted = (0, 0)
     if cand.size:
         assert sub is not None
         if params.fie_single_semantics == "integrated":
@@ -695,18 +725,20 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         ents = g.dataset.entities
         build = np.flatnonzero(exact)
         if not params.explain:
-            # the order of every computed holder (the aggregate reason names them in it),
-            # from the arrays, as the sort below orders the holders (rounded as ShareValue);
-            # holder objects only for those that may meet the threshold and the largest (the
-            # others' are never read without explain)
-            hids = [g.ids[int(up[k])] for k in cand[build].tolist()]
-            his = [round(float(x), 12) for x in hi[build].tolist()]
-            los = [round(float(x), 12) for x in lo[build].tolist()]
-            rank = sorted(range(len(hids)), key=lambda j: (-his[j], -los[j], hids[j]))
-            order_ids = [hids[j] for j in rank]
+            # the computed holders the aggregate reason names (the first of each kind, certain
+            # and possible SFE, in the order the sort below gives the holders) and how many of
+            # each, from the arrays; holder objects only for those that may meet the
+            # threshold and the largest (the others' are never read without explain)
+            sure_b = cert_sub[cand[build]]
+            named, tops = [], []
+            for pos in (build[sure_b], build[~sure_b]):
+                top = _first_holders(g, up[cand[pos]], lo[pos], hi[pos], NAMED_AT_MOST)
+                named.append([hid for _, hid, _ in top])
+                tops += [(key, hid, int(pos[j])) for key, hid, j in top[:1]]
+            counted = (int(sure_b.sum()), int((~sure_b).sum()))
             may = hi[build] >= params.fie_single - EPS - SCREEN_MARGIN
-            if rank:
-                may[rank[0]] = True  # and the largest, which the single test names if none meets
+            if tops:  # and the largest, which the single test names if none meets
+                may[int(np.searchsorted(build, min(tops)[2]))] = True
             build = build[may]
         for pos in build.tolist():
             k = int(cand[pos])
@@ -783,12 +815,30 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         else None
     )
     ents = g.dataset.entities
-    # every SFE holder, those with a computed share first (largest first)
-    listed = [h.holder for h in holders] if order_ids is None else order_ids
-    rest = sorted(set(sfe_holders) - set(listed))
-    ordered = listed + rest
-    sure_ids = [x for x in ordered if sets.certain[g.index[x]]]
-    maybe_ids = [x for x in ordered if not sets.certain[g.index[x]]]
+    # every SFE holder of each kind, those with a computed share first (largest first), then
+    # the others (by id): the first named, all counted
+    if named is None:
+        listed = [h.holder for h in holders]
+        sure_of = dict(zip(sfe_holders, cert_sub[:t][poss_sub[:t]].tolist(), strict=True))
+        named = [[x for x in listed if sure_of[x] is s] for s in (True, False)]
+        counted = (len(named[0]), len(named[1]))
+        done = set(listed)
+        rest = [
+            [x for x in sfe_holders if x not in done and sure_of[x] is s] for s in (True, False)
+        ]
+        sure_ids, maybe_ids = (_with_rest(named[k], counted[k], rest[k]) for k in (0, 1))
+    else:  # without explain: then the holders with a bound only (skipped on a cycle), by id
+        bound = cand[~exact]
+        kinds = (cert_sub[bound], ~cert_sub[bound])
+
+        def bound_ids(k: int) -> list[str]:
+            return [g.ids[int(x)] for x in up[bound[kinds[k]]].tolist()]
+
+        sure_ids, maybe_ids = (
+            _with_rest(named[k], counted[k], int(np.count_nonzero(kinds[k])), partial(bound_ids, k))
+            for k in (0, 1)
+        )
+    listed_any = bool(counted[0] or counted[1])
     tests.append(
         RuleTest(
             test="aggregate_sfe_ownership",
@@ -803,12 +853,12 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
                 + "; ".join(
                     x
                     for x in (
-                        f"SFE holders {_some(ents, sure_ids)}" if sure_ids else "",
-                        f"possible SFE holders {_some(ents, maybe_ids)}" if maybe_ids else "",
+                        f"SFE holders {_some(ents, *sure_ids)}" if sure_ids[1] else "",
+                        f"possible SFE holders {_some(ents, *maybe_ids)}" if maybe_ids[1] else "",
                     )
                     if x
                 )
-                if listed  # the computed holders (all of them, with or without explain)
+                if listed_any  # the computed holders (all of them, with or without explain)
                 else "no SFE holds equity in it"
             ),
             paths=agg_paths,
@@ -889,12 +939,56 @@ def _link_tests(
 NAMED_AT_MOST = 10
 
 
-def _some(entities: Mapping[str, Entity], ids: list[str]) -> str:
-    """``A [a], B [b] and C [c]``, or the first :data:`NAMED_AT_MOST` and ``N more``."""
-    if len(ids) <= NAMED_AT_MOST:
+def _first_holders(
+    g: ArrangementGraph, at: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int
+) -> list[tuple[tuple[float, float, str], str, int]]:
+    """The first ``k`` holders (graph positions ``at``, shares ``lo``/``hi``) in the order of
+    :attr:`FieResult.holders` — share max, then min, decreasing, as :class:`ShareValue` rounds
+    them, then id — as (sort key, id, position in ``at``).
+
+    Only the holders whose max is within 1e-9 of the ``k``-th largest can be among them (rounding
+    to 1e-12 moves no value further), so the rest of a long list is never sorted.
+    """
+    pos = np.arange(at.size)
+    if at.size > 4 * k:
+        kth = np.partition(hi, at.size - k)[at.size - k]
+        pos = pos[hi >= kth - 1e-9]
+    keyed = sorted(
+        (
+            (-round(float(hi[j]), 12), -round(float(lo[j]), 12), hid),
+            hid,
+            j,
+        )
+        for j, hid in zip(pos.tolist(), [g.ids[int(a)] for a in at[pos].tolist()], strict=True)
+    )
+    return keyed[:k]
+
+
+def _with_rest(
+    first: list[str],
+    count: int,
+    rest: list[str] | int,
+    make: Callable[[], list[str]] | None = None,
+) -> tuple[list[str], int]:
+    """``first`` (the first of ``count``, at most :data:`NAMED_AT_MOST`), then ``rest`` by id
+    (a list, or how many, made by ``make`` when needed): the first :data:`NAMED_AT_MOST` of
+    all, and how many in all."""
+    more = rest if isinstance(rest, int) else len(rest)
+    need = NAMED_AT_MOST - len(first)
+    if need > 0 and more:
+        ids = rest if not isinstance(rest, int) else make() if make is not None else []
+        first = first + heapq.nsmallest(need, ids)
+    return first[:NAMED_AT_MOST], count + more
+
+
+def _some(entities: Mapping[str, Entity], ids: list[str], total: int | None = None) -> str:
+    """``A [a], B [b] and C [c]``, or the first :data:`NAMED_AT_MOST` and ``N more``
+    (``total``: how many ``ids`` stand for, when it lists only the first)."""
+    total = len(ids) if total is None else total
+    if total <= NAMED_AT_MOST:
         return named_list(entities, ids)
     shown = [named(entities, i) for i in ids[:NAMED_AT_MOST]]
-    return prose_list([*shown, f"{len(ids) - NAMED_AT_MOST} more"])
+    return prose_list([*shown, f"{total - NAMED_AT_MOST} more"])
 
 
 def named_holders(res: FieResult) -> list[SfeHolder]:
