@@ -1059,6 +1059,15 @@ class ArrangementGraph:
             m[self.index[i]] = True
         return m
 
+    def ids_at(self, positions: np.ndarray) -> list[str]:
+        """The ids of the entities at ``positions`` (a snapshot's id column gathers many at
+        once: the thousands of SFE holders upstream of an entity in a large cycle)."""
+        take = getattr(self.ids, "take", None)
+        if take is not None and len(positions) > 64:
+            return list(take(positions))
+        ids = self.ids
+        return [ids[k] for k in np.asarray(positions).tolist()]
+
     def upstream(self, entity_id: str) -> np.ndarray:
         """Indices of every entity with a chain of equity/voting links to ``entity_id`` (not
         itself), sorted: a breadth-first search up the holders (``scipy.sparse.csgraph``, in C)

@@ -15,6 +15,8 @@ from georisk.scoring.ownership import (
     absorbed_exposure,
     controllers_of,
     integrated_from,
+    subject_exposure,
+    subject_exposure_bound,
     threshold_closure,
 )
 
@@ -111,6 +113,19 @@ thresholds = st.sampled_from([0.25, 0.4, 0.5, 0.6, 1.0])
 
 
 # --- bounds -----------------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), g=graphs())
+def test_one_bound_of_subject_exposure_is_that_bound(data: st.DataObject, g: Graph) -> None:
+    """The FIE aggregate test computes one series per bound it reads: the same figure as the
+    bound of the two-sided :func:`subject_exposure` (cycles and ranged shares included)."""
+    W = g.matrix()
+    holders = data.draw(masks(g.n))
+    subject = data.draw(st.integers(0, g.n - 1))
+    both = subject_exposure(W, holders, subject)
+    assert subject_exposure_bound(W, holders, subject, "lo") == both.lo
+    assert subject_exposure_bound(W, holders, subject, "hi") == both.hi
 
 
 @SETTINGS

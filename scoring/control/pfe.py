@@ -56,7 +56,7 @@ from georisk.scoring.ownership import (
     absorbed_exposure,
     first_passage_into,
     on_cycle,
-    subject_exposure,
+    subject_exposure_bound,
 )
 from georisk.scoring.wording import named, named_list, pct, pct_range, prose_list
 
@@ -681,7 +681,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     idx = np.append(up, i_t).astype(np.int64)
     t = len(idx) - 1
     cert_sub, poss_sub = sets.certain[idx], sets.possible[idx]
-    sfe_holders = [g.ids[k] for k in up[poss_sub[:t]].tolist()]
+    sfe_holders = g.ids_at(up[poss_sub[:t]])
     tests: list[RuleTest] = []
     cand = np.flatnonzero(poss_sub[:t])
     whole = _sfe_exposure(g, params)
@@ -801,7 +801,8 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
     else:
         assert sub is not None
         agg = Interval(
-            subject_exposure(sub, cert_sub, t).lo, subject_exposure(sub, poss_sub, t).hi
+            subject_exposure_bound(sub, cert_sub, t, "lo"),
+            subject_exposure_bound(sub, poss_sub, t, "hi"),
         ).clamp()
     agg_verdict = agg.meets(params.fie_aggregate, inclusive=True)
     agg_paths = (
@@ -832,7 +833,7 @@ def _fie(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResult:
         kinds = (cert_sub[bound], ~cert_sub[bound])
 
         def bound_ids(k: int) -> list[str]:
-            return [g.ids[int(x)] for x in up[bound[kinds[k]]].tolist()]
+            return g.ids_at(up[bound[kinds[k]]])
 
         sure_ids, maybe_ids = (
             _with_rest(named[k], counted[k], int(np.count_nonzero(kinds[k])), partial(bound_ids, k))
