@@ -119,6 +119,7 @@ __all__ = [
     "as_intervals",
     "controllers_of",
     "first_passage_into",
+    "gather_rows",
     "integrated_from",
     "on_cycle",
     "same_array",
@@ -191,6 +192,22 @@ class ShareMatrix:
     def n(self) -> int:
         """Number of entities."""
         return int(self.lo.shape[0])
+
+    @cached_property
+    def one_pattern(self) -> bool:
+        """Whether ``lo`` and ``hi`` have their entries in the same places (then a selection of
+        entries serves both), checked once (the matrices must not be modified afterwards).
+
+        >>> ShareMatrix.from_edges(2, np.array([0]), np.array([1]), np.array([0.2]),
+        ...                        hi=np.array([0.3])).one_pattern
+        True
+        """
+        lo, hi = self.lo, self.hi
+        return bool(
+            lo.nnz == hi.nnz
+            and np.array_equal(lo.indptr, hi.indptr)
+            and np.array_equal(lo.indices, hi.indices)
+        )
 
     @cached_property
     def _plan(self) -> _Plan:
@@ -400,7 +417,7 @@ def _levels(
     depth = 0
     while frontier.size:
         level[frontier] = depth
-        down = cond.indices[_gather_rows(cond.indptr, frontier)].astype(np.intp)
+        down = cond.indices[gather_rows(cond.indptr, frontier)].astype(np.intp)
         np.subtract.at(remaining, down, 1)
         cand = np.unique(down)
         frontier = cand[remaining[cand] == 0]
@@ -957,7 +974,7 @@ class Closure:
         return self.possible & ~self.certain
 
 
-def _gather_rows(indptr: npt.NDArray[Any], rows: IndexArray) -> IndexArray:
+def gather_rows(indptr: npt.NDArray[Any], rows: IndexArray) -> IndexArray:
     """Positions in ``indices``/``data`` of all entries of the given CSR rows."""
     starts = indptr[rows].astype(np.intp)
     lens = indptr[rows + 1].astype(np.intp) - starts
@@ -976,7 +993,7 @@ def _closure_one(
     frontier = np.flatnonzero(inside)
     rounds = 0
     while frontier.size:
-        pos = _gather_rows(M.indptr, frontier)
+        pos = gather_rows(M.indptr, frontier)
         cols = M.indices[pos].astype(np.intp)
         np.add.at(held, cols, M.data[pos])
         cand = np.unique(cols)
@@ -1033,7 +1050,7 @@ def _ancestors(M: CSR, target: int) -> BoolArray:
     seen[target] = True
     frontier = np.array([target], dtype=np.intp)
     while frontier.size:
-        pos = _gather_rows(MT.indptr, frontier)
+        pos = gather_rows(MT.indptr, frontier)
         up = np.unique(MT.indices[pos].astype(np.intp))
         frontier = up[~seen[up]]
         seen[frontier] = True

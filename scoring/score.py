@@ -153,11 +153,11 @@ class _Control:
 
 
 def covered_control(g: ArrangementGraph, params: PfeParams, eid: str) -> _Control:
-    e = g.entity(eid)
     who = named(g.dataset.entities, eid)
     seeds = _seeds(g, params)
     i = g.index[eid]
     if seeds[i]:
+        e = g.entity(eid)
         return _Control(1.0, f"{who} is a covered-nation party ({e.kind.value}, {e.country})")
     certain, possible = _fce(g, params)
     if certain[i]:
@@ -195,11 +195,19 @@ def _rests_on(
     any of them is UNCONFIRMED or (a link) only reported or proposed."""
     links, entities = list(links), list(entities)
     ls, es = g.dataset.links, g.dataset.entities
-    if links:
-        cited = {src for i in links if i in ls for src in ls[i].sources}
-    else:
-        cited = {src for e in entities if e in es for src in es[e].sources}
-    unsure = bool(_unsure_links(g, links) or _unsure_entities(g, entities))
+    cited: set[str] = set()
+    unsure = False
+    for i in links:  # each link read once (a columnar store materializes it)
+        l = ls.get(i)
+        if l is not None:
+            cited.update(l.sources)
+            unsure = unsure or l.unconfirmed or l.status is not LinkStatus.CONFIRMED
+    for eid in entities:
+        e = es.get(eid)
+        if e is not None:
+            if not links:
+                cited.update(e.sources)
+            unsure = unsure or e.unconfirmed
     return sorted(cited), unsure
 
 

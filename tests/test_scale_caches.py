@@ -21,7 +21,7 @@ import georisk.scoring.dataset.snapshot as snap
 import georisk.scoring.graph as graph_mod
 import georisk.scoring.rules.context as context_mod
 from georisk.scoring.control import controllers_of, ultimate_controllers
-from georisk.scoring.control.pfe import DENSE_FROM, _positions, _submatrix
+from georisk.scoring.control.pfe import DENSE_FROM, _positions, _submatrices, _submatrix
 from georisk.scoring.engine import DEFAULT_DATA, Engine, View, own_links, proposed_own_link
 from georisk.scoring.graph import ShareValue
 from georisk.scoring.interval import Interval, Tri
@@ -150,6 +150,13 @@ def test_submatrix_is_scipys_row_then_column_selection(
     for got in (_submatrix(m, idx), _submatrix(m, idx, where)):
         assert got.shape == (len(idx), len(idx)) and got.has_sorted_indices
         assert np.array_equal(got.toarray(), want.toarray())
+    # a second matrix with the same pattern (the upper bounds): one selection for both
+    m2 = m.copy()
+    m2.data = m.data + rng.random(m.nnz)
+    for w in (None, where):
+        lo, hi = _submatrices(m, idx, w, m2.data)
+        assert np.array_equal(lo.toarray(), want.toarray())
+        assert np.array_equal(hi.toarray(), m2[idx][:, idx].toarray()) and hi.has_sorted_indices
 
 
 def test_positions_only_for_a_long_selection() -> None:

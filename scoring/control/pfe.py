@@ -55,6 +55,7 @@ from georisk.scoring.ownership import (
     ShareMatrix,
     absorbed_exposure,
     first_passage_into,
+    gather_rows,
     on_cycle,
     subject_exposure_bound,
 )
@@ -217,8 +218,13 @@ def _uncertain_in(
 
 
 def _sub(W: ShareMatrix, idx: np.ndarray) -> ShareMatrix:
-    """``W[idx][:, idx]``: the submatrix of the entities ``idx`` (distinct), in that order."""
+    """``W[idx][:, idx]``: the submatrix of the entities ``idx`` (distinct), in that order.
+    When ``lo`` and ``hi`` have their entries in the same places (:attr:`ShareMatrix.one_pattern`)
+    the entries are selected once for both."""
     where = _positions(W.n, idx)
+    if W.one_pattern:
+        lo, hi = _submatrices(W.lo, idx, where, W.hi.data)
+        return ShareMatrix(lo=lo, hi=hi)
     return ShareMatrix(lo=_submatrix(W.lo, idx, where), hi=_submatrix(W.hi, idx, where))
 
 
@@ -249,10 +255,18 @@ def _submatrix(M: CSR, idx: np.ndarray, where: np.ndarray | None = None) -> CSR:
     >>> _submatrix(M, np.array([2, 0]), np.array([1, -1, 0])).toarray().tolist()
     [[0.0, 5.0], [2.0, 0.0]]
     """
+    return _submatrices(M, idx, where)[0]
+
+
+def _submatrices(
+    M: CSR, idx: np.ndarray, where: np.ndarray | None = None, *others: np.ndarray
+) -> list[CSR]:
+    """:func:`_submatrix` of ``M``, then of each matrix with ``M``'s pattern and the entries
+    ``others`` (its ``data``): the entries are selected once for all."""
     idx = np.asarray(idx, dtype=np.int64)
     k = len(idx)
-    rows = M[idx]  # the rows, every column (a row gather: proportional to their entries)
-    cols = rows.indices.astype(np.int64, copy=False)
+    pos = gather_rows(M.indptr, idx)  # the selected rows' entries, row after row
+    cols = M.indices[pos].astype(np.int64, copy=False)
     if where is not None:
         new_col = where[cols]
         keep = new_col >= 0
@@ -263,11 +277,18 @@ def _submatrix(M: CSR, idx: np.ndarray, where: np.ndarray | None = None) -> CSR:
         at = np.minimum(np.searchsorted(ranked, cols), max(k - 1, 0))
         keep = ranked[at] == cols if k else np.zeros(len(cols), dtype=bool)
         new_col = order[at[keep]]
-    row_of = np.repeat(np.arange(k), np.diff(rows.indptr))
+    lens = (M.indptr[idx + 1] - M.indptr[idx]).astype(np.int64) if k else np.zeros(0, np.int64)
+    row_of = np.repeat(np.arange(k), lens)
     indptr = np.zeros(k + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of[keep], minlength=k), out=indptr[1:])
-    out: CSR = sp.csr_array((rows.data[keep], new_col, indptr), shape=(k, k))
-    out.sort_indices()
+    taken = pos[keep]
+    out = []
+    for n, data in enumerate((M.data, *others)):
+        # each its own index arrays: sort_indices permutes them in place
+        cols_n, ptr_n = (new_col, indptr) if n == len(others) else (new_col.copy(), indptr.copy())
+        m: CSR = sp.csr_array((data[taken], cols_n, ptr_n), shape=(k, k))
+        m.sort_indices()
+        out.append(m)
     return out
 
 
