@@ -206,12 +206,8 @@ def test_fie_without_explanation_names_the_holders_an_explanation_names(tmp_path
     order, counted the same, as the explained test that builds every holder."""
     from dataclasses import replace
 
-    from georisk.scoring.control.pfe import (
-        NAMED_AT_MOST,
-        PfeParams,
-        _fie,
-        _screened,
-    )
+    from georisk.scoring.control.params import PfeParams
+    from georisk.scoring.control.pfe import NAMED_AT_MOST, _fie, _screened
 
     generate(SynthSpec(entities=4000, arrangements=50, seed=5, mode="adversarial"), tmp_path)
     g = Engine.from_dir(tmp_path).graph(ON)
