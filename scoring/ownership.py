@@ -291,7 +291,7 @@ def _as_mask(n: int, x: np.ndarray[Any, Any], what: str) -> BoolArray:
 _CHECK_AFTER = 64
 
 
-def _closed_cycles(M: CSR, keep: BoolArray | None) -> BoolArray:
+def _closed_cycles(M: CSR, keep: BoolArray | None, memo: list[Any] | None = None) -> BoolArray:
     """Entities on a closed cycle of ``diag(keep) M``: a strongly connected component of two or
     more entities whose shares are held entirely inside the component (spectral radius 1 when
     shares into each entity sum to at most 1; Perron-Frobenius). The Neumann series diverges
@@ -302,8 +302,16 @@ def _closed_cycles(M: CSR, keep: BoolArray | None) -> BoolArray:
     if keep is not None:
         live &= keep[coo.row]
     row, col, val = coo.row[live], coo.col[live], coo.data[live]
-    graph = sp.csr_array((val, (row, col)), shape=(n, n))
-    ncomp, label = connected_components(graph, directed=True, connection="strong")
+    # the components depend on the links only: ``memo`` keeps the last ones (the lower and upper
+    # bound series of one solve usually have the same links)
+    got = memo[0] if memo else None
+    if got is not None and np.array_equal(got[0], row) and np.array_equal(got[1], col):
+        ncomp, label = got[2], got[3]
+    else:
+        graph = sp.csr_array((val, (row, col)), shape=(n, n))
+        ncomp, label = connected_components(graph, directed=True, connection="strong")
+        if memo is not None:
+            memo[:] = [(row, col, ncomp, label)]
     inside = label[row] == label[col]
     held_inside = np.bincount(col[inside], weights=val[inside], minlength=n)
     short = np.bincount(label, weights=(held_inside < 1.0 - EPS), minlength=ncomp)
@@ -336,6 +344,7 @@ def _neumann(
     tol: float,
     max_iter: int,
     rows: CSR | None = None,
+    memo: list[Any] | None = None,
 ) -> tuple[FloatArray, bool, int]:
     """Sum ``d_0 + d_1 + ...`` with ``d_0 = first`` and ``d_{k+1} = (d_k * keep) M``.
 
@@ -347,7 +356,8 @@ def _neumann(
     values blow up (shares into an entity summing to more than 1). Unconverged sums are
     returned as they are; the caller clips.
 
-    ``rows``: ``M.T`` as CSR with sorted indices, when the caller has it (used from the start).
+    ``rows``: ``M.T`` as CSR with sorted indices, when the caller has it (used from the start);
+    ``memo``: shared by the series of one solve (:func:`_closed_cycles`).
     """
     x = first.copy()
     d = first
@@ -368,7 +378,7 @@ def _neumann(
             return x, True, k + 1
         if not np.isfinite(peak) or peak > 1e12:
             break
-        if k == _CHECK_AFTER and np.any(_closed_cycles(M, keep) & (d > 0.0)):
+        if k == _CHECK_AFTER and np.any(_closed_cycles(M, keep, memo) & (d > 0.0)):
             break
     return x, False, k + 1
 
@@ -711,6 +721,7 @@ def _run_series(
     ``rows``: ``W``'s transpose as CSR with sorted indices, when the caller has it (``W`` then
     a transposed view of it): the series multiplies by it from the first mat-vec, and nothing
     is converted."""
+    memo: list[Any] = []
     lo = _neumann(
         W.lo,
         np.asarray((W.lo.T if rows is None else rows.lo) @ vec, np.float64),
@@ -718,6 +729,7 @@ def _run_series(
         tol,
         max_iter,
         None if rows is None else rows.lo,
+        memo,
     )
     same = (
         W.lo.nnz == W.hi.nnz
@@ -736,6 +748,7 @@ def _run_series(
             tol,
             max_iter,
             None if rows is None else rows.hi,
+            memo,
         )
         work = lo[2] + hi[2]
     b = _bounds(lo, hi)

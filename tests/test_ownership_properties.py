@@ -326,3 +326,21 @@ def test_series_rowwise_product_is_the_same_sum_bit_for_bit(
     finally:
         own._ROWWISE_AFTER = saved
     assert np.array_equal(fast[0], plain[0]) and fast[1:] == plain[1:]
+
+
+@SETTINGS
+@given(data=st.data(), g=graphs(), h=graphs())
+def test_closed_cycles_memo_reuses_only_the_same_links(
+    data: st.DataObject, g: Graph, h: Graph
+) -> None:
+    """The lower and upper bound series of one solve share their strongly connected
+    components when their links are the same; other links are computed afresh."""
+    import georisk.scoring.ownership as own
+
+    for a, b in ((g.matrix().lo, g.matrix().hi), (g.matrix().hi, h.matrix().hi)):
+        if a.shape != b.shape:
+            continue
+        keep = data.draw(masks(a.shape[0]))
+        memo: list[Any] = []
+        for m in (a, b):
+            assert np.array_equal(own._closed_cycles(m, keep, memo), own._closed_cycles(m, keep))
