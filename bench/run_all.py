@@ -266,6 +266,9 @@ def report() -> str:
         "score": _score_md,
         "batch": _batch_md,
         "portfolio": _portfolio_md,
+        # the same on the adversarial graph (run_all.py --full: portfolio_bench.py --mode
+        # adversarial, ~20 min)
+        "portfolio-adversarial": _portfolio_md,
         "analytics": _analytics_md,
         "startup": _startup_md,
         "overlay": _overlay_md,
@@ -365,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {name}: exit {rc} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
             if rc:
                 failed.append(name)
+            if name == "portfolio" and args.full:  # issue 16's adversarial row, end to end
+                adv = RESULTS / "portfolio-adversarial.json"
+                cmd = [cmd[1], "--mode", "adversarial", "--out", str(adv)]
+                print(f"== {name} (adversarial): {' '.join(cmd)}", file=sys.stderr, flush=True)
+                rc = subprocess.run([sys.executable, *cmd], check=False, cwd=ROOT).returncode
+                if rc:
+                    failed.append(f"{name} (adversarial)")
     print(report())
     png = plot()
     if png:
