@@ -92,7 +92,8 @@ def _portfolio_md(doc: dict[str, Any]) -> list[str]:
     lines = [
         f"### Portfolio end to end ({doc['machine']['when']}, git {doc['machine']['git']})",
         "",
-        f"`georisk batch` over {r['arrangements']:,} arrangements of a {r['mode']} graph of "
+        f"`georisk batch` over {r['arrangements']:,} arrangements of "
+        f"{'an' if r['mode'][:1] in 'aeiou' else 'a'} {r['mode']} graph of "
         f"{r['entities']:,} entities / {r['links']:,} links (`portfolio_bench.py`); scoring = "
         "rows ÷ the final progress rate (from the workers being up), command = the whole "
         f"command's wall time, from the snapshot (cold start {r['cold_start_s']} s apart).",
