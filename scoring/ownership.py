@@ -722,15 +722,12 @@ def _run_series(
     a transposed view of it): the series multiplies by it from the first mat-vec, and nothing
     is converted."""
     memo: list[Any] = []
-    lo = _neumann(
-        W.lo,
-        np.asarray((W.lo.T if rows is None else rows.lo) @ vec, np.float64),
-        keep,
-        tol,
-        max_iter,
-        None if rows is None else rows.lo,
-        memo,
-    )
+
+    def series(side: CSR, side_rows: CSR | None) -> tuple[FloatArray, bool, int]:
+        first = np.asarray((side.T if side_rows is None else side_rows) @ vec, np.float64)
+        return _neumann(side, first, keep, tol, max_iter, side_rows, memo)
+
+    lo = series(W.lo, None if rows is None else rows.lo)
     same = (
         W.lo.nnz == W.hi.nnz
         and np.array_equal(W.lo.indptr, W.hi.indptr)
@@ -741,15 +738,7 @@ def _run_series(
         hi = (lo[0].copy(), lo[1], lo[2])
         work = lo[2]
     else:
-        hi = _neumann(
-            W.hi,
-            np.asarray((W.hi.T if rows is None else rows.hi) @ vec, np.float64),
-            keep,
-            tol,
-            max_iter,
-            None if rows is None else rows.hi,
-            memo,
-        )
+        hi = series(W.hi, None if rows is None else rows.hi)
         work = lo[2] + hi[2]
     b = _bounds(lo, hi)
     return Bounds(b.lo, b.hi, b.converged, b.iterations, float(work))
