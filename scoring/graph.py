@@ -1061,15 +1061,12 @@ class ArrangementGraph:
         return m
 
     def ids_at(self, positions: np.ndarray) -> list[str]:
-        """The ids of the entities at ``positions`` (a snapshot's id column gathers many at
-        once: the thousands of SFE holders upstream of an entity in a large cycle)."""
+        """The ids of the entities at ``positions``, gathered in one C loop (the thousands of
+        SFE holders upstream of an entity in a large cycle)."""
         ids, pos = self.ids, np.asarray(positions).tolist()
-        if len(pos) < 2:
+        if len(pos) < 2:  # itemgetter of one position gives the item, not a tuple
             return [ids[k] for k in pos]
-        take = getattr(ids, "take", None)
-        if take is not None:
-            return list(take(positions))
-        return list(itemgetter(*pos)(ids))  # one C loop over a list
+        return list(itemgetter(*pos)(ids))
 
     def upstream(self, entity_id: str) -> np.ndarray:
         """Indices of every entity with a chain of equity/voting links to ``entity_id`` (not

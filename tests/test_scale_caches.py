@@ -230,3 +230,9 @@ def test_fie_without_explanation_names_the_holders_an_explanation_names(tmp_path
         many += len(a.sfe_holders) > NAMED_AT_MOST
         bounded += len(a.holders) < len(a.sfe_holders)  # some only bounded: named after
     assert compared >= 50 and many >= 20 and bounded >= 5, (compared, many, bounded)
+
+
+def test_ids_at_gathers_the_ids_at_positions(engine: Engine) -> None:
+    g = engine.graph(ON)
+    for pos in ([], [3], [5, 0, 5, len(g.ids) - 1]):
+        assert g.ids_at(np.array(pos, dtype=np.int64)) == [g.ids[k] for k in pos]

@@ -239,14 +239,6 @@ class StrColumn(Sequence[str]):
         for k in range(0, len(self._arr), step):
             yield from self._arr.slice(k, step).to_pylist()
 
-    def take(self, positions: np.ndarray[Any, Any]) -> list[str]:
-        """The strings at ``positions``, in one Arrow gather (not one slice each).
-
-        >>> StrColumn(pa.array(["a", "b", "c"])).take(np.array([2, 0]))
-        ['c', 'a']
-        """
-        return list(self._arr.take(pa.array(np.asarray(positions, dtype=np.int64))).to_pylist())
-
 
 class _SortedView(Sequence[bytes]):
     """The ids in sorted order (UTF-8 bytes: Arrow's sort order), for :func:`bisect.bisect_left`."""
