@@ -172,14 +172,15 @@ def covered_control(g: ArrangementGraph, params: PfeParams, eid: str) -> _Contro
     return _Control(deg, f"{who}: covered-nation ownership {pct_range(share.min, share.max)}")
 
 
+def _unsure(l: Link) -> bool:
+    """UNCONFIRMED, or only reported or proposed."""
+    return l.unconfirmed or l.status is not LinkStatus.CONFIRMED
+
+
 def _unsure_links(g: ArrangementGraph, links: Iterable[str]) -> list[str]:
     """The links among ``links`` that are UNCONFIRMED or only reported or proposed."""
     ls = g.dataset.links
-    return [
-        i
-        for i in links
-        if i in ls and (ls[i].unconfirmed or ls[i].status is not LinkStatus.CONFIRMED)
-    ]
+    return [i for i in links if (l := ls.get(i)) is not None and _unsure(l)]
 
 
 def _unsure_entities(g: ArrangementGraph, entities: Iterable[str]) -> list[str]:
@@ -201,7 +202,7 @@ def _rests_on(
         l = ls.get(i)
         if l is not None:
             cited.update(l.sources)
-            unsure = unsure or l.unconfirmed or l.status is not LinkStatus.CONFIRMED
+            unsure = unsure or _unsure(l)
     for eid in entities:
         e = es.get(eid)
         if e is not None:
