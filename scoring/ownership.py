@@ -887,6 +887,14 @@ def subject_exposure_bound(
     upper (``"hi"``) figure — by one series instead of two: the FIE aggregate test reads the
     lower bound with the certain SFEs and the upper bound with the possible ones.
 
+    The series is walked up from the subject (:func:`_upward_into_holders`): the same chains
+    as :func:`subject_exposure`'s, which spreads every holder's stake down, but it follows only
+    the stakes that reach the subject, and ends when what is still on its way is below ``tol``
+    (on the adversarial benchmark graph ~30 mat-vecs instead of ~200). The result agrees with
+    the downward series within rounding (property-tested within 1e-9); when the walk up has
+    not ended after :data:`_CHECK_AFTER` mat-vecs (a cycle that keeps its stakes), the
+    downward series decides, as before.
+
     >>> T, A, B = 0, 1, 2
     >>> W = ShareMatrix.from_edges(3, np.array([A, B]), np.array([T, T]), np.array([0.3, 0.2]),
     ...                            hi=np.array([0.4, 0.2]))
@@ -897,12 +905,44 @@ def subject_exposure_bound(
     """
     h = _as_mask(W.n, holders, "holders")
     M = _without_row(W.lo if side == "lo" else W.hi, subject)  # :func:`absorbing`, one side
+    got = _upward_into_holders(M, h, subject, tol, _CHECK_AFTER)
+    if got is not None:
+        return min(max(got, 0.0), 1.0)  # as Interval.clamp
     vec = h.astype(np.float64)
     x, converged, _ = _neumann(M, np.asarray(M.T @ vec, np.float64), ~h, tol, max_iter)
     value = float(x[subject])
     if not converged:  # as :func:`_bounds` clips an unconverged sum
         value = float(np.clip(np.nan_to_num(value, nan=1.0, posinf=1.0), 0.0, 1.0))
     return min(max(value, 0.0), 1.0)  # as Interval.clamp
+
+
+def _upward_into_holders(
+    M: CSR, holders: BoolArray, subject: int, tol: float, max_iter: int
+) -> float | None:
+    """The stake of ``holders`` together in ``subject``, each chain counted at the holder
+    nearest the subject, walked up from the subject; ``None`` when not ended in ``max_iter``
+    mat-vecs.
+
+    ``d_1 = M e_s``, ``d_{k+1} = M (d_k * not_holder)``: ``d_k[i]`` is what ``i`` holds of the
+    subject through chains of ``k`` links whose middle entities are no holders; a holder's part
+    is counted and goes no further. Shares into an entity summing to at most 1, the part still
+    on its way never grows, so the walk ends when it is at most ``tol``, and what is left
+    uncounted is at most that (with shares summing to more than 1, a ranged upper bound, the
+    part may grow: then the walk does not end and the caller falls back).
+    """
+    on = holders.astype(np.float64)
+    off = (~holders).astype(np.float64)
+    d = np.asarray(M[:, [subject]].toarray(), np.float64).ravel()
+    total = float(d @ on)
+    for _ in range(max_iter):
+        d *= off
+        if float(d.sum()) <= tol:
+            return total
+        d = np.asarray(M @ d, np.float64)
+        total += float(d @ on)
+        if not np.isfinite(total):
+            return None
+    return None
 
 
 def first_passage_into(

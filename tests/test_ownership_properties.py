@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -118,14 +119,32 @@ thresholds = st.sampled_from([0.25, 0.4, 0.5, 0.6, 1.0])
 @settings(max_examples=150, deadline=None)
 @given(data=st.data(), g=graphs())
 def test_one_bound_of_subject_exposure_is_that_bound(data: st.DataObject, g: Graph) -> None:
-    """The FIE aggregate test computes one series per bound it reads: the same figure as the
-    bound of the two-sided :func:`subject_exposure` (cycles and ranged shares included)."""
+    """The FIE aggregate test computes one series per bound it reads, walked up from the
+    subject: the figure of the two-sided :func:`subject_exposure` (the downward series, the
+    reference) within the accepted 1e-9 (cycles and ranged shares included)."""
     W = g.matrix()
     holders = data.draw(masks(g.n))
     subject = data.draw(st.integers(0, g.n - 1))
     both = subject_exposure(W, holders, subject)
-    assert subject_exposure_bound(W, holders, subject, "lo") == both.lo
-    assert subject_exposure_bound(W, holders, subject, "hi") == both.hi
+    assert subject_exposure_bound(W, holders, subject, "lo") == pytest.approx(both.lo, abs=1e-9)
+    assert subject_exposure_bound(W, holders, subject, "hi") == pytest.approx(both.hi, abs=1e-9)
+
+
+def test_one_bound_falls_back_to_the_downward_series_on_a_cycle_that_keeps_its_stakes() -> None:
+    """X and Y hold all of each other and 50% of T each; H holds all of X. Walked up from T,
+    the stakes circle between X and Y for ever without reaching H (shares into X and into Y
+    sum to 1): the walk does not end, and the downward series gives the figure (clipped)."""
+    import georisk.scoring.ownership as own
+
+    T, X, Y, H = 0, 1, 2, 3
+    W = ShareMatrix.from_edges(
+        4, np.array([X, Y, H, X, Y]), np.array([T, T, T, Y, X]), np.array([0.45, 0.45, 0.1, 1, 1])
+    )
+    on = np.array([False, False, False, True])
+    assert own._upward_into_holders(W.lo, on, T, 1e-12, 64) is None  # never ends
+    assert own._upward_into_holders(W.lo, ~on, T, 1e-12, 64) == pytest.approx(0.9)  # X, Y nearest
+    assert subject_exposure_bound(W, np.array([H]), T, "lo") == pytest.approx(0.1, abs=1e-12)
+    assert subject_exposure(W, np.array([H]), T).lo == pytest.approx(0.1, abs=1e-12)
 
 
 @SETTINGS
