@@ -715,13 +715,14 @@ def _run_series(
     tol: float,
     max_iter: int,
     rows: ShareMatrix | None = None,
+    memo: list[Any] | None = None,
 ) -> Bounds:
     """:func:`_run` by the plain series; the ``hi`` run skipped when ``W.hi == W.lo``.
 
     ``rows``: ``W``'s transpose as CSR with sorted indices, when the caller has it (``W`` then
     a transposed view of it): the series multiplies by it from the first mat-vec, and nothing
-    is converted."""
-    memo: list[Any] = []
+    is converted. ``memo``: :func:`_closed_cycles`' components, when the caller has them."""
+    memo = [] if memo is None else memo
 
     def series(side: CSR, side_rows: CSR | None) -> tuple[FloatArray, bool, int]:
         first = np.asarray((side.T if side_rows is None else side_rows) @ vec, np.float64)
@@ -996,16 +997,20 @@ def first_passage_into(
     into = ShareMatrix(M.lo.T, M.hi.T)  # type: ignore[arg-type]
     unit = np.zeros(n)
     unit[subject] = 1.0
+    graph = sp.csr_array(M.hi, copy=True)  # the links with a share above 0
+    graph.data[~(graph.data > 0.0)] = 0.0
+    graph.eliminate_zeros()
+    ncomp, label = connected_components(graph, directed=True, connection="strong")
+    # the components of the transposed views the series multiply by (the same components):
+    # a long series checking for a closed cycle reuses them when its links are these
+    links = graph.tocoo()
+    memo: list[Any] = [(links.col, links.row, ncomp, label)]
     # a matrix used once: the plain series (a solve plan costs ~60-110 mat-vecs to build)
-    G = _run_series(into, unit, None, tol, max_iter, rows=M)
+    G = _run_series(into, unit, None, tol, max_iter, rows=M, memo=memo)
     g_lo = np.clip(np.nan_to_num(G.lo[hs], nan=1.0, posinf=1.0), 0.0, 1.0)
     g_hi = np.clip(np.nan_to_num(G.hi[hs], nan=1.0, posinf=1.0), 0.0, 1.0)
     lo, hi = G.lo[hs].copy(), G.hi[hs].copy()
     exact = np.ones(hs.size, dtype=np.bool_)
-    graph = sp.csr_array(M.hi, copy=True)  # the links with a share above 0
-    graph.data[~(graph.data > 0.0)] = 0.0
-    graph.eliminate_zeros()
-    _, label = connected_components(graph, directed=True, connection="strong")
     size = np.bincount(label, minlength=n)
     cyclic = size[label[hs]] >= 2
     best = float(np.max(np.maximum(g_hi, g_lo)[~cyclic], initial=0.0))
