@@ -74,8 +74,13 @@ def pct(x: float) -> str:
 
 
 def pct_range(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> str:
-    """A share range as an analyst reads it; one figure when the bounds agree."""
-    if abs(hi - lo) < 1e-12 and not (lo_open or hi_open):
+    """A share range as an analyst reads it; one figure when the bounds read the same (as
+    :func:`usd_range`: a range narrower than the figures' last digit reads as that figure).
+
+    >>> pct_range(0.2, 0.25), pct_range(0.8172, 0.8172 + 1e-13), pct_range(0.78331, 0.78334)
+    ('20–25%', '81.72%', '78.33%')
+    """
+    if not (lo_open or hi_open) and (abs(hi - lo) < 1e-12 or pct(lo) == pct(hi)):
         return pct(lo)
     if lo_open or hi_open:
         left = f"more than {pct(lo)}" if lo_open else f"at least {pct(lo)}"
