@@ -464,13 +464,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from georisk.server.app import serve
+    from georisk.server.app import LOG_FORMAT, serve
     from georisk.server.settings import Settings, SettingsError
 
-    logging.basicConfig(
-        level=os.environ.get("GEORISK_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logging.basicConfig(level=os.environ.get("GEORISK_LOG_LEVEL", "INFO"), format=LOG_FORMAT)
     overrides: dict[str, object] = {}
     if args.data:
         overrides["data_dir"] = args.data

@@ -224,14 +224,40 @@ class _Lines:
     server's event loop) with no arguments, so the record differs from the previous one only in
     its message and time: it is a copy of a record made once by ``Logger.makeRecord`` with
     those set, handed to ``Logger.handle`` (filters, handlers and propagation as usual). Another
-    thread, or a custom record factory, takes the ordinary path.
+    thread, or a custom record factory, takes the ordinary path. And when the records would
+    reach one handler that can keep the line itself (:class:`~georisk.server.app.BatchedLines`
+    with the command line's format, what ``georisk serve`` sets up), no record is made at all.
     """
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
         self._proto: dict[str, Any] | None = None
+        self.clock: Callable[[], float] = time.time  # the lines' time (a test sets it)
+
+    def _sole_handler(self) -> Any:
+        """The one handler the logger's records reach, when no logger on the way filters
+        them; None otherwise (a few attribute reads: logging may be configured at any time)."""
+        found = None
+        c: logging.Logger | None = self._logger
+        while c is not None:
+            if c.filters or c.disabled:
+                return None
+            for h in c.handlers:
+                if found is not None:
+                    return None
+                found = h
+            if not c.propagate:
+                break
+            c = c.parent
+        return found
 
     def emit(self, msg: str) -> None:
+        # the server's own configuration (one batching handler, the command line's format):
+        # the line itself, without a record (``BatchedLines.info_line``: the same bytes)
+        sole = self._sole_handler()
+        info_line = getattr(sole, "info_line", None)
+        if info_line is not None and info_line(self.clock(), self._logger.name, msg):
+            return
         proto = self._proto
         if (
             proto is None
@@ -249,7 +275,7 @@ class _Lines:
         record = logging.LogRecord.__new__(logging.LogRecord)
         d = record.__dict__
         d.update(proto)
-        now = time.time()
+        now = self.clock()
         d["created"] = now
         d["msecs"] = int((now - int(now)) * 1000) + 0.0  # as LogRecord.__init__
         d["relativeCreated"] = proto["relativeCreated"] + (now - proto["created"]) * 1000

@@ -590,6 +590,65 @@ def test_client_timeline(client: GeoriskClient, engine: Engine) -> None:
     assert bad.code is grpc.StatusCode.INVALID_ARGUMENT and bad.violations[0][0] == "to_date"
 
 
+def test_call_lines_without_a_record_are_the_lines_a_record_makes() -> None:
+    """The per-call line reaches ``georisk serve``'s one batching handler (the command line's
+    format) without a log record: byte for byte the line the record would make; with a filter
+    on the way, or another format, the record is made as before."""
+    import asyncio
+    import io
+
+    from georisk.server import interceptors
+    from georisk.server.app import LOG_FORMAT, BatchedLines
+
+    fixed = 1_764_892_800.0421  # a time with milliseconds to format
+    made: list[logging.LogRecord] = []
+
+    def lines(fmt: str, filtered: bool) -> tuple[list[str], int]:
+        out = io.StringIO()
+        target = logging.StreamHandler(out)
+        target.setFormatter(logging.Formatter(fmt))
+        logger = logging.getLogger("georisk.test.lines")
+        logger.propagate, logger.level = False, logging.INFO
+        handler = BatchedLines(target, interval=60)
+        logger.addHandler(handler)
+        keep_all = logging.Filter()  # lets every record through
+        if filtered:
+            logger.addFilter(keep_all)
+        before = len(made)
+        logging.setLogRecordFactory(factory)
+        try:
+
+            async def emit() -> None:
+                em = interceptors._Lines(logger)
+                em.clock = lambda: fixed
+                for msg in ('{"event": "rpc", "n": 1}', '{"event": "rpc", "n": 2}'):
+                    em.emit(msg)
+
+            asyncio.run(emit())
+        finally:
+            logging.setLogRecordFactory(logging.LogRecord)
+            logger.removeHandler(handler)
+            logger.removeFilter(keep_all)
+        handler.close()
+        return out.getvalue().splitlines(), len(made) - before
+
+    plain = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kw: Any) -> logging.LogRecord:
+        rec = plain(*args, **kw)
+        rec.created, rec.msecs = fixed, 42.0
+        made.append(rec)
+        return rec
+
+    fast, records = lines(LOG_FORMAT, filtered=False)
+    assert records == 0 and len(fast) == 2
+    slow, records = lines(LOG_FORMAT, filtered=True)
+    assert records > 0 and slow == fast
+    assert fast[0].endswith(',042 INFO georisk.test.lines {"event": "rpc", "n": 1}')
+    other, records = lines("%(levelname)s %(message)s", filtered=False)
+    assert records > 0 and other == [f'INFO {{"event": "rpc", "n": {n}}}' for n in (1, 2)]
+
+
 def test_serve_batches_log_writes_and_loses_none() -> None:
     """``georisk serve`` writes the log lines of calls in batches: an INFO line logged on the
     event loop waits for the timer (or 256 lines), a WARNING writes it and everything before
