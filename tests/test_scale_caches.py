@@ -275,6 +275,8 @@ def test_fie_through_the_kept_core_is_the_same(
     g = engine.with_dataset(engine.dataset).graph(ON)  # a fresh graph: nothing kept yet
     kept = pfe._core(g)
     assert kept is not None and np.all(np.diff(kept[0]) > 0)
+    inside = [bool(kept[1][g.index[e]]) for e in subjects]
+    assert any(inside) and not all(inside)  # subjects in the core and below it
     for e in subjects:
         for a, b in zip(alone[e], (pfe._fie(g, e, p) for p in (PfeParams(), lean)), strict=True):
             assert a.verdict is b.verdict and a.sfe_holders == b.sfe_holders

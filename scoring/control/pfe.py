@@ -653,10 +653,11 @@ def _screened(g: ArrangementGraph, entity_id: str, params: PfeParams) -> FieResu
 SHARED_CORE_FROM = 4096
 
 
-def _core(g: ArrangementGraph) -> tuple[np.ndarray, ShareMatrix] | None:
+def _core(g: ArrangementGraph) -> tuple[np.ndarray, np.ndarray, ShareMatrix] | None:
     """The largest strongly connected component of the control graph with everything that
-    holds it (sorted entity indices) and their equity submatrix, once per set of links; None
-    when it has fewer than :data:`SHARED_CORE_FROM` entities, or on a derived graph.
+    holds it (sorted entity indices, and as a mask over all entities) and their equity
+    submatrix, once per set of links; None when it has fewer than :data:`SHARED_CORE_FROM`
+    entities, or on a derived graph.
 
     It is the common part of the upstreams of every entity it lies above (on the adversarial
     benchmark graph ~197,000 of the ~197,000-entity upstreams the FIE tests solve on: a
@@ -665,7 +666,7 @@ def _core(g: ArrangementGraph) -> tuple[np.ndarray, ShareMatrix] | None:
     (:func:`~georisk.scoring.ownership.first_passage_into`).
     """
 
-    def make() -> tuple[np.ndarray, ShareMatrix] | None:
+    def make() -> tuple[np.ndarray, np.ndarray, ShareMatrix] | None:
         if g.derivation is not None or not g.ids:
             return None
         label = _control_scc(g)
@@ -675,7 +676,9 @@ def _core(g: ArrangementGraph) -> tuple[np.ndarray, ShareMatrix] | None:
         if len(members) < SHARED_CORE_FROM:
             return None
         members.sort()
-        return members, _sub(g.equity, members)
+        mask = np.zeros(len(g.ids), dtype=np.bool_)
+        mask[members] = True
+        return members, mask, _sub(g.equity, members)
 
     return g.shared("equity-core", make)
 
@@ -688,14 +691,15 @@ def _core_in(g: ArrangementGraph, idx: np.ndarray) -> tuple[ShareMatrix, np.ndar
     got = _core(g)
     if got is None:
         return None
-    members, sub = got
-    up, subject = idx[:-1], int(idx[-1])
-    at = np.searchsorted(up, members)
-    found = at < len(up)
-    found[found] = up[at[found]] == members[found]
-    mine = members == subject
-    if not np.all(found | mine):
+    members, mask, sub = got
+    inside = mask[idx]
+    if int(np.count_nonzero(inside)) != len(members):
         return None  # not above this subject (or only in part)
+    if not inside[-1]:  # the subject below the core: its entities in ``idx`` in their order
+        return sub, np.flatnonzero(inside)
+    up = idx[:-1]  # the subject in it, last in ``idx``: each entity's place found
+    at = np.searchsorted(up, members)
+    mine = members == idx[-1]
     at[mine] = len(idx) - 1
     return sub, at.astype(np.intp)
 
