@@ -359,6 +359,7 @@ class BatchedLines(logging.Handler):
             and fmt.datefmt is None
             and fmt.default_time_format == "%Y-%m-%d %H:%M:%S"
             and fmt.default_msec_format == "%s,%03d"
+            and logging.getLevelName(logging.INFO) == "INFO"
             and self.level <= logging.INFO
             and not self.filters
             and not self.target.filters
