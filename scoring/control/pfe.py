@@ -731,10 +731,11 @@ def _on_cycle(g: ArrangementGraph, i_t: int) -> bool:
 def prepare_screens(g: ArrangementGraph, params: PfeParams | None = None) -> None:
     """Compute now the whole-graph vectors the tests read (once per set of links, or per
     date for the SFE sets): the share matrices, covered-nation parties and exposure, the SFE
-    sets and their aggregate ownership of every entity, the control graph's components, what
-    covered parties reach and the majority-chain search's settled budgets. Nothing changes
-    but when the work is done: a batch calls it before it forks its workers, so that they
-    inherit the vectors instead of each computing them (~10 s on a 1M-entity graph).
+    sets and their aggregate ownership of every entity, the control graph's components and
+    the core (:func:`_core`), what covered parties reach and the majority-chain search's
+    settled budgets. Nothing changes but when the work is done: a batch calls it before it
+    forks its workers, so that they inherit the vectors instead of each computing them (~10 s
+    on a 1M-entity graph).
     """
     params = params or PfeParams()
     _ = g.equity, g.control, g.control_columns, g.equity_columns
@@ -746,6 +747,7 @@ def prepare_screens(g: ArrangementGraph, params: PfeParams | None = None) -> Non
     _sfe_sets(g, params)
     _sfe_exposure(g, params)
     _control_scc(g)
+    _core(g)
     if g.ids:  # the majority-chain search and its settled budgets (~0.3 s at 1M entities)
         controllers_of(g, g.ids[0])
 
