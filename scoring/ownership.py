@@ -1024,20 +1024,21 @@ def first_passage_into(
     M = absorbing(W, subject)
     for part in (M.lo, M.hi):  # a copy: the series' row-wise products add in column order
         part.sort_indices()
-    # rows: held, cols: holders (transposed views: the series multiplies by M itself)
-    into = ShareMatrix(M.lo.T, M.hi.T)  # type: ignore[arg-type]
-    unit = np.zeros(n)
-    unit[subject] = 1.0
     graph = sp.csr_array(M.hi, copy=True)  # the links with a share above 0
     graph.data[~(graph.data > 0.0)] = 0.0
     graph.eliminate_zeros()
     ncomp, label = connected_components(graph, directed=True, connection="strong")
-    # the components of the transposed views the series multiply by (the same components):
-    # a long series checking for a closed cycle reuses them when its links are these
-    links = graph.tocoo()
-    memo: list[Any] = [(links.col, links.row, ncomp, label)]
     G = None if core is None else _integrated_through_core(W, subject, *core, tol, max_iter)
     if G is None:
+        # rows: held, cols: holders (transposed views: the series multiplies by M itself)
+        into = ShareMatrix(M.lo.T, M.hi.T)  # type: ignore[arg-type]
+        unit = np.zeros(n)
+        unit[subject] = 1.0
+        # the components of the transposed views the series multiply by (the same
+        # components): a long series checking for a closed cycle reuses them when its links
+        # are these
+        links = graph.tocoo()
+        memo: list[Any] = [(links.col, links.row, ncomp, label)]
         # a matrix used once: the plain series (a solve plan costs ~60-110 mat-vecs to build)
         G = _run_series(into, unit, None, tol, max_iter, rows=M, memo=memo)
     g_lo = np.clip(np.nan_to_num(G.lo[hs], nan=1.0, posinf=1.0), 0.0, 1.0)

@@ -660,7 +660,7 @@ def _core(g: ArrangementGraph) -> tuple[np.ndarray, np.ndarray, ShareMatrix] | N
     entities, or on a derived graph.
 
     It is the common part of the upstreams of every entity it lies above (on the adversarial
-    benchmark graph ~197,000 of the ~197,000-entity upstreams the FIE tests solve on: a
+    benchmark graph nearly all of each ~197,000-entity upstream the FIE tests solve on: a
     component of 74,000 and what holds it), and nothing outside it holds an entity in it: the
     integrated shares into each such subject are solved through it with one kept solve plan
     (:func:`~georisk.scoring.ownership.first_passage_into`).
