@@ -76,6 +76,7 @@ class GeoriskApp:
     health: health.aio.HealthServicer
     metrics: Metrics
     port: int = 0
+    observer: Observer | None = None  # its last calls are counted and logged at stop
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _poller: asyncio.Task[None] | None = None
 
@@ -121,6 +122,9 @@ class GeoriskApp:
             self._poller.cancel()
         g = self.settings.grace_seconds if grace is None else grace
         await self.server.stop(g)
+        await asyncio.sleep(0)  # the done callbacks of the last streaming calls run
+        if self.observer is not None:
+            self.observer.flush()
         self.state.close()
         if self.state.store is not None:
             self.state.store.close()
@@ -238,6 +242,7 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
         serialized=state.serialized,
         max_response_bytes=settings.max_response_bytes,
         tokens=settings.auth_tokens,
+        flush_seconds=settings.log_flush_seconds,
     )
     server = grpc.aio.server(
         options=[
@@ -265,7 +270,7 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
     )
     if port == 0:
         raise SettingsError(f"cannot bind {settings.address}")
-    app = GeoriskApp(settings, state, server, health_servicer, metrics, port)
+    app = GeoriskApp(settings, state, server, health_servicer, metrics, port, observer)
     await app._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
     return app
 

@@ -12,11 +12,12 @@ error, DEADLINE_EXCEEDED or CANCELLED (also when the call ended before its reque
 
 This runs on every call, so it is built for it (bench/h2load_bench.py measures it against a bare
 ``grpc.aio`` server): handlers are wrapped once per method, and the per-call facts (request id,
-peer, deadline) live in a context variable of the call's task; metrics are plain integer adds
-into per-(method, code) cells, turned into Prometheus families only when scraped; the JSON log
-line is assembled from pre-escaped parts (the same bytes as ``json.dumps`` of the record) and
-its ``LogRecord`` is copied from a template (:class:`_Lines`); a response is encoded once
-(cached responses not at all).
+peer, deadline) live in a context variable of the call's task; ended calls are counted and
+logged in batches (:meth:`Observer.flush`, every ``flush_seconds``), not one by one; metrics
+are plain integer adds into per-(method, code) cells, turned into Prometheus families only when
+scraped; the JSON log line is assembled from pre-escaped parts (the same bytes as
+``json.dumps`` of the record) and its ``LogRecord`` is copied from a template
+(:class:`_Lines`); a response is encoded once (cached responses not at all).
 """
 
 from __future__ import annotations
@@ -167,7 +168,18 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 class _Call:
     """The facts of one call, from its first step to its end (see :class:`ObserveInterceptor`)."""
 
-    __slots__ = ("code", "deadline", "method", "peer", "rid", "slack", "start", "wire")
+    __slots__ = (
+        "code",
+        "deadline",
+        "elapsed",
+        "ended_at",
+        "method",
+        "peer",
+        "rid",
+        "slack",
+        "start",
+        "wire",
+    )
 
     def __init__(self, method: str, rid: str) -> None:
         self.method, self.rid, self.start = method, rid, time.perf_counter()
@@ -177,6 +189,8 @@ class _Call:
         self.deadline: float | None = None  # time.monotonic() of the deadline; None: none
         self.slack = 0.0  # how long before ``deadline`` an end still counts as expired
         self.wire: tuple[object, bytes] | None = None  # (response, its bytes) to send next
+        self.elapsed = 0.0  # seconds from the call's first step to its end (once ended)
+        self.ended_at = 0.0  # time.time() of its end (the log line's time)
 
     def expires(self, timeout: float) -> None:
         """Note the call's deadline, ``timeout`` seconds from now.
@@ -197,6 +211,9 @@ class _Call:
             return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
 
+
+#: a flush is made at once when this many calls wait for one (bounds the memory they hold)
+_MAX_ENDED = 4096
 
 #: the call being served by the current task (each call runs in its own asyncio task)
 _CALL: ContextVar[_Call | None] = ContextVar("georisk_call", default=None)
@@ -251,12 +268,14 @@ class _Lines:
             c = c.parent
         return found
 
-    def emit(self, msg: str) -> None:
+    def emit(self, msg: str, created: float | None = None) -> None:
+        """``logger.info(msg)``, as if logged at ``created`` (``time.time()``; None: now)."""
+        now = self.clock() if created is None else created
         # the server's own configuration (one batching handler, the command line's format):
         # the line itself, without a record (``BatchedLines.info_line``: the same bytes)
         sole = self._sole_handler()
         info_line = getattr(sole, "info_line", None)
-        if info_line is not None and info_line(self.clock(), self._logger.name, msg):
+        if info_line is not None and info_line(now, self._logger.name, msg):
             return
         proto = self._proto
         if (
@@ -264,23 +283,29 @@ class _Lines:
             or proto["thread"] != threading.get_ident()
             or logging.getLogRecordFactory() is not logging.LogRecord
         ):
-            self._logger.info(msg, stacklevel=2)
+            logger = self._logger
+            fn, lno, func, _ = logger.findCaller(stacklevel=2)  # as info() finds it
+            rec = logger.makeRecord(logger.name, logging.INFO, fn, lno, msg, (), None, func)
+            _set_time(rec.__dict__, now)
+            logger.handle(rec)
             if logging.getLogRecordFactory() is logging.LogRecord:
-                fn, lno, func, _ = self._logger.findCaller(stacklevel=2)  # as info() finds it
-                rec = self._logger.makeRecord(
-                    self._logger.name, logging.INFO, fn, lno, "", (), None, func
-                )
                 self._proto = dict(rec.__dict__)
             return
         record = logging.LogRecord.__new__(logging.LogRecord)
         d = record.__dict__
         d.update(proto)
-        now = self.clock()
         d["created"] = now
         d["msecs"] = int((now - int(now)) * 1000) + 0.0  # as LogRecord.__init__
         d["relativeCreated"] = proto["relativeCreated"] + (now - proto["created"]) * 1000
         d["msg"] = msg
         self._logger.handle(record)
+
+
+def _set_time(d: dict[str, Any], created: float) -> None:
+    """Give a record's ``__dict__`` the time ``created``, as ``LogRecord.__init__`` sets it."""
+    d["relativeCreated"] += (created - d["created"]) * 1000
+    d["created"] = created
+    d["msecs"] = int((created - int(created)) * 1000) + 0.0
 
 
 class Observer:
@@ -293,11 +318,18 @@ class Observer:
     get a handler too (UNIMPLEMENTED, logged and counted like any call).
 
     Every call is served by its own asyncio task, in which the wrapped handler starts at once:
-    it records the call and logs it when that task ends, after the status was sent, whatever
-    ended it: the handler's answer or error, its deadline (DEADLINE_EXCEEDED) or the client
-    going away (CANCELLED), even before the request arrived. So that the handler holds the
-    call's context before any request bytes are read, handlers are served through the
-    request-streaming API (one message read for a unary request: the same bytes on the wire).
+    it records the call and counts and logs it when it ends, whatever ended it: the handler's
+    answer or error, its deadline (DEADLINE_EXCEEDED) or the client going away (CANCELLED),
+    even before the request arrived. A unary call ends when its handler returns or raises (its
+    answer encoded: the duration is the server's work, as a gRPC interceptor would time it),
+    a streaming one when its task ends. So that the handler holds the call's context before
+    any request bytes are read, handlers are served through the request-streaming API (one
+    message read for a unary request: the same bytes on the wire).
+
+    With ``flush_seconds`` > 0 (``georisk serve``: ``GEORISK_LOG_FLUSH_SECONDS``), ended calls
+    are counted and logged together at most that long after the first of them ended (and at
+    :meth:`flush`, which the server's stop calls): each line keeps its call's end time, and a
+    metrics scrape may lag the calls by as much.
 
     With ``tokens``, every method but health (:data:`PUBLIC_METHODS`), reflection included,
     needs ``authorization: Bearer <token>``, compared in constant time; a call without one
@@ -315,8 +347,12 @@ class Observer:
         serialized: Callable[[Any], bytes | None] | None = None,
         max_response_bytes: int | None = None,
         tokens: tuple[str, ...] = (),
+        flush_seconds: float = 0.0,
     ) -> None:
         self.metrics = metrics
+        self._flush_seconds = flush_seconds
+        self._ended: list[_Call] = []  # calls ended, not yet counted and logged
+        self._timer: asyncio.TimerHandle | None = None
         self._serialized = serialized
         self._max_response = max_response_bytes
         self._tokens = [t.encode() for t in tokens]
@@ -353,19 +389,55 @@ class Observer:
         return False
 
     def _finish(self, call: _Call, _task: object = None) -> None:
-        """Log and count a call whose task has ended (never touches its context: gone)."""
-        elapsed = time.perf_counter() - call.start
-        code = call.ended()
-        self.metrics.observe(call.method, code, elapsed)
-        if log.isEnabledFor(logging.INFO):
-            head = self._heads.get(call.method)
+        """Note that ``call`` has ended (never touches its context: gone): counted and logged
+        at once, or with the calls that end within ``flush_seconds`` of it (:meth:`flush`)."""
+        call.elapsed = time.perf_counter() - call.start
+        call.code = call.ended()
+        call.ended_at = time.time()
+        ended = self._ended
+        ended.append(call)
+        if self._timer is not None and len(ended) < _MAX_ENDED:
+            return  # a flush is due
+        if self._flush_seconds > 0 and len(ended) < _MAX_ENDED:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                self._timer = loop.call_later(self._flush_seconds, self.flush)
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        """Count and log every call that has ended, in the order they ended (on the server's
+        event loop; :meth:`GeoriskApp.stop <georisk.server.app.GeoriskApp.stop>` calls it
+        last). A batch of calls costs less per call than the same work done call by call
+        (bench/h2load_bench.py): their lines are made in one pass."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        ended = self._ended
+        if not ended:
+            return
+        self._ended = []
+        observe = self.metrics.observe
+        for call in ended:
+            observe(call.method, call.code, call.elapsed)  # type: ignore[arg-type]  # set
+        if not log.isEnabledFor(logging.INFO):
+            return
+        heads, emit = self._heads, self._lines.emit
+        for call in ended:
+            method, code = call.method, call.code
+            assert code is not None  # set by _finish
+            head = heads.get(method)
             if head is None:
-                head = '{"event": "rpc", "method": ' + _json_str(call.method) + ', "code": "'
-                if len(self._heads) < _Generic.LIMIT:
-                    self._heads[call.method] = head
-            self._lines.emit(
-                f'{head}{code.name}", "duration_ms": {round(elapsed * 1000, 3)!r}, '
-                f'"request_id": {_json_str(call.rid)}, "peer": {_json_str(call.peer)}}}'
+                head = '{"event": "rpc", "method": ' + _json_str(method) + ', "code": "'
+                if len(heads) < _Generic.LIMIT:
+                    heads[method] = head
+            emit(
+                f'{head}{code.name}", "duration_ms": {round(call.elapsed * 1000, 3)!r}, '
+                f'"request_id": {_json_str(call.rid)}, "peer": {_json_str(call.peer)}}}',
+                call.ended_at,
             )
 
     def wrap(self, method: str, handler: Handler | None) -> Handler:
@@ -376,13 +448,14 @@ class Observer:
         finish = self._finish
         allowed = self._allowed
 
-        def begin(context: Ctx) -> _Call:
+        def begin(context: Ctx, streaming: bool) -> _Call:
             metadata = context.invocation_metadata()
             call = _Call(method, _request_id(metadata))
             _CALL.set(call)
-            task = asyncio.current_task()
-            if task is not None:
-                task.add_done_callback(partial(finish, call))
+            if streaming:  # ends when its task does (a unary call: when its handler does)
+                task = asyncio.current_task()
+                if task is not None:
+                    task.add_done_callback(partial(finish, call))
             # read the peer and deadline now: touching the context after a cancelled call has
             # ended crashes grpc.aio (segfault seen under the RPC fuzz tests)
             call.peer = context.peer()
@@ -470,7 +543,7 @@ class Observer:
             return _decoded(request)
 
         async def unary_response(requests: AsyncIterator[Any], context: Ctx) -> Any:
-            call = begin(context)
+            call = begin(context, False)
             try:
                 if guarded:
                     await admit(context, call)
@@ -486,9 +559,11 @@ class Observer:
                 return response
             except Exception as exc:
                 await fail(context, call, exc)
+            finally:  # also when the call is cancelled or expires (CancelledError)
+                finish(call)
 
         async def stream_response(requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
-            call = begin(context)
+            call = begin(context, True)
             try:
                 if guarded:
                     await admit(context, call)

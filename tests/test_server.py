@@ -232,20 +232,33 @@ def test_one_log_line_per_call_without_secrets(
     try:
         caplog.set_level(logging.INFO, logger="georisk.server")
         with GeoriskClient(t.target, token="s3cret-token") as c:
-            c.score("casip", as_of=TODAY)
-            code_of(lambda: c.score("nope"))
+            from georisk.v1 import scoring_pb2
+
+            def score(rid: str, aid: str) -> None:  # with a request id, to find its line
+                req = scoring_pb2.ScoreArrangementRequest(arrangement_id=aid, as_of=TODAY)
+                md = (*c._md, ("x-request-id", rid))
+                c._scoring.ScoreArrangement(req, metadata=md, timeout=30)
+
+            score("secrets-ok", "casip")
+            with pytest.raises(grpc.RpcError):
+                score("secrets-nope", "nope")
 
         def rpc_lines() -> list[dict[str, object]]:
             lines = [
                 json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")
             ]
-            return [l for l in lines if str(l["method"]).endswith("ScoreArrangement")]
+            return [l for l in lines if str(l["request_id"]).startswith("secrets-")]
 
-        deadline = time.monotonic() + 5  # the server logs after the client has its answer
+        # the server logs after the client has its answer (in batches: GEORISK_LOG_FLUSH_SECONDS)
+        deadline = time.monotonic() + 5
         while len(rpc_lines()) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         rpc = rpc_lines()
-        assert [l["code"] for l in rpc[-2:]] == ["OK", "NOT_FOUND"]
+        assert [(l["request_id"], l["code"]) for l in rpc] == [
+            ("secrets-ok", "OK"),
+            ("secrets-nope", "NOT_FOUND"),
+        ]
+        assert all(str(l["method"]).endswith("/ScoreArrangement") for l in rpc)
         assert all({"duration_ms", "request_id", "method", "code"} <= set(l) for l in rpc)
         # the line is assembled from parts: the very text json.dumps makes of the record
         raw = [r.getMessage() for r in caplog.records if r.getMessage().startswith("{")]
@@ -264,6 +277,54 @@ def test_one_log_line_per_call_without_secrets(
         assert samples[key] == 1.0
     finally:
         t.stop()
+
+
+def test_ended_calls_are_counted_and_logged_in_batches_and_none_lost_at_stop(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a long GEORISK_LOG_FLUSH_SECONDS, the calls' lines and counts wait for the batch;
+    stopping the server writes and counts every one, each line with its own call's end time
+    (not the time of the batch), in the order the calls ended."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    caplog.set_level(logging.INFO, logger="georisk.server")
+    t = ServerThread(settings(log_flush_seconds=3600.0), engine).start()
+    check = "/grpc.health.v1.Health/Check"
+    ends: list[float] = []
+    try:
+        assert t.app is not None
+        with grpc.insecure_channel(t.target) as ch:
+            stub: Any = health_pb2_grpc.HealthStub(ch)
+            for i in range(3):
+                md = (("x-request-id", f"batched-{i}"),)
+                stub.Check(health_pb2.HealthCheckRequest(), metadata=md, timeout=10)
+                ends.append(time.time())
+                time.sleep(0.05)
+
+        def mine() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if '"request_id": "batched-' in r.getMessage()]
+
+        def counted() -> float:
+            assert t.app is not None
+            return sum(
+                s.value
+                for m in t.app.metrics.registry.collect()
+                for s in m.samples
+                if s.name == "georisk_grpc_calls_total" and s.labels["method"] == check
+            )
+
+        time.sleep(0.2)
+        assert mine() == [] and counted() == 0  # waiting for the batch
+        stopped = time.time()
+    finally:
+        t.stop()
+    records = mine()
+    assert [json.loads(r.getMessage())["request_id"] for r in records] == [
+        f"batched-{i}" for i in range(3)
+    ]
+    assert counted() == 3
+    for r, end in zip(records, ends, strict=True):
+        assert end - 0.05 <= r.created <= end + 0.01 < stopped  # the call's end, not the stop
 
 
 def test_request_id_is_echoed_or_made(srv: ServerThread) -> None:
