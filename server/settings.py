@@ -92,8 +92,9 @@ class Settings:
     max_path_depth: int = 12
     max_paths: int = 200
     grace_seconds: float = 10.0
-    #: ``georisk serve`` writes log lines to its stream handlers in batches, at most this long
-    #: after they were logged (WARNING and above at once); 0: each line at once
+    #: calls are counted and logged in batches, at most this long after they end (all at
+    #: stop), and ``georisk serve`` writes log lines to its stream handlers in batches, at most
+    #: this long after they were logged (WARNING and above at once); 0: each at once
     log_flush_seconds: float = 0.05
     metrics_address: str | None = None  # host:port for the Prometheus scrape endpoint
     workers: int = 2  # threads scoring off the event loop
