@@ -237,6 +237,25 @@ def test_workers_and_dask_match_in_process(
     )
 
 
+def test_local_dask_workers_run_without_the_profiler(synth: Path) -> None:
+    """``--dask-local`` starts its workers without the statistical profiler and with a slow
+    event-loop tick (nothing reads them without a dashboard; both take the GIL from scoring);
+    the configuration of the process that started the cluster is left as it was."""
+    import dask
+
+    from georisk.batch.engines import LOCAL_DASK_CONFIG, Dask
+
+    before = {k: dask.config.get(k) for k in LOCAL_DASK_CONFIG}
+    d = Dask(None, 1, str(synth), "us", False)
+    try:
+        got = d.client.run(lambda: {k: dask.config.get(k) for k in LOCAL_DASK_CONFIG})
+    finally:
+        d.close()
+    assert list(got.values()) == [LOCAL_DASK_CONFIG]
+    assert {k: dask.config.get(k) for k in LOCAL_DASK_CONFIG} == before
+    assert before["distributed.worker.profile.enabled"] is True  # dask's default, untouched
+
+
 def test_remote_engine_matches_in_process(tmp_path: Path, server: ServerThread) -> None:
     inp = shipped_input(tmp_path)
     ref, got = tmp_path / "ref.csv", tmp_path / "got.csv"

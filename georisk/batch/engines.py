@@ -309,6 +309,14 @@ class Processes:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: the Dask configuration of the local cluster ``--dask-local`` starts (docs/batch.md says how to
+#: give a real cluster's workers the same)
+LOCAL_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+}
+
+
 class Dask:
     """A Dask cluster: a scheduler address, or a LocalCluster on 127.0.0.1 started here."""
 
@@ -334,15 +342,20 @@ class Dask:
         self.cluster: Any = None
         if local:
             self.tmp = tempfile.mkdtemp(prefix="georisk-dask-")
-            self.cluster = distributed.LocalCluster(
-                n_workers=local,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                local_directory=self.tmp,
-                silence_logs=logging.ERROR,
-            )
+            dask: Any = importlib.import_module("dask")
+            # no dashboard, so nobody reads the workers' statistical profiler (a stack sample
+            # of every thread each 10 ms) or needs the event loop's 20 ms health tick: both
+            # take the GIL from the scoring thread (1-7% of the rate, bench/README.md)
+            with dask.config.set(LOCAL_DASK_CONFIG):
+                self.cluster = distributed.LocalCluster(
+                    n_workers=local,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    local_directory=self.tmp,
+                    silence_logs=logging.ERROR,
+                )
         self.client: Any = distributed.Client(self.cluster or scheduler, timeout="30s")
         if scheduler and not local:
             self.client.wait_for_workers(1, timeout=60)
