@@ -495,6 +495,39 @@ def test_the_row_arrangement_fills_in_or_must_agree_as_on_the_cli(
     assert code == 0 and doc["results"][0]["arrangement"]["id"] == "ford-marshall"
 
 
+@pytest.mark.parametrize("engine_args", [[], ["--workers", "2"]])
+def test_every_pack_scores_each_row_under_the_scenarios_that_apply_to_it(
+    tmp_path: Path, engine_args: list[str]
+) -> None:
+    """`georisk batch --pack all` without a scenario: a row gets one output row per scenario
+    that applies to its arrangement (the primary pack's, then those of the further packs whose
+    nexus it has), as `Engine.scenario_list` says; a further pack's scenario asked for on a
+    deal it does not reach is that row's error, saying so. (Before: every row failed with
+    "unknown scenario", and forked workers crashed preparing the further packs' scenarios.)"""
+    ids = ["stellantis-catl-zaragoza", "ford-marshall", "catl-hungary-debrecen"]
+    inp = tmp_path / "in.csv"
+    inp.write_text("arrangement\n" + "\n".join(ids) + "\n")
+    out = tmp_path / "out.csv"
+    assert batch(str(inp), "-o", str(out), "--pack", "all", *engine_args) == 0
+    eng = Engine.from_dir(DEFAULT_DATA, "all")
+    got: dict[str, list[str]] = {}
+    for r in read_csv(out):
+        got.setdefault(r["arrangement"], []).append(r["scenario"])
+    assert got == {a: [s.id for s in eng.scenario_list(a)] for a in ids}
+    assert len(got["catl-hungary-debrecen"]) > len(got["ford-marshall"])  # the EU pack applies
+    assert read_csv(tmp_path / "out.csv.errors.csv") == []
+    eu_only = next(
+        s.id for s in eng.scenario_list("catl-hungary-debrecen") if s.id not in got["ford-marshall"]
+    )
+    inp.write_text(f"arrangement,scenario\nford-marshall,{eu_only}\n")
+    assert batch(str(inp), "-o", str(out), "--pack", "all", "--force", *engine_args) == 1
+    (err,) = read_csv(tmp_path / "out.csv.errors.csv")
+    assert err["reason"] == (
+        f"scenario {eu_only!r} does not apply to arrangement 'ford-marshall': "
+        "policy pack 'eu' has no nexus with it"
+    )
+
+
 def test_several_packs_give_a_column_per_rule_of_each(tmp_path: Path) -> None:
     """`georisk batch --pack us,eu,uk` (as `score --pack`): one column per rule of every pack;
     a European deal gets its EU verdicts there, a US one none (no nexus: not applicable)."""

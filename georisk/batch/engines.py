@@ -127,10 +127,13 @@ def prepare(engine: Engine, on: dt.date) -> None:
     so the workers inherit them (copy-on-write) instead of each computing them (~10 s at
     1M entities); a Dask worker calls it once when it loads the engine.
     """
+    primary = {s.id for s in engine.scenarios.scenarios}
     for sc in merged_scenarios(engine.scenarios, engine.extra):
         starts = [o.effective_from for o in sc.overrides if o.effective_from]
         when = max([on, *starts])
-        params = pfe_params(engine.scenario_pack(sc.id), when)
+        # a further pack's scenario: the primary pack is judged at its current law on that date
+        own = sc.id if sc.id in primary else engine.scenarios.baseline.id
+        params = pfe_params(engine.scenario_pack(own), when)
         g = engine.graph(when)
         prepare_screens(g, params)
         prepare_screens(g, replace(params, explain=False))
@@ -179,7 +182,7 @@ def score_jobs(
         if job.error:
             continue
         try:
-            for i, sc in enumerate(job.scenarios):
+            for i, sc in enumerate(_scenarios_of(engine, job)):
                 full = explain or (memos and i == 0)
                 s = engine.score(
                     job.arrangement,
@@ -199,7 +202,7 @@ def score_jobs(
                         explanation_line(job, s.model_dump(mode="json", by_alias=True))
                     )
         except NotFoundError as exc:
-            res.error = f"unknown {exc.what} {exc.key!r}"
+            res.error = _not_found(engine, job, exc)
         except DatasetError as exc:
             res.error = "bad overlay: " + "; ".join(str(i) for i in exc.issues[:5])
         except Exception as exc:  # a bad row never stops the batch
@@ -207,6 +210,33 @@ def score_jobs(
         if res.error:
             res.rows, res.explanations, res.memo = [], [], None
     return out
+
+
+def _scenarios_of(engine: Engine, job: Job) -> tuple[str, ...]:
+    """The scenarios ``job`` is scored under: those asked for; by default (every scenario the
+    batch knows) those that apply to its arrangement, in the batch's order (with several packs,
+    a further pack's scenarios apply where the pack does: :meth:`Engine.scenario_list`)."""
+    if not job.every_scenario or not engine.extra:
+        return job.scenarios
+    ds = engine.overlaid(engine.dataset, job.overlay) if job.overlay else engine.dataset
+    aid = job.overlay.arrangement if job.overlay else job.arrangement
+    applies = {s.id for s in engine.scenario_list(aid, ds)}
+    return tuple(sc for sc in job.scenarios if sc in applies)
+
+
+def _not_found(engine: Engine, job: Job, exc: NotFoundError) -> str:
+    """The row's error for a :class:`NotFoundError`: what is unknown, or, for a scenario of a
+    pack the batch knows, that its pack does not apply to the arrangement."""
+    known = {s.id for s in merged_scenarios(engine.scenarios, engine.extra)}
+    if exc.what == "scenario" and exc.key in known:
+        owner = next(
+            ps.id for ps in engine.packs if any(s.id == exc.key for s in ps.scenarios.scenarios)
+        )
+        return (
+            f"scenario {exc.key!r} does not apply to arrangement {job.arrangement!r}: "
+            f"policy pack {owner!r} has no nexus with it"
+        )
+    return f"unknown {exc.what} {exc.key!r}"
 
 
 def _score_partition(

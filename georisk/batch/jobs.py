@@ -58,6 +58,10 @@ class Job:
     as_of: dt.date | None = None
     scenarios: tuple[str, ...] = ()
     error: str | None = None
+    #: ``scenarios`` is the default, every scenario the batch knows (no ``--scenario(s)``, no
+    #: ``scenario`` in the row): a row is then scored under those of them that apply to its
+    #: arrangement (with several packs, a pack's scenarios apply where the pack does)
+    every_scenario: bool = False
 
 
 @dataclass
@@ -106,6 +110,8 @@ class Defaults:
     as_of: dt.date
     scenarios: tuple[str, ...]
     known_scenarios: frozenset[str]
+    #: ``scenarios`` was asked for (``--scenario(s)``), not every scenario by default
+    explicit: bool = True
 
 
 def input_format(path: Path) -> str:
@@ -218,13 +224,13 @@ def job_from_record(
             as_of = dt.date.fromisoformat(str(val).strip())
         except ValueError:
             return bad(f"bad date {val!r} (expected YYYY-MM-DD)")
-    scenarios = d.scenarios
+    scenarios, every = d.scenarios, not d.explicit
     sc = rec.get("scenario")
     if sc not in (None, ""):
         if str(sc) not in d.known_scenarios:
             return bad(f"unknown scenario {sc!r}")
-        scenarios = (str(sc),)
-    return Job(seq, row, row_id, arrangement, overlay, as_of, scenarios)
+        scenarios, every = (str(sc),), False
+    return Job(seq, row, row_id, arrangement, overlay, as_of, scenarios, every_scenario=every)
 
 
 #: the characters ``errors="surrogateescape"`` gives undecodable bytes

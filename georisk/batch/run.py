@@ -227,7 +227,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             f"rows, {sink.state.errors:,} errors)",
             file=sys.stderr,
         )
-    defaults = Defaults(as_of, tuple(wanted), frozenset(known))
+    defaults = Defaults(as_of, tuple(wanted), frozenset(known), explicit=bool(opts.scenarios))
     progress = Progress(count_records(opts.input), done, opts.progress)
 
     def parts() -> Iterator[list[Job]]:
