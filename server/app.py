@@ -76,7 +76,6 @@ class GeoriskApp:
     health: health.aio.HealthServicer
     metrics: Metrics
     port: int = 0
-    observer: Observer | None = None  # its last calls are counted and logged at stop
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _poller: asyncio.Task[None] | None = None
 
@@ -121,10 +120,7 @@ class GeoriskApp:
         if self._poller is not None:
             self._poller.cancel()
         g = self.settings.grace_seconds if grace is None else grace
-        await self.server.stop(g)
-        await asyncio.sleep(0)  # the done callbacks of the last streaming calls run
-        if self.observer is not None:
-            self.observer.flush()
+        await self.server.stop(g)  # then counts and logs the last calls (Observer.instrument)
         self.state.close()
         if self.state.store is not None:
             self.state.store.close()
@@ -270,7 +266,7 @@ async def create_app(settings: Settings, engine: Engine | None = None) -> Georis
     )
     if port == 0:
         raise SettingsError(f"cannot bind {settings.address}")
-    app = GeoriskApp(settings, state, server, health_servicer, metrics, port, observer)
+    app = GeoriskApp(settings, state, server, health_servicer, metrics, port)
     await app._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
     return app
 

@@ -363,7 +363,8 @@ class Observer:
 
     def instrument(self, server: grpc.aio.Server) -> None:
         """Wrap every handler registered on ``server`` from now on, and answer methods that no
-        handler serves. Call it before registering any servicer."""
+        handler serves; ``server.stop`` then ends with :meth:`flush`. Call it before
+        registering any servicer."""
         generic = _Generic(self)
         register = server.add_registered_method_handlers
         server.add_generic_rpc_handlers((generic,))
@@ -377,6 +378,14 @@ class Observer:
         # the generated add_*_to_server functions (and reflection's) call these two
         server.add_generic_rpc_handlers = add_generic  # type: ignore[method-assign,assignment]
         server.add_registered_method_handlers = add_registered  # type: ignore[method-assign,assignment]
+        stop = server.stop
+
+        async def stop_then_flush(grace: float | None) -> None:
+            await stop(grace)
+            await asyncio.sleep(0)  # the done callbacks of the last streaming calls run
+            self.flush()  # the calls that ended since the last batch: counted and logged
+
+        server.stop = stop_then_flush  # type: ignore[method-assign]
 
     def _allowed(self, method: str, metadata: Any) -> bool:
         if not self._tokens or method in PUBLIC_METHODS:
@@ -410,9 +419,9 @@ class Observer:
 
     def flush(self) -> None:
         """Count and log every call that has ended, in the order they ended (on the server's
-        event loop; :meth:`GeoriskApp.stop <georisk.server.app.GeoriskApp.stop>` calls it
-        last). A batch of calls costs less per call than the same work done call by call
-        (bench/h2load_bench.py): their lines are made in one pass."""
+        event loop; the instrumented server's ``stop`` calls it last). A batch of calls costs
+        less per call than the same work done call by call (bench/h2load_bench.py): their
+        lines are made in one pass."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
