@@ -138,7 +138,10 @@ def test_random_jsonl_rows(lines: list[str]) -> None:
         inp.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
         code = run(inp, out)
         assert code in (0, 1)
-        check_accounting(out, sum(1 for l in lines if l.strip()))
+        # a blank line is one the reader skips: ASCII whitespace only, as bytes.strip() has it
+        # (str.strip() also drops \x1c-\x1f: a line of '\x1f' is a record, unparsable)
+        blank = [not l.encode("utf-8", "surrogatepass").strip() for l in lines]
+        check_accounting(out, blank.count(False))
 
 
 @FUZZ
@@ -301,3 +304,20 @@ def test_a_csv_row_that_is_not_utf8_is_a_row_error(tmp_path: Path) -> None:
     check_accounting(out, 3)
     errors = (tmp_path / "out.csv.errors.csv").read_text(encoding="utf-8")
     assert "2,,,unparsable line: not UTF-8 text" in errors.splitlines()
+
+
+def test_a_jsonl_row_with_a_lone_surrogate_is_a_row_error(tmp_path: Path) -> None:
+    """Found by test_random_jsonl_rows: JSON text may escape a lone UTF-16 surrogate
+    (``"\\ud800"``), which decodes to a string no UTF-8 file can hold, and writing that row's
+    output stopped the batch with a traceback; it is one bad row. A surrogate pair (an
+    escaped emoji) is a character like any other."""
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.csv"
+    inp.write_text(
+        '{"row_id": "\\ud800", "arrangement": "casip"}\n'
+        '{"row_id": "ok \\ud83d\\ude00", "arrangement": "casip"}\n'
+    )
+    assert run(inp, out) == 1
+    check_accounting(out, 2)
+    (err,) = read_csv(tmp_path / "out.csv.errors.csv")
+    assert err["reason"] == "unparsable line: not valid Unicode: a lone surrogate (\\ud800)"
+    assert [r["row_id"] for r in read_csv(out)] == ["ok \U0001f600"]

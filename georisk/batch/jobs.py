@@ -237,6 +237,21 @@ def job_from_record(
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
+#: a JSON escape of a UTF-16 surrogate (``\ud800``): JSON text may hold one alone, which
+#: decodes to a string no UTF-8 output can hold
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_unicode(rec: dict[str, Any]) -> None:
+    """ValueError when a string of ``rec`` holds a lone surrogate (``"\ud800"`` in the JSON):
+    the row would otherwise stop the batch when its output or error line is written."""
+    try:
+        json.dumps(rec, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        raise ValueError(f"not valid Unicode: a lone surrogate ({bad})") from None
+
+
 def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
     """Parse the input into jobs, in order; a bad record becomes a job with ``error`` set."""
     files = OverlayFiles(path.parent)
@@ -250,6 +265,8 @@ def read_jobs(path: Path, d: Defaults) -> Iterator[Job]:
                     rec = json.loads(line)
                     if not isinstance(rec, dict):
                         raise ValueError("not a JSON object")
+                    if _SURROGATE_ESCAPE.search(line):
+                        _check_unicode(rec)
                 except (ValueError, UnicodeDecodeError) as exc:
                     yield Job(seq, lineno, "", "", error=f"unparsable line: {exc}")
                 else:
