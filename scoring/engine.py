@@ -781,16 +781,36 @@ def _link_why(l: Link) -> str:
 
 def describe_fact(ds: Dataset, fid: str, rests_on_it: list[str] | None = None) -> UnconfirmedFact:
     """An unconfirmed fact named by id (a link or an entity of ``ds``) as an analyst reads it,
-    with why it is unconfirmed (its ``unconfirmed_note``, else its note, first sentence)."""
-    uses = list(rests_on_it or [])
+    with why it is unconfirmed (its ``unconfirmed_note``, else its note, first sentence).
+
+    The words depend on the dataset and the id only: made once per (dataset, id) (the
+    arrangements that rest on a fact each ask for it)."""
+    key = (id(ds), fid)
+    got = _FACT_WORDS.get(key)
+    if got is None or got[0] is not ds:
+        if len(_FACT_WORDS) >= _FACT_WORDS_MAX:
+            _FACT_WORDS.clear()
+        got = _FACT_WORDS[key] = (ds, _fact_words(ds, fid))
+    kind, text, why = got[1]
+    return UnconfirmedFact(
+        id=fid, kind=kind, text=text, why=why, rests_on_it=list(rests_on_it or [])
+    )
+
+
+#: :func:`describe_fact`'s words per (dataset, fact id); the dataset is held, so its id is
+#: not reused while the entry lives
+_FACT_WORDS: dict[tuple[int, str], tuple[Dataset, tuple[str, str, str]]] = {}
+_FACT_WORDS_MAX = 20_000
+
+
+def _fact_words(ds: Dataset, fid: str) -> tuple[str, str, str]:
+    """(kind, text, why) of :func:`describe_fact`."""
     if fid in ds.links:
         l = ds.links[fid]
-        return UnconfirmedFact(
-            id=fid, kind="link", text=describe_link(ds, l), why=_link_why(l), rests_on_it=uses
-        )
+        return "link", describe_link(ds, l), _link_why(l)
     e = ds.entities.get(fid)
     if e is None:
-        return UnconfirmedFact(id=fid, kind="fact", text=fid, rests_on_it=uses)
+        return "fact", fid, ""
     if e.unconfirmed:
         why = first_sentence(e.unconfirmed_note or e.note) or "marked unconfirmed"
     else:
@@ -802,9 +822,7 @@ def describe_fact(ds: Dataset, fid: str, rests_on_it: list[str] | None = None) -
         )
         if not why:
             why = "a list effect that reaches it is unconfirmed in the policy pack"
-    return UnconfirmedFact(
-        id=fid, kind="entity", text=named(ds.entities, fid), why=why, rests_on_it=uses
-    )
+    return "entity", named(ds.entities, fid), why
 
 
 def describe_param(

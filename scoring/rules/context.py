@@ -65,7 +65,6 @@ class EvalContext:
     _pfe: PfeParams | None = field(default=None, repr=False)
     #: ids of the pack parameters read, while a :class:`RuleCache` records a rule's evaluation
     _reads: set[str] | None = field(default=None, repr=False)
-    _texts: dict[str, tuple[Any, ClauseText]] = field(default_factory=dict, repr=False)
     _producers: list[str] | None = field(default=None, repr=False)
     #: reuses parts of rules across scenarios (set by ``evaluate_pack`` from its RuleCache)
     parts: PartMemo | None = field(default=None, repr=False)
@@ -105,11 +104,7 @@ class EvalContext:
         Read like a parameter (the :class:`RuleCache` records it), but not listed among a
         clause's parameters: the words decide no verdict.
         """
-        value = self.param(pid)
-        got = self._texts.get(pid)
-        if got is None or got[0] is not value:
-            got = self._texts[pid] = (value, ClauseText.model_validate(value))
-        return got[1]
+        return _clause_text(self.param(pid))
 
     @contextmanager
     def recording(self) -> Iterator[set[str]]:
@@ -221,6 +216,21 @@ _MEMO_MAX = 256
 _PARAM_MEMO: dict[
     tuple[int, dt.date], tuple[PolicyPack, dict[str, tuple[ParamVariant, ParamUse]]]
 ] = {}
+
+
+#: :class:`ClauseText` per parameter value (the value is held, so its id is not reused): the
+#: same few texts are read by every scenario's context of every score
+_TEXT_MEMO: dict[int, tuple[Any, ClauseText]] = {}
+
+
+def _clause_text(value: Any) -> ClauseText:
+    """``ClauseText.model_validate(value)``, once per value object."""
+    got = _TEXT_MEMO.get(id(value))
+    if got is None or got[0] is not value:
+        if len(_TEXT_MEMO) >= _MEMO_MAX:
+            _TEXT_MEMO.clear()
+        got = _TEXT_MEMO[id(value)] = (value, ClauseText.model_validate(value))
+    return got[1]
 
 
 def _param_use(pack: PolicyPack, pid: str, on: dt.date) -> tuple[ParamVariant, ParamUse]:
