@@ -577,10 +577,14 @@ class Engine:
             [u.line() for u in unconfirmed[len(facts) :]],
             bool(proposed) or arr.template,
         )
-        cited = sorted(
-            {s for r in chosen.rules for s in r.sources}
-            | {s for a in (tech, eq) for c in a.contributions for s in c.sources}
-            | set(arr.sources)
+        cited = (  # the BASIC view drops the sources (basic()): not gathered for it
+            sorted(
+                {s for r in chosen.rules for s in r.sources}
+                | {s for a in (tech, eq) for c in a.contributions for s in c.sources}
+                | set(arr.sources)
+            )
+            if view is View.FULL
+            else []
         )
         warnings = self.review_warnings(on)
         for ps in extras:
@@ -611,8 +615,7 @@ class Engine:
             confidence_reasons=why,
             missing_facts=sorted({m for r in chosen.rules for m in r.missing}),
             scenarios=outcomes,
-            # the BASIC view drops the sources (basic()): not looked up for it
-            sources=[self._ref(ds, s) for s in cited] if view is View.FULL else [],
+            sources=[self._ref(ds, s) for s in cited],
             overlay=overlay.id or overlay.digest() if overlay else None,
             unconfirmed=unconfirmed,
             warnings=warnings,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from georisk.scoring.policy import PolicyPack, RuleInstance
 from georisk.scoring.rules.context import EvalContext
@@ -18,8 +18,9 @@ from georisk.scoring.rules.outcome import RuleOutcome
 __all__ = ["RuleCache"]
 
 
-@dataclass(frozen=True)
-class _Recorded:
+# tuples, not frozen dataclasses: one is made for every rule and part evaluated, and a frozen
+# dataclass sets each field through object.__setattr__
+class _Recorded(NamedTuple):
     rule: RuleInstance
     lists: list[Any]
     pids: tuple[str, ...]  # the parameters read, sorted
@@ -27,8 +28,7 @@ class _Recorded:
     outcome: RuleOutcome
 
 
-@dataclass(frozen=True)
-class _Part:
+class _Part(NamedTuple):
     lists: list[Any]
     pids: tuple[str, ...]
     variants: tuple[Any, ...]
@@ -101,8 +101,7 @@ class RuleCache:
                 and self._in_force(pack, r.pids, on) == r.variants
             ):
                 return r.outcome
-        with ctx.recording() as reads:
-            out = evaluate()
+        out, reads = ctx.record(evaluate)
         pids = tuple(sorted(reads))
         self._keep(
             self._entries,
@@ -123,8 +122,7 @@ class RuleCache:
                 if ctx._reads is not None:
                     ctx._reads.update(r.pids)
                 return r.value
-        with ctx.recording() as reads:
-            value = make()
+        value, reads = ctx.record(make)
         pids = tuple(sorted(reads))
         self._keep(self._parts, key, _Part(pack.lists, pids, self._in_force(pack, pids, on), value))
         return value

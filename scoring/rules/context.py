@@ -121,6 +121,20 @@ class EvalContext:
         if outer is not None:
             outer |= reads
 
+    def record(self, make: Callable[[], T]) -> tuple[T, set[str]]:
+        """``make()`` and the ids of the pack parameters it read: :meth:`recording` around
+        one call, without a generator context manager's cost (the rule cache makes ~14 such
+        calls a score)."""
+        reads: set[str] = set()
+        outer, self._reads = self._reads, reads
+        try:
+            value = make()
+        finally:
+            self._reads = outer
+        if outer is not None:
+            outer |= reads
+        return value, reads
+
     @property
     def pfe(self) -> PfeParams:
         """The PFE test parameters of the pack on the context's date (:func:`pfe_params`)."""
