@@ -96,6 +96,8 @@ __all__ = [
 DEFAULT_DATA = Path(str(importlib.resources.files("georisk") / "data"))
 #: overlaid datasets an engine keeps (:meth:`Engine.overlaid`)
 VARIANTS_KEPT = 16
+#: unconfirmed facts whose words an engine keeps (:meth:`Engine._describe_fact`)
+FACTS_KEPT = 20_000
 
 
 class NotFoundError(KeyError):
@@ -216,6 +218,10 @@ class Engine:
     extra: tuple[PackSet, ...] = field(default=(), repr=False)
     #: the further packs that apply, by (arrangement, entities) (:meth:`applied_extras`)
     _nexus: dict[tuple[int, int], tuple[object, object, tuple[PackSet, ...]]] = field(
+        default_factory=dict, repr=False
+    )
+    #: :func:`describe_fact`'s words by (dataset version, overlay chain, fact id)
+    _facts: dict[tuple[str, str, str], tuple[str, str, str]] = field(
         default_factory=dict, repr=False
     )
 
@@ -559,7 +565,7 @@ class Engine:
             spacks = [self._pack_under(ps, psc) for ps, psc in self._joint(scenario, extras)[1]]
         else:
             spacks = [self.scenario_pack(chosen.scenario)]
-        unconfirmed = [describe_fact(ds, f, uses[f]) for f in facts] + [
+        unconfirmed = [self._describe_fact(ds, f, uses[f]) for f in facts] + [
             describe_param(
                 next((sp for sp in spacks if p in sp.parameters), spacks[0]),
                 p,
@@ -624,6 +630,17 @@ class Engine:
         if remedies if remedies is not None else view is View.FULL:
             result.remedies = find_remedies(self, ds, arrangement, on, scenario, chosen)
         return result if view is View.FULL else basic(result)
+
+    def _describe_fact(self, ds: Dataset, fid: str, uses: list[str]) -> UnconfirmedFact:
+        """:func:`describe_fact`, its words kept per (dataset version, overlay chain, id)
+        (bounded: the table starts again when full)."""
+        key = (ds.version, ds.overlay_digest, fid)
+        got = self._facts.get(key)
+        if got is None:
+            if len(self._facts) >= FACTS_KEPT:
+                self._facts.clear()
+            got = self._facts[key] = _fact_words(ds, fid)
+        return _fact(got, fid, uses)
 
     def review_warnings(self, on: dt.date) -> list[str]:
         """A warning when ``on`` is past the pack's review date (``pack.review_by``): its
@@ -786,24 +803,16 @@ def describe_fact(ds: Dataset, fid: str, rests_on_it: list[str] | None = None) -
     """An unconfirmed fact named by id (a link or an entity of ``ds``) as an analyst reads it,
     with why it is unconfirmed (its ``unconfirmed_note``, else its note, first sentence).
 
-    The words depend on the dataset and the id only: made once per (dataset, id) (the
-    arrangements that rest on a fact each ask for it)."""
-    key = (id(ds), fid)
-    got = _FACT_WORDS.get(key)
-    if got is None or got[0] is not ds:
-        if len(_FACT_WORDS) >= _FACT_WORDS_MAX:
-            _FACT_WORDS.clear()
-        got = _FACT_WORDS[key] = (ds, _fact_words(ds, fid))
-    kind, text, why = got[1]
+    The words depend on the dataset and the id only: :meth:`Engine.score` keeps them per
+    (dataset version, id), since every arrangement that rests on a fact asks for them."""
+    return _fact(_fact_words(ds, fid), fid, rests_on_it)
+
+
+def _fact(words: tuple[str, str, str], fid: str, rests_on_it: list[str] | None) -> UnconfirmedFact:
+    kind, text, why = words
     return UnconfirmedFact(
         id=fid, kind=kind, text=text, why=why, rests_on_it=list(rests_on_it or [])
     )
-
-
-#: :func:`describe_fact`'s words per (dataset, fact id); the dataset is held, so its id is
-#: not reused while the entry lives
-_FACT_WORDS: dict[tuple[int, str], tuple[Dataset, tuple[str, str, str]]] = {}
-_FACT_WORDS_MAX = 20_000
 
 
 def _fact_words(ds: Dataset, fid: str) -> tuple[str, str, str]:
