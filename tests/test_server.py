@@ -327,6 +327,27 @@ def test_ended_calls_are_counted_and_logged_in_batches_and_none_lost_at_stop(
         assert end - 0.05 <= r.created <= end + 0.01 < stopped  # the call's end, not the stop
 
 
+def test_without_batching_a_unary_call_is_logged_before_its_answer(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GEORISK_LOG_FLUSH_SECONDS=0: a unary call is counted and logged as its handler ends,
+    before the client has the answer (nothing waits for a batch)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    caplog.set_level(logging.INFO, logger="georisk.server")
+    t = ServerThread(settings(log_flush_seconds=0.0), engine).start()
+    try:
+        with grpc.insecure_channel(t.target) as ch:
+            stub: Any = health_pb2_grpc.HealthStub(ch)
+            stub.Check(
+                health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "at-once"),), timeout=10
+            )
+            lines = [r for r in caplog.records if '"request_id": "at-once"' in r.getMessage()]
+            assert len(lines) == 1 and json.loads(lines[0].getMessage())["code"] == "OK"
+    finally:
+        t.stop()
+
+
 def test_request_id_is_echoed_or_made(srv: ServerThread) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
