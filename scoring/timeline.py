@@ -45,6 +45,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
+from functools import partial
 from typing import Any, TextIO
 
 import numpy as np
@@ -491,8 +492,7 @@ class _Causes:
                 # the day itself: the timeline shows a scenario's changes from their dates
                 on = day
                 ctx = EvalContext(e.graph(on), pack, e.dataset.arrangements[self.arrangement], on)
-                with ctx.recording() as reads:
-                    evaluate_rule(ctx, rule, EVALUATORS[rule.kind])
+                _, reads = ctx.record(partial(evaluate_rule, ctx, rule, EVALUATORS[rule.kind]))
                 got |= reads
             self._reads[rule_id] = got
         return got

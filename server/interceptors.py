@@ -249,7 +249,6 @@ class _Lines:
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
         self._proto: dict[str, Any] | None = None
-        self.clock: Callable[[], float] = time.time  # the lines' time (a test sets it)
 
     def _sole_handler(self) -> Any:
         """The one handler the logger's records reach, when no logger on the way filters
@@ -268,14 +267,13 @@ class _Lines:
             c = c.parent
         return found
 
-    def emit(self, msg: str, created: float | None = None) -> None:
-        """``logger.info(msg)``, as if logged at ``created`` (``time.time()``; None: now)."""
-        now = self.clock() if created is None else created
+    def emit(self, msg: str, created: float) -> None:
+        """``logger.info(msg)``, as if logged at ``created`` (``time.time()``: a call's end)."""
         # the server's own configuration (one batching handler, the command line's format):
         # the line itself, without a record (``BatchedLines.info_line``: the same bytes)
         sole = self._sole_handler()
         info_line = getattr(sole, "info_line", None)
-        if info_line is not None and info_line(now, self._logger.name, msg):
+        if info_line is not None and info_line(created, self._logger.name, msg):
             return
         proto = self._proto
         if (
@@ -286,7 +284,7 @@ class _Lines:
             logger = self._logger
             fn, lno, func, _ = logger.findCaller(stacklevel=2)  # as info() finds it
             rec = logger.makeRecord(logger.name, logging.INFO, fn, lno, msg, (), None, func)
-            _set_time(rec.__dict__, now)
+            _set_time(rec.__dict__, created)
             logger.handle(rec)
             if logging.getLogRecordFactory() is logging.LogRecord:
                 self._proto = dict(rec.__dict__)
@@ -294,15 +292,14 @@ class _Lines:
         record = logging.LogRecord.__new__(logging.LogRecord)
         d = record.__dict__
         d.update(proto)
-        d["created"] = now
-        d["msecs"] = int((now - int(now)) * 1000) + 0.0  # as LogRecord.__init__
-        d["relativeCreated"] = proto["relativeCreated"] + (now - proto["created"]) * 1000
+        _set_time(d, created)
         d["msg"] = msg
         self._logger.handle(record)
 
 
 def _set_time(d: dict[str, Any], created: float) -> None:
-    """Give a record's ``__dict__`` the time ``created``, as ``LogRecord.__init__`` sets it."""
+    """Give a record's ``__dict__`` the time ``created``, as ``LogRecord.__init__`` sets it
+    (``msecs`` as it computes them)."""
     d["relativeCreated"] += (created - d["created"]) * 1000
     d["created"] = created
     d["msecs"] = int((created - int(created)) * 1000) + 0.0

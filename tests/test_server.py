@@ -702,9 +702,8 @@ def test_call_lines_without_a_record_are_the_lines_a_record_makes() -> None:
 
             async def emit() -> None:
                 em = interceptors._Lines(logger)
-                em.clock = lambda: fixed
                 for msg in ('{"event": "rpc", "n": 1}', '{"event": "rpc", "n": 2}'):
-                    em.emit(msg)
+                    em.emit(msg, fixed)
 
             asyncio.run(emit())
         finally:

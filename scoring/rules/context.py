@@ -9,8 +9,7 @@ producer side, where technology flows to, whether the rule reaches it at all (:f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -106,25 +105,12 @@ class EvalContext:
         """
         return _clause_text(self.param(pid))
 
-    @contextmanager
-    def recording(self) -> Iterator[set[str]]:
-        """Record the ids of the pack parameters read inside the block.
-
-        Blocks nest: the reads of an inner block are added to the outer one when it ends.
-        """
-        reads: set[str] = set()
-        outer, self._reads = self._reads, reads
-        try:
-            yield reads
-        finally:
-            self._reads = outer
-        if outer is not None:
-            outer |= reads
-
     def record(self, make: Callable[[], T]) -> tuple[T, set[str]]:
-        """``make()`` and the ids of the pack parameters it read: :meth:`recording` around
-        one call, without a generator context manager's cost (the rule cache makes ~14 such
-        calls a score)."""
+        """``make()`` and the ids of the pack parameters it read.
+
+        Records nest: the reads of an inner record are added to the outer one when it ends. (A
+        plain call, not a context manager: the rule cache makes ~14 of them a score.)
+        """
         reads: set[str] = set()
         outer, self._reads = self._reads, reads
         try:
