@@ -35,6 +35,7 @@ import argparse
 import datetime as dt
 import gc
 import itertools
+import json
 import os
 import shutil
 import sys
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from _common import RESULTS, cpu_seconds, peak_rss_mb, write_json
+from _common import RESULTS, cpu_seconds, machine, peak_rss_mb, write_json
 
 from georisk.batch import Job, engine_for, score_jobs
 from georisk.batch.engines import _ENGINES, Backend, Dask, Processes, prepare
@@ -275,6 +276,31 @@ def bench_size(
     return res
 
 
+def merge(
+    doc: dict[str, Any], rows: list[dict[str, Any]], run: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The size rows of an earlier ``batch.json`` (``doc``) with this run's ``rows`` in place
+    of those of the same mode and size (the others kept, in their order; new ones appended),
+    and the list of runs that made them (``run`` last).
+
+    >>> old = {"sizes": [{"mode": "a", "entities": 1, "x": 0}, {"mode": "r", "entities": 1}],
+    ...        "runs": [{"git": "g0"}]}
+    >>> rows, runs = merge(old, [{"mode": "a", "entities": 1, "x": 1}], {"git": "g1"})
+    >>> [(r["mode"], r.get("x")) for r in rows], [r["git"] for r in runs]
+    ([('a', 1), ('r', None)], ['g0', 'g1'])
+    """
+    new = {(r["mode"], r["entities"]): r for r in rows}
+    kept = []
+    for r in doc.get("sizes", []):
+        key = (r.get("mode", "adversarial"), r["entities"])
+        kept.append(new.pop(key, r))
+    earlier = doc.get("runs")
+    if not isinstance(earlier, list):  # a file from before runs were listed
+        mc = doc.get("machine", {})
+        earlier = [{"when": mc.get("when"), "git": mc.get("git"), "mode": doc.get("mode")}]
+    return [*kept, *new.values()], [*earlier, run]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true")
@@ -296,9 +322,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", action="store_true", help="also 1 and 2 local worker processes")
     ap.add_argument("--dask", action="store_true", help="with --engines: also Dask, 1 and 2")
     ap.add_argument("--out", type=Path, default=RESULTS / "batch.json")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of --out this run does not measure (another mode or size); a row "
+        "of the same mode and size is replaced; the targets are made from all rows",
+    )
     args = ap.parse_args(argv)
     sizes = args.sizes or ([10_000, 100_000, 1_000_000] if args.full else [10_000, 100_000])
     budget = args.budget or (15.0 if args.quick else 60.0)
+    run_mode = "full" if args.full else "quick" if args.quick else "default"
     rows = []
     for mode in args.modes or [args.mode]:
         for n in sizes:  # each size in this process: RSS is a high-water mark (startup_bench)
@@ -309,6 +342,16 @@ def main(argv: list[str] | None = None) -> int:
                     n, arrangements, args.sample, budget, args.seed, mode, args.engines, args.dask
                 )
             )
+    run = {
+        "when": machine()["when"],
+        "git": machine()["git"],
+        "args": list(argv if argv is not None else sys.argv[1:]),
+        "budget_s": budget,
+        "sizes": [(r["mode"], r["entities"]) for r in rows],
+    }
+    runs = [run]
+    if args.merge and args.out.exists():
+        rows, runs = merge(json.loads(args.out.read_text()), rows, run)
     targets = []
     for r in rows:
         targets.append(
@@ -336,9 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         {
             "benchmark": "batch",
-            "mode": "full" if args.full else "quick" if args.quick else "default",
+            "mode": "merged" if len(runs) > 1 else run_mode,
             "as_of": ON.isoformat(),
             "budget_s": budget,
+            "runs": runs,
             "sizes": rows,
             "targets": targets,
         },
