@@ -25,8 +25,12 @@ and warm (start-up timed apart). The 100k-arrangements figure is extrapolated fr
 cross-check, not a target (the 100k portfolios, realistic and adversarial, are measured end to
 end by ``bench/portfolio_bench.py``).
 
+With ``--merge`` the rows of the results file this run does not measure (another generator or
+size) are kept, and ``runs`` lists every run's command line: ``run_all.py --full`` makes issue
+16's batch rows in three runs (``run_all.FULL_BATCH``) into one ``results/batch.json``.
+
     .venv/bin/python bench/batch_bench.py --quick --mode realistic
-    .venv/bin/python bench/batch_bench.py --sizes 1000000 --mode realistic --engines --dask
+    .venv/bin/python bench/batch_bench.py --sizes 1000000 --mode realistic --engines --dask --merge
 """
 
 from __future__ import annotations
