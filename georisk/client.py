@@ -40,28 +40,54 @@ VIEWS = {"basic": types_pb2.EXPLANATION_VIEW_BASIC, "full": types_pb2.EXPLANATIO
 
 
 class GeoriskError(Exception):
+    """A call's error: its code and message, the request fields it refused (``violations``:
+    (field, why) from ``BadRequest``) and, for NOT_FOUND, what was not found (``resource``:
+    (type, name) from ``ResourceInfo``, e.g. ``("scenario", "iaa-adopted")``)."""
+
     def __init__(
-        self, code: grpc.StatusCode, message: str, violations: list[tuple[str, str]] | None = None
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        violations: list[tuple[str, str]] | None = None,
+        resource: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code, self.message, self.violations = code, message, violations or []
+        self.resource = resource
 
     @staticmethod
     def from_rpc(err: grpc.RpcError) -> GeoriskError:
         code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
         msg = err.details() if isinstance(err, grpc.Call) else str(err)
-        violations: list[tuple[str, str]] = []
         try:
             st = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
         except ValueError:  # details inconsistent with the code: keep the code
             st = None
-        if st is not None:
-            for d in st.details:
-                if d.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                    br = error_details_pb2.BadRequest()
-                    d.Unpack(br)
-                    violations += [(v.field, v.description) for v in br.field_violations]
-        return GeoriskError(code, msg or "", violations)
+        if st is None:
+            return GeoriskError(code, msg or "")
+        return GeoriskError(code, msg or "", *_details(st))
+
+    @staticmethod
+    def from_status(st: Any) -> GeoriskError:
+        """The error of a ``google.rpc.Status`` message (a stream item's ``error``)."""
+        code = next((c for c in grpc.StatusCode if c.value[0] == st.code), grpc.StatusCode.UNKNOWN)
+        return GeoriskError(code, st.message, *_details(st))
+
+
+def _details(st: Any) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
+    """The field violations and the resource not found in a ``google.rpc.Status``'s details."""
+    violations: list[tuple[str, str]] = []
+    resource = None
+    for d in st.details:
+        if d.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            br = error_details_pb2.BadRequest()
+            d.Unpack(br)
+            violations += [(v.field, v.description) for v in br.field_violations]
+        elif d.Is(error_details_pb2.ResourceInfo.DESCRIPTOR):
+            ri = error_details_pb2.ResourceInfo()
+            d.Unpack(ri)
+            resource = (ri.resource_type, ri.resource_name)
+    return violations, resource
 
 
 def _channel(
@@ -294,18 +320,31 @@ class GeoriskClient:
         r: render_pb2.RenderArrangementResponse = self._call(self._render.RenderArrangement, req)
         return r
 
-    def scenarios(self) -> list[scoring_pb2.Scenario]:
+    def scenarios(self, pack_id: str = "") -> list[scoring_pb2.Scenario]:
+        """The scenarios of pack ``pack_id`` (empty: the primary pack), in their set's order."""
         return list(
             self._pages(
                 self._scoring.ListScenarios,
-                lambda t: scoring_pb2.ListScenariosRequest(page_token=t),
+                lambda t: scoring_pb2.ListScenariosRequest(page_token=t, pack_id=pack_id),
                 "scenarios",
             )
         )
 
-    def policy_pack(self, as_of: str = "") -> scoring_pb2.PolicyPack:
+    def policy_packs(self) -> list[scoring_pb2.PolicyPack]:
+        """The packs the server scores with, the primary first (summaries: no rules)."""
+        return list(
+            self._pages(
+                self._scoring.ListPolicyPacks,
+                lambda t: scoring_pb2.ListPolicyPacksRequest(page_token=t),
+                "policy_packs",
+            )
+        )
+
+    def policy_pack(self, as_of: str = "", pack_id: str = "") -> scoring_pb2.PolicyPack:
+        """Pack ``pack_id`` (empty: the primary pack), whole or as in force on ``as_of``."""
         r: scoring_pb2.GetPolicyPackResponse = self._call(
-            self._scoring.GetPolicyPack, scoring_pb2.GetPolicyPackRequest(as_of=as_of)
+            self._scoring.GetPolicyPack,
+            scoring_pb2.GetPolicyPackRequest(as_of=as_of, pack_id=pack_id),
         )
         return r.pack
 

@@ -48,6 +48,17 @@ def server(engine: Engine) -> Iterator[ServerThread]:
     s.stop()
 
 
+@pytest.fixture(scope="module")
+def server_all() -> Iterator[ServerThread]:
+    """A server scoring with every shipped pack (what ``georisk serve`` does by default)."""
+    s = ServerThread(
+        Settings.from_env({}, address="127.0.0.1:0", data_dir=DATA, pack="all"),
+        Engine.from_dir(DATA, "all"),
+    ).start()
+    yield s
+    s.stop()
+
+
 def shipped_input(d: Path) -> Path:
     """Good ids, an inline overlay, an overlay file, and one bad row of each kind."""
     shutil.copy(OVERLAY, d / "ov.yaml")
@@ -495,15 +506,19 @@ def test_the_row_arrangement_fills_in_or_must_agree_as_on_the_cli(
     assert code == 0 and doc["results"][0]["arrangement"]["id"] == "ford-marshall"
 
 
-@pytest.mark.parametrize("engine_args", [[], ["--workers", "2"]])
+@pytest.mark.parametrize("engine_args", [[], ["--workers", "2"], ["--target"]])
 def test_every_pack_scores_each_row_under_the_scenarios_that_apply_to_it(
-    tmp_path: Path, engine_args: list[str]
+    tmp_path: Path, engine_args: list[str], request: pytest.FixtureRequest
 ) -> None:
     """`georisk batch --pack all` without a scenario: a row gets one output row per scenario
     that applies to its arrangement (the primary pack's, then those of the further packs whose
     nexus it has), as `Engine.scenario_list` says; a further pack's scenario asked for on a
     deal it does not reach is that row's error, saying so. (Before: every row failed with
-    "unknown scenario", and forked workers crashed preparing the further packs' scenarios.)"""
+    "unknown scenario", and forked workers crashed preparing the further packs' scenarios.)
+    The same from a server scoring with every pack (`--target`; before: the primary pack's
+    scenarios only, whatever the server's packs)."""
+    if engine_args == ["--target"]:
+        engine_args = ["--target", request.getfixturevalue("server_all").target]
     ids = ["stellantis-catl-zaragoza", "ford-marshall", "catl-hungary-debrecen"]
     inp = tmp_path / "in.csv"
     inp.write_text("arrangement\n" + "\n".join(ids) + "\n")
@@ -525,6 +540,29 @@ def test_every_pack_scores_each_row_under_the_scenarios_that_apply_to_it(
     assert err["reason"] == (
         f"scenario {eu_only!r} does not apply to arrangement 'ford-marshall': "
         "policy pack 'eu' has no nexus with it"
+    )
+
+
+def test_remote_engine_on_a_server_of_every_pack_matches_in_process(
+    tmp_path: Path, server_all: ServerThread
+) -> None:
+    """`georisk batch --target` against a server scoring with every pack (`georisk serve`'s
+    default) writes the rows `georisk batch --pack all` writes in process: every pack's rule
+    columns, each row under the scenarios that apply to its arrangement, the same scores.
+    (Before: the primary pack's scenarios and rule columns only.)"""
+    ids = ["stellantis-catl-zaragoza", "ford-marshall", "catl-hungary-debrecen", "no-such-deal"]
+    inp = tmp_path / "in.csv"
+    inp.write_text("arrangement\n" + "\n".join(ids) + "\n")
+    ref, got = tmp_path / "ref.csv", tmp_path / "got.csv"
+    assert batch(str(inp), "-o", str(ref), "--pack", "all") == 1
+    assert batch(str(inp), "-o", str(got), "--target", server_all.target) == 1
+    assert sorted_lines(got) == sorted_lines(ref)
+    head = got.read_text().splitlines()[0].split(",")
+    eng = Engine.from_dir(DEFAULT_DATA, "all")
+    assert head[-len(rule_cols := [r.id for ps in eng.packs for r in ps.pack.rules]) :] == rule_cols
+    assert (
+        read_csv(tmp_path / "got.csv.errors.csv")[0]["reason"]
+        == "unknown arrangement 'no-such-deal'"
     )
 
 

@@ -53,9 +53,24 @@ class _Remote:
             timeout=opts.timeout,
         )
         self.opts, self.explain, self.memos = opts, explain, memos
+        #: every scenario the server knows, the primary pack's first, then each further pack's
+        #: changes (its current law is the primary's), as a local batch lists them
+        #: (:func:`georisk.scoring.packs.merged_scenarios`); the rule ids of every pack
+        self.scenarios: list[str] = []
+        self.rules: list[str] = []
+        #: a further pack's scenario → that pack's id: it applies where the pack does
+        self.pack_of: dict[str, str] = {}
         try:
-            self.scenarios = [s.id for s in self.client.scenarios()]
-            self.rules = [r.id for r in self.client.policy_pack().rules]
+            packs = [p.id for p in self.client.policy_packs()] or [""]
+            for i, pid in enumerate(packs):
+                for sc in self.client.scenarios(pid):
+                    if i and sc.basis.kind == "enacted":
+                        continue
+                    if sc.id not in self.scenarios:
+                        self.scenarios.append(sc.id)
+                        if i:
+                            self.pack_of[sc.id] = pid
+                self.rules += [r.id for r in self.client.policy_pack(pack_id=pid).rules]
         except GeoriskError as exc:
             self.client.close()
             raise BatchError(EXIT_DATA, f"server {opts.target}: {exc}") from None
@@ -104,25 +119,84 @@ class _Remote:
         return row, expl
 
     def _fail(self, exc: Any, aid: str) -> str:
-
+        """The row's error for the server's refusal ``exc`` of arrangement ``aid`` (as a local
+        engine words it); a refusal that is not about the row stops the batch."""
         if exc.code == grpc.StatusCode.NOT_FOUND:
-            return f"unknown arrangement {aid!r}"
+            kind, name = exc.resource or ("arrangement", aid)
+            if kind == "scenario" and name in self.pack_of:
+                return (
+                    f"scenario {name!r} does not apply to arrangement {aid!r}: "
+                    f"policy pack {self.pack_of[name]!r} has no nexus with it"
+                )
+            return f"unknown {kind} {name!r}"
         if exc.code == grpc.StatusCode.INVALID_ARGUMENT:
             detail = "; ".join(f"{f}: {d}" for f, d in exc.violations) or exc.message
             return f"bad overlay: {detail}" if "overlay" in detail else f"refused: {detail}"
         raise BatchError(EXIT_DATA, f"server {self.opts.target}: {exc}")
 
     def _score(self, jobs: list[Job]) -> list[JobResult]:
-
-        view = "full" if self.explain else "basic"
+        """Score a partition. A row with the default scenarios (``every_scenario``) gets those
+        that apply to its arrangement, as a local batch gives them
+        (:meth:`georisk.scoring.engine.Engine.scenario_list`): the primary pack's first; then a
+        further pack's, when the score under the primary's said that pack applied
+        (``ArrangementScore.packs``)."""
         results = [JobResult.of(j) for j in jobs]
         got: dict[tuple[int, str], tuple[dict[str, str], str]] = {}
-        groups: dict[tuple[str, str], list[int]] = {}
+        applied: dict[int, set[str]] = {}  # job → the further packs that applied to it
+        first: dict[int, list[str]] = {}
+        later: dict[int, list[str]] = {}
         for i, j in enumerate(jobs):
             if j.error:
                 continue
-            assert j.as_of is not None
+            if j.every_scenario and self.pack_of:
+                first[i] = [sc for sc in j.scenarios if sc not in self.pack_of]
+                later[i] = [sc for sc in j.scenarios if sc in self.pack_of]
+            else:
+                first[i] = list(j.scenarios)
+        self._scenarios(jobs, first, results, got, applied)
+        then = {
+            i: [sc for sc in scs if self.pack_of[sc] in applied.get(i, ())]
+            for i, scs in later.items()
+            if not results[i].error
+        }
+        self._scenarios(jobs, then, results, got, applied)
+        for i, j in enumerate(jobs):
+            r = results[i]
+            if r.error:
+                continue
             for sc in j.scenarios:
+                if (i, sc) not in got:  # a further pack's scenario that does not apply
+                    continue
+                row, expl = got[i, sc]
+                r.rows.append(row)
+                if expl:
+                    r.explanations.append(expl)
+            if self.memos:
+                r.memo = self._memo(j)
+        return results
+
+    def _scenarios(
+        self,
+        jobs: list[Job],
+        wanted: dict[int, list[str]],
+        results: list[JobResult],
+        got: dict[tuple[int, str], tuple[dict[str, str], str]],
+        applied: dict[int, set[str]],
+    ) -> None:
+        """Score job ``i`` under each scenario of ``wanted[i]`` into ``got``: overlays one by
+        one (SimulateOverlay), plain ids in one stream per (date, scenario); a refused job's
+        reason goes to ``results``, the further packs that applied to it to ``applied``."""
+        view = "full" if self.explain else "basic"
+        groups: dict[tuple[str, str], list[int]] = {}
+
+        def keep(i: int, sc: str, s: Any) -> None:
+            got[i, sc] = self._row(jobs[i], s)
+            applied.setdefault(i, set()).update(p.id for p in s.packs if p.applied)
+
+        for i, scenarios in wanted.items():
+            j = jobs[i]
+            assert j.as_of is not None
+            for sc in scenarios:
                 if j.overlay is not None:
                     try:
                         s = self.client.simulate(
@@ -135,7 +209,7 @@ class _Remote:
                     except self.error_type as exc:
                         results[i].error = self._fail(exc, j.arrangement)
                         break
-                    got[i, sc] = self._row(j, s)
+                    keep(i, sc, s)
                 else:
                     groups.setdefault((j.as_of.isoformat(), sc), []).append(i)
         for (on, sc), idx in groups.items():
@@ -149,32 +223,14 @@ class _Remote:
                 )
                 for i, item in zip(idx, stream, strict=True):
                     if item.HasField("score"):
-                        got[i, sc] = self._row(jobs[i], item.score)
+                        keep(i, sc, item.score)
                     elif not results[i].error:
-                        code = grpc.StatusCode.NOT_FOUND
-                        err = self.error_type(
-                            next(
-                                (c for c in grpc.StatusCode if c.value[0] == item.error.code), code
-                            ),
-                            item.error.message,
-                        )
+                        err = self.error_type.from_status(item.error)
                         results[i].error = self._fail(err, item.error_arrangement_id)
             except self.error_type as exc:
                 raise BatchError(EXIT_DATA, f"server {self.opts.target}: {exc}") from None
             except ValueError as exc:  # zip(strict): the stream ended early
                 raise BatchError(EXIT_DATA, f"server {self.opts.target}: {exc}") from None
-        for i, j in enumerate(jobs):
-            r = results[i]
-            if r.error:
-                continue
-            for sc in j.scenarios:
-                row, expl = got[i, sc]
-                r.rows.append(row)
-                if expl:
-                    r.explanations.append(expl)
-            if self.memos:
-                r.memo = self._memo(j)
-        return results
 
     def _memo(self, job: Job) -> str:
         """The row's memo (HTML) as the server renders it, for its first scenario (as a local
