@@ -182,9 +182,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--data", type=Path, help=_DATA_HELP)
     b.add_argument(
         "--pack",
-        default="us",
         help="policy pack ids, comma-separated (us,eu,uk, or all); default us: one column per "
-        "rule of every pack, the further packs evaluated where the arrangement has their nexus",
+        "rule of every pack, the further packs evaluated where the arrangement has their nexus "
+        "(with --target, the server's packs)",
     )
     b.add_argument("--explanations", type=Path, help="also write each score's full JSON here")
     b.add_argument(
@@ -513,6 +513,14 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.target is None and (args.ca or args.cert or args.key):
         print("error: --ca, --cert and --key go with --target", file=sys.stderr)
         return EXIT_USAGE
+    if args.target is not None and (args.data or args.pack):
+        given = "--data" if args.data else "--pack"
+        print(
+            f"error: {given} does not go with --target: a remote batch scores with the "
+            "server's dataset and packs (GEORISK_DATA, GEORISK_PACK of `georisk serve`)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     scenarios = (
         [s.strip() for s in args.scenarios.split(",") if s.strip()]
         if args.scenarios
@@ -525,7 +533,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         input=args.input,
         output=args.output,
         data_dir=args.data or default_data_dir(),
-        pack=args.pack,
+        pack=args.pack or "us",
         as_of=args.as_of,
         scenarios=scenarios,
         explanations=args.explanations,

@@ -517,13 +517,14 @@ def test_every_pack_scores_each_row_under_the_scenarios_that_apply_to_it(
     "unknown scenario", and forked workers crashed preparing the further packs' scenarios.)
     The same from a server scoring with every pack (`--target`; before: the primary pack's
     scenarios only, whatever the server's packs)."""
-    if engine_args == ["--target"]:
-        engine_args = ["--target", request.getfixturevalue("server_all").target]
+    pack = ["--pack", "all"]
+    if engine_args == ["--target"]:  # the server's packs: every one
+        engine_args, pack = ["--target", request.getfixturevalue("server_all").target], []
     ids = ["stellantis-catl-zaragoza", "ford-marshall", "catl-hungary-debrecen"]
     inp = tmp_path / "in.csv"
     inp.write_text("arrangement\n" + "\n".join(ids) + "\n")
     out = tmp_path / "out.csv"
-    assert batch(str(inp), "-o", str(out), "--pack", "all", *engine_args) == 0
+    assert batch(str(inp), "-o", str(out), *pack, *engine_args) == 0
     eng = Engine.from_dir(DEFAULT_DATA, "all")
     got: dict[str, list[str]] = {}
     for r in read_csv(out):
@@ -535,7 +536,7 @@ def test_every_pack_scores_each_row_under_the_scenarios_that_apply_to_it(
         s.id for s in eng.scenario_list("catl-hungary-debrecen") if s.id not in got["ford-marshall"]
     )
     inp.write_text(f"arrangement,scenario\nford-marshall,{eu_only}\n")
-    assert batch(str(inp), "-o", str(out), "--pack", "all", "--force", *engine_args) == 1
+    assert batch(str(inp), "-o", str(out), *pack, "--force", *engine_args) == 1
     (err,) = read_csv(tmp_path / "out.csv.errors.csv")
     assert err["reason"] == (
         f"scenario {eu_only!r} does not apply to arrangement 'ford-marshall': "
@@ -564,6 +565,21 @@ def test_remote_engine_on_a_server_of_every_pack_matches_in_process(
         read_csv(tmp_path / "got.csv.errors.csv")[0]["reason"]
         == "unknown arrangement 'no-such-deal'"
     )
+
+
+@pytest.mark.parametrize("local", [["--pack", "eu"], ["--data", "x"]])
+def test_a_remote_batch_refuses_the_options_of_a_local_dataset(
+    tmp_path: Path, local: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--pack` and `--data` choose a local engine's dataset and packs: with `--target` the
+    server's are used, so giving them is a usage error (exit 2) saying so, not ignored."""
+    inp = tmp_path / "in.csv"
+    inp.write_text("arrangement\nford-marshall\n")
+    out = tmp_path / "out.csv"
+    assert batch(str(inp), "-o", str(out), "--target", "127.0.0.1:1", *local) == 2
+    err = capsys.readouterr().err
+    assert f"error: {local[0]} does not go with --target" in err and "server's" in err
+    assert not out.exists()
 
 
 def test_several_packs_give_a_column_per_rule_of_each(tmp_path: Path) -> None:
