@@ -142,7 +142,10 @@ def _scenario_ids(engine: Engine) -> frozenset[str]:
 def _scenario(check: _Check, engine: Engine, value: str) -> str:
     sid = value or "current-law"
     if sid not in _scenario_ids(engine):
-        known = ", ".join(s.id for ps in engine.packs for s in ps.scenarios.scenarios)
+        # each id once: the further packs' current law is the primary's
+        known = ", ".join(
+            dict.fromkeys(s.id for ps in engine.packs for s in ps.scenarios.scenarios)
+        )
         check.add("scenario", f"unknown scenario {sid[:80]!r}; known: {known}")
     return sid
 

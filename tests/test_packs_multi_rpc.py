@@ -21,7 +21,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "eu_data" / "policies"
 
 
 @pytest.fixture(scope="module")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[scoring_pb2_grpc.ScoringServiceStub]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     pdir = tmp_path_factory.mktemp("policies")
     for f in ("us.yaml", "us.scenarios.yaml"):
         shutil.copy(DEFAULT_DATA / "policies" / f, pdir / f)
@@ -30,9 +30,14 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[scoring_pb2_grpc.
     engine = Engine.from_dir(DEFAULT_DATA, "us,xeu", policies=pdir)
     settings = Settings.from_env({}, address="127.0.0.1:0", data_dir=DEFAULT_DATA)
     t = ServerThread(settings, engine).start()
-    with grpc.insecure_channel(t.target) as ch:
-        yield scoring_pb2_grpc.ScoringServiceStub(ch)
+    yield t
     t.stop()
+
+
+@pytest.fixture(scope="module")
+def stub(server: ServerThread) -> Iterator[scoring_pb2_grpc.ScoringServiceStub]:
+    with grpc.insecure_channel(server.target) as ch:
+        yield scoring_pb2_grpc.ScoringServiceStub(ch)
 
 
 def test_list_policy_packs_pages_through_every_pack(
@@ -142,3 +147,38 @@ def test_the_server_serves_every_shipped_pack_by_default(
             assert [p.id for p in score.packs if p.applied] == packs[:2]
     finally:
         t.stop()
+
+
+def test_the_client_lists_each_packs_scenarios_and_names_what_was_not_found(
+    server: ServerThread,
+) -> None:
+    """`GeoriskClient.policy_packs()` pages through ListPolicyPacks, `scenarios(pack_id)` and
+    `policy_pack(pack_id=…)` read one pack, and a NOT_FOUND error carries its ResourceInfo as
+    `GeoriskError.resource` (what the remote batch engine words its row errors with)."""
+    from georisk.client import GeoriskClient, GeoriskError
+
+    with GeoriskClient(server.target) as c:
+        assert [p.id for p in c.policy_packs()] == ["us", "xeu"]
+        want = [s.id for s in Engine.from_dir(DEFAULT_DATA, "us").scenarios.scenarios]
+        assert [s.id for s in c.scenarios()] == [s.id for s in c.scenarios("us")] == want
+        xeu = c.scenarios("xeu")
+        assert xeu and [s.id for s in xeu] != want
+        assert c.policy_pack(pack_id="xeu").id == "xeu"
+        with pytest.raises(GeoriskError) as err:
+            c.score("no-such-deal")
+        assert err.value.code is grpc.StatusCode.NOT_FOUND
+        assert err.value.resource == ("arrangement", "no-such-deal")
+        # a further pack's scenario on a deal outside that pack's nexus: not found for it
+        change = next(s.id for s in xeu if s.id not in want)
+        with pytest.raises(GeoriskError) as err:
+            c.score("ford-marshall", scenario=change)
+        assert err.value.code is grpc.StatusCode.NOT_FOUND
+        assert err.value.resource == ("scenario", change)
+        # an unknown one: the request is refused, naming every scenario once
+        with pytest.raises(GeoriskError) as err:
+            c.score("ford-marshall", scenario="no-such-scenario")
+        assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
+        ((field, why),) = err.value.violations
+        known = why.split("; known: ")[1].split(", ")
+        assert field == "scenario" and known == list(dict.fromkeys([*want, *(s.id for s in xeu)]))
+        assert len(known) == len(set(known))
