@@ -552,8 +552,11 @@ def test_remote_engine_on_a_server_of_every_pack_matches_in_process(
     columns, each row under the scenarios that apply to its arrangement, the same scores.
     (Before: the primary pack's scenarios and rule columns only.)"""
     ids = ["stellantis-catl-zaragoza", "ford-marshall", "catl-hungary-debrecen", "no-such-deal"]
-    inp = tmp_path / "in.csv"
-    inp.write_text("arrangement\n" + "\n".join(ids) + "\n")
+    rows: list[dict[str, Any]] = [{"arrangement": a} for a in ids]
+    for a in ("catl-hungary-debrecen", "ford-marshall"):  # what-if rows: SimulateOverlay
+        rows.append({"overlay": {"id": f"what-if-{a}", "arrangement": a, "remove": {"links": []}}})
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     ref, got = tmp_path / "ref.csv", tmp_path / "got.csv"
     assert batch(str(inp), "-o", str(ref), "--pack", "all") == 1
     assert batch(str(inp), "-o", str(got), "--target", server_all.target) == 1
