@@ -27,6 +27,25 @@ def test_yaml_dataset_loads_with_version(write_dataset: WriteDataset) -> None:
     assert ds.origin[("link", "parent-sub")].startswith("base.yaml: links[0] line ")
 
 
+def test_jsonl_lines_end_at_newlines_only(write_dataset: WriteDataset) -> None:
+    """A JSON Lines record ends at "\\n" (or "\\r\\n"), as the format says: a name may hold
+    NEL, LINE SEPARATOR or PARAGRAPH SEPARATOR as they are (valid JSON, written so by tools with
+    ``ensure_ascii=False``), and the lines after it keep their numbers. (``str.splitlines``
+    broke such a line in two and refused the file.)"""
+    odd = "North\x85Star\u2028Holdings\u2029Ltd"
+    rec = {"record": "entity", "id": "odd", "name": odd, "kind": "company", "country": "CN"}
+    bad = {"record": "entity", "id": "bad", "name": "Bad", "kind": "spaceship", "country": "CN"}
+    text = json.dumps(rec, ensure_ascii=False) + "\r\n" + json.dumps(bad) + "\n"
+    d = write_dataset({"a.yaml": BASE_YAML, "b.jsonl": text})
+    assert (
+        [i for i in issues_of(d) if "b.jsonl" in i]
+        == [i for i in issues_of(d) if i.startswith("b.jsonl: line 2 (id=bad): kind:")]
+        != []
+    )
+    (d / "b.jsonl").write_text(json.dumps(rec, ensure_ascii=False) + "\n")
+    assert load_dataset(d).entities["odd"].name == odd
+
+
 def test_version_changes_with_content(write_dataset: WriteDataset) -> None:
     d = write_dataset({"base.yaml": BASE_YAML})
     v1 = load_dataset(d).version

@@ -118,7 +118,10 @@ def check_import(fmt: str, files: list[Path], work: Path) -> int:
         load_dataset(ds)  # complete: the loader accepts it
         assert (code == 1) == errors.exists(), err.getvalue()
         if errors.exists():
-            for line in errors.read_text(encoding="utf-8").splitlines():
+            text = errors.read_text(encoding="utf-8")
+            # one record per "\n" line, and no other character a reader may split lines at
+            assert text.endswith("\n") and text.splitlines() == text.split("\n")[:-1]
+            for line in text.split("\n")[:-1]:
                 rec = json.loads(line)
                 assert rec["file"] and rec["where"] and rec["reason"], rec
     left = set(os.listdir(work)) - beside - {"ds.errors.jsonl"}

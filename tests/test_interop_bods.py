@@ -189,6 +189,34 @@ def test_a_malformed_statement_is_rejected_with_its_id_and_the_rest_imports(
     load_dataset(tmp_path / "out")
 
 
+def test_text_with_unicode_line_breaks_stays_on_its_line(tmp_path: Path) -> None:
+    """A statement id or a name holding NEL, LINE SEPARATOR or PARAGRAPH SEPARATOR (which
+    ``str.splitlines`` and some editors take for line breaks) is written escaped: the errors
+    file and the dataset's JSON Lines read back one record per line however they are split,
+    with the same text. (A fuzzed BODS file once gave an errors line that split in two.)"""
+    from georisk.interop.bods import import_bods
+    from georisk.interop.write import errors_path, write_dataset
+
+    odd = "\x85\u2028\u2029"
+    sts = _statements("bods-package-fi-soe.json")
+    sts[0]["statementId"] = f"bad{odd}id"
+    sts[0]["recordType"] = "company"  # not in the recordType codelist: rejected
+    named = next(s for s in sts if s["recordType"] == "entity" and s is not sts[0])
+    named["recordDetails"]["name"] = f"Line{odd}Break Oy"
+    src = tmp_path / "soe.jsonl"
+    src.write_text("\n".join(json.dumps(s) for s in sts) + "\n", encoding="utf-8")
+    imported = import_bods([src])
+    write_dataset(imported, tmp_path / "out")
+    for path in [errors_path(tmp_path / "out"), *(tmp_path / "out").glob("*.jsonl")]:
+        text = path.read_text(encoding="utf-8")
+        assert text.splitlines() == text.split("\n")[:-1], path.name
+        assert all(json.loads(line) for line in text.splitlines())
+    ids = [json.loads(x)["id"] for x in errors_path(tmp_path / "out").read_text().splitlines()]
+    assert f"bad{odd}id" in ids
+    names = {e.name for e in load_dataset(tmp_path / "out").entities.values()}
+    assert f"Line{odd}Break Oy" in names
+
+
 def test_later_statements_replace_earlier_ones_and_closed_ends_validity(tmp_path: Path) -> None:
     from georisk.interop.bods import import_bods
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from georisk.interop import Exported
 from georisk.interop.bods import ANNOTATION_KEY, INTEREST_KINDS, RECORD_SCHEME
-from georisk.interop.core import GEORISK_SCHEME, identifier_key
+from georisk.interop.core import GEORISK_SCHEME, identifier_key, json_line
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.model import Entity, EntityKind, Link, LinkKind, LinkStatus, ShareRange
 
@@ -220,7 +220,7 @@ def write_bods(ds: Dataset, on: dt.date, path: Path) -> Exported:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("[\n")
         for n, st in enumerate(iter_bods(ds, on), 1):
-            fh.write(("," if n > 1 else "") + json.dumps(st, ensure_ascii=False) + "\n")
+            fh.write(("," if n > 1 else "") + json_line(st) + "\n")
         fh.write("]\n")
         fh.flush()
         os.fsync(fh.fileno())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ __all__ = [
     "ShareError",
     "csv_rows",
     "identifier_key",
+    "json_line",
     "share_range",
     "slug",
 ]
@@ -33,6 +35,25 @@ __all__ = [
 _ID_RE = re.compile(ID_PATTERN)
 _MAX_ID = 128
 _HASH = 10  # hex digits of the hash suffix
+
+
+#: characters that some line readers take for a line break inside a JSON string: NEL, LINE
+#: SEPARATOR, PARAGRAPH SEPARATOR (``str.splitlines``, editors); written as escapes
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_line(obj: Any, **kwargs: Any) -> str:
+    """``obj`` as one JSON Lines line (no newline): UTF-8 text as it is, but the characters some
+    readers split lines at (U+0085, U+2028, U+2029) escaped, so that a file of such lines reads
+    back one record per line whatever splits it (the same values: ``json.loads`` undoes the
+    escapes). Foreign names and rejected records' ids reach these files as they came.
+
+    >>> json_line({"name": "A\u2028B", "city": "Zürich"})
+    '{"name": "A\\\\u2028B", "city": "Zürich"}'
+    >>> json.loads(json_line({"id": "x\x85y"}))["id"] == "x\x85y"
+    True
+    """
+    return json.dumps(obj, ensure_ascii=False, **kwargs).translate(_LINE_BREAKS)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from georisk.interop import Exported
-from georisk.interop.core import identifier_key
+from georisk.interop.core import identifier_key, json_line
 from georisk.scoring.dataset import Dataset
 from georisk.scoring.model import (
     Entity,
@@ -399,7 +399,7 @@ def write_ftm(ds: Dataset, on: dt.date, path: Path) -> Exported:
     n = 0
     with open(path, "w", encoding="utf-8") as fh:
         for rec in export_ftm(ds, on):
-            fh.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+            fh.write(json_line(rec, sort_keys=True) + "\n")
             n += 1
         fh.flush()
         os.fsync(fh.fileno())

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from georisk.interop.core import GEORISK_SCHEME, Imported, Rejected, identifier_key
+from georisk.interop.core import GEORISK_SCHEME, Imported, Rejected, identifier_key, json_line
 from georisk.scoring.dataset import DatasetError, DatasetIssue, load_dataset
 from georisk.scoring.model import Entity, Identifier, Link, ListMembership, ShareRange, Source
 
@@ -80,7 +80,7 @@ def record_line(kind: str, rec: Source | Entity | Link) -> str:
     """One JSONL record line: the record's fields (defaults left out) and its ``record`` kind."""
     d: dict[str, Any] = {"record": kind}
     d.update(rec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-    return json.dumps(d, ensure_ascii=False, sort_keys=False)
+    return json_line(d)
 
 
 def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
@@ -307,7 +307,7 @@ def _refuse_empty(counts: dict[str, int], out_dir: Path, rejected: Sequence[Reje
     if rejected:
         errs = errors_path(out_dir)
         part = errs.with_name(f".{errs.name}.part")
-        _write_lines(part, (json.dumps(r.as_json(), ensure_ascii=False) for r in rejected))
+        _write_lines(part, (json_line(r.as_json()) for r in rejected))
         os.replace(part, errs)
         why += f" ({len(rejected)} rejected: {errs})"
     raise DatasetError([DatasetIssue(out_dir.name, "", "", why)])
@@ -357,7 +357,7 @@ def write_dataset(
     errs = errors_path(out_dir)
     if imported.rejected:
         part = errs.with_name(f".{errs.name}.part")
-        _write_lines(part, (json.dumps(r.as_json(), ensure_ascii=False) for r in imported.rejected))
+        _write_lines(part, (json_line(r.as_json()) for r in imported.rejected))
         os.replace(part, errs)
         result.errors_file = errs
     elif errs.exists():
@@ -588,7 +588,7 @@ class BulkSink(RecordSink):
                 facts = notes.get(obj.get("id", "")) if obj.get("record") == "entity" else None
                 if facts:
                     obj["note"] = "; ".join([obj["note"], *facts] if obj.get("note") else facts)
-                    line = json.dumps(obj, ensure_ascii=False) + "\n"
+                    line = json_line(obj) + "\n"
                 fout.write(line)
         os.replace(part, js)
         self._files = {k: p.open("a", encoding="utf-8", newline="") for k, p in self.paths.items()}
@@ -644,7 +644,7 @@ def stream_dataset(fmt: str, paths: Sequence[Path], out_dir: Path) -> StreamResu
     errs = errors_path(out_dir)
     if rejected:
         part = errs.with_name(f".{errs.name}.part")
-        _write_lines(part, (json.dumps(r.as_json(), ensure_ascii=False) for r in rejected))
+        _write_lines(part, (json_line(r.as_json()) for r in rejected))
         os.replace(part, errs)
         result.errors_file = errs
     elif errs.exists():

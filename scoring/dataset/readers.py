@@ -194,7 +194,10 @@ def _fast_line(line: str) -> tuple[str, BaseModel] | None:
 def _jsonl_records(
     path: Path, text: str, issues: list[DatasetIssue]
 ) -> Iterator[tuple[str, str, Any]]:
-    for n, line in enumerate(text.splitlines(), start=1):
+    # lines end at "\n" (or "\r\n") only, as JSON Lines says: not at the other characters
+    # str.splitlines breaks at (U+0085, U+2028, U+2029), which JSON strings may hold as they are
+    for n, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r")
         if not line.strip():
             continue
         fast = _fast_line(line)
