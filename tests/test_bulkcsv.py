@@ -267,6 +267,30 @@ def test_files_the_column_reader_declines_take_the_reference_path(
     _both(tmp_path, monkeypatch)
 
 
+@pytest.mark.parametrize("day", ["2023-02-30", "2023-02-29", "2023-04-31", "2023-06-31"])
+def test_a_date_that_does_not_exist_is_refused_not_rolled_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, day: str
+) -> None:
+    """A date with the shape but no such day (Arrow's ``strptime`` rolls 2023-02-30 over to
+    2023-03-02) is refused as the reference path refuses it, never loaded as another day; a
+    real leap day loads. (The fuzzer found the column reader taking such dates.)"""
+    text = (
+        "id,kind,source,target,share,valid_from,valid_to,sources\n"
+        f"x1,equity,a,c,0.5,{day},,s1\n"
+        "x2,equity,a,b,0.5,2024-02-29,2024-12-31,s1\n"
+    )
+    fl = read_links("m.links.csv", text.encode())
+    assert fl is not None and fl.columns.ids == ["x2"] and [r for r, _ in fl.slow] == [2]
+    (tmp_path / "0.yaml").write_text(BASE_YAML)
+    (tmp_path / "m.links.csv").write_text(text)
+    fast, _ = _both(tmp_path, monkeypatch)
+    assert isinstance(fast, list)
+    assert fast == [
+        "m.links.csv: row 2 (id=x1): valid_from: Input should be a valid date or datetime, "
+        "day value is outside expected range"
+    ]
+
+
 def test_problems_name_file_row_and_field(tmp_path: Path) -> None:
     (tmp_path / "0.yaml").write_text(BASE_YAML)
     (tmp_path / "m.links.csv").write_text(

@@ -169,16 +169,15 @@ def _shares(a: pa.Array, ok: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 def _dates(a: pa.Array, blank: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], Any]:
     """(ordinals with NO_DATE for blanks, mask of cells that are blank or a valid ISO date)."""
     shaped = _match(a, DATE_RE)
-    ts = pc.strptime(
-        pc.if_else(pa.array(shaped), a, pa.scalar("1970-01-01")),
-        format="%Y-%m-%d",
-        unit="s",
-        error_is_null=True,
-    )
+    safe = pc.if_else(pa.array(shaped), a, pa.scalar("1970-01-01"))
+    ts = pc.strptime(safe, format="%Y-%m-%d", unit="s", error_is_null=True)
     days = pc.cast(pc.cast(ts, pa.date32()), pa.int32())
-    valid = shaped & ~_np(pc.is_null(days))
+    # a cell that has the shape but is no date gives null (2023-13-01) or, in Arrow's strptime,
+    # the date its day rolls over to (2023-02-30 → 2023-03-02): only a date whose day of the
+    # month is the cell's is taken; the others take the reference path (which refuses them)
+    same = pc.equal(pc.day(ts), pc.cast(pc.utf8_slice_codeunits(safe, 8, 10), pa.int64()))
+    valid = shaped & ~_np(pc.is_null(days)) & _np(pc.fill_null(same, False))
     ords = np.asarray(days.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64) + _EPOCH
-    # a cell that has the shape but is no date (2023-02-30) gives null: reference path
     ok = blank | valid
     ords = np.where(valid, ords, NO_DATE).astype(np.int32)
     return ords, ok
