@@ -267,13 +267,16 @@ def test_files_the_column_reader_declines_take_the_reference_path(
     _both(tmp_path, monkeypatch)
 
 
-@pytest.mark.parametrize("day", ["2023-02-30", "2023-02-29", "2023-04-31", "2023-06-31"])
+@pytest.mark.parametrize(
+    "day", ["2023-02-30", "2023-02-29", "2023-04-31", "2023-06-31", "0000-01-01"]
+)
 def test_a_date_that_does_not_exist_is_refused_not_rolled_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, day: str
 ) -> None:
     """A date with the shape but no such day (Arrow's ``strptime`` rolls 2023-02-30 over to
-    2023-03-02) is refused as the reference path refuses it, never loaded as another day; a
-    real leap day loads. (The fuzzer found the column reader taking such dates.)"""
+    2023-03-02, and reads year 0, which Python's dates do not have) is refused as the reference
+    path refuses it, never loaded as another day nor a crash; a real leap day loads. (The
+    fuzzer found the column reader taking such dates.)"""
     text = (
         "id,kind,source,target,share,valid_from,valid_to,sources\n"
         f"x1,equity,a,c,0.5,{day},,s1\n"
@@ -284,11 +287,10 @@ def test_a_date_that_does_not_exist_is_refused_not_rolled_over(
     (tmp_path / "0.yaml").write_text(BASE_YAML)
     (tmp_path / "m.links.csv").write_text(text)
     fast, _ = _both(tmp_path, monkeypatch)
-    assert isinstance(fast, list)
-    assert fast == [
-        "m.links.csv: row 2 (id=x1): valid_from: Input should be a valid date or datetime, "
-        "day value is outside expected range"
-    ]
+    assert isinstance(fast, list) and len(fast) == 1  # the same as the reference's (_both)
+    assert fast[0].startswith(
+        "m.links.csv: row 2 (id=x1): valid_from: Input should be a valid date"
+    )
 
 
 def test_problems_name_file_row_and_field(tmp_path: Path) -> None:

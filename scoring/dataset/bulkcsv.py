@@ -176,8 +176,9 @@ def _dates(a: pa.Array, blank: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, An
     # the date its day rolls over to (2023-02-30 → 2023-03-02): only a date whose day of the
     # month is the cell's is taken; the others take the reference path (which refuses them)
     same = pc.equal(pc.day(ts), pc.cast(pc.utf8_slice_codeunits(safe, 8, 10), pa.int64()))
-    valid = shaped & ~_np(pc.is_null(days)) & _np(pc.fill_null(same, False))
     ords = np.asarray(days.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64) + _EPOCH
+    # year 0000 parses in Arrow but is no Python date (ordinal < 1): reference path too
+    valid = shaped & ~_np(pc.is_null(days)) & _np(pc.fill_null(same, False)) & (ords >= 1)
     ok = blank | valid
     ords = np.where(valid, ords, NO_DATE).astype(np.int32)
     return ords, ok
