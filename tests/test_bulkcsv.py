@@ -161,7 +161,7 @@ LINK_CELLS: dict[str, list[str]] = {
     "share_max": ["", "", "0.9", "0.3", "1"],
     "share_exclusive_min": ["", "", "true", "0", "yes", " TRUE"],
     "valid_from": ["", "", "2020-01-01", "2024-06-30", "2023-02-30", "2020-1-1", " 2021-01-01"],
-    "valid_to": ["", "", "2022-12-31", "2019-01-01", "x"],
+    "valid_to": ["", "", "2022-12-31", "2019-01-01", "x", "2023-04-31", "0000-01-01"],
     "status": ["", "confirmed", "reported", "proposed", "Confirmed", "x"],
     "unconfirmed": ["", "true", "false", "1", "0", "yes", "TRUE", "maybe"],
     "unconfirmed_note": ["", "", "not confirmed", "  padded  "],
