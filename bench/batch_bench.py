@@ -346,9 +346,10 @@ def main(argv: list[str] | None = None) -> int:
                     n, arrangements, args.sample, budget, args.seed, mode, args.engines, args.dask
                 )
             )
+    made = machine()
     run = {
-        "when": machine()["when"],
-        "git": machine()["git"],
+        "when": made["when"],
+        "git": made["git"],
         "args": list(argv if argv is not None else sys.argv[1:]),
         "budget_s": budget,
         "sizes": [(r["mode"], r["entities"]) for r in rows],
